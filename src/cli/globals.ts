@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { type Config, loadConfig } from '../core/config.ts';
+import { AccelError } from '../core/errors.ts';
+import { createLog, type Log, type LogLevel } from '../core/log.ts';
+import { resolveHome } from '../core/paths.ts';
+import { Store } from '../store/store.ts';
+
+/** Everything a command needs from the global flags and the environment, resolved once. */
+export interface Globals {
+  home: string;
+  json: boolean;
+  log: Log;
+  config: Config;
+  env: NodeJS.ProcessEnv;
+}
+
+interface GlobalFlags {
+  home?: string;
+  json?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+export function resolveGlobals(cmd: Command, env: NodeJS.ProcessEnv = process.env): Globals {
+  const flags = cmd.optsWithGlobals<GlobalFlags>();
+  const log = createLog(logLevel(flags, env));
+  const home = resolveHome(flags.home, env);
+  const { config, unknownEnv } = loadConfig(home, env);
+  for (const name of unknownEnv) log.warn(`ignoring unknown environment variable ${name}`);
+  return { home, json: flags.json === true, log, config, env };
+}
+
+function logLevel(flags: GlobalFlags, env: NodeJS.ProcessEnv): LogLevel {
+  if (flags.quiet && flags.verbose) {
+    throw new AccelError('ACCEL_USAGE_CONFLICT', '--quiet and --verbose cannot be used together');
+  }
+  if (flags.quiet) return 'quiet';
+  if (flags.verbose) return 'verbose';
+  const fromEnv = env.ACCEL_LOG;
+  if (fromEnv === undefined || fromEnv === '') return 'normal';
+  if (fromEnv === 'quiet' || fromEnv === 'normal' || fromEnv === 'verbose') return fromEnv;
+  throw new AccelError('ACCEL_CONFIG_INVALID', `ACCEL_LOG must be quiet, normal or verbose, not '${fromEnv}'`);
+}
+
+/** Opens the store for the duration of `fn` and always closes it. */
+export async function withStore<T>(globals: Globals, fn: (store: Store) => Promise<T> | T): Promise<T> {
+  const store = Store.open({ home: globals.home, log: globals.log });
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}

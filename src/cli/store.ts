@@ -1,0 +1,220 @@
+import { Command } from 'commander';
+import { writeFileAtomic } from '../core/atomic-fs.ts';
+import { AccelError } from '../core/errors.ts';
+import { formatSize, parseSize } from '../core/size.ts';
+import type { BlobInfo } from '../store/cas.ts';
+import { type Digest, parseDigest } from '../store/digest.ts';
+import { blobPath } from '../store/layout.ts';
+import type { Store } from '../store/store.ts';
+import { withStore } from './globals.ts';
+import { dataResult } from './result.ts';
+import type { Runner } from './runner.ts';
+
+/** Blobs up to this size are read and verified in full before the first byte reaches stdout. */
+const VERIFY_BEFORE_WRITE_MAX = 16 * 1024 * 1024;
+
+export function storeCommand(runner: Runner): Command {
+  const store = new Command('store').description('the content-addressed store that every subcommand shares');
+
+  store
+    .command('put')
+    .description('store a file (or stdin with -) and print its sha256 digest')
+    .argument('<file>', 'file to store, or - for standard input')
+    .option('--pin', 'never evict this blob in gc')
+    .option('--expect <digest>', 'fail, storing nothing, unless the content has this digest')
+    .action(
+      runner.action(async (g, file: string, opts: { pin?: boolean; expect?: string }) => {
+        const options = {
+          pin: opts.pin === true,
+          expected: opts.expect === undefined ? undefined : parseDigest(opts.expect),
+        };
+        const info = await withStore(g, (s) =>
+          file === '-' ? s.putStream(process.stdin, options) : s.putFile(file, options),
+        );
+        return dataResult({ digest: info.digest, size: info.size }, () => `${info.digest}  ${file}`);
+      }),
+    );
+
+  store
+    .command('get')
+    .description('write a blob to stdout, or atomically to FILE with -o')
+    .argument('<digest>', 'sha256 digest (64 hex, optionally sha256:-prefixed)')
+    .option('-o, --output <file>', 'write to FILE (replaced only once the content is complete and verified)')
+    .action(
+      runner.action(async (g, text: string, opts: { output?: string }) => {
+        const digest = parseDigest(text);
+        if (opts.output !== undefined) {
+          const output = opts.output;
+          const info = await withStore(g, async (s) => {
+            const reader = await openOrFail(s, digest);
+            await writeFileAtomic(output, reader.stream);
+            return reader.info;
+          });
+          return dataResult({ digest, size: info.size, output }, () => '');
+        }
+        return { kind: 'stream', write: (out) => withStore(g, (s) => copyToStdout(s, digest, out)) };
+      }),
+    );
+
+  store
+    .command('stat')
+    .description('show what the index knows about a blob')
+    .argument('<digest>')
+    .action(
+      runner.action(async (g, text: string) => {
+        const digest = parseDigest(text);
+        const { info, path } = await withStore(g, (s) => {
+          const found = s.stat(digest);
+          if (!found) throw unknownDigest(digest);
+          return { info: found, path: blobPath(s.layout, digest) };
+        });
+        return dataResult({ ...info, path }, () => statText(info, path));
+      }),
+    );
+
+  for (const [name, pinned] of [
+    ['pin', true],
+    ['unpin', false],
+  ] as const) {
+    store
+      .command(name)
+      .description(pinned ? 'keep a blob through every gc' : 'let gc evict a blob again')
+      .argument('<digest>')
+      .action(
+        runner.action(async (g, text: string) => {
+          const digest = parseDigest(text);
+          const changed = await withStore(g, (s) => s.setPinned(digest, pinned));
+          if (!changed) throw unknownDigest(digest);
+          return dataResult({ digest, pinned }, () => `${digest}  ${pinned ? 'pinned' : 'unpinned'}`);
+        }),
+      );
+  }
+
+  store
+    .command('ls')
+    .description('list refs (named pointers to blobs), optionally in one namespace')
+    .option('--ns <namespace>', 'only this namespace (url, cc, tree, conda, apt-epoch, ...)')
+    .action(
+      runner.action(async (g, opts: { ns?: string }) => {
+        const refs = await withStore(g, (s) => [...s.refs.list(opts.ns)]);
+        return dataResult(refs, () =>
+          refs.map((r) => `${r.ns}\t${r.key}\t${r.digest}\t${iso(r.updatedAt)}`).join('\n'),
+        );
+      }),
+    );
+
+  store
+    .command('info')
+    .description('show where the store is and how much it holds')
+    .action(
+      runner.action(async (g) => {
+        const info = await withStore(g, (s) => s.info());
+        return dataResult(info, () =>
+          [
+            `home:            ${info.home}`,
+            `schema version:  ${info.schemaVersion}`,
+            `blobs:           ${info.blobs}`,
+            `size:            ${formatSize(info.bytes)} (${info.bytes} bytes)`,
+            `pinned:          ${info.pinnedBlobs} blobs, ${formatSize(info.pinnedBytes)}`,
+            `refs:            ${info.refs}`,
+            `gc budget:       ${g.config.store.maxSize}`,
+          ].join('\n'),
+        );
+      }),
+    );
+
+  store
+    .command('gc')
+    .description('evict least recently used, unpinned blobs until the store fits its budget')
+    .option('--max-size <size>', 'budget such as 500M or 10G (default: config store.maxSize)')
+    .action(
+      runner.action(async (g, opts: { maxSize?: string }) => {
+        const budget = parseSize(opts.maxSize ?? g.config.store.maxSize);
+        const r = await withStore(g, (s) => s.gc(budget));
+        if (r.overBudget)
+          g.log.warn(`pinned blobs (${formatSize(r.pinnedBytes)}) alone exceed the budget ${formatSize(budget)}`);
+        return dataResult(r, () =>
+          [
+            `freed ${r.freed.blobs} blobs, ${formatSize(r.freed.bytes)}`,
+            `store: ${r.after.blobs} blobs, ${formatSize(r.after.bytes)} of ${formatSize(budget)} budget`,
+          ].join('\n'),
+        );
+      }),
+    );
+
+  store
+    .command('verify')
+    .description('rehash every blob; quarantine and list mismatches (exit 1 if any)')
+    .action(
+      runner.action(async (g) => {
+        const r = await withStore(g, (s) => s.verify());
+        const bad = r.corrupt.length + r.missing.length;
+        const lines = [
+          ...r.corrupt.map((c) => `corrupt ${c.digest} (quarantined to ${c.quarantinedTo})`),
+          ...r.missing.map((d) => `missing ${d} (index row dropped)`),
+          ...r.adopted.map((d) => `adopted ${d} (file had no index row)`),
+          `checked ${r.checked} blobs, ${formatSize(r.bytes)} good; ${r.corrupt.length} corrupt, ${r.missing.length} missing`,
+        ];
+        return dataResult(r, () => lines.join('\n'), bad > 0 ? 1 : 0);
+      }),
+    );
+
+  return store;
+}
+
+async function openOrFail(store: Store, digest: Digest) {
+  const reader = await store.open(digest);
+  if (!reader) throw unknownDigest(digest);
+  return reader;
+}
+
+/**
+ * Small blobs are verified before any byte is written, so stdout never sees wrong bytes. Large ones stream
+ * and are verified at the end: on a mismatch the command fails (exit 1) after the bytes went out, and says so.
+ */
+async function copyToStdout(store: Store, digest: Digest, out: NodeJS.WritableStream): Promise<void> {
+  const reader = await openOrFail(store, digest);
+  if (reader.info.size <= VERIFY_BEFORE_WRITE_MAX) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of reader.stream) chunks.push(chunk as Buffer);
+    await writeAll(out, Buffer.concat(chunks));
+    return;
+  }
+  try {
+    for await (const chunk of reader.stream) await writeAll(out, chunk as Buffer);
+  } catch (err) {
+    if (err instanceof AccelError && err.code === 'ACCEL_STORE_CORRUPT') {
+      throw new AccelError(err.code, `${err.message}; the bytes already written to stdout are wrong, discard them`, {
+        hint: err.hint,
+      });
+    }
+    throw err;
+  }
+}
+
+function writeAll(out: NodeJS.WritableStream, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    out.write(chunk, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+function unknownDigest(digest: Digest): AccelError {
+  return new AccelError('ACCEL_STORE_UNKNOWN_DIGEST', `the store has no blob ${digest}`, {
+    hint: 'check the digest, or the store with --home / ACCEL_HOME; gc may have evicted it',
+  });
+}
+
+function statText(info: BlobInfo, path: string): string {
+  return [
+    `digest:       ${info.digest}`,
+    `size:         ${info.size}`,
+    `pinned:       ${info.pinned ? 'yes' : 'no'}`,
+    `created:      ${iso(info.createdAt)}`,
+    `last access:  ${iso(info.lastAccess)}`,
+    `path:         ${path}`,
+  ].join('\n');
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}

@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { AccelError, errnoCode } from './errors.ts';
+import { parseSize } from './size.ts';
+
+/*
+ * One schema for config.json; `.strict()` everywhere so a misspelt key is an error naming its path rather
+ * than a setting silently ignored. zod gives us the path of every problem, which is what the message needs.
+ */
+const sizeString = z.string().refine(
+  (s) => {
+    try {
+      parseSize(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected a size such as 500M or 10G' },
+);
+
+const ConfigSchema = z
+  .object({
+    store: z
+      .object({
+        /** Budget that `accel store gc` shrinks the store to when no --max-size is given. */
+        maxSize: sizeString.default('10G'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.output<typeof ConfigSchema>;
+
+/** `ACCEL_*` variables that override config.json keys, by key path. */
+const ENV_KEYS: Record<string, readonly string[]> = {
+  ACCEL_STORE_MAX_SIZE: ['store', 'maxSize'],
+};
+
+/** Variables the CLI reads itself; everything else under ACCEL_ that is not a config key is a likely typo. */
+const OTHER_ENV = new Set(['ACCEL_HOME', 'ACCEL_LOG']);
+
+export interface LoadedConfig {
+  config: Config;
+  /** Where the config file was looked for (it need not exist). */
+  file: string;
+  /** ACCEL_* variables that are neither known settings nor config keys. */
+  unknownEnv: string[];
+}
+
+/** Loads `$home/config.json` (optional), overlays `ACCEL_*` variables, and validates the result. */
+export function loadConfig(home: string, env: NodeJS.ProcessEnv): LoadedConfig {
+  const file = join(home, 'config.json');
+  const raw = readConfigFile(file);
+  const unknownEnv: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('ACCEL_') || value === undefined) continue;
+    const path = ENV_KEYS[name];
+    if (path) setPath(raw, path, value);
+    else if (!OTHER_ENV.has(name)) unknownEnv.push(name);
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) throw configError(parsed.error, file);
+  return { config: parsed.data, file, unknownEnv };
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return {};
+    throw new AccelError('ACCEL_CONFIG_UNREADABLE', `cannot read ${file}`, { cause: err });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new AccelError('ACCEL_CONFIG_INVALID_JSON', `${file} is not valid JSON: ${(err as Error).message}`, {
+      hint: 'fix the file or remove it to use the defaults',
+    });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new AccelError('ACCEL_CONFIG_INVALID', `${file} must hold a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+function configError(error: z.ZodError, file: string): AccelError {
+  const issue = error.issues[0];
+  if (issue?.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => [...issue.path, k].join('.'));
+    return new AccelError('ACCEL_CONFIG_UNKNOWN_KEY', `unknown config key ${keys.join(', ')} in ${file}`, {
+      hint: `known keys: ${knownKeys().join(', ')}`,
+    });
+  }
+  const where = issue?.path.join('.') || '(root)';
+  return new AccelError('ACCEL_CONFIG_INVALID', `config key ${where}: ${issue?.message ?? 'invalid'} (${file})`, {
+    hint: 'settings come from flags, then ACCEL_* variables, then config.json',
+  });
+}
+
+function knownKeys(): string[] {
+  return Object.values(ENV_KEYS).map((p) => p.join('.'));
+}

@@ -1,0 +1,273 @@
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { chmod, copyFile, link, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { tempName } from '../core/atomic-fs.ts';
+import { AccelError, errnoCode, fsError } from '../core/errors.ts';
+import type { StoreContext } from './context.ts';
+import { type Digest, digestOf, newHasher } from './digest.ts';
+import { blobPath } from './layout.ts';
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+  createdAt: number;
+  lastAccess: number;
+  pinned: boolean;
+}
+
+export interface PutOptions {
+  /** When known, the content must hash to this; a mismatch stores nothing. */
+  expected?: Digest;
+  /** Pinned blobs are never evicted by gc. */
+  pin?: boolean;
+}
+
+/** A read in flight: the bytes arrive through `stream`, which fails at the end if they do not hash to `digest`. */
+export interface BlobReader {
+  info: BlobInfo;
+  stream: Readable;
+}
+
+/** Access times are written at most this often per blob, so hot reads stay read-only transactions. */
+const TOUCH_GRANULARITY_MS = 60_000;
+
+export async function putStream(ctx: StoreContext, source: Readable, options: PutOptions = {}): Promise<BlobInfo> {
+  const temp = join(ctx.layout.tmp, tempName());
+  const hasher = newHasher();
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hasher.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  try {
+    const fh = await open(temp, 'wx', 0o600);
+    try {
+      await pipeline(source, tap, fh.createWriteStream({ autoClose: false }));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return await commit(ctx, temp, hasher.digest('hex') as Digest, size, options);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw fsError(err, 'storing into', ctx.layout.home);
+  }
+}
+
+/**
+ * Copies the file into tmp/ first and hashes the copy, not the original: the copy is ours and cannot change
+ * under us, and copy_file_range keeps the bytes out of user space.
+ */
+export async function putFile(ctx: StoreContext, file: string, options: PutOptions = {}): Promise<BlobInfo> {
+  const st = await stat(file).catch((err: unknown) => {
+    throw fsError(err, 'reading', file);
+  });
+  if (!st.isFile()) {
+    throw new AccelError('ACCEL_STORE_NOT_A_FILE', `not a regular file: ${file}`, {
+      hint: 'to store a stream, pipe it: `... | accel store put -`',
+    });
+  }
+  const temp = join(ctx.layout.tmp, tempName());
+  try {
+    try {
+      await copyFile(file, temp);
+    } catch (err) {
+      // Say which side failed: a permission or missing-file error is about the source, space is about the store.
+      const code = errnoCode(err);
+      throw code === 'ENOSPC' || code === 'EFBIG'
+        ? fsError(err, 'storing into', ctx.layout.home)
+        : fsError(err, 'reading', file);
+    }
+    const hasher = newHasher();
+    let size = 0;
+    const fh = await open(temp, 'r+');
+    try {
+      for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1 << 20 })) {
+        hasher.update(chunk as Buffer);
+        size += (chunk as Buffer).length;
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return await commit(ctx, temp, hasher.digest('hex') as Digest, size, options);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw fsError(err, 'storing into', ctx.layout.home);
+  }
+}
+
+export async function putBuffer(ctx: StoreContext, data: Buffer, options: PutOptions = {}): Promise<BlobInfo> {
+  const digest = digestOf(data);
+  checkExpected(digest, options.expected);
+  // Already stored: skip the write entirely (the common case when a compile result is stored twice).
+  const known = ctx.statements.get.get(digest) as BlobRow | undefined;
+  if (known && (await fileSize(blobPath(ctx.layout, digest))) === known.size)
+    return record(ctx, digest, data.length, options);
+  const temp = join(ctx.layout.tmp, tempName());
+  try {
+    await writeFile(temp, data, { flag: 'wx', mode: 0o600, flush: true });
+    return await commit(ctx, temp, digest, data.length, options);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw fsError(err, 'storing into', ctx.layout.home);
+  }
+}
+
+function checkExpected(actual: Digest, expected: Digest | undefined): void {
+  if (expected && actual !== expected) {
+    throw new AccelError('ACCEL_STORE_DIGEST_MISMATCH', `content hashes to ${actual}, expected ${expected}`, {
+      hint: 'the source changed or was corrupted in transit; nothing was stored',
+    });
+  }
+}
+
+/**
+ * Moves a complete, synced temp file into its content address and records it. The rename-or-link is the
+ * moment the blob becomes visible, so it comes after the digest check; the index row comes last, and a blob
+ * file without a row is adopted by `verify`.
+ */
+async function commit(
+  ctx: StoreContext,
+  temp: string,
+  digest: Digest,
+  size: number,
+  options: PutOptions,
+): Promise<BlobInfo> {
+  checkExpected(digest, options.expected);
+  const final = blobPath(ctx.layout, digest);
+  await chmod(temp, 0o444);
+  mkdirSync(join(final, '..'), { recursive: true });
+  try {
+    // link, not rename: it never replaces, so an existing blob wins and a reader of it is never disturbed.
+    await link(temp, final);
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err;
+    // A truncated leftover (from a foreign tool or a disk error) must not win over good content.
+    if ((await fileSize(final)) !== size) await rename(temp, final);
+  }
+  await rm(temp, { force: true });
+  return record(ctx, digest, size, options);
+}
+
+function record(ctx: StoreContext, digest: Digest, size: number, options: PutOptions): BlobInfo {
+  const now = ctx.now();
+  ctx.statements.upsert.run({ digest, size, now, pinned: options.pin ? 1 : 0 });
+  return toInfo(ctx.statements.get.get(digest) as BlobRow);
+}
+
+export interface BlobRow {
+  digest: string;
+  size: number;
+  created_at: number;
+  last_access: number;
+  pinned: number;
+}
+
+export function toInfo(row: BlobRow): BlobInfo {
+  return {
+    digest: row.digest as Digest,
+    size: row.size,
+    createdAt: row.created_at,
+    lastAccess: row.last_access,
+    pinned: row.pinned !== 0,
+  };
+}
+
+export function statBlob(ctx: StoreContext, digest: Digest): BlobInfo | undefined {
+  const row = ctx.statements.get.get(digest) as BlobRow | undefined;
+  return row && toInfo(row);
+}
+
+/**
+ * Opens a blob for reading, or undefined when the store does not have it (no row, or the file is gone: a
+ * ref to a missing blob is a miss, never an error). The stream hashes what it reads and fails at the end on a
+ * mismatch, after quarantining the blob, so a caller that waits for the end never accepts wrong bytes.
+ */
+export async function openBlob(ctx: StoreContext, digest: Digest): Promise<BlobReader | undefined> {
+  const row = ctx.statements.get.get(digest) as BlobRow | undefined;
+  if (!row) return undefined;
+  const path = blobPath(ctx.layout, digest);
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw fsError(err, 'reading', path);
+    forget(ctx, digest);
+    return undefined;
+  }
+  touch(ctx, row);
+  const hasher = newHasher();
+  let seen = 0;
+  const check = new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      hasher.update(chunk);
+      seen += chunk.length;
+      done(null, chunk);
+    },
+    flush(done: TransformCallback) {
+      const actual = hasher.digest('hex');
+      if (actual === digest && seen === row.size) return done();
+      quarantineBlob(ctx, digest);
+      done(corruptError(digest, actual, seen, row.size));
+    },
+  });
+  const raw = fh.createReadStream({ highWaterMark: 1 << 20 });
+  raw.on('error', (err) => check.destroy(err));
+  return { info: toInfo(row), stream: raw.pipe(check) };
+}
+
+/** Reads a whole blob into memory and checks it before returning; for small blobs. */
+export async function readBlob(ctx: StoreContext, digest: Digest): Promise<Buffer | undefined> {
+  const reader = await openBlob(ctx, digest);
+  if (!reader) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const chunk of reader.stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function corruptError(digest: Digest, actual: string, seen: number, size: number): AccelError {
+  return new AccelError(
+    'ACCEL_STORE_CORRUPT',
+    `blob ${digest} is corrupt on disk (read ${seen} of ${size} bytes hashing to ${actual}); it was quarantined`,
+    { hint: 'run `accel store verify` to check the rest of the store; put the content again to restore it' },
+  );
+}
+
+function touch(ctx: StoreContext, row: BlobRow): void {
+  const now = ctx.now();
+  if (now - row.last_access < TOUCH_GRANULARITY_MS) return;
+  ctx.statements.touch.run(now, row.digest);
+}
+
+/** Drops the index row of a blob whose file is gone. */
+export function forget(ctx: StoreContext, digest: Digest): void {
+  ctx.statements.delete.run(digest);
+}
+
+/** Moves a bad blob out of the content address (keeping it for inspection) and drops its row. */
+export function quarantineBlob(ctx: StoreContext, digest: Digest, path = blobPath(ctx.layout, digest)): string {
+  const dest = join(ctx.layout.quarantine, `${digest}.${ctx.now()}`);
+  mkdirSync(ctx.layout.quarantine, { recursive: true });
+  try {
+    renameSync(path, dest);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') rmSync(path, { force: true });
+  }
+  forget(ctx, digest);
+  return dest;
+}
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}

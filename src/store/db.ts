@@ -1,0 +1,90 @@
+import Database from 'better-sqlite3';
+import { AccelError, errnoCode } from '../core/errors.ts';
+
+export type Db = Database.Database;
+
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` holds how many ran. Append only: a shipped
+ * migration never changes, a feature that needs a table adds the next one here.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE blobs (
+     digest      TEXT PRIMARY KEY,
+     size        INTEGER NOT NULL,
+     created_at  INTEGER NOT NULL,
+     last_access INTEGER NOT NULL,
+     pinned      INTEGER NOT NULL DEFAULT 0
+   ) WITHOUT ROWID;
+   CREATE INDEX blobs_lru ON blobs (pinned, last_access);
+   CREATE TABLE refs (
+     ns         TEXT NOT NULL,
+     key        TEXT NOT NULL,
+     digest     TEXT NOT NULL,
+     meta       TEXT,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (ns, key)
+   ) WITHOUT ROWID;
+   CREATE INDEX refs_digest ON refs (digest);`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface OpenDbOptions {
+  /** A native binding object for better-sqlite3 (the single executable loads its own). */
+  nativeBinding?: object;
+}
+
+/**
+ * Opens the index with the settings every process must share: WAL so readers never wait for writers, a
+ * busy timeout so 32 concurrent `accel cc` processes queue instead of failing with SQLITE_BUSY.
+ */
+export function openDb(file: string, options: OpenDbOptions = {}): Db {
+  let db: Db;
+  try {
+    db = new Database(file, options.nativeBinding ? { nativeBinding: options.nativeBinding as unknown as string } : {});
+  } catch (err) {
+    throw new AccelError('ACCEL_STORE_OPEN', `cannot open the store index ${file}: ${(err as Error).message}`, {
+      hint: 'check that ACCEL_HOME is a writable directory on a local disk',
+      cause: err,
+    });
+  }
+  try {
+    db.pragma('busy_timeout = 30000');
+    if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    migrate(db, file);
+  } catch (err) {
+    db.close();
+    if (errnoCode(err)?.startsWith('SQLITE_READONLY') || errnoCode(err) === 'SQLITE_CANTOPEN') {
+      throw new AccelError('ACCEL_STORE_NOT_WRITABLE', `the store index ${file} is not writable`, {
+        hint: 'check the permissions of ACCEL_HOME, or choose another store with --home DIR',
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  return db;
+}
+
+function migrate(db: Db, file: string): void {
+  const current = () => db.pragma('user_version', { simple: true }) as number;
+  if (current() === SCHEMA_VERSION) return;
+  // Re-read inside the write transaction: another process may have migrated while we waited for the lock.
+  db.transaction(() => {
+    const version = current();
+    if (version > SCHEMA_VERSION) {
+      throw new AccelError(
+        'ACCEL_STORE_SCHEMA_NEWER',
+        `the store index ${file} has schema version ${version}; this accel knows up to ${SCHEMA_VERSION}`,
+        { hint: 'use a newer accel with this store, or another store with --home DIR' },
+      );
+    }
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] as string);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/** Runs `fn` in a short BEGIN IMMEDIATE transaction: take the write lock up front so it never upgrades mid-way. */
+export function writeTx<T>(db: Db, fn: () => T): T {
+  return db.transaction(fn).immediate();
+}

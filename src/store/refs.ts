@@ -1,0 +1,84 @@
+import type { Statement } from 'better-sqlite3';
+import { AccelError } from '../core/errors.ts';
+import type { Db } from './db.ts';
+import type { Digest } from './digest.ts';
+
+/** A named pointer to a blob, in a namespace owned by one feature (`url`, `cc`, `tree`, `conda`, ...). */
+export interface Ref {
+  ns: string;
+  key: string;
+  digest: Digest;
+  meta: unknown;
+  updatedAt: number;
+}
+
+interface RefRow {
+  ns: string;
+  key: string;
+  digest: string;
+  meta: string | null;
+  updated_at: number;
+}
+
+const NS_RE = /^[a-z][a-z0-9-]{0,31}$/;
+
+export function checkNamespace(ns: string): string {
+  if (!NS_RE.test(ns)) {
+    throw new AccelError('ACCEL_STORE_BAD_NAMESPACE', `not a ref namespace: '${ns}'`, {
+      hint: 'namespaces are lowercase words such as url, cc, tree, conda, apt-epoch',
+      exitCode: 2,
+    });
+  }
+  return ns;
+}
+
+/** Refs over the index. Prepared once per store: `get` sits on the compile-cache hot path. */
+export class Refs {
+  readonly #get: Statement;
+  readonly #set: Statement;
+  readonly #delete: Statement;
+  readonly #list: Statement;
+  readonly #listNs: Statement;
+  readonly #now: () => number;
+
+  constructor(db: Db, now: () => number) {
+    this.#now = now;
+    this.#get = db.prepare('SELECT ns, key, digest, meta, updated_at FROM refs WHERE ns = ? AND key = ?');
+    this.#set = db.prepare(
+      `INSERT INTO refs (ns, key, digest, meta, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (ns, key) DO UPDATE SET digest = excluded.digest, meta = excluded.meta, updated_at = excluded.updated_at`,
+    );
+    this.#delete = db.prepare('DELETE FROM refs WHERE ns = ? AND key = ?');
+    this.#list = db.prepare('SELECT ns, key, digest, meta, updated_at FROM refs ORDER BY ns, key');
+    this.#listNs = db.prepare('SELECT ns, key, digest, meta, updated_at FROM refs WHERE ns = ? ORDER BY key');
+  }
+
+  get(ns: string, key: string): Ref | undefined {
+    const row = this.#get.get(ns, key) as RefRow | undefined;
+    return row && toRef(row);
+  }
+
+  set(ns: string, key: string, digest: Digest, meta?: unknown): void {
+    checkNamespace(ns);
+    this.#set.run(ns, key, digest, meta === undefined ? null : JSON.stringify(meta), this.#now());
+  }
+
+  delete(ns: string, key: string): boolean {
+    return this.#delete.run(ns, key).changes > 0;
+  }
+
+  *list(ns?: string): Generator<Ref> {
+    const rows = ns === undefined ? this.#list.iterate() : this.#listNs.iterate(checkNamespace(ns));
+    for (const row of rows) yield toRef(row as RefRow);
+  }
+}
+
+function toRef(row: RefRow): Ref {
+  return {
+    ns: row.ns,
+    key: row.key,
+    digest: row.digest as Digest,
+    meta: row.meta === null ? null : JSON.parse(row.meta),
+    updatedAt: row.updated_at,
+  };
+}

@@ -1,0 +1,148 @@
+import { mkdirSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { AccelError, errnoCode } from '../core/errors.ts';
+import { type Log, silentLog } from '../core/log.ts';
+import {
+  type BlobInfo,
+  type BlobReader,
+  openBlob,
+  type PutOptions,
+  putBuffer,
+  putFile,
+  putStream,
+  readBlob,
+  statBlob,
+} from './cas.ts';
+import { prepareBlobStatements, type StoreContext } from './context.ts';
+import { openDb, SCHEMA_VERSION } from './db.ts';
+import type { Digest } from './digest.ts';
+import { collectGarbage, type GcResult } from './gc.ts';
+import { type Layout, layoutOf } from './layout.ts';
+import { Refs } from './refs.ts';
+import { sweepTmp } from './sweep.ts';
+import { type VerifyOptions, type VerifyResult, verifyStore } from './verify.ts';
+
+export interface OpenStoreOptions {
+  home: string;
+  log?: Log;
+  /** Clock in ms; tests pass their own to make LRU order deterministic. */
+  now?: () => number;
+  /** better-sqlite3's native binding, when the caller loaded it itself (the single executable does). */
+  nativeBinding?: object;
+}
+
+export interface StoreInfo {
+  home: string;
+  schemaVersion: number;
+  blobs: number;
+  bytes: number;
+  pinnedBlobs: number;
+  pinnedBytes: number;
+  refs: number;
+}
+
+/** The content-addressed store: immutable blobs under blobs/sha256/ and their SQLite index. */
+export class Store {
+  readonly refs: Refs;
+  readonly #ctx: StoreContext;
+
+  private constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+    this.refs = new Refs(ctx.db, ctx.now);
+  }
+
+  static open(options: OpenStoreOptions): Store {
+    const layout = layoutOf(options.home);
+    const now = options.now ?? Date.now;
+    prepareDirs(layout);
+    const db = openDb(layout.index, { nativeBinding: options.nativeBinding });
+    const log = options.log ?? silentLog;
+    const swept = sweepTmp(layout.tmp, now());
+    if (swept > 0) log.debug(`removed ${swept} abandoned temp file(s) from ${layout.tmp}`);
+    return new Store({ layout, db, statements: prepareBlobStatements(db), now, log });
+  }
+
+  get home(): string {
+    return this.#ctx.layout.home;
+  }
+
+  get layout(): Layout {
+    return this.#ctx.layout;
+  }
+
+  putStream(source: Readable, options?: PutOptions): Promise<BlobInfo> {
+    return putStream(this.#ctx, source, options);
+  }
+
+  putFile(file: string, options?: PutOptions): Promise<BlobInfo> {
+    return putFile(this.#ctx, file, options);
+  }
+
+  putBuffer(data: Buffer, options?: PutOptions): Promise<BlobInfo> {
+    return putBuffer(this.#ctx, data, options);
+  }
+
+  /** Opens a verified read stream, or undefined on a miss. */
+  open(digest: Digest): Promise<BlobReader | undefined> {
+    return openBlob(this.#ctx, digest);
+  }
+
+  /** Reads and verifies a whole blob, or undefined on a miss. */
+  read(digest: Digest): Promise<Buffer | undefined> {
+    return readBlob(this.#ctx, digest);
+  }
+
+  /** True when the index has the blob. Cheap (no file access); a later open may still miss. */
+  has(digest: Digest): boolean {
+    return this.#ctx.statements.get.get(digest) !== undefined;
+  }
+
+  stat(digest: Digest): BlobInfo | undefined {
+    return statBlob(this.#ctx, digest);
+  }
+
+  /** Sets or clears the pin; false when the blob is not in the store. */
+  setPinned(digest: Digest, pinned: boolean): boolean {
+    return this.#ctx.db.prepare('UPDATE blobs SET pinned = ? WHERE digest = ?').run(pinned ? 1 : 0, digest).changes > 0;
+  }
+
+  gc(budget: number): GcResult {
+    return collectGarbage(this.#ctx, budget);
+  }
+
+  verify(options?: VerifyOptions): Promise<VerifyResult> {
+    return verifyStore(this.#ctx, options);
+  }
+
+  info(): StoreInfo {
+    const db = this.#ctx.db;
+    const blobs = db
+      .prepare(
+        `SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes,
+                coalesce(sum(pinned), 0) AS pinnedBlobs, coalesce(sum(size * pinned), 0) AS pinnedBytes FROM blobs`,
+      )
+      .get() as { blobs: number; bytes: number; pinnedBlobs: number; pinnedBytes: number };
+    const refs = (db.prepare('SELECT count(*) AS n FROM refs').get() as { n: number }).n;
+    return { home: this.home, schemaVersion: SCHEMA_VERSION, ...blobs, refs };
+  }
+
+  close(): void {
+    this.#ctx.db.close();
+  }
+}
+
+function prepareDirs(layout: Layout): void {
+  try {
+    mkdirSync(layout.tmp, { recursive: true });
+    mkdirSync(layout.blobs, { recursive: true });
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EEXIST') {
+      throw new AccelError('ACCEL_STORE_NOT_WRITABLE', `cannot create the store in ${layout.home} (${code})`, {
+        hint: 'set ACCEL_HOME or --home to a writable directory',
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}

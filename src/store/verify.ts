@@ -1,0 +1,84 @@
+import { createReadStream, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { errnoCode } from '../core/errors.ts';
+import { type BlobRow, quarantineBlob } from './cas.ts';
+import type { StoreContext } from './context.ts';
+import { type Digest, isDigest, newHasher } from './digest.ts';
+import { blobPath } from './layout.ts';
+
+export interface VerifyResult {
+  checked: number;
+  bytes: number;
+  /** Blobs whose content did not match their name, with where they were moved. */
+  corrupt: { digest: Digest; quarantinedTo: string }[];
+  /** Index rows whose file was gone; the rows were dropped. */
+  missing: Digest[];
+  /** Complete blob files without an index row (a put interrupted between rename and insert); now indexed. */
+  adopted: Digest[];
+}
+
+export interface VerifyOptions {
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Rehashes every blob, quarantines the ones that do not match their digest, and reconciles files with rows. */
+export async function verifyStore(ctx: StoreContext, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const rows = ctx.db.prepare('SELECT digest, size FROM blobs ORDER BY digest').all() as Pick<
+    BlobRow,
+    'digest' | 'size'
+  >[];
+  const result: VerifyResult = { checked: 0, bytes: 0, corrupt: [], missing: [], adopted: [] };
+  const indexed = new Set<string>();
+  for (const row of rows) {
+    const digest = row.digest as Digest;
+    indexed.add(digest);
+    const actual = await hashFile(blobPath(ctx.layout, digest));
+    result.checked++;
+    options.onProgress?.(result.checked, rows.length);
+    if (actual === undefined) {
+      ctx.statements.delete.run(digest);
+      result.missing.push(digest);
+    } else if (actual.digest !== digest || actual.size !== row.size) {
+      result.corrupt.push({ digest, quarantinedTo: quarantineBlob(ctx, digest) });
+    } else {
+      result.bytes += actual.size;
+    }
+  }
+  for (const { digest, path } of blobFiles(ctx.layout.blobs)) {
+    if (indexed.has(digest)) continue;
+    const actual = await hashFile(path);
+    if (actual === undefined) continue;
+    result.checked++;
+    if (actual.digest === digest && path === blobPath(ctx.layout, digest)) {
+      ctx.statements.upsert.run({ digest, size: actual.size, now: ctx.now(), pinned: 0 });
+      result.adopted.push(digest);
+      result.bytes += actual.size;
+    } else {
+      result.corrupt.push({ digest, quarantinedTo: quarantineBlob(ctx, digest, path) });
+    }
+  }
+  return result;
+}
+
+function* blobFiles(root: string): Generator<{ digest: Digest; path: string }> {
+  for (const shard of readdirSync(root)) {
+    for (const name of readdirSync(join(root, shard))) {
+      if (isDigest(name)) yield { digest: name, path: join(root, shard, name) };
+    }
+  }
+}
+
+async function hashFile(path: string): Promise<{ digest: string; size: number } | undefined> {
+  const hasher = newHasher();
+  let size = 0;
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+      hasher.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  return { digest: hasher.digest('hex'), size };
+}
