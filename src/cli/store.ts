@@ -1,8 +1,9 @@
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { Command } from 'commander';
 import { writeFileAtomic } from '../core/atomic-fs.ts';
 import { AccelError } from '../core/errors.ts';
 import { formatSize, parseSize } from '../core/size.ts';
-import type { BlobInfo } from '../store/cas.ts';
+import type { BlobInfo, PutOptions } from '../store/cas.ts';
 import { type Digest, parseDigest } from '../store/digest.ts';
 import { blobPath } from '../store/layout.ts';
 import type { Store } from '../store/store.ts';
@@ -28,9 +29,7 @@ export function storeCommand(runner: Runner): Command {
           pin: opts.pin === true,
           expected: opts.expect === undefined ? undefined : parseDigest(opts.expect),
         };
-        const info = await withStore(g, (s) =>
-          file === '-' ? s.putStream(process.stdin, options) : s.putFile(file, options),
-        );
+        const info = await withStore(g, (s) => (file === '-' ? putStdin(s, options) : s.putFile(file, options)));
         return dataResult({ digest: info.digest, size: info.size }, () => `${info.digest}  ${file}`);
       }),
     );
@@ -45,12 +44,16 @@ export function storeCommand(runner: Runner): Command {
         const digest = parseDigest(text);
         if (opts.output !== undefined) {
           const output = opts.output;
-          const info = await withStore(g, async (s) => {
-            const reader = await openOrFail(s, digest);
-            await writeFileAtomic(output, reader.stream);
-            return reader.info;
-          });
-          return dataResult({ digest, size: info.size, output }, () => '');
+          let info: BlobInfo | undefined;
+          await withStore(g, (s) =>
+            writeFileAtomic(output, async (fh) => {
+              info = await s.copyTo(digest, async (chunk) => {
+                await fh.write(chunk);
+              });
+              if (!info) throw unknownDigest(digest);
+            }),
+          );
+          return dataResult({ digest, size: info?.size, output }, () => '');
         }
         return { kind: 'stream', write: (out) => withStore(g, (s) => copyToStdout(s, digest, out)) };
       }),
@@ -162,26 +165,26 @@ export function storeCommand(runner: Runner): Command {
   return store;
 }
 
-async function openOrFail(store: Store, digest: Digest) {
-  const reader = await store.open(digest);
-  if (!reader) throw unknownDigest(digest);
-  return reader;
-}
-
 /**
  * Small blobs are verified before any byte is written, so stdout never sees wrong bytes. Large ones stream
  * and are verified at the end: on a mismatch the command fails (exit 1) after the bytes went out, and says so.
  */
 async function copyToStdout(store: Store, digest: Digest, out: NodeJS.WritableStream): Promise<void> {
-  const reader = await openOrFail(store, digest);
-  if (reader.info.size <= VERIFY_BEFORE_WRITE_MAX) {
+  const size = store.stat(digest)?.size;
+  if (size === undefined) throw unknownDigest(digest);
+  if (size <= VERIFY_BEFORE_WRITE_MAX) {
     const chunks: Buffer[] = [];
-    for await (const chunk of reader.stream) chunks.push(chunk as Buffer);
+    const info = await store.copyTo(digest, (chunk) => {
+      chunks.push(Buffer.from(chunk));
+    });
+    if (!info) throw unknownDigest(digest);
     await writeAll(out, Buffer.concat(chunks));
     return;
   }
   try {
-    for await (const chunk of reader.stream) await writeAll(out, chunk as Buffer);
+    // The sink awaits each write: copyTo reuses its buffer once the promise settles.
+    const info = await store.copyTo(digest, (chunk) => writeAll(out, chunk));
+    if (!info) throw unknownDigest(digest);
   } catch (err) {
     if (err instanceof AccelError && err.code === 'ACCEL_STORE_CORRUPT') {
       throw new AccelError(err.code, `${err.message}; the bytes already written to stdout are wrong, discard them`, {
@@ -189,6 +192,26 @@ async function copyToStdout(store: Store, digest: Digest, out: NodeJS.WritableSt
       });
     }
     throw err;
+  }
+}
+
+/**
+ * Stdin is read through one reused buffer when it can be: a redirected file directly, a shell pipe through a
+ * fresh blocking descriptor from /dev/stdin. A socket (what a Node parent passes) cannot be reopened and is
+ * read as a stream, which lets memory grow further ahead of the GC.
+ */
+async function putStdin(store: Store, options: PutOptions): Promise<BlobInfo> {
+  if (fstatSync(0).isFile()) return store.putFd(0, options);
+  let fd: number;
+  try {
+    fd = openSync('/dev/stdin', 'r');
+  } catch {
+    return store.putStream(process.stdin, options);
+  }
+  try {
+    return await store.putFd(fd, options);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,9 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { fsError } from './errors.ts';
 
 /**
@@ -30,18 +27,23 @@ export function isProcessAlive(pid: number): boolean {
 }
 
 /**
- * Streams `source` (through optional transforms) into `target` so that `target` either keeps its old content
- * or holds the complete new one: write a hidden temp file beside it, fsync, then rename over it.
+ * Writes `target` so that it either keeps its old content or holds the complete new one: `fill` writes a
+ * hidden temp file beside it, which is fsynced and renamed over the target only if `fill` succeeds.
  */
 export async function writeFileAtomic(
   target: string,
-  source: Readable,
-  transforms: Transform[] = [],
+  fill: (fh: FileHandle) => Promise<void>,
   mode = 0o644,
 ): Promise<void> {
   const temp = join(dirname(target), tempName(`.${basename(target)}.`));
   try {
-    await pipeline([source, ...transforms, createWriteStream(temp, { flags: 'wx', mode, flush: true })]);
+    const fh = await open(temp, 'wx', mode);
+    try {
+      await fill(fh);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(temp, target);
   } catch (err) {
     await rm(temp, { force: true });

@@ -71,7 +71,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return {};
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return {};
     throw new AccelError('ACCEL_CONFIG_UNREADABLE', `cannot read ${file}`, { cause: err });
   }
   let value: unknown;

@@ -1,5 +1,5 @@
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
-import { chmod, copyFile, link, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createWriteStream, mkdirSync, read, renameSync, rmSync } from 'node:fs';
+import { chmod, copyFile, type FileHandle, link, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -30,6 +30,8 @@ export interface BlobReader {
   stream: Readable;
 }
 
+const HASH_BUFFER_SIZE = 1 << 20;
+
 /** Access times are written at most this often per blob, so hot reads stay read-only transactions. */
 const TOUCH_GRANULARITY_MS = 60_000;
 
@@ -45,18 +47,50 @@ export async function putStream(ctx: StoreContext, source: Readable, options: Pu
     },
   });
   try {
-    const fh = await open(temp, 'wx', 0o600);
+    // flush: fsync before close, so the rename below never publishes a blob whose bytes are not on disk.
+    await pipeline(source, tap, createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true }));
+    return await commit(ctx, temp, hasher.digest('hex') as Digest, size, options);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw fsError(err, 'storing into', ctx.layout.home);
+  }
+}
+
+/**
+ * Reads a file descriptor (stdin, typically) through one reused buffer, so memory stays flat however much
+ * arrives; a Readable would allocate a buffer per chunk and let the heap grow far ahead of the GC.
+ */
+export async function putFd(ctx: StoreContext, fd: number, options: PutOptions = {}): Promise<BlobInfo> {
+  const temp = join(ctx.layout.tmp, tempName());
+  const hasher = newHasher();
+  const buffer = Buffer.allocUnsafe(HASH_BUFFER_SIZE);
+  let size = 0;
+  try {
+    const out = await open(temp, 'wx', 0o600);
     try {
-      await pipeline(source, tap, fh.createWriteStream({ autoClose: false }));
-      await fh.sync();
+      for (;;) {
+        const bytesRead = await readFd(fd, buffer);
+        if (bytesRead === 0) break;
+        const chunk = buffer.subarray(0, bytesRead);
+        hasher.update(chunk);
+        await out.write(chunk);
+        size += bytesRead;
+      }
+      await out.sync();
     } finally {
-      await fh.close();
+      await out.close();
     }
     return await commit(ctx, temp, hasher.digest('hex') as Digest, size, options);
   } catch (err) {
     await rm(temp, { force: true });
     throw fsError(err, 'storing into', ctx.layout.home);
   }
+}
+
+function readFd(fd: number, buffer: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, buffer, 0, buffer.length, null, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead)));
+  });
 }
 
 /**
@@ -83,19 +117,8 @@ export async function putFile(ctx: StoreContext, file: string, options: PutOptio
         ? fsError(err, 'storing into', ctx.layout.home)
         : fsError(err, 'reading', file);
     }
-    const hasher = newHasher();
-    let size = 0;
-    const fh = await open(temp, 'r+');
-    try {
-      for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1 << 20 })) {
-        hasher.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
-      }
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    return await commit(ctx, temp, hasher.digest('hex') as Digest, size, options);
+    const { digest, size } = await hashAndSync(temp);
+    return await commit(ctx, temp, digest, size, options);
   } catch (err) {
     await rm(temp, { force: true });
     throw fsError(err, 'storing into', ctx.layout.home);
@@ -117,6 +140,26 @@ export async function putBuffer(ctx: StoreContext, data: Buffer, options: PutOpt
     await rm(temp, { force: true });
     throw fsError(err, 'storing into', ctx.layout.home);
   }
+}
+
+/** Hashes a file through one reused buffer (per-chunk buffers make the heap grow with the file) and fsyncs it. */
+async function hashAndSync(path: string): Promise<{ digest: Digest; size: number }> {
+  const hasher = newHasher();
+  const buffer = Buffer.allocUnsafe(HASH_BUFFER_SIZE);
+  let size = 0;
+  const fh = await open(path, 'r+');
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      hasher.update(buffer.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return { digest: hasher.digest('hex') as Digest, size };
 }
 
 function checkExpected(actual: Digest, expected: Digest | undefined): void {
@@ -190,18 +233,9 @@ export function statBlob(ctx: StoreContext, digest: Digest): BlobInfo | undefine
  * mismatch, after quarantining the blob, so a caller that waits for the end never accepts wrong bytes.
  */
 export async function openBlob(ctx: StoreContext, digest: Digest): Promise<BlobReader | undefined> {
-  const row = ctx.statements.get.get(digest) as BlobRow | undefined;
-  if (!row) return undefined;
-  const path = blobPath(ctx.layout, digest);
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await open(path, 'r');
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw fsError(err, 'reading', path);
-    forget(ctx, digest);
-    return undefined;
-  }
-  touch(ctx, row);
+  const opened = await openForRead(ctx, digest);
+  if (!opened) return undefined;
+  const { row, fh } = opened;
   const hasher = newHasher();
   let seen = 0;
   const check = new Transform({
@@ -211,15 +245,72 @@ export async function openBlob(ctx: StoreContext, digest: Digest): Promise<BlobR
       done(null, chunk);
     },
     flush(done: TransformCallback) {
-      const actual = hasher.digest('hex');
-      if (actual === digest && seen === row.size) return done();
-      quarantineBlob(ctx, digest);
-      done(corruptError(digest, actual, seen, row.size));
+      done(mismatch(ctx, row, hasher.digest('hex'), seen));
     },
   });
   const raw = fh.createReadStream({ highWaterMark: 1 << 20 });
   raw.on('error', (err) => check.destroy(err));
   return { info: toInfo(row), stream: raw.pipe(check) };
+}
+
+/**
+ * Passes the blob to `sink` chunk by chunk through one reused buffer: a chunk is valid only until the sink's
+ * promise settles. Memory stays flat for any size. Rejects with ACCEL_STORE_CORRUPT after the last chunk
+ * if the bytes do not hash to `digest` (and quarantines the blob). Undefined on a miss.
+ */
+export async function copyBlob(
+  ctx: StoreContext,
+  digest: Digest,
+  sink: (chunk: Buffer) => Promise<void> | void,
+): Promise<BlobInfo | undefined> {
+  const opened = await openForRead(ctx, digest);
+  if (!opened) return undefined;
+  const { row, fh } = opened;
+  const hasher = newHasher();
+  const buffer = Buffer.allocUnsafe(Math.min(HASH_BUFFER_SIZE, Math.max(row.size, 1)));
+  let seen = 0;
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      hasher.update(chunk);
+      seen += bytesRead;
+      await sink(chunk);
+    }
+  } finally {
+    await fh.close();
+  }
+  const error = mismatch(ctx, row, hasher.digest('hex'), seen);
+  if (error) throw error;
+  return toInfo(row);
+}
+
+/** Looks a blob up and opens its file; a row whose file is gone is dropped and reads as a miss. */
+async function openForRead(ctx: StoreContext, digest: Digest): Promise<{ row: BlobRow; fh: FileHandle } | undefined> {
+  const row = ctx.statements.get.get(digest) as BlobRow | undefined;
+  if (!row) return undefined;
+  const path = blobPath(ctx.layout, digest);
+  try {
+    const fh = await open(path, 'r');
+    touch(ctx, row);
+    return { row, fh };
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw fsError(err, 'reading', path);
+    forget(ctx, digest);
+    return undefined;
+  }
+}
+
+/** The error for bytes that do not match their digest, after quarantining the blob; undefined when they match. */
+function mismatch(ctx: StoreContext, row: BlobRow, actual: string, seen: number): AccelError | undefined {
+  if (actual === row.digest && seen === row.size) return undefined;
+  quarantineBlob(ctx, row.digest as Digest);
+  return new AccelError(
+    'ACCEL_STORE_CORRUPT',
+    `blob ${row.digest} is corrupt on disk (read ${seen} of ${row.size} bytes hashing to ${actual}); it was quarantined`,
+    { hint: 'run `accel store verify` to check the rest of the store; put the content again to restore it' },
+  );
 }
 
 /** Reads a whole blob into memory and checks it before returning; for small blobs. */
@@ -229,14 +320,6 @@ export async function readBlob(ctx: StoreContext, digest: Digest): Promise<Buffe
   const chunks: Buffer[] = [];
   for await (const chunk of reader.stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-function corruptError(digest: Digest, actual: string, seen: number, size: number): AccelError {
-  return new AccelError(
-    'ACCEL_STORE_CORRUPT',
-    `blob ${digest} is corrupt on disk (read ${seen} of ${size} bytes hashing to ${actual}); it was quarantined`,
-    { hint: 'run `accel store verify` to check the rest of the store; put the content again to restore it' },
-  );
 }
 
 function touch(ctx: StoreContext, row: BlobRow): void {

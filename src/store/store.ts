@@ -5,9 +5,11 @@ import { type Log, silentLog } from '../core/log.ts';
 import {
   type BlobInfo,
   type BlobReader,
+  copyBlob,
   openBlob,
   type PutOptions,
   putBuffer,
+  putFd,
   putFile,
   putStream,
   readBlob,
@@ -78,6 +80,10 @@ export class Store {
     return putFile(this.#ctx, file, options);
   }
 
+  putFd(fd: number, options?: PutOptions): Promise<BlobInfo> {
+    return putFd(this.#ctx, fd, options);
+  }
+
   putBuffer(data: Buffer, options?: PutOptions): Promise<BlobInfo> {
     return putBuffer(this.#ctx, data, options);
   }
@@ -85,6 +91,11 @@ export class Store {
   /** Opens a verified read stream, or undefined on a miss. */
   open(digest: Digest): Promise<BlobReader | undefined> {
     return openBlob(this.#ctx, digest);
+  }
+
+  /** Streams a blob into `sink` through one reused buffer, verifying it; undefined on a miss. */
+  copyTo(digest: Digest, sink: (chunk: Buffer) => Promise<void> | void): Promise<BlobInfo | undefined> {
+    return copyBlob(this.#ctx, digest, sink);
   }
 
   /** Reads and verifies a whole blob, or undefined on a miss. */

@@ -1,0 +1,90 @@
+import { type SpawnOptions, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { TestContext } from 'node:test';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const MAIN = join(ROOT, 'src', 'main.ts');
+
+/** A fresh directory removed when the test ends. */
+export function tempDir(t: TestContext, prefix = 'accel-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface RunOptions {
+  input?: Buffer | string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Run as this uid/gid (tests that need permissions to bite run as nobody when we are root). */
+  user?: { uid: number; gid: number };
+  /** Wrap the command, e.g. ['bash', '-c', 'ulimit -f 64; exec "$@"', 'x']. */
+  wrapper?: string[];
+}
+
+/** Runs the accel CLI from source in a child process, as a user would. */
+export function runAccel(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return runCommand(process.execPath, [MAIN, ...args], options);
+}
+
+export function runCommand(cmd: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const argv = [...(options.wrapper ?? []), cmd, ...args];
+  const spawnOptions: SpawnOptions = {
+    cwd: options.cwd,
+    env: { ...cleanEnv(), ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(options.user ?? {}),
+  };
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(argv[0] as string, argv.slice(1), spawnOptions);
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout: Buffer.concat(out), stderr: err }));
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(options.input ?? '');
+  });
+}
+
+/** The environment without any ACCEL_* settings of the developer's shell. */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCEL_')));
+}
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Every file under `dir`, recursively, as paths relative to it. */
+export function listFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+  } catch {
+    return [];
+  }
+}
+
+export const NOBODY = { uid: 65534, gid: 65534 };
+
+/** When running as root, permissions do not bite: such tests run the CLI as nobody, owning `paths`. */
+export function unprivileged(...paths: string[]): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  for (const p of paths) chownSync(p, NOBODY.uid, NOBODY.gid);
+  return NOBODY;
+}

@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { MAIN, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+
+function ok(r: RunResult): string {
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+  return r.stdout.toString();
+}
+
+function failed(r: RunResult, exitCode: number, code: string): void {
+  assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stderr}`);
+  assert.match(r.stderr, new RegExp(`\\[${code}\\]`));
+}
+
+test('put prints the digest first on the line; get returns the bytes; empty and 1-byte inputs', async (t) => {
+  const home = tempDir(t);
+  for (const content of ['', 'x', 'hello\n']) {
+    const file = join(home, '..', `${home.split('/').pop()}-in`);
+    writeFileSync(file, content);
+    t.after(() => writeFileSync(file, ''));
+    const line = ok(await runAccel(['--home', home, 'store', 'put', file]));
+    assert.equal(line.split(/\s+/)[0], sha256(content));
+    const viaStdin = ok(await runAccel(['--home', home, 'store', 'put', '-'], { input: content }));
+    assert.equal(viaStdin, `${sha256(content)}  -\n`);
+    const got = await runAccel(['--home', home, 'store', 'get', sha256(content)]);
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(got.stdout.toString(), content);
+  }
+  const info = JSON.parse(ok(await runAccel(['--home', home, '--json', 'store', 'info'])));
+  assert.equal(info.blobs, 3);
+  assert.equal(info.schemaVersion, 1);
+});
+
+test('--json put gives {digest,size}; stat, pin and ls report what the index holds', async (t) => {
+  const home = tempDir(t);
+  const put = JSON.parse(
+    ok(await runAccel(['--home', home, '--json', 'store', 'put', '--pin', '-'], { input: 'abc' })),
+  );
+  assert.deepEqual(put, { digest: sha256('abc'), size: 3 });
+  const stat = JSON.parse(ok(await runAccel(['--home', home, '--json', 'store', 'stat', `sha256:${put.digest}`])));
+  assert.equal(stat.pinned, true);
+  assert.equal(stat.size, 3);
+  assert.equal(stat.path, join(home, 'blobs', 'sha256', put.digest.slice(0, 2), put.digest));
+  ok(await runAccel(['--home', home, 'store', 'unpin', put.digest]));
+  assert.match(ok(await runAccel(['--home', home, 'store', 'stat', put.digest])), /pinned: +no/);
+  assert.deepEqual(JSON.parse(ok(await runAccel(['--home', home, '--json', 'store', 'ls', '--ns', 'url']))), []);
+});
+
+test('a 200 MB blob streams through put and get with flat memory', async (t) => {
+  const home = tempDir(t);
+  const dir = tempDir(t);
+  const big = join(dir, 'big.bin');
+  const small = join(dir, 'small.bin');
+  const chunk = Buffer.alloc(1 << 20);
+  const hash = createHash('sha256');
+  const fd = openSync(big, 'w');
+  for (let i = 0; i < 200; i++) {
+    chunk.fill(i);
+    chunk.writeUInt32LE(i * 7919, 0);
+    writeSync(fd, chunk);
+    hash.update(chunk);
+  }
+  closeSync(fd);
+  writeFileSync(small, 'x');
+  const digests = { [big]: hash.digest('hex'), [small]: sha256('x') };
+  const accel = `"${process.execPath}" --import "${join(ROOT, 'test', 'fixtures', 'report-rss.ts')}" "${MAIN}" --home "${home}"`;
+  const sh = (script: string) => runCommand('bash', ['-c', script]);
+  const peakMiB = (r: RunResult) => Number(/maxrss_kib=(\d+)/.exec(r.stderr)?.[1]) / 1024;
+
+  // Each way in and out, for a 1-byte and a 200 MB blob: the peak must not grow with the size.
+  const ways: Record<string, (file: string) => string> = {
+    'put FILE': (f) => `${accel} store put "${f}"`,
+    'put - < FILE': (f) => `${accel} store put - < "${f}"`,
+    'cat FILE | put -': (f) => `cat "${f}" | ${accel} store put -`,
+    'get -o': (f) => `${accel} store get ${digests[f]} -o "${f}.out" && sha256sum < "${f}.out"`,
+    'get | sha256sum': (f) => `${accel} store get ${digests[f]} | sha256sum`,
+  };
+  for (const [way, script] of Object.entries(ways)) {
+    const peaks: number[] = [];
+    for (const file of [small, big]) {
+      const r = await sh(script(file));
+      assert.equal(ok(r).split(' ')[0], digests[file], `${way} ${file}`);
+      peaks.push(peakMiB(r));
+    }
+    const [p1, p200] = peaks as [number, number];
+    assert.ok(p200 - p1 < 32, `${way}: peak ${p1.toFixed(0)} MiB for 1 byte, ${p200.toFixed(0)} MiB for 200 MiB`);
+  }
+  const info = JSON.parse(ok(await runAccel(['--home', home, '--json', 'store', 'info'])));
+  assert.equal(info.blobs, 2, 'the same content put three times is one blob');
+  assert.equal(info.bytes, 200 * 2 ** 20 + 1);
+});
+
+test('a corrupted blob is caught: verify names it (exit 1); get fails and never writes -o', async (t) => {
+  const home = tempDir(t);
+  const digest = ok(await runAccel(['--home', home, 'store', 'put', '-'], { input: 'precious' })).split(
+    ' ',
+  )[0] as string;
+  const other = ok(await runAccel(['--home', home, 'store', 'put', '-'], { input: 'other' })).split(' ')[0] as string;
+  const path = join(home, 'blobs', 'sha256', digest.slice(0, 2), digest);
+  writeFileSync(path, 'Precious');
+  const target = join(home, 'restored');
+  const get = await runAccel(['--home', home, 'store', 'get', digest, '-o', target]);
+  failed(get, 1, 'ACCEL_STORE_CORRUPT');
+  assert.deepEqual(
+    readdirSync(home).filter((n) => n.includes('restored')),
+    [],
+    'no output file, not even a temp one',
+  );
+  // get quarantined it; corrupt another one for verify to find.
+  const otherPath = join(home, 'blobs', 'sha256', other.slice(0, 2), other);
+  writeFileSync(otherPath, 'OTHER');
+  const verify = await runAccel(['--home', home, 'store', 'verify']);
+  assert.equal(verify.code, 1);
+  assert.match(verify.stdout.toString(), new RegExp(`corrupt ${other}`));
+  assert.equal(readdirSync(join(home, 'quarantine')).length, 2);
+  assert.equal((await runAccel(['--home', home, 'store', 'verify'])).code, 0, 'clean after quarantine');
+});
+
+test('a large corrupted blob sent to stdout ends with exit 1 and says to discard the output', async (t) => {
+  const home = tempDir(t);
+  const big = Buffer.alloc(20 * 1024 * 1024, 7);
+  const digest = ok(await runAccel(['--home', home, 'store', 'put', '-'], { input: big })).split(' ')[0] as string;
+  const path = join(home, 'blobs', 'sha256', digest.slice(0, 2), digest);
+  const bad = Buffer.from(big);
+  bad[bad.length - 1] = 8;
+  writeFileSync(path, bad);
+  const r = await runAccel(['--home', home, 'store', 'get', digest]);
+  failed(r, 1, 'ACCEL_STORE_CORRUPT');
+  assert.match(r.stderr, /discard/);
+});
+
+test('gc --max-size evicts down to the budget, keeps pinned blobs, and prints what it freed', async (t) => {
+  const home = tempDir(t);
+  const pinned = ok(await runAccel(['--home', home, 'store', 'put', '--pin', '-'], { input: Buffer.alloc(3000, 1) }));
+  for (let i = 2; i < 6; i++)
+    ok(await runAccel(['--home', home, 'store', 'put', '-'], { input: Buffer.alloc(3000, i) }));
+  const r = JSON.parse(ok(await runAccel(['--home', home, '--json', 'store', 'gc', '--max-size', '7K'])));
+  assert.ok(r.after.bytes <= 7 * 1024);
+  assert.equal(r.freed.blobs, 3);
+  ok(await runAccel(['--home', home, 'store', 'stat', pinned.split(' ')[0] as string]));
+  // Without --max-size the budget comes from ACCEL_STORE_MAX_SIZE, then config.json.
+  writeFileSync(join(home, 'config.json'), JSON.stringify({ store: { maxSize: '1K' } }));
+  const text = ok(await runAccel(['--home', home, 'store', 'gc']));
+  assert.match(text, /freed 1 blobs/);
+  const env = ok(await runAccel(['--home', home, 'store', 'gc'], { env: { ACCEL_STORE_MAX_SIZE: '0' } }));
+  assert.match(env, /freed 0 blobs.*\n.*1 blobs/);
+});
+
+test('unknown subcommands, options, digests and config keys are usage errors (exit 2)', async (t) => {
+  const home = tempDir(t);
+  const top = await runAccel(['--home', home, 'frobnicate']);
+  assert.equal(top.code, 2);
+  assert.match(top.stderr, /unknown command 'frobnicate'/);
+  assert.equal((await runAccel(['--home', home, 'store', 'frobnicate'])).code, 2);
+  assert.equal((await runAccel(['--home', home, 'store', 'put', '--bogus', '-'])).code, 2);
+  failed(await runAccel(['--home', home, 'store', 'get', 'not-a-digest']), 2, 'ACCEL_STORE_BAD_DIGEST');
+  failed(await runAccel(['--home', home, 'store', 'gc', '--max-size', 'huge']), 2, 'ACCEL_USAGE_BAD_SIZE');
+  writeFileSync(join(home, 'config.json'), JSON.stringify({ store: { maxSize: '1G', colour: 'red' } }));
+  const cfg = await runAccel(['--home', home, 'store', 'info']);
+  failed(cfg, 2, 'ACCEL_CONFIG_UNKNOWN_KEY');
+  assert.match(cfg.stderr, /store\.colour/);
+});
+
+test('--version and --help exit 0; --help shows examples', async () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  assert.equal(ok(await runAccel(['--version'])).trim(), pkg.version);
+  assert.match(ok(await runAccel(['--help'])), /Examples:[\s\S]*accel store put/);
+  assert.match(ok(await runAccel(['store', '--help'])), /gc \[options\]/);
+});
+
+test('missing, unreadable or non-regular inputs and unknown digests fail with nothing stored', async (t) => {
+  const home = tempDir(t);
+  failed(await runAccel(['--home', home, 'store', 'put', join(home, 'nope')]), 1, 'ACCEL_FS_NOT_FOUND');
+  failed(await runAccel(['--home', home, 'store', 'put', home]), 1, 'ACCEL_STORE_NOT_A_FILE');
+  const unknown = sha256('never stored');
+  const target = join(home, 'keep.txt');
+  writeFileSync(target, 'old content');
+  failed(await runAccel(['--home', home, 'store', 'get', unknown, '-o', target]), 1, 'ACCEL_STORE_UNKNOWN_DIGEST');
+  assert.equal(readFileSync(target, 'utf8'), 'old content', 'the output file is untouched');
+  failed(await runAccel(['--home', home, 'store', 'stat', unknown]), 1, 'ACCEL_STORE_UNKNOWN_DIGEST');
+  const info = JSON.parse(ok(await runAccel(['--home', home, '--json', 'store', 'info'])));
+  assert.equal(info.blobs, 0);
+  assert.deepEqual(readdirSync(join(home, 'tmp')), []);
+});
+
+test('an ACCEL_HOME inside a regular file is reported, not a crash', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'file'), '');
+  const r = await runAccel(['store', 'info'], { env: { ACCEL_HOME: join(dir, 'file', 'home') } });
+  failed(r, 1, 'ACCEL_STORE_NOT_WRITABLE');
+  assert.match(r.stderr, /hint: set ACCEL_HOME/);
+  mkdirSync(join(dir, 'ok'));
+  ok(await runAccel(['store', 'info'], { env: { ACCEL_HOME: join(dir, 'ok') } }));
+});
