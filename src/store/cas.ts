@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, read, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, read, readFileSync, renameSync, rmSync } from 'node:fs';
 import { chmod, copyFile, type FileHandle, link, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
@@ -32,6 +32,9 @@ export interface BlobReader {
 
 const HASH_BUFFER_SIZE = 1 << 20;
 
+/** Blobs are immutable: created read-only (the creating descriptor may still write). */
+const BLOB_MODE = 0o444;
+
 /** Access times are written at most this often per blob, so hot reads stay read-only transactions. */
 const TOUCH_GRANULARITY_MS = 60_000;
 
@@ -48,7 +51,7 @@ export async function putStream(ctx: StoreContext, source: Readable, options: Pu
   });
   try {
     // flush: fsync before close, so the rename below never publishes a blob whose bytes are not on disk.
-    await pipeline(source, tap, createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true }));
+    await pipeline(source, tap, createWriteStream(temp, { flags: 'wx', mode: BLOB_MODE, flush: true }));
     return await commit(ctx, temp, hasher.digest('hex') as Digest, size, options);
   } catch (err) {
     await rm(temp, { force: true });
@@ -66,7 +69,7 @@ export async function putFd(ctx: StoreContext, fd: number, options: PutOptions =
   const buffer = Buffer.allocUnsafe(HASH_BUFFER_SIZE);
   let size = 0;
   try {
-    const out = await open(temp, 'wx', 0o600);
+    const out = await open(temp, 'wx', BLOB_MODE);
     try {
       for (;;) {
         const bytesRead = await readFd(fd, buffer);
@@ -118,6 +121,7 @@ export async function putFile(ctx: StoreContext, file: string, options: PutOptio
         : fsError(err, 'reading', file);
     }
     const { digest, size } = await hashAndSync(temp);
+    await chmod(temp, BLOB_MODE);
     return await commit(ctx, temp, digest, size, options);
   } catch (err) {
     await rm(temp, { force: true });
@@ -134,7 +138,7 @@ export async function putBuffer(ctx: StoreContext, data: Buffer, options: PutOpt
     return record(ctx, digest, data.length, options);
   const temp = join(ctx.layout.tmp, tempName());
   try {
-    await writeFile(temp, data, { flag: 'wx', mode: 0o600, flush: true });
+    await writeFile(temp, data, { flag: 'wx', mode: BLOB_MODE, flush: true });
     return await commit(ctx, temp, digest, data.length, options);
   } catch (err) {
     await rm(temp, { force: true });
@@ -184,7 +188,6 @@ async function commit(
 ): Promise<BlobInfo> {
   checkExpected(digest, options.expected);
   const final = blobPath(ctx.layout, digest);
-  await chmod(temp, 0o444);
   mkdirSync(join(final, '..'), { recursive: true });
   try {
     // link, not rename: it never replaces, so an existing blob wins and a reader of it is never disturbed.
@@ -313,13 +316,24 @@ function mismatch(ctx: StoreContext, row: BlobRow, actual: string, seen: number)
   );
 }
 
-/** Reads a whole blob into memory and checks it before returning; for small blobs. */
-export async function readBlob(ctx: StoreContext, digest: Digest): Promise<Buffer | undefined> {
-  const reader = await openBlob(ctx, digest);
-  if (!reader) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const chunk of reader.stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+/** Reads a whole blob into memory and checks it before returning; for small blobs (compile outputs, manifests). */
+export function readBlob(ctx: StoreContext, digest: Digest): Buffer | undefined {
+  const row = ctx.statements.get.get(digest) as BlobRow | undefined;
+  if (!row) return undefined;
+  const path = blobPath(ctx.layout, digest);
+  let data: Buffer;
+  try {
+    // Synchronous on purpose: for small blobs one readFile beats three thread-pool round trips.
+    data = readFileSync(path);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw fsError(err, 'reading', path);
+    forget(ctx, digest);
+    return undefined;
+  }
+  touch(ctx, row);
+  const error = mismatch(ctx, row, digestOf(data), data.length);
+  if (error) throw error;
+  return data;
 }
 
 function touch(ctx: StoreContext, row: BlobRow): void {

@@ -99,7 +99,7 @@ export class Store {
   }
 
   /** Reads and verifies a whole blob, or undefined on a miss. */
-  read(digest: Digest): Promise<Buffer | undefined> {
+  read(digest: Digest): Buffer | undefined {
     return readBlob(this.#ctx, digest);
   }
 

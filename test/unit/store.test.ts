@@ -26,7 +26,7 @@ test('buffer, stream and file puts round-trip, including empty and 1-byte conten
     const file = join(store.home, 'input');
     writeFileSync(file, content);
     assert.equal((await store.putFile(file)).digest, a.digest);
-    assert.deepEqual(await store.read(a.digest), content);
+    assert.deepEqual(store.read(a.digest), content);
   }
   assert.equal(store.info().blobs, 3, 'the same content stored three ways is one blob');
   assert.deepEqual(readdirSync(store.layout.tmp), [], 'no temp files left behind');
@@ -90,7 +90,7 @@ test('reading a corrupted blob fails at the end, quarantines it, and never retur
   chmodSync(path, 0o644);
   writeFileSync(path, 'evil content');
   await assert.rejects(
-    () => store.read(digest),
+    async () => store.read(digest),
     (e: unknown) => e instanceof AccelError && e.code === 'ACCEL_STORE_CORRUPT' && e.message.includes(digest),
   );
   assert.equal(existsSync(path), false, 'moved out of the content address');
@@ -98,7 +98,7 @@ test('reading a corrupted blob fails at the end, quarantines it, and never retur
   assert.equal(store.has(digest), false);
   // Putting the good content again restores it.
   await store.putBuffer(Buffer.from('good content'));
-  assert.deepEqual(await store.read(digest), Buffer.from('good content'));
+  assert.deepEqual(store.read(digest), Buffer.from('good content'));
 });
 
 test('a truncated file at a blob path is replaced by a put of the real content', async (t) => {
@@ -110,7 +110,7 @@ test('a truncated file at a blob path is replaced by a put of the real content',
   mkdirSync(join(path, '..'), { recursive: true });
   writeFileSync(path, 'the real');
   await store.putStream(Readable.from([content]));
-  assert.deepEqual(await store.read(digest), content);
+  assert.deepEqual(store.read(digest), content);
 });
 
 test('verify reports corrupt and missing blobs and adopts complete files without a row', async (t) => {
