@@ -1,5 +1,16 @@
-import { createWriteStream, mkdirSync, read, readFileSync, renameSync, rmSync } from 'node:fs';
-import { chmod, copyFile, type FileHandle, link, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  createWriteStream,
+  linkSync,
+  mkdirSync,
+  read,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { chmod, copyFile, type FileHandle, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -52,7 +63,7 @@ export async function putStream(ctx: StoreContext, source: Readable, options: Pu
   try {
     // flush: fsync before close, so the rename below never publishes a blob whose bytes are not on disk.
     await pipeline(source, tap, createWriteStream(temp, { flags: 'wx', mode: BLOB_MODE, flush: true }));
-    return await commit(ctx, temp, hasher.digest('hex') as Digest, size, options);
+    return commit(ctx, temp, hasher.digest('hex') as Digest, size, options);
   } catch (err) {
     await rm(temp, { force: true });
     throw fsError(err, 'storing into', ctx.layout.home);
@@ -83,7 +94,7 @@ export async function putFd(ctx: StoreContext, fd: number, options: PutOptions =
     } finally {
       await out.close();
     }
-    return await commit(ctx, temp, hasher.digest('hex') as Digest, size, options);
+    return commit(ctx, temp, hasher.digest('hex') as Digest, size, options);
   } catch (err) {
     await rm(temp, { force: true });
     throw fsError(err, 'storing into', ctx.layout.home);
@@ -122,7 +133,7 @@ export async function putFile(ctx: StoreContext, file: string, options: PutOptio
     }
     const { digest, size } = await hashAndSync(temp);
     await chmod(temp, BLOB_MODE);
-    return await commit(ctx, temp, digest, size, options);
+    return commit(ctx, temp, digest, size, options);
   } catch (err) {
     await rm(temp, { force: true });
     throw fsError(err, 'storing into', ctx.layout.home);
@@ -134,14 +145,14 @@ export async function putBuffer(ctx: StoreContext, data: Buffer, options: PutOpt
   checkExpected(digest, options.expected);
   // Already stored: skip the write entirely (the common case when a compile result is stored twice).
   const known = ctx.statements.get.get(digest) as BlobRow | undefined;
-  if (known && (await fileSize(blobPath(ctx.layout, digest))) === known.size)
-    return record(ctx, digest, data.length, options);
+  if (known && fileSize(blobPath(ctx.layout, digest)) === known.size) return record(ctx, digest, data.length, options);
   const temp = join(ctx.layout.tmp, tempName());
   try {
-    await writeFile(temp, data, { flag: 'wx', mode: BLOB_MODE, flush: true });
-    return await commit(ctx, temp, digest, data.length, options);
+    // Synchronous like readBlob: buffers are small (compile outputs), and each await costs a round trip.
+    writeFileSync(temp, data, { flag: 'wx', mode: BLOB_MODE, flush: true });
+    return commit(ctx, temp, digest, data.length, options);
   } catch (err) {
-    await rm(temp, { force: true });
+    rmSync(temp, { force: true });
     throw fsError(err, 'storing into', ctx.layout.home);
   }
 }
@@ -179,25 +190,21 @@ function checkExpected(actual: Digest, expected: Digest | undefined): void {
  * moment the blob becomes visible, so it comes after the digest check; the index row comes last, and a blob
  * file without a row is adopted by `verify`.
  */
-async function commit(
-  ctx: StoreContext,
-  temp: string,
-  digest: Digest,
-  size: number,
-  options: PutOptions,
-): Promise<BlobInfo> {
+function commit(ctx: StoreContext, temp: string, digest: Digest, size: number, options: PutOptions): BlobInfo {
   checkExpected(digest, options.expected);
   const final = blobPath(ctx.layout, digest);
+  // Synchronous: these are a few metadata calls, cheaper inline than as thread-pool round trips.
   mkdirSync(join(final, '..'), { recursive: true });
   try {
     // link, not rename: it never replaces, so an existing blob wins and a reader of it is never disturbed.
-    await link(temp, final);
+    linkSync(temp, final);
+    unlinkSync(temp);
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err;
     // A truncated leftover (from a foreign tool or a disk error) must not win over good content.
-    if ((await fileSize(final)) !== size) await rename(temp, final);
+    if (fileSize(final) !== size) renameSync(temp, final);
+    else unlinkSync(temp);
   }
-  await rm(temp, { force: true });
   return record(ctx, digest, size, options);
 }
 
@@ -360,9 +367,9 @@ export function quarantineBlob(ctx: StoreContext, digest: Digest, path = blobPat
   return dest;
 }
 
-async function fileSize(path: string): Promise<number | undefined> {
+function fileSize(path: string): number | undefined {
   try {
-    return (await stat(path)).size;
+    return statSync(path).size;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
