@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
+import { debugCommand } from './cli/debug.ts';
 import type { CommandResult } from './cli/result.ts';
 import { Runner } from './cli/runner.ts';
 import { storeCommand } from './cli/store.ts';
+import { versionCommand } from './cli/version.ts';
 import { errnoCode, isAccelError } from './core/errors.ts';
 import { VERSION } from './version.ts';
 
@@ -33,6 +35,8 @@ Settings: flags > ACCEL_* environment > $ACCEL_HOME/config.json > defaults.
 `,
     );
   program.addCommand(storeCommand(runner));
+  program.addCommand(versionCommand(runner));
+  program.addCommand(debugCommand(runner), { hidden: true });
   configureDeep(program);
   return program;
 }
@@ -87,5 +91,8 @@ function report(err: unknown): number {
 process.stdout.on('error', (err) => {
   if (errnoCode(err) === 'EPIPE') process.exit(EXIT_OK);
 });
-// exitCode rather than exit(): let stdout drain before the process ends.
-process.exitCode = await run(process.argv.slice(2));
+// exitCode rather than exit(): let stdout drain before the process ends. No top-level await: the single
+// executable runs a CommonJS bundle.
+run(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -84,6 +84,19 @@ function migrate(db: Db, file: string): void {
   }).immediate();
 }
 
+/** The SQLite library's version, from an in-memory database. */
+export function sqliteVersion(options: OpenDbOptions = {}): string {
+  const db = new Database(
+    ':memory:',
+    options.nativeBinding ? { nativeBinding: options.nativeBinding as unknown as string } : {},
+  );
+  try {
+    return db.prepare('SELECT sqlite_version() AS v').pluck().get() as string;
+  } finally {
+    db.close();
+  }
+}
+
 /** Runs `fn` in a short BEGIN IMMEDIATE transaction: take the write lock up front so it never upgrades mid-way. */
 export function writeTx<T>(db: Db, fn: () => T): T {
   return db.transaction(fn).immediate();

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { AccelError, errnoCode } from '../core/errors.ts';
 import { type Log, silentLog } from '../core/log.ts';
+import { nativeAddon } from '../core/native.ts';
 import {
   type BlobInfo,
   type BlobReader,
@@ -57,7 +58,8 @@ export class Store {
     const layout = layoutOf(options.home);
     const now = options.now ?? Date.now;
     prepareDirs(layout);
-    const db = openDb(layout.index, { nativeBinding: options.nativeBinding });
+    const nativeBinding = options.nativeBinding ?? nativeAddon('better_sqlite3', options.home);
+    const db = openDb(layout.index, { nativeBinding });
     const log = options.log ?? silentLog;
     const swept = sweepTmp(layout.tmp, now());
     if (swept > 0) log.debug(`removed ${swept} abandoned temp file(s) from ${layout.tmp}`);
