@@ -1,6 +1,10 @@
 // `npm run bench`: runs every benchmark and prints Markdown for docs/benchmarks.md.
+import { benchStartup } from './startup.ts';
 import { benchStore } from './store.ts';
 
 const started = new Date().toISOString();
 process.stdout.write(`# accel benchmarks (${started}, \`npm run bench\`)\n\n`);
-await benchStore((line) => process.stdout.write(`${line}\n`));
+const print = (line: string) => process.stdout.write(`${line}\n`);
+const only = process.argv[2];
+if (!only || only === 'store') await benchStore(print);
+if (!only || only === 'startup') await benchStartup(print);

@@ -172,7 +172,8 @@ function writeChecksums(): void {
 }
 
 function smoke(target: Arch, exe: string): void {
-  const cmd = target === 'x64' ? [exe] : [...QEMU, exe];
+  const qemu = [run('bash', ['-c', `command -v ${QEMU[0]}`]).trim(), ...QEMU.slice(1)];
+  const cmd = target === 'x64' ? [exe] : [...qemu, exe];
   const version = run(cmd[0] as string, [...cmd.slice(1), '--version'], { env: { PATH: '/nonexistent' } }).trim();
   const expected = (require(join(ROOT, 'package.json')) as { version: string }).version;
   if (version !== expected) throw new Error(`smoke test: --version printed '${version}', expected ${expected}`);

@@ -1,98 +1,30 @@
-import { Command, CommanderError } from 'commander';
-import { debugCommand } from './cli/debug.ts';
-import type { CommandResult } from './cli/result.ts';
-import { Runner } from './cli/runner.ts';
-import { storeCommand } from './cli/store.ts';
-import { versionCommand } from './cli/version.ts';
-import { errnoCode, isAccelError } from './core/errors.ts';
 import { VERSION } from './version.ts';
 
-/** Exit codes (DESIGN.md): 0 ok, 1 AccelError, 2 usage or config, 70 internal bug. */
-const EXIT_OK = 0;
-const EXIT_USAGE = 2;
-const EXIT_BUG = 70;
+/*
+ * The entry point, and the only place that ends the process. It loads the CLI lazily: `--version` answers
+ * before commander, the store or SQLite are loaded (in the single executable esbuild turns the dynamic
+ * import into a lazily initialised module, so nothing else is evaluated).
+ */
+const argv = process.argv.slice(2);
 
-function buildProgram(runner: Runner): Command {
-  const program = new Command('accel')
-    .description('build accelerator: dependency mirror, compile cache and farm, over one content-addressed store')
-    .version(VERSION, '-V, --version', 'print the accel version')
-    .option('--home <dir>', 'store directory (default: $ACCEL_HOME, $XDG_CACHE_HOME/accel, ~/.cache/accel)')
-    .option('--json', 'print results as JSON on stdout')
-    .option('-v, --verbose', 'log more on stderr')
-    .option('-q, --quiet', 'log only errors on stderr')
-    .showSuggestionAfterError()
-    .addHelpText(
-      'after',
-      `
-Examples:
-  $ accel store put ./lua-5.4.6.tar.gz          store a file, print its sha256
-  $ accel store get <digest> -o lua.tar.gz      restore it (atomic write)
-  $ accel store gc --max-size 10G               evict least recently used blobs
-  $ accel --home /tmp/s --json store info       another store, machine-readable
-
-Exit status: 0 ok, 1 error, 2 usage or configuration error, 70 internal error.
-Settings: flags > ACCEL_* environment > $ACCEL_HOME/config.json > defaults.
-`,
-    );
-  program.addCommand(storeCommand(runner));
-  program.addCommand(versionCommand(runner));
-  program.addCommand(debugCommand(runner), { hidden: true });
-  configureDeep(program);
-  return program;
-}
-
-/** Subcommands added with addCommand do not inherit these settings, so apply them to the whole tree. */
-function configureDeep(cmd: Command): void {
-  cmd.exitOverride();
-  cmd.configureOutput({ outputError: (text, write) => write(`accel: ${text}`) });
-  cmd.commands.forEach(configureDeep);
-}
-
-/** Runs the CLI and returns the exit code; the only place that decides how accel exits. */
-async function run(argv: string[]): Promise<number> {
-  const runner = new Runner();
-  const program = buildProgram(runner);
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    return runner.result ? await emit(runner.result, program.opts().json === true) : EXIT_OK;
-  } catch (err) {
-    return report(err);
-  }
-}
-
-async function emit(result: CommandResult, json: boolean): Promise<number> {
-  if (result.kind === 'stream') {
-    await result.write(process.stdout);
-    return EXIT_OK;
-  }
-  const text = json ? JSON.stringify(result.data, null, 2) : result.text();
-  if (text !== '') process.stdout.write(`${text}\n`);
-  return result.exitCode ?? EXIT_OK;
-}
-
-function report(err: unknown): number {
-  if (err instanceof CommanderError) {
-    // Commander already printed help, the version or the usage error.
-    return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-  }
-  if (isAccelError(err)) {
-    process.stderr.write(`accel: error: ${err.message} [${err.code}]\n`);
-    if (err.hint) process.stderr.write(`accel: hint: ${err.hint}\n`);
-    return err.exitCode;
-  }
-  // A reader that went away (`accel store get x | head`) is not an error of ours.
-  if (errnoCode(err) === 'EPIPE') return EXIT_OK;
-  process.stderr.write(
-    `accel: internal error (a bug; please report it with this trace):\n${(err as Error)?.stack ?? String(err)}\n`,
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    // A reader that went away (`accel store get x | head`) is not an error of ours.
+    if (err.code === 'EPIPE') process.exit(0);
+  });
+  // exitCode rather than exit(): let stdout drain first. No top-level await: the executable runs CommonJS.
+  import('./cli/program.ts').then(
+    ({ run }) =>
+      run(argv).then((code) => {
+        process.exitCode = code;
+      }),
+    (err: unknown) => {
+      process.stderr.write(
+        `accel: internal error (a bug; please report it with this trace):\n${String((err as Error)?.stack ?? err)}\n`,
+      );
+      process.exitCode = 70;
+    },
   );
-  return EXIT_BUG;
 }
-
-process.stdout.on('error', (err) => {
-  if (errnoCode(err) === 'EPIPE') process.exit(EXIT_OK);
-});
-// exitCode rather than exit(): let stdout drain before the process ends. No top-level await: the single
-// executable runs a CommonJS bundle.
-run(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});

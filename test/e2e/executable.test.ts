@@ -1,0 +1,130 @@
+// Runs the built single executables the way users do: copied alone into a folder, no Node anywhere on PATH.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ROOT, type RunResult, runCommand, sha256, tempDir, unprivileged } from '../helpers.ts';
+
+const X64 = join(ROOT, 'build', 'out', 'accel-linux-x64');
+const ARM64 = join(ROOT, 'build', 'out', 'accel-linux-arm64');
+const QEMU = ['/usr/bin/qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu'];
+
+/** CI builds both executables before the tests, so there a missing one fails; locally it skips, saying why. */
+function needs(file: string, build: string): { skip: string | false } {
+  if (existsSync(file) || process.env.CI) return { skip: false };
+  return { skip: `${file} not built: run \`npm run ${build}\`` };
+}
+
+/** A folder holding only the executable, and a clean environment whose PATH is that folder. */
+function isolate(t: import('node:test').TestContext, exe: string) {
+  assert.ok(existsSync(exe), `${exe} is missing: CI must build it before the tests (see .ci/run)`);
+  const dir = tempDir(t, 'accel-e2e-');
+  chmodSync(dir, 0o755);
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  copyFileSync(exe, join(bin, 'accel'));
+  const home = join(dir, 'home');
+  mkdirSync(home);
+  const env = { PATH: bin, HOME: home };
+  return { dir, bin, home, env };
+}
+
+function ok(r: RunResult): string {
+  assert.equal(r.code, 0, `exit ${r.code} (${r.signal}): ${r.stderr}`);
+  return r.stdout.toString();
+}
+
+test('x64: runs with no Node on PATH: --version, --help, version --json', needs(X64, 'build'), async (t) => {
+  const { bin, env } = isolate(t, X64);
+  const accel = join(bin, 'accel');
+  const run = (args: string[]) => runCommand('env', ['-i', `PATH=${env.PATH}`, `HOME=${env.HOME}`, accel, ...args]);
+  assert.equal((await runCommand('env', ['-i', `PATH=${env.PATH}`, 'sh', '-c', 'command -v node'])).code, 127);
+  const pkg = (await import(join(ROOT, 'package.json'), { with: { type: 'json' } })).default as { version: string };
+  assert.equal(ok(await run(['--version'])).trim(), pkg.version);
+  assert.match(ok(await run(['--help'])), /Examples:/);
+  const version = JSON.parse(ok(await run(['--json', 'version'])));
+  assert.equal(version.singleExecutable, true);
+  assert.equal(version.arch, 'x64');
+  assert.equal(version.node.split('.')[0], '24');
+  assert.match(version.sqlite, /^3\.\d+\.\d+$/);
+  assert.equal(version.storeSchema, 1);
+});
+
+test('x64: store put, get and verify round trip; native addons unpacked once', needs(X64, 'build'), async (t) => {
+  const { bin, env, home, dir } = isolate(t, X64);
+  const accel = join(bin, 'accel');
+  const run = (args: string[], input?: string) =>
+    runCommand('env', ['-i', `PATH=${env.PATH}`, `HOME=${env.HOME}`, accel, ...args], { input });
+  const file = join(dir, 'data.txt');
+  writeFileSync(file, 'round trip\n');
+  const digest = ok(await run(['store', 'put', file])).split(' ')[0] as string;
+  assert.equal(digest, sha256('round trip\n'));
+  assert.equal(ok(await run(['store', 'get', digest])), 'round trip\n');
+  assert.equal(ok(await run(['store', 'put', '-'], 'from stdin')).split(' ')[0], sha256('from stdin'));
+  assert.match(ok(await run(['store', 'verify'])), /checked 2 blobs.*0 corrupt/);
+  const native = join(home, '.cache', 'accel', 'native');
+  const { readdirSync } = await import('node:fs');
+  const folders = readdirSync(native);
+  assert.equal(folders.length, 1);
+  assert.match(folders[0] as string, /^[0-9a-f]{16}-x64$/);
+  assert.deepEqual(readdirSync(join(native, folders[0] as string)), ['better_sqlite3.node']);
+});
+
+test('x64: the embedded @parcel/watcher sees a file change', needs(X64, 'build'), async (t) => {
+  const { bin, env, dir } = isolate(t, X64);
+  const watched = join(dir, 'watched');
+  mkdirSync(watched);
+  const child = spawn(join(bin, 'accel'), ['debug', 'watch', watched, '--timeout', '20'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  const ready = new Promise<void>((resolve) =>
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('watching')) resolve();
+    }),
+  );
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  await ready;
+  writeFileSync(join(watched, 'changed.h'), '#define X 1\n');
+  assert.equal(await exited, 0, stderr);
+  assert.match(stdout, new RegExp(`create\\t${join(watched, 'changed.h')}`));
+});
+
+test('x64: an ACCEL_HOME where native code cannot be written is a clear error', needs(X64, 'build'), async (t) => {
+  const { bin, dir } = isolate(t, X64);
+  const home = join(dir, 'readonly-home');
+  mkdirSync(home, { mode: 0o555 });
+  chmodSync(home, 0o555);
+  const user = unprivileged();
+  if (!user) {
+    t.diagnostic('not root: relying on the directory mode alone');
+  }
+  for (const args of [['version'], ['store', 'info']]) {
+    const r = await runCommand(join(bin, 'accel'), ['--home', home, ...args], { env: { PATH: bin, HOME: dir }, user });
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /\[ACCEL_(NATIVE|STORE)_NOT_WRITABLE\]/);
+    assert.match(r.stderr, /hint: /);
+    assert.doesNotMatch(r.stderr, /internal error|Segmentation|Error: /);
+  }
+  const v = await runCommand(join(bin, 'accel'), ['--home', home, 'version'], { env: { PATH: bin, HOME: dir }, user });
+  assert.match(v.stderr, /cannot unpack native code into .*readonly-home\/native/);
+});
+
+test('arm64: --version and a store round trip under qemu', needs(ARM64, 'build:arm64'), async (t) => {
+  const { bin, home } = isolate(t, ARM64);
+  const run = (args: string[], input?: string) =>
+    runCommand('env', ['-i', `HOME=${home}`, ...QEMU, join(bin, 'accel'), ...args], { input });
+  const pkg = (await import(join(ROOT, 'package.json'), { with: { type: 'json' } })).default as { version: string };
+  assert.equal(ok(await run(['--version'])).trim(), pkg.version);
+  const digest = ok(await run(['store', 'put', '-'], 'aarch64 bytes')).split(' ')[0] as string;
+  assert.equal(digest, sha256('aarch64 bytes'));
+  assert.equal(ok(await run(['store', 'get', digest])), 'aarch64 bytes');
+  assert.equal(JSON.parse(ok(await run(['--json', 'version']))).arch, 'arm64');
+});
