@@ -195,3 +195,29 @@ test('an ACCEL_HOME inside a regular file is reported, not a crash', async (t) =
   mkdirSync(join(dir, 'ok'));
   ok(await runAccel(['store', 'info'], { env: { ACCEL_HOME: join(dir, 'ok') } }));
 });
+
+test('put --expect stores only content with that digest', async (t) => {
+  const home = tempDir(t);
+  const wrong = sha256('something else');
+  const r = await runAccel(['--home', home, 'store', 'put', '--expect', wrong, '-'], { input: 'payload' });
+  failed(r, 1, 'ACCEL_STORE_DIGEST_MISMATCH');
+  assert.equal(JSON.parse(ok(await runAccel(['--home', home, '--json', 'store', 'info']))).blobs, 0);
+  const right = ok(
+    await runAccel(['--home', home, 'store', 'put', '--expect', `sha256:${sha256('payload')}`, '-'], {
+      input: 'payload',
+    }),
+  );
+  assert.equal(right.split(' ')[0], sha256('payload'));
+});
+
+test('warnings go to stderr and -q silences them; stdout carries only data', async (t) => {
+  const home = tempDir(t);
+  const env = { ACCEL_STORE_MAXSIZE: '1G' };
+  const loud = await runAccel(['--home', home, 'store', 'put', '-'], { input: 'x', env });
+  assert.match(loud.stderr, /warning: ignoring unknown environment variable ACCEL_STORE_MAXSIZE/);
+  assert.equal(ok(loud), `${sha256('x')}  -\n`);
+  const quiet = await runAccel(['--home', home, '-q', 'store', 'put', '-'], { input: 'x', env });
+  assert.equal(quiet.stderr, '');
+  const both = await runAccel(['--home', home, '-q', '-v', 'store', 'info']);
+  failed(both, 2, 'ACCEL_USAGE_CONFLICT');
+});
