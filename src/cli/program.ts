@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { errnoCode, isAccelError } from '../core/errors.ts';
 import { VERSION } from '../version.ts';
 import { debugCommand } from './debug.ts';
+import { mirrorCommand } from './mirror.ts';
 import type { CommandResult } from './result.ts';
 import { Runner } from './runner.ts';
 import { storeCommand } from './store.ts';
@@ -35,6 +36,7 @@ Settings: flags > ACCEL_* environment > $ACCEL_HOME/config.json > defaults.
 `,
     );
   program.addCommand(storeCommand(runner));
+  program.addCommand(mirrorCommand(runner));
   program.addCommand(versionCommand(runner));
   program.addCommand(debugCommand(runner), { hidden: true });
   configureDeep(program);

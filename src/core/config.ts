@@ -23,7 +23,25 @@ const sizeString = z.string().check(
   ),
 );
 
+const MirrorSchema = z.strictObject({
+  port: z._default(z.number().check(z.int(), z.gte(0), z.lte(65535)), 8000),
+  bind: z._default(z.string(), '127.0.0.1'),
+  /** Bearer token every request must carry; off when empty. */
+  token: z._default(z.string(), ''),
+  /** Seconds before volatile content is revalidated with the upstream. */
+  ttl: z._default(z.number().check(z.gte(0)), 3600),
+  /** Seconds without a byte from an upstream before the download is aborted (and resumed if possible). */
+  stallTimeout: z._default(z.number().check(z.gt(0)), 30),
+  /** Named upstream lists for `/r/<name>/<path>`, tried in order. */
+  remaps: z._default(z.record(z.string().check(z.regex(/^[A-Za-z0-9._-]+$/)), z.array(z.string())), {}),
+  /** Regular expressions over the upstream URL marking content that never changes. */
+  immutable: z._default(z.array(z.string()), []),
+  /** Upstream `host` or `host:port` entries allowed although they resolve to private addresses. */
+  allow: z._default(z.array(z.string()), []),
+});
+
 const ConfigSchema = z.strictObject({
+  mirror: z.prefault(MirrorSchema, {}),
   store: z.prefault(
     z.strictObject({
       /** Budget that `accel store gc` shrinks the store to when no --max-size is given. */
@@ -38,7 +56,14 @@ export type Config = z.output<typeof ConfigSchema>;
 /** `ACCEL_*` variables that override config.json keys, by key path. */
 const ENV_KEYS: Record<string, readonly string[]> = {
   ACCEL_STORE_MAX_SIZE: ['store', 'maxSize'],
+  ACCEL_MIRROR_PORT: ['mirror', 'port'],
+  ACCEL_MIRROR_BIND: ['mirror', 'bind'],
+  ACCEL_MIRROR_TOKEN: ['mirror', 'token'],
+  ACCEL_MIRROR_TTL: ['mirror', 'ttl'],
 };
+
+/** Keys whose environment variable holds a number. */
+const NUMERIC_ENV = new Set(['ACCEL_MIRROR_PORT', 'ACCEL_MIRROR_TTL']);
 
 /** Variables the CLI reads itself; everything else under ACCEL_ that is not a config key is a likely typo. */
 const OTHER_ENV = new Set(['ACCEL_HOME', 'ACCEL_LOG']);
@@ -59,7 +84,7 @@ export function loadConfig(home: string, env: NodeJS.ProcessEnv): LoadedConfig {
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('ACCEL_') || value === undefined) continue;
     const path = ENV_KEYS[name];
-    if (path) setPath(raw, path, value);
+    if (path) setPath(raw, path, NUMERIC_ENV.has(name) && /^\d+$/.test(value) ? Number(value) : value);
     else if (!OTHER_ENV.has(name)) unknownEnv.push(name);
   }
   const parsed = z.safeParse(ConfigSchema, raw);

@@ -71,6 +71,65 @@ export async function putStream(ctx: StoreContext, source: Readable, options: Pu
 }
 
 /**
+ * A blob being written piece by piece, for callers that produce bytes over time (a download). The temp
+ * file may be read while it grows (`path`, `size`); nothing is visible in the store until `commit`.
+ */
+export interface BlobWriter {
+  readonly path: string;
+  readonly size: number;
+  write(chunk: Buffer): Promise<void>;
+  /** fsyncs, checks `expected`, publishes the blob; the writer is closed either way. */
+  commit(options?: PutOptions): Promise<BlobInfo>;
+  /** Drops the temp file; safe to call after a failed commit or twice. */
+  abort(): Promise<void>;
+}
+
+export async function createBlobWriter(ctx: StoreContext): Promise<BlobWriter> {
+  const path = join(ctx.layout.tmp, tempName());
+  const fh = await open(path, 'wx', BLOB_MODE).catch((err: unknown) => {
+    throw fsError(err, 'storing into', ctx.layout.home);
+  });
+  const hasher = newHasher();
+  let size = 0;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await fh.close();
+  };
+  return {
+    path,
+    get size() {
+      return size;
+    },
+    async write(chunk) {
+      try {
+        await fh.write(chunk);
+      } catch (err) {
+        throw fsError(err, 'storing into', ctx.layout.home);
+      }
+      hasher.update(chunk);
+      size += chunk.length;
+    },
+    async commit(options = {}) {
+      try {
+        await fh.sync();
+        await close();
+        return commit(ctx, path, hasher.digest('hex') as Digest, size, options);
+      } catch (err) {
+        await close();
+        rmSync(path, { force: true });
+        throw fsError(err, 'storing into', ctx.layout.home);
+      }
+    },
+    async abort() {
+      await close();
+      rmSync(path, { force: true });
+    },
+  };
+}
+
+/**
  * Reads a file descriptor (stdin, typically) through one reused buffer, so memory stays flat however much
  * arrives; a Readable would allocate a buffer per chunk and let the heap grow far ahead of the GC.
  */
@@ -294,6 +353,18 @@ export async function copyBlob(
   const error = mismatch(ctx, row, hasher.digest('hex'), seen);
   if (error) throw error;
   return toInfo(row);
+}
+
+/**
+ * Opens a blob's file without verifying it, for servers that serve ranges or verify as they stream. The
+ * caller owns the handle. Undefined on a miss.
+ */
+export async function openBlobFile(
+  ctx: StoreContext,
+  digest: Digest,
+): Promise<{ info: BlobInfo; fh: FileHandle } | undefined> {
+  const opened = await openForRead(ctx, digest);
+  return opened && { info: toInfo(opened.row), fh: opened.fh };
 }
 
 /** Looks a blob up and opens its file; a row whose file is gone is dropped and reads as a miss. */

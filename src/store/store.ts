@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { AccelError, errnoCode } from '../core/errors.ts';
 import { type Log, silentLog } from '../core/log.ts';
@@ -6,8 +7,11 @@ import { nativeAddon } from '../core/native.ts';
 import {
   type BlobInfo,
   type BlobReader,
+  type BlobWriter,
   copyBlob,
+  createBlobWriter,
   openBlob,
+  openBlobFile,
   type PutOptions,
   putBuffer,
   putFd,
@@ -88,6 +92,16 @@ export class Store {
 
   putBuffer(data: Buffer, options?: PutOptions): Promise<BlobInfo> {
     return putBuffer(this.#ctx, data, options);
+  }
+
+  /** Starts a blob written piece by piece (downloads); see BlobWriter. */
+  createWriter(): Promise<BlobWriter> {
+    return createBlobWriter(this.#ctx);
+  }
+
+  /** Opens a blob's file unverified (range requests), or undefined on a miss; the caller closes it. */
+  openFile(digest: Digest): Promise<{ info: BlobInfo; fh: FileHandle } | undefined> {
+    return openBlobFile(this.#ctx, digest);
   }
 
   /** Opens a verified read stream, or undefined on a miss. */

@@ -1,0 +1,251 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AccelError } from '../core/errors.ts';
+import type { Log } from '../core/log.ts';
+import type { Download, DownloadHead } from '../fetch/download.ts';
+import type { Fetcher } from '../fetch/fetcher.ts';
+import type { BlobInfo } from '../store/cas.ts';
+import { type Digest, parseDigest } from '../store/digest.ts';
+import type { Store } from '../store/store.ts';
+import { type FreshnessPolicy, isFresh, isImmutableUrl } from './freshness.ts';
+import { serveBlob, write } from './respond.ts';
+import { type CacheStatus, count, type MirrorStats } from './stats.ts';
+import { statusResponse } from './status.ts';
+import { parseMirrorPath } from './url-map.ts';
+import { URL_NS, type UrlMeta } from './url-ref.ts';
+
+export interface MirrorContext {
+  store: Store;
+  fetcher: Fetcher;
+  stats: MirrorStats;
+  policy: FreshnessPolicy;
+  offline: boolean;
+  token: string;
+  remaps: Record<string, string[]>;
+  log: Log;
+  now: () => number;
+}
+
+/** Longer request targets are refused (414): no legitimate artifact URL comes close. */
+const MAX_URL_LENGTH = 8192;
+
+/** What a request asks for once routed: the ref key, the upstream URLs to try, and a pinned digest. */
+interface Wanted {
+  key: string;
+  candidates: string[];
+  pinned?: Digest;
+}
+
+export async function handleRequest(ctx: MirrorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  ctx.stats.requests++;
+  try {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return sendError(ctx, res, 405, `method ${req.method} not allowed: the mirror serves GET and HEAD`);
+    }
+    if (ctx.token && req.headers.authorization !== `Bearer ${ctx.token}`) {
+      res.setHeader('www-authenticate', 'Bearer realm="accel"');
+      return sendError(ctx, res, 401, 'missing or wrong bearer token');
+    }
+    const raw = req.url ?? '/';
+    if (raw.length > MAX_URL_LENGTH) return sendError(ctx, res, 414, 'request target too long');
+    if (raw.startsWith('/_accel/')) return statusResponse(ctx, raw, res);
+    await serveWanted(ctx, req, res, route(ctx, raw));
+  } catch (err) {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const [status, message] = httpError(err);
+    if (status >= 500) ctx.log.warn(`${req.method} ${req.url}: ${message}`);
+    sendError(ctx, res, status, message);
+  }
+}
+
+function route(ctx: MirrorContext, raw: string): Wanted {
+  const target = parseMirrorPath(raw);
+  if (target.kind === 'remap') {
+    const bases = ctx.remaps[target.name];
+    if (!bases)
+      throw new AccelError('ACCEL_MIRROR_NOT_FOUND', `no remap named '${target.name}' (config mirror.remaps)`);
+    const { rest, pinned } = takePin(target.path);
+    return {
+      key: `r/${target.name}/${rest}`,
+      candidates: bases.map((base) => `${base.replace(/\/+$/, '')}/${rest}`),
+      pinned,
+    };
+  }
+  const { rest, pinned } = takePin(target.url);
+  return { key: rest, candidates: [rest], pinned };
+}
+
+/** Removes our `sha256=` query parameter (it pins content, the upstream never sees it). */
+function takePin(pathOrUrl: string): { rest: string; pinned?: Digest } {
+  const q = pathOrUrl.indexOf('?');
+  if (q < 0) return { rest: pathOrUrl };
+  const params = new URLSearchParams(pathOrUrl.slice(q + 1));
+  const pin = params.get('sha256');
+  if (pin === null) return { rest: pathOrUrl };
+  params.delete('sha256');
+  const query = params.toString();
+  return { rest: pathOrUrl.slice(0, q) + (query ? `?${query}` : ''), pinned: parseDigest(pin) };
+}
+
+async function serveWanted(ctx: MirrorContext, req: IncomingMessage, res: ServerResponse, wanted: Wanted) {
+  const { store } = ctx;
+  if (wanted.pinned && store.has(wanted.pinned)) {
+    // Content named by its checksum is the same whichever URL asked for it.
+    store.refs.set(URL_NS, wanted.key, wanted.pinned, { immutable: true, fetchedAt: ctx.now() } satisfies UrlMeta);
+    if (await serveStored(ctx, req, res, wanted.pinned, 'HIT')) return;
+  }
+  const ref = store.refs.get(URL_NS, wanted.key);
+  const meta = ref?.meta as UrlMeta | undefined;
+  if (ref && meta && (!wanted.pinned || ref.digest === wanted.pinned) && store.has(ref.digest)) {
+    if (ctx.offline || isFresh(meta, ctx.now(), ctx.policy)) {
+      if (await serveStored(ctx, req, res, ref.digest, 'HIT', meta.contentType)) return;
+    } else {
+      return revalidate(ctx, req, res, wanted, ref.digest, meta);
+    }
+  }
+  if (ctx.offline) {
+    ctx.stats.errors++;
+    const body = `accel mirror is offline and has no copy of ${wanted.candidates[0]}\n`;
+    res.writeHead(504, { 'content-type': 'text/plain; charset=utf-8', 'x-accel-cache': 'MISS' }).end(body);
+    return;
+  }
+  return fetchAndServe(ctx, req, res, wanted);
+}
+
+async function serveStored(
+  ctx: MirrorContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  digest: Digest,
+  status: CacheStatus,
+  contentType?: string,
+): Promise<boolean> {
+  const served = await serveBlob(req, res, ctx.store, digest, { status, contentType, stats: ctx.stats });
+  if (served) count(ctx.stats, status);
+  return served;
+}
+
+/** Asks the upstream whether our copy is current; serves it as STALE when the upstream cannot say. */
+async function revalidate(
+  ctx: MirrorContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  wanted: Wanted,
+  digest: Digest,
+  meta: UrlMeta,
+): Promise<void> {
+  const { download } = ctx.fetcher.fetch(
+    `revalidate ${wanted.key}`,
+    { candidates: wanted.candidates, conditional: { etag: meta.etag, lastModified: meta.lastModified } },
+    (info, head) => recordRef(ctx, wanted, info, head),
+  );
+  const head = await download.head;
+  if (head.kind === 'not-modified') {
+    ctx.store.refs.set(URL_NS, wanted.key, digest, { ...meta, fetchedAt: ctx.now() } satisfies UrlMeta);
+    if (await serveStored(ctx, req, res, digest, 'REVALIDATED', meta.contentType)) return;
+    return fetchAndServe(ctx, req, res, wanted);
+  }
+  if (head.kind === 'body') return streamDownload(ctx, req, res, wanted, download, head);
+  if (head.status === 404 || head.status === 410) {
+    return sendError(ctx, res, head.status, `upstream answered ${head.status} for ${head.url}`);
+  }
+  ctx.stats.upstreamErrors++;
+  await serveStored(ctx, req, res, digest, 'STALE', meta.contentType);
+}
+
+async function fetchAndServe(ctx: MirrorContext, req: IncomingMessage, res: ServerResponse, wanted: Wanted) {
+  const { download } = ctx.fetcher.fetch(
+    wanted.pinned ? `${wanted.key} sha256=${wanted.pinned}` : wanted.key,
+    { candidates: wanted.candidates, expected: wanted.pinned },
+    (info, head) => recordRef(ctx, wanted, info, head),
+  );
+  const head = await download.head;
+  if (head.kind !== 'body') {
+    const status = head.kind === 'status' ? head.status : 502;
+    if (status !== 404 && status !== 410 && status !== 403) ctx.stats.upstreamErrors++;
+    await download.done; // rethrows a refusal or network failure, mapped by httpError
+    return sendError(
+      ctx,
+      res,
+      status === 404 || status === 410 ? status : 502,
+      `upstream answered ${status} for ${head.url}`,
+    );
+  }
+  return streamDownload(ctx, req, res, wanted, download, head);
+}
+
+/**
+ * Sends a download as it arrives. A pinned checksum or a Range request waits for the complete, verified
+ * blob instead: a mismatch must be a 502, and a range is served from the store.
+ */
+async function streamDownload(
+  ctx: MirrorContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  wanted: Wanted,
+  download: Download,
+  head: Extract<DownloadHead, { kind: 'body' }>,
+): Promise<void> {
+  if (wanted.pinned || req.headers.range) {
+    const info = await download.done;
+    if (!info || !(await serveStored(ctx, req, res, info.digest, 'MISS', head.contentType))) {
+      throw new AccelError('ACCEL_FETCH_TRUNCATED', `download of ${head.url} did not complete`);
+    }
+    return;
+  }
+  count(ctx.stats, 'MISS');
+  const headers: Record<string, string | number> = {
+    'content-type': head.contentType ?? 'application/octet-stream',
+    'x-accel-cache': 'MISS',
+  };
+  if (head.contentLength !== undefined) headers['content-length'] = head.contentLength;
+  res.writeHead(200, headers);
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  try {
+    for await (const chunk of download.read()) await write(res, chunk, ctx.stats);
+    res.end();
+  } catch {
+    // The upstream failed, or the client left: a broken connection, never a short body that looks complete.
+    res.destroy();
+  }
+}
+
+function recordRef(ctx: MirrorContext, wanted: Wanted, info: BlobInfo, head: DownloadHead): void {
+  const body = head.kind === 'body' ? head : undefined;
+  const meta: UrlMeta = {
+    immutable: wanted.pinned !== undefined || isImmutableUrl(wanted.candidates[0] ?? wanted.key, ctx.policy),
+    fetchedAt: ctx.now(),
+    etag: body?.etag,
+    lastModified: body?.lastModified,
+    contentType: body?.contentType,
+  };
+  ctx.store.refs.set(URL_NS, wanted.key, info.digest, meta);
+}
+
+function httpError(err: unknown): [number, string] {
+  if (!(err instanceof AccelError)) return [500, `internal error: ${(err as Error)?.message ?? err}`];
+  switch (err.code) {
+    case 'ACCEL_MIRROR_BAD_PATH':
+    case 'ACCEL_STORE_BAD_DIGEST':
+      return [400, err.message];
+    case 'ACCEL_MIRROR_NOT_FOUND':
+      return [404, err.message];
+    case 'ACCEL_FETCH_REFUSED':
+    case 'ACCEL_FETCH_BAD_URL':
+      return [403, err.message];
+    case 'ACCEL_STORE_DIGEST_MISMATCH':
+      return [502, `upstream content does not match the pinned sha256: ${err.message}`];
+    default:
+      return err.code.startsWith('ACCEL_FETCH_') ? [502, err.message] : [500, err.message];
+  }
+}
+
+function sendError(ctx: MirrorContext, res: ServerResponse, status: number, message: string): void {
+  ctx.stats.errors++;
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${message}\n`);
+}

@@ -1,0 +1,81 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Log } from '../core/log.ts';
+import { Fetcher } from '../fetch/fetcher.ts';
+import type { Store } from '../store/store.ts';
+import { handleRequest, type MirrorContext } from './handler.ts';
+import { newStats } from './stats.ts';
+
+export interface MirrorOptions {
+  store: Store;
+  log: Log;
+  port: number;
+  bind: string;
+  offline: boolean;
+  token: string;
+  ttlSeconds: number;
+  stallSeconds: number;
+  remaps: Record<string, string[]>;
+  immutable: string[];
+  allow: string[];
+  now?: () => number;
+}
+
+export interface MirrorServer {
+  listen(): Promise<AddressInfo>;
+  address(): AddressInfo;
+  /** Stops accepting, ends open connections (keep-alive ones included) and resolves when closed. */
+  close(): Promise<void>;
+  readonly context: MirrorContext;
+}
+
+export function createMirrorServer(options: MirrorOptions): MirrorServer {
+  const now = options.now ?? Date.now;
+  const stats = newStats(now());
+  const context: MirrorContext = {
+    store: options.store,
+    fetcher: new Fetcher(options.store, {
+      allow: options.allow,
+      stallMs: options.stallSeconds * 1000,
+      log: options.log,
+      onBytes: (n) => {
+        stats.bytesFetched += n;
+      },
+    }),
+    stats,
+    policy: { ttlSeconds: options.ttlSeconds, immutable: options.immutable.map((p) => new RegExp(p)) },
+    offline: options.offline,
+    token: options.token,
+    remaps: options.remaps,
+    log: options.log,
+    now,
+  };
+  const sockets = new Set<Socket>();
+  const server: Server = createServer({ maxHeaderSize: 16 * 1024, keepAliveTimeout: 30_000 }, (req, res) => {
+    handleRequest(context, req, res).catch((err: unknown) => {
+      options.log.error(`request ${req.url}: ${(err as Error).stack ?? err}`);
+      res.destroy();
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  return {
+    context,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port, options.bind, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    address: () => server.address() as AddressInfo,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}

@@ -1,0 +1,314 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { request } from 'node:http';
+import { test } from 'node:test';
+import { silentLog } from '../../src/core/log.ts';
+import { createMirrorServer, type MirrorOptions } from '../../src/mirror/server.ts';
+import { Store } from '../../src/store/store.ts';
+import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
+import { sha256, tempDir } from '../helpers.ts';
+
+type Ctx = import('node:test').TestContext;
+
+async function upstream(t: Ctx): Promise<FakeUpstream> {
+  const up = await startFakeUpstream();
+  t.after(() => up.close());
+  return up;
+}
+
+async function mirror(t: Ctx, up: FakeUpstream, options: Partial<MirrorOptions> & { home?: string } = {}) {
+  const store = Store.open({ home: options.home ?? tempDir(t) });
+  const server = createMirrorServer({
+    store,
+    log: silentLog,
+    port: 0,
+    bind: '127.0.0.1',
+    offline: false,
+    token: '',
+    ttlSeconds: 3600,
+    stallSeconds: 5,
+    remaps: {},
+    immutable: [],
+    allow: [up.origin],
+    ...options,
+  });
+  const { port } = await server.listen();
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await server.close();
+    store.close();
+  };
+  t.after(close);
+  return { base: `http://127.0.0.1:${port}`, store, server, close };
+}
+
+interface Got {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  /** The connection broke before the body was complete. */
+  broken: boolean;
+}
+
+/** A raw HTTP GET that reports a broken body instead of hiding it. */
+function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Got> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      let broken = false;
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', () => {
+        broken = true;
+      });
+      res.on('aborted', () => {
+        broken = true;
+      });
+      res.on('close', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), broken: broken || !res.complete }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const tarball = (n = 64 * 1024) => randomBytes(n);
+
+test('cold request is a MISS, warm is a HIT with the same bytes, also after a mirror restart', async (t) => {
+  const up = await upstream(t);
+  const body = tarball();
+  up.files.set('/releases/zlib-1.3.1.tar.gz', { body });
+  const home = tempDir(t);
+  const m = await mirror(t, up, { home });
+  const url = `${m.base}/http/${up.origin}/releases/zlib-1.3.1.tar.gz`;
+  const cold = await get(url);
+  assert.equal(cold.status, 200);
+  assert.equal(cold.headers['x-accel-cache'], 'MISS');
+  assert.deepEqual(cold.body, body);
+  const warm = await get(url);
+  assert.equal(warm.headers['x-accel-cache'], 'HIT');
+  assert.deepEqual(warm.body, body);
+  assert.equal(up.count('/releases/zlib-1.3.1.tar.gz'), 1);
+  await m.close();
+  const again = await mirror(t, up, { home });
+  const restarted = await get(`${again.base}/http/${up.origin}/releases/zlib-1.3.1.tar.gz`);
+  assert.equal(restarted.headers['x-accel-cache'], 'HIT');
+  assert.deepEqual(restarted.body, body);
+  assert.equal(up.count('/releases/zlib-1.3.1.tar.gz'), 1, 'the upstream was asked once in all');
+});
+
+test('50 concurrent cold requests make one upstream request; bytes reach clients before the download ends', async (t) => {
+  const up = await upstream(t);
+  const body = tarball(2 * 1024 * 1024);
+  up.files.set('/big-2.0.tar.gz', { body, pauseAt: 1024 * 1024 });
+  const m = await mirror(t, up);
+  const url = `${m.base}/http/${up.origin}/big-2.0.tar.gz`;
+  // One client watches for its first bytes while the upstream is paused half-way.
+  const firstBytes = new Promise<number>((resolve, reject) => {
+    request(url, { agent: false }, (res) => res.once('data', (c: Buffer) => resolve(c.length))).on('error', reject).end();
+  });
+  const all = Array.from({ length: 50 }, () => get(url));
+  assert.ok((await firstBytes) > 0, 'a client received bytes while the upstream was still paused');
+  up.release();
+  const results = await Promise.all(all);
+  for (const r of results) {
+    assert.equal(r.status, 200);
+    assert.equal(r.broken, false);
+    assert.equal(sha256(r.body), sha256(body));
+  }
+  assert.equal(up.count('/big-2.0.tar.gz'), 1);
+  assert.equal(m.store.info().blobs, 1);
+});
+
+test('a truncated upstream body breaks the client connection, stores nothing, and is fetched again', async (t) => {
+  const up = await upstream(t);
+  const body = tarball(512 * 1024);
+  up.files.set('/cut-1.0.tar.gz', { body, truncateAt: 100 * 1024 });
+  const m = await mirror(t, up);
+  const url = `${m.base}/http/${up.origin}/cut-1.0.tar.gz`;
+  const first = await get(url);
+  assert.equal(first.broken, true, 'the client must see a broken body, not a short complete one');
+  assert.ok(first.body.length < body.length);
+  assert.equal(m.store.info().blobs, 0);
+  assert.deepEqual(readdirSync(m.store.layout.tmp), []);
+  const second = await get(url);
+  assert.equal(second.broken, false);
+  assert.deepEqual(second.body, body);
+  assert.equal(up.count('/cut-1.0.tar.gz'), 2);
+});
+
+test('an interrupted download resumes with Range where the upstream supports it', async (t) => {
+  const up = await upstream(t);
+  const body = tarball(512 * 1024);
+  up.files.set('/resume-3.1.tar.gz', { body, truncateAt: 200 * 1024, ranges: true, etag: '"v1"' });
+  const m = await mirror(t, up);
+  const got = await get(`${m.base}/http/${up.origin}/resume-3.1.tar.gz`);
+  assert.equal(got.broken, false);
+  assert.equal(sha256(got.body), sha256(body));
+  const ranged = up.requests.filter((r) => r.path === '/resume-3.1.tar.gz' && r.headers.range);
+  assert.deepEqual(
+    ranged.map((r) => [r.headers.range, r.headers['if-range']]),
+    [[`bytes=${200 * 1024}-`, '"v1"']],
+  );
+});
+
+test('--offline serves everything cached with no upstream request; a miss is 504 naming the URL', async (t) => {
+  const up = await upstream(t);
+  up.files.set('/a-1.0.tar.gz', { body: tarball() });
+  up.files.set('/index.json', { body: Buffer.from('{"v":1}'), etag: '"i1"' });
+  const home = tempDir(t);
+  const online = await mirror(t, up, { home, ttlSeconds: 0 });
+  for (const p of ['/a-1.0.tar.gz', '/index.json']) assert.equal((await get(`${online.base}/http/${up.origin}${p}`)).status, 200);
+  await online.close();
+  const before = up.requests.length;
+  const offline = await mirror(t, up, { home, offline: true, ttlSeconds: 0 });
+  for (const p of ['/a-1.0.tar.gz', '/index.json']) {
+    const r = await get(`${offline.base}/http/${up.origin}${p}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-accel-cache'], 'HIT');
+  }
+  const miss = await get(`${offline.base}/http/${up.origin}/never-fetched.tar.gz`);
+  assert.equal(miss.status, 504);
+  assert.match(miss.body.toString(), new RegExp(`offline.*http://${up.origin}/never-fetched.tar.gz`));
+  assert.equal(up.requests.length, before, 'no upstream request while offline');
+});
+
+test('?sha256= pins content: a mismatch is 502 with nothing stored; a match is served and cached', async (t) => {
+  const up = await upstream(t);
+  const body = tarball();
+  up.files.set('/pinned.tar.gz', { body });
+  const m = await mirror(t, up);
+  const url = `${m.base}/http/${up.origin}/pinned.tar.gz`;
+  const bad = await get(`${url}?sha256=${sha256('something else')}`);
+  assert.equal(bad.status, 502);
+  assert.equal(m.store.info().blobs, 0);
+  const good = await get(`${url}?sha256=${sha256(body)}`);
+  assert.equal(good.status, 200);
+  assert.deepEqual(good.body, body);
+  assert.equal(up.requests.at(-1)?.path, '/pinned.tar.gz', 'the pin is not forwarded upstream');
+  const again = await get(`${url}?sha256=${sha256(body)}`);
+  assert.equal(again.headers['x-accel-cache'], 'HIT');
+});
+
+test('Range requests get 206 with the right bytes from the cache', async (t) => {
+  const up = await upstream(t);
+  const body = tarball(100_000);
+  up.files.set('/r-1.tar.gz', { body });
+  const m = await mirror(t, up);
+  const url = `${m.base}/http/${up.origin}/r-1.tar.gz`;
+  const cold = await get(url, { range: 'bytes=10-19' });
+  assert.equal(cold.status, 206);
+  assert.deepEqual(cold.body, body.subarray(10, 20));
+  const tail = await get(url, { range: 'bytes=-5' });
+  assert.equal(tail.status, 206);
+  assert.equal(tail.headers['content-range'], `bytes 99995-99999/100000`);
+  assert.deepEqual(tail.body, body.subarray(99_995));
+  assert.equal((await get(url, { range: 'bytes=100000-' })).status, 416);
+});
+
+test('volatile content is revalidated after the TTL: 304 → REVALIDATED, change → MISS, upstream down → STALE', async (t) => {
+  const up = await upstream(t);
+  up.files.set('/dists/stable/InRelease', { body: Buffer.from('epoch 1'), etag: '"e1"' });
+  const m = await mirror(t, up, { ttlSeconds: 0 });
+  const url = `${m.base}/http/${up.origin}/dists/stable/InRelease`;
+  assert.equal((await get(url)).headers['x-accel-cache'], 'MISS');
+  const revalidated = await get(url);
+  assert.equal(revalidated.headers['x-accel-cache'], 'REVALIDATED');
+  assert.equal(revalidated.body.toString(), 'epoch 1');
+  assert.equal(up.requests.at(-1)?.headers['if-none-match'], '"e1"');
+  up.files.set('/dists/stable/InRelease', { body: Buffer.from('epoch 2'), etag: '"e2"' });
+  const changed = await get(url);
+  assert.equal(changed.headers['x-accel-cache'], 'MISS');
+  assert.equal(changed.body.toString(), 'epoch 2');
+  up.files.set('/dists/stable/InRelease', { body: Buffer.alloc(0), status: 503 });
+  const stale = await get(url);
+  assert.equal(stale.headers['x-accel-cache'], 'STALE');
+  assert.equal(stale.body.toString(), 'epoch 2');
+});
+
+test('a remap tries its upstreams in order: failover past a 500', async (t) => {
+  const up = await upstream(t);
+  const body = tarball();
+  up.files.set('/mirror-a/pool/x_1.0.deb', { body, status: 500 });
+  up.files.set('/mirror-b/pool/x_1.0.deb', { body });
+  const m = await mirror(t, up, {
+    remaps: { debs: [`http://${up.origin}/mirror-a`, `http://${up.origin}/mirror-b/`] },
+  });
+  const r = await get(`${m.base}/r/debs/pool/x_1.0.deb`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body, body);
+  assert.equal((await get(`${m.base}/r/nope/pool/x_1.0.deb`)).status, 404);
+});
+
+test('refused: traversal probes, private upstreams not allowed, missing or wrong token, other methods', async (t) => {
+  const up = await upstream(t);
+  up.files.set('/ok-1.tar.gz', { body: tarball(100) });
+  const m = await mirror(t, up, { allow: [] });
+  for (const probe of [
+    `/http/${up.origin}/../../etc/passwd`,
+    `/http/${up.origin}/a/%2e%2e/%2e%2e/etc/passwd`,
+    `/http/${up.origin}/a%2f..%2fb`,
+    `/http/${up.origin}/a%5c..%5cb`,
+    '/http/bad%20host/x',
+  ]) {
+    const r = await rawGet(m.base, probe);
+    assert.equal(r, 400, probe);
+  }
+  const forged = await get(`${m.base}/http/${up.origin}/ok-1.tar.gz`);
+  assert.equal(forged.status, 403);
+  assert.match(forged.body.toString(), /--allow/);
+  assert.equal((await get(`${m.base}/file/etc/passwd`)).status, 404);
+  assert.equal((await get(`${m.base}/http/${up.origin}/ok-1.tar.gz`, {}, 'DELETE')).status, 405);
+  assert.equal(up.requests.length, 0, 'nothing reached the upstream');
+
+  const locked = await mirror(t, up, { token: 's3cret' });
+  const url = `${locked.base}/http/${up.origin}/ok-1.tar.gz`;
+  assert.equal((await get(url)).status, 401);
+  assert.equal((await get(url, { authorization: 'Bearer wrong' })).status, 401);
+  assert.equal((await get(url, { authorization: 'Bearer s3cret' })).status, 200);
+});
+
+/** Sends the path exactly as written (URL classes would normalise the probes away). */
+function rawGet(base: string, path: string): Promise<number> {
+  const { port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('status pages: HTML, JSON and Prometheus metrics', async (t) => {
+  const up = await upstream(t);
+  up.files.set('/s-1.tar.gz', { body: tarball(1000) });
+  const m = await mirror(t, up);
+  await get(`${m.base}/http/${up.origin}/s-1.tar.gz`);
+  await get(`${m.base}/http/${up.origin}/s-1.tar.gz`);
+  const json = JSON.parse((await get(`${m.base}/_accel/status.json`)).body.toString());
+  assert.equal(json.hits, 1);
+  assert.equal(json.misses, 1);
+  assert.equal(json.bytesFetched, 1000);
+  assert.equal(json.bytesServed, 2000);
+  assert.equal(json.store.urls, 1);
+  const html = await get(`${m.base}/_accel/status`);
+  assert.match(String(html.headers['content-type']), /text\/html/);
+  assert.match(html.body.toString(), /<table>.*hits/s);
+  const metrics = (await get(`${m.base}/_accel/metrics`)).body.toString();
+  assert.match(metrics, /^accel_mirror_responses_total\{cache="HIT"\} 1$/m);
+  assert.match(metrics, /^# TYPE accel_mirror_fetched_bytes_total counter$/m);
+});
+
+test('a stalled upstream is abandoned and the client connection broken', async (t) => {
+  const up = await upstream(t);
+  up.files.set('/stall-1.tar.gz', { body: tarball(10_000), stallAt: 1000 });
+  const m = await mirror(t, up, { stallSeconds: 0.5 });
+  const r = await get(`${m.base}/http/${up.origin}/stall-1.tar.gz`);
+  assert.equal(r.broken, true);
+  assert.equal(m.store.info().blobs, 0);
+});
