@@ -1,5 +1,12 @@
 import { Command, Option } from 'commander';
+import { createLog } from '../core/log.ts';
+import { createProgress } from '../core/progress.ts';
+import { formatSize } from '../core/size.ts';
+import { Fetcher } from '../fetch/fetcher.ts';
+import { importDirectory } from '../mirror/import.ts';
+import { prefetch } from '../mirror/prefetch.ts';
 import { createMirrorServer } from '../mirror/server.ts';
+import { readWantedFiles } from '../mirror/wanted.ts';
 import { withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
@@ -27,7 +34,7 @@ export function mirrorCommand(runner: Runner): Command {
     .option('--offline', 'never contact an upstream; a miss is 504')
     .option('--token <token>', 'require "Authorization: Bearer <token>" on every request')
     .addOption(
-      new Option('--allow <host[:port]>', 'allow an upstream on a private or loopback address (repeatable)')
+      new Option('--allow <host>', 'allow an upstream on a private or loopback address (repeatable)')
         .argParser((value: string, previous: string[]) => [...previous, value])
         .default([]),
     )
@@ -59,14 +66,14 @@ Routes:
             immutable: config.immutable,
             allow: [...config.allow, ...flags.allow],
           });
+          if (!LOOPBACK.test(bind) && !token) {
+            g.log.warn(`listening on ${bind} without --token: anyone who can reach this port can use the mirror`);
+          }
           const address = await server.listen();
           const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           g.log.info(
             `mirror listening on http://${host}:${address.port}/ (${flags.offline ? 'offline' : 'online'}, store ${store.home})`,
           );
-          if (!LOOPBACK.test(bind) && !token) {
-            g.log.warn(`listening on ${bind} without --token: anyone who can reach this port can use the mirror`);
-          }
           await new Promise<void>((resolve) => {
             process.once('SIGINT', resolve);
             process.once('SIGTERM', resolve);
@@ -78,5 +85,62 @@ Routes:
         return dataResult(stats, () => '');
       }),
     );
+  mirror
+    .command('prefetch')
+    .description(
+      'warm the cache from a URL list (url [sha256] per line) or Bazel files (WORKSPACE, *.bzl, MODULE.bazel)',
+    )
+    .argument('<files...>', 'URL lists or Bazel files')
+    .option('-j, --jobs <n>', 'downloads at once', '8')
+    .option('--allow <host...>', 'allow upstreams (host or host:port) on private or loopback addresses')
+    .action(
+      runner.action(async (g, files: string[], flags: { jobs: string; allow?: string[] }) => {
+        const wanted = files.flatMap((f) => readWantedFiles(f));
+        const config = g.config.mirror;
+        const result = await withStore(g, async (store) => {
+          const fetcher = new Fetcher(store, {
+            allow: [...config.allow, ...(flags.allow ?? [])],
+            stallMs: config.stallTimeout * 1000,
+            log: createLog('quiet'),
+          });
+          const progress = createProgress(wanted.length, 'prefetch');
+          try {
+            return await prefetch(store, fetcher, wanted, {
+              concurrency: Math.max(1, Number(flags.jobs) || 8),
+              policy: { ttlSeconds: config.ttl, immutable: config.immutable.map((p) => new RegExp(p)) },
+              now: Date.now,
+              onDone: (url) => progress.tick(url),
+            });
+          } finally {
+            progress.stop();
+          }
+        });
+        const bytes = result.fetched.reduce((n, f) => n + f.size, 0);
+        const lines = [
+          ...result.failed.map((f) => `failed  ${f.url} (${f.source}): ${f.reason}`),
+          `prefetched ${result.fetched.length} files (${formatSize(bytes)}), ${result.cached.length} already cached, ${result.failed.length} failed`,
+        ];
+        return dataResult(result, () => lines.join('\n'), result.failed.length > 0 ? 1 : 0);
+      }),
+    );
+
+  mirror
+    .command('import')
+    .description('import files already on disk: a Bazel repository cache, a distdir, or a folder of files')
+    .argument('<dir>', 'repository cache (content_addressable/sha256/<hex>/file), distdir or folder')
+    .option('--urls <file...>', 'URL lists or Bazel files naming what the files are (url [sha256] per line)')
+    .action(
+      runner.action(async (g, dir: string, flags: { urls?: string[] }) => {
+        const wanted = (flags.urls ?? []).flatMap((f) => readWantedFiles(f));
+        const result = await withStore(g, (store) => importDirectory(store, dir, { wanted }));
+        const mapped = result.imported.filter((i) => i.urls.length > 0).length;
+        const lines = [
+          ...result.failed.map((f) => `failed  ${f.file}: ${f.reason}`),
+          `imported ${result.imported.length} files (${mapped} with URLs), ${result.failed.length} failed`,
+        ];
+        return dataResult(result, () => lines.join('\n'), result.failed.length > 0 ? 1 : 0);
+      }),
+    );
+
   return mirror;
 }

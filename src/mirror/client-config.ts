@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Document } from 'yaml';
 import { tempName } from '../core/atomic-fs.ts';
@@ -106,13 +106,15 @@ function downloaderConfigText(base: string): string {
 }
 
 function bazelrcLine(configPath: string): string {
-  // `common` is safe with this flag even on Bazel 4, whose other commands ignore it.
   return `common --experimental_downloader_config=${shellQuote(configPath)}`;
 }
 
 function pipConfig(base: string, upstreams: Upstreams): ClientConfig {
   if (!upstreams.pipIndex) {
-    throw noUpstream('pip index', 'set PIP_INDEX_URL (or index-url in pip.conf) to your index, or pass --upstream URL');
+    throw noUpstream(
+      'no pip index is configured',
+      'set PIP_INDEX_URL (or index-url in pip.conf) to your index, or pass --upstream URL',
+    );
   }
   const index = throughMirror(upstreams.pipIndex, base);
   // pip refuses a plain-http index unless its host is trusted; an https mirror needs no exception.
@@ -137,7 +139,7 @@ function pipConfig(base: string, upstreams: Upstreams): ClientConfig {
 function npmConfig(base: string, upstreams: Upstreams): ClientConfig {
   if (!upstreams.npmRegistry) {
     throw noUpstream(
-      'npm registry',
+      'no npm registry is configured',
       'set npm_config_registry (or registry= in ~/.npmrc) to your registry, or pass --upstream URL',
     );
   }
@@ -150,26 +152,34 @@ function npmConfig(base: string, upstreams: Upstreams): ClientConfig {
   ].join('\n');
   return {
     files: [{ name: '.npmrc', content, purpose: 'save in ~/.npmrc or the project (replacing its registry= line)' }],
-    lines: ['# or for one shell (the environment overrides .npmrc):', `export npm_config_registry=${shellQuote(registry)}`],
+    lines: [
+      '# or for one shell (the environment overrides .npmrc):',
+      `export npm_config_registry=${shellQuote(registry)}`,
+    ],
   };
 }
 
 function condaConfig(base: string, upstreams: Upstreams): ClientConfig {
   const channels = upstreams.condaChannels ?? [];
   if (channels.length === 0) {
-    throw noUpstream('conda channel', 'list your channels in ~/.condarc (or $CONDARC), or pass --upstream URL');
+    throw noUpstream(
+      'no conda channels are configured',
+      'list your channels in ~/.condarc (or $CONDARC), or pass --upstream URL',
+    );
   }
   if (channels.includes('defaults')) {
-    throw noUpstream('URL for the channel "defaults"', 'list the URLs of your default channels as default_channels in .condarc, or replace "defaults" with full channel URLs', 'conda');
+    throw noUpstream(
+      'the conda channel "defaults" has no configured URLs',
+      'list the URLs of your default channels as default_channels in .condarc, or replace "defaults" with full channel URLs',
+    );
   }
   const isUrl = (c: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(c);
   const bareNames = channels.filter((c) => !isUrl(c));
   const alias = upstreams.condaChannelAlias;
   if (bareNames.length > 0 && !alias) {
     throw noUpstream(
-      `channel_alias for the channel names ${bareNames.join(', ')}`,
+      `no channel_alias is configured for the conda channel names ${bareNames.join(', ')}`,
       'set channel_alias in .condarc to the URL those names live under, or list channels as full URLs (or pass --upstream URL)',
-      'conda',
     );
   }
   // conda joins names onto the alias and compares channel URLs without trailing slashes.
@@ -260,8 +270,7 @@ function throughMirror(upstream: string, base: string): string {
   return mirrorUrlFor(url.href, base);
 }
 
-function noUpstream(what: string, hint: string, tool?: string): AccelError {
-  const message = tool ? `no ${what} is configured for ${tool}` : `no ${what} is configured`;
+function noUpstream(message: string, hint: string): AccelError {
   return new AccelError('ACCEL_MIRROR_NO_UPSTREAM', message, { hint, exitCode: 2 });
 }
 

@@ -229,6 +229,11 @@ function recordRef(ctx: MirrorContext, wanted: Wanted, info: BlobInfo, head: Dow
 
 function httpError(err: unknown): [number, string] {
   if (!(err instanceof AccelError)) return [500, `internal error: ${(err as Error)?.message ?? err}`];
+  const [status, message] = errorStatus(err);
+  return [status, err.hint ? `${message}\nhint: ${err.hint}` : message];
+}
+
+function errorStatus(err: AccelError): [number, string] {
   switch (err.code) {
     case 'ACCEL_MIRROR_BAD_PATH':
     case 'ACCEL_STORE_BAD_DIGEST':

@@ -67,7 +67,12 @@ function get(url: string, headers: Record<string, string> = {}, method = 'GET'):
         broken = true;
       });
       res.on('close', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), broken: broken || !res.complete }),
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks),
+          broken: broken || !res.complete,
+        }),
       );
     });
     req.on('error', reject);
@@ -108,7 +113,9 @@ test('50 concurrent cold requests make one upstream request; bytes reach clients
   const url = `${m.base}/http/${up.origin}/big-2.0.tar.gz`;
   // One client watches for its first bytes while the upstream is paused half-way.
   const firstBytes = new Promise<number>((resolve, reject) => {
-    request(url, { agent: false }, (res) => res.once('data', (c: Buffer) => resolve(c.length))).on('error', reject).end();
+    request(url, { agent: false }, (res) => res.once('data', (c: Buffer) => resolve(c.length)))
+      .on('error', reject)
+      .end();
   });
   const all = Array.from({ length: 50 }, () => get(url));
   assert.ok((await firstBytes) > 0, 'a client received bytes while the upstream was still paused');
@@ -161,7 +168,8 @@ test('--offline serves everything cached with no upstream request; a miss is 504
   up.files.set('/index.json', { body: Buffer.from('{"v":1}'), etag: '"i1"' });
   const home = tempDir(t);
   const online = await mirror(t, up, { home, ttlSeconds: 0 });
-  for (const p of ['/a-1.0.tar.gz', '/index.json']) assert.equal((await get(`${online.base}/http/${up.origin}${p}`)).status, 200);
+  for (const p of ['/a-1.0.tar.gz', '/index.json'])
+    assert.equal((await get(`${online.base}/http/${up.origin}${p}`)).status, 200);
   await online.close();
   const before = up.requests.length;
   const offline = await mirror(t, up, { home, offline: true, ttlSeconds: 0 });
