@@ -1,11 +1,22 @@
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import { AccelError } from '../core/errors.ts';
 import { createLog } from '../core/log.ts';
 import { createProgress } from '../core/progress.ts';
 import { formatSize } from '../core/size.ts';
 import { Fetcher } from '../fetch/fetcher.ts';
+import {
+  CLIENT_TOOLS,
+  type ClientTool,
+  clientConfig,
+  formatClientConfig,
+  writeBazelConfig,
+} from '../mirror/client-config.ts';
 import { importDirectory } from '../mirror/import.ts';
 import { prefetch } from '../mirror/prefetch.ts';
 import { createMirrorServer } from '../mirror/server.ts';
+import { discoverUpstreams, npmRegistryFromNpm } from '../mirror/upstreams.ts';
 import { readWantedFiles } from '../mirror/wanted.ts';
 import { withStore } from './globals.ts';
 import { dataResult } from './result.ts';
@@ -139,6 +150,40 @@ Routes:
           `imported ${result.imported.length} files (${mapped} with URLs), ${result.failed.length} failed`,
         ];
         return dataResult(result, () => lines.join('\n'), result.failed.length > 0 ? 1 : 0);
+      }),
+    );
+
+  mirror
+    .command('config')
+    .description(`print what makes a tool use the mirror (${CLIENT_TOOLS.join(', ')})`)
+    .argument('<tool>', CLIENT_TOOLS.join(' | '))
+    .option('--url <base>', 'the mirror as clients reach it (default: http://<mirror.bind>:<mirror.port>)')
+    .option('--upstream <url...>', "the upstream(s) to mirror, instead of the tool's own configuration")
+    .option('--write <workspace>', 'bazel only: write accel-downloader.cfg and the .bazelrc line into the workspace')
+    .action(
+      runner.action(async (g, tool: string, flags: { url?: string; upstream?: string[]; write?: string }) => {
+        if (!(CLIENT_TOOLS as readonly string[]).includes(tool)) {
+          throw new AccelError('ACCEL_USAGE_BAD_TOOL', `no client config for '${tool}'`, {
+            hint: `choose one of ${CLIENT_TOOLS.join(', ')}`,
+          });
+        }
+        const { bind, port } = g.config.mirror;
+        const base = flags.url ?? `http://${bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind}:${port}`;
+        if (flags.write !== undefined) {
+          if (tool !== 'bazel') throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--write is for bazel only');
+          const written = writeBazelConfig(resolve(flags.write), base);
+          return dataResult(written, () => `wrote ${written.downloaderConfig}\nupdated ${written.bazelrc}`);
+        }
+        const upstreams = discoverUpstreams(g.env, g.env.HOME || homedir(), {
+          askNpm: tool === 'npm' && !flags.upstream ? () => npmRegistryFromNpm(g.env) : undefined,
+        });
+        if (flags.upstream) {
+          if (tool === 'pip') upstreams.pipIndex = flags.upstream[0];
+          if (tool === 'npm') upstreams.npmRegistry = flags.upstream[0];
+          if (tool === 'conda') upstreams.condaChannels = flags.upstream;
+        }
+        const config = clientConfig(tool as ClientTool, { base, upstreams });
+        return dataResult(config, () => formatClientConfig(config).trimEnd());
       }),
     );
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { devNull } from 'node:os';
 import { join } from 'node:path';
@@ -21,12 +22,24 @@ export interface Upstreams {
 export interface DiscoverOptions {
   /** Directory of system-wide configuration (`/etc`); tests point it at a temp dir. */
   etc?: string;
+  /**
+   * Asks the installed npm for its registry when no file or variable names one (npm's built-in default lives
+   * in npm itself, not in any file). Off unless given: tests must not depend on the machine's npm.
+   */
+  askNpm?: () => string | undefined;
+}
+
+/** `npm config get registry` from the npm on PATH, or undefined when there is none. */
+export function npmRegistryFromNpm(env: NodeJS.ProcessEnv): string | undefined {
+  const r = spawnSync('npm', ['config', 'get', 'registry'], { env, encoding: 'utf8', timeout: 10_000 });
+  const value = r.status === 0 ? r.stdout.trim() : '';
+  return /^https?:\/\//.test(value) ? value : undefined;
 }
 
 /** Reads the upstreams from `env` and the config files under `home` (both passed in, never read globally). */
 export function discoverUpstreams(env: NodeJS.ProcessEnv, home: string, options: DiscoverOptions = {}): Upstreams {
   const pipIndex = discoverPipIndex(env, home, options.etc ?? '/etc');
-  const npmRegistry = discoverNpmRegistry(env, home);
+  const npmRegistry = discoverNpmRegistry(env, home) ?? options.askNpm?.();
   return {
     ...(pipIndex === undefined ? {} : { pipIndex }),
     ...(npmRegistry === undefined ? {} : { npmRegistry }),

@@ -125,3 +125,42 @@ test('serve: a non-loopback bind without a token warns; SIGTERM stops it cleanly
   m.child.kill('SIGTERM');
   assert.equal(await m.exited, 0);
 });
+
+test('mirror config: bazel --write is idempotent; pip uses the given upstream; an unknown tool is a usage error', async (t) => {
+  const home = tempDir(t);
+  const workspace = tempDir(t);
+  for (let i = 0; i < 2; i++) {
+    const r = await runAccel([
+      '--home',
+      home,
+      'mirror',
+      'config',
+      'bazel',
+      '--write',
+      workspace,
+      '--url',
+      'http://127.0.0.1:8123',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const cfg = readFileSync(join(workspace, 'accel-downloader.cfg'), 'utf8');
+  assert.match(cfg, /^rewrite \(\.\*\) http:\/\/127\.0\.0\.1:8123\/https\/\$1$/m);
+  const rc = readFileSync(join(workspace, '.bazelrc'), 'utf8');
+  assert.equal(rc.match(/--experimental_downloader_config=/g)?.length, 1);
+  const pip = await runAccel([
+    '--home',
+    home,
+    'mirror',
+    'config',
+    'pip',
+    '--upstream',
+    'https://pkgs.example.invalid/simple/',
+  ]);
+  assert.match(
+    pip.stdout.toString(),
+    /^index-url = http:\/\/127\.0\.0\.1:8000\/https\/pkgs\.example\.invalid\/simple\/$/m,
+  );
+  const bad = await runAccel(['--home', home, 'mirror', 'config', 'gradle']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /ACCEL_USAGE_BAD_TOOL/);
+});
