@@ -1,6 +1,6 @@
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import { AccelError } from '../core/errors.ts';
+import { AccelError, errnoCode } from '../core/errors.ts';
 import type { BlobInfo, BlobWriter } from '../store/cas.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
@@ -44,8 +44,10 @@ export class Download {
   #finished = false;
   #failure: unknown;
   #waiters: (() => void)[] = [];
+  readonly #store: Store;
 
   constructor(store: Store, options: DownloadOptions) {
+    this.#store = store;
     let setHead: (head: DownloadHead) => void = () => {};
     this.head = new Promise((resolve) => {
       setHead = resolve;
@@ -69,7 +71,15 @@ export class Download {
   async *read(start = 0): AsyncGenerator<Buffer> {
     const writer = this.#writer;
     if (!writer) throw new Error('read() before the head said body');
-    const fh = await open(writer.path, 'r');
+    let fh: FileHandle;
+    try {
+      fh = await open(writer.path, 'r');
+    } catch (err) {
+      // Committed between the head and this read: the temp file became the blob.
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      yield* this.#readStored(start);
+      return;
+    }
     try {
       let position = start;
       for (;;) {
@@ -87,6 +97,23 @@ export class Download {
       }
     } finally {
       await fh.close();
+    }
+  }
+
+  async *#readStored(start: number): AsyncGenerator<Buffer> {
+    const info = await this.done;
+    const opened = info && (await this.#store.openFile(info.digest));
+    if (!opened) throw new AccelError('ACCEL_FETCH_TRUNCATED', 'the download finished but its blob is gone');
+    try {
+      for (let position = start; position < opened.info.size; ) {
+        const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, opened.info.size - position));
+        const { bytesRead } = await opened.fh.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) throw new AccelError('ACCEL_FETCH_TRUNCATED', 'stored blob shorter than its index entry');
+        position += bytesRead;
+        yield buffer.subarray(0, bytesRead);
+      }
+    } finally {
+      await opened.fh.close();
     }
   }
 
@@ -114,8 +141,8 @@ export class Download {
       try {
         response = await this.#request(candidate, options, conditionalHeaders(options.conditional));
       } catch (err) {
+        // Unreachable or refused: the next mirror may do.
         lastError = err;
-        if (isRefusal(err)) break;
         continue;
       }
       const status = response.statusCode ?? 0;
