@@ -91,7 +91,7 @@ export async function benchMirror(print: (line: string) => void): Promise<void> 
     // 2. Many small files, parallel keep-alive clients; every file cached before the clock starts.
     for (let i = 0; i < SMALL_COUNT; i++) expect(await httpGet(`${viaMirror}/small/${smallName(i)}`, agent), 'MISS');
     for (let i = 0; i < SMALL_COUNT; i++) expect(await httpGet(`${viaMirror}/small/${smallName(i)}`, agent), 'HIT');
-    let wrkNotes: string[] = [];
+    let wrkNote = '- small files: skipped, wrk is not installed (`apt-get install wrk`)';
     if (hasWrk) {
       const script = join(root, 'cycle.lua');
       writeFileSync(script, WRK_SCRIPT);
@@ -103,9 +103,7 @@ export async function benchMirror(print: (line: string) => void): Promise<void> 
       rows.push({ what: `${what}: p50 latency ms`, nginx: n.p50, accel: a.p50, better: 'lower', digits: 2 });
       rows.push({ what: `${what}: p99 latency ms`, nginx: n.p99, accel: a.p99, better: 'lower', digits: 2 });
       rows.push({ what: `${what}: server CPU µs/request`, nginx: n.cpu, accel: a.cpu, better: 'lower', digits: 0 });
-      wrkNotes = [
-        `- small files: \`wrk -t${WRK_THREADS} -c${WRK_CLIENTS} -d${WRK_SECONDS}s\` after a 1 s warm-up run, a Lua script cycling through the ${SMALL_COUNT} paths; server CPU is user + system time of the server processes (nginx master and worker, the mirror's one Node process) over the run`,
-      ];
+      wrkNote = `- small files: \`wrk -t${WRK_THREADS} -c${WRK_CLIENTS} -d${WRK_SECONDS}s\` after a 1 s warm-up run, a Lua script cycling through the ${SMALL_COUNT} paths; server CPU is user + system time of the server processes (nginx master and worker, the mirror's one Node process) over the run`;
     }
 
     // 3. Cold misses: the mirror fetches from nginx, stores (fsync) and streams, beside asking nginx directly.
@@ -123,8 +121,11 @@ export async function benchMirror(print: (line: string) => void): Promise<void> 
       digits: 2,
     });
 
+    const disk = sh(`df --output=source,fstype ${root} | tail -1`).trim().replace(/\s+/g, ' ');
     print(
-      `nginx ${nginxVersion()} (\`worker_processes 1\`, sendfile, access_log off) and the accel mirror (\`accel mirror serve\`, a separate Node ${process.versions.node} process) on 127.0.0.1, serving the same random files; data on ${sh(`df --output=source,fstype ${root} | tail -1`).trim()}, ${sh('nproc').trim()} cores shared with the load generator.\n`,
+      `nginx ${nginxVersion()} (\`worker_processes 1\`, sendfile, access_log off) beside the accel mirror ` +
+        `(\`accel mirror serve\`, a separate Node ${process.versions.node} process), both on 127.0.0.1 serving the ` +
+        `same random files; data on ${disk}; ${sh('nproc').trim()} cores shared with the load generator.\n`,
     );
     print(
       'ratio: how many times better nginx is, nginx ÷ accel for throughput (higher is better) and accel ÷ nginx for times and CPU (lower is better); above 1 means accel is slower.\n',
@@ -140,8 +141,7 @@ export async function benchMirror(print: (line: string) => void): Promise<void> 
     print(
       `- large file: \`curl -o /dev/null\`, median of ${LARGE_RUNS} runs after one unmeasured request each (for the mirror that one is the MISS that fills the cache; every measured one was a HIT, verified while it streams)`,
     );
-    if (hasWrk) for (const note of wrkNotes) print(note);
-    else print('- small files: skipped, wrk is not installed (`apt-get install wrk`)');
+    print(wrkNote);
     print(
       `- cold: ${COLD_COUNT} distinct 100 KB files in sequence over one keep-alive connection from the bench process (Node http), median of ${COLD_ROUNDS} rounds with fresh files; every mirror request was a MISS (fetch from nginx, write, fsync, index, stream)`,
     );

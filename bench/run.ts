@@ -1,4 +1,5 @@
 // `npm run bench`: runs every benchmark and prints Markdown for docs/benchmarks.md.
+import { benchMirror } from './mirror.ts';
 import { benchStartup } from './startup.ts';
 import { benchStore } from './store.ts';
 
@@ -8,3 +9,4 @@ const print = (line: string) => process.stdout.write(`${line}\n`);
 const only = process.argv[2];
 if (!only || only === 'store') await benchStore(print);
 if (!only || only === 'startup') await benchStartup(print);
+if (!only || only === 'mirror') await benchMirror(print);
