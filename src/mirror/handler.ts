@@ -23,6 +23,8 @@ export interface MirrorContext {
   remaps: Record<string, string[]>;
   log: Log;
   now: () => number;
+  /** Digests of blobs hashed once by this process while serving them (see respond.ts). */
+  verified: Set<string>;
 }
 
 /** Longer request targets are refused (414): no legitimate artifact URL comes close. */
@@ -122,7 +124,12 @@ async function serveStored(
   status: CacheStatus,
   contentType?: string,
 ): Promise<boolean> {
-  const served = await serveBlob(req, res, ctx.store, digest, { status, contentType, stats: ctx.stats });
+  const served = await serveBlob(req, res, ctx.store, digest, {
+    status,
+    contentType,
+    stats: ctx.stats,
+    verified: ctx.verified,
+  });
   if (served) count(ctx.stats, status);
   return served;
 }

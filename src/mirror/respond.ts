@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { AccelError } from '../core/errors.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import type { CacheStatus, MirrorStats } from './stats.ts';
@@ -7,7 +9,14 @@ export interface ServeOptions {
   status: CacheStatus;
   contentType?: string;
   stats: MirrorStats;
+  /** Blobs this process already hashed once while serving them; they are not hashed again. */
+  verified: Set<string>;
 }
+
+/** Blobs up to this size are answered with one read and one write. */
+const SMALL_BLOB = 1 << 20;
+/** Forget verified digests past this many, so the set stays small in a long-running server. */
+const MAX_VERIFIED = 200_000;
 
 /**
  * Answers from a stored blob: 200 with the whole blob (verified while it streams, the last chunk held back
@@ -35,6 +44,8 @@ export async function serveBlob(
     return true;
   }
   if (range) return serveRange(req, res, store, digest, headers, range, options.stats);
+  if (info.size <= SMALL_BLOB) return serveSmall(req, res, store, digest, headers, options);
+  if (options.verified.has(digest)) return serveTrusted(req, res, store, digest, headers, options.stats);
   const reader = await store.open(digest);
   if (!reader) return false;
   res.writeHead(200, { ...headers, 'content-length': info.size });
@@ -51,12 +62,73 @@ export async function serveBlob(
     }
     if (held) await write(res, held, options.stats);
     res.end();
+    remember(options.verified, digest);
   } catch {
     // Corrupt on disk (now quarantined) or the client went away: break the connection, never end it cleanly.
     reader.stream.destroy();
     res.destroy();
   }
   return true;
+}
+
+/**
+ * A small blob in one read and one write. It is hashed the first time this process serves it (a corrupt
+ * one is quarantined and reads as a miss, so the caller fetches it again); after that, trusted.
+ */
+async function serveSmall(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: Store,
+  digest: Digest,
+  headers: Record<string, string | number>,
+  options: ServeOptions,
+): Promise<boolean> {
+  let data: Buffer | undefined;
+  try {
+    data = store.read(digest, { verify: !options.verified.has(digest) });
+  } catch (err) {
+    if (err instanceof AccelError && err.code === 'ACCEL_STORE_CORRUPT') return false;
+    throw err;
+  }
+  if (!data) return false;
+  remember(options.verified, digest);
+  res.writeHead(200, { ...headers, 'content-length': data.length });
+  if (req.method === 'HEAD') res.end();
+  else {
+    options.stats.bytesServed += data.length;
+    res.end(data);
+  }
+  return true;
+}
+
+/** A large blob this process has verified before: streamed straight from its file. */
+async function serveTrusted(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: Store,
+  digest: Digest,
+  headers: Record<string, string | number>,
+  stats: MirrorStats,
+): Promise<boolean> {
+  const opened = await store.openFile(digest);
+  if (!opened) return false;
+  res.writeHead(200, { ...headers, 'content-length': opened.info.size });
+  if (req.method === 'HEAD') {
+    await opened.fh.close();
+    res.end();
+    return true;
+  }
+  const source = opened.fh.createReadStream({ highWaterMark: 1 << 20 });
+  source.on('data', (chunk) => {
+    stats.bytesServed += chunk.length;
+  });
+  await pipeline(source, res).catch(() => res.destroy());
+  return true;
+}
+
+function remember(verified: Set<string>, digest: Digest): void {
+  if (verified.size >= MAX_VERIFIED) verified.clear();
+  verified.add(digest);
 }
 
 async function serveRange(

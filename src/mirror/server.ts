@@ -49,6 +49,7 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
     remaps: options.remaps,
     log: options.log,
     now,
+    verified: new Set(),
   };
   const sockets = new Set<Socket>();
   const server: Server = createServer({ maxHeaderSize: 16 * 1024, keepAliveTimeout: 30_000 }, (req, res) => {

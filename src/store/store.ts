@@ -115,8 +115,8 @@ export class Store {
   }
 
   /** Reads and verifies a whole blob, or undefined on a miss. */
-  read(digest: Digest): Buffer | undefined {
-    return readBlob(this.#ctx, digest);
+  read(digest: Digest, options?: { verify?: boolean }): Buffer | undefined {
+    return readBlob(this.#ctx, digest, options);
   }
 
   /** True when the index has the blob. Cheap (no file access); a later open may still miss. */
