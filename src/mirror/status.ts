@@ -6,8 +6,7 @@ import { URL_NS } from './url-ref.ts';
 /** The mirror's state as data: what /_accel/status.json returns and the HTML page shows. */
 export function mirrorStatus(ctx: MirrorContext) {
   const store = ctx.store.info();
-  let urls = 0;
-  for (const _ of ctx.store.refs.list(URL_NS)) urls++;
+  const urls = ctx.store.refs.count(URL_NS);
   return {
     version: VERSION,
     uptimeSeconds: Math.round((ctx.now() - ctx.stats.startedAt) / 1000),

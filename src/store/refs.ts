@@ -39,6 +39,7 @@ export class Refs {
   readonly #delete: Statement;
   readonly #list: Statement;
   readonly #listNs: Statement;
+  readonly #count: Statement;
   readonly #now: () => number;
 
   constructor(db: Db, now: () => number) {
@@ -51,6 +52,7 @@ export class Refs {
     this.#delete = db.prepare('DELETE FROM refs WHERE ns = ? AND key = ?');
     this.#list = db.prepare('SELECT ns, key, digest, meta, updated_at FROM refs ORDER BY ns, key');
     this.#listNs = db.prepare('SELECT ns, key, digest, meta, updated_at FROM refs WHERE ns = ? ORDER BY key');
+    this.#count = db.prepare('SELECT count(*) FROM refs WHERE ns = ?').pluck();
   }
 
   get(ns: string, key: string): Ref | undefined {
@@ -65,6 +67,10 @@ export class Refs {
 
   delete(ns: string, key: string): boolean {
     return this.#delete.run(ns, key).changes > 0;
+  }
+
+  count(ns: string): number {
+    return this.#count.get(ns) as number;
   }
 
   *list(ns?: string): Generator<Ref> {
