@@ -6,6 +6,8 @@ import { createLog } from '../core/log.ts';
 import { createProgress } from '../core/progress.ts';
 import { formatSize } from '../core/size.ts';
 import { Fetcher } from '../fetch/fetcher.ts';
+import { currentEpoch, findEpoch, listEpochs, pinEpoch, pinnedEpochId, unpinSuite } from '../mirror/apt/epochs.ts';
+import { aptClientConfig, readMachineSources } from '../mirror/apt/sources.ts';
 import {
   CLIENT_TOOLS,
   type ClientTool,
@@ -18,7 +20,7 @@ import { prefetch } from '../mirror/prefetch.ts';
 import { createMirrorServer } from '../mirror/server.ts';
 import { discoverUpstreams, npmRegistryFromNpm } from '../mirror/upstreams.ts';
 import { readWantedFiles } from '../mirror/wanted.ts';
-import { withStore } from './globals.ts';
+import { type Globals, withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
 
@@ -28,6 +30,32 @@ interface ServeFlags {
   offline?: boolean;
   token?: string;
   allow: string[];
+}
+
+/** apt: sources for this machine's archives through the mirror, and the remaps that name their upstreams. */
+function aptConfig(g: Globals, url: string | undefined) {
+  const { bind, port } = g.config.mirror;
+  const base = url ?? `http://${bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind}:${port}`;
+  const sources = readMachineSources(g.env.ACCEL_APT_ETC ?? '/etc/apt').filter((s) =>
+    s.uris.every((u) => /^https?:/.test(u)),
+  );
+  if (sources.length === 0) {
+    throw new AccelError('ACCEL_MIRROR_NO_UPSTREAM', 'this machine has no http(s) apt sources to mirror', {
+      hint: 'add a remap by hand: {"mirror": {"remaps": {"debian": ["http://<your archive>/debian"]}}}',
+      exitCode: 2,
+    });
+  }
+  const config = aptClientConfig(sources, base);
+  const text = [
+    '# ---- /etc/apt/sources.list.d/accel.sources (replace the sources it mirrors)',
+    '# Pin a build to one snapshot epoch with URIs: <base>/r/<remap>@<epoch> (see `accel mirror apt epochs`).',
+    config.sources,
+    '# ---- end of accel.sources',
+    '',
+    "# $ACCEL_HOME/config.json: the upstream archives, read from this machine's apt sources",
+    JSON.stringify({ mirror: { remaps: config.remaps } }, null, 2),
+  ].join('\n');
+  return dataResult(config, () => text);
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -76,6 +104,7 @@ Routes:
             remaps: config.remaps,
             immutable: config.immutable,
             allow: [...config.allow, ...flags.allow],
+            proxyHosts: config.proxyHosts,
           });
           if (!LOOPBACK.test(bind) && !token) {
             g.log.warn(`listening on ${bind} without --token: anyone who can reach this port can use the mirror`);
@@ -155,13 +184,14 @@ Routes:
 
   mirror
     .command('config')
-    .description(`print what makes a tool use the mirror (${CLIENT_TOOLS.join(', ')})`)
-    .argument('<tool>', CLIENT_TOOLS.join(' | '))
+    .description(`print what makes a tool use the mirror (apt, ${CLIENT_TOOLS.join(', ')})`)
+    .argument('<tool>', `apt | ${CLIENT_TOOLS.join(' | ')}`)
     .option('--url <base>', 'the mirror as clients reach it (default: http://<mirror.bind>:<mirror.port>)')
     .option('--upstream <url...>', "the upstream(s) to mirror, instead of the tool's own configuration")
     .option('--write <workspace>', 'bazel only: write accel-downloader.cfg and the .bazelrc line into the workspace')
     .action(
       runner.action(async (g, tool: string, flags: { url?: string; upstream?: string[]; write?: string }) => {
+        if (tool === 'apt') return aptConfig(g, flags.url);
         if (!(CLIENT_TOOLS as readonly string[]).includes(tool)) {
           throw new AccelError('ACCEL_USAGE_BAD_TOOL', `no client config for '${tool}'`, {
             hint: `choose one of ${CLIENT_TOOLS.join(', ')}`,
@@ -184,6 +214,62 @@ Routes:
         }
         const config = clientConfig(tool as ClientTool, { base, upstreams });
         return dataResult(config, () => formatClientConfig(config).trimEnd());
+      }),
+    );
+
+  const apt = mirror.command('apt').description('Debian archives through the mirror: consistent snapshot epochs');
+  apt
+    .command('epochs')
+    .description('list the epochs (consistent Release snapshots) the mirror holds')
+    .option('--remap <name>', 'only this remap')
+    .action(
+      runner.action(async (g, flags: { remap?: string }) => {
+        const rows = await withStore(g, (store) =>
+          listEpochs(store, flags.remap).map((e) => ({
+            ...e,
+            pinned: pinnedEpochId(store, e.remap, e.suite) === e.id,
+            current: currentEpoch(store, e.remap, e.suite)?.id === e.id,
+          })),
+        );
+        return dataResult(rows, () =>
+          rows
+            .map(
+              (e) =>
+                `${e.remap}\t${e.suite}\t${e.id}\t${new Date(e.createdAt).toISOString()}\t${e.release.InRelease ?? e.release.Release}${e.pinned ? '\tpinned' : e.current ? '\tcurrent' : ''}`,
+            )
+            .join('\n'),
+        );
+      }),
+    );
+  apt
+    .command('pin')
+    .description('make an epoch the one unpinned clients of its suite see')
+    .argument('<remap>')
+    .argument('<epoch>')
+    .action(
+      runner.action(async (g, remap: string, id: string) => {
+        const epoch = await withStore(g, (store) => {
+          const found = findEpoch(store, remap, id);
+          if (!found) {
+            throw new AccelError('ACCEL_APT_UNKNOWN_EPOCH', `no epoch ${id} of remap ${remap}`, {
+              hint: 'list them with `accel mirror apt epochs`',
+            });
+          }
+          pinEpoch(store, found);
+          return found;
+        });
+        return dataResult(epoch, () => `${remap}/${epoch.suite} pinned to ${epoch.id}`);
+      }),
+    );
+  apt
+    .command('unpin')
+    .description('let clients of a suite see the newest epoch again')
+    .argument('<remap>')
+    .argument('<suite>')
+    .action(
+      runner.action(async (g, remap: string, suite: string) => {
+        const removed = await withStore(g, (store) => unpinSuite(store, remap, suite));
+        return dataResult({ removed }, () => (removed ? `${remap}/${suite} follows the newest epoch` : 'no pin'));
       }),
     );
 

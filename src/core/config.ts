@@ -38,6 +38,8 @@ const MirrorSchema = z.strictObject({
   immutable: z._default(z.array(z.string()), []),
   /** Upstream `host` or `host:port` entries allowed although they resolve to private addresses. */
   allow: z._default(z.array(z.string()), []),
+  /** Hosts served in forward-proxy mode (`Acquire::http::Proxy`) besides the remaps' upstreams. */
+  proxyHosts: z._default(z.array(z.string()), []),
 });
 
 const ConfigSchema = z.strictObject({
@@ -66,7 +68,7 @@ const ENV_KEYS: Record<string, readonly string[]> = {
 const NUMERIC_ENV = new Set(['ACCEL_MIRROR_PORT', 'ACCEL_MIRROR_TTL']);
 
 /** Variables the CLI reads itself; everything else under ACCEL_ that is not a config key is a likely typo. */
-const OTHER_ENV = new Set(['ACCEL_HOME', 'ACCEL_LOG']);
+const OTHER_ENV = new Set(['ACCEL_HOME', 'ACCEL_LOG', 'ACCEL_APT_ETC']);
 
 export interface LoadedConfig {
   config: Config;

@@ -6,11 +6,12 @@ import type { Fetcher } from '../fetch/fetcher.ts';
 import type { BlobInfo } from '../store/cas.ts';
 import { type Digest, parseDigest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
+import type { AptArchive } from './apt/archive.ts';
 import { type FreshnessPolicy, isFresh, isImmutableUrl } from './freshness.ts';
 import { serveBlob, write } from './respond.ts';
 import { type CacheStatus, count, type MirrorStats } from './stats.ts';
 import { statusResponse } from './status.ts';
-import { parseMirrorPath } from './url-map.ts';
+import { parseMirrorPath, type Target } from './url-map.ts';
 import { URL_NS, type UrlMeta } from './url-ref.ts';
 
 export interface MirrorContext {
@@ -25,6 +26,9 @@ export interface MirrorContext {
   now: () => number;
   /** Digests of blobs hashed once by this process while serving them (see respond.ts). */
   verified: Set<string>;
+  apt: AptArchive;
+  /** Hosts the forward proxy serves besides the remaps' upstreams. */
+  proxyHosts: string[];
 }
 
 /** Longer request targets are refused (414): no legitimate artifact URL comes close. */
@@ -50,7 +54,9 @@ export async function handleRequest(ctx: MirrorContext, req: IncomingMessage, re
     const raw = req.url ?? '/';
     if (raw.length > MAX_URL_LENGTH) return sendError(ctx, res, 414, 'request target too long');
     if (raw.startsWith('/_accel/')) return statusResponse(ctx, raw, res);
-    await serveWanted(ctx, req, res, route(ctx, raw));
+    const target = raw.startsWith('http://') ? proxyTarget(ctx, raw) : parseMirrorPath(raw);
+    if (target.kind === 'remap') return await serveRemap(ctx, req, res, target.name, target.path);
+    await serveWanted(ctx, req, res, direct(target.url));
   } catch (err) {
     if (res.headersSent) {
       res.destroy();
@@ -62,21 +68,49 @@ export async function handleRequest(ctx: MirrorContext, req: IncomingMessage, re
   }
 }
 
-function route(ctx: MirrorContext, raw: string): Wanted {
-  const target = parseMirrorPath(raw);
-  if (target.kind === 'remap') {
-    const bases = ctx.remaps[target.name];
-    if (!bases)
-      throw new AccelError('ACCEL_MIRROR_NOT_FOUND', `no remap named '${target.name}' (config mirror.remaps)`);
-    const { rest, pinned } = takePin(target.path);
-    return {
-      key: `r/${target.name}/${rest}`,
-      candidates: bases.map((base) => `${base.replace(/\/+$/, '')}/${rest}`),
-      pinned,
-    };
-  }
-  const { rest, pinned } = takePin(target.url);
+function direct(url: string): Wanted {
+  const { rest, pinned } = takePin(url);
   return { key: rest, candidates: [rest], pinned };
+}
+
+/**
+ * Forward-proxy requests (`GET http://host/path`, apt's Acquire::http::Proxy): a URL under a remap's
+ * upstream goes through that remap (apt epochs included); other hosts only if listed in mirror.proxyHosts.
+ * Anything else is refused: the mirror is never an open proxy.
+ */
+function proxyTarget(ctx: MirrorContext, raw: string): Target {
+  for (const [name, bases] of Object.entries(ctx.remaps)) {
+    for (const base of bases) {
+      const prefix = `${base.replace(/\/+$/, '')}/`;
+      if (raw.startsWith(prefix)) return { kind: 'remap', name, path: raw.slice(prefix.length) };
+    }
+  }
+  let host: string;
+  try {
+    host = new URL(raw).host;
+  } catch {
+    throw new AccelError('ACCEL_MIRROR_BAD_PATH', 'malformed proxy request URL');
+  }
+  if (!ctx.proxyHosts.includes(host)) {
+    throw new AccelError('ACCEL_FETCH_REFUSED', `not an open proxy: ${host} is not a configured upstream`, {
+      hint: 'add it to mirror.proxyHosts or configure a remap whose upstream is on that host',
+    });
+  }
+  return { kind: 'direct', url: raw };
+}
+
+async function serveRemap(ctx: MirrorContext, req: IncomingMessage, res: ServerResponse, nameAt: string, path: string) {
+  const [name = '', epoch] = nameAt.split('@');
+  const bases = ctx.remaps[name];
+  if (!bases) throw new AccelError('ACCEL_MIRROR_NOT_FOUND', `no remap named '${name}' (config mirror.remaps)`);
+  const { rest, pinned } = takePin(path);
+  const decision = await ctx.apt.decide(name, bases, epoch, rest);
+  if (decision.kind === 'error') return sendError(ctx, res, decision.status, decision.message);
+  if (decision.kind === 'blob') {
+    if (await serveStored(ctx, req, res, decision.digest, decision.status)) return;
+    return sendError(ctx, res, 502, 'the epoch file vanished from the store');
+  }
+  return serveWanted(ctx, req, res, { ...decision, pinned: pinned ?? decision.pinned });
 }
 
 /** Removes our `sha256=` query parameter (it pins content, the upstream never sees it). */

@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Log } from '../core/log.ts';
 import { Fetcher } from '../fetch/fetcher.ts';
 import type { Store } from '../store/store.ts';
+import { AptArchive } from './apt/archive.ts';
 import { handleRequest, type MirrorContext } from './handler.ts';
 import { newStats } from './stats.ts';
 
@@ -18,6 +19,8 @@ export interface MirrorOptions {
   remaps: Record<string, string[]>;
   immutable: string[];
   allow: string[];
+  /** Hosts served in forward-proxy mode besides the remaps' upstreams. */
+  proxyHosts?: string[];
   now?: () => number;
 }
 
@@ -32,16 +35,17 @@ export interface MirrorServer {
 export function createMirrorServer(options: MirrorOptions): MirrorServer {
   const now = options.now ?? Date.now;
   const stats = newStats(now());
+  const fetcher = new Fetcher(options.store, {
+    allow: options.allow,
+    stallMs: options.stallSeconds * 1000,
+    log: options.log,
+    onBytes: (n) => {
+      stats.bytesFetched += n;
+    },
+  });
   const context: MirrorContext = {
     store: options.store,
-    fetcher: new Fetcher(options.store, {
-      allow: options.allow,
-      stallMs: options.stallSeconds * 1000,
-      log: options.log,
-      onBytes: (n) => {
-        stats.bytesFetched += n;
-      },
-    }),
+    fetcher,
     stats,
     policy: { ttlSeconds: options.ttlSeconds, immutable: options.immutable.map((p) => new RegExp(p)) },
     offline: options.offline,
@@ -50,6 +54,15 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
     log: options.log,
     now,
     verified: new Set(),
+    apt: new AptArchive({
+      store: options.store,
+      fetcher,
+      offline: options.offline,
+      ttlSeconds: options.ttlSeconds,
+      now,
+      log: options.log,
+    }),
+    proxyHosts: options.proxyHosts ?? [],
   };
   const sockets = new Set<Socket>();
   const server: Server = createServer({ maxHeaderSize: 16 * 1024, keepAliveTimeout: 30_000 }, (req, res) => {

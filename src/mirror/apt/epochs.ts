@@ -1,0 +1,86 @@
+import type { Digest } from '../../store/digest.ts';
+import type { Store } from '../../store/store.ts';
+import { parseRelease, type ReleaseInfo } from './release.ts';
+
+/**
+ * A consistent snapshot of one suite of one archive: the Release file as fetched at one moment, and through
+ * it the exact sha256 of every index it lists. Clients see an epoch, never a mix of two.
+ */
+export interface Epoch {
+  id: string;
+  remap: string;
+  suite: string;
+  createdAt: number;
+  /** Last time the upstream confirmed this is still its newest Release. */
+  checkedAt: number;
+  /** The release files of this epoch as stored blobs; InRelease or Release at least. */
+  release: Partial<Record<'InRelease' | 'Release' | 'Release.gpg', Digest>>;
+  /** Index paths (relative to dists/<suite>/) clients asked for: the next epoch fetches these before it is served. */
+  used: string[];
+}
+
+const EPOCH_NS = 'apt-epoch';
+const PIN_NS = 'apt-pin';
+
+export function epochId(createdAt: number, release: Digest): string {
+  return `${new Date(createdAt).toISOString().replace(/[-:]|\.\d+/g, '')}-${release.slice(0, 8)}`;
+}
+
+function mainRelease(epoch: Epoch): Digest {
+  return (epoch.release.InRelease ?? epoch.release.Release) as Digest;
+}
+
+export function saveEpoch(store: Store, epoch: Epoch): void {
+  store.refs.set(EPOCH_NS, `${epoch.remap}/${epoch.suite}/${epoch.id}`, mainRelease(epoch), epoch);
+}
+
+export function listEpochs(store: Store, remap?: string): Epoch[] {
+  const epochs: Epoch[] = [];
+  for (const ref of store.refs.list(EPOCH_NS)) {
+    const epoch = ref.meta as Epoch;
+    if (remap === undefined || epoch.remap === remap) epochs.push(epoch);
+  }
+  return epochs.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+}
+
+export function findEpoch(store: Store, remap: string, id: string): Epoch | undefined {
+  return listEpochs(store, remap).find((e) => e.id === id);
+}
+
+/** The epoch unpinned clients of a suite see: the pinned one if an operator pinned one, else the newest. */
+export function currentEpoch(store: Store, remap: string, suite: string): Epoch | undefined {
+  const pin = store.refs.get(PIN_NS, `${remap}/${suite}`);
+  if (pin) {
+    const pinned = findEpoch(store, remap, (pin.meta as { epoch: string }).epoch);
+    if (pinned) return pinned;
+  }
+  return listEpochs(store, remap)
+    .filter((e) => e.suite === suite)
+    .at(-1);
+}
+
+export function pinEpoch(store: Store, epoch: Epoch): void {
+  store.refs.set(PIN_NS, `${epoch.remap}/${epoch.suite}`, mainRelease(epoch), { epoch: epoch.id });
+}
+
+export function unpinSuite(store: Store, remap: string, suite: string): boolean {
+  return store.refs.delete(PIN_NS, `${remap}/${suite}`);
+}
+
+export function pinnedEpochId(store: Store, remap: string, suite: string): string | undefined {
+  return (store.refs.get(PIN_NS, `${remap}/${suite}`)?.meta as { epoch?: string } | undefined)?.epoch;
+}
+
+const parsed = new Map<string, ReleaseInfo>();
+
+/** The index list of an epoch, parsed once per process. */
+export function epochIndex(store: Store, epoch: Epoch): ReleaseInfo | undefined {
+  const digest = mainRelease(epoch);
+  const cached = parsed.get(digest);
+  if (cached) return cached;
+  const data = store.read(digest);
+  if (!data) return undefined;
+  const info = parseRelease(data.toString('utf8'));
+  parsed.set(digest, info);
+  return info;
+}
