@@ -48,7 +48,10 @@ export class AptArchive {
     if (kind.kind === 'pool') {
       return { kind: 'wanted', key, candidates: urls(path), pinned: this.#poolDigest(remap, path) };
     }
-    if (kind.kind === 'by-hash') return { kind: 'wanted', key, candidates: urls(path), pinned: kind.sha256 };
+    if (kind.kind === 'by-hash') {
+      this.#markUsedByHash(remap, kind.suite, kind.sha256);
+      return { kind: 'wanted', key, candidates: urls(path), pinned: kind.sha256 };
+    }
 
     const chosen = await this.#epochFor(remap, bases, kind.suite, pinnedId);
     if ('error' in chosen) return chosen.error;
@@ -72,6 +75,20 @@ export class AptArchive {
       candidates: this.#indexUrls(bases, kind.suite, kind.path, listed.sha256, epoch),
       pinned: listed.sha256,
     };
+  }
+
+  /** apt fetches indexes by hash when it can: remember which listed file that was, for the next epoch and for pool checks. */
+  #markUsedByHash(remap: string, suite: string, sha256: Digest): void {
+    const epoch = currentEpoch(this.#o.store, remap, suite);
+    const info = epoch && epochIndex(this.#o.store, epoch);
+    if (!epoch || !info) return;
+    for (const [path, listed] of info.files) {
+      if (listed.sha256 === sha256 && !epoch.used.includes(path)) {
+        epoch.used.push(path);
+        saveEpoch(this.#o.store, epoch);
+        return;
+      }
+    }
   }
 
   /** by-hash first where the archive offers it: that URL still holds this epoch's bytes after upstream moved on. */
