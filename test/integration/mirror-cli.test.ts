@@ -164,3 +164,27 @@ test('mirror config: bazel --write is idempotent; pip uses the given upstream; a
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /ACCEL_USAGE_BAD_TOOL/);
 });
+
+test("mirror config apt: deb822 sources through the mirror and remaps from the machine's apt sources", async (t) => {
+  const home = tempDir(t);
+  const etc = tempDir(t);
+  mkdirSync(join(etc, 'sources.list.d'));
+  writeFileSync(join(etc, 'sources.list'), 'deb [signed-by=/k.gpg] http://archive.example.invalid/debian bookworm main contrib\n');
+  writeFileSync(
+    join(etc, 'sources.list.d', 'sec.sources'),
+    'Types: deb\nURIs: http://security.example.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n',
+  );
+  const r = await runAccel(['--home', home, '--json', 'mirror', 'config', 'apt', '--url', 'http://127.0.0.1:8100'], {
+    env: { ACCEL_APT_ETC: etc },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const config = JSON.parse(r.stdout.toString());
+  assert.deepEqual(config.remaps, {
+    debian: ['http://archive.example.invalid/debian'],
+    'debian-security': ['http://security.example.invalid/debian-security'],
+  });
+  assert.match(config.sources, /^URIs: http:\/\/127\.0\.0\.1:8100\/r\/debian$/m);
+  assert.match(config.sources, /^Suites: bookworm$/m);
+  assert.match(config.sources, /^Components: main contrib$/m);
+  assert.match(config.sources, /^Signed-By: \/k\.gpg$/m);
+});
