@@ -10,9 +10,15 @@ import { aptGet, debsDownloaded } from '../apt-fixture.ts';
 import { tempDir } from '../helpers.ts';
 
 const source = readMachineSources().find((s) => s.types.includes('deb') && s.uris[0]?.startsWith('http'));
-const skip = process.env.ACCEL_TEST_REAL_APT !== '1' ? 'opt-in: set ACCEL_TEST_REAL_APT=1' : !source && 'no http apt source on this machine';
+const skip =
+  process.env.ACCEL_TEST_REAL_APT !== '1'
+    ? 'opt-in: set ACCEL_TEST_REAL_APT=1'
+    : !source && 'no http apt source on this machine';
 
-test("the machine's own archive through the mirror: install --download-only, then the same offline", { skip, timeout: 600_000 }, async (t) => {
+test("the machine's own archive through the mirror: install --download-only, then the same offline", {
+  skip,
+  timeout: 600_000,
+}, async (t) => {
   if (!source) return;
   const uri = (source.uris[0] as string).replace(/\/+$/, '');
   const remap = remapNameFor(uri);
@@ -49,6 +55,9 @@ test("the machine's own archive through the mirror: install --download-only, the
     }
   };
   const online = await run(false);
-  assert.ok(online.some((d) => d.startsWith('hello_')), String(online));
+  assert.ok(
+    online.some((d) => d.startsWith('hello_')),
+    String(online),
+  );
   assert.deepEqual(await run(true), online);
 });

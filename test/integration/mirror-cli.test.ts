@@ -169,7 +169,10 @@ test("mirror config apt: deb822 sources through the mirror and remaps from the m
   const home = tempDir(t);
   const etc = tempDir(t);
   mkdirSync(join(etc, 'sources.list.d'));
-  writeFileSync(join(etc, 'sources.list'), 'deb [signed-by=/k.gpg] http://archive.example.invalid/debian bookworm main contrib\n');
+  writeFileSync(
+    join(etc, 'sources.list'),
+    'deb [signed-by=/k.gpg] http://archive.example.invalid/debian bookworm main contrib\n',
+  );
   writeFileSync(
     join(etc, 'sources.list.d', 'sec.sources'),
     'Types: deb\nURIs: http://security.example.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n',
