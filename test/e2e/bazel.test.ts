@@ -1,11 +1,12 @@
 // A real Bazel builds examples/bazel-workspace, whose http_archive lives on github.com, from the accel mirror alone.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { cleanEnv, MAIN, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import { ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import { serveCli } from '../mirror-harness.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'bazel-workspace');
 const ARCHIVE_URL = 'https://github.com/accel-example/hello/archive/refs/tags/v1.0.0.tar.gz';
@@ -56,30 +57,8 @@ function workspaceCopy(dir: string, hex: string): string {
   return workspace;
 }
 
-/** Starts `accel mirror serve --port 0` and resolves with its base URL once it listens. */
 async function serve(t: TestContext, home: string, args: string[]): Promise<string> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [MAIN, '--home', home, 'mirror', 'serve', '--port', '0', ...args],
-    {
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  t.after(async () => {
-    child.kill('SIGTERM');
-    await exited;
-  });
-  let stderr = '';
-  return new Promise<string>((resolve, reject) => {
-    child.stderr?.on('data', (d) => {
-      stderr += d;
-      const m = /listening on (http:\/\/[^/]+)\//.exec(stderr);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.on('close', () => reject(new Error(`mirror exited: ${stderr}`)));
-  });
+  return (await serveCli(t, home, args)).base;
 }
 
 /**

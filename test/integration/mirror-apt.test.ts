@@ -3,13 +3,12 @@ import { cpSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { silentLog } from '../../src/core/log.ts';
 import { listEpochs } from '../../src/mirror/apt/epochs.ts';
 import { parseRelease } from '../../src/mirror/apt/release.ts';
-import { createMirrorServer, type MirrorOptions } from '../../src/mirror/server.ts';
-import { Store } from '../../src/store/store.ts';
+import type { MirrorOptions } from '../../src/mirror/server.ts';
 import { aptGet, aptToolsInstalled, buildAptRepo, debsDownloaded, startArchiveServer } from '../apt-fixture.ts';
 import { sha256, tempDir } from '../helpers.ts';
+import { startTestMirror } from '../mirror-harness.ts';
 
 const skip = aptToolsInstalled() ? false : 'apt-get/dpkg-deb/apt-ftparchive/gpg not installed';
 const SUITE = 'accel';
@@ -42,32 +41,8 @@ async function world(t: TestContext): Promise<World> {
   return { dir, gpgHome, keyring, a, b };
 }
 
-async function startMirror(t: TestContext, upstreamOrigin: string, options: Partial<MirrorOptions> & { home: string }) {
-  const store = Store.open({ home: options.home });
-  const server = createMirrorServer({
-    store,
-    log: silentLog,
-    port: 0,
-    bind: '127.0.0.1',
-    offline: false,
-    token: '',
-    ttlSeconds: 3600,
-    stallSeconds: 10,
-    remaps: { test: [`http://${upstreamOrigin}`] },
-    immutable: [],
-    allow: [upstreamOrigin],
-    ...options,
-  });
-  const { port } = await server.listen();
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await server.close();
-    store.close();
-  };
-  t.after(close);
-  return { port, store, close };
+function startMirror(t: TestContext, upstreamOrigin: string, options: Partial<MirrorOptions> & { home: string }) {
+  return startTestMirror(t, { remaps: { test: [`http://${upstreamOrigin}`] }, allow: [upstreamOrigin], ...options });
 }
 
 function sources(port: number, keyring: string, remap = 'test'): string {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
-import { cleanEnv, MAIN, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import { runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import { serveCli } from '../mirror-harness.ts';
 
 async function upstream(t: import('node:test').TestContext): Promise<FakeUpstream> {
   const up = await startFakeUpstream();
@@ -14,32 +14,7 @@ async function upstream(t: import('node:test').TestContext): Promise<FakeUpstrea
   return up;
 }
 
-/** Starts `accel mirror serve --port 0` and resolves with its base URL once it listens. */
-async function serve(t: import('node:test').TestContext, home: string, args: string[] = []) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [MAIN, '--home', home, 'mirror', 'serve', '--port', '0', ...args],
-    {
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  t.after(async () => {
-    child.kill('SIGTERM');
-    await exited;
-  });
-  let stderr = '';
-  const base = await new Promise<string>((resolve, reject) => {
-    child.stderr?.on('data', (d) => {
-      stderr += d;
-      const m = /listening on (http:\/\/[^/]+)\//.exec(stderr);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.on('close', () => reject(new Error(`mirror exited: ${stderr}`)));
-  });
-  return { base, child, exited, stderr: () => stderr };
-}
+const serve = serveCli;
 
 /** The real curl; headers go to a file (curl crashes writing them to /dev/stderr when that is a socket). */
 async function curl(url: string, extra: string[] = []) {

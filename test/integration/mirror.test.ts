@@ -3,11 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { test } from 'node:test';
-import { silentLog } from '../../src/core/log.ts';
-import { createMirrorServer, type MirrorOptions } from '../../src/mirror/server.ts';
-import { Store } from '../../src/store/store.ts';
+import type { MirrorOptions } from '../../src/mirror/server.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
 import { sha256, tempDir } from '../helpers.ts';
+import { startTestMirror } from '../mirror-harness.ts';
 
 type Ctx = import('node:test').TestContext;
 
@@ -17,32 +16,8 @@ async function upstream(t: Ctx): Promise<FakeUpstream> {
   return up;
 }
 
-async function mirror(t: Ctx, up: FakeUpstream, options: Partial<MirrorOptions> & { home?: string } = {}) {
-  const store = Store.open({ home: options.home ?? tempDir(t) });
-  const server = createMirrorServer({
-    store,
-    log: silentLog,
-    port: 0,
-    bind: '127.0.0.1',
-    offline: false,
-    token: '',
-    ttlSeconds: 3600,
-    stallSeconds: 5,
-    remaps: {},
-    immutable: [],
-    allow: [up.origin],
-    ...options,
-  });
-  const { port } = await server.listen();
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await server.close();
-    store.close();
-  };
-  t.after(close);
-  return { base: `http://127.0.0.1:${port}`, store, server, close };
+function mirror(t: Ctx, up: FakeUpstream, options: Partial<MirrorOptions> & { home?: string } = {}) {
+  return startTestMirror(t, { stallSeconds: 5, allow: [up.origin], ...options });
 }
 
 interface Got {
