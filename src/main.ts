@@ -5,7 +5,11 @@ import { VERSION } from './version.ts';
  * before commander, the store or SQLite are loaded (in the single executable esbuild turns the dynamic
  * import into a lazily initialised module, so nothing else is evaluated).
  */
-const argv = process.argv.slice(2);
+const invokedAs = (process.argv0.split('/').pop() ?? '').replace(/-\d+(\.\d+)*$/, '');
+// A masquerade link (gcc → accel, from `accel cc --masquerade-dir`) makes accel the compile wrapper.
+const argv = /^(.*-)?(gcc|g\+\+|cc|c\+\+|clang|clang\+\+)$/.test(invokedAs)
+  ? ['cc', '--', invokedAs, ...process.argv.slice(2)]
+  : process.argv.slice(2);
 
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(`${VERSION}\n`);

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { errnoCode, isAccelError } from '../core/errors.ts';
 import { VERSION } from '../version.ts';
+import { ccCommand } from './cc.ts';
 import { debugCommand } from './debug.ts';
 import { mirrorCommand } from './mirror.ts';
 import type { CommandResult } from './result.ts';
@@ -22,6 +23,8 @@ function buildProgram(runner: Runner): Command {
     .option('-v, --verbose', 'log more on stderr')
     .option('-q, --quiet', 'log only errors on stderr')
     .showSuggestionAfterError()
+    // `accel cc -- gcc -c x.c`: options after the subcommand's operands belong to the compiler.
+    .enablePositionalOptions()
     .addHelpText(
       'after',
       `
@@ -37,6 +40,7 @@ Settings: flags > ACCEL_* environment > $ACCEL_HOME/config.json > defaults.
     );
   program.addCommand(storeCommand(runner));
   program.addCommand(mirrorCommand(runner));
+  program.addCommand(ccCommand(runner));
   program.addCommand(versionCommand(runner));
   program.addCommand(debugCommand(runner), { hidden: true });
   configureDeep(program);
@@ -63,6 +67,11 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 async function emit(result: CommandResult, json: boolean): Promise<number> {
+  if (result.kind === 'passthrough') {
+    process.stderr.write(result.stderr);
+    process.stdout.write(result.stdout);
+    return result.exitCode;
+  }
   if (result.kind === 'stream') {
     await result.write(process.stdout);
     return EXIT_OK;

@@ -2,7 +2,7 @@
  * What a command handler returns; `main.ts` alone turns it into bytes on stdout and an exit code, so
  * handlers stay testable and `--json` is handled in one place.
  */
-export type CommandResult = DataResult | StreamResult;
+export type CommandResult = DataResult | StreamResult | PassthroughResult;
 
 export interface DataResult {
   kind: 'data';
@@ -17,6 +17,14 @@ export interface DataResult {
 export interface StreamResult {
   kind: 'stream';
   write: (out: NodeJS.WritableStream) => Promise<void>;
+}
+
+/** Another program's output and exit code, passed through unchanged (`accel cc`). */
+export interface PassthroughResult {
+  kind: 'passthrough';
+  stdout: Buffer;
+  stderr: Buffer;
+  exitCode: number;
 }
 
 export function dataResult(data: unknown, text: () => string, exitCode?: number): DataResult {

@@ -25,6 +25,22 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (ns, key)
    ) WITHOUT ROWID;
    CREATE INDEX refs_digest ON refs (digest);`,
+  // 2: the compile cache's stat cache (path → content hash while size, times and inode stay the same) and
+  // its counters (one row per counter, incremented in place by every wrapper process).
+  `CREATE TABLE cc_stat (
+     path     TEXT PRIMARY KEY,
+     size     INTEGER NOT NULL,
+     mtime_ns TEXT NOT NULL,
+     ctime_ns TEXT NOT NULL,
+     ino      TEXT NOT NULL,
+     digest   TEXT NOT NULL,
+     -- 1 when the file uses __DATE__, __TIME__ or __TIMESTAMP__: its compile output changes every time
+     time_macros INTEGER NOT NULL DEFAULT 0
+   ) WITHOUT ROWID;
+   CREATE TABLE cc_counters (
+     name  TEXT PRIMARY KEY,
+     value INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -21,7 +21,7 @@ import {
   statBlob,
 } from './cas.ts';
 import { prepareBlobStatements, type StoreContext } from './context.ts';
-import { openDb, SCHEMA_VERSION } from './db.ts';
+import { type Db, openDb, SCHEMA_VERSION } from './db.ts';
 import type { Digest } from './digest.ts';
 import { collectGarbage, type GcResult } from './gc.ts';
 import { type Layout, layoutOf } from './layout.ts';
@@ -151,6 +151,11 @@ export class Store {
       .get() as { blobs: number; bytes: number; pinnedBlobs: number; pinnedBytes: number };
     const refs = (db.prepare('SELECT count(*) AS n FROM refs').get() as { n: number }).n;
     return { home: this.home, schemaVersion: SCHEMA_VERSION, ...blobs, refs };
+  }
+
+  /** The index, for features whose tables live in store migrations (the compile cache's stat cache). */
+  get db(): Db {
+    return this.#ctx.db;
   }
 
   close(): void {

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { SCHEMA_VERSION } from '../../src/store/db.ts';
 import { ROOT, type RunResult, runCommand, sha256, tempDir, unprivileged } from '../helpers.ts';
 
 const X64 = join(ROOT, 'build', 'out', 'accel-linux-x64');
@@ -48,7 +49,7 @@ test('x64: runs with no Node on PATH: --version, --help, version --json', needs(
   assert.equal(version.arch, 'x64');
   assert.equal(version.node.split('.')[0], '24');
   assert.match(version.sqlite, /^3\.\d+\.\d+$/);
-  assert.equal(version.storeSchema, 1);
+  assert.equal(version.storeSchema, SCHEMA_VERSION);
 });
 
 test('x64: store put, get and verify round trip; native addons unpacked once', needs(X64, 'build'), async (t) => {

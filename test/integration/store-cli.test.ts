@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { SCHEMA_VERSION } from '../../src/store/db.ts';
 import { MAIN, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
 
 function ok(r: RunResult): string {
@@ -31,7 +32,7 @@ test('put prints the digest first on the line; get returns the bytes; empty and 
   }
   const info = JSON.parse(ok(await runAccel(['--home', home, '--json', 'store', 'info'])));
   assert.equal(info.blobs, 3);
-  assert.equal(info.schemaVersion, 1);
+  assert.equal(info.schemaVersion, SCHEMA_VERSION);
 });
 
 test('--json put gives {digest,size}; stat, pin and ls report what the index holds', async (t) => {

@@ -1,0 +1,77 @@
+import { statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { errnoCode } from '../core/errors.ts';
+import type { Digest } from '../store/digest.ts';
+import type { Store } from '../store/store.ts';
+import type { FileHasher } from './filehash.ts';
+
+/**
+ * One way a key has compiled before: the headers it read (as the compiler named them, relative paths
+ * resolved against the cwd at lookup) with their content hashes, the paths that must still not exist (a new
+ * header there would shadow one of ours: ccache's blind spot), and the result.
+ */
+export interface ManifestEntry {
+  includes: [string, Digest][];
+  absent: string[];
+  result: Digest;
+}
+
+const NS = 'cc-manifest';
+/** Entries kept per key: different header states of one source (branches, generated headers). */
+const MAX_ENTRIES = 8;
+
+export function findResult(store: Store, key: Digest, cwd: string, hasher: FileHasher): Digest | undefined {
+  const ref = store.refs.get(NS, key);
+  const entries = (ref?.meta as { entries?: ManifestEntry[] } | undefined)?.entries ?? [];
+  for (const entry of entries) {
+    if (matches(entry, cwd, hasher) && store.has(entry.result)) return entry.result;
+  }
+  return undefined;
+}
+
+function matches(entry: ManifestEntry, cwd: string, hasher: FileHasher): boolean {
+  for (const path of entry.absent) if (exists(resolve(cwd, path))) return false;
+  for (const [path, digest] of entry.includes) {
+    const now = hasher.hash(resolve(cwd, path));
+    if (!now || now.digest !== digest) return false;
+  }
+  return true;
+}
+
+export function recordEntry(store: Store, key: Digest, entry: ManifestEntry): void {
+  const ref = store.refs.get(NS, key);
+  const old = (ref?.meta as { entries?: ManifestEntry[] } | undefined)?.entries ?? [];
+  const entries = [entry, ...old.filter((e) => e.result !== entry.result)].slice(0, MAX_ENTRIES);
+  store.refs.set(NS, key, entry.result, { entries });
+}
+
+/**
+ * Paths where a header with the same name would have been found first: the source's own directory (for
+ * quoted includes) and every include directory searched before the one the header came from.
+ */
+export function shadowCandidates(include: string, source: string, includeDirs: string[]): string[] {
+  if (isAbsolute(include) && !includeDirs.some((d) => isAbsolute(d))) return [];
+  const candidates: string[] = [];
+  const sourceDir = dirname(source);
+  const dirs = [sourceDir, ...includeDirs];
+  for (let k = 0; k < dirs.length; k++) {
+    const dir = (dirs[k] as string).replace(/\/+$/, '') || '.';
+    const prefix = dir === '.' ? '' : `${dir}/`;
+    if (prefix && !include.startsWith(prefix)) continue;
+    if (!prefix && include.includes('/')) continue;
+    const rel = include.slice(prefix.length);
+    for (const earlier of dirs.slice(0, k)) candidates.push(join(earlier, rel));
+    break;
+  }
+  return candidates.filter((c) => c !== include);
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;
+    throw err;
+  }
+}

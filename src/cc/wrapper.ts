@@ -1,0 +1,134 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type Compile, classify } from '../compiler/args.ts';
+import { compilerIdentity, compilerVersion, resolveCompiler } from '../compiler/identity.ts';
+import { type CompilerRun, runCompiler } from '../compiler/run.ts';
+import { tempName } from '../core/atomic-fs.ts';
+import type { Store } from '../store/store.ts';
+import { bump } from './counters.ts';
+import { parseDepFile } from './depfile.ts';
+import { FileHasher } from './filehash.ts';
+import { directKey } from './key.ts';
+import { findResult, type ManifestEntry, recordEntry, shadowCandidates } from './manifest.ts';
+import { restoreResult, storeResult } from './result.ts';
+
+export interface CcOptions {
+  store: Store;
+  /** The compiler and its arguments, as after `accel cc --`. */
+  argv: string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** Directories and files that are accel itself: never run as "the compiler". */
+  skip: { dirs: string[]; self: string[] };
+}
+
+/** What the wrapper did; stdout/stderr are the compiler's own output (replayed on a hit). */
+export interface CcOutcome {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+  /** hit, miss, uncacheable: <reason>, failed. */
+  status: string;
+}
+
+/**
+ * `accel cc -- gcc …`: a direct-mode compile cache. The key is what is known before compiling (compiler,
+ * arguments, source bytes, and the cwd when debug info embeds it); a manifest under the key lists the headers
+ * each earlier compile read, with their hashes; a matching entry names the result. A miss compiles with the
+ * compiler's own dependency output to learn the headers, so the cache never preprocesses.
+ */
+export async function runCc(options: CcOptions): Promise<CcOutcome> {
+  const startNs = BigInt(Date.now()) * 1_000_000n;
+  const [name, ...args] = options.argv;
+  if (!name)
+    return {
+      exitCode: 2,
+      stdout: Buffer.alloc(0),
+      stderr: Buffer.from('accel cc: no compiler given\n'),
+      status: 'usage',
+    };
+  const { store, cwd, env } = options;
+  const compilerPath = resolveCompiler(name, env, cwd, options.skip);
+  const classified = classify(compilerPath, args, cwd);
+  const passthrough = async (reason: string): Promise<CcOutcome> => {
+    bump(store, `uncacheable: ${reason}`);
+    const run = await runCompiler(compilerPath, args, { cwd, env });
+    return { exitCode: run.code, stdout: run.stdout, stderr: run.stderr, status: `uncacheable: ${reason}` };
+  };
+  if (classified.kind === 'uncacheable') return passthrough(classified.reason);
+  const compile = classified.compile;
+  const at = (p: string) => resolve(cwd, p);
+  const hasher = new FileHasher(store, startNs);
+  const source = hasher.hash(at(compile.source));
+  if (!source) return passthrough('missing source');
+  if (source.timeMacros) return passthrough('__DATE__ or __TIME__ in the source');
+
+  const identity = compilerIdentity(compilerPath);
+  const version = await cachedVersion(store, identity);
+  const key = directKey({ compile, identity, compilerVersion: version, source: source.digest, cwd, env });
+
+  const hit = findResult(store, key, cwd, hasher);
+  if (hit) {
+    const restored = await restoreResult(store, hit, compile, at);
+    if (restored) {
+      bump(store, 'hit');
+      return { exitCode: 0, ...restored, status: 'hit' };
+    }
+  }
+
+  // Miss: compile, learning the headers from the compiler's own dependency output.
+  const depFile = compile.deps ? at(compile.deps.file) : join(store.layout.tmp, `${tempName()}.d`);
+  const runArgs = compile.deps ? args : [...args, '-MD', '-MF', depFile];
+  let run: CompilerRun;
+  try {
+    run = await runCompiler(compilerPath, runArgs, { cwd, env });
+  } finally {
+    if (!compile.deps) setImmediate(() => rmSync(depFile, { force: true }));
+  }
+  if (run.code !== 0) {
+    bump(store, 'compile failed');
+    return { exitCode: run.code, stdout: run.stdout, stderr: run.stderr, status: 'failed' };
+  }
+  const entry = learnEntry(compile, readFileSync(depFile, 'utf8'), cwd, hasher);
+  if (typeof entry === 'string') {
+    bump(store, `uncacheable: ${entry}`);
+    return { exitCode: 0, stdout: run.stdout, stderr: run.stderr, status: `uncacheable: ${entry}` };
+  }
+  const result = await storeResult(store, compile, run, at);
+  recordEntry(store, key, { ...entry, result });
+  bump(store, 'miss');
+  return { exitCode: 0, stdout: run.stdout, stderr: run.stderr, status: 'miss' };
+}
+
+/** The manifest entry for a finished compile, or why it must not be cached. */
+function learnEntry(
+  compile: Compile,
+  depText: string,
+  cwd: string,
+  hasher: FileHasher,
+): Omit<ManifestEntry, 'result'> | string {
+  const { deps } = parseDepFile(depText);
+  const includes: ManifestEntry['includes'] = [];
+  const absent = new Set<string>();
+  for (const dep of deps) {
+    if (dep === compile.source) continue;
+    const hash = hasher.hash(resolve(cwd, dep));
+    if (!hash) return `header ${dep} vanished during the compile`;
+    if (hash.tooNew) return `header ${dep} changed during the compile`;
+    if (hash.timeMacros) return '__DATE__ or __TIME__ in a header';
+    includes.push([dep, hash.digest]);
+    for (const candidate of shadowCandidates(dep, compile.source, compile.includeDirs)) absent.add(candidate);
+  }
+  return { includes, absent: [...absent] };
+}
+
+/** `-dumpversion`/`-dumpmachine`, asked once per compiler identity and kept in the index. */
+async function cachedVersion(store: Store, identity: { path: string; size: number; mtimeMs: number }) {
+  const key = `${identity.path}:${identity.size}:${identity.mtimeMs}`;
+  const known = store.refs.get('cc-compiler', key)?.meta as { version: string; machine: string } | undefined;
+  if (known) return known;
+  const version = compilerVersion(identity.path);
+  const info = await store.putBuffer(Buffer.from(JSON.stringify(version)));
+  store.refs.set('cc-compiler', key, info.digest, version);
+  return version;
+}

@@ -1,0 +1,111 @@
+import { chmodSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isSea } from 'node:sea';
+import { Command } from 'commander';
+import { bump, readCounters, zeroCounters } from '../cc/counters.ts';
+import { runCc } from '../cc/wrapper.ts';
+import { COMPILER_NAMES } from '../compiler/identity.ts';
+import { AccelError, isAccelError } from '../core/errors.ts';
+import { formatSize } from '../core/size.ts';
+import { type Globals, withStore } from './globals.ts';
+import { dataResult } from './result.ts';
+import type { Runner } from './runner.ts';
+
+interface CcFlags {
+  stats?: boolean;
+  zeroStats?: boolean;
+  masqueradeDir?: boolean;
+}
+
+export function ccCommand(runner: Runner): Command {
+  return new Command('cc')
+    .description('compile through the cache: accel cc -- gcc -c x.c -o x.o')
+    .argument('[compiler...]', 'the compiler and its arguments, after --')
+    .option('--stats', 'show hits, misses and uncacheable calls by reason')
+    .option('--zero-stats', 'reset the counters')
+    .option('--masquerade-dir', 'print a directory of gcc/g++/cc/c++/clang/clang++ that compile through accel')
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ accel cc -- gcc -O2 -c foo.c -o foo.o
+  $ make CC="accel cc -- gcc" CXX="accel cc -- g++"
+  $ PATH="$(accel cc --masquerade-dir):$PATH" make -j8
+  $ accel cc --stats`,
+    )
+    .action(
+      runner.action(async (g, compiler: string[], flags: CcFlags) => {
+        if (flags.masqueradeDir) {
+          const dir = masqueradeDir(g.home);
+          return dataResult({ dir }, () => dir);
+        }
+        if (flags.stats || flags.zeroStats) return stats(g, flags.zeroStats === true);
+        if (compiler.length === 0) {
+          throw new AccelError('ACCEL_USAGE_NO_COMPILER', 'no compiler given', { hint: 'accel cc -- gcc -c foo.c' });
+        }
+        return withStore(g, async (store) => {
+          try {
+            const outcome = await runCc({
+              store,
+              argv: compiler,
+              cwd: process.cwd(),
+              env: g.env,
+              skip: { dirs: [join(g.home, 'masquerade')], self: isSea() ? [realpathSync(process.execPath)] : [] },
+            });
+            return { kind: 'passthrough' as const, ...outcome };
+          } catch (err) {
+            if (isAccelError(err) && err.code !== 'ACCEL_CC_NO_COMPILER') bump(store, 'errors');
+            throw err;
+          }
+        });
+      }),
+    );
+}
+
+async function stats(g: Globals, zero: boolean) {
+  const { counters, info } = await withStore(g, (store) => {
+    const before = readCounters(store);
+    if (zero) zeroCounters(store);
+    return { counters: before, info: store.info() };
+  });
+  const hits = counters.hit ?? 0;
+  const misses = counters.miss ?? 0;
+  const uncacheable = Object.entries(counters).filter(([k]) => k.startsWith('uncacheable: '));
+  const pct = (n: number, of: number) => (of === 0 ? '' : ` (${((100 * n) / of).toFixed(1)} %)`);
+  const lines = [
+    `cacheable calls:     ${hits + misses}`,
+    `  hits:              ${hits}${pct(hits, hits + misses)}`,
+    `  misses:            ${misses}${pct(misses, hits + misses)}`,
+    `uncacheable calls:   ${uncacheable.reduce((n, [, v]) => n + v, 0)}`,
+    ...uncacheable.map(([k, v]) => `  ${k.slice('uncacheable: '.length)}: ${v}`),
+    `failed compiles:     ${counters['compile failed'] ?? 0}`,
+    `errors:              ${counters.errors ?? 0}`,
+    `store:               ${info.blobs} blobs, ${formatSize(info.bytes)} (${info.home})`,
+    ...(zero ? ['statistics zeroed'] : []),
+  ];
+  return dataResult({ counters, store: { blobs: info.blobs, bytes: info.bytes } }, () => lines.join('\n'));
+}
+
+/**
+ * A directory whose gcc, g++, cc, c++, clang and clang++ run `accel cc -- <name>`: put it first on PATH and
+ * any build uses the cache with no build-file edits. The wrapper skips this directory when it looks for the
+ * real compiler, so it never calls itself.
+ */
+function masqueradeDir(home: string): string {
+  const dir = join(home, 'masquerade');
+  mkdirSync(dir, { recursive: true });
+  for (const name of COMPILER_NAMES) {
+    const path = join(dir, name);
+    rmSync(path, { force: true });
+    if (isSea()) {
+      // The executable sees its name in argv[0] and acts as `accel cc -- <name>`.
+      symlinkSync(process.execPath, path);
+    } else {
+      const main = process.argv[1] as string;
+      writeFileSync(path, `#!/bin/sh\nexec "${process.execPath}" "${main}" --home "${home}" cc -- ${name} "$@"\n`);
+      chmodSync(path, 0o755);
+    }
+  }
+  return dir;
+}

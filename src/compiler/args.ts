@@ -1,0 +1,252 @@
+import { readFileSync } from 'node:fs';
+import { basename, extname } from 'node:path';
+
+/** A compile the cache can handle: one source in, one object (or assembly) out. */
+export interface Compile {
+  compiler: string;
+  /** The arguments after @file expansion, as the compiler will get them. */
+  args: string[];
+  source: string;
+  language: string;
+  output: string;
+  /** -c (object) or -S (assembly). */
+  mode: '-c' | '-S';
+  /** Dependency output the user asked for: where it goes and which target it names. */
+  deps?: { file: string; target: string; system: boolean };
+  debug: boolean;
+  /** -fdebug-prefix-map / -ffile-prefix-map / -fmacro-prefix-map pairs, old → new. */
+  prefixMaps: [string, string][];
+  /** Include search dirs in search order, for spotting a new header that shadows an old one. */
+  includeDirs: string[];
+  /** The arguments that decide the output: everything but the output and dependency-file paths. */
+  keyArgs: string[];
+}
+
+export type Classification = { kind: 'cacheable'; compile: Compile } | { kind: 'uncacheable'; reason: string };
+
+/** Options whose value is the next argument when not attached (`-I dir` or `-Idir`). */
+const WITH_VALUE = new Set([
+  '-o',
+  '-x',
+  '-I',
+  '-isystem',
+  '-iquote',
+  '-idirafter',
+  '-include',
+  '-imacros',
+  '-iprefix',
+  '-iwithprefix',
+  '-iwithprefixbefore',
+  '-isysroot',
+  '-imultilib',
+  '-D',
+  '-U',
+  '-MF',
+  '-MT',
+  '-MQ',
+  '-L',
+  '-l',
+  '-B',
+  '-Xpreprocessor',
+  '-Xassembler',
+  '-Xlinker',
+  '-aux-info',
+  '-arch',
+  '-target',
+  '--param',
+]);
+
+const LANGUAGES: Record<string, string> = {
+  '.c': 'c',
+  '.i': 'cpp-output',
+  '.cc': 'c++',
+  '.cp': 'c++',
+  '.cpp': 'c++',
+  '.cxx': 'c++',
+  '.c++': 'c++',
+  '.C': 'c++',
+  '.CPP': 'c++',
+  '.ii': 'c++-cpp-output',
+  '.m': 'objective-c',
+  '.mm': 'objective-c++',
+  '.M': 'objective-c++',
+  '.S': 'assembler-with-cpp',
+  '.sx': 'assembler-with-cpp',
+};
+
+/** Flags after which the output cannot be cached, with the reason ccache users know them by. */
+const UNCACHEABLE: [RegExp, string][] = [
+  [/^-E$/, 'preprocessing only (-E)'],
+  [/^-save-temps/, '-save-temps'],
+  [/^-fprofile-(generate|use|arcs|instr-generate|instr-use|sample-use)/, 'profiling (-fprofile-*)'],
+  [/^(--coverage|-ftest-coverage)$/, 'coverage (writes .gcno)'],
+  [/^-Wp,/, '-Wp, options'],
+  [/^-fdump-/, 'compiler dumps'],
+  [/^-frecord-gcc-switches$/, 'output records the command line'],
+  [/^--?version$|^-dump/, 'not a compile'],
+];
+
+export function classify(compiler: string, rawArgs: string[], cwd: string): Classification {
+  let args: string[];
+  try {
+    args = expandResponseFiles(rawArgs, cwd);
+  } catch {
+    return { kind: 'uncacheable', reason: 'unreadable @file' };
+  }
+  const inputs: string[] = [];
+  let output: string | undefined;
+  let language: string | undefined;
+  let mode: '-c' | '-S' | undefined;
+  let depMode: 'MD' | 'MMD' | undefined;
+  let depOnly = false;
+  let mf: string | undefined;
+  const targets: string[] = [];
+  let debug = false;
+  const prefixMaps: [string, string][] = [];
+  const quoteDirs: string[] = [];
+  const angleDirs: string[] = [];
+  const afterDirs: string[] = [];
+  const keyArgs: string[] = [];
+
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    for (const [re, reason] of UNCACHEABLE) if (re.test(arg)) return { kind: 'uncacheable', reason };
+    if (arg === '-') return { kind: 'uncacheable', reason: 'source on stdin' };
+    if (!arg.startsWith('-') || arg === '-') {
+      inputs.push(arg);
+      continue;
+    }
+    // Split `-Ifoo` / `-I foo` / `-o=x` into option and value.
+    const option = WITH_VALUE.has(arg)
+      ? arg
+      : [...WITH_VALUE].find((o) => o.length > 2 && arg.startsWith(o) && !WITH_VALUE.has(arg));
+    let value: string | undefined;
+    if (WITH_VALUE.has(arg)) {
+      value = args[++i];
+      if (value === undefined) return { kind: 'uncacheable', reason: `${arg} without a value` };
+    } else if (option) {
+      value = arg.slice(option.length);
+    } else if (/^-[IDULBo]./.test(arg) || /^-M[FTQ]./.test(arg) || /^-x./.test(arg)) {
+      value = arg.slice(arg.startsWith('-M') ? 3 : 2);
+    }
+    const name = option ?? (value !== undefined ? arg.slice(0, arg.length - value.length) : arg);
+    switch (name) {
+      case '-o':
+        if (value === '-') return { kind: 'uncacheable', reason: 'output to stdout (-o -)' };
+        output = value;
+        continue;
+      case '-MF':
+        mf = value;
+        continue;
+      case '-MT':
+      case '-MQ':
+        targets.push(value as string);
+        continue;
+      case '-x':
+        language = value;
+        keyArgs.push('-x', value as string);
+        continue;
+      case '-I':
+        angleDirs.push(value as string);
+        break;
+      case '-iquote':
+        quoteDirs.push(value as string);
+        break;
+      case '-isystem':
+        angleDirs.push(value as string);
+        break;
+      case '-idirafter':
+        afterDirs.push(value as string);
+        break;
+    }
+    if (arg === '-c' || arg === '-S') mode = arg;
+    else if (arg === '-MD' || arg === '-MMD') depMode = arg === '-MD' ? 'MD' : 'MMD';
+    else if (arg === '-M' || arg === '-MM') depOnly = true;
+    else if (/^-g/.test(arg) && arg !== '-g0') debug = true;
+    else if (arg === '-g0') debug = false;
+    const map = /^-f(debug|file|macro)-prefix-map=(.*)$/.exec(arg);
+    if (map?.[2]) {
+      const eq = map[2].indexOf('=');
+      prefixMaps.push([map[2].slice(0, eq < 0 ? undefined : eq), eq < 0 ? '' : map[2].slice(eq + 1)]);
+    }
+    keyArgs.push(name);
+    if (value !== undefined) keyArgs.push(value);
+  }
+
+  if (depOnly && !depMode) return { kind: 'uncacheable', reason: 'dependencies only (-M/-MM)' };
+  if (!mode) return { kind: 'uncacheable', reason: inputs.length > 0 ? 'linking' : 'no input file' };
+  if (inputs.length === 0) return { kind: 'uncacheable', reason: 'no input file' };
+  if (inputs.length > 1) return { kind: 'uncacheable', reason: 'several input files' };
+  const source = inputs[0] as string;
+  const lang = language ?? LANGUAGES[extname(source)];
+  if (!lang || lang === 'none') return { kind: 'uncacheable', reason: `unknown language of ${source}` };
+  const out = output ?? `${basename(source, extname(source))}${mode === '-c' ? '.o' : '.s'}`;
+  const deps = depMode
+    ? {
+        file: mf ?? `${out.replace(/\.[^./]*$/, '')}.d`,
+        target: targets.length > 0 ? targets.join(' ') : out,
+        system: depMode === 'MD',
+      }
+    : undefined;
+  return {
+    kind: 'cacheable',
+    compile: {
+      compiler,
+      args,
+      source,
+      language: lang,
+      output: out,
+      mode,
+      deps,
+      debug,
+      prefixMaps,
+      includeDirs: [...quoteDirs, ...angleDirs, ...afterDirs],
+      keyArgs,
+    },
+  };
+}
+
+/** gcc's `@file`: arguments read from a file, whitespace-separated with quotes and backslashes. */
+function expandResponseFiles(args: string[], cwd: string, depth = 0): string[] {
+  if (depth > 8) throw new Error('@file nesting too deep');
+  const out: string[] = [];
+  for (const arg of args) {
+    if (!arg.startsWith('@') || arg.length === 1) {
+      out.push(arg);
+      continue;
+    }
+    const path = arg.slice(1);
+    const text = readFileSync(path.startsWith('/') ? path : `${cwd}/${path}`, 'utf8');
+    out.push(...expandResponseFiles(splitResponse(text), cwd, depth + 1));
+  }
+  return out;
+}
+
+function splitResponse(text: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let quote: string | undefined;
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (c === '\\' && i + 1 < text.length) {
+      word += text[++i];
+      inWord = true;
+    } else if (quote) {
+      if (c === quote) quote = undefined;
+      else word += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
+}

@@ -1,0 +1,63 @@
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, realpathSync, statSync } from 'node:fs';
+import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
+import { AccelError } from '../core/errors.ts';
+
+/** Which compiler binary this is: the file itself, by path, size and mtime (ccache's default "mtime" check). */
+export interface CompilerIdentity {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/**
+ * Finds the real compiler on PATH, skipping `skipDirs` (accel's masquerade directory) and any file that is
+ * accel itself, so a masqueraded `gcc` never calls itself.
+ */
+export function resolveCompiler(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  skip: { dirs: string[]; self: string[] },
+): string {
+  const candidates = name.includes('/')
+    ? [isAbsolute(name) ? name : resolve(cwd, name)]
+    : (env.PATH ?? '')
+        .split(delimiter)
+        .filter((d) => d && !skip.dirs.includes(resolve(d)))
+        .map((d) => join(resolve(cwd, d), name));
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (!statSync(candidate).isFile()) continue;
+      const real = realpathSync(candidate);
+      if (skip.self.includes(real)) continue;
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  throw new AccelError('ACCEL_CC_NO_COMPILER', `${name}: command not found`, {
+    hint: 'check PATH, or name the compiler with its full path',
+    exitCode: 127,
+  });
+}
+
+export function compilerIdentity(path: string): CompilerIdentity {
+  const real = realpathSync(path);
+  const st = statSync(real);
+  return { path: real, size: st.size, mtimeMs: Math.floor(st.mtimeMs) };
+}
+
+/** `-dumpversion` and `-dumpmachine`, asked once per identity (the caller caches them in the index). */
+export function compilerVersion(path: string): { version: string; machine: string } {
+  const ask = (flag: string) => spawnSync(path, [flag], { encoding: 'utf8', timeout: 10_000 }).stdout?.trim() ?? '';
+  return { version: ask('-dumpversion'), machine: ask('-dumpmachine') };
+}
+
+export const COMPILER_NAMES = ['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++'];
+
+export function isCompilerName(name: string): boolean {
+  const base = basename(name);
+  return COMPILER_NAMES.includes(base) || /^(.*-)?(gcc|g\+\+|clang|clang\+\+)(-\d+(\.\d+)*)?$/.test(base);
+}

@@ -1,0 +1,51 @@
+import { spawn } from 'node:child_process';
+import { AccelError } from '../core/errors.ts';
+
+export interface CompilerRun {
+  code: number;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/**
+ * Runs the real compiler, capturing its output (a cache hit must replay it); stdin is passed through for
+ * the rare compile that reads it.
+ */
+export function runCompiler(
+  path: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<CompilerRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, args, { cwd: options.cwd, env: options.env, stdio: ['inherit', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'ENOENT'
+          ? new AccelError('ACCEL_CC_NO_COMPILER', `${path}: command not found`, { exitCode: 127 })
+          : e,
+      ),
+    );
+    child.on('close', (code, signal) =>
+      resolve({
+        code: code ?? (signal ? 128 + signalNumber(signal) : 1),
+        stdout: Buffer.concat(out),
+        stderr: Buffer.concat(err),
+      }),
+    );
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  const numbers: Partial<Record<NodeJS.Signals, number>> = {
+    SIGKILL: 9,
+    SIGTERM: 15,
+    SIGSEGV: 11,
+    SIGINT: 2,
+    SIGABRT: 6,
+  };
+  return numbers[signal] ?? 1;
+}
