@@ -7,6 +7,7 @@ import type { BlobInfo } from '../store/cas.ts';
 import { type Digest, parseDigest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import type { AptArchive } from './apt/archive.ts';
+import { handleCacheRequest, isCachePath } from './cache-routes.ts';
 import { type FreshnessPolicy, isFresh, isImmutableUrl } from './freshness.ts';
 import { serveBlob, write } from './respond.ts';
 import { type CacheStatus, count, type MirrorStats } from './stats.ts';
@@ -44,16 +45,17 @@ interface Wanted {
 export async function handleRequest(ctx: MirrorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   ctx.stats.requests++;
   try {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    const raw = req.url ?? '/';
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !(req.method === 'PUT' && isCachePath(raw))) {
       return sendError(ctx, res, 405, `method ${req.method} not allowed: the mirror serves GET and HEAD`);
     }
     if (ctx.token && req.headers.authorization !== `Bearer ${ctx.token}`) {
       res.setHeader('www-authenticate', 'Bearer realm="accel"');
       return sendError(ctx, res, 401, 'missing or wrong bearer token');
     }
-    const raw = req.url ?? '/';
     if (raw.length > MAX_URL_LENGTH) return sendError(ctx, res, 414, 'request target too long');
     if (raw.startsWith('/_accel/')) return statusResponse(ctx, raw, res);
+    if (isCachePath(raw)) return await handleCacheRequest(ctx, req, res);
     const target = raw.startsWith('http://') ? proxyTarget(ctx, raw) : parseMirrorPath(raw);
     if (target.kind === 'remap') return await serveRemap(ctx, req, res, target.name, target.path);
     await serveWanted(ctx, req, res, direct(target.url));
