@@ -20,13 +20,22 @@ const NS = 'cc-manifest';
 /** Entries kept per key: different header states of one source (branches, generated headers). */
 const MAX_ENTRIES = 8;
 
+export function manifestEntries(store: Store, key: Digest): ManifestEntry[] {
+  return (store.refs.get(NS, key)?.meta as { entries?: ManifestEntry[] } | undefined)?.entries ?? [];
+}
+
 export function findResult(store: Store, key: Digest, cwd: string, hasher: FileHasher): Digest | undefined {
-  const ref = store.refs.get(NS, key);
-  const entries = (ref?.meta as { entries?: ManifestEntry[] } | undefined)?.entries ?? [];
-  for (const entry of entries) {
-    if (matches(entry, cwd, hasher) && store.has(entry.result)) return entry.result;
-  }
-  return undefined;
+  const entry = findMatching(
+    manifestEntries(store, key).filter((e) => store.has(e.result)),
+    cwd,
+    hasher,
+  );
+  return entry?.result;
+}
+
+/** The first entry whose headers are all unchanged here (and whose shadowing paths are still empty). */
+export function findMatching(entries: ManifestEntry[], cwd: string, hasher: FileHasher): ManifestEntry | undefined {
+  return entries.find((entry) => matches(entry, cwd, hasher));
 }
 
 function matches(entry: ManifestEntry, cwd: string, hasher: FileHasher): boolean {
@@ -38,11 +47,12 @@ function matches(entry: ManifestEntry, cwd: string, hasher: FileHasher): boolean
   return true;
 }
 
-export function recordEntry(store: Store, key: Digest, entry: ManifestEntry): void {
-  const ref = store.refs.get(NS, key);
-  const old = (ref?.meta as { entries?: ManifestEntry[] } | undefined)?.entries ?? [];
+/** Adds an entry (newest first) and returns the key's entries. */
+export function recordEntry(store: Store, key: Digest, entry: ManifestEntry): ManifestEntry[] {
+  const old = manifestEntries(store, key);
   const entries = [entry, ...old.filter((e) => e.result !== entry.result)].slice(0, MAX_ENTRIES);
   store.refs.set(NS, key, entry.result, { entries });
+  return entries;
 }
 
 /**

@@ -10,6 +10,7 @@ import { parseDepFile } from './depfile.ts';
 import { FileHasher } from './filehash.ts';
 import { directKey } from './key.ts';
 import { findResult, type ManifestEntry, recordEntry, shadowCandidates } from './manifest.ts';
+import type { RemoteCache } from './remote.ts';
 import { restoreResult, storeResult } from './result.ts';
 
 export interface CcOptions {
@@ -20,6 +21,8 @@ export interface CcOptions {
   env: NodeJS.ProcessEnv;
   /** Directories and files that are accel itself: never run as "the compiler". */
   skip: { dirs: string[]; self: string[] };
+  /** A shared cache to consult after the local one, and to publish new results to. */
+  remote?: RemoteCache;
 }
 
 /** What the wrapper did; stdout/stderr are the compiler's own output (replayed on a hit). */
@@ -75,6 +78,15 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
       return { exitCode: 0, ...restored, status: 'hit' };
     }
   }
+  const remoteHit = await options.remote?.fetchResult(store, key, cwd, hasher);
+  if (remoteHit) {
+    const restored = await restoreResult(store, remoteHit.result, compile, at);
+    if (restored) {
+      recordEntry(store, key, remoteHit.entry);
+      bump(store, 'remote hit');
+      return { exitCode: 0, ...restored, status: 'remote hit' };
+    }
+  }
 
   // Miss: compile, learning the headers from the compiler's own dependency output.
   const depFile = compile.deps ? at(compile.deps.file) : join(store.layout.tmp, `${tempName()}.d`);
@@ -95,7 +107,9 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
     return { exitCode: 0, stdout: run.stdout, stderr: run.stderr, status: `uncacheable: ${entry}` };
   }
   const result = await storeResult(store, compile, run, at);
-  recordEntry(store, key, { ...entry, result });
+  const newest = { ...entry, result };
+  const entries = recordEntry(store, key, newest);
+  await options.remote?.publish(store, key, entries, newest);
   bump(store, 'miss');
   return { exitCode: 0, stdout: run.stdout, stderr: run.stderr, status: 'miss' };
 }

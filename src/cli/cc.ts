@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { isSea } from 'node:sea';
 import { Command } from 'commander';
 import { bump, readCounters, zeroCounters } from '../cc/counters.ts';
+import { RemoteCache } from '../cc/remote.ts';
 import { runCc } from '../cc/wrapper.ts';
 import { COMPILER_NAMES } from '../compiler/identity.ts';
 import { AccelError, isAccelError } from '../core/errors.ts';
@@ -52,6 +53,7 @@ Examples:
               cwd: process.cwd(),
               env: g.env,
               skip: { dirs: [join(g.home, 'masquerade')], self: isSea() ? [realpathSync(process.execPath)] : [] },
+              remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
             });
             return { kind: 'passthrough' as const, ...outcome };
           } catch (err) {
@@ -69,13 +71,15 @@ async function stats(g: Globals, zero: boolean) {
     if (zero) zeroCounters(store);
     return { counters: before, info: store.info() };
   });
-  const hits = counters.hit ?? 0;
+  const hits = (counters.hit ?? 0) + (counters['remote hit'] ?? 0);
   const misses = counters.miss ?? 0;
   const uncacheable = Object.entries(counters).filter(([k]) => k.startsWith('uncacheable: '));
   const pct = (n: number, of: number) => (of === 0 ? '' : ` (${((100 * n) / of).toFixed(1)} %)`);
   const lines = [
     `cacheable calls:     ${hits + misses}`,
     `  hits:              ${hits}${pct(hits, hits + misses)}`,
+    `    local:           ${counters.hit ?? 0}`,
+    `    remote:          ${counters['remote hit'] ?? 0}`,
     `  misses:            ${misses}${pct(misses, hits + misses)}`,
     `uncacheable calls:   ${uncacheable.reduce((n, [, v]) => n + v, 0)}`,
     ...uncacheable.map(([k, v]) => `  ${k.slice('uncacheable: '.length)}: ${v}`),

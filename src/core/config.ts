@@ -42,7 +42,15 @@ const MirrorSchema = z.strictObject({
   proxyHosts: z._default(z.array(z.string()), []),
 });
 
+const CcSchema = z.strictObject({
+  /** A shared build cache in Bazel's HTTP layout, e.g. http://build-cache:8000/cache (accel mirror serve). */
+  remote: z._default(z.string(), ''),
+  /** Bearer token for the remote cache. */
+  remoteToken: z._default(z.string(), ''),
+});
+
 const ConfigSchema = z.strictObject({
+  cc: z.prefault(CcSchema, {}),
   mirror: z.prefault(MirrorSchema, {}),
   store: z.prefault(
     z.strictObject({
@@ -62,6 +70,8 @@ const ENV_KEYS: Record<string, readonly string[]> = {
   ACCEL_MIRROR_BIND: ['mirror', 'bind'],
   ACCEL_MIRROR_TOKEN: ['mirror', 'token'],
   ACCEL_MIRROR_TTL: ['mirror', 'ttl'],
+  ACCEL_CC_REMOTE: ['cc', 'remote'],
+  ACCEL_CC_REMOTE_TOKEN: ['cc', 'remoteToken'],
 };
 
 /** Keys whose environment variable holds a number. */
