@@ -4,6 +4,8 @@ import { type Compile, classify } from '../compiler/args.ts';
 import { compilerIdentity, compilerVersion, resolveCompiler } from '../compiler/identity.ts';
 import { type CompilerRun, runCompiler } from '../compiler/run.ts';
 import { tempName } from '../core/atomic-fs.ts';
+import { isAccelError } from '../core/errors.ts';
+import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { bump } from './counters.ts';
 import { parseDepFile } from './depfile.ts';
@@ -72,7 +74,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
 
   const hit = findResult(store, key, cwd, hasher);
   if (hit) {
-    const restored = await restoreResult(store, hit, compile, at);
+    const restored = await restoreOrMiss(store, hit, compile, at);
     if (restored) {
       bump(store, 'hit');
       return { exitCode: 0, ...restored, status: 'hit' };
@@ -80,7 +82,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   }
   const remoteHit = await options.remote?.fetchResult(store, key, cwd, hasher);
   if (remoteHit) {
-    const restored = await restoreResult(store, remoteHit.result, compile, at);
+    const restored = await restoreOrMiss(store, remoteHit.result, compile, at);
     if (restored) {
       recordEntry(store, key, remoteHit.entry);
       bump(store, 'remote hit');
@@ -112,6 +114,19 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   await options.remote?.publish(store, key, entries, newest);
   bump(store, 'miss');
   return { exitCode: 0, stdout: run.stdout, stderr: run.stderr, status: 'miss' };
+}
+
+/**
+ * A hit that cannot be written where asked (a missing or read-only output directory) becomes a miss: the
+ * real compiler then fails with its own message and exit code, as it would without accel.
+ */
+async function restoreOrMiss(store: Store, digest: Digest, compile: Compile, at: (p: string) => string) {
+  try {
+    return await restoreResult(store, digest, compile, at);
+  } catch (err) {
+    if (isAccelError(err) && err.code.startsWith('ACCEL_FS_')) return undefined;
+    throw err;
+  }
 }
 
 /** The manifest entry for a finished compile, or why it must not be cached. */

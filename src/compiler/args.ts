@@ -167,7 +167,13 @@ export function classify(compiler: string, rawArgs: string[], cwd: string): Clas
     const map = /^-f(debug|file|macro)-prefix-map=(.*)$/.exec(arg);
     if (map?.[2]) {
       const eq = map[2].indexOf('=');
-      prefixMaps.push([map[2].slice(0, eq < 0 ? undefined : eq), eq < 0 ? '' : map[2].slice(eq + 1)]);
+      const from = map[2].slice(0, eq < 0 ? undefined : eq);
+      const to = eq < 0 ? '' : map[2].slice(eq + 1);
+      prefixMaps.push([from, to]);
+      // A map of the build directory names it; in the key it is "the cwd", so two checkouts share results.
+      const keyFrom = from === cwd || from.startsWith(`${cwd}/`) ? `$CWD${from.slice(cwd.length)}` : from;
+      keyArgs.push(`-f${map[1]}-prefix-map=${keyFrom}=${to}`);
+      continue;
     }
     keyArgs.push(name);
     if (value !== undefined) keyArgs.push(value);

@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { blobPath } from '../../src/store/layout.ts';
+import { Store } from '../../src/store/store.ts';
+import { MAIN, ROOT, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
+
+const EXAMPLE = join(ROOT, 'examples', 'c-project');
+const TUS = 22;
+
+/** A copy of the example project that the test may edit, and a store. */
+function project(t: TestContext) {
+  const dir = tempDir(t);
+  const src = join(dir, 'src');
+  cpSync(EXAMPLE, src, { recursive: true, filter: (p) => !relative(EXAMPLE, p).startsWith('build') });
+  return { dir, src, home: join(dir, 'home') };
+}
+
+function accelCc(home: string, compiler: string): string {
+  return `${process.execPath} ${MAIN} --home ${home} cc -- ${compiler}`;
+}
+
+function make(src: string, build: string, vars: Record<string, string> = {}, target = 'all'): Promise<RunResult> {
+  const assignments = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
+  return runCommand('make', ['-C', src, '-j8', `BUILD=${build}`, ...assignments, target]);
+}
+
+function through(home: string): Record<string, string> {
+  return { CC: accelCc(home, 'gcc'), CXX: accelCc(home, 'g++') };
+}
+
+async function stats(home: string): Promise<Record<string, number>> {
+  const r = await runAccel(['--home', home, '--json', 'cc', '--stats']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout.toString()).counters;
+}
+
+function files(dir: string, ext: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile() && e.name.endsWith(ext))
+      out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
+  }
+  return out;
+}
+
+function ok(r: RunResult): string {
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r.stderr;
+}
+
+test('cold then warm build of a 22-TU project: all hits, objects and dependency files identical to plain gcc', async (t) => {
+  const { dir, src, home } = project(t);
+  const build = join(dir, 'build');
+  ok(await make(src, build));
+  const plainObjects = files(build, '.o');
+  const plainDeps = files(build, '.d');
+  assert.equal(plainObjects.size, TUS);
+  ok(await make(src, build, {}, 'clean'));
+
+  ok(await make(src, build, through(home)));
+  assert.deepEqual(await stats(home), { miss: TUS, 'uncacheable: linking': 2 });
+  ok(await make(src, build, {}, 'clean'));
+  const warm = ok(await make(src, build, through(home)));
+  const counters = await stats(home);
+  assert.equal(counters.hit, TUS, JSON.stringify(counters));
+  assert.equal(counters.miss, TUS);
+  assert.match(warm, /stats\.c.*unused variable/s, 'the warning is replayed on a hit');
+  for (const [name, bytes] of files(build, '.o'))
+    assert.ok(plainObjects.get(name)?.equals(bytes), `${name} differs from plain gcc's`);
+  for (const [name, text] of files(build, '.d')) assert.equal(text.toString(), plainDeps.get(name)?.toString(), name);
+  ok(await make(src, build, {}, 'check'));
+});
+
+test('editing a header misses only its includers; a new header shadowing an old one misses; a changed -D misses', async (t) => {
+  const { dir, src, home } = project(t);
+  const build = join(dir, 'build');
+  ok(await make(src, build, through(home)));
+  const before = await stats(home);
+
+  writeFileSync(
+    join(src, 'include', 'rare.h'),
+    `${readFileSync(join(src, 'include', 'rare.h'), 'utf8')}\n/* edited */\n`,
+  );
+  ok(await make(src, build, through(home)));
+  let now = await stats(home);
+  assert.equal((now.miss ?? 0) - (before.miss ?? 0), 2, 'only the two includers of rare.h');
+
+  // Same name, earlier include directory: ccache would hit here and use the old header.
+  ok(await make(src, build, {}, 'clean'));
+  const shadow = readFileSync(join(src, 'third_party', 'include', 'tp_hash.h'), 'utf8').replace(
+    /0x[0-9a-fA-F]+/,
+    '0x1234567',
+  );
+  writeFileSync(join(src, 'include', 'tp_hash.h'), shadow);
+  const missesBefore = now.miss ?? 0;
+  ok(await make(src, build, through(home)));
+  now = await stats(home);
+  assert.equal((now.miss ?? 0) - missesBefore, 2, 'the two includers of tp_hash.h compile again');
+
+  const missesBeforeD = now.miss ?? 0;
+  ok(await make(src, build, {}, 'clean'));
+  ok(await make(src, build, { ...through(home), CPPFLAGS: '-DACCEL_EXTRA=1' }));
+  assert.equal(((await stats(home)).miss ?? 0) - missesBeforeD, TUS);
+});
+
+test('make -j8 through the masquerade directory: eight wrappers at once, no errors, counters add up', async (t) => {
+  const { dir, src, home } = project(t);
+  const r = await runAccel(['--home', home, 'cc', '--masquerade-dir']);
+  const masq = r.stdout.toString().trim();
+  assert.equal(r.code, 0, r.stderr);
+  const env = { PATH: `${masq}:${process.env.PATH}` };
+  const build = join(dir, 'build');
+  for (let round = 0; round < 2; round++) {
+    const m = await runCommand('make', ['-C', src, '-j8', `BUILD=${build}`], { env });
+    ok(m);
+    assert.doesNotMatch(m.stderr, /accel: (error|internal)/);
+    await runCommand('make', ['-C', src, `BUILD=${build}`, 'clean'], { env });
+  }
+  const c = await stats(home);
+  assert.equal(c.miss, TUS);
+  assert.equal(c.hit, TUS);
+  assert.equal(c['uncacheable: linking'], 4);
+  assert.equal(c.errors, undefined);
+});
+
+test('-g: the same source in another directory misses, unless a prefix map makes the output identical', async (t) => {
+  const dir = tempDir(t);
+  const home = join(dir, 'home');
+  for (const sub of ['one', 'two', 'three']) {
+    mkdirSync(join(dir, sub));
+    writeFileSync(join(dir, sub, 'x.c'), 'int x(void) { return 42; }\n');
+  }
+  const cc = async (sub: string, extra: string[] = []) =>
+    ok(
+      await runCommand(process.execPath, [MAIN, '--home', home, 'cc', '--', 'gcc', '-g', ...extra, '-c', 'x.c'], {
+        cwd: join(dir, sub),
+      }),
+    );
+  await cc('one');
+  await cc('two');
+  assert.equal((await stats(home)).miss, 2, 'cwd is in the debug info, so in the key');
+  await cc('two', [`-fdebug-prefix-map=${join(dir, 'two')}=/src`]);
+  await cc('three', [`-fdebug-prefix-map=${join(dir, 'three')}=/src`]);
+  const c = await stats(home);
+  assert.equal(c.miss, 3);
+  assert.equal(c.hit, 1);
+  assert.ok(readFileSync(join(dir, 'two', 'x.o')).equals(readFileSync(join(dir, 'three', 'x.o'))));
+});
+
+test("failures: gcc's own message and exit code; failed compiles are not cached; a corrupt cached object is recompiled", async (t) => {
+  const dir = tempDir(t);
+  const home = join(dir, 'home');
+  const cc = (args: string[]) =>
+    runCommand(process.execPath, [MAIN, '--home', home, 'cc', '--', ...args], { cwd: dir });
+  const plain = (args: string[]) => runCommand(args[0] as string, args.slice(1), { cwd: dir });
+  writeFileSync(join(dir, 'bad.c'), 'int f(void) { return undeclared; }\n');
+  for (const args of [
+    ['gcc', '-c', 'bad.c', '-o', 'bad.o'],
+    ['gcc', '-c', 'missing.c', '-o', 'missing.o'],
+  ]) {
+    const [a, b] = [await cc(args), await plain(args)];
+    assert.equal(a.code, b.code);
+    assert.equal(a.stderr, b.stderr);
+  }
+  const again = await cc(['gcc', '-c', 'bad.c', '-o', 'bad.o']);
+  assert.equal(again.code, 1);
+  const c = await stats(home);
+  assert.equal(c['compile failed'], 2);
+  assert.equal(c.hit, undefined);
+  const none = await cc(['no-such-compiler-accel', '-c', 'x.c']);
+  assert.equal(none.code, 127);
+  assert.match(none.stderr, /no-such-compiler-accel: command not found/);
+
+  writeFileSync(join(dir, 'good.c'), 'int g(void) { return 7; }\n');
+  ok(await cc(['gcc', '-c', 'good.c', '-o', 'good.o']));
+  const good = readFileSync(join(dir, 'good.o'));
+  // Output directory missing on a hit: gcc's own error, as without accel.
+  const [a, b] = [
+    await cc(['gcc', '-c', 'good.c', '-o', 'nodir/good.o']),
+    await plain(['gcc', '-c', 'good.c', '-o', 'nodir/good.o']),
+  ];
+  assert.equal(a.code, b.code);
+  assert.equal(a.stderr, b.stderr);
+  // Corrupt every stored copy of the object: the next lookup must recompile, not restore bad bytes.
+  const store = Store.open({ home });
+  const digest = (await store.putBuffer(good)).digest;
+  const path = blobPath(store.layout, digest);
+  store.close();
+  const { chmodSync } = await import('node:fs');
+  chmodSync(path, 0o644);
+  writeFileSync(path, Buffer.alloc(good.length, 0));
+  ok(await cc(['gcc', '-c', 'good.c', '-o', 'good2.o']));
+  assert.ok(readFileSync(join(dir, 'good2.o')).equals(good));
+});
