@@ -91,7 +91,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   }
 
   // Miss: compile, learning the headers from the compiler's own dependency output.
-  const depFile = compile.deps ? at(compile.deps.file) : join(store.layout.tmp, `${tempName()}.d`);
+  const depFile = compile.deps ? at(compile.deps.file) : join(store.layout.tmp, tempName('dep.'));
   const runArgs = compile.deps ? args : [...args, '-MD', '-MF', depFile];
   let run: CompilerRun;
   try {

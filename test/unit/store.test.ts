@@ -141,3 +141,15 @@ test('verify reports corrupt and missing blobs and adopts complete files without
   const again = await store.verify();
   assert.equal(again.corrupt.length + again.missing.length, 0, 'a second verify finds nothing');
 });
+
+test('the start-up sweep keeps temp files of live processes, whatever their prefix, and removes the dead ones', async (t) => {
+  const { tempName } = await import('../../src/core/atomic-fs.ts');
+  const store = openTemp(t);
+  const { sweepTmp } = await import('../../src/store/sweep.ts');
+  const mine = join(store.layout.tmp, tempName('dep.'));
+  const dead = join(store.layout.tmp, 'dep.999999999-0123456789ab');
+  writeFileSync(mine, 'x');
+  writeFileSync(dead, 'x');
+  sweepTmp(store.layout.tmp, Date.now());
+  assert.deepEqual(readdirSync(store.layout.tmp), [mine.split('/').pop()]);
+});
