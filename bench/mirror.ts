@@ -2,13 +2,13 @@
 // small ones under parallel keep-alive clients, and what a cache miss costs over fetching from the upstream.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { canConnect, median, stop, waitUntil } from './servers.ts';
 import { fmt, sh } from './util.ts';
 
 const MAIN = resolve(import.meta.dirname, '..', 'src', 'main.ts');
@@ -226,28 +226,6 @@ async function startMirror(root: string, upstream: string): Promise<Server> {
   return { url, child };
 }
 
-/** Polls `ready` for up to 30 s; fails with the server's log if it exits or never gets ready. */
-async function waitUntil(child: ChildProcess, log: string, ready: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null || child.signalCode !== null) break;
-    if (await ready()) return;
-    await sleep(100);
-  }
-  const output = existsSync(log) ? readFileSync(log, 'utf8') : '';
-  throw new Error(`benchmark server did not start (${child.spawnargs.join(' ')}):\n${output}`);
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -257,16 +235,6 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  if ((await Promise.race([exited, sleep(5000, 'timeout')])) === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
 }
 
 /** Downloads with curl and returns MB/s; checks status, size and the mirror's cache status. */
@@ -370,9 +338,4 @@ function cpuSeconds(pids: number[]): number {
 
 function repeat(n: number, fn: () => number): number[] {
   return Array.from({ length: n }, fn);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }

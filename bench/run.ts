@@ -1,4 +1,5 @@
 // `npm run bench`: runs every benchmark and prints Markdown for docs/benchmarks.md.
+import { benchApt } from './apt.ts';
 import { benchMirror } from './mirror.ts';
 import { benchStartup } from './startup.ts';
 import { benchStore } from './store.ts';
@@ -10,3 +11,4 @@ const only = process.argv[2];
 if (!only || only === 'store') await benchStore(print);
 if (!only || only === 'startup') await benchStartup(print);
 if (!only || only === 'mirror') await benchMirror(print);
+if (!only || only === 'apt') await benchApt(print);

@@ -1,0 +1,43 @@
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+// Process helpers shared by the benchmarks that start servers (mirror beside nginx, apt beside apt-cacher-ng).
+
+/** Polls `ready` for up to 30 s; fails with the server's log if it exits or never gets ready. */
+export async function waitUntil(child: ChildProcess, log: string, ready: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    if (await ready()) return;
+    await sleep(100);
+  }
+  const output = existsSync(log) ? readFileSync(log, 'utf8') : '';
+  throw new Error(`benchmark server did not start (${child.spawnargs.join(' ')}):\n${output}`);
+}
+
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  if ((await Promise.race([exited, sleep(5000, 'timeout')])) === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
