@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSea } from 'node:sea';
 import { Command } from 'commander';
@@ -99,17 +99,14 @@ async function stats(g: Globals, zero: boolean) {
 function masqueradeDir(home: string): string {
   const dir = join(home, 'masquerade');
   mkdirSync(dir, { recursive: true });
+  // Scripts rather than links: they carry the store (--home), which a link to the executable could not.
+  const accel = isSea() ? [process.execPath] : [process.execPath, process.argv[1] as string];
+  const command = accel.map((a) => `"${a}"`).join(' ');
   for (const name of COMPILER_NAMES) {
     const path = join(dir, name);
     rmSync(path, { force: true });
-    if (isSea()) {
-      // The executable sees its name in argv[0] and acts as `accel cc -- <name>`.
-      symlinkSync(process.execPath, path);
-    } else {
-      const main = process.argv[1] as string;
-      writeFileSync(path, `#!/bin/sh\nexec "${process.execPath}" "${main}" --home "${home}" cc -- ${name} "$@"\n`);
-      chmodSync(path, 0o755);
-    }
+    writeFileSync(path, `#!/bin/sh\nexec ${command} --home "${home}" cc -- ${name} "$@"\n`);
+    chmodSync(path, 0o755);
   }
   return dir;
 }
