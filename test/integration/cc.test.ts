@@ -5,6 +5,7 @@ import { type TestContext, test } from 'node:test';
 import { blobPath } from '../../src/store/layout.ts';
 import { Store } from '../../src/store/store.ts';
 import { MAIN, ROOT, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
+import { startTestMirror } from '../mirror-harness.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'c-project');
 const TUS = 22;
@@ -193,4 +194,43 @@ test("failures: gcc's own message and exit code; failed compiles are not cached;
   writeFileSync(path, Buffer.alloc(good.length, 0));
   ok(await cc(['gcc', '-c', 'good.c', '-o', 'good2.o']));
   assert.ok(readFileSync(join(dir, 'good2.o')).equals(good));
+});
+
+test('-MD -MF: the dependency file on a hit is byte-identical to plain gcc, for another target too', async (t) => {
+  const dir = tempDir(t);
+  const home = join(dir, 'home');
+  mkdirSync(join(dir, 'inc'));
+  writeFileSync(join(dir, 'inc', 'a.h'), '#define A 1\n');
+  writeFileSync(join(dir, 'x.c'), '#include "a.h"\n#include <stdio.h>\nint x(void) { return A; }\n');
+  const args = (out: string) => ['gcc', '-Iinc', '-c', 'x.c', '-o', `${out}.o`, '-MD', '-MF', `${out}.dep`, '-MP'];
+  ok(await runCommand('gcc', args('plain').slice(1), { cwd: dir }));
+  ok(await runCommand('gcc', args('plain2').slice(1), { cwd: dir }));
+  const cc = (out: string) =>
+    runCommand(process.execPath, [MAIN, '--home', home, 'cc', '--', ...args(out)], { cwd: dir });
+  ok(await cc('first'));
+  ok(await cc('plain2'));
+  assert.equal((await stats(home)).hit, 1);
+  assert.equal(
+    readFileSync(join(dir, 'plain2.dep'), 'utf8'),
+    readFileSync(join(dir, 'plain.dep'), 'utf8').replaceAll('plain.o', 'plain2.o'),
+  );
+  assert.ok(readFileSync(join(dir, 'plain2.o')).equals(readFileSync(join(dir, 'plain.o'))));
+});
+
+test('cc.remote: a second machine (another store) gets a remote hit from the mirror, identical bytes', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'x.c'), 'int x(void) { return 5; }\n');
+  const mirror = await startTestMirror(t);
+  const env = { ACCEL_CC_REMOTE: `${mirror.base}/cache` };
+  const cc = (home: string, out: string) =>
+    runCommand(process.execPath, [MAIN, '--home', join(dir, home), 'cc', '--', 'gcc', '-c', 'x.c', '-o', out], {
+      cwd: dir,
+      env,
+    });
+  ok(await cc('one', 'a.o'));
+  ok(await cc('two', 'b.o'));
+  const two = await stats(join(dir, 'two'));
+  assert.equal(two['remote hit'], 1, JSON.stringify(two));
+  assert.equal(two.miss, undefined);
+  assert.ok(readFileSync(join(dir, 'a.o')).equals(readFileSync(join(dir, 'b.o'))));
 });
