@@ -1,0 +1,400 @@
+// The compile cache on lua 5.4 (Debian's source, 34 TUs): plain gcc, accel, ccache and sccache, cold and warm
+// `make -j2`, and the latency of one hit, each spawned the way make would spawn it.
+import { type SpawnSyncOptions, spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fmt, medianMs } from './util.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const MAIN = join(ROOT, 'src', 'main.ts');
+const EXE = join(ROOT, 'build', 'out', 'accel-linux-x64');
+/** Unpacked once and reused by later runs; never written to after the rename that creates it. */
+const LUA_CACHE = join(tmpdir(), 'accel-bench-lua');
+const WARM_RUNS = 3;
+const HIT_RUNS = 21;
+const JOBS = 2;
+// Lua's own `linux` target flags. Debian's src/Makefile builds every TU twice (C and C++) through libtool, which
+// would measure libtool's shell start-up, so a generated Makefile compiles each .c once instead.
+const CFLAGS = ['-std=gnu99', '-O2', '-Wall', '-Wextra', '-DLUA_COMPAT_5_3', '-DLUA_USE_LINUX'];
+const MAKEFILE = `CFLAGS = ${CFLAGS.join(' ')}
+OBJS = $(patsubst %.c,%.o,$(wildcard *.c))
+all: $(OBJS)
+%.o: %.c
+\t$(CC) $(CFLAGS) -c $< -o $@
+clean:
+\trm -f *.o
+`;
+
+/** One way of compiling: the `CC` make gets, its environment, and how many hits it has counted so far. */
+interface Compiler {
+  name: string;
+  cc: string[];
+  env: NodeJS.ProcessEnv;
+  hits: () => number;
+}
+
+interface BuildTimes {
+  cold: number;
+  warm: number;
+}
+
+export async function benchCc(print: (line: string) => void): Promise<void> {
+  print('## Compile cache (`bench/cc.ts`)\n');
+  const lua = luaSource();
+  if ('skipped' in lua) {
+    print(`skipped: ${lua.skipped}\n`);
+    return;
+  }
+  const loadBefore = loadavg()[0] as number;
+  const root = mkdtempSync(join(tmpdir(), 'accel-bench-cc-'));
+  const stops: (() => void)[] = [];
+  try {
+    const build = join(root, 'lua');
+    mkdirSync(build);
+    for (const f of readdirSync(lua.src)) if (/\.[ch]$/.test(f)) copyFileSync(join(lua.src, f), join(build, f));
+    writeFileSync(join(build, 'Makefile'), MAKEFILE);
+    // Debian's patched luaconf.h includes this header, which its debian/rules writes before building.
+    const multiarch = firstLine('gcc', ['-print-multiarch']);
+    writeFileSync(join(build, 'lua5.4-deb-multiarch.h'), `#define DEB_HOST_MULTIARCH "${multiarch}"\n`);
+    const tus = readdirSync(build).filter((f) => f.endsWith('.c')).length;
+    const env = cleanEnv();
+
+    run('make', ['-C', build, 'clean'], { env });
+    const plain = timeMake(build, ['gcc'], env);
+    const plainObjects = objects(build);
+
+    const accel = accelCompiler(root, env);
+    const compilers: Compiler[] = [accel.compiler];
+    if (has('ccache')) compilers.push(ccacheCompiler(root, env));
+    if (has('sccache')) {
+      const sccache = await sccacheCompiler(root, env);
+      stops.push(sccache.stop);
+      compilers.push(sccache.compiler);
+    }
+
+    const builds = new Map<string, BuildTimes>();
+    const identical = new Map<string, string>();
+    for (const c of compilers) {
+      builds.set(c.name, coldAndWarm(build, c, tus));
+      identical.set(c.name, sameObjects(plainObjects, objects(build)));
+    }
+
+    // The make above left every object in place, so this exact command line is a hit for every compiler.
+    const lvm = ['-c', 'lvm.c', '-o', 'lvm.o'];
+    const gccOnce = await medianMs(3, () => run('gcc', [...CFLAGS, ...lvm], { cwd: build, env }));
+    const hitMs = new Map<string, number>();
+    for (const c of [...compilers, ...(accel.alternative ? [accel.alternative] : [])]) {
+      hitMs.set(c.name, await hitLatency(build, c, lvm));
+    }
+
+    const version = (cmd: string) => (has(cmd) ? firstLine(cmd, ['--version']) : `${cmd} not installed, no rows`);
+    print(`- source: lua ${lua.version} from \`apt-get source lua5.4\`, ${tus} TUs, \`${CFLAGS.join(' ')}\``);
+    print(`- compilers: ${version('gcc')}; ${version('ccache')}; ${version('sccache')}; ${accel.which}`);
+    print(
+      `- \`make -j${JOBS}\` on ${availableParallelism()} CPUs, 1-minute load average ${fmt(loadBefore, 2)} before and ` +
+        `${fmt(loadavg()[0] as number, 2)} after; cold: empty cache; warm: \`make clean\` then \`make\`, median of ${WARM_RUNS}\n`,
+    );
+    const ccacheWarm = builds.get('ccache')?.warm;
+    const ratio = (ms: number, base: number | undefined) => (base === undefined ? '–' : fmt(ms / base, 2));
+    print('| build | seconds | ÷ ccache warm |');
+    print('| --- | ---: | ---: |');
+    print(`| plain gcc | ${fmt(plain / 1000, 2)} | ${ratio(plain, ccacheWarm)} |`);
+    for (const [name, t] of builds) {
+      print(`| ${name} cold | ${fmt(t.cold / 1000, 2)} | ${ratio(t.cold, ccacheWarm)} |`);
+      print(`| ${name} warm | ${fmt(t.warm / 1000, 2)} | ${ratio(t.warm, ccacheWarm)} |`);
+    }
+    const ccacheHit = hitMs.get('ccache');
+    print(`\nOne \`lvm.c\` compile that hits, median of ${HIT_RUNS} processes each (spawn cost included alike):\n`);
+    print('| one hit | ms | ÷ ccache |');
+    print('| --- | ---: | ---: |');
+    for (const [name, ms] of hitMs) print(`| ${name} | ${fmt(ms)} | ${ratio(ms, ccacheHit)} |`);
+    print(`| plain gcc (no cache, median of 3) | ${fmt(gccOnce)} | ${ratio(gccOnce, ccacheHit)} |`);
+    print(`\nWarm objects byte-identical to plain gcc's: ${[...identical].map(([n, v]) => `${n} ${v}`).join('; ')}.`);
+    print('');
+  } finally {
+    for (const stop of stops) stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** Cold build into an empty cache, then the median of warm rebuilds; every warm compile must be a hit. */
+function coldAndWarm(build: string, c: Compiler, tus: number): BuildTimes {
+  run('make', ['-C', build, 'clean'], { env: c.env });
+  const cold = timeMake(build, c.cc, c.env);
+  const before = c.hits();
+  const warms: number[] = [];
+  for (let i = 0; i < WARM_RUNS; i++) {
+    run('make', ['-C', build, 'clean'], { env: c.env });
+    warms.push(timeMake(build, c.cc, c.env));
+  }
+  const hits = c.hits() - before;
+  if (hits !== WARM_RUNS * tus) throw new Error(`${c.name}: ${hits} hits in ${WARM_RUNS} warm builds of ${tus} TUs`);
+  return { cold, warm: median(warms) };
+}
+
+async function hitLatency(build: string, c: Compiler, args: string[]): Promise<number> {
+  const [cmd, ...pre] = c.cc as [string, ...string[]];
+  const argv = [...pre, ...CFLAGS, ...args];
+  run(cmd, argv, { cwd: build, env: c.env }); // warm the page cache and the compiler's own caches
+  const before = c.hits();
+  const ms = await medianMs(HIT_RUNS, () => run(cmd, argv, { cwd: build, env: c.env }));
+  const hits = c.hits() - before;
+  if (hits !== HIT_RUNS) throw new Error(`${c.name}: ${hits} hits in ${HIT_RUNS} runs of one cached compile`);
+  return ms;
+}
+
+interface AccelChoice {
+  compiler: Compiler;
+  /** `node src/main.ts`, timed beside the single executable for the hit row only. */
+  alternative?: Compiler;
+  which: string;
+}
+
+/** The single executable when it is built (what users run), and `node src/main.ts` beside it for the hit row. */
+function accelCompiler(root: string, env: NodeJS.ProcessEnv): AccelChoice {
+  const home = join(root, 'accel-home');
+  const make = (name: string, launcher: string[]): Compiler => ({
+    name,
+    cc: [...launcher, '--home', home, 'cc', '--', 'gcc'],
+    env,
+    hits: () => {
+      const out = run(launcher[0] as string, [...launcher.slice(1), '--home', home, '--json', 'cc', '--stats'], {
+        env,
+      });
+      const counters: Record<string, number> = JSON.parse(out).counters;
+      return (counters.hit ?? 0) + (counters['remote hit'] ?? 0);
+    },
+  });
+  const node = make('accel (`node src/main.ts`)', [process.execPath, MAIN]);
+  const viaNode = (why: string): AccelChoice => ({
+    compiler: { ...node, name: 'accel' },
+    which: `accel run as \`node src/main.ts\` (${why})`,
+  });
+  if (!existsSync(EXE)) return viaNode('build/out/accel-linux-x64 is not built');
+  const built = statSync(EXE).mtimeMs;
+  const when = `built ${new Date(built).toISOString()}${newestMtime(join(ROOT, 'src')) > built ? ', before the last edit in src/' : ''}`;
+  if (spawnSync(EXE, ['--home', home, 'cc', '--stats'], { env, stdio: 'ignore' }).status !== 0) {
+    return viaNode(`build/out/accel-linux-x64, ${when}, has no \`cc\` command yet: \`npm run build\` to use it`);
+  }
+  return {
+    compiler: make('accel', [EXE]),
+    alternative: node,
+    which: `accel run as the single executable build/out/accel-linux-x64 (${when})`,
+  };
+}
+
+function ccacheCompiler(root: string, env: NodeJS.ProcessEnv): Compiler {
+  const config = join(root, 'ccache.conf');
+  writeFileSync(config, '');
+  const ccEnv = { ...env, CCACHE_DIR: join(root, 'ccache'), CCACHE_CONFIGPATH: config };
+  return {
+    name: 'ccache',
+    cc: ['ccache', 'gcc'],
+    env: ccEnv,
+    hits: () => {
+      const stats = new Map(
+        run('ccache', ['--print-stats'], { env: ccEnv })
+          .trim()
+          .split('\n')
+          .map((l) => l.split('\t') as [string, string]),
+      );
+      return Number(stats.get('direct_cache_hit') ?? 0) + Number(stats.get('preprocessed_cache_hit') ?? 0);
+    },
+  };
+}
+
+/** sccache on its own port and directory, so a developer's sccache server is neither used nor disturbed. */
+async function sccacheCompiler(
+  root: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ compiler: Compiler; stop: () => void }> {
+  const scEnv = { ...env, SCCACHE_DIR: join(root, 'sccache'), SCCACHE_SERVER_PORT: String(await freePort()) };
+  run('sccache', ['--start-server'], { env: scEnv });
+  return {
+    compiler: {
+      name: 'sccache',
+      cc: ['sccache', 'gcc'],
+      env: scEnv,
+      hits: () => {
+        const out = JSON.parse(run('sccache', ['--show-stats', '--stats-format', 'json'], { env: scEnv }));
+        const counts: Record<string, number> = out.stats.cache_hits.counts;
+        return Object.values(counts).reduce((a, b) => a + b, 0);
+      },
+    },
+    stop: () => spawnSync('sccache', ['--stop-server'], { env: scEnv, stdio: 'ignore' }),
+  };
+}
+
+/**
+ * lua5.4's Debian source, fetched with the machine's own apt sources turned into deb-src in a private apt state
+ * directory: the system's lists, cache and configuration stay untouched.
+ */
+function luaSource(): { src: string; version: string } | { skipped: string } {
+  const ready = () => ({ src: join(LUA_CACHE, 'src'), version: debianVersion(LUA_CACHE) });
+  if (existsSync(join(LUA_CACHE, 'src', 'lvm.c'))) return ready();
+  if (!has('apt-get') || !has('dpkg-source')) return { skipped: 'needs apt-get and dpkg-source (dpkg-dev)' };
+  const work = mkdtempSync(join(tmpdir(), 'accel-bench-apt-'));
+  try {
+    const parts = join(work, 'sources');
+    mkdirSync(parts);
+    const written = writeDebSrc(parts);
+    if (written === 0) return { skipped: 'no deb entries in the apt sources to turn into deb-src' };
+    for (const d of ['lists/partial', 'cache/archives/partial', 'unpack'])
+      mkdirSync(join(work, d), { recursive: true });
+    const apt = [
+      ...['-q', '-o', 'Dir::Etc::SourceList=/dev/null', '-o', `Dir::Etc::SourceParts=${parts}`],
+      ...['-o', `Dir::State::Lists=${join(work, 'lists')}`, '-o', `Dir::Cache=${join(work, 'cache')}`],
+    ];
+    const unpack = join(work, 'unpack');
+    for (const args of [['update'], ['source', 'lua5.4']]) {
+      const r = spawnSync('apt-get', [...apt, ...args], { cwd: unpack, encoding: 'utf8' });
+      if (r.status !== 0)
+        return { skipped: `\`apt-get ${args.join(' ')}\` failed: ${r.stderr.trim().split('\n').pop()}` };
+    }
+    const dir = readdirSync(unpack).find((f) => f.startsWith('lua5.4-') && statSync(join(unpack, f)).isDirectory());
+    if (dir === undefined) return { skipped: '`apt-get source lua5.4` unpacked nothing' };
+    try {
+      renameSync(join(unpack, dir), LUA_CACHE);
+    } catch (err) {
+      // Another run unpacked it first; its copy is as good as ours.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw err;
+    }
+    return ready();
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Copies each enabled `deb` source (one-line and deb822 files alike) into `dir` as `deb-src`; returns how many. */
+function writeDebSrc(dir: string): number {
+  const vars = new Map(
+    run('apt-config', ['shell', 'LIST', 'Dir::Etc::SourceList/f', 'PARTS', 'Dir::Etc::SourceParts/d'], {})
+      .trim()
+      .split('\n')
+      .map((l) => /^(\w+)='(.*)'$/.exec(l))
+      .filter((m) => m !== null)
+      .map((m) => [m[1], m[2]] as [string, string]),
+  );
+  const files: string[] = [];
+  const list = vars.get('LIST');
+  const partsDir = vars.get('PARTS');
+  if (list && existsSync(list)) files.push(list);
+  if (partsDir && existsSync(partsDir)) {
+    for (const f of readdirSync(partsDir).sort()) {
+      if (f.endsWith('.list') || f.endsWith('.sources')) files.push(join(partsDir, f));
+    }
+  }
+  let count = 0;
+  for (const [i, file] of files.entries()) {
+    const text = readFileSync(file, 'utf8');
+    if (file.endsWith('.sources')) {
+      const stanzas = text
+        .split(/\n\s*\n/)
+        .map((s) => s.split('\n').filter((l) => !l.startsWith('#')))
+        .filter((lines) => lines.some((l) => /^Types:.*\bdeb\b/.test(l)))
+        .filter((lines) => !lines.some((l) => /^Enabled:\s*no/i.test(l)))
+        .map((lines) => lines.map((l) => (l.startsWith('Types:') ? 'Types: deb-src' : l)).join('\n'));
+      if (stanzas.length > 0) writeFileSync(join(dir, `${i}-${basename(file)}`), `${stanzas.join('\n\n')}\n`);
+      count += stanzas.length;
+    } else {
+      const lines = text
+        .split('\n')
+        .filter((l) => /^\s*deb\s/.test(l))
+        .map((l) => l.replace(/^\s*deb\s/, 'deb-src '));
+      if (lines.length > 0) writeFileSync(join(dir, `${i}-${basename(file)}`), `${lines.join('\n')}\n`);
+      count += lines.length;
+    }
+  }
+  return count;
+}
+
+function debianVersion(dir: string): string {
+  const head = readFileSync(join(dir, 'debian', 'changelog'), 'utf8').split('\n')[0] ?? '';
+  const version = /\(([^)]+)\)/.exec(head)?.[1] ?? 'unknown';
+  return `${version.replace(/-[^-]*$/, '')} (Debian ${version})`;
+}
+
+/** The environment without any cache's own settings, so a developer's configuration cannot skew the numbers. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!/^(CCACHE_|SCCACHE_|ACCEL_|MAKEFLAGS$|MFLAGS$|MAKELEVEL$)/.test(k)) env[k] = v;
+  }
+  return env;
+}
+
+function timeMake(build: string, cc: string[], env: NodeJS.ProcessEnv): number {
+  const start = performance.now();
+  run('make', ['-C', build, `-j${JOBS}`, `CC=${cc.join(' ')}`], { env });
+  return performance.now() - start;
+}
+
+function objects(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const f of readdirSync(dir)) if (f.endsWith('.o')) out.set(f, readFileSync(join(dir, f)));
+  return out;
+}
+
+function sameObjects(expected: Map<string, Buffer>, actual: Map<string, Buffer>): string {
+  const same = [...expected].filter(([name, bytes]) => actual.get(name)?.equals(bytes)).length;
+  const verdict = same === expected.size && actual.size === expected.size ? 'yes' : 'NO';
+  return `${verdict} (${same}/${expected.size})`;
+}
+
+/** Runs a command and fails loudly: a benchmark that silently measures an error is worse than none. */
+function run(cmd: string, args: string[], options: SpawnSyncOptions): string {
+  const r = spawnSync(cmd, args, { ...options, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) {
+    throw new Error(`benchmark command failed (${r.status ?? r.signal}): ${cmd} ${args.join(' ')}\n${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+function has(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function firstLine(cmd: string, args: string[]): string {
+  return run(cmd, args, {}).split('\n')[0] as string;
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) newest = Math.max(newest, statSync(join(e.parentPath, e.name)).mtimeMs);
+  }
+  return newest;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
