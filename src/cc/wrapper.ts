@@ -57,7 +57,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   const classified = classify(compilerPath, args, cwd);
   const passthrough = async (reason: string): Promise<CcOutcome> => {
     bump(store, `uncacheable: ${reason}`);
-    const run = await runCompiler(compilerPath, args, { cwd, env });
+    const run = await runCompiler(compilerPath, args, { cwd, env, inherit: true });
     return { exitCode: run.code, stdout: run.stdout, stderr: run.stderr, status: `uncacheable: ${reason}` };
   };
   if (classified.kind === 'uncacheable') return passthrough(classified.reason);

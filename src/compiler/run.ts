@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { AccelError } from '../core/errors.ts';
 
 export interface CompilerRun {
@@ -14,14 +14,16 @@ export interface CompilerRun {
 export function runCompiler(
   path: string,
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv },
+  options: { cwd: string; env: NodeJS.ProcessEnv; inherit?: boolean },
 ): Promise<CompilerRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path, args, { cwd: options.cwd, env: options.env, stdio: ['inherit', 'pipe', 'pipe'] });
+    // inherit: an uncacheable call gets the terminal itself (colours, interleaving), exactly as without accel.
+    const stdio: StdioOptions = options.inherit ? 'inherit' : ['inherit', 'pipe', 'pipe'];
+    const child: ChildProcess = spawn(path, args, { cwd: options.cwd, env: options.env, stdio });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e: NodeJS.ErrnoException) =>
       reject(
         e.code === 'ENOENT'
