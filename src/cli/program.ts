@@ -1,20 +1,37 @@
 import { Command, CommanderError } from 'commander';
 import { errnoCode, isAccelError } from '../core/errors.ts';
 import { VERSION } from '../version.ts';
-import { ccCommand } from './cc.ts';
-import { debugCommand } from './debug.ts';
-import { mirrorCommand } from './mirror.ts';
 import type { CommandResult } from './result.ts';
 import { Runner } from './runner.ts';
-import { storeCommand } from './store.ts';
-import { versionCommand } from './version.ts';
 
 /** Exit codes (DESIGN.md): 0 ok, 1 AccelError, 2 usage or config, 70 internal bug. */
 export const EXIT_OK = 0;
 const EXIT_USAGE = 2;
 const EXIT_BUG = 70;
 
-function buildProgram(runner: Runner): Command {
+/**
+ * Each command group loads only when it runs: `accel cc` (thousands of calls per build) must not pay for the
+ * mirror, apt and HTTP code. In the executable esbuild turns these imports into lazily initialised modules.
+ */
+const COMMANDS: Record<string, { hidden?: boolean; load: () => Promise<(runner: Runner) => Command> }> = {
+  store: { load: async () => (await import('./store.ts')).storeCommand },
+  mirror: { load: async () => (await import('./mirror.ts')).mirrorCommand },
+  cc: { load: async () => (await import('./cc.ts')).ccCommand },
+  version: { load: async () => (await import('./version.ts')).versionCommand },
+  debug: { hidden: true, load: async () => (await import('./debug.ts')).debugCommand },
+};
+
+/** The command group argv names (skipping global options), or all of them for help and errors. */
+function wanted(argv: string[]): string[] {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--home') i++;
+    else if (!arg.startsWith('-')) return arg in COMMANDS ? [arg] : Object.keys(COMMANDS);
+  }
+  return Object.keys(COMMANDS);
+}
+
+async function buildProgram(runner: Runner, argv: string[]): Promise<Command> {
   const program = new Command('accel')
     .description('build accelerator: dependency mirror, compile cache and farm, over one content-addressed store')
     .version(VERSION, '-V, --version', 'print the accel version')
@@ -38,11 +55,10 @@ Exit status: 0 ok, 1 error, 2 usage or configuration error, 70 internal error.
 Settings: flags > ACCEL_* environment > $ACCEL_HOME/config.json > defaults.
 `,
     );
-  program.addCommand(storeCommand(runner));
-  program.addCommand(mirrorCommand(runner));
-  program.addCommand(ccCommand(runner));
-  program.addCommand(versionCommand(runner));
-  program.addCommand(debugCommand(runner), { hidden: true });
+  for (const name of wanted(argv)) {
+    const command = COMMANDS[name] as (typeof COMMANDS)[string];
+    program.addCommand((await command.load())(runner), { hidden: command.hidden === true });
+  }
   configureDeep(program);
   return program;
 }
@@ -57,7 +73,7 @@ function configureDeep(cmd: Command): void {
 /** Runs the CLI and returns the exit code, which `main.ts` applies. */
 export async function run(argv: string[]): Promise<number> {
   const runner = new Runner();
-  const program = buildProgram(runner);
+  const program = await buildProgram(runner, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return runner.result ? await emit(runner.result, program.opts().json === true) : EXIT_OK;
