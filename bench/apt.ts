@@ -2,17 +2,7 @@
 // download of a dependency chain cold and warm, what reaches the upstream, and what still works once it is gone.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,10 +16,9 @@ import {
   type FakePackage,
   startArchiveServer,
 } from '../test/apt-fixture.ts';
-import { canConnect, median, stop, waitUntil } from './servers.ts';
+import { canConnect, median, type Server, startAccelMirror, stop, waitUntil } from './servers.ts';
 import { fmt, sh } from './util.ts';
 
-const MAIN = resolve(import.meta.dirname, '..', 'src', 'main.ts');
 const ACNG = '/usr/sbin/apt-cacher-ng';
 const MB = 2 ** 20;
 const SUITE = 'bench';
@@ -48,11 +37,6 @@ const ROUNDS = 3;
 
 const pkgName = (i: number) => `bench-${String(i).padStart(2, '0')}`;
 const TOP = pkgName(0);
-
-interface Server {
-  url: string;
-  child: ChildProcess;
-}
 
 interface Archive {
   dir: string;
@@ -303,23 +287,11 @@ function outcome(run: AptRun): string {
 }
 
 /** A separate process, as a user runs it; its remap points at the archive. */
-async function startAccel(home: string, origin: string, offline: boolean): Promise<Server> {
+function startAccel(home: string, origin: string, offline: boolean): Promise<Server> {
   mkdirSync(home, { recursive: true });
   writeFileSync(join(home, 'config.json'), JSON.stringify({ mirror: { remaps: { [REMAP]: [`http://${origin}`] } } }));
   const log = `${home}${offline ? '-offline' : ''}.log`;
-  const fd = openSync(log, 'w');
-  // Our own ACCEL_* variables would change what is measured (a token, a TTL, a quiet log).
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCEL_')));
-  const args = [MAIN, '--home', home, 'mirror', 'serve', '--port', '0', '--allow', origin];
-  if (offline) args.push('--offline');
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', fd], env });
-  closeSync(fd);
-  let url = '';
-  await waitUntil(child, log, async () => {
-    url = /listening on (http:\/\/[^/\s]+)\//.exec(readFileSync(log, 'utf8'))?.[1] ?? '';
-    return url !== '';
-  });
-  return { url, child };
+  return startAccelMirror(home, log, ['--allow', origin, ...(offline ? ['--offline'] : [])]);
 }
 
 /** Our own instance: config, cache, logs and socket in the temp dir, on a free port; the system service untouched. */

@@ -2,16 +2,15 @@
 // small ones under parallel keep-alive clients, and what a cache miss costs over fetching from the upstream.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { canConnect, median, stop, waitUntil } from './servers.ts';
+import { canConnect, median, type Server, startAccelMirror, stop, waitUntil } from './servers.ts';
 import { fmt, sh } from './util.ts';
 
-const MAIN = resolve(import.meta.dirname, '..', 'src', 'main.ts');
 const MB = 2 ** 20;
 const LARGE_SIZE = 200 * MB;
 const LARGE_RUNS = 5;
@@ -54,11 +53,6 @@ interface Row {
   accel: number;
   better: 'higher' | 'lower';
   digits?: number;
-}
-
-interface Server {
-  url: string;
-  child: ChildProcess;
 }
 
 export async function benchMirror(print: (line: string) => void): Promise<void> {
@@ -207,23 +201,8 @@ http {
   return { url: `http://127.0.0.1:${port}`, child };
 }
 
-/** A separate process, so the load generator and the server do not share one event loop. */
-async function startMirror(root: string, upstream: string): Promise<Server> {
-  const home = join(root, 'home');
-  const log = join(root, 'mirror.log');
-  const fd = openSync(log, 'w');
-  // Our own ACCEL_* variables would change what is measured (a token, a TTL, a quiet log).
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCEL_')));
-  const allow = upstream.slice('http://'.length);
-  const args = [MAIN, '--home', home, 'mirror', 'serve', '--port', '0', '--allow', allow];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', fd], env });
-  closeSync(fd);
-  let url = '';
-  await waitUntil(child, log, async () => {
-    url = /listening on (http:\/\/[^/\s]+)\//.exec(readFileSync(log, 'utf8'))?.[1] ?? '';
-    return url !== '';
-  });
-  return { url, child };
+function startMirror(root: string, upstream: string): Promise<Server> {
+  return startAccelMirror(join(root, 'home'), join(root, 'mirror.log'), ['--allow', upstream.slice('http://'.length)]);
 }
 
 function freePort(): Promise<number> {

@@ -1,6 +1,7 @@
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 // Process helpers shared by the benchmarks that start servers (mirror beside nginx, apt beside apt-cacher-ng).
@@ -40,4 +41,32 @@ export async function stop(child: ChildProcess): Promise<void> {
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+export interface Server {
+  url: string;
+  child: ChildProcess;
+}
+
+const MAIN = resolve(import.meta.dirname, '..', 'src', 'main.ts');
+
+/**
+ * `accel mirror serve --port 0` as a separate process (so the load generator does not share its event loop),
+ * logging to `log`; resolves with its URL once it listens.
+ */
+export async function startAccelMirror(home: string, log: string, args: string[]): Promise<Server> {
+  const fd = openSync(log, 'w');
+  // Our own ACCEL_* variables would change what is measured (a token, a TTL, a quiet log).
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCEL_')));
+  const child = spawn(process.execPath, [MAIN, '--home', home, 'mirror', 'serve', '--port', '0', ...args], {
+    stdio: ['ignore', 'ignore', fd],
+    env,
+  });
+  closeSync(fd);
+  let url = '';
+  await waitUntil(child, log, async () => {
+    url = /listening on (http:\/\/[^/\s]+)\//.exec(readFileSync(log, 'utf8'))?.[1] ?? '';
+    return url !== '';
+  });
+  return { url, child };
 }
