@@ -13,8 +13,10 @@ import {
   type ClientTool,
   clientConfig,
   formatClientConfig,
+  mirrorBaseUrl,
   writeBazelConfig,
 } from '../mirror/client-config.ts';
+import { freshnessPolicy } from '../mirror/freshness.ts';
 import { importDirectory } from '../mirror/import.ts';
 import { prefetch } from '../mirror/prefetch.ts';
 import { createMirrorServer } from '../mirror/server.ts';
@@ -35,7 +37,7 @@ interface ServeFlags {
 /** apt: sources for this machine's archives through the mirror, and the remaps that name their upstreams. */
 function aptConfig(g: Globals, url: string | undefined) {
   const { bind, port } = g.config.mirror;
-  const base = url ?? `http://${bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind}:${port}`;
+  const base = url ?? mirrorBaseUrl(bind, port);
   const sources = readMachineSources(g.env.ACCEL_APT_ETC ?? '/etc/apt').filter((s) =>
     s.uris.every((u) => /^https?:/.test(u)),
   );
@@ -147,7 +149,7 @@ Routes:
           try {
             return await prefetch(store, fetcher, wanted, {
               concurrency: Math.max(1, Number(flags.jobs) || 8),
-              policy: { ttlSeconds: config.ttl, immutable: config.immutable.map((p) => new RegExp(p)) },
+              policy: freshnessPolicy(config.ttl, config.immutable),
               now: Date.now,
               onDone: (url) => progress.tick(url),
             });
@@ -198,7 +200,7 @@ Routes:
           });
         }
         const { bind, port } = g.config.mirror;
-        const base = flags.url ?? `http://${bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind}:${port}`;
+        const base = flags.url ?? mirrorBaseUrl(bind, port);
         if (flags.write !== undefined) {
           if (tool !== 'bazel') throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--write is for bazel only');
           const written = writeBazelConfig(resolve(flags.write), base);

@@ -224,6 +224,11 @@ function curlConfig(base: string): ClientConfig {
  * The mirror's address without trailing slashes. Only scheme, host, port and a plain path are accepted: the
  * base lands in regex replacements, shell lines and YAML, where anything else would need quoting rules of its own.
  */
+/** Where clients reach a mirror listening on `bind:port` (a wildcard bind is reached on loopback). */
+export function mirrorBaseUrl(bind: string, port: number): string {
+  return `http://${bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind}:${port}`;
+}
+
 export function normalizeBase(base: string): string {
   const url = URL.canParse(base) ? new URL(base) : undefined;
   const plain =

@@ -17,6 +17,11 @@ export interface FreshnessPolicy {
   immutable: RegExp[];
 }
 
+/** The policy from settings: `mirror.ttl` seconds and `mirror.immutable` patterns. */
+export function freshnessPolicy(ttlSeconds: number, immutable: string[]): FreshnessPolicy {
+  return { ttlSeconds, immutable: immutable.map((pattern) => new RegExp(pattern)) };
+}
+
 export function isImmutableUrl(url: string, policy: FreshnessPolicy): boolean {
   const path = url.replace(/[?#].*$/, '');
   return VERSIONED_ARTIFACT.test(path) || CONTENT_ADDRESSED.test(path) || policy.immutable.some((re) => re.test(url));

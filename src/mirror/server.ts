@@ -4,6 +4,7 @@ import type { Log } from '../core/log.ts';
 import { Fetcher } from '../fetch/fetcher.ts';
 import type { Store } from '../store/store.ts';
 import { AptArchive } from './apt/archive.ts';
+import { freshnessPolicy } from './freshness.ts';
 import { handleRequest, type MirrorContext } from './handler.ts';
 import { newStats } from './stats.ts';
 
@@ -47,7 +48,7 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
     store: options.store,
     fetcher,
     stats,
-    policy: { ttlSeconds: options.ttlSeconds, immutable: options.immutable.map((p) => new RegExp(p)) },
+    policy: freshnessPolicy(options.ttlSeconds, options.immutable),
     offline: options.offline,
     token: options.token,
     remaps: options.remaps,

@@ -149,13 +149,13 @@ export class AptArchive {
     const urls = (name: string) => bases.map((b) => `${b.replace(/\/+$/, '')}/dists/${suite}/${name}`);
     try {
       const release: Epoch['release'] = {};
-      const inRelease = await this.#fetch(`apt ${remap}/${suite}/InRelease ${now()}`, urls('InRelease'));
+      const inRelease = await this.#fetch(`apt ${remap}/${suite}/InRelease`, urls('InRelease'));
       if (inRelease) release.InRelease = inRelease;
       // Release and Release.gpg belong to the epoch only if they list exactly what InRelease lists.
-      const plain = await this.#fetch(`apt ${remap}/${suite}/Release ${now()}`, urls('Release'));
+      const plain = await this.#fetch(`apt ${remap}/${suite}/Release`, urls('Release'));
       if (plain && (!inRelease || sameIndexes(store, plain, inRelease))) {
         release.Release = plain;
-        const signature = await this.#fetch(`apt ${remap}/${suite}/Release.gpg ${now()}`, urls('Release.gpg'));
+        const signature = await this.#fetch(`apt ${remap}/${suite}/Release.gpg`, urls('Release.gpg'));
         if (signature) release['Release.gpg'] = signature;
       }
       const main = release.InRelease ?? release.Release;
