@@ -1,11 +1,10 @@
-import { chmodSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { realpathSync } from 'node:fs';
 import { isSea } from 'node:sea';
 import { Command } from 'commander';
 import { bump, readCounters, zeroCounters } from '../cc/counters.ts';
+import { masqueradePath, writeMasqueradeDir } from '../cc/masquerade.ts';
 import { RemoteCache } from '../cc/remote.ts';
 import { runCc } from '../cc/wrapper.ts';
-import { COMPILER_NAMES } from '../compiler/identity.ts';
 import { AccelError, isAccelError } from '../core/errors.ts';
 import { formatSize } from '../core/size.ts';
 import { type Globals, withStore } from './globals.ts';
@@ -38,7 +37,9 @@ Examples:
     .action(
       runner.action(async (g, compiler: string[], flags: CcFlags) => {
         if (flags.masqueradeDir) {
-          const dir = masqueradeDir(g.home);
+          // The command that runs this accel: the executable itself, or node and the entry script from source.
+          const accel = isSea() ? [process.execPath] : [process.execPath, process.argv[1] as string];
+          const dir = writeMasqueradeDir(g.home, accel);
           return dataResult({ dir }, () => dir);
         }
         if (flags.stats || flags.zeroStats) return stats(g, flags.zeroStats === true);
@@ -52,7 +53,7 @@ Examples:
               argv: compiler,
               cwd: process.cwd(),
               env: g.env,
-              skip: { dirs: [join(g.home, 'masquerade')], self: isSea() ? [realpathSync(process.execPath)] : [] },
+              skip: { dirs: [masqueradePath(g.home)], self: isSea() ? [realpathSync(process.execPath)] : [] },
               remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
             });
             return { kind: 'passthrough' as const, ...outcome };
@@ -89,24 +90,4 @@ async function stats(g: Globals, zero: boolean) {
     ...(zero ? ['statistics zeroed'] : []),
   ];
   return dataResult({ counters, store: { blobs: info.blobs, bytes: info.bytes } }, () => lines.join('\n'));
-}
-
-/**
- * A directory whose gcc, g++, cc, c++, clang and clang++ run `accel cc -- <name>`: put it first on PATH and
- * any build uses the cache with no build-file edits. The wrapper skips this directory when it looks for the
- * real compiler, so it never calls itself.
- */
-function masqueradeDir(home: string): string {
-  const dir = join(home, 'masquerade');
-  mkdirSync(dir, { recursive: true });
-  // Scripts rather than links: they carry the store (--home), which a link to the executable could not.
-  const accel = isSea() ? [process.execPath] : [process.execPath, process.argv[1] as string];
-  const command = accel.map((a) => `"${a}"`).join(' ');
-  for (const name of COMPILER_NAMES) {
-    const path = join(dir, name);
-    rmSync(path, { force: true });
-    writeFileSync(path, `#!/bin/sh\nexec ${command} --home "${home}" cc -- ${name} "$@"\n`);
-    chmodSync(path, 0o755);
-  }
-  return dir;
 }
