@@ -67,9 +67,10 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     const cut = file.truncateAt !== undefined && (file.truncateAlways || !truncatedOnce.has(path)) && status200(res);
     if (cut && file.truncateAt !== undefined) {
       truncatedOnce.add(path);
-      res.write(body.subarray(0, file.truncateAt));
-      await new Promise((r) => setTimeout(r, 20));
-      res.socket?.destroy();
+      // Close with end() once the partial body is flushed, not destroy(): destroy can drop bytes still queued,
+      // and the break must come exactly at truncateAt.
+      await new Promise<void>((resolve) => res.write(body.subarray(0, file.truncateAt), () => resolve()));
+      res.socket?.end();
       return;
     }
     if (file.stallAt !== undefined) {

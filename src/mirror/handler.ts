@@ -238,19 +238,24 @@ async function streamDownload(
     }
     return;
   }
-  count(ctx.stats, 'MISS');
   const headers: Record<string, string | number> = {
     'content-type': head.contentType ?? 'application/octet-stream',
     'x-accel-cache': 'MISS',
   };
   if (head.contentLength !== undefined) headers['content-length'] = head.contentLength;
-  res.writeHead(200, headers);
   if (req.method === 'HEAD') {
-    res.end();
+    count(ctx.stats, 'MISS');
+    res.writeHead(200, headers).end();
     return;
   }
+  // The status line waits for the first byte: a download that fails before it is a 502, not a broken 200.
+  const chunks = download.read();
+  const first = await chunks.next();
+  count(ctx.stats, 'MISS');
+  res.writeHead(200, headers);
   try {
-    for await (const chunk of download.read()) await write(res, chunk, ctx.stats);
+    if (!first.done) await write(res, first.value, ctx.stats);
+    for await (const chunk of chunks) await write(res, chunk, ctx.stats);
     res.end();
   } catch {
     // The upstream failed, or the client left: a broken connection, never a short body that looks complete.
