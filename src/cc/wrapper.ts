@@ -25,7 +25,20 @@ export interface CcOptions {
   skip: { dirs: string[]; self: string[] };
   /** A shared cache to consult after the local one, and to publish new results to. */
   remote?: RemoteCache;
+  /** Runs the compile on a miss (the farm's dispatcher); default: the local compiler. */
+  compile?: CompileFn;
 }
+
+/**
+ * How a miss gets compiled. `compilerPath` and `args` are what would run locally (args include the -MD -MF the
+ * cache adds); `compile` is the classified call. A dispatcher that could not use the farm compiles locally
+ * itself and says why in `fallback` (counted, and announced once).
+ */
+export type CompileFn = (
+  compilerPath: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; compile: Compile },
+) => Promise<CompilerRun & { fallback?: string; remote?: boolean }>;
 
 /** What the wrapper did; stdout/stderr are the compiler's own output (replayed on a hit). */
 export interface CcOutcome {
@@ -93,12 +106,16 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   // Miss: compile, learning the headers from the compiler's own dependency output.
   const depFile = compile.deps ? at(compile.deps.file) : join(store.layout.tmp, tempName('dep.'));
   const runArgs = compile.deps ? args : [...args, '-MD', '-MF', depFile];
-  let run: CompilerRun;
+  let run: CompilerRun & { fallback?: string; remote?: boolean };
   try {
-    run = await runCompiler(compilerPath, runArgs, { cwd, env });
+    run = options.compile
+      ? await options.compile(compilerPath, runArgs, { cwd, env, compile })
+      : await runCompiler(compilerPath, runArgs, { cwd, env });
   } finally {
     if (!compile.deps) setImmediate(() => rmSync(depFile, { force: true }));
   }
+  if (run.fallback) bump(store, `farm fallback: ${run.fallback}`);
+  else if (run.remote) bump(store, 'farm compiled');
   if (run.code !== 0) {
     bump(store, 'compile failed');
     return { exitCode: run.code, stdout: run.stdout, stderr: run.stderr, status: 'failed' };
