@@ -24,10 +24,10 @@ export class FileHasher {
 
   constructor(store: Store, startNs: bigint) {
     this.#startNs = startNs;
-    this.#get = store.db.prepare(
+    this.#get = store.statement(
       'SELECT size, mtime_ns, ctime_ns, ino, digest, time_macros FROM cc_stat WHERE path = ?',
     );
-    this.#put = store.db.prepare(
+    this.#put = store.statement(
       `INSERT INTO cc_stat (path, size, mtime_ns, ctime_ns, ino, digest, time_macros) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns,
          ino = excluded.ino, digest = excluded.digest, time_macros = excluded.time_macros`,

@@ -27,6 +27,13 @@ export interface CcOptions {
   remote?: RemoteCache;
   /** Runs the compile on a miss (the farm's dispatcher); default: the local compiler. */
   compile?: CompileFn;
+  /**
+   * The daemon: an uncacheable call is not run here but handed back (`delegate`), so it runs in the
+   * client with the client's terminal and stdin.
+   */
+  delegate?: boolean;
+  /** Aborts a running compile (the daemon's client went away); its outputs are removed. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -47,6 +54,8 @@ export interface CcOutcome {
   stderr: Buffer;
   /** hit, miss, uncacheable: <reason>, failed. */
   status: string;
+  /** With `delegate`: the compiler the caller must run itself, with the original arguments. */
+  delegate?: string;
 }
 
 /**
@@ -70,6 +79,15 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   const classified = classify(compilerPath, args, cwd);
   const passthrough = async (reason: string): Promise<CcOutcome> => {
     bump(store, `uncacheable: ${reason}`);
+    if (options.delegate) {
+      return {
+        exitCode: 0,
+        stdout: Buffer.alloc(0),
+        stderr: Buffer.alloc(0),
+        status: `uncacheable: ${reason}`,
+        delegate: compilerPath,
+      };
+    }
     const run = await runCompiler(compilerPath, args, { cwd, env, inherit: true });
     return { exitCode: run.code, stdout: run.stdout, stderr: run.stderr, status: `uncacheable: ${reason}` };
   };
@@ -110,7 +128,14 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   try {
     run = options.compile
       ? await options.compile(compilerPath, runArgs, { cwd, env, compile })
-      : await runCompiler(compilerPath, runArgs, { cwd, env });
+      : await runCompiler(compilerPath, runArgs, { cwd, env, signal: options.signal });
+  } catch (err) {
+    // An abandoned compile may have written part of its output: remove it, as make removes an interrupted target.
+    if (options.signal?.aborted) {
+      rmSync(at(compile.output), { force: true });
+      if (compile.deps) rmSync(at(compile.deps.file), { force: true });
+    }
+    throw err;
   } finally {
     if (!compile.deps) setImmediate(() => rmSync(depFile, { force: true }));
   }
