@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, realpathSync, statSync, truncateSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  truncateSync,
+} from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isSea } from 'node:sea';
 import { Command, InvalidArgumentError } from 'commander';
@@ -198,6 +207,7 @@ async function detach(g: Globals, idleSeconds: number, jobs: number) {
   const paths = daemonPaths(g.home);
   const running = await daemonStatus(g.home);
   if (running) return dataResult(running, () => `a cc daemon already runs (pid ${running.pid})`);
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
   // Keep the log short: it is for the last few starts, not an archive.
   if (existsSync(paths.log) && statSync(paths.log).size > 1 << 20) truncateSync(paths.log, 0);
   const self = isSea() ? [process.execPath] : [process.execPath, process.argv[1] as string];
