@@ -89,23 +89,35 @@ export function frame(type: FrameType, payload: Buffer | string = ''): Buffer {
   return Buffer.concat([head, data]);
 }
 
-/** Splits a byte stream into frames; feed it chunks as they arrive. */
+/**
+ * Splits a byte stream into frames; feed it chunks as they arrive. Chunks are only joined once a whole frame
+ * is there, so a large frame arriving in small pieces costs linear time.
+ */
 export class FrameReader {
-  #pending: Buffer = Buffer.alloc(0);
+  #chunks: Buffer[] = [];
+  #length = 0;
 
   push(chunk: Buffer): { type: FrameType; payload: Buffer }[] {
-    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
     const frames: { type: FrameType; payload: Buffer }[] = [];
-    while (this.#pending.length >= 5) {
-      const length = this.#pending.readUInt32LE(1);
-      if (this.#pending.length < 5 + length) break;
-      frames.push({
-        type: this.#pending.toString('latin1', 0, 1) as FrameType,
-        payload: this.#pending.subarray(5, 5 + length),
-      });
-      this.#pending = this.#pending.subarray(5 + length);
+    while (this.#length >= 5) {
+      if ((this.#chunks[0] as Buffer).length < 5) this.#join();
+      const head = this.#chunks[0] as Buffer;
+      const size = 5 + head.readUInt32LE(1);
+      if (this.#length < size) break;
+      if (head.length < size) this.#join();
+      const all = this.#chunks[0] as Buffer;
+      frames.push({ type: all.toString('latin1', 0, 1) as FrameType, payload: all.subarray(5, size) });
+      if (all.length > size) this.#chunks[0] = all.subarray(size);
+      else this.#chunks.shift();
+      this.#length -= size;
     }
     return frames;
+  }
+
+  #join(): void {
+    this.#chunks = [Buffer.concat(this.#chunks)];
   }
 }
 
