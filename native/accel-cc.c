@@ -268,6 +268,9 @@ static const char *talk(int fd, const char *secret) {
   put_str(secret);
   put_str("compile");
   put_int((long)getpid());
+  mode_t mask = umask(0);
+  umask(mask);
+  put_int((long)mask);
   put_str(cwd);
   put_int(compiler_argc + 1);
   put_str(compiler_name);

@@ -54,7 +54,15 @@ export async function compileViaDaemon(
   cwd: string,
   env: NodeJS.ProcessEnv,
 ): Promise<DaemonAnswer | undefined> {
-  const frames = await ask(home, (secret) => ({ kind: 'compile', secret, pid: process.pid, cwd, argv, env }));
+  const frames = await ask(home, (secret) => ({
+    kind: 'compile',
+    secret,
+    pid: process.pid,
+    umask: process.umask(),
+    cwd,
+    argv,
+    env,
+  }));
   if (!frames) return undefined;
   const last = frames.at(-1);
   if (last?.type === 'r') return { kind: 'delegate', compiler: last.payload.toString() };

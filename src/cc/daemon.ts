@@ -129,7 +129,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const keepalive = setInterval(() => socket.write(frame('k')), KEEPALIVE_MS);
     try {
       const local: CompileFn = (path, args, o) =>
-        queue.add(() => runCompiler(path, args, { cwd: o.cwd, env: o.env, signal: abort.signal }));
+        queue.add(() =>
+          runCompiler(path, args, { cwd: o.cwd, env: o.env, signal: abort.signal, umask: request.umask }),
+        );
       const outcome = await runCc({
         store,
         argv: request.argv,
@@ -140,6 +142,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         compile: options.compile ?? local,
         delegate: true,
         signal: abort.signal,
+        umask: request.umask,
       });
       if (outcome.delegate) {
         socket.end(frame('r', outcome.delegate));

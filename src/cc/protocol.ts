@@ -7,7 +7,8 @@ import { AccelError } from '../core/errors.ts';
  * typed frames.
  *
  *   request  = u32le length, then MAGIC \0 secret \0 kind \0 ...
- *              kind "compile": pid \0 cwd \0 argc \0 argv... \0 envc \0 "K=V"... \0   (argv[0]: the compiler)
+ *              kind "compile": pid \0 umask \0 cwd \0 argc \0 argv... \0 envc \0 "K=V"... \0
+ *              (argv[0]: the compiler; umask in decimal: outputs get the client's permissions)
  *              kind "status" | "stop": nothing more
  *   frame    = type (1 byte), u32le length, payload
  *              'k' keep-alive while compiling · 'o' stdout bytes · 'e' stderr bytes · 'x' exit code (decimal)
@@ -21,7 +22,15 @@ export const MAX_REQUEST = 8 * 1024 * 1024;
 export type FrameType = 'k' | 'o' | 'e' | 'x' | 'r' | 'j';
 
 export type Request =
-  | { kind: 'compile'; secret: string; pid: number; cwd: string; argv: string[]; env: NodeJS.ProcessEnv }
+  | {
+      kind: 'compile';
+      secret: string;
+      pid: number;
+      umask: number;
+      cwd: string;
+      argv: string[];
+      env: NodeJS.ProcessEnv;
+    }
   | { kind: 'status' | 'stop'; secret: string };
 
 /** Where a home's daemon lives: its socket, the secret a client must present, its pid lock and log. */
@@ -40,7 +49,7 @@ export function encodeRequest(request: Request): Buffer {
   const fields = [MAGIC, request.secret, request.kind];
   if (request.kind === 'compile') {
     const env = Object.entries(request.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
-    fields.push(String(request.pid), request.cwd, String(request.argv.length), ...request.argv);
+    fields.push(String(request.pid), String(request.umask), request.cwd, String(request.argv.length), ...request.argv);
     fields.push(String(env.length), ...env);
   }
   const body = Buffer.from(fields.map((f) => `${f}\0`).join(''));
@@ -71,6 +80,8 @@ export function decodeRequest(body: Buffer): Request {
   if (kind === 'status' || kind === 'stop') return { kind, secret };
   if (kind !== 'compile') throw bad(`unknown request kind '${kind}'`);
   const pid = Number(next());
+  const umask = Number(next());
+  if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) throw bad('the umask is not a number');
   const cwd = next();
   const argv = Array.from({ length: count() }, next);
   const env: NodeJS.ProcessEnv = {};
@@ -78,7 +89,7 @@ export function decodeRequest(body: Buffer): Request {
     const eq = entry.indexOf('=');
     if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
   }
-  return { kind, secret, pid, cwd, argv, env };
+  return { kind, secret, pid, umask, cwd, argv, env };
 }
 
 export function frame(type: FrameType, payload: Buffer | string = ''): Buffer {

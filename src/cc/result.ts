@@ -45,6 +45,7 @@ export async function restoreResult(
   digest: Digest,
   compile: Compile,
   cwdPath: (p: string) => string,
+  mode: number,
 ): Promise<{ stdout: Buffer; stderr: Buffer } | undefined> {
   let result: CompileResult;
   let depText: string | undefined;
@@ -61,14 +62,14 @@ export async function restoreResult(
     const object = store.read(result.object);
     if (!object) return undefined;
     // Atomic but not fsynced: a build output can be made again (neither ccache nor the compiler syncs).
-    replaceFileSync(cwdPath(compile.output), object);
+    replaceFileSync(cwdPath(compile.output), object, mode);
   } catch (err) {
     if ((err as { code?: string }).code === 'ACCEL_STORE_CORRUPT') return undefined;
     throw err;
   }
   if (compile.deps && depText !== undefined) {
     const text = depText;
-    replaceFileSync(cwdPath(compile.deps.file), text);
+    replaceFileSync(cwdPath(compile.deps.file), text, mode);
   }
   return { stdout: Buffer.from(result.stdout, 'base64'), stderr: Buffer.from(result.stderr, 'base64') };
 }

@@ -34,6 +34,8 @@ export interface CcOptions {
   delegate?: boolean;
   /** Aborts a running compile (the daemon's client went away); its outputs are removed. */
   signal?: AbortSignal;
+  /** The caller's umask, for the files a hit writes and a compile creates (default: this process's). */
+  umask?: number;
 }
 
 /**
@@ -75,6 +77,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
       status: 'usage',
     };
   const { store, cwd, env } = options;
+  const umask = options.umask ?? process.umask();
   const compilerPath = resolveCompiler(name, env, cwd, options.skip);
   const classified = classify(compilerPath, args, cwd);
   const passthrough = async (reason: string): Promise<CcOutcome> => {
@@ -105,7 +108,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
 
   const hit = findResult(store, key, cwd, hasher);
   if (hit) {
-    const restored = await restoreOrMiss(store, hit, compile, at);
+    const restored = await restoreOrMiss(store, hit, compile, at, umask);
     if (restored) {
       bump(store, 'hit');
       return { exitCode: 0, ...restored, status: 'hit' };
@@ -113,7 +116,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   }
   const remoteHit = await options.remote?.fetchResult(store, key, cwd, hasher);
   if (remoteHit) {
-    const restored = await restoreOrMiss(store, remoteHit.result, compile, at);
+    const restored = await restoreOrMiss(store, remoteHit.result, compile, at, umask);
     if (restored) {
       recordEntry(store, key, remoteHit.entry);
       bump(store, 'remote hit');
@@ -128,7 +131,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   try {
     run = options.compile
       ? await options.compile(compilerPath, runArgs, { cwd, env, compile })
-      : await runCompiler(compilerPath, runArgs, { cwd, env, signal: options.signal });
+      : await runCompiler(compilerPath, runArgs, { cwd, env, signal: options.signal, umask });
   } catch (err) {
     // An abandoned compile may have written part of its output: remove it, as make removes an interrupted target.
     if (options.signal?.aborted) {
@@ -162,9 +165,9 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
  * A hit that cannot be written where asked (a missing or read-only output directory) becomes a miss: the
  * real compiler then fails with its own message and exit code, as it would without accel.
  */
-async function restoreOrMiss(store: Store, digest: Digest, compile: Compile, at: (p: string) => string) {
+async function restoreOrMiss(store: Store, digest: Digest, compile: Compile, at: (p: string) => string, umask: number) {
   try {
-    return await restoreResult(store, digest, compile, at);
+    return await restoreResult(store, digest, compile, at, 0o666 & ~umask);
   } catch (err) {
     if (isAccelError(err) && err.code.startsWith('ACCEL_FS_')) return undefined;
     throw err;

@@ -217,6 +217,8 @@ async function detach(g: Globals, idleSeconds: number, jobs: number) {
   try {
     const child = spawn(self[0] as string, [...self.slice(1), ...args], {
       detached: true,
+      // Not the cwd of whichever build started it: that directory may be deleted while the daemon lives.
+      cwd: g.home,
       stdio: ['ignore', log, log],
       env: g.env,
     });

@@ -14,7 +14,7 @@ export interface CompilerRun {
 export function runCompiler(
   path: string,
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; inherit?: boolean; signal?: AbortSignal },
+  options: { cwd: string; env: NodeJS.ProcessEnv; inherit?: boolean; signal?: AbortSignal; umask?: number },
 ): Promise<CompilerRun> {
   return new Promise((resolve, reject) => {
     // inherit: an uncacheable call gets the terminal itself (colours, interleaving), exactly as without accel.
@@ -22,7 +22,15 @@ export function runCompiler(
     const { signal } = options;
     if (signal?.aborted) return reject(abortError());
     // With a signal the compiler gets its own process group, so an abort stops cc1 and as with the driver.
-    const child: ChildProcess = spawn(path, args, { cwd: options.cwd, env: options.env, stdio, detached: !!signal });
+    // The caller's umask (the daemon serving a client with another one) for the files the compiler creates:
+    // the child inherits it at fork, and spawn forks synchronously.
+    const previous = options.umask === undefined ? undefined : process.umask(options.umask);
+    let child: ChildProcess;
+    try {
+      child = spawn(path, args, { cwd: options.cwd, env: options.env, stdio, detached: !!signal });
+    } finally {
+      if (previous !== undefined) process.umask(previous);
+    }
     const abort = () => {
       try {
         if (child.pid) process.kill(-child.pid, 'SIGKILL');

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsError } from './errors.ts';
@@ -60,6 +60,7 @@ export function replaceFileSync(target: string, data: Buffer | string, mode = 0o
   const temp = join(dirname(target), tempName(`.${basename(target)}.`));
   try {
     writeFileSync(temp, data, { mode, flag: 'wx' });
+    chmodSync(temp, mode); // exactly `mode`, whatever this process's umask
     renameSync(temp, target);
   } catch (err) {
     rmSync(temp, { force: true });

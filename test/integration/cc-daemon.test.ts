@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { daemonStatus } from '../../src/cc/daemon-client.ts';
 import { daemonPaths } from '../../src/cc/protocol.ts';
-import { NOBODY, ROOT, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
+import { MAIN, NOBODY, ROOT, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'c-project');
 const DAEMON_ENV = { ACCEL_CC_DAEMON_IDLE_TIMEOUT: '60' };
@@ -146,6 +146,42 @@ exec /usr/bin/gcc "$@"
   assert.equal(counters.hit, undefined);
   ok(await runCommand('gcc', ['-c', 'x.c', '-o', 'plain.o'], { cwd: dir }));
   assert.ok(readFileSync(join(dir, 'x.o')).equals(readFileSync(join(dir, 'plain.o'))));
+});
+
+test("outputs get the client's umask, not the daemon's: on a miss and on a hit", async (t) => {
+  const { dir, client, home } = await setup(t);
+  writeFileSync(join(dir, 'x.c'), 'int x(void) { return 7; }\n');
+  const { statSync } = await import('node:fs');
+  // The daemon runs with umask 022; the first compile (a miss) comes from a client with 077.
+  ok(
+    await runCommand('sh', [
+      '-c',
+      `umask 022; exec "$@"`,
+      'sh',
+      process.execPath,
+      MAIN,
+      '--home',
+      home,
+      'cc',
+      'daemon',
+      '--detach',
+    ]),
+  );
+  for (const [mask, out, mode] of [
+    ['077', 'a.o', 0o600],
+    ['002', 'b.o', 0o664],
+    ['022', 'c.o', 0o644],
+  ] as const) {
+    ok(
+      await runCommand('sh', ['-c', `umask ${mask}; exec "$0" gcc -c x.c -o ${out}`, client], {
+        cwd: dir,
+        env: DAEMON_ENV,
+      }),
+    );
+    assert.equal(statSync(join(dir, out)).mode & 0o777, mode, `${out} under umask ${mask}`);
+  }
+  const counters = JSON.parse((await runAccel(['--home', home, '--json', 'cc', '--stats'])).stdout.toString()).counters;
+  assert.deepEqual(counters, { hit: 2, miss: 1 });
 });
 
 test('a daemon that never answers: the client gives up after its silence time-out and runs gcc itself', async (t) => {

@@ -7,6 +7,7 @@ test('a compile request survives encoding: argv with spaces and empty strings, e
     kind: 'compile' as const,
     secret: 'abc',
     pid: 42,
+    umask: 0o022,
     cwd: '/work/a dir',
     argv: ['gcc', '-DX="a b"', '', '-c', 'x.c'],
     env: { PATH: '/usr/bin', WEIRD: 'a=b\nc', EMPTY: '' },
@@ -25,8 +26,9 @@ test('bad requests are refused with a protocol error, never half-read', () => {
   for (const [bytes, why] of [
     [body('HTTP/1.1\0x\0status\0'), /not an ACCEL-CC\/1 request/],
     [body(`${MAGIC}\0s\0launch\0`), /unknown request kind 'launch'/],
-    [body(`${MAGIC}\0s\0compile\x001\x00/\x003\x00gcc\0`), /truncated/],
-    [body(`${MAGIC}\0s\0compile\x001\x00/\x00lots\0`), /count is not a number/],
+    [body(`${MAGIC}\0s\0compile\x001\x0018\x00/\x003\x00gcc\0`), /truncated/],
+    [body(`${MAGIC}\0s\0compile\x001\x00/\x00/\x001\x00gcc\x000\0`), /umask is not a number/],
+    [body(`${MAGIC}\0s\0compile\x001\x0018\x00/\x00lots\0`), /count is not a number/],
     [body(`${MAGIC}\0s\0status`), /does not end with NUL/],
   ] as const) {
     assert.throws(
