@@ -19,6 +19,7 @@ import { AccelError, errnoCode, isAccelError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import type { Store } from '../store/store.ts';
 import { bump } from './counters.ts';
+import type { StatMemo } from './filehash.ts';
 import { daemonPaths, decodeRequest, frame, MAX_REQUEST, type Request } from './protocol.ts';
 import type { RemoteCache } from './remote.ts';
 import { type CompileFn, runCc } from './wrapper.ts';
@@ -71,6 +72,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   rmSync(paths.socket, { force: true });
 
   const queue = new PQueue({ concurrency: Math.max(1, options.jobs) });
+  const statMemo: StatMemo = new Map();
   const sockets = new Set<Socket>();
   let active = 0;
   let served = 0;
@@ -143,6 +145,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         delegate: true,
         signal: abort.signal,
         umask: request.umask,
+        statMemo,
       });
       if (outcome.delegate) {
         socket.end(frame('r', outcome.delegate));

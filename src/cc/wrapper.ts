@@ -9,7 +9,7 @@ import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { bump } from './counters.ts';
 import { parseDepFile } from './depfile.ts';
-import { FileHasher } from './filehash.ts';
+import { FileHasher, type StatMemo } from './filehash.ts';
 import { directKey } from './key.ts';
 import { findResult, type ManifestEntry, recordEntry, shadowCandidates } from './manifest.ts';
 import type { RemoteCache } from './remote.ts';
@@ -36,6 +36,8 @@ export interface CcOptions {
   signal?: AbortSignal;
   /** The caller's umask, for the files a hit writes and a compile creates (default: this process's). */
   umask?: number;
+  /** The daemon's in-memory stat cache, in front of the index's. */
+  statMemo?: StatMemo;
 }
 
 /**
@@ -97,7 +99,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   if (classified.kind === 'uncacheable') return passthrough(classified.reason);
   const compile = classified.compile;
   const at = (p: string) => resolve(cwd, p);
-  const hasher = new FileHasher(store, startNs);
+  const hasher = new FileHasher(store, startNs, options.statMemo);
   const source = hasher.hash(at(compile.source));
   if (!source) return passthrough('missing source');
   if (source.timeMacros) return passthrough('__DATE__ or __TIME__ in the source');
