@@ -1,5 +1,5 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { type Compile, classify } from '../compiler/args.ts';
 import { compilerIdentity, compilerVersion, resolveCompiler } from '../compiler/identity.ts';
 import { type CompilerRun, runCompiler } from '../compiler/run.ts';
@@ -144,23 +144,47 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   } finally {
     if (!compile.deps) setImmediate(() => rmSync(depFile, { force: true }));
   }
+  // Said once per build, on the stderr of the compile it happened to: never silent, never a flood.
+  const stderr = run.fallback ? Buffer.concat([announceFallback(store, run.fallback), run.stderr]) : run.stderr;
   if (run.fallback) bump(store, `farm fallback: ${run.fallback}`);
   else if (run.remote) bump(store, 'farm compiled');
   if (run.code !== 0) {
     bump(store, 'compile failed');
-    return { exitCode: run.code, stdout: run.stdout, stderr: run.stderr, status: 'failed' };
+    return { exitCode: run.code, stdout: run.stdout, stderr, status: 'failed' };
   }
   const entry = learnEntry(compile, readFileSync(depFile, 'utf8'), cwd, hasher);
   if (typeof entry === 'string') {
     bump(store, `uncacheable: ${entry}`);
-    return { exitCode: 0, stdout: run.stdout, stderr: run.stderr, status: `uncacheable: ${entry}` };
+    return { exitCode: 0, stdout: run.stdout, stderr, status: `uncacheable: ${entry}` };
   }
   const result = await storeResult(store, compile, run, at);
   const newest = { ...entry, result };
   const entries = recordEntry(store, key, newest);
   await options.remote?.publish(store, key, entries, newest);
   bump(store, 'miss');
-  return { exitCode: 0, stdout: run.stdout, stderr: run.stderr, status: 'miss' };
+  return { exitCode: 0, stdout: run.stdout, stderr, status: 'miss' };
+}
+
+/** A build is taken to be the compiles of the last few minutes: one warning line per such window and home. */
+const FALLBACK_QUIET_MS = 5 * 60_000;
+
+function announceFallback(store: Store, reason: string): Buffer {
+  const marker = join(store.home, 'run', 'farm-fallback-announced');
+  try {
+    if (Date.now() - statSync(marker).mtimeMs < FALLBACK_QUIET_MS) return Buffer.alloc(0);
+  } catch {
+    // never announced
+  }
+  try {
+    mkdirSync(dirname(marker), { recursive: true, mode: 0o700 });
+    writeFileSync(marker, `${reason}\n`);
+  } catch {
+    // announcing is best effort; the counters still say it
+  }
+  return Buffer.from(
+    `accel: warning: compiling locally, the farm could not take this compile (${reason}); ` +
+      'later fallbacks in this build are only counted (accel cc --stats)\n',
+  );
 }
 
 /**
