@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -13,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { getAsset, isSea } from 'node:sea';
 import { tempName } from '../core/atomic-fs.ts';
 import { AccelError, errnoCode } from '../core/errors.ts';
+import { masqueradePath } from './masquerade.ts';
 
 /** `$ACCEL_HOME/bin`: the native client and the `accel` it falls back to and starts the daemon with. */
 export function clientPaths(home: string) {
@@ -49,6 +52,17 @@ export function installClient(home: string): { client: string; accel: string } {
     replaceIfChanged(paths.accel, Buffer.from(script), 0o755);
   }
   return paths;
+}
+
+/**
+ * What the wrapper must never run as "the compiler" when it searches PATH: the masquerade links, the
+ * executable itself and its native client.
+ */
+export function accelItself(home: string): { dirs: string[]; self: string[] } {
+  const self = isSea() ? [realpathSync(process.execPath)] : [];
+  const { client } = clientPaths(home);
+  if (existsSync(client)) self.push(realpathSync(client));
+  return { dirs: [masqueradePath(home)], self };
 }
 
 function clientBinary(): Buffer {

@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { connect } from 'node:net';
-import { errnoCode } from '../core/errors.ts';
+import { isSea } from 'node:sea';
+import { AccelError, errnoCode } from '../core/errors.ts';
 import { daemonPaths, encodeRequest, FrameReader, type FrameType, type Request } from './protocol.ts';
 
 /** What a daemon said, frame by frame; undefined when no daemon answered properly. */
@@ -94,4 +96,59 @@ export async function stopDaemon(home: string): Promise<number | undefined> {
   const frames = await ask(home, (secret) => ({ kind: 'stop', secret }), 5000);
   const json = frames?.find((f) => f.type === 'j');
   return json ? (JSON.parse(json.payload.toString()) as { pid: number }).pid : undefined;
+}
+
+/**
+ * `accel cc daemon --detach`: starts the daemon as a detached process logging to run/cc-daemon.log and
+ * waits until it answers. A daemon already running (or one that another client started at the same
+ * moment) is as good as our own.
+ */
+export async function startDetached(
+  home: string,
+  env: NodeJS.ProcessEnv,
+  idleSeconds: number,
+  jobs: number,
+): Promise<DaemonStatus> {
+  const paths = daemonPaths(home);
+  const running = await daemonStatus(home);
+  if (running) return running;
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  // Keep the log short: it is for the last few starts, not an archive.
+  if (existsSync(paths.log) && statSync(paths.log).size > 1 << 20) truncateSync(paths.log, 0);
+  const self = isSea() ? [process.execPath] : [process.execPath, process.argv[1] as string];
+  const args = ['--home', home, 'cc', 'daemon', '--idle-timeout', String(idleSeconds), '--jobs', String(jobs)];
+  const log = openSync(paths.log, 'a', 0o600);
+  let exited = false;
+  try {
+    const child = spawn(self[0] as string, [...self.slice(1), ...args], {
+      detached: true,
+      // Not the cwd of whichever build started it: that directory may be deleted while the daemon lives.
+      cwd: home,
+      stdio: ['ignore', log, log],
+      env,
+    });
+    child.on('exit', () => {
+      exited = true;
+    });
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+  let status: DaemonStatus | undefined;
+  await waitFor(async () => {
+    status = await daemonStatus(home, 1000);
+    return status !== undefined || (exited && !existsSync(paths.pid));
+  }, 10_000);
+  if (!status) {
+    const tail = readFileSync(paths.log, 'utf8').split('\n').slice(-6).join('\n');
+    throw new AccelError('ACCEL_CC_DAEMON_START', 'the cc daemon did not start', {
+      hint: `its log (${paths.log}) ends with:\n${tail}`,
+    });
+  }
+  return status;
+}
+
+export async function waitFor(done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }

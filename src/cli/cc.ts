@@ -1,22 +1,11 @@
-import { spawn } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  realpathSync,
-  statSync,
-  truncateSync,
-} from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { isSea } from 'node:sea';
 import { Command, InvalidArgumentError } from 'commander';
-import { clientPaths, installClient } from '../cc/client-install.ts';
+import { accelItself, installClient } from '../cc/client-install.ts';
 import { bump, readCounters, zeroCounters } from '../cc/counters.ts';
 import { startDaemon } from '../cc/daemon.ts';
-import { compileViaDaemon, daemonStatus, stopDaemon } from '../cc/daemon-client.ts';
-import { masqueradePath, writeMasqueradeDir } from '../cc/masquerade.ts';
+import { compileViaDaemon, daemonStatus, startDetached, stopDaemon, waitFor } from '../cc/daemon-client.ts';
+import { writeMasqueradeDir } from '../cc/masquerade.ts';
 import { daemonPaths } from '../cc/protocol.ts';
 import { RemoteCache } from '../cc/remote.ts';
 import { runCc } from '../cc/wrapper.ts';
@@ -89,7 +78,7 @@ Examples:
               argv: compiler,
               cwd: process.cwd(),
               env: g.env,
-              skip: skipList(g.home),
+              skip: accelItself(g.home),
               remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
             });
             return { kind: 'passthrough' as const, ...outcome };
@@ -102,14 +91,6 @@ Examples:
     );
   cc.addCommand(daemonCommand(runner));
   return cc;
-}
-
-/** What the wrapper must never run as the compiler: the masquerade links, accel, and its native client. */
-function skipList(home: string): { dirs: string[]; self: string[] } {
-  const self = isSea() ? [realpathSync(process.execPath)] : [];
-  const client = clientPaths(home).client;
-  if (existsSync(client)) self.push(realpathSync(client));
-  return { dirs: [masqueradePath(home)], self };
 }
 
 interface DaemonFlags {
@@ -174,7 +155,10 @@ Examples:
         const idleSeconds = flags.idleTimeout ?? g.config.cc.daemonIdleTimeout;
         const jobs = Math.floor(flags.jobs ?? availableParallelism());
         installClient(g.home);
-        if (flags.detach) return detach(g, idleSeconds, jobs);
+        if (flags.detach) {
+          const status = await startDetached(g.home, g.env, idleSeconds, jobs);
+          return dataResult(status, () => `cc daemon running (pid ${status.pid})`);
+        }
 
         const store = Store.open({ home: g.home, log: g.log });
         try {
@@ -184,7 +168,7 @@ Examples:
             log: g.log,
             jobs,
             idleMs: idleSeconds * 1000,
-            skip: skipList(g.home),
+            skip: accelItself(g.home),
             remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
           });
           const stop = () => void daemon.close();
@@ -200,53 +184,6 @@ Examples:
         return dataResult({ stopped: process.pid }, () => '');
       }),
     );
-}
-
-/** Starts the daemon as a detached process logging to run/cc-daemon.log, and waits until it answers. */
-async function detach(g: Globals, idleSeconds: number, jobs: number) {
-  const paths = daemonPaths(g.home);
-  const running = await daemonStatus(g.home);
-  if (running) return dataResult(running, () => `a cc daemon already runs (pid ${running.pid})`);
-  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-  // Keep the log short: it is for the last few starts, not an archive.
-  if (existsSync(paths.log) && statSync(paths.log).size > 1 << 20) truncateSync(paths.log, 0);
-  const self = isSea() ? [process.execPath] : [process.execPath, process.argv[1] as string];
-  const args = ['--home', g.home, 'cc', 'daemon', '--idle-timeout', String(idleSeconds), '--jobs', String(jobs)];
-  const log = openSync(paths.log, 'a', 0o600);
-  let exited: number | null | undefined;
-  try {
-    const child = spawn(self[0] as string, [...self.slice(1), ...args], {
-      detached: true,
-      // Not the cwd of whichever build started it: that directory may be deleted while the daemon lives.
-      cwd: g.home,
-      stdio: ['ignore', log, log],
-      env: g.env,
-    });
-    child.on('exit', (code) => {
-      exited = code;
-    });
-    child.unref();
-  } finally {
-    closeSync(log);
-  }
-  let status: Awaited<ReturnType<typeof daemonStatus>>;
-  await waitFor(async () => {
-    status = await daemonStatus(g.home, 1000);
-    return status !== undefined || (exited !== undefined && !existsSync(paths.pid));
-  }, 10_000);
-  const started = status;
-  if (!started) {
-    const tail = readFileSync(paths.log, 'utf8').split('\n').slice(-6).join('\n');
-    throw new AccelError('ACCEL_CC_DAEMON_START', 'the cc daemon did not start', {
-      hint: `its log (${paths.log}) ends with:\n${tail}`,
-    });
-  }
-  return dataResult(started, () => `cc daemon started (pid ${started.pid})`);
-}
-
-async function waitFor(done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 async function stats(g: Globals, zero: boolean) {
