@@ -7,6 +7,7 @@ import { RemoteCache } from '../cc/remote.ts';
 import { runCc } from '../cc/wrapper.ts';
 import { AccelError, isAccelError } from '../core/errors.ts';
 import { formatSize } from '../core/size.ts';
+import { farmCompileFn } from '../farm/dispatch.ts';
 import { type Globals, withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
@@ -55,6 +56,7 @@ Examples:
               env: g.env,
               skip: { dirs: [masqueradePath(g.home)], self: isSea() ? [realpathSync(process.execPath)] : [] },
               remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
+              compile: farmCompileFn(g.config, g.home, store),
             });
             return { kind: 'passthrough' as const, ...outcome };
           } catch (err) {

@@ -265,8 +265,8 @@ export interface Identity {
   key: string;
 }
 
-/** This machine's installed certificate, which must carry `role`. */
-export function loadIdentity(home: string, role: Role): Identity {
+/** This machine's installed certificate, which must carry `role` when one is given. */
+export function loadIdentity(home: string, role?: Role): Identity {
   const paths = certPaths(home);
   let cert: string;
   let key: string;
@@ -278,19 +278,19 @@ export function loadIdentity(home: string, role: Role): Identity {
   } catch (err) {
     if (errnoCode(err) !== 'ENOENT') throw err;
     throw new AccelError('ACCEL_CERTS_NOT_INSTALLED', `no certificate installed in ${paths.dir}`, {
-      hint: `on the CA machine: accel certs issue NAME --role ${role} && accel certs bundle NAME -o NAME.json; here: accel certs install NAME.json`,
+      hint: `on the CA machine: accel certs issue NAME --role ${role ?? 'client'} && accel certs bundle NAME -o NAME.json; here: accel certs install NAME.json`,
     });
   }
   const actual = roleOf(cert);
-  if (actual !== role) {
+  if (!actual || (role && actual !== role)) {
     throw new AccelError(
       'ACCEL_CERTS_WRONG_ROLE',
-      `the installed certificate is for a ${actual ?? 'unknown'}, not a ${role}`,
+      `the installed certificate is for a ${actual ?? 'unknown role'}, not a ${role ?? 'farm role'}`,
       {
-        hint: `install a bundle issued with --role ${role}`,
+        hint: `install a bundle issued with --role ${role ?? 'client'}`,
       },
     );
   }
   const name = new X509Certificate(cert).subject.match(/CN=([^\n]+)/)?.[1] ?? '';
-  return { name, role, ca, cert, key };
+  return { name, role: actual, ca, cert, key };
 }
