@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { AccelError } from '../core/errors.ts';
 import type { FarmStatus } from '../farm/syncer.ts';
 import { MtlsClient } from '../net/client.ts';
-import { loadIdentity } from '../net/tls.ts';
+import { loadIdentity } from '../net/identity.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
 

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { createSyncer } from '../farm/syncer.ts';
-import { loadIdentity } from '../net/tls.ts';
+import { loadIdentity } from '../net/identity.ts';
 import { withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { AccelError } from '../core/errors.ts';
 import { createWorker } from '../farm/worker.ts';
-import { loadIdentity } from '../net/tls.ts';
+import { loadIdentity } from '../net/identity.ts';
 import { withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';

@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:https';
 import { AccelError } from '../core/errors.ts';
-import type { Identity } from './tls.ts';
+import type { Identity } from './identity.ts';
 
 export interface HttpsResponse {
   status: number;

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { type Identity, type Role, roleFromOu } from './tls.ts';
+import { type Identity, type Role, roleFromOu } from './identity.ts';
 
 /** Who is on the other end of a mutual-TLS connection, from its verified certificate. */
 export interface Peer {

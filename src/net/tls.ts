@@ -5,6 +5,11 @@ import { join } from 'node:path';
 import forge from 'node-forge';
 import { writeFileAtomic } from '../core/atomic-fs.ts';
 import { AccelError, errnoCode } from '../core/errors.ts';
+import { ROLES, type Role, roleOf } from './identity.ts';
+import { type CertPaths, certPaths } from './paths.ts';
+
+export { ROLES, type Role } from './identity.ts';
+export { certPaths } from './paths.ts';
 
 /**
  * An installation's certificates: one CA per installation (`accel certs init`), and one certificate per
@@ -12,34 +17,8 @@ import { AccelError, errnoCode } from '../core/errors.ts';
  * peer may do from the certificate alone. node-forge builds and signs the certificates (Node can verify X.509
  * but cannot create it); keys come from Node's native RSA generator, which is ~100× faster than forge's.
  */
-export const ROLES = ['syncer', 'worker', 'client'] as const;
-export type Role = (typeof ROLES)[number];
-
-const OU_PREFIX = 'accel-';
 const CA_YEARS = 10;
 const LEAF_DAYS = 825;
-
-export interface CertPaths {
-  dir: string;
-  caKey: string;
-  caCert: string;
-  /** The certificate this machine presents, installed from a bundle. */
-  cert: string;
-  key: string;
-  issued: string;
-}
-
-export function certPaths(home: string): CertPaths {
-  const dir = join(home, 'certs');
-  return {
-    dir,
-    caKey: join(dir, 'ca.key'),
-    caCert: join(dir, 'ca.crt'),
-    cert: join(dir, 'identity.crt'),
-    key: join(dir, 'identity.key'),
-    issued: join(dir, 'issued'),
-  };
-}
 
 export interface CertInfo {
   name: string;
@@ -139,7 +118,7 @@ export async function issueCert(home: string, options: IssueOptions): Promise<Ce
   cert.setSubject([
     { shortName: 'CN', value: options.name },
     { shortName: 'O', value: 'accel' },
-    { shortName: 'OU', value: `${OU_PREFIX}${options.role}` },
+    { shortName: 'OU', value: `accel-${options.role}` },
   ]);
   cert.setIssuer(ca.cert.subject.attributes);
   const sans = ['localhost', '127.0.0.1', '::1', ...(options.san ?? [])];
@@ -240,57 +219,4 @@ export async function installBundle(home: string, file: string): Promise<CertInf
   await writeFileAtomic(paths.cert, (fh) => fh.writeFile(bundle.cert));
   if (!existsSync(paths.caCert)) await writeFile(paths.caCert, bundle.ca);
   return info(bundle.name, bundle.role, bundle.cert, paths.cert);
-}
-
-/** The role written in a certificate's OU, or undefined. */
-export function roleOf(pem: string): Role | undefined {
-  const cert = forge.pki.certificateFromPem(pem);
-  const ou = cert.subject.attributes.find((a) => a.shortName === 'OU')?.value ?? '';
-  return roleFromOu(ou);
-}
-
-export function roleFromOu(ou: string | string[] | undefined): Role | undefined {
-  const value = Array.isArray(ou) ? ou[0] : ou;
-  if (!value?.startsWith(OU_PREFIX)) return undefined;
-  const role = value.slice(OU_PREFIX.length);
-  return (ROLES as readonly string[]).includes(role) ? (role as Role) : undefined;
-}
-
-/** The PEMs a process presents and trusts. */
-export interface Identity {
-  name: string;
-  role: Role;
-  ca: string;
-  cert: string;
-  key: string;
-}
-
-/** This machine's installed certificate, which must carry `role` when one is given. */
-export function loadIdentity(home: string, role?: Role): Identity {
-  const paths = certPaths(home);
-  let cert: string;
-  let key: string;
-  let ca: string;
-  try {
-    cert = readFileSync(paths.cert, 'utf8');
-    key = readFileSync(paths.key, 'utf8');
-    ca = readFileSync(paths.caCert, 'utf8');
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw err;
-    throw new AccelError('ACCEL_CERTS_NOT_INSTALLED', `no certificate installed in ${paths.dir}`, {
-      hint: `on the CA machine: accel certs issue NAME --role ${role ?? 'client'} && accel certs bundle NAME -o NAME.json; here: accel certs install NAME.json`,
-    });
-  }
-  const actual = roleOf(cert);
-  if (!actual || (role && actual !== role)) {
-    throw new AccelError(
-      'ACCEL_CERTS_WRONG_ROLE',
-      `the installed certificate is for a ${actual ?? 'unknown role'}, not a ${role ?? 'farm role'}`,
-      {
-        hint: `install a bundle issued with --role ${role ?? 'client'}`,
-      },
-    );
-  }
-  const name = new X509Certificate(cert).subject.match(/CN=([^\n]+)/)?.[1] ?? '';
-  return { name, role: actual, ca, cert, key };
 }
