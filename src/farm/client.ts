@@ -74,7 +74,7 @@ async function dispatch(
     startTimeoutMs,
   };
   for (let submission = 1; ; submission++) {
-    const result = await submit(client, spec, startTimeoutMs);
+    const result = await submit(client, { ...spec, submission }, startTimeoutMs);
     if (result.status === 'not-started') throw new Fallback('no worker in time');
     if (result.status === 'failed') throw new Fallback('infrastructure failure');
     if (result.status === 'refused') throw new Fallback(`refused: ${result.code}`);
@@ -107,13 +107,17 @@ async function submit(client: MtlsClient, spec: JobSpec, startTimeoutMs: number)
       const res = await client.request('POST', '/jobs', spec);
       const body = JSON.parse(res.body.toString() || '{}');
       if (res.status === 200) {
-        if (body.status === 'failed' && body.reason === 'syncer shutting down') continue;
+        if (body.status === 'failed' && body.reason === 'syncer shutting down') {
+          spec.submission = (spec.submission ?? 1) + 1;
+          continue;
+        }
         return body as JobResult;
       }
       if (res.status === 400) return { status: 'refused', code: body.code, message: body.message };
       throw new Fallback(`syncer error ${res.status}`);
     } catch (err) {
       if (err instanceof Fallback) throw err;
+      spec.submission = (spec.submission ?? 1) + 1;
       await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
     }
   }

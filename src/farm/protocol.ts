@@ -28,6 +28,8 @@ export interface JobSpec {
   env: Record<string, string>;
   /** Milliseconds the job may wait for a worker before the syncer gives it back unstarted. */
   startTimeoutMs: number;
+  /** 1 for a compile's first job; more when the client sends it again (stale include tree, syncer restart). */
+  submission?: number;
 }
 
 export interface JobOutput {

@@ -26,7 +26,11 @@ interface Waiter {
 
 export interface QueueStats {
   submitted: number;
+  /** Jobs a client sent again for the same compile (it found the include tree stale, or the syncer restarted). */
+  resubmitted: number;
   completed: number;
+  /** Results refused because the sender no longer held the lease (it was presumed dead). */
+  lateResults: number;
   infraFailures: number;
   leaseExpiries: number;
   requeued: number;
@@ -47,7 +51,9 @@ const MAX_ATTEMPTS = 3;
 export class JobQueue {
   readonly stats: QueueStats = {
     submitted: 0,
+    resubmitted: 0,
     completed: 0,
+    lateResults: 0,
     infraFailures: 0,
     leaseExpiries: 0,
     requeued: 0,
@@ -97,6 +103,7 @@ export class JobQueue {
     const job: Job = { id, spec, state: 'queued', attempts: 0, skippedBy: new Set(), finish };
     this.#jobs.set(id, job);
     this.stats.submitted++;
+    if ((spec.submission ?? 1) > 1) this.stats.resubmitted++;
     this.#armStartTimer(job);
     this.#enqueue(job, false);
     return {
@@ -154,7 +161,10 @@ export class JobQueue {
   /** Accepts the lease holder's result; false when it is not (late, or the job was re-leased). */
   complete(id: string, worker: string, result: JobResult): boolean {
     const job = this.#jobs.get(id);
-    if (job?.state !== 'leased' || job.lease?.worker !== worker) return false;
+    if (job?.state !== 'leased' || job.lease?.worker !== worker) {
+      this.stats.lateResults++;
+      return false;
+    }
     if (result.status === 'failed') {
       this.stats.infraFailures++;
       if (result.retry !== false && job.attempts < MAX_ATTEMPTS) {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { TestContext } from 'node:test';
+import { MtlsClient } from '../../src/net/client.ts';
+import { loadIdentity } from '../../src/net/identity.ts';
 import { initCa, installBundle, issueCert, type Role, writeBundle } from '../../src/net/tls.ts';
 import { cleanEnv, MAIN, ROOT, runAccel } from '../helpers.ts';
 
@@ -86,4 +88,48 @@ export async function farmStatus(home: string, syncer: string) {
   const r = await runAccel(['--home', home, '--json', 'farm', 'status', '--syncer', syncer]);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout.toString());
+}
+
+/** A bin dir whose gcc and g++ wait `seconds` before compiling: a slow or hanging worker, same toolchain. */
+export function slowCompilers(dir: string, seconds: number): string {
+  const bin = join(dir, `slow-${seconds}`);
+  mkdirSync(bin, { recursive: true });
+  for (const name of ['gcc', 'g++']) {
+    writeFileSync(
+      join(bin, name),
+      `#!/bin/sh\ncase " $* " in *" -c "*) sleep ${seconds};; esac\nexec /usr/bin/${name} "$@"\n`,
+      { mode: 0o755 },
+    );
+  }
+  return bin;
+}
+
+/** Polls `probe` until it returns true (a wait for a state, never a timed assertion). */
+export async function until(probe: () => Promise<boolean>, what: string, tries = 600): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+/** GETs a JSON document with this home's certificate. */
+export async function getJson(home: string, url: string): Promise<Record<string, unknown>> {
+  const client = new MtlsClient(url, loadIdentity(home));
+  try {
+    const res = await client.request('GET', new URL(url).pathname, undefined, { timeoutMs: 5000 });
+    assert.equal(res.status, 200);
+    return JSON.parse(res.body.toString());
+  } finally {
+    client.close();
+  }
+}
+
+export function objectFiles(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile() && e.name.endsWith('.o'))
+      out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
+  }
+  return out;
 }
