@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
-import { basename } from 'node:path';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Compile } from '../compiler/args.ts';
 import { type CompilerRun, runCompiler } from '../compiler/run.ts';
-import { writeFileAtomic } from '../core/atomic-fs.ts';
+import { tempName } from '../core/atomic-fs.ts';
 import type { Config } from '../core/config.ts';
-import { isAccelError } from '../core/errors.ts';
+import { fsError, isAccelError } from '../core/errors.ts';
 import { MtlsClient } from '../net/client.ts';
 import { type Identity, loadIdentity } from '../net/identity.ts';
 import type { Digest } from '../store/digest.ts';
@@ -19,7 +19,12 @@ const ENV_KEYS = ['LANG', 'LC_ALL', 'LC_MESSAGES', 'LC_CTYPE', 'GCC_COLORS', 'SO
 /** Submissions per compile: a stale include tree is refreshed and the job sent again, at most this often. */
 const MAX_SUBMISSIONS = 3;
 
-export type FarmRun = CompilerRun & { fallback?: string; remote?: boolean };
+export type FarmRun = CompilerRun & {
+  fallback?: string;
+  remote?: boolean;
+  /** The worker's own time for the job (diagnostics, the benchmark). */
+  timings?: { prepare: number; compile: number; collect: number };
+};
 
 class Fallback extends Error {}
 
@@ -142,30 +147,34 @@ function fileDigest(path: string): string | undefined {
   }
 }
 
-/** Writes the outputs at the client's paths (each atomically) and returns the compiler's output. */
+/** Writes the outputs at the client's paths (each by rename, so never half-written) and returns the run. */
 async function finish(client: MtlsClient, store: Store, result: JobResult & { status: 'done' }): Promise<FarmRun> {
   const run = {
     code: result.exitCode,
     stdout: Buffer.from(result.stdout, 'latin1'),
     stderr: Buffer.from(result.stderr, 'latin1'),
     remote: true,
+    timings: result.timings,
   };
   for (const out of result.outputs) {
-    // The wrapper stores the object itself; the dependency file is read once and dropped.
-    let bytes = store.read(out.digest as Digest);
-    if (!bytes) {
+    let data = out.data === undefined ? store.read(out.digest as Digest) : Buffer.from(out.data, 'base64');
+    if (!data) {
       const res = await client.request('GET', `/blobs/${out.digest}`).catch(() => {
         throw new Fallback('farm unreachable');
       });
       if (res.status !== 200) throw new Fallback('output missing on the syncer');
-      if (createHash('sha256').update(res.body).digest('hex') !== out.digest) {
-        throw new Fallback('output corrupted');
-      }
-      bytes = res.body;
+      data = res.body;
     }
-    const data = bytes;
-    await writeFileAtomic(out.path, (fh) => fh.writeFile(data));
+    if (createHash('sha256').update(data).digest('hex') !== out.digest) throw new Fallback('output corrupted');
+    // No fsync: a compiler does not sync its outputs either, and make reruns what a crash loses.
+    const temp = join(dirname(out.path), tempName(`.${basename(out.path)}.`));
+    try {
+      writeFileSync(temp, data);
+      renameSync(temp, out.path);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw fsError(err, 'writing', out.path);
+    }
   }
-  if (result.exitCode !== 0) for (const out of result.outputs) rmSync(out.path, { force: true });
   return run;
 }

@@ -37,7 +37,12 @@ export interface JobOutput {
   path: string;
   digest: string;
   size: number;
+  /** Small outputs travel inside the result (base64): two round trips and two fsyncs less per job. */
+  data?: string;
 }
+
+/** Outputs up to this size are inlined in the result; larger ones move as blobs through the syncer. */
+export const INLINE_OUTPUT_MAX = 256 * 1024;
 
 /** What a finished job sends back to the client. */
 export type JobResult =
@@ -51,6 +56,8 @@ export type JobResult =
       inputs: [string, string][];
       manifest: string;
       worker: string;
+      /** Milliseconds the worker spent: preparing the sandbox, compiling, collecting outputs. */
+      timings?: { prepare: number; compile: number; collect: number };
     }
   | { status: 'refused'; code: string; message: string }
   /** An infrastructure failure (worker died, sandbox or transfer problem): the client compiles locally. */

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { resolveCompiler } from '../compiler/identity.ts';
 import type { Log } from '../core/log.ts';
 import { MtlsClient } from '../net/client.ts';
@@ -13,6 +14,7 @@ import type { Store } from '../store/store.ts';
 import { checkCompiler, mapArgs, Refusal } from './policy.ts';
 import {
   type Assignment,
+  INLINE_OUTPUT_MAX,
   type JobOutput,
   type JobResult,
   type TreeManifest,
@@ -160,6 +162,7 @@ export function createWorker(options: WorkerOptions) {
       if (err instanceof Refusal) return { status: 'refused', code: err.code, message: err.message };
       throw err;
     }
+    const t0 = performance.now();
     const manifest = await loadManifest(job.manifest);
     const root = createJobRoot(options.home);
     try {
@@ -176,7 +179,9 @@ export function createWorker(options: WorkerOptions) {
       mkdirSync(cwd, { recursive: true });
       for (const out of mapped.outputs) mkdirSync(dirname(join(root, out)), { recursive: true });
       const env: NodeJS.ProcessEnv = { PATH: options.env.PATH ?? '/usr/bin:/bin', ...spec.env };
+      const t1 = performance.now();
       const run = await compile(compilerPath, mapped.args, { cwd, env, signal: lost });
+      const t2 = performance.now();
       if (run.timedOut) {
         return { status: 'failed', reason: `compile timed out after ${options.jobTimeoutMs / 1000} s`, retry: false };
       }
@@ -187,19 +192,24 @@ export function createWorker(options: WorkerOptions) {
         for (const path of mapped.outputs) {
           const local = join(root, path);
           if (!existsSync(local)) continue;
-          let info: { digest: string; size: number };
+          let data = readFileSync(local);
           if (mapped.depFiles.includes(path)) {
-            const text = unmapText(readFileSync(local, 'utf8'), root);
-            info = await store.putBuffer(Buffer.from(text));
+            const text = unmapText(data.toString('utf8'), root);
+            data = Buffer.from(text);
             for (const dep of depFilePaths(text)) {
               const abs = resolve(spec.cwd, dep);
               const digest = manifest.files[abs];
               if (digest) inputs.push([abs, digest]);
             }
-          } else info = await store.putFile(local);
-          outputs.push({ path, digest: info.digest, size: info.size });
+          }
+          const digest = createHash('sha256').update(data).digest('hex');
+          if (data.length <= INLINE_OUTPUT_MAX)
+            outputs.push({ path, digest, size: data.length, data: data.toString('base64') });
+          else {
+            await upload(digest, data);
+            outputs.push({ path, digest, size: data.length });
+          }
         }
-        await upload(outputs.map((o) => o.digest));
       }
       return {
         status: 'done',
@@ -210,6 +220,7 @@ export function createWorker(options: WorkerOptions) {
         inputs,
         manifest: job.manifest,
         worker: options.identity.name,
+        timings: { prepare: t1 - t0, compile: t2 - t1, collect: performance.now() - t2 },
       };
     } finally {
       rmSync(root, { recursive: true, force: true });
@@ -278,15 +289,12 @@ export function createWorker(options: WorkerOptions) {
     );
   }
 
-  async function upload(digests: string[]): Promise<void> {
-    if (digests.length === 0) return;
-    const { value } = await client.json<{ missing: string[] }>('POST', '/blobs/missing', { digests });
-    for (const digest of value.missing) {
-      const data = store.read(digest as Digest);
-      if (!data) throw new Error(`output blob ${digest} vanished`);
-      const res = await client.request('PUT', `/blobs/${digest}`, data);
-      if (res.status !== 200) throw new Error(`uploading an output: ${res.status} ${res.body.toString()}`);
-    }
+  /** Sends a large output to the syncer unless it already has it. */
+  async function upload(digest: string, data: Buffer): Promise<void> {
+    const { value } = await client.json<{ missing: string[] }>('POST', '/blobs/missing', { digests: [digest] });
+    if (value.missing.length === 0) return;
+    const res = await client.request('PUT', `/blobs/${digest}`, data);
+    if (res.status !== 200) throw new Error(`uploading an output: ${res.status} ${res.body.toString()}`);
   }
 
   return {
