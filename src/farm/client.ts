@@ -10,11 +10,9 @@ import { MtlsClient } from '../net/client.ts';
 import { type Identity, loadIdentity } from '../net/identity.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
+import { jobEnv } from './policy.ts';
 import { type JobResult, type JobSpec, toolchainKey } from './protocol.ts';
 import { cachedToolchain } from './toolchain.ts';
-
-/** Locale settings a compile's diagnostics depend on; nothing else of the client's environment travels. */
-const ENV_KEYS = ['LANG', 'LC_ALL', 'LC_MESSAGES', 'LC_CTYPE', 'GCC_COLORS', 'SOURCE_DATE_EPOCH'];
 
 /** Submissions per compile: a stale include tree is refreshed and the job sent again, at most this often. */
 const MAX_SUBMISSIONS = 3;
@@ -68,8 +66,7 @@ async function dispatch(
   startTimeoutMs: number,
 ): Promise<FarmRun> {
   const toolchain = await cachedToolchain(store, compilerPath);
-  const env: Record<string, string> = {};
-  for (const k of ENV_KEYS) if (options.env[k] !== undefined) env[k] = options.env[k] as string;
+  const env = jobEnv(options.env);
   const spec: JobSpec = {
     compiler: basename(compilerPath),
     toolchain: toolchainKey(toolchain),

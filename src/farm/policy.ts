@@ -65,6 +65,38 @@ const OTHER_VALUE = new Set([
 /** System headers are not shipped: absolute paths under these stay as they are on the worker. */
 export const SYSTEM_PREFIXES = ['/usr/'];
 
+/**
+ * The only environment a compile gets from the client: its locale (diagnostics must read as they would
+ * locally) and reproducibility settings. Never PATH, LD_PRELOAD, GCC_EXEC_PREFIX, COMPILER_PATH, ….
+ */
+export const JOB_ENV_KEYS = ['LANG', 'LC_ALL', 'LC_MESSAGES', 'LC_CTYPE', 'GCC_COLORS', 'SOURCE_DATE_EPOCH'];
+
+/** The client's variables a job may carry, from any environment-like record. */
+export function jobEnv(env: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of JOB_ENV_KEYS) if (typeof env[k] === 'string') out[k] = env[k] as string;
+  return out;
+}
+
+/** Checks the shape of a submitted job (it comes from the network); throws a Refusal. */
+export function checkJobShape(spec: unknown): void {
+  const s = spec as Record<string, unknown> | null;
+  const ok =
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.compiler === 'string' &&
+    typeof s.toolchain === 'string' &&
+    typeof s.cwd === 'string' &&
+    Array.isArray(s.args) &&
+    s.args.every((a) => typeof a === 'string') &&
+    typeof s.env === 'object' &&
+    s.env !== null &&
+    typeof s.startTimeoutMs === 'number' &&
+    s.startTimeoutMs > 0;
+  if (!ok)
+    throw new Refusal('ACCEL_FARM_BAD_JOB', 'malformed job: compiler, toolchain, cwd, args, env, startTimeoutMs');
+}
+
 export function within(path: string, dirs: readonly string[]): boolean {
   return dirs.some((d) => path === d || path.startsWith(d.endsWith(sep) ? d : `${d}${sep}`));
 }

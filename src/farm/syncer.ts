@@ -5,7 +5,7 @@ import type { Identity, Role } from '../net/identity.ts';
 import { createMtlsServer, type Peer, readBody, sendError, sendJson } from '../net/server.ts';
 import { isDigest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
-import { checkCompiler, mapArgs, Refusal } from './policy.ts';
+import { checkCompiler, checkJobShape, mapArgs, Refusal } from './policy.ts';
 import type { JobResult, JobSpec, WorkerReport } from './protocol.ts';
 import { JobQueue } from './queue.ts';
 import { farmStatusHtml } from './status-page.ts';
@@ -56,7 +56,11 @@ export function createSyncer(options: SyncerOptions) {
     identity: options.identity,
     host: options.host,
     port: options.port,
-    handler: (req, res, peer) => route(req, res, peer),
+    handler: (req, res, peer) =>
+      route(req, res, peer).catch((err: unknown) => {
+        if (!(err instanceof BadRequest)) throw err;
+        sendError(res, 400, 'ACCEL_FARM_BAD_REQUEST', err.message);
+      }),
     onError: (err) => log.warn(`syncer: ${(err as Error).message}`),
   });
   let url = '';
@@ -100,11 +104,15 @@ export function createSyncer(options: SyncerOptions) {
       case 'POST /jobs':
         return submit(req, res);
       case 'POST /tree/refresh': {
-        const body = JSON.parse((await readBody(req)).toString() || '{}') as { paths?: string[] };
-        return sendJson(res, 200, { manifest: await tree.refresh(body.paths) });
+        const body = (await readJson(req, {})) as { paths?: string[] };
+        const paths = Array.isArray(body.paths) ? body.paths.filter((p) => typeof p === 'string') : undefined;
+        return sendJson(res, 200, { manifest: await tree.refresh(paths) });
       }
       case 'POST /work': {
-        const report = JSON.parse((await readBody(req)).toString()) as WorkerReport;
+        const report = (await readJson(req)) as WorkerReport;
+        if (!Array.isArray(report?.toolchains) || typeof report.id !== 'string') {
+          return sendError(res, 400, 'ACCEL_FARM_BAD_REQUEST', 'a worker report needs id and toolchains');
+        }
         report.name = peer.name;
         let closed = false;
         res.on('close', () => {
@@ -129,13 +137,14 @@ export function createSyncer(options: SyncerOptions) {
       }
       case 'POST /jobs/result': {
         const worker = new URL(req.url ?? '/', 'https://x').searchParams.get('worker') ?? '';
-        const result = JSON.parse((await readBody(req)).toString()) as JobResult;
+        const result = (await readJson(req)) as JobResult;
         const ok = queue.complete(parts[1] as string, worker, result);
         return sendJson(res, ok ? 200 : 410, { ok });
       }
       case 'POST /blobs/missing': {
-        const body = JSON.parse((await readBody(req)).toString()) as { digests: string[] };
-        return sendJson(res, 200, { missing: body.digests.filter((d) => !isDigest(d) || !store.has(d)) });
+        const body = (await readJson(req)) as { digests: string[] };
+        const digests = Array.isArray(body?.digests) ? body.digests : [];
+        return sendJson(res, 200, { missing: digests.filter((d) => !isDigest(d) || !store.has(d)) });
       }
       case 'GET /blobs': {
         const digest = parts[1] as string;
@@ -163,8 +172,9 @@ export function createSyncer(options: SyncerOptions) {
   }
 
   async function submit(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const spec = JSON.parse((await readBody(req)).toString()) as JobSpec;
+    const spec = (await readJson(req)) as JobSpec;
     try {
+      checkJobShape(spec);
       checkCompiler(spec.compiler, options.compilers);
       mapArgs({ args: spec.args, cwd: spec.cwd, roots: tree.roots, root: '/sandbox' });
     } catch (err) {
@@ -197,3 +207,15 @@ export function createSyncer(options: SyncerOptions) {
 }
 
 export type Syncer = ReturnType<typeof createSyncer>;
+
+class BadRequest extends Error {}
+
+async function readJson(req: IncomingMessage, empty?: unknown): Promise<unknown> {
+  const text = (await readBody(req, 64 * 1024 * 1024)).toString();
+  if (text === '' && empty !== undefined) return empty;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BadRequest('the request body is not JSON');
+  }
+}

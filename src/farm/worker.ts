@@ -11,7 +11,7 @@ import type { Identity } from '../net/identity.ts';
 import { createMtlsServer, sendJson } from '../net/server.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
-import { checkCompiler, mapArgs, Refusal } from './policy.ts';
+import { checkCompiler, jobEnv, mapArgs, Refusal } from './policy.ts';
 import {
   type Assignment,
   INLINE_OUTPUT_MAX,
@@ -178,7 +178,7 @@ export function createWorker(options: WorkerOptions) {
       const cwd = join(root, spec.cwd);
       mkdirSync(cwd, { recursive: true });
       for (const out of mapped.outputs) mkdirSync(dirname(join(root, out)), { recursive: true });
-      const env: NodeJS.ProcessEnv = { PATH: options.env.PATH ?? '/usr/bin:/bin', ...spec.env };
+      const env: NodeJS.ProcessEnv = { ...jobEnv(spec.env), PATH: options.env.PATH ?? '/usr/bin:/bin' };
       const t1 = performance.now();
       const run = await compile(compilerPath, mapped.args, { cwd, env, signal: lost });
       const t2 = performance.now();

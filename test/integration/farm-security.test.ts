@@ -47,6 +47,11 @@ test('the syncer refuses other CAs, missing certificates, wrong roles, code-load
   assert.equal(asWorker.status, 403);
   assert.equal(asWorker.value.code, 'ACCEL_FARM_ROLE_REFUSED');
   const asClient = await client.json<{ code: string }>('POST', '/work', { id: 'x', toolchains: [] });
+  const junk = await client.request('POST', '/jobs', 'not json');
+  assert.equal(junk.status, 400);
+  assert.match(junk.body.toString(), /ACCEL_FARM_BAD_REQUEST/);
+  const shapeless = await client.json<{ code: string }>('POST', '/jobs', { compiler: 'gcc', args: 'rm -rf /' });
+  assert.equal(shapeless.value.code, 'ACCEL_FARM_BAD_JOB');
   assert.equal(asClient.status, 403);
   assert.equal(asClient.value.code, 'ACCEL_FARM_ROLE_REFUSED');
 

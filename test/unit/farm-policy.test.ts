@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkCompiler, mapArgs, Refusal } from '../../src/farm/policy.ts';
+import { checkCompiler, jobEnv, mapArgs, Refusal } from '../../src/farm/policy.ts';
 
 const roots = ['/src/proj'];
 const root = '/home/w/sandbox/jobs/job-1';
@@ -72,4 +72,15 @@ test('checkCompiler: only bare names on the allowlist', () => {
   checkCompiler('gcc', ['gcc', 'g++']);
   refused(() => checkCompiler('python3', ['gcc']), 'ACCEL_FARM_COMPILER_REFUSED', /python3/);
   refused(() => checkCompiler('/tmp/gcc', ['gcc', '/tmp/gcc']), 'ACCEL_FARM_COMPILER_REFUSED', /allowlist/);
+});
+
+test('jobEnv: only locale and reproducibility variables travel, never PATH or LD_PRELOAD', () => {
+  const env = {
+    LANG: 'de_DE.UTF-8',
+    PATH: '/evil',
+    LD_PRELOAD: '/x.so',
+    GCC_EXEC_PREFIX: '/y',
+    SOURCE_DATE_EPOCH: '1',
+  };
+  assert.deepEqual(jobEnv(env), { LANG: 'de_DE.UTF-8', SOURCE_DATE_EPOCH: '1' });
 });
