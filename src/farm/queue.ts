@@ -37,6 +37,10 @@ export interface QueueStats {
   toolchainMismatches: number;
   notStarted: number;
   cancelled: number;
+  /** Jobs refused by policy (at submission or by a worker). */
+  refused: number;
+  /** Jobs given back to their client to compile locally: not started in time, failed for good, or refused. */
+  fallbacks: number;
 }
 
 /** Jobs retried this many times after infrastructure failures or lost leases give up (the client compiles). */
@@ -60,6 +64,8 @@ export class JobQueue {
     toolchainMismatches: 0,
     notStarted: 0,
     cancelled: 0,
+    refused: 0,
+    fallbacks: 0,
   };
   readonly workers = new Map<string, WorkerReport & { lastSeen: number }>();
   readonly #jobs = new Map<string, Job>();
@@ -91,6 +97,12 @@ export class JobQueue {
   jobsPerSecond(now = Date.now()): number {
     while (this.#completions.length > 0 && (this.#completions[0] as number) < now - 10_000) this.#completions.shift();
     return this.#completions.length / 10;
+  }
+
+  /** Counts a job refused before it was queued (the client compiles it locally). */
+  refusedAtSubmit(): void {
+    this.stats.refused++;
+    this.stats.fallbacks++;
   }
 
   /** Queues a job; resolves with its result. `cancel` drops it (the client went away). */
@@ -267,7 +279,10 @@ export class JobQueue {
     if (result.status === 'done') {
       this.stats.completed++;
       this.#completions.push(Date.now());
-    }
+    } else if (result.status === 'refused') {
+      this.stats.refused++;
+      this.stats.fallbacks++;
+    } else if (result.status === 'not-started' || result.reason !== 'syncer shutting down') this.stats.fallbacks++;
     job.finish(result);
   }
 }

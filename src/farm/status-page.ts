@@ -17,7 +17,8 @@ export function farmStatusHtml(s: FarmStatus): string {
 <body><h1>accel farm</h1>
 <p>${s.workers.length} workers, ${s.cores} cores; queue ${q.queued}, running ${q.running}, ${q.jobsPerSecond.toFixed(1)} jobs/s</p>
 <p>completed ${q.completed}, infrastructure failures ${q.infraFailures}, lease expiries ${q.leaseExpiries}, requeued ${q.requeued},
-toolchain mismatches ${q.toolchainMismatches}, not started in time ${q.notStarted}</p>
+toolchain mismatches ${q.toolchainMismatches}, not started in time ${q.notStarted}, refused ${q.refused};
+${q.fallbacks} jobs given back to clients to compile locally</p>
 <p>include tree ${esc(s.syncer.manifest.slice(0, 12))}: ${s.syncer.files} files under ${esc(s.syncer.roots.join(', '))} (${s.syncer.publishes} published)</p>
 <table><tr><th>worker</th><th>cores</th><th>running</th><th>done</th><th>failed</th><th>toolchains</th><th>last seen</th></tr>
 ${rows}

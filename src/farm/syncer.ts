@@ -178,8 +178,9 @@ export function createSyncer(options: SyncerOptions) {
       checkCompiler(spec.compiler, options.compilers);
       mapArgs({ args: spec.args, cwd: spec.cwd, roots: tree.roots, root: '/sandbox' });
     } catch (err) {
-      if (err instanceof Refusal) return sendError(res, 400, err.code, err.message);
-      throw err;
+      if (!(err instanceof Refusal)) throw err;
+      queue.refusedAtSubmit();
+      return sendError(res, 400, err.code, err.message);
     }
     const job = queue.submit(spec);
     res.on('close', () => {

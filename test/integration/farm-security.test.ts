@@ -73,9 +73,14 @@ test('the syncer refuses other CAs, missing certificates, wrong roles, code-load
   assert.match(python.value.message, /python3.*allowlist/);
   const outside = await client.json<{ code: string }>('POST', '/jobs', job(['-I/etc', '-c', 'src/main.c'], 'gcc', src));
   assert.equal(outside.value.code, 'ACCEL_FARM_OUTSIDE_TREE');
-  const status = await client.json<{ workers: unknown[] }>('GET', '/status');
+  const status = await client.json<{ workers: unknown[]; queue: { refused: number; fallbacks: number } }>(
+    'GET',
+    '/status',
+  );
   assert.equal(status.status, 200);
   assert.deepEqual(status.value.workers, []);
+  assert.equal(status.value.queue.refused, 4, 'plugin, python3, outside the tree, malformed');
+  assert.equal(status.value.queue.fallbacks, 4);
 });
 
 test('farm down: the build still succeeds locally and the stats count the fallbacks', async (t) => {
