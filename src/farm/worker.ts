@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -223,7 +224,8 @@ export function createWorker(options: WorkerOptions) {
         timings: { prepare: t1 - t0, compile: t2 - t1, collect: performance.now() - t2 },
       };
     } finally {
-      rmSync(root, { recursive: true, force: true });
+      // Off the job's critical path: the result goes out while the directory is removed.
+      rm(root, { recursive: true, force: true }).catch((err: Error) => log.warn(`removing ${root}: ${err.message}`));
     }
   }
 

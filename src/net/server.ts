@@ -31,6 +31,8 @@ export function createMtlsServer(options: {
   onError?: (err: unknown) => void;
 }): MtlsServer {
   const sockets = new Set<Socket>();
+  // getPeerCertificate() builds a large object each call; a connection's peer never changes.
+  const peers = new WeakMap<object, Peer>();
   const server = createHttpsServer(
     {
       key: options.identity.key,
@@ -41,9 +43,14 @@ export function createMtlsServer(options: {
       keepAliveTimeout: 60_000,
     },
     (req, res) => {
-      const cert = (req.socket as TLSSocket).getPeerCertificate();
-      const peer: Peer = { name: String(cert.subject?.CN ?? ''), role: roleFromOu(cert.subject?.OU) };
-      Promise.resolve(options.handler(req, res, peer)).catch((err: unknown) => {
+      let peer = peers.get(req.socket);
+      if (!peer) {
+        const cert = (req.socket as TLSSocket).getPeerCertificate();
+        peer = { name: String(cert.subject?.CN ?? ''), role: roleFromOu(cert.subject?.OU) };
+        peers.set(req.socket, peer);
+      }
+      const who = peer;
+      Promise.resolve(options.handler(req, res, who)).catch((err: unknown) => {
         options.onError?.(err);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ code: 'ACCEL_FARM_INTERNAL', message: String((err as Error)?.message ?? err) }));
