@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { createSyncer } from '../farm/syncer.ts';
 import { loadIdentity } from '../net/identity.ts';
@@ -37,7 +38,7 @@ Status: https://HOST:5000/ (HTML) and /status (JSON), or \`accel farm status\`.`
             home: g.home,
             host: flags.bind ?? farm.bind,
             port: flags.port === undefined ? farm.port : Number(flags.port),
-            dirs: [...farm.dirs, ...flags.dir],
+            dirs: [...farm.dirs, ...flags.dir.map((d) => resolve(d))],
             compilers: farm.compilers,
             leaseMs: farm.lease * 1000,
           });

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { AccelError, errnoCode } from '../core/errors.ts';
 import { type Identity, type Role, roleFromOu } from './identity.ts';
 
 /** Who is on the other end of a mutual-TLS connection, from its verified certificate. */
@@ -68,7 +69,7 @@ export function createMtlsServer(options: {
   return {
     listen: () =>
       new Promise((resolve, reject) => {
-        server.once('error', reject);
+        server.once('error', (err) => reject(listenError(err, options.host, options.port)));
         server.listen(options.port, options.host, () => {
           server.off('error', reject);
           resolve(server.address() as AddressInfo);
@@ -81,6 +82,21 @@ export function createMtlsServer(options: {
         for (const s of sockets) s.destroy();
       }),
   };
+}
+
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = errnoCode(err);
+  if (code === 'EADDRINUSE') {
+    return new AccelError('ACCEL_NET_PORT_IN_USE', `${host}:${port} is already in use`, {
+      hint: 'stop the other server or choose another --port',
+    });
+  }
+  if (code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    return new AccelError('ACCEL_NET_CANNOT_LISTEN', `cannot listen on ${host}:${port} (${code})`, {
+      hint: 'use a port above 1023 and an address of this machine',
+    });
+  }
+  return err;
 }
 
 /** Reads a request body up to `limit` bytes. */
