@@ -20,6 +20,8 @@ const LUA_SRC = join(tmpdir(), 'accel-bench-lua', 'src');
 const WORKERS = Number(process.env.BENCH_FARM_WORKERS ?? 16);
 const SLOTS = Number(process.env.BENCH_FARM_SLOTS ?? 4);
 const JOBS = Number(process.env.BENCH_FARM_JOBS ?? 1000);
+/** Also measured: one worker with one slot, jobs one after another (latency without CPU contention). */
+const SERIAL_JOBS = 50;
 const SLEEP_MS = 100;
 const CFLAGS = '-std=gnu99 -O2 -Wall -Wextra -DLUA_COMPAT_5_3 -DLUA_USE_LINUX';
 
@@ -96,12 +98,44 @@ function fakeCompiler(dir: string): string {
   return bin;
 }
 
+interface DispatchRun {
+  workers: number;
+  slots: number;
+  jobs: number;
+  seconds: number;
+  spent: { client: number; prepare: number; compile: number; collect: number; jobs: number };
+}
+
 async function dispatchOverhead(print: (line: string) => void): Promise<void> {
+  const runs = [await dispatch(WORKERS, SLOTS, JOBS), await dispatch(1, 1, SERIAL_JOBS)];
+  print(`### Dispatch overhead\n`);
+  print(
+    `- a fake compiler (C) that sleeps ${SLEEP_MS} ms; workers are separate \`accel worker\` processes, the syncer another; one client process (like the compile-cache daemon: it keeps its TLS connections) with one job in flight per slot; loopback, mutual TLS; ${availableParallelism()} CPUs, load ${fmt(loadavg()[0] as number, 2)} after the runs`,
+  );
+  print('');
+  print(
+    '| workers × slots | jobs | jobs/s | ideal | ÷ ideal | overhead per job (ms) | of which: compiler process start | sandbox | queue, transfer, TLS |',
+  );
+  print('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of runs) {
+    const slots = r.workers * r.slots;
+    const ideal = (slots * 1000) / SLEEP_MS;
+    const perJob = (r.seconds * 1000 * slots) / r.jobs - SLEEP_MS;
+    const m = (v: number) => fmt(v / r.spent.jobs);
+    const rest = r.spent.client - r.spent.prepare - r.spent.compile - r.spent.collect;
+    print(
+      `| ${r.workers} × ${r.slots} | ${r.jobs} | ${fmt(r.jobs / r.seconds)} | ${ideal} | ${fmt(r.jobs / r.seconds / ideal, 2)} | ${fmt(perJob)} | ${m(r.spent.compile - SLEEP_MS * r.spent.jobs)} | ${m(r.spent.prepare + r.spent.collect)} | ${m(rest)} |`,
+    );
+  }
+  print('');
+}
+
+async function dispatch(workers: number, slots: number, jobs: number): Promise<DispatchRun> {
   const dir = mkdtempSync(join(tmpdir(), 'accel-bench-farm-'));
   const procs: ChildProcess[] = [];
   try {
     const names: Record<string, Role> = { syncer: 'syncer', dev: 'client' };
-    for (let i = 0; i < WORKERS; i++) names[`w${i}`] = 'worker';
+    for (let i = 0; i < workers; i++) names[`w${i}`] = 'worker';
     const homes = await certs(dir, names);
     const project = join(dir, 'project');
     mkdirSync(join(project, 'out'), { recursive: true });
@@ -116,9 +150,9 @@ async function dispatchOverhead(print: (line: string) => void): Promise<void> {
       procs,
     );
     await Promise.all(
-      Array.from({ length: WORKERS }, (_, i) =>
+      Array.from({ length: workers }, (_, i) =>
         start(
-          ['--home', homes[`w${i}`] as string, 'worker', '--cores', String(SLOTS), '--syncer', syncer],
+          ['--home', homes[`w${i}`] as string, 'worker', '--cores', String(slots), '--syncer', syncer],
           /status on (https:\/\/\S+)/,
           { PATH: path, ACCEL_FARM_STATUS_PORT: '0' },
           procs,
@@ -150,32 +184,17 @@ async function dispatchOverhead(print: (line: string) => void): Promise<void> {
         spent.jobs++;
       }
     };
-    await Promise.all(Array.from({ length: WORKERS * SLOTS }, (_, i) => one(-i - 1))); // warm-up: every slot once
+    await Promise.all(Array.from({ length: workers * slots }, (_, i) => one(-i - 1))); // warm-up: every slot once
     let next = 0;
     const started = performance.now();
     await Promise.all(
-      Array.from({ length: WORKERS * SLOTS }, async () => {
-        while (next < JOBS) await one(next++);
+      Array.from({ length: workers * slots }, async () => {
+        while (next < jobs) await one(next++);
       }),
     );
     const seconds = (performance.now() - started) / 1000;
     store.close();
-    const ideal = (WORKERS * SLOTS * 1000) / SLEEP_MS;
-    const perJob = (seconds * 1000 * WORKERS * SLOTS) / JOBS - SLEEP_MS;
-    print(`### Dispatch overhead\n`);
-    print(
-      `- ${JOBS} jobs of a fake compiler that sleeps ${SLEEP_MS} ms, ${WORKERS} workers × ${SLOTS} slots (separate processes), one client process with ${WORKERS * SLOTS} jobs in flight, all on loopback over mutual TLS; ${availableParallelism()} CPUs, load ${fmt(loadavg()[0] as number, 2)}`,
-    );
-    print('');
-    print('| jobs/s | ideal jobs/s | ÷ ideal | overhead per job (ms) |');
-    print('| ---: | ---: | ---: | ---: |');
-    print(`| ${fmt(JOBS / seconds)} | ${ideal} | ${fmt(JOBS / seconds / ideal, 2)} | ${fmt(perJob)} |`);
-    print('');
-    const mean = (v: number) => fmt(v / spent.jobs);
-    print(
-      `Mean per job (ms): client call ${mean(spent.client)} = worker sandbox ${mean(spent.prepare)} + compiler process ${mean(spent.compile)} + outputs ${mean(spent.collect)} + queue, transfer and TLS ${mean(spent.client - spent.prepare - spent.compile - spent.collect)}.`,
-    );
-    print('');
+    return { workers, slots, jobs, seconds, spent };
   } finally {
     await stopAll(procs);
     rmSync(dir, { recursive: true, force: true });

@@ -39,22 +39,37 @@ export async function farmCompile(
     ...(await runCompiler(compilerPath, args, { cwd: options.cwd, env: options.env })),
     fallback: reason,
   });
-  let identity: Identity;
+  let client: MtlsClient;
   try {
-    identity = loadIdentity(home, 'client');
+    client = clientFor(farm.syncer, home);
   } catch (err) {
-    if (isAccelError(err)) return local('no client certificate');
+    if (isAccelError(err) && err.code.startsWith('ACCEL_CERTS_')) return local('no client certificate');
     throw err;
   }
-  const client = new MtlsClient(farm.syncer, identity, { maxSockets: 2 });
   try {
     return await dispatch(client, store, compilerPath, args, options, farm.startTimeout * 1000);
   } catch (err) {
     if (err instanceof Fallback) return local(err.message);
     throw err;
-  } finally {
-    client.close();
   }
+}
+
+const clients = new Map<string, MtlsClient>();
+
+/**
+ * One client per syncer and home for the life of the process: a long-lived caller (the compile-cache daemon)
+ * reuses its TLS connections instead of a handshake per job. Idle keep-alive sockets are unref'd by Node's
+ * agent, so they never keep a short-lived `accel cc` alive.
+ */
+function clientFor(syncer: string, home: string): MtlsClient {
+  const key = `${syncer}\0${home}`;
+  let client = clients.get(key);
+  if (!client) {
+    const identity: Identity = loadIdentity(home, 'client');
+    client = new MtlsClient(syncer, identity, { maxSockets: 256 });
+    clients.set(key, client);
+  }
+  return client;
 }
 
 async function dispatch(
