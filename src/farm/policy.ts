@@ -144,6 +144,9 @@ export function mapArgs(options: { args: string[]; cwd: string; roots: readonly 
   const outputPath = (value: string): string => {
     const abs = resolve(cwd, value);
     outputs.push(abs);
+    // A relative name stays as written (gcc writes -o into the dependency file's target as given), unless its
+    // `..` would climb out of the job root, where the client's `/` stops them.
+    if (!isAbsolute(value) && join(root, cwd, value).startsWith(`${root}/`)) return value;
     return join(root, abs);
   };
   for (let i = 0; i < args.length; i++) {

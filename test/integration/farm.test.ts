@@ -12,10 +12,10 @@ function ok(r: RunResult): string {
   return r.stderr;
 }
 
-function objects(dir: string): Map<string, Buffer> {
+function objects(dir: string, ext = '.o'): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile() && e.name.endsWith('.o'))
+    if (e.isFile() && e.name.endsWith(ext))
       out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
   }
   return out;
@@ -25,9 +25,11 @@ test('syncer + 3 workers: make -j12 through accel cc compiles every TU on the fa
   const dir = tempDir(t);
   const src = copyProject(dir);
   const homes = await farmCerts(dir, { syncer: 'syncer', w1: 'worker', w2: 'worker', w3: 'worker', dev: 'client' });
-  const plain = join(dir, 'plain');
-  ok(await runCommand('make', ['-C', src, '-j4', `BUILD=${plain}`, 'objs']));
-  const expected = objects(plain);
+  // Plain gcc in a second copy, with the same relative BUILD: dependency files must match too.
+  const plainSrc = copyProject(join(dir, 'plain'));
+  ok(await runCommand('make', ['-C', plainSrc, '-j4', 'BUILD=build', 'objs']));
+  const expected = objects(join(plainSrc, 'build'));
+  const expectedDeps = objects(join(plainSrc, 'build'), '.d');
   assert.equal(expected.size, TUS);
 
   const syncer = await startSyncer(t, homes.syncer as string, [src]);
@@ -47,6 +49,9 @@ test('syncer + 3 workers: make -j12 through accel cc compiles every TU on the fa
   const built = objects(join(src, 'build'));
   assert.equal(built.size, TUS);
   for (const [name, bytes] of built) assert.ok(expected.get(name)?.equals(bytes), `${name} differs from plain gcc's`);
+  const deps = objects(join(src, 'build'), '.d');
+  assert.equal(deps.size, TUS);
+  for (const [name, text] of deps) assert.equal(text.toString(), expectedDeps.get(name)?.toString(), name);
 
   const status = await farmStatus(dev, syncer.url);
   assert.equal(status.workers.length, 3);
