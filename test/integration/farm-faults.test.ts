@@ -89,7 +89,7 @@ test('restart of the syncer mid-build: clients resubmit to the new one and the b
   const port = await freePort();
   const first = await startSyncer(t, homes.syncer as string, [src], {}, port);
   const worker = await startWorker(t, homes.w1 as string, first.url, 3, {
-    PATH: `${slowCompilers(dir, 1)}:${process.env.PATH}`,
+    PATH: `${slowCompilers(dir, 0.5)}:${process.env.PATH}`,
   });
   const dev = homes.dev as string;
   const making = build(src, dev, { ACCEL_FARM_SYNCER: first.url, ACCEL_FARM_START_TIMEOUT: '60' }, 3);
