@@ -16,6 +16,9 @@ import { fmt } from './util.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
+const EXE = join(ROOT, 'build', 'out', 'accel-linux-x64');
+/** The single executable when built (`npm run build`), else Node and the sources: argv before accel's own. */
+const ACCEL = existsSync(EXE) ? [EXE] : [process.execPath, MAIN];
 const LUA_SRC = join(tmpdir(), 'accel-bench-lua', 'src');
 const WORKERS = Number(process.env.BENCH_FARM_WORKERS ?? 16);
 const SLOTS = Number(process.env.BENCH_FARM_SLOTS ?? 4);
@@ -44,7 +47,10 @@ async function certs(dir: string, machines: Record<string, Role>): Promise<Recor
 
 /** Starts `accel ARGS` and resolves with the URL it announces on stderr. */
 function start(args: string[], ready: RegExp, env: NodeJS.ProcessEnv, procs: ChildProcess[]): Promise<string> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(ACCEL[0] as string, [...ACCEL.slice(1), ...args], {
+    env: cleanEnv(env),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   procs.push(child);
   let err = '';
   return new Promise((resolvePromise, reject) => {
@@ -253,11 +259,15 @@ async function coldBuild(print: (line: string) => void): Promise<void> {
       procs,
     );
     const accelEnv = cleanEnv({ ACCEL_FARM_SYNCER: syncer });
-    const farm = timeMake(build, `${process.execPath} ${MAIN} --home ${homes.dev} cc -- gcc`, accelEnv);
-    const stats = spawnSync(process.execPath, [MAIN, '--home', homes.dev as string, '--json', 'cc', '--stats'], {
-      encoding: 'utf8',
-      env,
-    });
+    const farm = timeMake(build, `${ACCEL.join(' ')} --home ${homes.dev} cc -- gcc`, accelEnv);
+    const stats = spawnSync(
+      ACCEL[0] as string,
+      [...ACCEL.slice(1), '--home', homes.dev as string, '--json', 'cc', '--stats'],
+      {
+        encoding: 'utf8',
+        env,
+      },
+    );
     const counters = JSON.parse(stats.stdout).counters as Record<string, number>;
 
     let distcc: number | string = 'not installed';
@@ -273,7 +283,7 @@ async function coldBuild(print: (line: string) => void): Promise<void> {
       distcc = timeMake(build, 'distcc gcc', { ...env, DISTCC_HOSTS: `127.0.0.1:${port}/2`, DISTCC_FALLBACK: '0' });
     }
     print(
-      `- lua 5.4 from \`apt-get source\`, ${tus} TUs, \`make -j2\`, cold (empty accel cache), ${availableParallelism()} CPUs; accel from source (\`node src/main.ts\`, each compile pays Node's start-up), syncer and one 2-slot worker on loopback; distcc ${spawnSync('distcc', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]} to a local distccd`,
+      `- lua 5.4 from \`apt-get source\`, ${tus} TUs, \`make -j2\`, cold (empty accel cache), ${availableParallelism()} CPUs; accel ${ACCEL.length === 1 ? `as the single executable ${EXE.slice(ROOT.length + 1)}` : "from source (`node src/main.ts`, each compile pays Node's start-up)"}, syncer and one 2-slot worker on loopback; distcc ${spawnSync('distcc', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]} to a local distccd`,
     );
     print(
       `- accel: ${counters['farm compiled'] ?? 0} compiled on the farm, ${Object.entries(counters)
@@ -296,6 +306,6 @@ async function coldBuild(print: (line: string) => void): Promise<void> {
 
 export async function benchFarm(print: (line: string) => void): Promise<void> {
   print('## Compile farm (`bench/farm.ts`)\n');
-  await dispatchOverhead(print);
+  if (!process.env.BENCH_FARM_SKIP_DISPATCH) await dispatchOverhead(print);
   if (!process.env.BENCH_FARM_SKIP_BUILD) await coldBuild(print);
 }
