@@ -12,6 +12,7 @@ import { runCc } from '../cc/wrapper.ts';
 import { runCompiler } from '../compiler/run.ts';
 import { AccelError, isAccelError } from '../core/errors.ts';
 import { formatSize } from '../core/size.ts';
+import { farmCompileFn } from '../farm/dispatch.ts';
 import { Store } from '../store/store.ts';
 import { type Globals, withStore } from './globals.ts';
 import { dataResult } from './result.ts';
@@ -80,6 +81,7 @@ Examples:
               env: g.env,
               skip: accelItself(g.home),
               remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
+              compile: farmCompileFn(g.config, g.home, store),
             });
             return { kind: 'passthrough' as const, ...outcome };
           } catch (err) {
@@ -170,6 +172,7 @@ Examples:
             idleMs: idleSeconds * 1000,
             skip: accelItself(g.home),
             remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
+            compile: farmCompileFn(g.config, g.home, store),
           });
           const stop = () => void daemon.close();
           process.on('SIGTERM', stop);

@@ -17,6 +17,10 @@ const COMMANDS: Record<string, { hidden?: boolean; load: () => Promise<(runner: 
   store: { load: async () => (await import('./store.ts')).storeCommand },
   mirror: { load: async () => (await import('./mirror.ts')).mirrorCommand },
   cc: { load: async () => (await import('./cc.ts')).ccCommand },
+  certs: { load: async () => (await import('./certs.ts')).certsCommand },
+  syncer: { load: async () => (await import('./syncer.ts')).syncerCommand },
+  worker: { load: async () => (await import('./worker.ts')).workerCommand },
+  farm: { load: async () => (await import('./farm.ts')).farmCommand },
   version: { load: async () => (await import('./version.ts')).versionCommand },
   debug: { hidden: true, load: async () => (await import('./debug.ts')).debugCommand },
 };

@@ -51,8 +51,31 @@ const CcSchema = z.strictObject({
   daemonIdleTimeout: z._default(z.number().check(z.gt(0)), 600),
 });
 
+const FarmSchema = z.strictObject({
+  /** The syncer's URL (https://HOST:5000); when set, `accel cc` sends cache misses to the farm. */
+  syncer: z._default(z.string(), ''),
+  /** Where `accel syncer` listens. */
+  port: z._default(z.number().check(z.int(), z.gte(0), z.lte(65535)), 5000),
+  bind: z._default(z.string(), '127.0.0.1'),
+  /** Include roots the syncer snapshots and ships to workers (absolute paths, as the clients see them). */
+  dirs: z._default(z.array(z.string()), []),
+  /** Jobs a worker runs at once; 0: one per CPU. */
+  cores: z._default(z.number().check(z.int(), z.gte(0)), 0),
+  /** Where a worker serves /status. */
+  statusPort: z._default(z.number().check(z.int(), z.gte(0), z.lte(65535)), 8443),
+  /** Seconds a job may wait for a worker before the client compiles it locally. */
+  startTimeout: z._default(z.number().check(z.gt(0)), 10),
+  /** Seconds a compile may run on a worker before it is killed. */
+  jobTimeout: z._default(z.number().check(z.gt(0)), 300),
+  /** Seconds a worker's lease on a job lasts without a heartbeat before the job is queued again. */
+  lease: z._default(z.number().check(z.gt(0)), 15),
+  /** Compiler names a worker runs (found on its PATH). */
+  compilers: z._default(z.array(z.string()), ['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++']),
+});
+
 const ConfigSchema = z.strictObject({
   cc: z.prefault(CcSchema, {}),
+  farm: z.prefault(FarmSchema, {}),
   mirror: z.prefault(MirrorSchema, {}),
   store: z.prefault(
     z.strictObject({
@@ -75,10 +98,28 @@ const ENV_KEYS: Record<string, readonly string[]> = {
   ACCEL_CC_REMOTE: ['cc', 'remote'],
   ACCEL_CC_REMOTE_TOKEN: ['cc', 'remoteToken'],
   ACCEL_CC_DAEMON_IDLE_TIMEOUT: ['cc', 'daemonIdleTimeout'],
+  ACCEL_FARM_SYNCER: ['farm', 'syncer'],
+  ACCEL_FARM_PORT: ['farm', 'port'],
+  ACCEL_FARM_BIND: ['farm', 'bind'],
+  ACCEL_FARM_CORES: ['farm', 'cores'],
+  ACCEL_FARM_STATUS_PORT: ['farm', 'statusPort'],
+  ACCEL_FARM_START_TIMEOUT: ['farm', 'startTimeout'],
+  ACCEL_FARM_JOB_TIMEOUT: ['farm', 'jobTimeout'],
+  ACCEL_FARM_LEASE: ['farm', 'lease'],
 };
 
 /** Keys whose environment variable holds a number. */
-const NUMERIC_ENV = new Set(['ACCEL_MIRROR_PORT', 'ACCEL_MIRROR_TTL', 'ACCEL_CC_DAEMON_IDLE_TIMEOUT']);
+const NUMERIC_ENV = new Set([
+  'ACCEL_MIRROR_PORT',
+  'ACCEL_MIRROR_TTL',
+  'ACCEL_CC_DAEMON_IDLE_TIMEOUT',
+  'ACCEL_FARM_PORT',
+  'ACCEL_FARM_CORES',
+  'ACCEL_FARM_STATUS_PORT',
+  'ACCEL_FARM_START_TIMEOUT',
+  'ACCEL_FARM_JOB_TIMEOUT',
+  'ACCEL_FARM_LEASE',
+]);
 
 /** Variables the CLI reads itself; everything else under ACCEL_ that is not a config key is a likely typo. */
 const OTHER_ENV = new Set([
@@ -107,7 +148,7 @@ export function loadConfig(home: string, env: NodeJS.ProcessEnv): LoadedConfig {
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('ACCEL_') || value === undefined) continue;
     const path = ENV_KEYS[name];
-    if (path) setPath(raw, path, NUMERIC_ENV.has(name) && /^\d+$/.test(value) ? Number(value) : value);
+    if (path) setPath(raw, path, NUMERIC_ENV.has(name) && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
     else if (!OTHER_ENV.has(name)) unknownEnv.push(name);
   }
   const parsed = z.safeParse(ConfigSchema, raw);

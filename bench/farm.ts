@@ -1,0 +1,311 @@
+// The compile farm: (1) dispatch overhead with a fake compiler that sleeps 100 ms, 16 workers × 4 slots on
+// loopback, 1,000 jobs sent through the real client code; (2) a cold build of the bench/cc project (lua 5.4)
+// through a syncer and one local worker, against plain `make -j2` and distcc to a local distccd.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { classify } from '../src/compiler/args.ts';
+import { loadConfig } from '../src/core/config.ts';
+import { farmCompile } from '../src/farm/client.ts';
+import { initCa, installBundle, issueCert, type Role, writeBundle } from '../src/net/tls.ts';
+import { Store } from '../src/store/store.ts';
+import { fmt } from './util.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const MAIN = join(ROOT, 'src', 'main.ts');
+const EXE = join(ROOT, 'build', 'out', 'accel-linux-x64');
+/** The single executable when built (`npm run build`), else Node and the sources: argv before accel's own. */
+const ACCEL = existsSync(EXE) ? [EXE] : [process.execPath, MAIN];
+const LUA_SRC = join(tmpdir(), 'accel-bench-lua', 'src');
+const WORKERS = Number(process.env.BENCH_FARM_WORKERS ?? 16);
+const SLOTS = Number(process.env.BENCH_FARM_SLOTS ?? 4);
+const JOBS = Number(process.env.BENCH_FARM_JOBS ?? 1000);
+/** Also measured: one worker with one slot, jobs one after another (latency without CPU contention). */
+const SERIAL_JOBS = 50;
+const SLEEP_MS = 100;
+const CFLAGS = '-std=gnu99 -O2 -Wall -Wextra -DLUA_COMPAT_5_3 -DLUA_USE_LINUX';
+
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCEL_'))), ...extra };
+}
+
+async function certs(dir: string, machines: Record<string, Role>): Promise<Record<string, string>> {
+  const ca = join(dir, 'ca');
+  await initCa(ca);
+  const homes: Record<string, string> = {};
+  for (const [name, role] of Object.entries(machines)) {
+    await issueCert(ca, { name, role });
+    await writeBundle(ca, name, join(dir, `${name}.json`));
+    homes[name] = join(dir, 'homes', name);
+    await installBundle(homes[name], join(dir, `${name}.json`));
+  }
+  return homes;
+}
+
+/** Starts `accel ARGS` and resolves with the URL it announces on stderr. */
+function start(args: string[], ready: RegExp, env: NodeJS.ProcessEnv, procs: ChildProcess[]): Promise<string> {
+  const child = spawn(ACCEL[0] as string, [...ACCEL.slice(1), ...args], {
+    env: cleanEnv(env),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  procs.push(child);
+  let err = '';
+  return new Promise((resolvePromise, reject) => {
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = ready.exec(err);
+      if (m) resolvePromise(m[1] as string);
+    });
+    child.once('exit', (code) => reject(new Error(`accel ${args.join(' ')} exited ${code}: ${err}`)));
+  });
+}
+
+function stopAll(procs: ChildProcess[]): Promise<unknown> {
+  return Promise.all(
+    procs.map(
+      (p) =>
+        new Promise((r) => {
+          if (p.exitCode !== null || p.signalCode !== null) return r(undefined);
+          p.once('exit', r);
+          p.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+/**
+ * A "compiler" that answers the identity probes like gcc, sleeps, and creates its -o file: a C program, so its
+ * own start-up (~1 ms) does not pollute the overhead the way a shell script's would.
+ */
+const FAKE_COMPILER = `#include <stdio.h>
+#include <string.h>
+#include <time.h>
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "-dumpversion")) { puts("99"); return 0; }
+  if (argc > 1 && !strcmp(argv[1], "-dumpmachine")) { puts("fake-linux-gnu"); return 0; }
+  if (argc > 1 && !strcmp(argv[1], "-E")) return 0;
+  struct timespec ts = {0, ${SLEEP_MS} * 1000000L};
+  nanosleep(&ts, 0);
+  for (int i = 1; i + 1 < argc; i++)
+    if (!strcmp(argv[i], "-o")) { FILE *f = fopen(argv[i + 1], "w"); if (f) fclose(f); }
+  return 0;
+}
+`;
+
+function fakeCompiler(dir: string): string {
+  const bin = join(dir, 'fakebin');
+  mkdirSync(bin);
+  writeFileSync(join(dir, 'fake.c'), FAKE_COMPILER);
+  const r = spawnSync('cc', ['-O2', '-o', join(bin, 'gcc'), join(dir, 'fake.c')], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building the fake compiler: ${r.stderr}`);
+  return bin;
+}
+
+interface DispatchRun {
+  workers: number;
+  slots: number;
+  jobs: number;
+  seconds: number;
+  spent: { client: number; prepare: number; compile: number; collect: number; jobs: number };
+}
+
+async function dispatchOverhead(print: (line: string) => void): Promise<void> {
+  const runs = [await dispatch(WORKERS, SLOTS, JOBS), await dispatch(1, 1, SERIAL_JOBS)];
+  print(`### Dispatch overhead\n`);
+  print(
+    `- a fake compiler (C) that sleeps ${SLEEP_MS} ms; workers are separate \`accel worker\` processes, the syncer another; one client process (like the compile-cache daemon: it keeps its TLS connections) with one job in flight per slot; loopback, mutual TLS; ${availableParallelism()} CPUs, load ${fmt(loadavg()[0] as number, 2)} after the runs`,
+  );
+  print('');
+  print(
+    '| workers × slots | jobs | jobs/s | ideal | ÷ ideal | overhead per job (ms) | of which: compiler process start | sandbox | queue, transfer, TLS |',
+  );
+  print('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of runs) {
+    const slots = r.workers * r.slots;
+    const ideal = (slots * 1000) / SLEEP_MS;
+    const perJob = (r.seconds * 1000 * slots) / r.jobs - SLEEP_MS;
+    const m = (v: number) => fmt(v / r.spent.jobs);
+    const rest = r.spent.client - r.spent.prepare - r.spent.compile - r.spent.collect;
+    print(
+      `| ${r.workers} × ${r.slots} | ${r.jobs} | ${fmt(r.jobs / r.seconds)} | ${ideal} | ${fmt(r.jobs / r.seconds / ideal, 2)} | ${fmt(perJob)} | ${m(r.spent.compile - SLEEP_MS * r.spent.jobs)} | ${m(r.spent.prepare + r.spent.collect)} | ${m(rest)} |`,
+    );
+  }
+  print('');
+}
+
+async function dispatch(workers: number, slots: number, jobs: number): Promise<DispatchRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'accel-bench-farm-'));
+  const procs: ChildProcess[] = [];
+  try {
+    const names: Record<string, Role> = { syncer: 'syncer', dev: 'client' };
+    for (let i = 0; i < workers; i++) names[`w${i}`] = 'worker';
+    const homes = await certs(dir, names);
+    const project = join(dir, 'project');
+    mkdirSync(join(project, 'out'), { recursive: true });
+    writeFileSync(join(project, 'a.c'), 'int a;\n');
+    const bin = fakeCompiler(dir);
+    const path = `${bin}:${process.env.PATH}`;
+    for (const home of Object.values(homes)) writeFileSync(join(home, 'config.json'), '{"farm":{"compilers":["gcc"]}}');
+    const syncer = await start(
+      ['--home', homes.syncer as string, 'syncer', '--port', '0', '--dir', project],
+      /listening on (https:\/\/[^/\s]+)/,
+      {},
+      procs,
+    );
+    await Promise.all(
+      Array.from({ length: workers }, (_, i) =>
+        start(
+          ['--home', homes[`w${i}`] as string, 'worker', '--cores', String(slots), '--syncer', syncer],
+          /status on (https:\/\/\S+)/,
+          { PATH: path, ACCEL_FARM_STATUS_PORT: '0' },
+          procs,
+        ),
+      ),
+    );
+    const dev = homes.dev as string;
+    const { config } = loadConfig(dev, { ACCEL_FARM_SYNCER: syncer, ACCEL_FARM_START_TIMEOUT: '60' });
+    const store = Store.open({ home: dev });
+    const gcc = join(bin, 'gcc');
+    const env = cleanEnv({ PATH: path });
+    const spent = { client: 0, prepare: 0, compile: 0, collect: 0, jobs: 0 };
+    const one = async (n: number) => {
+      const t0 = performance.now();
+      const args = ['-c', 'a.c', '-o', `out/${n}.o`];
+      const c = classify(gcc, args, project);
+      if (c.kind !== 'cacheable') throw new Error(c.reason);
+      const run = await farmCompile(config, dev, store, {
+        compilerPath: gcc,
+        args,
+        options: { cwd: project, env, compile: c.compile },
+      });
+      if (!run.remote || run.code !== 0) throw new Error(`job ${n}: ${run.fallback ?? run.stderr.toString()}`);
+      if (n >= 0 && run.timings) {
+        spent.client += performance.now() - t0;
+        spent.prepare += run.timings.prepare;
+        spent.compile += run.timings.compile;
+        spent.collect += run.timings.collect;
+        spent.jobs++;
+      }
+    };
+    await Promise.all(Array.from({ length: workers * slots }, (_, i) => one(-i - 1))); // warm-up: every slot once
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: workers * slots }, async () => {
+        while (next < jobs) await one(next++);
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    store.close();
+    return { workers, slots, jobs, seconds, spent };
+  } finally {
+    await stopAll(procs);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function timeMake(dir: string, cc: string, env: NodeJS.ProcessEnv): number {
+  spawnSync('make', ['-C', dir, 'clean'], { env });
+  const started = performance.now();
+  const r = spawnSync('make', ['-C', dir, '-j2', `CC=${cc}`], { env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`make with CC=${cc} failed: ${r.stderr}`);
+  return (performance.now() - started) / 1000;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function coldBuild(print: (line: string) => void): Promise<void> {
+  print('### Cold build through the farm\n');
+  if (!existsSync(join(LUA_SRC, 'lvm.c'))) {
+    print('skipped: run `npm run bench -- cc` first (it unpacks lua 5.4 from `apt-get source`)\n');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'accel-bench-farm-'));
+  const procs: ChildProcess[] = [];
+  try {
+    const build = join(dir, 'lua');
+    mkdirSync(build);
+    for (const f of readdirSync(LUA_SRC)) if (/\.[ch]$/.test(f)) copyFileSync(join(LUA_SRC, f), join(build, f));
+    const multiarch = spawnSync('gcc', ['-print-multiarch'], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(join(build, 'lua5.4-deb-multiarch.h'), `#define DEB_HOST_MULTIARCH "${multiarch}"\n`);
+    writeFileSync(
+      join(build, 'Makefile'),
+      `CFLAGS = ${CFLAGS}\nOBJS = $(patsubst %.c,%.o,$(wildcard *.c))\nall: $(OBJS)\n%.o: %.c\n\t$(CC) $(CFLAGS) -c $< -o $@\nclean:\n\trm -f *.o\n`,
+    );
+    const tus = readdirSync(build).filter((f) => f.endsWith('.c')).length;
+    const env = cleanEnv();
+    const plain = timeMake(build, 'gcc', env);
+
+    const homes = await certs(dir, { syncer: 'syncer', w1: 'worker', dev: 'client' });
+    const syncer = await start(
+      ['--home', homes.syncer as string, 'syncer', '--port', '0', '--dir', build],
+      /listening on (https:\/\/[^/\s]+)/,
+      {},
+      procs,
+    );
+    await start(
+      ['--home', homes.w1 as string, 'worker', '--cores', '2', '--syncer', syncer, '--status-port', '0'],
+      /status on (https:\/\/\S+)/,
+      {},
+      procs,
+    );
+    const accelEnv = cleanEnv({ ACCEL_FARM_SYNCER: syncer });
+    const farm = timeMake(build, `${ACCEL.join(' ')} --home ${homes.dev} cc -- gcc`, accelEnv);
+    const stats = spawnSync(
+      ACCEL[0] as string,
+      [...ACCEL.slice(1), '--home', homes.dev as string, '--json', 'cc', '--stats'],
+      {
+        encoding: 'utf8',
+        env,
+      },
+    );
+    const counters = JSON.parse(stats.stdout).counters as Record<string, number>;
+
+    let distcc: number | string = 'not installed';
+    if (spawnSync('which', ['distccd']).status === 0) {
+      const port = await freePort();
+      const daemon = spawn(
+        'distccd',
+        ['--no-detach', '--daemon', '--allow', '127.0.0.1', '--listen', '127.0.0.1', '--port', String(port), '-j', '2'],
+        { stdio: 'ignore', env },
+      );
+      procs.push(daemon);
+      await new Promise((r) => setTimeout(r, 500));
+      distcc = timeMake(build, 'distcc gcc', { ...env, DISTCC_HOSTS: `127.0.0.1:${port}/2`, DISTCC_FALLBACK: '0' });
+    }
+    print(
+      `- lua 5.4 from \`apt-get source\`, ${tus} TUs, \`make -j2\`, cold (empty accel cache), ${availableParallelism()} CPUs; accel ${ACCEL.length === 1 ? `as the single executable ${EXE.slice(ROOT.length + 1)}` : "from source (`node src/main.ts`, each compile pays Node's start-up)"}, syncer and one 2-slot worker on loopback; distcc ${spawnSync('distcc', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]} to a local distccd`,
+    );
+    print(
+      `- accel: ${counters['farm compiled'] ?? 0} compiled on the farm, ${Object.entries(counters)
+        .filter(([k]) => k.startsWith('farm fallback'))
+        .reduce((n, [, v]) => n + v, 0)} local fallbacks`,
+    );
+    print('');
+    print('| build | seconds | ÷ plain |');
+    print('| --- | ---: | ---: |');
+    print(`| plain gcc | ${fmt(plain, 2)} | 1.00 |`);
+    print(`| accel cc via syncer + 1 worker | ${fmt(farm, 2)} | ${fmt(farm / plain, 2)} |`);
+    if (typeof distcc === 'number') print(`| distcc to localhost | ${fmt(distcc, 2)} | ${fmt(distcc / plain, 2)} |`);
+    else print(`| distcc | ${distcc} | |`);
+    print('');
+  } finally {
+    await stopAll(procs);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchFarm(print: (line: string) => void): Promise<void> {
+  print('## Compile farm (`bench/farm.ts`)\n');
+  if (!process.env.BENCH_FARM_SKIP_DISPATCH) await dispatchOverhead(print);
+  if (!process.env.BENCH_FARM_SKIP_BUILD) await coldBuild(print);
+}

@@ -1,0 +1,66 @@
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { createSyncer } from '../farm/syncer.ts';
+import { loadIdentity } from '../net/identity.ts';
+import { withStore } from './globals.ts';
+import { dataResult } from './result.ts';
+import type { Runner } from './runner.ts';
+
+interface SyncerFlags {
+  port?: string;
+  bind?: string;
+  dir: string[];
+}
+
+export function syncerCommand(runner: Runner): Command {
+  return new Command('syncer')
+    .description('run the farm syncer: job queue, include trees and blobs over mutual TLS')
+    .option('--port <port>', 'port to listen on (default: farm.port, 5000)')
+    .option('--bind <address>', 'address to bind (default: farm.bind, 127.0.0.1)')
+    .option('--dir <dir>', 'an include root to ship to workers (repeatable; adds to farm.dirs)', collect, [])
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ accel certs issue syncer1 --role syncer && accel certs bundle syncer1 -o s.json && accel certs install s.json
+  $ accel syncer --dir $PWD --bind 0.0.0.0
+Status: https://HOST:5000/ (HTML) and /status (JSON), or \`accel farm status\`.`,
+    )
+    .action(
+      runner.action(async (g, flags: SyncerFlags) => {
+        const farm = g.config.farm;
+        const identity = loadIdentity(g.home, 'syncer');
+        const stats = await withStore(g, async (store) => {
+          const syncer = createSyncer({
+            store,
+            identity,
+            log: g.log,
+            home: g.home,
+            host: flags.bind ?? farm.bind,
+            port: flags.port === undefined ? farm.port : Number(flags.port),
+            dirs: [...farm.dirs, ...flags.dir.map((d) => resolve(d))],
+            compilers: farm.compilers,
+            leaseMs: farm.lease * 1000,
+          });
+          const address = await syncer.listen();
+          const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          g.log.info(
+            `syncer listening on https://${host}:${address.port}/ (${syncer.tree.files} files under ${syncer.tree.roots.join(', ') || 'no include dirs'})`,
+          );
+          await new Promise<void>((resolve) => {
+            process.once('SIGINT', resolve);
+            process.once('SIGTERM', resolve);
+          });
+          const status = syncer.status();
+          await syncer.close();
+          return status.queue;
+        });
+        g.log.info(`syncer stopped: ${stats.completed} jobs completed`);
+        return dataResult(stats, () => '');
+      }),
+    );
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,75 @@
+import { availableParallelism } from 'node:os';
+import { Command } from 'commander';
+import { AccelError } from '../core/errors.ts';
+import { createWorker } from '../farm/worker.ts';
+import { loadIdentity } from '../net/identity.ts';
+import { withStore } from './globals.ts';
+import { dataResult } from './result.ts';
+import type { Runner } from './runner.ts';
+
+interface WorkerFlags {
+  cores?: string;
+  syncer?: string;
+  statusPort?: string;
+  bind?: string;
+}
+
+export function workerCommand(runner: Runner): Command {
+  return new Command('worker')
+    .description('run a farm worker: take compile jobs from the syncer and run them in a sandbox')
+    .option('--cores <n>', 'jobs at once (default: farm.cores, else one per CPU)')
+    .option('--syncer <url>', "the syncer's URL (default: farm.syncer)")
+    .option('--status-port <port>', 'port of /status (default: farm.statusPort, 8443)')
+    .option('--bind <address>', 'address of /status (default: farm.bind, 127.0.0.1)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ accel certs install build1.json                     a bundle issued with --role worker
+  $ accel worker --cores 8 --syncer https://syncer.lan:5000`,
+    )
+    .action(
+      runner.action(async (g, flags: WorkerFlags) => {
+        const farm = g.config.farm;
+        const syncer = flags.syncer ?? farm.syncer;
+        if (!syncer) {
+          throw new AccelError('ACCEL_USAGE_NO_SYNCER', 'no syncer URL', {
+            hint: 'pass --syncer https://HOST:5000 or set farm.syncer',
+          });
+        }
+        const cores = flags.cores === undefined ? farm.cores || availableParallelism() : Number(flags.cores);
+        if (!Number.isInteger(cores) || cores < 1) {
+          throw new AccelError('ACCEL_USAGE_BAD_CORES', `--cores must be a positive integer, not '${flags.cores}'`);
+        }
+        const identity = loadIdentity(g.home, 'worker');
+        const status = await withStore(g, async (store) => {
+          const worker = createWorker({
+            store,
+            identity,
+            log: g.log,
+            home: g.home,
+            syncer,
+            cores,
+            compilers: farm.compilers,
+            jobTimeoutMs: farm.jobTimeout * 1000,
+            statusHost: flags.bind ?? farm.bind,
+            statusPort: flags.statusPort === undefined ? farm.statusPort : Number(flags.statusPort),
+            env: g.env,
+          });
+          const address = await worker.start();
+          const compilers = Object.keys(worker.status().compilers);
+          g.log.info(
+            `worker ${identity.name}: ${cores} slots for ${syncer}, compilers ${compilers.join(', ') || 'none'}, status on https://${address.address}:${address.port}/status`,
+          );
+          await new Promise<void>((resolve) => {
+            process.once('SIGINT', resolve);
+            process.once('SIGTERM', resolve);
+          });
+          await worker.close();
+          return worker.status();
+        });
+        g.log.info(`worker stopped: ${status.done} done, ${status.failed} failed`);
+        return dataResult(status, () => '');
+      }),
+    );
+}

@@ -1,0 +1,192 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Compile } from '../compiler/args.ts';
+import { type CompilerRun, runCompiler } from '../compiler/run.ts';
+import { tempName } from '../core/atomic-fs.ts';
+import type { Config } from '../core/config.ts';
+import { fsError, isAccelError } from '../core/errors.ts';
+import { MtlsClient } from '../net/client.ts';
+import { type Identity, loadIdentity } from '../net/identity.ts';
+import type { Digest } from '../store/digest.ts';
+import type { Store } from '../store/store.ts';
+import { jobEnv } from './policy.ts';
+import { type JobResult, type JobSpec, toolchainKey } from './protocol.ts';
+import { cachedToolchain } from './toolchain.ts';
+
+/** Submissions per compile: a stale include tree is refreshed and the job sent again, at most this often. */
+const MAX_SUBMISSIONS = 3;
+
+export type FarmRun = CompilerRun & {
+  fallback?: string;
+  remote?: boolean;
+  /** The worker's own time for the job (diagnostics, the benchmark). */
+  timings?: { prepare: number; compile: number; collect: number };
+};
+
+class Fallback extends Error {}
+
+/** Compiles one cache miss on the farm, or locally with the reason when the farm cannot. */
+export async function farmCompile(
+  config: Config,
+  home: string,
+  store: Store,
+  call: { compilerPath: string; args: string[]; options: { cwd: string; env: NodeJS.ProcessEnv; compile: Compile } },
+): Promise<FarmRun> {
+  const { compilerPath, args, options } = call;
+  const farm = config.farm;
+  const local = async (reason: string): Promise<FarmRun> => ({
+    ...(await runCompiler(compilerPath, args, { cwd: options.cwd, env: options.env })),
+    fallback: reason,
+  });
+  let client: MtlsClient;
+  try {
+    client = clientFor(farm.syncer, home);
+  } catch (err) {
+    if (isAccelError(err) && err.code.startsWith('ACCEL_CERTS_')) return local('no client certificate');
+    throw err;
+  }
+  try {
+    return await dispatch(client, store, compilerPath, args, options, farm.startTimeout * 1000);
+  } catch (err) {
+    if (err instanceof Fallback) return local(err.message);
+    throw err;
+  }
+}
+
+const clients = new Map<string, MtlsClient>();
+
+/**
+ * One client per syncer and home for the life of the process: a long-lived caller (the compile-cache daemon)
+ * reuses its TLS connections instead of a handshake per job. Idle keep-alive sockets are unref'd by Node's
+ * agent, so they never keep a short-lived `accel cc` alive.
+ */
+function clientFor(syncer: string, home: string): MtlsClient {
+  const key = `${syncer}\0${home}`;
+  let client = clients.get(key);
+  if (!client) {
+    const identity: Identity = loadIdentity(home, 'client');
+    client = new MtlsClient(syncer, identity, { maxSockets: 256 });
+    clients.set(key, client);
+  }
+  return client;
+}
+
+async function dispatch(
+  client: MtlsClient,
+  store: Store,
+  compilerPath: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; compile: Compile },
+  startTimeoutMs: number,
+): Promise<FarmRun> {
+  const toolchain = await cachedToolchain(store, compilerPath);
+  const env = jobEnv(options.env);
+  const spec: JobSpec = {
+    compiler: basename(compilerPath),
+    toolchain: toolchainKey(toolchain),
+    cwd: options.cwd,
+    args: withExpandedArgs(args, options.compile),
+    env,
+    startTimeoutMs,
+  };
+  for (let submission = 1; ; submission++) {
+    const result = await submit(client, { ...spec, submission }, startTimeoutMs);
+    if (result.status === 'not-started') throw new Fallback('no worker in time');
+    if (result.status === 'failed') throw new Fallback('infrastructure failure');
+    if (result.status === 'refused') throw new Fallback(`refused: ${result.code}`);
+    // Did the worker see the files as they are here? Headers changed since the manifest are refreshed.
+    const stale = result.inputs.filter(([path, digest]) => fileDigest(path) !== digest).map(([path]) => path);
+    let fresh = stale.length === 0;
+    if (result.exitCode !== 0) {
+      // A failed compile names no inputs: it is real only if the tree was current (e.g. a header it needs
+      // may have appeared since the manifest). A full refresh answers that.
+      const refreshed = await refresh(client, undefined);
+      fresh = refreshed === result.manifest;
+    } else if (!fresh) await refresh(client, stale);
+    if (fresh) return finish(client, store, result);
+    if (submission >= MAX_SUBMISSIONS) throw new Fallback('include tree changing');
+  }
+}
+
+/** The arguments as the compiler gets them: @files expanded (they are not shipped). */
+function withExpandedArgs(args: string[], compile: Compile): string[] {
+  if (!args.some((a) => a.startsWith('@'))) return args;
+  // compile.args expands the user's arguments; without dependency flags of its own the cache appended -MD -MF F.
+  return compile.deps ? compile.args : [...compile.args, ...args.slice(-3)];
+}
+
+async function submit(client: MtlsClient, spec: JobSpec, startTimeoutMs: number): Promise<JobResult> {
+  // Connection failures are retried until the start timeout: a restarting syncer is back within it.
+  const deadline = Date.now() + startTimeoutMs;
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
+    try {
+      const res = await client.request('POST', '/jobs', spec);
+      const body = JSON.parse(res.body.toString() || '{}');
+      if (res.status === 200) {
+        if (body.status === 'failed' && body.reason === 'syncer shutting down') {
+          spec.submission = (spec.submission ?? 1) + 1;
+          continue;
+        }
+        return body as JobResult;
+      }
+      if (res.status === 400) return { status: 'refused', code: body.code, message: body.message };
+      throw new Fallback(`syncer error ${res.status}`);
+    } catch (err) {
+      if (err instanceof Fallback) throw err;
+      spec.submission = (spec.submission ?? 1) + 1;
+      await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
+    }
+  }
+  throw new Fallback('farm unreachable');
+}
+
+async function refresh(client: MtlsClient, paths: string[] | undefined): Promise<string> {
+  try {
+    const { status, value } = await client.json<{ manifest: string }>('POST', '/tree/refresh', { paths });
+    if (status !== 200) throw new Error(`status ${status}`);
+    return value.manifest;
+  } catch {
+    throw new Fallback('farm unreachable');
+  }
+}
+
+function fileDigest(path: string): string | undefined {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes the outputs at the client's paths (each by rename, so never half-written) and returns the run. */
+async function finish(client: MtlsClient, store: Store, result: JobResult & { status: 'done' }): Promise<FarmRun> {
+  const run = {
+    code: result.exitCode,
+    stdout: Buffer.from(result.stdout, 'latin1'),
+    stderr: Buffer.from(result.stderr, 'latin1'),
+    remote: true,
+    timings: result.timings,
+  };
+  for (const out of result.outputs) {
+    let data = out.data === undefined ? store.read(out.digest as Digest) : Buffer.from(out.data, 'base64');
+    if (!data) {
+      const res = await client.request('GET', `/blobs/${out.digest}`).catch(() => {
+        throw new Fallback('farm unreachable');
+      });
+      if (res.status !== 200) throw new Fallback('output missing on the syncer');
+      data = res.body;
+    }
+    if (createHash('sha256').update(data).digest('hex') !== out.digest) throw new Fallback('output corrupted');
+    // No fsync: a compiler does not sync its outputs either, and make reruns what a crash loses.
+    const temp = join(dirname(out.path), tempName(`.${basename(out.path)}.`));
+    try {
+      writeFileSync(temp, data);
+      renameSync(temp, out.path);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw fsError(err, 'writing', out.path);
+    }
+  }
+  return run;
+}

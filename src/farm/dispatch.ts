@@ -1,0 +1,17 @@
+import type { CompileFn } from '../cc/wrapper.ts';
+import type { Config } from '../core/config.ts';
+import type { Store } from '../store/store.ts';
+
+/**
+ * The farm's side of `accel cc`: a cache miss becomes a job on the syncer (src/farm/client.ts). When the farm
+ * cannot do it (unreachable, no worker in time, infrastructure failure, a refused argument), the compile runs
+ * here and `fallback` says why; the wrapper counts it and announces it. Undefined without farm.syncer.
+ * The client code loads only on a miss: a hit must not pay for HTTPS and certificate parsing.
+ */
+export function farmCompileFn(config: Config, home: string, store: Store): CompileFn | undefined {
+  if (!config.farm.syncer) return undefined;
+  return async (compilerPath, args, options) => {
+    const { farmCompile } = await import('./client.ts');
+    return farmCompile(config, home, store, { compilerPath, args, options });
+  };
+}

@@ -1,0 +1,330 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { resolveCompiler } from '../compiler/identity.ts';
+import type { Log } from '../core/log.ts';
+import { MtlsClient } from '../net/client.ts';
+import type { Identity } from '../net/identity.ts';
+import { createMtlsServer, sendJson } from '../net/server.ts';
+import type { Digest } from '../store/digest.ts';
+import type { Store } from '../store/store.ts';
+import { checkCompiler, jobEnv, mapArgs, Refusal } from './policy.ts';
+import {
+  type Assignment,
+  INLINE_OUTPUT_MAX,
+  type JobOutput,
+  type JobResult,
+  type TreeManifest,
+  toolchainKey,
+  type WorkerReport,
+} from './protocol.ts';
+import { createJobRoot, depFilePaths, materialize, unmapText } from './sandbox.ts';
+import { toolchainOf } from './toolchain.ts';
+
+export interface WorkerOptions {
+  store: Store;
+  identity: Identity;
+  log: Log;
+  home: string;
+  syncer: string;
+  cores: number;
+  compilers: string[];
+  jobTimeoutMs: number;
+  statusHost: string;
+  statusPort: number;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * A worker: `cores` slots, each asking the syncer for the next job (so an idle machine takes work as soon as
+ * it has a free slot), compiling it in a fresh job directory with the include tree linked in, and sending
+ * the outputs back as blobs. Only allowed compilers from this machine's PATH run, with checked arguments.
+ */
+export function createWorker(options: WorkerOptions) {
+  const { store, log } = options;
+  const id = `${options.identity.name}-${randomUUID().slice(0, 8)}`;
+  const client = new MtlsClient(options.syncer, options.identity, { maxSockets: options.cores * 2 + 4 });
+  const compilerPaths = new Map<string, string>();
+  const toolchains: string[] = [];
+  const counters = { running: 0, done: 0, failed: 0, refused: 0, blobsFetched: 0, bytesFetched: 0 };
+  const manifests = new Map<string, TreeManifest>();
+  const fetching = new Map<string, Promise<void>>();
+  let closing = false;
+  let statusUrl = '';
+  const loops: Promise<void>[] = [];
+  const polls = new Set<AbortController>();
+  const children = new Set<ReturnType<typeof spawn>>();
+
+  const statusServer = createMtlsServer({
+    identity: options.identity,
+    host: options.statusHost,
+    port: options.statusPort,
+    handler: (req, res) => {
+      if (req.method === 'GET' && req.url === '/status') return sendJson(res, 200, status());
+      sendJson(res, 404, { code: 'ACCEL_FARM_NOT_FOUND', message: `no route ${req.method} ${req.url}` });
+    },
+  });
+
+  function status() {
+    return {
+      id,
+      name: options.identity.name,
+      syncer: options.syncer,
+      cores: options.cores,
+      ...counters,
+      compilers: Object.fromEntries(compilerPaths),
+      toolchains,
+    };
+  }
+
+  function report(): WorkerReport {
+    return {
+      id,
+      name: options.identity.name,
+      cores: options.cores,
+      running: counters.running,
+      done: counters.done,
+      failed: counters.failed,
+      toolchains,
+      blobsFetched: counters.blobsFetched,
+      statusUrl,
+    };
+  }
+
+  async function slot(): Promise<void> {
+    while (!closing) {
+      const abort = new AbortController();
+      polls.add(abort);
+      let job: Assignment | undefined;
+      try {
+        const res = await client.request('POST', '/work', report(), { signal: abort.signal });
+        if (res.status === 200) job = JSON.parse(res.body.toString()) as Assignment;
+        else if (res.status !== 204) throw new Error(`syncer answered ${res.status}: ${res.body.toString()}`);
+      } catch (err) {
+        if (closing) return;
+        log.debug(`asking for work: ${(err as Error).message}`);
+        // The syncer is down or restarting: ask again shortly.
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        polls.delete(abort);
+      }
+      if (job) await run(job);
+    }
+  }
+
+  async function run(job: Assignment): Promise<void> {
+    counters.running++;
+    const lost = new AbortController();
+    const beat = setInterval(
+      () => {
+        client
+          .request('POST', `/jobs/${job.id}/heartbeat?worker=${encodeURIComponent(id)}`)
+          .then((r) => {
+            if (r.status === 410) lost.abort();
+          })
+          .catch(() => {});
+      },
+      Math.max(200, job.leaseMs / 3),
+    );
+    let result: JobResult;
+    try {
+      result = await execute(job, lost.signal);
+    } catch (err) {
+      result = { status: 'failed', reason: `worker ${options.identity.name}: ${(err as Error).message}` };
+    } finally {
+      clearInterval(beat);
+      counters.running--;
+    }
+    if (result.status === 'done') counters.done++;
+    else if (result.status === 'refused') counters.refused++;
+    else counters.failed++;
+    for (let attempt = 0; attempt < 5 && !closing; attempt++) {
+      try {
+        await client.request('POST', `/jobs/${job.id}/result?worker=${encodeURIComponent(id)}`, result);
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 300 * (attempt + 1)));
+      }
+    }
+  }
+
+  async function execute(job: Assignment, lost: AbortSignal): Promise<JobResult> {
+    const { spec } = job;
+    let compilerPath: string | undefined;
+    try {
+      checkCompiler(spec.compiler, options.compilers);
+      compilerPath = compilerPaths.get(spec.compiler);
+      if (!compilerPath) throw new Refusal('ACCEL_FARM_COMPILER_REFUSED', `${spec.compiler} is not on this worker`);
+    } catch (err) {
+      if (err instanceof Refusal) return { status: 'refused', code: err.code, message: err.message };
+      throw err;
+    }
+    const t0 = performance.now();
+    const manifest = await loadManifest(job.manifest);
+    const root = createJobRoot(options.home);
+    try {
+      let mapped: ReturnType<typeof mapArgs>;
+      try {
+        mapped = mapArgs({ args: spec.args, cwd: spec.cwd, roots: manifest.roots, root });
+      } catch (err) {
+        if (err instanceof Refusal) return { status: 'refused', code: err.code, message: err.message };
+        throw err;
+      }
+      await fetchBlobs(Object.values(manifest.files));
+      materialize(store, manifest, root);
+      const cwd = join(root, spec.cwd);
+      mkdirSync(cwd, { recursive: true });
+      for (const out of mapped.outputs) mkdirSync(dirname(join(root, out)), { recursive: true });
+      const env: NodeJS.ProcessEnv = { ...jobEnv(spec.env), PATH: options.env.PATH ?? '/usr/bin:/bin' };
+      const t1 = performance.now();
+      const run = await compile(compilerPath, mapped.args, { cwd, env, signal: lost });
+      const t2 = performance.now();
+      if (run.timedOut) {
+        return { status: 'failed', reason: `compile timed out after ${options.jobTimeoutMs / 1000} s`, retry: false };
+      }
+      if (lost.aborted) return { status: 'failed', reason: 'lease lost' };
+      const outputs: JobOutput[] = [];
+      const inputs: [string, string][] = [];
+      if (run.code === 0) {
+        for (const path of mapped.outputs) {
+          const local = join(root, path);
+          if (!existsSync(local)) continue;
+          let data = readFileSync(local);
+          if (mapped.depFiles.includes(path)) {
+            const text = unmapText(data.toString('utf8'), root);
+            data = Buffer.from(text);
+            for (const dep of depFilePaths(text)) {
+              const abs = resolve(spec.cwd, dep);
+              const digest = manifest.files[abs];
+              if (digest) inputs.push([abs, digest]);
+            }
+          }
+          const digest = createHash('sha256').update(data).digest('hex');
+          if (data.length <= INLINE_OUTPUT_MAX)
+            outputs.push({ path, digest, size: data.length, data: data.toString('base64') });
+          else {
+            await upload(digest, data);
+            outputs.push({ path, digest, size: data.length });
+          }
+        }
+      }
+      return {
+        status: 'done',
+        exitCode: run.code,
+        stdout: unmapText(run.stdout.toString('latin1'), root),
+        stderr: unmapText(run.stderr.toString('latin1'), root),
+        outputs,
+        inputs,
+        manifest: job.manifest,
+        worker: options.identity.name,
+        timings: { prepare: t1 - t0, compile: t2 - t1, collect: performance.now() - t2 },
+      };
+    } finally {
+      // Off the job's critical path: the result goes out while the directory is removed.
+      rm(root, { recursive: true, force: true }).catch((err: Error) => log.warn(`removing ${root}: ${err.message}`));
+    }
+  }
+
+  function compile(
+    path: string,
+    args: string[],
+    o: { cwd: string; env: NodeJS.ProcessEnv; signal: AbortSignal },
+  ): Promise<{ code: number; stdout: Buffer; stderr: Buffer; timedOut: boolean }> {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(path, args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.add(child);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, options.jobTimeoutMs);
+      const onLost = () => child.kill('SIGKILL');
+      o.signal.addEventListener('abort', onLost, { once: true });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout?.on('data', (d: Buffer) => out.push(d));
+      child.stderr?.on('data', (d: Buffer) => err.push(d));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        children.delete(child);
+        o.signal.removeEventListener('abort', onLost);
+        resolvePromise({ code: code ?? 1, stdout: Buffer.concat(out), stderr: Buffer.concat(err), timedOut });
+      });
+    });
+  }
+
+  async function loadManifest(digest: string): Promise<TreeManifest> {
+    const known = manifests.get(digest);
+    if (known) return known;
+    await fetchBlobs([digest], false);
+    const manifest = JSON.parse((store.read(digest as Digest) as Buffer).toString()) as TreeManifest;
+    manifests.set(digest, manifest);
+    if (manifests.size > 8) manifests.delete(manifests.keys().next().value as string);
+    return manifest;
+  }
+
+  /** Fetches the blobs this store lacks, each once even when several jobs need it at the same time. */
+  async function fetchBlobs(digests: string[], count = true): Promise<void> {
+    const wanted = [...new Set(digests)].filter((d) => !store.has(d as Digest));
+    await Promise.all(
+      wanted.map((digest) => {
+        let p = fetching.get(digest);
+        if (!p) {
+          p = (async () => {
+            const res = await client.request('GET', `/blobs/${digest}`);
+            if (res.status !== 200) throw new Error(`blob ${digest} not on the syncer (${res.status})`);
+            await store.putBuffer(res.body, { expected: digest as Digest });
+            if (count) {
+              counters.blobsFetched++;
+              counters.bytesFetched += res.body.length;
+            }
+          })().finally(() => fetching.delete(digest));
+          fetching.set(digest, p);
+        }
+        return p;
+      }),
+    );
+  }
+
+  /** Sends a large output to the syncer unless it already has it. */
+  async function upload(digest: string, data: Buffer): Promise<void> {
+    const { value } = await client.json<{ missing: string[] }>('POST', '/blobs/missing', { digests: [digest] });
+    if (value.missing.length === 0) return;
+    const res = await client.request('PUT', `/blobs/${digest}`, data);
+    if (res.status !== 200) throw new Error(`uploading an output: ${res.status} ${res.body.toString()}`);
+  }
+
+  return {
+    id,
+    status,
+    async start(): Promise<AddressInfo> {
+      for (const name of options.compilers) {
+        try {
+          const path = resolveCompiler(name, options.env, process.cwd(), { dirs: [], self: [] });
+          compilerPaths.set(name, path);
+          toolchains.push(toolchainKey(toolchainOf(path)));
+        } catch {
+          log.debug(`compiler ${name} not found on PATH`);
+        }
+      }
+      const address = await statusServer.listen();
+      statusUrl = `https://${address.address}:${address.port}/status`;
+      for (let i = 0; i < options.cores; i++) loops.push(slot());
+      return address;
+    },
+    statusAddress: () => statusServer.address(),
+    async close(): Promise<void> {
+      closing = true;
+      for (const p of polls) p.abort();
+      for (const c of children) c.kill('SIGKILL');
+      await Promise.allSettled(loops);
+      await statusServer.close();
+      client.close();
+    },
+  };
+}

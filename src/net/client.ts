@@ -1,0 +1,71 @@
+import { Agent, request } from 'node:https';
+import { AccelError } from '../core/errors.ts';
+import type { Identity } from './identity.ts';
+
+export interface HttpsResponse {
+  status: number;
+  body: Buffer;
+}
+
+/** An HTTPS client presenting this machine's certificate and trusting only the installation's CA. */
+export class MtlsClient {
+  readonly base: URL;
+  readonly #agent: Agent;
+
+  constructor(base: string, identity: Identity, options: { maxSockets?: number } = {}) {
+    this.base = new URL(base);
+    if (this.base.protocol !== 'https:') {
+      throw new AccelError('ACCEL_CONFIG_INVALID', `the farm speaks HTTPS only, not ${base}`, {
+        hint: 'use https://HOST:5000',
+      });
+    }
+    this.#agent = new Agent({
+      keepAlive: true,
+      maxSockets: options.maxSockets ?? 64,
+      key: identity.key,
+      cert: identity.cert,
+      ca: identity.ca,
+    });
+  }
+
+  /** One request; network failures reject (callers decide whether to retry), HTTP statuses resolve. */
+  request(
+    method: string,
+    path: string,
+    body?: Buffer | string | object,
+    options: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<HttpsResponse> {
+    const data =
+      body === undefined ? undefined : Buffer.isBuffer(body) || typeof body === 'string' ? body : JSON.stringify(body);
+    const headers: Record<string, string | number> = {};
+    if (data !== undefined) {
+      headers['content-length'] = Buffer.byteLength(data);
+      headers['content-type'] = Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json';
+    }
+    return new Promise((resolve, reject) => {
+      const req = request(
+        new URL(path, this.base),
+        { method, agent: this.#agent, headers, signal: options.signal, timeout: options.timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${this.base.origin} in ${options.timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end(data);
+    });
+  }
+
+  async json<T>(method: string, path: string, body?: object, options?: { signal?: AbortSignal; timeoutMs?: number }) {
+    const res = await this.request(method, path, body, options);
+    const text = res.body.toString();
+    return { status: res.status, value: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { type RunResult, runCommand, tempDir } from '../helpers.ts';
+import {
+  accelCc,
+  ccStats,
+  copyProject,
+  farmCerts,
+  farmStatus,
+  getJson,
+  objectFiles,
+  slowCompilers,
+  startSyncer,
+  startWorker,
+  until,
+} from './farm-harness.ts';
+
+const TUS = 22;
+
+function ok(r: RunResult): void {
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+}
+
+async function plainObjects(src: string, dir: string) {
+  const plain = join(dir, 'plain');
+  ok(await runCommand('make', ['-C', src, '-j4', `BUILD=${plain}`, 'objs']));
+  return objectFiles(plain);
+}
+
+function build(src: string, dev: string, env: NodeJS.ProcessEnv, jobs: number) {
+  const cc = [`CC=${accelCc(dev, 'gcc')}`, `CXX=${accelCc(dev, 'g++')}`];
+  return runCommand('make', ['-C', src, `-j${jobs}`, 'BUILD=build', ...cc, 'all', 'check'], { env });
+}
+
+function assertSame(src: string, expected: Map<string, Buffer>): void {
+  const built = objectFiles(join(src, 'build'));
+  assert.equal(built.size, TUS);
+  for (const [name, bytes] of built) assert.ok(expected.get(name)?.equals(bytes), `${name} differs from plain gcc's`);
+}
+
+test('kill -9 of a worker mid-build: its jobs are leased again elsewhere; nothing lost or duplicated', async (t) => {
+  const dir = tempDir(t);
+  const src = copyProject(dir);
+  const homes = await farmCerts(dir, { syncer: 'syncer', slow: 'worker', fast: 'worker', dev: 'client' });
+  const expected = await plainObjects(src, dir);
+  const syncer = await startSyncer(t, homes.syncer as string, [src], { ACCEL_FARM_LEASE: '1' });
+  // The doomed worker's compiles hang long enough to be killed in the middle of one.
+  const slowPath = `${slowCompilers(dir, 30)}:${process.env.PATH}`;
+  const slow = await startWorker(t, homes.slow as string, syncer.url, 2, { PATH: slowPath });
+  const fast = await startWorker(t, homes.fast as string, syncer.url, 2);
+  const dev = homes.dev as string;
+  const making = build(src, dev, { ACCEL_FARM_SYNCER: syncer.url, ACCEL_FARM_START_TIMEOUT: '60' }, 6);
+  await until(
+    async () => ((await getJson(dev, `${slow.url}/status`)).running as number) > 0,
+    'a job on the slow worker',
+  );
+  slow.child.kill('SIGKILL');
+  ok(await making);
+  assertSame(src, expected);
+  const stats = await ccStats(dev);
+  const status = await farmStatus(dev, syncer.url);
+  assert.ok(status.queue.leaseExpiries >= 1, JSON.stringify(status.queue));
+  const fallbacks = Object.entries(stats)
+    .filter(([k]) => k.startsWith('farm fallback'))
+    .reduce((n, [, v]) => n + v, 0);
+  assert.equal((stats['farm compiled'] ?? 0) + fallbacks, TUS, JSON.stringify(stats));
+  // Each accepted result reached one client: a compile's extra results are only those of resent jobs.
+  assert.equal(status.queue.completed, stats['farm compiled'] + status.queue.resubmitted, JSON.stringify(status.queue));
+  assert.ok(status.queue.completed > 0);
+  await fast.stop();
+  await syncer.stop();
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('restart of the syncer mid-build: clients resubmit to the new one and the build completes', async (t) => {
+  const dir = tempDir(t);
+  const src = copyProject(dir);
+  const homes = await farmCerts(dir, { syncer: 'syncer', w1: 'worker', dev: 'client' });
+  const expected = await plainObjects(src, dir);
+  const port = await freePort();
+  const first = await startSyncer(t, homes.syncer as string, [src], {}, port);
+  const worker = await startWorker(t, homes.w1 as string, first.url, 3, {
+    PATH: `${slowCompilers(dir, 0.5)}:${process.env.PATH}`,
+  });
+  const dev = homes.dev as string;
+  const making = build(src, dev, { ACCEL_FARM_SYNCER: first.url, ACCEL_FARM_START_TIMEOUT: '60' }, 3);
+  await until(async () => (await farmStatus(dev, first.url)).queue.running > 0, 'a running job');
+  await first.stop('SIGTERM');
+  const second = await startSyncer(t, homes.syncer as string, [src], {}, port);
+  ok(await making);
+  assertSame(src, expected);
+  const status = await farmStatus(dev, second.url);
+  assert.ok(status.queue.completed > 0, `the restarted syncer ran jobs: ${JSON.stringify(status.queue)}`);
+  const stats = await ccStats(dev);
+  assert.equal(stats.miss, TUS, JSON.stringify(stats));
+  await worker.stop();
+  await second.stop();
+});

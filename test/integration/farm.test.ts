@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { test } from 'node:test';
+import { type RunResult, runCommand, tempDir } from '../helpers.ts';
+import { accelCc, ccStats, copyProject, farmCerts, farmStatus, startSyncer, startWorker } from './farm-harness.ts';
+
+const TUS = 22;
+
+function ok(r: RunResult): string {
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r.stderr;
+}
+
+function objects(dir: string, ext = '.o'): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile() && e.name.endsWith(ext))
+      out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
+  }
+  return out;
+}
+
+test('syncer + 3 workers: make -j12 through accel cc compiles every TU on the farm, byte-identical to gcc', async (t) => {
+  const dir = tempDir(t);
+  const src = copyProject(dir);
+  const homes = await farmCerts(dir, { syncer: 'syncer', w1: 'worker', w2: 'worker', w3: 'worker', dev: 'client' });
+  // Plain gcc in a second copy, with the same relative BUILD: dependency files must match too.
+  const plainSrc = copyProject(join(dir, 'plain'));
+  ok(await runCommand('make', ['-C', plainSrc, '-j4', 'BUILD=build', 'objs']));
+  const expected = objects(join(plainSrc, 'build'));
+  const expectedDeps = objects(join(plainSrc, 'build'), '.d');
+  assert.equal(expected.size, TUS);
+
+  const syncer = await startSyncer(t, homes.syncer as string, [src]);
+  const workers = await Promise.all(['w1', 'w2', 'w3'].map((w) => startWorker(t, homes[w] as string, syncer.url, 4)));
+  const dev = homes.dev as string;
+  const env = { ACCEL_FARM_SYNCER: syncer.url };
+  const r = await runCommand(
+    'make',
+    ['-C', src, '-j12', 'BUILD=build', `CC=${accelCc(dev, 'gcc')}`, `CXX=${accelCc(dev, 'g++')}`, 'all', 'check'],
+    { env },
+  );
+  ok(r);
+  const stats = await ccStats(dev);
+  assert.equal(stats['farm compiled'], TUS, JSON.stringify(stats));
+  assert.equal(stats.miss, TUS);
+  assert.equal(Object.keys(stats).filter((k) => k.startsWith('farm fallback')).length, 0, JSON.stringify(stats));
+  const built = objects(join(src, 'build'));
+  assert.equal(built.size, TUS);
+  for (const [name, bytes] of built) assert.ok(expected.get(name)?.equals(bytes), `${name} differs from plain gcc's`);
+  const deps = objects(join(src, 'build'), '.d');
+  assert.equal(deps.size, TUS);
+  for (const [name, text] of deps) assert.equal(text.toString(), expectedDeps.get(name)?.toString(), name);
+
+  const status = await farmStatus(dev, syncer.url);
+  assert.equal(status.workers.length, 3);
+  assert.equal(status.cores, 12);
+  assert.equal(status.queue.completed, TUS);
+  for (const w of status.workers) assert.ok(w.done > 0, `worker ${w.name} compiled nothing: ${JSON.stringify(status)}`);
+  await Promise.all(workers.map((w) => w.stop()));
+  await syncer.stop();
+});
