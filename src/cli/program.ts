@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { hidden?: boolean; load: () => Promise<(runner: 
   store: { load: async () => (await import('./store.ts')).storeCommand },
   mirror: { load: async () => (await import('./mirror.ts')).mirrorCommand },
   cc: { load: async () => (await import('./cc.ts')).ccCommand },
+  conda: { load: async () => (await import('./conda.ts')).condaCommand },
   version: { load: async () => (await import('./version.ts')).versionCommand },
   debug: { hidden: true, load: async () => (await import('./debug.ts')).debugCommand },
 };

@@ -1,0 +1,87 @@
+/**
+ * Values in rendered recipes follow Python's rules, because conda-build evaluates them with Jinja2 on Python:
+ * `str(True)` is `True`, `'a.b.c'.replace('.', '')` replaces every dot, `None` prints as `None`.
+ */
+
+/** A name that is not defined. Only `default`, `is defined` and `is undefined` may touch it. */
+export class Undefined {
+  readonly name: string;
+  constructor(name: string) {
+    this.name = name;
+  }
+}
+
+/** A function recipes may call; `line` is where the call is, for errors. */
+export type JinjaFunction = (args: unknown[], kwargs: Record<string, unknown>, line: number) => unknown;
+
+export class Callable {
+  readonly name: string;
+  readonly fn: JinjaFunction;
+  constructor(name: string, fn: JinjaFunction) {
+    this.name = name;
+    this.fn = fn;
+  }
+}
+
+export type Dict = Record<string, unknown>;
+
+export function isDict(v: unknown): v is Dict {
+  return (
+    typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Undefined) && !(v instanceof Callable)
+  );
+}
+
+/** Python's `str()`. */
+export function pyStr(v: unknown): string {
+  if (v === null || v === undefined) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return String(v);
+  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
+  if (v instanceof Callable) return `<function ${v.name}>`;
+  if (isDict(v))
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
+      .join(', ')}}`;
+  return String(v);
+}
+
+function pyRepr(v: unknown): string {
+  return typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : pyStr(v);
+}
+
+/** Python truthiness. */
+export function truthy(v: unknown): boolean {
+  if (v === null || v === undefined || v === false || v === 0 || v === '') return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (isDict(v)) return Object.keys(v).length > 0;
+  return true;
+}
+
+export function pyEquals(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => pyEquals(x, b[i]));
+  if (typeof a === 'boolean' && typeof b === 'number') return Number(a) === b;
+  if (typeof b === 'boolean' && typeof a === 'number') return Number(b) === a;
+  return a === b || (a === undefined && b === null) || (a === null && b === undefined);
+}
+
+/** Python's `str.split(sep=None, maxsplit=-1)`. */
+export function pySplit(s: string, sep?: unknown, maxsplit = -1): string[] {
+  if (sep === undefined || sep === null) {
+    const parts = s.trim().split(/\s+/);
+    return parts.length === 1 && parts[0] === '' ? [] : parts;
+  }
+  const sepText = String(sep);
+  const parts = s.split(sepText);
+  if (maxsplit < 0 || parts.length <= maxsplit + 1) return parts;
+  return [...parts.slice(0, maxsplit), parts.slice(maxsplit).join(sepText)];
+}
+
+/** Python's slice of a string or a list with possibly negative bounds. */
+export function pySlice<T extends string | unknown[]>(v: T, a: number | undefined, b: number | undefined): T {
+  const n = v.length;
+  const norm = (x: number | undefined, dflt: number) =>
+    x === undefined ? dflt : x < 0 ? Math.max(0, n + x) : Math.min(n, x);
+  return v.slice(norm(a, 0), norm(b, n)) as T;
+}

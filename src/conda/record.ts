@@ -1,0 +1,109 @@
+import type { Dict } from './jinja-values.ts';
+import { isDict } from './jinja-values.ts';
+import { recipeError } from './recipe-error.ts';
+
+/** One package a recipe builds for one variant: what `accel conda render` prints and the builder consumes. */
+export interface OutputRecord {
+  feedstock: string;
+  name: string;
+  version: string;
+  build_number: number;
+  build_string: string;
+  subdir: string;
+  noarch: string | null;
+  /** The variant values this recipe uses (those that went into the hash). */
+  variant: Record<string, string>;
+  requirements: { build: string[]; host: string[]; run: string[]; run_constrained: string[] };
+  run_exports: { weak: string[]; strong: string[] };
+  test: { commands: string[]; requires: string[]; imports: string[]; files: string[] };
+  sources: Source[];
+  /** Files an output takes from the recipe's top-level build (`files:` globs), when it has no script of its own. */
+  files: string[];
+  /**
+   * The build script: a file of the recipe or the inline `script:`. `shared` marks the recipe's top-level
+   * build, which runs once for all outputs that pick their `files:` from it. Null when nothing is built.
+   */
+  script: { file: string | null; text: string; shared: boolean } | null;
+}
+
+export interface Source {
+  url: string | null;
+  sha256: string | null;
+  patches: string[];
+  folder: string | null;
+  git_url: string | null;
+  git_rev: string | null;
+  path: string | null;
+}
+
+/** The first token of a match spec: `zlib >=1.2` and `zlib>=1.2` both name `zlib`. */
+export function specName(spec: string): string {
+  return spec.trim().split(/[\s<>=!~,[]/)[0] ?? spec;
+}
+
+export function asDict(v: unknown, file: string, what: string): Dict {
+  if (v === undefined || v === null || v === '') return {};
+  if (!isDict(v)) throw recipeError('RECIPE', { file, line: 1 }, `'${what}' must be a mapping`);
+  return v;
+}
+
+/** A YAML list of strings (selectors may have emptied some items, and a list may be emptied to null). */
+export function asList(v: unknown, file: string, what: string): string[] {
+  if (v === undefined || v === null || v === '') return [];
+  const list = Array.isArray(v) ? v : [v];
+  return list
+    .filter((x) => x !== null && x !== '')
+    .map((x) => {
+      if (typeof x !== 'string') throw recipeError('RECIPE', { file, line: 1 }, `'${what}' must be a list of strings`);
+      return x.trim();
+    });
+}
+
+export function asBool(v: unknown): boolean {
+  return typeof v === 'string' ? ['true', 'True', 'yes', 'on', '1'].includes(v.trim()) : v === true;
+}
+
+export function asInt(v: unknown, file: string, what: string): number {
+  if (v === undefined || v === null || v === '') return 0;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) {
+    throw recipeError('RECIPE', { file, line: 1 }, `'${what}' must be a non-negative integer, not '${String(v)}'`);
+  }
+  return n;
+}
+
+export function readSources(v: unknown, file: string): Source[] {
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  return list.map((s) => {
+    const d = asDict(s, file, 'source');
+    const urls = asList(d.url, file, 'source/url');
+    const str = (x: unknown) => (typeof x === 'string' && x !== '' ? x : null);
+    return {
+      url: urls[0] ?? null,
+      sha256: str(d.sha256),
+      patches: asList(d.patches, file, 'source/patches'),
+      folder: str(d.folder),
+      git_url: str(d.git_url),
+      git_rev: str(d.git_rev),
+      path: str(d.path),
+    };
+  });
+}
+
+export function readRunExports(v: unknown, file: string): { weak: string[]; strong: string[] } {
+  if (v === undefined || v === null || v === '') return { weak: [], strong: [] };
+  if (Array.isArray(v)) return { weak: asList(v, file, 'run_exports'), strong: [] };
+  const d = asDict(v, file, 'run_exports');
+  return { weak: asList(d.weak, file, 'run_exports/weak'), strong: asList(d.strong, file, 'run_exports/strong') };
+}
+
+export function readTest(v: unknown, file: string): OutputRecord['test'] {
+  const d = asDict(v, file, 'test');
+  return {
+    commands: asList(d.commands, file, 'test/commands'),
+    requires: asList(d.requires, file, 'test/requires'),
+    imports: asList(d.imports, file, 'test/imports'),
+    files: asList(d.files, file, 'test/files'),
+  };
+}
