@@ -116,6 +116,7 @@ export function condaFunctions(ctx: FunctionContext): Dict {
       // Without solving the host environment, the version pinned in the variant config is the best we know;
       // with none, the bare name (what conda-build prints before it has solved).
       const version = variant[name]?.split(/\s+/)[0]?.replace(/\.\*$/, '');
+      if (kw.lower_bound != null && kw.upper_bound != null) return pinSpec(name, '', kw, { min: 'x', max: 'x' });
       if (!version) return name;
       if (kw.exact === true) return `${name} ${version}`;
       return pinSpec(name, version, kw, { min: 'x.x.x.x.x.x', max: 'x' });
