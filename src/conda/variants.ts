@@ -41,7 +41,9 @@ export function addVariantFile(into: VariantConfig, file: string, text: string, 
       continue;
     }
     if (SPECIAL.has(key)) continue;
-    const list = Array.isArray(value) ? value : [value];
+    // Selectors may empty a key's list (`- gcc  # [linux]` on Windows): then this file does not set it.
+    const list = (Array.isArray(value) ? value : [value]).filter((v) => v !== null && v !== '');
+    if (list.length === 0) continue;
     if (list.some((v) => typeof v !== 'string')) {
       throw recipeError('VARIANT', { file, line: lineOf(text, key) }, `'${key}' must be a value or a list of values`);
     }
