@@ -5,6 +5,8 @@ import { recipeError } from './recipe-error.ts';
 /** One package a recipe builds for one variant: what `accel conda render` prints and the builder consumes. */
 export interface OutputRecord {
   feedstock: string;
+  /** The directory of meta.yaml, where build scripts and patches are. */
+  recipe_dir: string;
   name: string;
   version: string;
   build_number: number;
@@ -17,6 +19,7 @@ export interface OutputRecord {
   run_exports: { weak: string[]; strong: string[] };
   test: { commands: string[]; requires: string[]; imports: string[]; files: string[] };
   sources: Source[];
+  about: { home: string | null; license: string | null; summary: string | null };
   /** Files an output takes from the recipe's top-level build (`files:` globs), when it has no script of its own. */
   files: string[];
   /**
@@ -106,4 +109,10 @@ export function readTest(v: unknown, file: string): OutputRecord['test'] {
     imports: asList(d.imports, file, 'test/imports'),
     files: asList(d.files, file, 'test/files'),
   };
+}
+
+export function readAbout(v: unknown, file: string): OutputRecord['about'] {
+  const d = asDict(v, file, 'about');
+  const str = (x: unknown) => (typeof x === 'string' && x.trim() !== '' ? x.trim() : null);
+  return { home: str(d.home), license: str(d.license), summary: str(d.summary) };
 }

@@ -16,6 +16,7 @@ import {
   asInt,
   asList,
   type OutputRecord,
+  readAbout,
   readRunExports,
   readSources,
   readTest,
@@ -186,6 +187,7 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
     const explicit = typeof b.string === 'string' && b.string !== '' ? b.string.trim() : undefined;
     return {
       feedstock: recipe.feedstock,
+      recipe_dir: recipe.dir,
       name: outName,
       version: outVersion,
       build_number: number,
@@ -202,6 +204,7 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
       run_exports: readRunExports(b.run_exports, file),
       test: readTest(spec.test, file),
       sources,
+      about: readAbout(spec.about ?? meta.about, file),
       files: isTop ? [] : asList(spec.files, file, 'outputs/files'),
       script: scriptOf(spec, isTop, recipe, meta),
     };

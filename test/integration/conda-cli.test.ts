@@ -92,6 +92,12 @@ test('render: the split library example has the cross compiler, pins and run_exp
   assert.deepEqual(devel.files, ['include/greet.h', 'lib/libgreet.so']);
   assert.equal(devel.script.shared, true);
   assert.match(lib.build_string, /^h[0-9a-f]{7}_0$/);
+  assert.equal(lib.recipe_dir, join(dir, 'recipe'));
+  assert.deepEqual(devel.about, {
+    home: 'https://upstream.invalid/accel-examples/greet',
+    license: 'MIT',
+    summary: 'A tiny C library that formats greetings',
+  });
 
   const native = JSON.parse(ok(await runAccel(['--json', 'conda', 'render', dir, '--target-platform', 'linux-64'])));
   assert.deepEqual(native[0].requirements.build, ['gcc_linux-64 12', 'sysroot_linux-64 2.17']);
