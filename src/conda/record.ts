@@ -1,6 +1,6 @@
 import type { Dict } from './jinja-values.ts';
 import { isDict } from './jinja-values.ts';
-import { recipeError } from './recipe-error.ts';
+import { recipeError, type SourcePos } from './recipe-error.ts';
 
 /** One package a recipe builds for one variant: what `accel conda render` prints and the builder consumes. */
 export interface OutputRecord {
@@ -39,25 +39,38 @@ export interface Source {
   path: string | null;
 }
 
+/** A recipe's source, to point errors about a field at the line that sets it. */
+export interface RecipeText {
+  file: string;
+  text: string;
+}
+
+/** The line of the first `key:` that sets the last part of `what` (`build/number` → `number:`), else 1. */
+export function where(src: RecipeText, what: string): SourcePos {
+  const key = what.split('/').pop() as string;
+  const i = src.text.split('\n').findIndex((l) => new RegExp(`^\\s*(- )?${key}\\s*:`).test(l));
+  return { file: src.file, line: i < 0 ? 1 : i + 1 };
+}
+
 /** The first token of a match spec: `zlib >=1.2` and `zlib>=1.2` both name `zlib`. */
 export function specName(spec: string): string {
   return spec.trim().split(/[\s<>=!~,[]/)[0] ?? spec;
 }
 
-export function asDict(v: unknown, file: string, what: string): Dict {
+export function asDict(v: unknown, file: RecipeText, what: string): Dict {
   if (v === undefined || v === null || v === '') return {};
-  if (!isDict(v)) throw recipeError('RECIPE', { file, line: 1 }, `'${what}' must be a mapping`);
+  if (!isDict(v)) throw recipeError('RECIPE', where(file, what), `'${what}' must be a mapping`);
   return v;
 }
 
 /** A YAML list of strings (selectors may have emptied some items, and a list may be emptied to null). */
-export function asList(v: unknown, file: string, what: string): string[] {
+export function asList(v: unknown, file: RecipeText, what: string): string[] {
   if (v === undefined || v === null || v === '') return [];
   const list = Array.isArray(v) ? v : [v];
   return list
     .filter((x) => x !== null && x !== '')
     .map((x) => {
-      if (typeof x !== 'string') throw recipeError('RECIPE', { file, line: 1 }, `'${what}' must be a list of strings`);
+      if (typeof x !== 'string') throw recipeError('RECIPE', where(file, what), `'${what}' must be a list of strings`);
       return x.trim();
     });
 }
@@ -66,16 +79,16 @@ export function asBool(v: unknown): boolean {
   return typeof v === 'string' ? ['true', 'True', 'yes', 'on', '1'].includes(v.trim()) : v === true;
 }
 
-export function asInt(v: unknown, file: string, what: string): number {
+export function asInt(v: unknown, file: RecipeText, what: string): number {
   if (v === undefined || v === null || v === '') return 0;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) {
-    throw recipeError('RECIPE', { file, line: 1 }, `'${what}' must be a non-negative integer, not '${String(v)}'`);
+    throw recipeError('RECIPE', where(file, what), `'${what}' must be a non-negative integer, not '${String(v)}'`);
   }
   return n;
 }
 
-export function readSources(v: unknown, file: string): Source[] {
+export function readSources(v: unknown, file: RecipeText): Source[] {
   if (v === undefined || v === null) return [];
   const list = Array.isArray(v) ? v : [v];
   return list.map((s) => {
@@ -94,14 +107,14 @@ export function readSources(v: unknown, file: string): Source[] {
   });
 }
 
-export function readRunExports(v: unknown, file: string): { weak: string[]; strong: string[] } {
+export function readRunExports(v: unknown, file: RecipeText): { weak: string[]; strong: string[] } {
   if (v === undefined || v === null || v === '') return { weak: [], strong: [] };
   if (Array.isArray(v)) return { weak: asList(v, file, 'run_exports'), strong: [] };
   const d = asDict(v, file, 'run_exports');
   return { weak: asList(d.weak, file, 'run_exports/weak'), strong: asList(d.strong, file, 'run_exports/strong') };
 }
 
-export function readTest(v: unknown, file: string): OutputRecord['test'] {
+export function readTest(v: unknown, file: RecipeText): OutputRecord['test'] {
   const d = asDict(v, file, 'test');
   return {
     commands: asList(d.commands, file, 'test/commands'),
@@ -111,7 +124,7 @@ export function readTest(v: unknown, file: string): OutputRecord['test'] {
   };
 }
 
-export function readAbout(v: unknown, file: string): OutputRecord['about'] {
+export function readAbout(v: unknown, file: RecipeText): OutputRecord['about'] {
   const d = asDict(v, file, 'about');
   const str = (x: unknown) => (typeof x === 'string' && x.trim() !== '' ? x.trim() : null);
   return { home: str(d.home), license: str(d.license), summary: str(d.summary) };

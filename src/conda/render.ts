@@ -16,11 +16,13 @@ import {
   asInt,
   asList,
   type OutputRecord,
+  type RecipeText,
   readAbout,
   readRunExports,
   readSources,
   readTest,
   specName,
+  where,
 } from './record.ts';
 import { applySelectors } from './selectors.ts';
 import { addVariantFile, emptyConfig, expandVariants, firstValues, type VariantConfig, yamlError } from './variants.ts';
@@ -57,6 +59,7 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
   const records: OutputRecord[] = [];
   const buildRequires = new Set<string>();
   const templates = new Map<string, Node[]>();
+  const src: RecipeText = { file: recipe.metaFile, text: recipe.metaText };
   for (const variant of expandVariants(config, used)) {
     const all: Record<string, string> = { ...base, ...variant, target_platform: target.subdir };
     const names = platformNames(target, build, all);
@@ -85,7 +88,7 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
       return { meta: parseMeta(rendered.text, recipe.metaFile, rendered.lines), lines: rendered.lines };
     };
     let { meta } = render();
-    if (asBool(asDict(meta.build, recipe.metaFile, 'build').skip)) continue;
+    if (asBool(asDict(meta.build, src, 'build').skip)) continue;
     const usedValues = Object.fromEntries([...used].sort().map((k) => [k, all[k] as string]));
     const first = outputsOf(meta, recipe, target, usedValues);
     if (ctx.usedPins.value) {
@@ -98,9 +101,9 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
       for (const spec of [...record.requirements.build, ...record.requirements.host]) buildRequires.add(specName(spec));
       records.push(record);
     }
-    const top = asDict(meta.requirements, recipe.metaFile, 'requirements');
+    const top = asDict(meta.requirements, src, 'requirements');
     for (const key of ['build', 'host']) {
-      for (const spec of asList(top[key], recipe.metaFile, `requirements/${key}`)) buildRequires.add(specName(spec));
+      for (const spec of asList(top[key], src, `requirements/${key}`)) buildRequires.add(specName(spec));
     }
   }
   return { feedstock: recipe.feedstock, metaFile: recipe.metaFile, records, buildRequires: [...buildRequires].sort() };
@@ -157,11 +160,11 @@ function buildString(noarch: string | null, number: number, values: Record<strin
 }
 
 function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<string, string>): OutputRecord[] {
-  const file = recipe.metaFile;
+  const file: RecipeText = { file: recipe.metaFile, text: recipe.metaText };
   const pkg = asDict(meta.package, file, 'package');
   const name = typeof pkg.name === 'string' ? pkg.name.trim() : '';
   const version = typeof pkg.version === 'string' ? pkg.version.trim() : '';
-  if (!name) throw recipeError('RECIPE', { file, line: 1 }, 'package/name is missing');
+  if (!name) throw recipeError('RECIPE', where(file, 'package'), 'package/name is missing');
   const topBuild = asDict(meta.build, file, 'build');
   const topNumber = asInt(topBuild.number, file, 'build/number');
   const sources = readSources(meta.source, file);
@@ -169,15 +172,15 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
   const specs: Dict[] =
     outputs === undefined ? [meta] : Array.isArray(outputs) ? outputs.map((o) => asDict(o, file, 'outputs')) : [];
   if (outputs !== undefined && !Array.isArray(outputs)) {
-    throw recipeError('RECIPE', { file, line: 1 }, "'outputs' must be a list");
+    throw recipeError('RECIPE', where(file, 'outputs'), "'outputs' must be a list");
   }
   return specs.map((spec) => {
     const isTop = spec === meta;
     const b = asDict(spec.build, file, 'build');
     const outName = isTop ? name : typeof spec.name === 'string' ? spec.name.trim() : '';
-    if (!outName) throw recipeError('RECIPE', { file, line: 1 }, 'an output has no name');
+    if (!outName) throw recipeError('RECIPE', where(file, 'outputs'), 'an output has no name');
     const outVersion = (typeof spec.version === 'string' ? spec.version.trim() : '') || version;
-    if (!outVersion) throw recipeError('RECIPE', { file, line: 1 }, `package/version is missing for ${outName}`);
+    if (!outVersion) throw recipeError('RECIPE', where(file, 'package'), `package/version is missing for ${outName}`);
     const number = b.number === undefined ? topNumber : asInt(b.number, file, 'build/number');
     const noarch = typeof b.noarch === 'string' && b.noarch !== '' ? b.noarch.trim() : null;
     const req = Array.isArray(spec.requirements)
@@ -217,7 +220,7 @@ function pinFromVariant(specs: string[], used: Record<string, string>): string[]
 }
 
 function scriptOf(spec: Dict, isTop: boolean, recipe: Recipe, meta: Dict): OutputRecord['script'] {
-  const file = recipe.metaFile;
+  const file: RecipeText = { file: recipe.metaFile, text: recipe.metaText };
   const inline = (v: unknown) => asList(v, file, 'script').join('\n');
   if (!isTop && typeof spec.script === 'string' && recipe.scripts.has(spec.script.trim())) {
     return { file: spec.script.trim(), text: recipe.scripts.get(spec.script.trim()) as string, shared: false };

@@ -262,7 +262,13 @@ const BAD: [string, Record<string, string>, string, string][] = [
     'ACCEL_CONDA_UNSUPPORTED',
     'meta.yaml:1:',
   ],
-  ['no package name', { 'meta.yaml': 'package:\n  version: 1\n' }, 'ACCEL_CONDA_RECIPE', 'meta.yaml:1:'],
+  ['no package name', { 'meta.yaml': '\npackage:\n  version: 1\n' }, 'ACCEL_CONDA_RECIPE', 'meta.yaml:2:'],
+  [
+    'a build number that is no number',
+    { 'meta.yaml': 'package:\n  name: x\n  version: 1\nbuild:\n  number: one\n' },
+    'ACCEL_CONDA_RECIPE',
+    'meta.yaml:5:',
+  ],
   [
     'zipped keys of different lengths',
     {
