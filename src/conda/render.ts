@@ -77,9 +77,12 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
       outputs: undefined,
       usedPins: { value: false },
     };
+    let pkg: Dict = { PKG_NAME: '', PKG_VERSION: '', PKG_BUILDNUM: '' };
     const render = () => {
       const globals: Dict = {
         ...names,
+        ...buildVariables(recipe, target, all),
+        ...pkg,
         ...condaFunctions(ctx),
         environ: { ...options.env },
         os: { environ: options.env },
@@ -91,10 +94,19 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
     if (asBool(asDict(meta.build, src, 'build').skip)) continue;
     const usedValues = Object.fromEntries([...used].sort().map((k) => [k, all[k] as string]));
     const first = outputsOf(meta, recipe, target, usedValues);
-    if (ctx.usedPins.value) {
+    // pin_subpackage needs the outputs' versions and build strings, PKG_* the package's: both are known only
+    // after a first render, so such recipes render twice.
+    const usesPkg = recipe.metaText.includes('PKG_');
+    if (ctx.usedPins.value || usesPkg) {
       ctx.outputs = new Map<string, OutputPin>(
         first.map((o) => [o.name, { version: o.version, build: o.build_string }]),
       );
+      const p = asDict(meta.package, src, 'package');
+      pkg = {
+        PKG_NAME: p.name ?? '',
+        PKG_VERSION: p.version ?? '',
+        PKG_BUILDNUM: String(asInt(asDict(meta.build, src, 'build').number, src, 'build/number')),
+      };
       ({ meta } = render());
     }
     for (const record of outputsOf(meta, recipe, target, usedValues)) {
@@ -107,6 +119,24 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
     }
   }
   return { feedstock: recipe.feedstock, metaFile: recipe.metaFile, records, buildRequires: [...buildRequires].sort() };
+}
+
+/**
+ * The variables conda-build puts into the Jinja context besides the variant. Paths that exist only during a
+ * build render as shell variables (`{{ PYTHON }} -m pip install .` → `$PYTHON -m pip install .`), which the
+ * build script expands to the same path conda-build would have written in.
+ */
+function buildVariables(recipe: Recipe, target: Platform, variant: Record<string, string>): Dict {
+  const shell = (name: string) => (target.os === 'win' ? `%${name}%` : `$${name}`);
+  const vars: Dict = { RECIPE_DIR: recipe.dir };
+  for (const name of ['PYTHON', 'PREFIX', 'BUILD_PREFIX', 'SRC_DIR', 'SP_DIR', 'PIP', 'CPU_COUNT']) {
+    vars[name] = shell(name);
+  }
+  const py = variant.python && /^(\d+\.\d+)/.exec(variant.python);
+  if (py) vars.PY_VER = py[1];
+  const np = variant.numpy && /^(\d+\.\d+)/.exec(variant.numpy);
+  if (np) vars.NPY_VER = np[1];
+  return vars;
 }
 
 function loadConfig(recipe: Recipe, options: RenderOptions, target: Platform, build: Platform): VariantConfig {

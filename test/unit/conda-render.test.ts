@@ -232,6 +232,39 @@ test('noarch: generic is one record for any platform, with the same build string
   assert.match(a[0]?.build_string ?? '', /^h[0-9a-f]{7}_3$/);
 });
 
+test('a noarch python recipe: {{ PYTHON }} stays a build-time variable, PKG_VERSION is the package version', (t) => {
+  const dir = recipeDir(t, {
+    'meta.yaml': `{% set name = "TinyPy" %}
+package:
+  name: {{ name | lower }}
+  version: "0.10"
+build:
+  number: 1
+  noarch: python
+  script: {{ PYTHON }} -m pip install . -vv --no-deps
+requirements:
+  host:
+    - python >=3.8
+    - pip
+  run:
+    - python >=3.8
+test:
+  commands:
+    - test "$(tinypy --version)" = "{{ PKG_NAME }} {{ PKG_VERSION }} {{ PKG_BUILDNUM }}"
+    - cp -r {{ RECIPE_DIR }}/tests .
+`,
+  });
+  const [r] = renderRecipe(loadRecipe(dir), options()).records;
+  assert.equal(r?.version, '0.10');
+  assert.equal(r?.subdir, 'noarch');
+  assert.match(r?.build_string ?? '', /^pyh[0-9a-f]{7}_1$/);
+  assert.deepEqual(r?.script, { file: null, text: '$PYTHON -m pip install . -vv --no-deps', shared: false });
+  assert.deepEqual(r?.test.commands, [
+    'test "$(tinypy --version)" = "tinypy 0.10 1"',
+    `cp -r ${join(dir, 'recipe')}/tests .`,
+  ]);
+});
+
 test('build: skip: true # [win] renders nothing for Windows', (t) => {
   const dir = recipeDir(t, { 'meta.yaml': 'package:\n  name: x\n  version: 1\nbuild:\n  skip: true  # [win]\n' });
   assert.equal(renderRecipe(loadRecipe(dir), options('win-64')).records.length, 0);
