@@ -36,7 +36,11 @@ export function condaCommand(runner: Runner): Command {
     .argument('<dir>', 'feedstock (with recipe/meta.yaml) or recipe directory')
     .option('--target-platform <subdir>', 'platform to build for, e.g. linux-aarch64 (default: this machine)')
     .option('--build-platform <subdir>', 'platform the build runs on (default: this machine)')
-    .option('--variant-config <file>', 'conda_build_config.yaml to apply (repeatable; the recipe’s own wins)', collect)
+    .option(
+      '--variant-config <file>',
+      'conda_build_config.yaml over the recipe’s own (repeatable; later files win)',
+      collect,
+    )
     .addHelpText(
       'after',
       `
@@ -57,7 +61,11 @@ Examples:
     .argument('<dirs...>', 'feedstocks, or directories holding feedstocks')
     .option('--target-platform <subdir>', 'platform to build for, e.g. linux-aarch64 (default: this machine)')
     .option('--build-platform <subdir>', 'platform the build runs on (default: this machine)')
-    .option('--variant-config <file>', 'conda_build_config.yaml to apply to every feedstock (repeatable)', collect)
+    .option(
+      '--variant-config <file>',
+      'conda_build_config.yaml over each recipe’s own (repeatable; later files win)',
+      collect,
+    )
     .option('--dot', 'print the graph in Graphviz dot format')
     .addHelpText(
       'after',

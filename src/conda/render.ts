@@ -30,7 +30,7 @@ import { addVariantFile, emptyConfig, expandVariants, firstValues, type VariantC
 export interface RenderOptions {
   targetPlatform: string;
   buildPlatform: string;
-  /** Extra conda_build_config.yaml files (e.g. conda-forge's pinning), lowest precedence first. */
+  /** conda_build_config.yaml files applied over the recipe's own, later ones winning (conda-build's `-m`). */
   variantFiles: string[];
   /** What `environ[...]` sees. */
   env: Record<string, string | undefined>;
@@ -77,7 +77,14 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
       outputs: undefined,
       usedPins: { value: false },
     };
-    let pkg: Dict = { PKG_NAME: '', PKG_VERSION: '', PKG_BUILDNUM: '' };
+    // conda-build's placeholders for what only a first render can tell.
+    let pkg: Dict = {
+      PKG_NAME: '',
+      PKG_VERSION: '',
+      PKG_BUILDNUM: '',
+      PKG_HASH: '1234567',
+      PKG_BUILD_STRING: 'placeholder',
+    };
     const render = () => {
       const globals: Dict = {
         ...names,
@@ -93,23 +100,32 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
     let { meta } = render();
     if (asBool(asDict(meta.build, src, 'build').skip)) continue;
     const usedValues = Object.fromEntries([...used].sort().map((k) => [k, all[k] as string]));
-    const first = outputsOf(meta, recipe, target, usedValues);
+    let outputs = outputsOf(meta, recipe, target, usedValues);
     // pin_subpackage needs the outputs' versions and build strings, PKG_* the package's: both are known only
-    // after a first render, so such recipes render twice.
-    const usesPkg = recipe.metaText.includes('PKG_');
-    if (ctx.usedPins.value || usesPkg) {
-      ctx.outputs = new Map<string, OutputPin>(
-        first.map((o) => [o.name, { version: o.version, build: o.build_string }]),
-      );
-      const p = asDict(meta.package, src, 'package');
-      pkg = {
-        PKG_NAME: p.name ?? '',
-        PKG_VERSION: p.version ?? '',
-        PKG_BUILDNUM: String(asInt(asDict(meta.build, src, 'build').number, src, 'build/number')),
-      };
-      ({ meta } = render());
+    // after a render, so such recipes render again, until the build strings stop changing (a build string
+    // made from PKG_HASH changes once: placeholder, then the hash).
+    if (ctx.usedPins.value || recipe.metaText.includes('PKG_')) {
+      for (let pass = 0; pass < 2; pass++) {
+        ctx.outputs = new Map<string, OutputPin>(
+          outputs.map((o) => [o.name, { version: o.version, build: o.build_string }]),
+        );
+        const p = asDict(meta.package, src, 'package');
+        pkg = {
+          PKG_NAME: p.name ?? '',
+          PKG_VERSION: p.version ?? '',
+          PKG_BUILDNUM: String(asInt(asDict(meta.build, src, 'build').number, src, 'build/number')),
+          PKG_HASH: variantHash({ ...usedValues, target_platform: target.subdir }).slice(1),
+          PKG_BUILD_STRING: outputs[0]?.build_string ?? '',
+        };
+        ({ meta } = render());
+        const next = outputsOf(meta, recipe, target, usedValues);
+        const same =
+          next.length === outputs.length && next.every((o, i) => o.build_string === outputs[i]?.build_string);
+        outputs = next;
+        if (same) break;
+      }
     }
-    for (const record of outputsOf(meta, recipe, target, usedValues)) {
+    for (const record of outputs) {
       for (const spec of [...record.requirements.build, ...record.requirements.host]) buildRequires.add(specName(spec));
       records.push(record);
     }
@@ -142,7 +158,11 @@ function buildVariables(recipe: Recipe, target: Platform, variant: Record<string
 function loadConfig(recipe: Recipe, options: RenderOptions, target: Platform, build: Platform): VariantConfig {
   const config = emptyConfig();
   const names = platformNames(target, build, {});
-  // The recipe's own file wins over the given ones, as in the variant files conda-smithy writes for a feedstock.
+  // The recipe's own file first, then the given ones, which win (conda-build's `-m`): a feedstock's
+  // .ci_support/<variant>.yaml then selects exactly that variant.
+  if (recipe.configFile && recipe.configText !== undefined) {
+    addVariantFile(config, recipe.configFile, recipe.configText, names);
+  }
   for (const file of options.variantFiles) {
     let text: string;
     try {
@@ -151,9 +171,6 @@ function loadConfig(recipe: Recipe, options: RenderOptions, target: Platform, bu
       throw fsError(err, 'reading variant config', file);
     }
     addVariantFile(config, file, text, names);
-  }
-  if (recipe.configFile && recipe.configText !== undefined) {
-    addVariantFile(config, recipe.configFile, recipe.configText, names);
   }
   return config;
 }

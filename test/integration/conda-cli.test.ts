@@ -111,7 +111,7 @@ test('render: the split library example has the cross compiler, pins and run_exp
   assert.equal(ok(await runAccel(['conda', 'render', dir, '--target-platform', 'win-64'])), '', 'skipped on win');
 });
 
-test('render: --variant-config adds keys; the recipe’s own conda_build_config.yaml wins', async (t) => {
+test('render: --variant-config wins over the recipe’s own conda_build_config.yaml, key by key', async (t) => {
   const pinning = join(tempDir(t), 'pinning.yaml');
   writeFileSync(pinning, 'c_compiler_version:\n  - 14\nlibshout:\n  - 0.2\n  - 0.3\nzlib:\n  - 1.3\n');
   const records = JSON.parse(
@@ -128,9 +128,12 @@ test('render: --variant-config adds keys; the recipe’s own conda_build_config.
       ]),
     ),
   );
-  assert.equal(records.length, 1, 'the recipe pins libshout to one value; zlib is unused');
-  assert.deepEqual(records[0].requirements.build, ['gcc_linux-aarch64 12', 'sysroot_linux-aarch64 2.17', 'make']);
-  assert.deepEqual(records[0].requirements.host, ['libgreet 1.2', 'libgreet-devel', 'libshout 0.3']);
+  assert.equal(records.length, 2, 'two libshout versions; zlib is unused');
+  for (const [i, shout] of ['0.2', '0.3'].entries()) {
+    assert.deepEqual(records[i].requirements.build, ['gcc_linux-aarch64 14', 'sysroot_linux-aarch64 2.17', 'make']);
+    assert.deepEqual(records[i].requirements.host, ['libgreet 1.2', 'libgreet-devel', `libshout ${shout}`]);
+  }
+  assert.notEqual(records[0].build_string, records[1].build_string);
 });
 
 test('plan: the examples build in order, in three levels; compilers and make are external', async () => {

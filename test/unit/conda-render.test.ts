@@ -190,15 +190,14 @@ zip_keys:
   - - python
     - numpy
 c_compiler_version:
-  - 12
-  - 13
+  - 11
 openssl:
   - 1.1.1
   - 3
 `,
   });
   const pinning = join(tempDir(t), 'pinning.yaml');
-  writeFileSync(pinning, 'c_compiler_version:\n  - 11\nzlib:\n  - 1.3\n');
+  writeFileSync(pinning, 'c_compiler_version:\n  - 12\n  - 13\nzlib:\n  - 1.3\n');
   const { records } = renderRecipe(loadRecipe(dir), options('linux-aarch64', [pinning]));
   assert.equal(records.length, 6, '3 zipped python/numpy pairs x 2 compilers; openssl is unused');
   const pairs = records.map((r) => `${r.variant.python}/${r.variant.numpy}/${r.variant.c_compiler_version}`);
@@ -212,7 +211,7 @@ openssl:
   ]);
   assert.equal(new Set(records.map((r) => r.build_string)).size, 6);
   for (const r of records) {
-    assert.equal(r.variant.zlib, '1.3', 'a key only the given file sets still applies');
+    assert.equal(r.variant.zlib, '1.3', 'a key only the given file sets applies too');
     assert.equal(r.variant.openssl, undefined);
     assert.match(r.build_string, new RegExp(`^py${(r.variant.python as string).replace('.', '')}h[0-9a-f]{7}_0$`));
     assert.deepEqual(r.requirements.host, [`python ${r.variant.python}`, `numpy ${r.variant.numpy}`, 'zlib 1.3']);
@@ -263,6 +262,30 @@ test:
     'test "$(tinypy --version)" = "tinypy 0.10 1"',
     `cp -r ${join(dir, 'recipe')}/tests .`,
   ]);
+});
+
+test('a build string made from PKG_HASH is final before pin_subpackage(exact=True) uses it', (t) => {
+  const dir = recipeDir(t, {
+    'meta.yaml': `{% set build = 100 %}
+package:
+  name: h5-split
+  version: 2.1.0
+build:
+  number: {{ build }}
+outputs:
+  - name: h5
+    build:
+      string: nompi_h{{ PKG_HASH }}_{{ build }}
+  - name: h5-tools
+    requirements:
+      run:
+        - {{ pin_subpackage('h5', exact=True) }}
+`,
+  });
+  const [h5, tools] = renderRecipe(loadRecipe(dir), options()).records;
+  const hash = variantHash({ target_platform: 'linux-aarch64' });
+  assert.equal(h5?.build_string, `nompi_${hash}_100`);
+  assert.deepEqual(tools?.requirements.run, [`h5 2.1.0 nompi_${hash}_100`]);
 });
 
 test('build: skip: true # [win] renders nothing for Windows', (t) => {
