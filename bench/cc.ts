@@ -25,7 +25,7 @@ const EXE = join(ROOT, 'build', 'out', 'accel-linux-x64');
 /** Unpacked once and reused by later runs; never written to after the rename that creates it. */
 const LUA_CACHE = join(tmpdir(), 'accel-bench-lua');
 const WARM_RUNS = 3;
-const HIT_RUNS = 21;
+const HIT_RUNS = 51;
 const JOBS = 2;
 // Lua's own `linux` target flags. Debian's src/Makefile builds every TU twice (C and C++) through libtool, which
 // would measure libtool's shell start-up, so a generated Makefile compiles each .c once instead.
@@ -78,7 +78,9 @@ export async function benchCc(print: (line: string) => void): Promise<void> {
     const plainObjects = objects(build);
 
     const accel = accelCompiler(root, env);
-    const compilers: Compiler[] = [accel.compiler];
+    const native = nativeClient(root, env, accel.launcher);
+    stops.push(native.stop);
+    const compilers: Compiler[] = [accel.compiler, native.compiler];
     if (has('ccache')) compilers.push(ccacheCompiler(root, env));
     if (has('sccache')) {
       const sccache = await sccacheCompiler(root, env);
@@ -97,7 +99,8 @@ export async function benchCc(print: (line: string) => void): Promise<void> {
     const lvm = ['-c', 'lvm.c', '-o', 'lvm.o'];
     const gccOnce = await medianMs(3, () => run('gcc', [...CFLAGS, ...lvm], { cwd: build, env }));
     const hitMs = new Map<string, number>();
-    for (const c of [...compilers, ...(accel.alternative ? [accel.alternative] : [])]) {
+    const extra = [native.viaDaemon, ...(accel.alternative ? [accel.alternative] : [])];
+    for (const c of [...compilers, ...extra]) {
       hitMs.set(c.name, await hitLatency(build, c, lvm));
     }
 
@@ -159,6 +162,8 @@ async function hitLatency(build: string, c: Compiler, args: string[]): Promise<n
 
 interface AccelChoice {
   compiler: Compiler;
+  /** How to run accel: the executable, or node and the entry script. */
+  launcher: string[];
   /** `node src/main.ts`, timed beside the single executable for the hit row only. */
   alternative?: Compiler;
   which: string;
@@ -168,20 +173,15 @@ interface AccelChoice {
 function accelCompiler(root: string, env: NodeJS.ProcessEnv): AccelChoice {
   const home = join(root, 'accel-home');
   const make = (name: string, launcher: string[]): Compiler => ({
-    name,
+    name: `${name} (\`accel cc --\`, no daemon)`,
     cc: [...launcher, '--home', home, 'cc', '--', 'gcc'],
     env,
-    hits: () => {
-      const out = run(launcher[0] as string, [...launcher.slice(1), '--home', home, '--json', 'cc', '--stats'], {
-        env,
-      });
-      const counters: Record<string, number> = JSON.parse(out).counters;
-      return (counters.hit ?? 0) + (counters['remote hit'] ?? 0);
-    },
+    hits: () => accelHits(launcher, home, env),
   });
   const node = make('accel (`node src/main.ts`)', [process.execPath, MAIN]);
   const viaNode = (why: string): AccelChoice => ({
     compiler: { ...node, name: 'accel' },
+    launcher: [process.execPath, MAIN],
     which: `accel run as \`node src/main.ts\` (${why})`,
   });
   if (!existsSync(EXE)) return viaNode('build/out/accel-linux-x64 is not built');
@@ -192,8 +192,37 @@ function accelCompiler(root: string, env: NodeJS.ProcessEnv): AccelChoice {
   }
   return {
     compiler: make('accel', [EXE]),
+    launcher: [EXE],
     alternative: node,
     which: `accel run as the single executable build/out/accel-linux-x64 (${when})`,
+  };
+}
+
+function accelHits(launcher: string[], home: string, env: NodeJS.ProcessEnv): number {
+  const out = run(launcher[0] as string, [...launcher.slice(1), '--home', home, '--json', 'cc', '--stats'], { env });
+  const counters: Record<string, number> = JSON.parse(out).counters;
+  return (counters.hit ?? 0) + (counters['remote hit'] ?? 0);
+}
+
+/**
+ * The native client through the masquerade link, in its own home: the daemon starts on the cold build's
+ * first compile, as it would for a user. `viaDaemon` is `accel cc --` with that daemon running.
+ */
+function nativeClient(root: string, env: NodeJS.ProcessEnv, launcher: string[]) {
+  const home = join(root, 'accel-native-home');
+  const accel = (args: string[]) =>
+    run(launcher[0] as string, [...launcher.slice(1), '--home', home, ...args], { env });
+  const masq = accel(['cc', '--masquerade-dir']).trim();
+  const hits = () => accelHits(launcher, home, env);
+  return {
+    compiler: { name: 'accel native client (`accel-cc` + daemon)', cc: [join(masq, 'gcc')], env, hits },
+    viaDaemon: {
+      name: 'accel (`accel cc --`, daemon running)',
+      cc: [...launcher, '--home', home, 'cc', '--', 'gcc'],
+      env,
+      hits,
+    },
+    stop: () => accel(['cc', 'daemon', '--stop']),
   };
 }
 

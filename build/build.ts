@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildSync } from 'esbuild';
+import { buildClient } from './client.ts';
 
 type Arch = 'x64' | 'arm64';
 
@@ -39,6 +40,7 @@ mkdirSync(targetDir, { recursive: true });
 step('bundle src/main.ts with esbuild', bundle);
 const node = step(`Node ${NODE_VERSION} for linux-${arch}`, () => nodeBinary(arch));
 step('stage native addons', () => stageAddons(arch, targetDir));
+step('native cc client (native/accel-cc.c)', () => buildClient(arch, targetDir));
 const blob = step('SEA blob with code cache', () => seaBlob(arch, targetDir, node));
 const output = step('strip Node and inject the blob', () => inject(arch, node, blob));
 step('SHA256SUMS', writeChecksums);
@@ -160,7 +162,7 @@ function inject(target: Arch, nodePath: string, blobPath: string): string {
 
 function writeChecksums(): void {
   const lines = readdirSync(OUT)
-    .filter((n) => /^accel-linux-(x64|arm64)$/.test(n))
+    .filter((n) => /^accel-(cc-)?linux-(x64|arm64)$/.test(n))
     .sort()
     .map(
       (n) =>

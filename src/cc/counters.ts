@@ -2,8 +2,8 @@ import type { Store } from '../store/store.ts';
 
 /** ccache-style counters, one row each, incremented in place so many wrapper processes never lose a count. */
 export function bump(store: Store, name: string, by = 1): void {
-  store.db
-    .prepare(
+  store
+    .statement(
       'INSERT INTO cc_counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
     )
     .run(name, by);

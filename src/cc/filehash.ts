@@ -21,13 +21,16 @@ export class FileHasher {
   readonly #get: Statement;
   readonly #put: Statement;
   readonly #startNs: bigint;
+  readonly #memo: StatMemo | undefined;
 
-  constructor(store: Store, startNs: bigint) {
+  /** `memo`: a long-lived process (the daemon) keeps recent answers in memory in front of the index. */
+  constructor(store: Store, startNs: bigint, memo?: StatMemo) {
     this.#startNs = startNs;
-    this.#get = store.db.prepare(
+    this.#memo = memo;
+    this.#get = store.statement(
       'SELECT size, mtime_ns, ctime_ns, ino, digest, time_macros FROM cc_stat WHERE path = ?',
     );
-    this.#put = store.db.prepare(
+    this.#put = store.statement(
       `INSERT INTO cc_stat (path, size, mtime_ns, ctime_ns, ino, digest, time_macros) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns,
          ino = excluded.ino, digest = excluded.digest, time_macros = excluded.time_macros`,
@@ -36,14 +39,20 @@ export class FileHasher {
 
   /** Undefined when the file does not exist. `path` must be absolute. */
   hash(path: string): FileHash | undefined {
-    let st: import('node:fs').BigIntStats;
+    let st: import('node:fs').BigIntStats | undefined;
     try {
-      st = statSync(path, { bigint: true });
+      st = statSync(path, { bigint: true, throwIfNoEntry: false });
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
+      if (errnoCode(err) === 'ENOTDIR') return undefined;
       throw err;
     }
+    if (!st) return undefined;
     const tooNew = st.mtimeNs >= this.#startNs || st.ctimeNs >= this.#startNs;
+    // The same four fields the index row is checked against: any change to the file changes one of them.
+    const stamp = `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`;
+    const memo = this.#memo?.get(path);
+    if (memo && !tooNew && memo.stamp === stamp)
+      return { digest: memo.digest, tooNew: false, timeMacros: memo.timeMacros };
     const row = this.#get.get(path) as
       | { size: number; mtime_ns: string; ctime_ns: string; ino: string; digest: string; time_macros: number }
       | undefined;
@@ -55,13 +64,16 @@ export class FileHasher {
       row.ctime_ns === String(st.ctimeNs) &&
       row.ino === String(st.ino)
     ) {
-      return { digest: row.digest as Digest, tooNew: false, timeMacros: row.time_macros === 1 };
+      const hash = { digest: row.digest as Digest, tooNew: false, timeMacros: row.time_macros === 1 };
+      this.#remember(path, stamp, hash);
+      return hash;
     }
     const data = readFileSync(path);
     const digest = digestOf(data);
     const timeMacros = TIME_MACROS.test(data.toString('latin1'));
     // A file changing under us must not enter the cache with a hash of bytes the compiler may not have seen.
     if (!tooNew) {
+      this.#remember(path, stamp, { digest, tooNew, timeMacros });
       this.#put.run(
         path,
         Number(st.size),
@@ -74,4 +86,16 @@ export class FileHasher {
     }
     return { digest, tooNew, timeMacros };
   }
+
+  #remember(path: string, stamp: string, hash: FileHash): void {
+    if (!this.#memo) return;
+    // A crude bound: a daemon that has seen this many files starts over rather than growing without end.
+    if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
+    this.#memo.set(path, { stamp, digest: hash.digest, timeMacros: hash.timeMacros });
+  }
 }
+
+/** Path → the stat stamp and hash last seen; owned by a long-lived process. */
+export type StatMemo = Map<string, { stamp: string; digest: Digest; timeMacros: boolean }>;
+
+const MEMO_LIMIT = 200_000;

@@ -1,26 +1,35 @@
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMPILER_NAMES } from '../compiler/identity.ts';
+import { tempName } from '../core/atomic-fs.ts';
 
 /**
- * A directory whose gcc, g++, cc, c++, clang and clang++ run `accel cc -- <name>`: put it first on PATH and
- * any build uses the cache with no build-file edits. The wrapper skips this directory when it looks for the
- * real compiler, so it never calls itself. Scripts rather than links: they carry the store (--home), which a
- * link to the executable could not.
+ * A directory whose gcc, g++, cc, c++, clang and clang++ compile through accel: put it first on PATH and any
+ * build uses the cache with no build-file edits. Each name links to the native client, `../bin/accel-cc`,
+ * which talks to the cc daemon and finds its home from its own location. The wrapper skips this directory
+ * when it looks for the real compiler, so it never calls itself.
  */
 export function masqueradePath(home: string): string {
   return join(home, 'masquerade');
 }
 
-export function writeMasqueradeDir(home: string, accel: string[]): string {
+export function writeMasqueradeDir(home: string): string {
   const dir = masqueradePath(home);
   mkdirSync(dir, { recursive: true });
-  const command = accel.map((a) => `"${a}"`).join(' ');
+  const target = join('..', 'bin', 'accel-cc');
   for (const name of COMPILER_NAMES) {
     const path = join(dir, name);
-    rmSync(path, { force: true });
-    writeFileSync(path, `#!/bin/sh\nexec ${command} --home "${home}" cc -- ${name} "$@"\n`);
-    chmodSync(path, 0o755);
+    let current: string | undefined;
+    try {
+      current = readlinkSync(path);
+    } catch {
+      current = undefined; // missing, or an older accel's script: replace it
+    }
+    if (current === target) continue;
+    // A new link renamed over the old name: a build running now sees one or the other, never neither.
+    const temp = join(dir, tempName(`.${name}.`));
+    symlinkSync(target, temp);
+    renameSync(temp, path);
   }
   return dir;
 }

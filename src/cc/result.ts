@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Compile } from '../compiler/args.ts';
 import type { CompilerRun } from '../compiler/run.ts';
-import { writeFileAtomic } from '../core/atomic-fs.ts';
+import { replaceFileSync } from '../core/atomic-fs.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { retargetDepFile } from './depfile.ts';
@@ -45,6 +45,7 @@ export async function restoreResult(
   digest: Digest,
   compile: Compile,
   cwdPath: (p: string) => string,
+  mode: number,
 ): Promise<{ stdout: Buffer; stderr: Buffer } | undefined> {
   let result: CompileResult;
   let depText: string | undefined;
@@ -60,18 +61,15 @@ export async function restoreResult(
     }
     const object = store.read(result.object);
     if (!object) return undefined;
-    await writeFileAtomic(cwdPath(compile.output), async (fh) => {
-      await fh.write(object);
-    });
+    // Atomic but not fsynced: a build output can be made again (neither ccache nor the compiler syncs).
+    replaceFileSync(cwdPath(compile.output), object, mode);
   } catch (err) {
     if ((err as { code?: string }).code === 'ACCEL_STORE_CORRUPT') return undefined;
     throw err;
   }
   if (compile.deps && depText !== undefined) {
     const text = depText;
-    await writeFileAtomic(cwdPath(compile.deps.file), async (fh) => {
-      await fh.write(text);
-    });
+    replaceFileSync(cwdPath(compile.deps.file), text, mode);
   }
   return { stdout: Buffer.from(result.stdout, 'base64'), stderr: Buffer.from(result.stderr, 'base64') };
 }

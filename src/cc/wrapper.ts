@@ -9,7 +9,7 @@ import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { bump } from './counters.ts';
 import { parseDepFile } from './depfile.ts';
-import { FileHasher } from './filehash.ts';
+import { FileHasher, type StatMemo } from './filehash.ts';
 import { directKey } from './key.ts';
 import { findResult, type ManifestEntry, recordEntry, shadowCandidates } from './manifest.ts';
 import type { RemoteCache } from './remote.ts';
@@ -27,6 +27,17 @@ export interface CcOptions {
   remote?: RemoteCache;
   /** Runs the compile on a miss (the farm's dispatcher); default: the local compiler. */
   compile?: CompileFn;
+  /**
+   * The daemon: an uncacheable call is not run here but handed back (`delegate`), so it runs in the
+   * client with the client's terminal and stdin.
+   */
+  delegate?: boolean;
+  /** Aborts a running compile (the daemon's client went away); its outputs are removed. */
+  signal?: AbortSignal;
+  /** The caller's umask, for the files a hit writes and a compile creates (default: this process's). */
+  umask?: number;
+  /** The daemon's in-memory stat cache, in front of the index's. */
+  statMemo?: StatMemo;
 }
 
 /**
@@ -47,6 +58,8 @@ export interface CcOutcome {
   stderr: Buffer;
   /** hit, miss, uncacheable: <reason>, failed. */
   status: string;
+  /** With `delegate`: the compiler the caller must run itself, with the original arguments. */
+  delegate?: string;
 }
 
 /**
@@ -66,17 +79,27 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
       status: 'usage',
     };
   const { store, cwd, env } = options;
+  const umask = options.umask ?? process.umask();
   const compilerPath = resolveCompiler(name, env, cwd, options.skip);
   const classified = classify(compilerPath, args, cwd);
   const passthrough = async (reason: string): Promise<CcOutcome> => {
     bump(store, `uncacheable: ${reason}`);
+    if (options.delegate) {
+      return {
+        exitCode: 0,
+        stdout: Buffer.alloc(0),
+        stderr: Buffer.alloc(0),
+        status: `uncacheable: ${reason}`,
+        delegate: compilerPath,
+      };
+    }
     const run = await runCompiler(compilerPath, args, { cwd, env, inherit: true });
     return { exitCode: run.code, stdout: run.stdout, stderr: run.stderr, status: `uncacheable: ${reason}` };
   };
   if (classified.kind === 'uncacheable') return passthrough(classified.reason);
   const compile = classified.compile;
   const at = (p: string) => resolve(cwd, p);
-  const hasher = new FileHasher(store, startNs);
+  const hasher = new FileHasher(store, startNs, options.statMemo);
   const source = hasher.hash(at(compile.source));
   if (!source) return passthrough('missing source');
   if (source.timeMacros) return passthrough('__DATE__ or __TIME__ in the source');
@@ -87,7 +110,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
 
   const hit = findResult(store, key, cwd, hasher);
   if (hit) {
-    const restored = await restoreOrMiss(store, hit, compile, at);
+    const restored = await restoreOrMiss(store, hit, compile, at, umask);
     if (restored) {
       bump(store, 'hit');
       return { exitCode: 0, ...restored, status: 'hit' };
@@ -95,7 +118,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   }
   const remoteHit = await options.remote?.fetchResult(store, key, cwd, hasher);
   if (remoteHit) {
-    const restored = await restoreOrMiss(store, remoteHit.result, compile, at);
+    const restored = await restoreOrMiss(store, remoteHit.result, compile, at, umask);
     if (restored) {
       recordEntry(store, key, remoteHit.entry);
       bump(store, 'remote hit');
@@ -110,7 +133,14 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   try {
     run = options.compile
       ? await options.compile(compilerPath, runArgs, { cwd, env, compile })
-      : await runCompiler(compilerPath, runArgs, { cwd, env });
+      : await runCompiler(compilerPath, runArgs, { cwd, env, signal: options.signal, umask });
+  } catch (err) {
+    // An abandoned compile may have written part of its output: remove it, as make removes an interrupted target.
+    if (options.signal?.aborted) {
+      rmSync(at(compile.output), { force: true });
+      if (compile.deps) rmSync(at(compile.deps.file), { force: true });
+    }
+    throw err;
   } finally {
     if (!compile.deps) setImmediate(() => rmSync(depFile, { force: true }));
   }
@@ -137,9 +167,9 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
  * A hit that cannot be written where asked (a missing or read-only output directory) becomes a miss: the
  * real compiler then fails with its own message and exit code, as it would without accel.
  */
-async function restoreOrMiss(store: Store, digest: Digest, compile: Compile, at: (p: string) => string) {
+async function restoreOrMiss(store: Store, digest: Digest, compile: Compile, at: (p: string) => string, umask: number) {
   try {
-    return await restoreResult(store, digest, compile, at);
+    return await restoreResult(store, digest, compile, at, 0o666 & ~umask);
   } catch (err) {
     if (isAccelError(err) && err.code.startsWith('ACCEL_FS_')) return undefined;
     throw err;

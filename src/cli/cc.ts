@@ -1,12 +1,29 @@
-import { realpathSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  truncateSync,
+} from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { isSea } from 'node:sea';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { clientPaths, installClient } from '../cc/client-install.ts';
 import { bump, readCounters, zeroCounters } from '../cc/counters.ts';
+import { startDaemon } from '../cc/daemon.ts';
+import { compileViaDaemon, daemonStatus, stopDaemon } from '../cc/daemon-client.ts';
 import { masqueradePath, writeMasqueradeDir } from '../cc/masquerade.ts';
+import { daemonPaths } from '../cc/protocol.ts';
 import { RemoteCache } from '../cc/remote.ts';
 import { runCc } from '../cc/wrapper.ts';
+import { runCompiler } from '../compiler/run.ts';
 import { AccelError, isAccelError } from '../core/errors.ts';
 import { formatSize } from '../core/size.ts';
+import { Store } from '../store/store.ts';
 import { type Globals, withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
@@ -18,12 +35,15 @@ interface CcFlags {
 }
 
 export function ccCommand(runner: Runner): Command {
-  return new Command('cc')
+  const cc = new Command('cc')
     .description('compile through the cache: accel cc -- gcc -c x.c -o x.o')
     .argument('[compiler...]', 'the compiler and its arguments, after --')
     .option('--stats', 'show hits, misses and uncacheable calls by reason')
     .option('--zero-stats', 'reset the counters')
-    .option('--masquerade-dir', 'print a directory of gcc/g++/cc/c++/clang/clang++ that compile through accel')
+    .option(
+      '--masquerade-dir',
+      'print a directory of gcc/g++/cc/c++/clang/clang++ that compile through accel (the native client)',
+    )
     .passThroughOptions()
     .addHelpText(
       'after',
@@ -32,19 +52,35 @@ Examples:
   $ accel cc -- gcc -O2 -c foo.c -o foo.o
   $ make CC="accel cc -- gcc" CXX="accel cc -- g++"
   $ PATH="$(accel cc --masquerade-dir):$PATH" make -j8
-  $ accel cc --stats`,
+  $ accel cc --stats
+  $ accel cc daemon --status`,
     )
     .action(
       runner.action(async (g, compiler: string[], flags: CcFlags) => {
         if (flags.masqueradeDir) {
-          // The command that runs this accel: the executable itself, or node and the entry script from source.
-          const accel = isSea() ? [process.execPath] : [process.execPath, process.argv[1] as string];
-          const dir = writeMasqueradeDir(g.home, accel);
+          installClient(g.home);
+          const dir = writeMasqueradeDir(g.home);
           return dataResult({ dir }, () => dir);
         }
         if (flags.stats || flags.zeroStats) return stats(g, flags.zeroStats === true);
         if (compiler.length === 0) {
           throw new AccelError('ACCEL_USAGE_NO_COMPILER', 'no compiler given', { hint: 'accel cc -- gcc -c foo.c' });
+        }
+        // With a daemon running it does the work: no store to open here, and its stat cache is warm.
+        if (existsSync(daemonPaths(g.home).socket)) {
+          const answer = await compileViaDaemon(g.home, compiler, process.cwd(), g.env);
+          if (answer?.kind === 'done') {
+            const { exitCode, stdout, stderr } = answer;
+            return { kind: 'passthrough' as const, exitCode, stdout, stderr };
+          }
+          if (answer?.kind === 'delegate') {
+            const run = await runCompiler(answer.compiler, compiler.slice(1), {
+              cwd: process.cwd(),
+              env: g.env,
+              inherit: true,
+            });
+            return { kind: 'passthrough' as const, exitCode: run.code, stdout: run.stdout, stderr: run.stderr };
+          }
         }
         return withStore(g, async (store) => {
           try {
@@ -53,7 +89,7 @@ Examples:
               argv: compiler,
               cwd: process.cwd(),
               env: g.env,
-              skip: { dirs: [masqueradePath(g.home)], self: isSea() ? [realpathSync(process.execPath)] : [] },
+              skip: skipList(g.home),
               remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
             });
             return { kind: 'passthrough' as const, ...outcome };
@@ -64,6 +100,153 @@ Examples:
         });
       }),
     );
+  cc.addCommand(daemonCommand(runner));
+  return cc;
+}
+
+/** What the wrapper must never run as the compiler: the masquerade links, accel, and its native client. */
+function skipList(home: string): { dirs: string[]; self: string[] } {
+  const self = isSea() ? [realpathSync(process.execPath)] : [];
+  const client = clientPaths(home).client;
+  if (existsSync(client)) self.push(realpathSync(client));
+  return { dirs: [masqueradePath(home)], self };
+}
+
+interface DaemonFlags {
+  detach?: boolean;
+  status?: boolean;
+  stop?: boolean;
+  idleTimeout?: number;
+  jobs?: number;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+function daemonCommand(runner: Runner): Command {
+  return new Command('daemon')
+    .description('the compile-cache daemon behind accel-cc and accel cc (started on demand, exits when idle)')
+    .option('--detach', 'start in the background; return once it answers')
+    .option('--status', 'show the running daemon')
+    .option('--stop', 'stop the running daemon')
+    .option(
+      '--idle-timeout <seconds>',
+      'exit after this long without a request (default: cc.daemonIdleTimeout)',
+      positiveNumber,
+    )
+    .option('--jobs <n>', 'compiles at once (default: the number of CPUs)', positiveNumber)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ accel cc daemon --detach          start it now (accel-cc starts it on demand anyway)
+  $ accel cc daemon --status
+  $ accel cc daemon --stop`,
+    )
+    .action(
+      runner.action(async (g, flags: DaemonFlags) => {
+        if (flags.status) {
+          const status = await daemonStatus(g.home);
+          if (!status) {
+            throw new AccelError('ACCEL_CC_DAEMON_NOT_RUNNING', `no cc daemon runs for ${g.home}`, {
+              hint: 'accel cc daemon --detach starts one; accel-cc starts one on demand',
+            });
+          }
+          return dataResult(status, () =>
+            [
+              `pid:           ${status.pid}`,
+              `uptime:        ${status.uptimeSeconds} s (exits after ${status.idleTimeoutSeconds} s idle)`,
+              `requests:      ${status.requests}`,
+              `in progress:   ${status.active} (${status.compiling} compiling, ${status.queued} waiting; ${status.jobs} at once)`,
+            ].join('\n'),
+          );
+        }
+        if (flags.stop) {
+          const pid = await stopDaemon(g.home);
+          if (pid !== undefined) await waitFor(() => !existsSync(daemonPaths(g.home).pid), 10_000);
+          return dataResult({ stopped: pid ?? null }, () =>
+            pid === undefined ? 'no cc daemon was running' : `stopped the cc daemon (pid ${pid})`,
+          );
+        }
+        const idleSeconds = flags.idleTimeout ?? g.config.cc.daemonIdleTimeout;
+        const jobs = Math.floor(flags.jobs ?? availableParallelism());
+        installClient(g.home);
+        if (flags.detach) return detach(g, idleSeconds, jobs);
+
+        const store = Store.open({ home: g.home, log: g.log });
+        try {
+          const daemon = await startDaemon({
+            home: g.home,
+            store,
+            log: g.log,
+            jobs,
+            idleMs: idleSeconds * 1000,
+            skip: skipList(g.home),
+            remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
+          });
+          const stop = () => void daemon.close();
+          process.on('SIGTERM', stop);
+          process.on('SIGINT', stop);
+          g.log.info(`cc daemon: pid ${process.pid} on ${daemonPaths(g.home).socket}`);
+          await daemon.done;
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+        } finally {
+          store.close();
+        }
+        return dataResult({ stopped: process.pid }, () => '');
+      }),
+    );
+}
+
+/** Starts the daemon as a detached process logging to run/cc-daemon.log, and waits until it answers. */
+async function detach(g: Globals, idleSeconds: number, jobs: number) {
+  const paths = daemonPaths(g.home);
+  const running = await daemonStatus(g.home);
+  if (running) return dataResult(running, () => `a cc daemon already runs (pid ${running.pid})`);
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  // Keep the log short: it is for the last few starts, not an archive.
+  if (existsSync(paths.log) && statSync(paths.log).size > 1 << 20) truncateSync(paths.log, 0);
+  const self = isSea() ? [process.execPath] : [process.execPath, process.argv[1] as string];
+  const args = ['--home', g.home, 'cc', 'daemon', '--idle-timeout', String(idleSeconds), '--jobs', String(jobs)];
+  const log = openSync(paths.log, 'a', 0o600);
+  let exited: number | null | undefined;
+  try {
+    const child = spawn(self[0] as string, [...self.slice(1), ...args], {
+      detached: true,
+      // Not the cwd of whichever build started it: that directory may be deleted while the daemon lives.
+      cwd: g.home,
+      stdio: ['ignore', log, log],
+      env: g.env,
+    });
+    child.on('exit', (code) => {
+      exited = code;
+    });
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+  let status: Awaited<ReturnType<typeof daemonStatus>>;
+  await waitFor(async () => {
+    status = await daemonStatus(g.home, 1000);
+    return status !== undefined || (exited !== undefined && !existsSync(paths.pid));
+  }, 10_000);
+  const started = status;
+  if (!started) {
+    const tail = readFileSync(paths.log, 'utf8').split('\n').slice(-6).join('\n');
+    throw new AccelError('ACCEL_CC_DAEMON_START', 'the cc daemon did not start', {
+      hint: `its log (${paths.log}) ends with:\n${tail}`,
+    });
+  }
+  return dataResult(started, () => `cc daemon started (pid ${started.pid})`);
+}
+
+async function waitFor(done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 async function stats(g: Globals, zero: boolean) {

@@ -14,12 +14,31 @@ export interface CompilerRun {
 export function runCompiler(
   path: string,
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; inherit?: boolean },
+  options: { cwd: string; env: NodeJS.ProcessEnv; inherit?: boolean; signal?: AbortSignal; umask?: number },
 ): Promise<CompilerRun> {
   return new Promise((resolve, reject) => {
     // inherit: an uncacheable call gets the terminal itself (colours, interleaving), exactly as without accel.
     const stdio: StdioOptions = options.inherit ? 'inherit' : ['inherit', 'pipe', 'pipe'];
-    const child: ChildProcess = spawn(path, args, { cwd: options.cwd, env: options.env, stdio });
+    const { signal } = options;
+    if (signal?.aborted) return reject(abortError());
+    // With a signal the compiler gets its own process group, so an abort stops cc1 and as with the driver.
+    // The caller's umask (the daemon serving a client with another one) for the files the compiler creates:
+    // the child inherits it at fork, and spawn forks synchronously.
+    const previous = options.umask === undefined ? undefined : process.umask(options.umask);
+    let child: ChildProcess;
+    try {
+      child = spawn(path, args, { cwd: options.cwd, env: options.env, stdio, detached: !!signal });
+    } finally {
+      if (previous !== undefined) process.umask(previous);
+    }
+    const abort = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    signal?.addEventListener('abort', abort, { once: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (d: Buffer) => out.push(d));
@@ -31,14 +50,20 @@ export function runCompiler(
           : e,
       ),
     );
-    child.on('close', (code, signal) =>
+    child.on('close', (code, killedBy) => {
+      signal?.removeEventListener('abort', abort);
+      if (signal?.aborted) return reject(abortError());
       resolve({
-        code: code ?? (signal ? 128 + signalNumber(signal) : 1),
+        code: code ?? (killedBy ? 128 + signalNumber(killedBy) : 1),
         stdout: Buffer.concat(out),
         stderr: Buffer.concat(err),
-      }),
-    );
+      });
+    });
   });
+}
+
+function abortError(): AccelError {
+  return new AccelError('ACCEL_CC_ABORTED', 'the compile was abandoned: its client went away');
 }
 
 function signalNumber(signal: NodeJS.Signals): number {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsError } from './errors.ts';
@@ -47,6 +48,27 @@ export async function writeFileAtomic(
     await rename(temp, target);
   } catch (err) {
     await rm(temp, { force: true });
+    throw fsError(err, 'writing', target);
+  }
+}
+
+/**
+ * writeFileAtomic for small data in hand, without fsync: the cc hot path, where the thread-pool round trips
+ * of the async form cost more than the write. For outputs that can be made again.
+ *
+ * The old file is unlinked before the rename: renaming over an existing file makes ext4 (auto_da_alloc) flush
+ * the new one first, 0.66 ms against 0.09 ms here for a 40 KB object. So a reader may briefly find no file,
+ * never a partial one.
+ */
+export function replaceFileSync(target: string, data: Buffer | string, mode = 0o644): void {
+  const temp = join(dirname(target), tempName(`.${basename(target)}.`));
+  try {
+    writeFileSync(temp, data, { mode, flag: 'wx' });
+    chmodSync(temp, mode); // exactly `mode`, whatever this process's umask
+    rmSync(target, { force: true });
+    renameSync(temp, target);
+  } catch (err) {
+    rmSync(temp, { force: true });
     throw fsError(err, 'writing', target);
   }
 }

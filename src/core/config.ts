@@ -47,6 +47,8 @@ const CcSchema = z.strictObject({
   remote: z._default(z.string(), ''),
   /** Bearer token for the remote cache. */
   remoteToken: z._default(z.string(), ''),
+  /** Seconds without a request before the cc daemon exits (it is started again on demand). */
+  daemonIdleTimeout: z._default(z.number().check(z.gt(0)), 600),
 });
 
 const ConfigSchema = z.strictObject({
@@ -72,13 +74,22 @@ const ENV_KEYS: Record<string, readonly string[]> = {
   ACCEL_MIRROR_TTL: ['mirror', 'ttl'],
   ACCEL_CC_REMOTE: ['cc', 'remote'],
   ACCEL_CC_REMOTE_TOKEN: ['cc', 'remoteToken'],
+  ACCEL_CC_DAEMON_IDLE_TIMEOUT: ['cc', 'daemonIdleTimeout'],
 };
 
 /** Keys whose environment variable holds a number. */
-const NUMERIC_ENV = new Set(['ACCEL_MIRROR_PORT', 'ACCEL_MIRROR_TTL']);
+const NUMERIC_ENV = new Set(['ACCEL_MIRROR_PORT', 'ACCEL_MIRROR_TTL', 'ACCEL_CC_DAEMON_IDLE_TIMEOUT']);
 
 /** Variables the CLI reads itself; everything else under ACCEL_ that is not a config key is a likely typo. */
-const OTHER_ENV = new Set(['ACCEL_HOME', 'ACCEL_LOG', 'ACCEL_APT_ETC']);
+const OTHER_ENV = new Set([
+  'ACCEL_HOME',
+  'ACCEL_LOG',
+  'ACCEL_APT_ETC',
+  // Read by the native cc client (native/accel-cc.c), which passes its environment to the daemon.
+  'ACCEL_CC_CONNECT_TIMEOUT_MS',
+  'ACCEL_CC_SILENCE_MS',
+  'ACCEL_CC_START_TIMEOUT_MS',
+]);
 
 export interface LoadedConfig {
   config: Config;

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import type { Statement } from 'better-sqlite3';
 import { AccelError, errnoCode } from '../core/errors.ts';
 import { type Log, silentLog } from '../core/log.ts';
 import { nativeAddon } from '../core/native.ts';
@@ -157,6 +158,21 @@ export class Store {
   get db(): Db {
     return this.#ctx.db;
   }
+
+  /**
+   * A prepared statement for `sql`, prepared once per open store: a long-lived process (the cc daemon)
+   * would otherwise spend more time preparing statements than running them.
+   */
+  statement(sql: string): Statement {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#ctx.db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  readonly #statements = new Map<string, Statement>();
 
   close(): void {
     this.#ctx.db.close();

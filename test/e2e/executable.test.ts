@@ -1,7 +1,16 @@
 // Runs the built single executables the way users do: copied alone into a folder, no Node anywhere on PATH.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SCHEMA_VERSION } from '../../src/store/db.ts';
@@ -118,6 +127,41 @@ test('x64: an ACCEL_HOME where native code cannot be written is a clear error', 
   assert.match(v.stderr, /cannot unpack native code into .*readonly-home\/native/);
 });
 
+test(
+  'x64: the embedded native cc client: installed on first use, starts the daemon, a second compile hits',
+  needs(X64, 'build'),
+  async (t) => {
+    const { bin, home, dir } = isolate(t, X64);
+    // The compiler and assembler, without Node or anything else from /usr/bin.
+    const tools = join(dir, 'tools');
+    mkdirSync(tools);
+    for (const tool of ['gcc', 'as']) symlinkSync(join('/usr/bin', tool), join(tools, tool));
+    const env = { PATH: `${bin}:${tools}`, HOME: home };
+    const run = (cmd: string, args: string[], cwd = dir) =>
+      runCommand(
+        'env',
+        ['-i', `PATH=${env.PATH}`, `HOME=${env.HOME}`, 'ACCEL_CC_DAEMON_IDLE_TIMEOUT=60', cmd, ...args],
+        { cwd },
+      );
+    const masq = ok(await run(join(bin, 'accel'), ['cc', '--masquerade-dir'])).trim();
+    // Not run in the test's folder: it may be gone by the time this hook runs.
+    t.after(() => run(join(bin, 'accel'), ['cc', 'daemon', '--stop'], '/'));
+    const installed = join(home, '.cache', 'accel', 'bin');
+    assert.ok(
+      readFileSync(join(installed, 'accel-cc')).equals(readFileSync(join(ROOT, 'build', 'out', 'accel-cc-linux-x64'))),
+      'the embedded client is the one the build made',
+    );
+    assert.equal(realpathSync(join(installed, 'accel')), realpathSync(join(bin, 'accel')));
+    writeFileSync(join(dir, 'x.c'), 'int x(void) { return 6; }\n');
+    ok(await run(join(masq, 'gcc'), ['-c', 'x.c', '-o', 'a.o']));
+    ok(await run(join(masq, 'gcc'), ['-c', 'x.c', '-o', 'b.o']));
+    const counters = JSON.parse(ok(await run(join(bin, 'accel'), ['--json', 'cc', '--stats']))).counters;
+    assert.deepEqual(counters, { hit: 1, miss: 1 });
+    assert.ok(readFileSync(join(dir, 'a.o')).equals(readFileSync(join(dir, 'b.o'))));
+    assert.match(ok(await run(join(bin, 'accel'), ['cc', 'daemon', '--status'])), /requests: +2/);
+  },
+);
+
 test('arm64: --version and a store round trip under qemu', needs(ARM64, 'build:arm64'), async (t) => {
   const { bin, home } = isolate(t, ARM64);
   const run = (args: string[], input?: string) =>
@@ -128,4 +172,11 @@ test('arm64: --version and a store round trip under qemu', needs(ARM64, 'build:a
   assert.equal(digest, sha256('aarch64 bytes'));
   assert.equal(ok(await run(['store', 'get', digest])), 'aarch64 bytes');
   assert.equal(JSON.parse(ok(await run(['--json', 'version']))).arch, 'arm64');
+  // The embedded cc client is the aarch64 build (ELF e_machine 183) and runs.
+  ok(await run(['cc', '--masquerade-dir']));
+  const client = join(home, '.cache', 'accel', 'bin', 'accel-cc');
+  assert.equal(readFileSync(client).readUInt16LE(18), 183);
+  const usage = await runCommand(QEMU[0] as string, [...QEMU.slice(1), client]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /usage: accel-cc <compiler>/);
 });

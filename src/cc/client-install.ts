@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join, resolve } from 'node:path';
+import { getAsset, isSea } from 'node:sea';
+import { tempName } from '../core/atomic-fs.ts';
+import { AccelError, errnoCode } from '../core/errors.ts';
+
+/** `$ACCEL_HOME/bin`: the native client and the `accel` it falls back to and starts the daemon with. */
+export function clientPaths(home: string) {
+  const bin = join(home, 'bin');
+  return { bin, client: join(bin, 'accel-cc'), accel: join(bin, 'accel') };
+}
+
+/**
+ * Installs the native client (native/accel-cc.c) as `$ACCEL_HOME/bin/accel-cc`, and beside it `accel`, the
+ * command it runs to start the daemon or to compile without one. In the executable the client is an
+ * embedded asset; from source it is build/out/accel-cc-linux-<arch> (`npm run build:client`). Rewritten only
+ * when its bytes differ, through a temp file and a rename, so running builds never see half a binary.
+ */
+export function installClient(home: string): { client: string; accel: string } {
+  const paths = clientPaths(home);
+  const binary = clientBinary();
+  mkdirSync(paths.bin, { recursive: true });
+  replaceIfChanged(paths.client, binary, 0o755);
+  if (isSea()) {
+    const target = process.execPath;
+    let current: string | undefined;
+    try {
+      current = resolve(paths.bin, readlinkSync(paths.accel));
+    } catch {
+      current = undefined; // missing, or not a link: replace it
+    }
+    if (current !== target) {
+      const temp = join(paths.bin, tempName('.accel.'));
+      symlinkSync(target, temp);
+      renameSync(temp, paths.accel);
+    }
+  } else {
+    const script = `#!/bin/sh\nexec "${process.execPath}" "${process.argv[1]}" "$@"\n`;
+    replaceIfChanged(paths.accel, Buffer.from(script), 0o755);
+  }
+  return paths;
+}
+
+function clientBinary(): Buffer {
+  if (isSea()) return Buffer.from(getAsset('accel-cc'));
+  const arch = process.arch === 'arm64' ? 'arm64' : 'x64';
+  const file = resolve(import.meta.dirname, '..', '..', 'build', 'out', `accel-cc-linux-${arch}`);
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+    throw new AccelError('ACCEL_CC_CLIENT_MISSING', `the native cc client ${file} has not been built`, {
+      hint: 'npm run build:client (the executable embeds it; from source it is built separately)',
+    });
+  }
+}
+
+function replaceIfChanged(path: string, data: Buffer, mode: number): void {
+  try {
+    if (digest(readFileSync(path)) === digest(data)) return;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  const temp = `${path}.${tempName()}`;
+  try {
+    writeFileSync(temp, data, { mode });
+    chmodSync(temp, mode);
+    renameSync(temp, path);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  }
+}
+
+function digest(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}

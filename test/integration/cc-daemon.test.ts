@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, relative } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { daemonStatus } from '../../src/cc/daemon-client.ts';
+import { daemonPaths } from '../../src/cc/protocol.ts';
+import { MAIN, NOBODY, ROOT, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
+
+const EXAMPLE = join(ROOT, 'examples', 'c-project');
+const DAEMON_ENV = { ACCEL_CC_DAEMON_IDLE_TIMEOUT: '60' };
+
+function ok(r: RunResult): string {
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r.stderr;
+}
+
+/** A home with the native client and masquerade links installed; the daemon is stopped when the test ends. */
+async function setup(t: TestContext) {
+  const dir = tempDir(t);
+  const home = join(dir, 'home');
+  const r = await runAccel(['--home', home, 'cc', '--masquerade-dir']);
+  ok(r);
+  t.after(async () => {
+    await runAccel(['--home', home, 'cc', 'daemon', '--stop']);
+  });
+  return { dir, home, masq: r.stdout.toString().trim(), client: join(home, 'bin', 'accel-cc') };
+}
+
+function objects(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile() && e.name.endsWith('.o'))
+      out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
+  }
+  return out;
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('daemon lifecycle: --detach twice gives one daemon; --status; accel cc -- uses it; --stop; idle time-out', async (t) => {
+  const { dir, home } = await setup(t);
+  const notRunning = await runAccel(['--home', home, 'cc', 'daemon', '--status']);
+  assert.equal(notRunning.code, 1);
+  assert.match(notRunning.stderr, /ACCEL_CC_DAEMON_NOT_RUNNING/);
+
+  const first = await runAccel(['--home', home, '--json', 'cc', 'daemon', '--detach']);
+  ok(first);
+  const second = await runAccel(['--home', home, '--json', 'cc', 'daemon', '--detach']);
+  ok(second);
+  const pid = JSON.parse(first.stdout.toString()).pid as number;
+  assert.equal(JSON.parse(second.stdout.toString()).pid, pid, 'the second --detach found the first daemon');
+  // The socket and its directory are the owner's alone.
+  const paths = daemonPaths(home);
+  const { statSync } = await import('node:fs');
+  assert.equal(statSync(paths.dir).mode & 0o777, 0o700);
+  assert.equal(statSync(paths.socket).mode & 0o777, 0o600);
+  assert.equal(statSync(paths.secret).mode & 0o777, 0o600);
+
+  writeFileSync(join(dir, 'x.c'), 'int x(void) { return 1; }\n');
+  ok(await runAccel(['--home', home, 'cc', '--', 'gcc', '-c', 'x.c'], { cwd: dir }));
+  const status = await runAccel(['--home', home, '--json', 'cc', 'daemon', '--status']);
+  ok(status);
+  assert.equal(JSON.parse(status.stdout.toString()).requests, 1, 'accel cc -- went through the daemon');
+
+  const stop = await runAccel(['--home', home, 'cc', 'daemon', '--stop']);
+  assert.match(stop.stdout.toString(), new RegExp(`stopped the cc daemon \\(pid ${pid}\\)`));
+  assert.equal(existsSync(paths.pid), false);
+  assert.equal(await daemonStatus(home), undefined);
+
+  ok(await runAccel(['--home', home, 'cc', 'daemon', '--detach', '--idle-timeout', '0.5']));
+  await until('the idle daemon to exit', () => !existsSync(paths.pid) || undefined);
+  assert.equal(await daemonStatus(home), undefined);
+});
+
+test('kill -9 of the daemon during make -j8: the build succeeds with correct objects, and a new daemon takes over', async (t) => {
+  const { dir, home, masq } = await setup(t);
+  const src = join(dir, 'src');
+  cpSync(EXAMPLE, src, { recursive: true, filter: (p) => !relative(EXAMPLE, p).startsWith('build') });
+  const plain = join(dir, 'plain');
+  ok(await runCommand('make', ['-C', src, '-j8', `BUILD=${plain}`]));
+
+  const build = join(dir, 'build');
+  const through = [`CC=${join(masq, 'gcc')}`, `CXX=${join(masq, 'g++')}`];
+  const makeRun = runCommand('make', ['-C', src, '-j8', `BUILD=${build}`, ...through], {
+    env: DAEMON_ENV,
+  });
+  // Kill it while compiles are in flight, so some clients lose their daemon mid-request.
+  const victim = await until('a compile in the daemon', async () => {
+    const s = await daemonStatus(home, 1000);
+    return s && s.active > 0 ? s.pid : undefined;
+  });
+  process.kill(victim, 'SIGKILL');
+  const result = await makeRun;
+  const stderr = ok(result);
+  assert.match(stderr, /accel-cc: the daemon stopped answering; running gcc without the cache/);
+
+  const built = objects(build);
+  assert.equal(built.size, objects(plain).size);
+  for (const [name, bytes] of objects(plain)) assert.ok(built.get(name)?.equals(bytes), `${name} differs`);
+  ok(await runCommand('make', ['-C', src, `BUILD=${build}`, ...through, 'check'], { env: DAEMON_ENV }));
+  // The next client started a fresh daemon over the dead one's pid lock and socket.
+  const after = await daemonStatus(home);
+  assert.ok(after && after.pid !== victim, 'a new daemon runs');
+});
+
+test('a client killed mid-compile: the compile stops and its half-written output is removed; nothing is cached', async (t) => {
+  const { dir, client, home } = await setup(t);
+  // A gcc that writes part of its output, then stalls: killing the client now must not leave that part.
+  const bin = join(dir, 'slowbin');
+  mkdirSync(bin);
+  writeFileSync(
+    join(bin, 'gcc'),
+    `#!/bin/sh
+out=""; prev=""
+for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
+case " $* " in *" -c "*) [ -z "$STALL" ] || { head -c 100 /bin/sh > "$out"; sleep 30; } ;; esac
+exec /usr/bin/gcc "$@"
+`,
+  );
+  chmodSync(join(bin, 'gcc'), 0o755);
+  writeFileSync(join(dir, 'x.c'), 'int x(void) { return 3; }\n');
+  const env = { ...process.env, ...DAEMON_ENV, PATH: `${bin}:${process.env.PATH}`, STALL: '1' };
+  const child = spawn(client, ['gcc', '-c', 'x.c', '-o', 'x.o'], { cwd: dir, env, stdio: 'ignore' });
+  const exited = new Promise((r) => child.on('exit', r));
+  await until('the half-written output', () => existsSync(join(dir, 'x.o')) || undefined);
+  child.kill('SIGKILL');
+  await exited;
+  await until('the abandoned output to be removed', () => !existsSync(join(dir, 'x.o')) || undefined);
+  await until('the daemon to be idle', async () => ((await daemonStatus(home))?.active === 0 ? true : undefined));
+
+  // The daemon still serves, and the abandoned compile left no cache entry: this one is a miss.
+  ok(await runCommand(client, ['gcc', '-c', 'x.c', '-o', 'x.o'], { cwd: dir, env: { ...env, STALL: '' } }));
+  const stats = await runAccel(['--home', home, '--json', 'cc', '--stats']);
+  const counters = JSON.parse(stats.stdout.toString()).counters as Record<string, number>;
+  assert.equal(counters.miss, 1);
+  assert.equal(counters.hit, undefined);
+  ok(await runCommand('gcc', ['-c', 'x.c', '-o', 'plain.o'], { cwd: dir }));
+  assert.ok(readFileSync(join(dir, 'x.o')).equals(readFileSync(join(dir, 'plain.o'))));
+});
+
+test("outputs get the client's umask, not the daemon's: on a miss and on a hit", async (t) => {
+  const { dir, client, home } = await setup(t);
+  writeFileSync(join(dir, 'x.c'), 'int x(void) { return 7; }\n');
+  const { statSync } = await import('node:fs');
+  // The daemon runs with umask 022; the first compile (a miss) comes from a client with 077.
+  ok(
+    await runCommand('sh', [
+      '-c',
+      `umask 022; exec "$@"`,
+      'sh',
+      process.execPath,
+      MAIN,
+      '--home',
+      home,
+      'cc',
+      'daemon',
+      '--detach',
+    ]),
+  );
+  for (const [mask, out, mode] of [
+    ['077', 'a.o', 0o600],
+    ['002', 'b.o', 0o664],
+    ['022', 'c.o', 0o644],
+  ] as const) {
+    ok(
+      await runCommand('sh', ['-c', `umask ${mask}; exec "$0" gcc -c x.c -o ${out}`, client], {
+        cwd: dir,
+        env: DAEMON_ENV,
+      }),
+    );
+    assert.equal(statSync(join(dir, out)).mode & 0o777, mode, `${out} under umask ${mask}`);
+  }
+  const counters = JSON.parse((await runAccel(['--home', home, '--json', 'cc', '--stats'])).stdout.toString()).counters;
+  assert.deepEqual(counters, { hit: 2, miss: 1 });
+});
+
+test('a daemon that never answers: the client gives up after its silence time-out and runs gcc itself', async (t) => {
+  const { dir, client, home } = await setup(t);
+  const paths = daemonPaths(home);
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  writeFileSync(paths.secret, 'x'.repeat(64), { mode: 0o600 });
+  const hung = createServer(() => {}); // accepts, reads nothing, says nothing
+  await new Promise<void>((r) => hung.listen(paths.socket, r));
+  t.after(() => {
+    hung.close();
+    rmSync(paths.socket, { force: true });
+  });
+  writeFileSync(join(dir, 'x.c'), 'int x(void) { return 4; }\n');
+  const r = await runCommand(client, ['gcc', '-c', 'x.c', '-o', 'x.o'], {
+    cwd: dir,
+    env: { ACCEL_CC_SILENCE_MS: '300' },
+  });
+  assert.match(ok(r), /the daemon stopped answering; running gcc without the cache/);
+  ok(await runCommand('gcc', ['-c', 'x.c', '-o', 'plain.o'], { cwd: dir }));
+  assert.ok(readFileSync(join(dir, 'x.o')).equals(readFileSync(join(dir, 'plain.o'))));
+});
+
+test('no daemon and none can start (accel missing beside the client): the compile still runs', async (t) => {
+  const { dir, client, home } = await setup(t);
+  rmSync(join(home, 'bin', 'accel'));
+  writeFileSync(join(dir, 'x.c'), 'int x(void) { return 5; }\n');
+  const r = await runCommand(client, ['gcc', '-c', 'x.c', '-o', 'x.o'], {
+    cwd: dir,
+    env: { ACCEL_CC_START_TIMEOUT_MS: '200' },
+  });
+  assert.match(ok(r), /accel is not installed beside this client; running gcc without the cache/);
+  assert.ok(existsSync(join(dir, 'x.o')));
+});
+
+test('another uid cannot use the socket: refused by its permissions, and without the secret even when they are opened up', {
+  skip: process.getuid?.() !== 0 && 'needs root to switch to nobody',
+}, async (t) => {
+  const { dir, home } = await setup(t);
+  ok(await runAccel(['--home', home, 'cc', 'daemon', '--detach']));
+  const paths = daemonPaths(home);
+  chmodSync(dir, 0o755);
+  chmodSync(home, 0o755);
+  // What nobody sees: a connect, then a status request with a guessed secret.
+  const probe = `
+      const net = require('node:net');
+      const body = Buffer.from('ACCEL-CC/1\\0guess\\0status\\0');
+      const head = Buffer.alloc(4); head.writeUInt32LE(body.length);
+      const s = net.connect(process.argv[1]);
+      let got = 0;
+      s.on('connect', () => s.write(Buffer.concat([head, body])));
+      s.on('data', (d) => { got += d.length; });
+      s.on('error', (e) => { console.log(e.code); process.exit(0); });
+      s.on('close', () => console.log(got ? 'answered' : 'closed unanswered'));
+      try { require('node:fs').readFileSync(process.argv[2]); console.log('secret readable'); } catch (e) { console.log('secret ' + e.code); }
+    `;
+  const asNobody = () =>
+    runCommand(process.execPath, ['-e', probe, paths.socket, paths.secret], { user: NOBODY, cwd: '/' });
+  let r = await asNobody();
+  assert.match(r.stdout.toString(), /EACCES/, r.stderr);
+  assert.doesNotMatch(r.stdout.toString(), /answered|secret readable/);
+
+  // Even with the directory and socket opened to everyone, the request lacks the secret: no answer.
+  chmodSync(paths.dir, 0o755);
+  chmodSync(paths.socket, 0o666);
+  r = await asNobody();
+  assert.match(r.stdout.toString(), /secret EACCES/, r.stderr);
+  assert.match(r.stdout.toString(), /closed unanswered/, r.stderr);
+  assert.ok(await daemonStatus(home), 'the owner still gets answers');
+});
