@@ -85,6 +85,7 @@ export function mirrorCommand(runner: Runner): Command {
 Routes:
   /<http|https>/<host>/<path>   fetch <scheme>://<host>/<path> through the cache (add ?sha256=<hex> to pin it)
   /r/<name>/<path>              try the upstreams of remap <name> (config mirror.remaps) in order
+  /conda/<name>/<subdir>/<file> a local conda channel, read-only (config mirror.condaChannels)
   /_accel/status                status page (also /_accel/status.json, /_accel/metrics)`,
     )
     .action(
@@ -107,6 +108,9 @@ Routes:
             immutable: config.immutable,
             allow: [...config.allow, ...flags.allow],
             proxyHosts: config.proxyHosts,
+            condaChannels: Object.fromEntries(
+              Object.entries(config.condaChannels).map(([name, dir]) => [name, resolve(dir)]),
+            ),
           });
           if (!LOOPBACK.test(bind) && !token) {
             g.log.warn(`listening on ${bind} without --token: anyone who can reach this port can use the mirror`);

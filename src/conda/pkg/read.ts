@@ -95,6 +95,14 @@ export interface PackageCheck {
  */
 export async function checkCondaPackage(file: string): Promise<PackageCheck> {
   const pkg = await readCondaPackage(file);
+  verifyCondaPackage(pkg);
+  const { name, version, build, subdir } = pkg.index;
+  return { file, name, version, build, subdir, files: pkg.paths.paths.length, sha256: pkg.archive.sha256 };
+}
+
+/** The content half of the check, on a package already read: paths.json against the tarballs. */
+export function verifyCondaPackage(pkg: CondaPackage): void {
+  const { file } = pkg;
   const byName = new Map(pkg.pkg.map((m) => [m.name, m]));
   const listed = new Set<string>();
   for (const entry of pkg.paths.paths) {
@@ -122,10 +130,9 @@ export async function checkCondaPackage(file: string): Promise<PackageCheck> {
   const files = pkg.info.find((m) => m.name === 'info/files');
   const fileList = files?.data.toString('utf8').split('\n').filter(Boolean).sort() ?? [];
   const pathList = [...listed].sort();
-  if (fileList.join('\n') !== pathList.join('\n'))
+  if (fileList.join('\n') !== pathList.join('\n')) {
     throw fail('INFO', file, 'info/files does not list the paths.json paths');
-  const { name, version, build, subdir } = pkg.index;
-  return { file, name, version, build, subdir, files: pathList.length, sha256: pkg.archive.sha256 };
+  }
 }
 
 function checkIndexFields(index: IndexJson, file: string): void {
