@@ -5,6 +5,8 @@ import { feedstockDirs, loadRecipe } from '../conda/recipe.ts';
 import type { OutputRecord } from '../conda/record.ts';
 import { type RenderOptions, renderRecipe } from '../conda/render.ts';
 import { AccelError } from '../core/errors.ts';
+import { condaBuildCommand, condaBuildsCommand } from './conda-build.ts';
+import { condaIndexCommand } from './conda-index.ts';
 import type { Globals } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
@@ -91,6 +93,9 @@ Examples:
       }),
     );
 
+  conda.addCommand(condaBuildCommand(runner));
+  conda.addCommand(condaBuildsCommand(runner));
+  conda.addCommand(condaIndexCommand(runner));
   return conda;
 }
 
