@@ -137,12 +137,21 @@ function summarise(results: FeedstockResult[], channel: string) {
   const blocked = results.filter((r) => r.status === 'blocked');
   if (failed.length > 0) {
     const first = failed[0] as FeedstockResult;
+    const [headline, ...tail] = (first.error?.message ?? `${first.feedstock} failed`).split('\n');
+    // The log's tail goes out before the error line, so that the last thing on the terminal is the error.
+    if (tail.length > 0)
+      process.stderr.write(`--- ${first.feedstock}: end of the build log ---\n${tail.join('\n')}\n---\n`);
     const others = [...failed.slice(1), ...blocked].map((r) => `${r.feedstock} (${r.status})`);
     throw new AccelError(
       first.error?.code ?? 'ACCEL_CONDA_BUILD_FAILED',
-      `${first.error?.message ?? `${first.feedstock} failed`}${others.length > 0 ? `\nalso not built: ${others.join(', ')}` : ''}`,
+      `${headline}${others.length > 0 ? `\nalso not built: ${others.join(', ')}` : ''}`,
       {
-        hint: `${(first.error as { hint?: string } | undefined)?.hint ?? ''}${first.log ? ` (log: sha256:${first.log})` : ''}`.trim(),
+        hint: [
+          (first.error as { hint?: string } | undefined)?.hint,
+          first.log ? `full log: accel store get ${first.log}` : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
       },
     );
   }

@@ -60,7 +60,7 @@ async function runBuild(
     throw new AccelError(
       'ACCEL_CONDA_BUILD_FAILED',
       `${prep.feedstock}: ${record.script?.file ?? 'the build script'} failed (exit ${code})\n${logTail(ws.log)}`,
-      { hint: 'the full log is in the store: accel conda builds shows its digest; nothing was published' },
+      { hint: 'nothing was published' },
     );
   }
   return { files: listPrefix(ws.prefix).filter((f) => !before.has(f)), seconds: (performance.now() - started) / 1000 };

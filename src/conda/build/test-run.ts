@@ -96,7 +96,7 @@ export async function testOutput(options: {
   const code = await runScript(file, { cwd: ws.testPrefix, env, log: ws.log });
   if (code !== 0) {
     throw new AccelError('ACCEL_CONDA_TEST_FAILED', `${what}: tests failed (exit ${code})\n${logTail(ws.log)}`, {
-      hint: 'the full log is in the store: accel conda builds shows its digest; nothing was published',
+      hint: 'nothing was published',
     });
   }
   return (performance.now() - started) / 1000;
