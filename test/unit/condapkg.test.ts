@@ -231,3 +231,51 @@ test('the format check names what is wrong', async (t) => {
   writeFileSync(flipped, bytes);
   await assert.rejects(checkCondaPackage(flipped), { code: 'ACCEL_CONDA_PACKAGE_NOT_ZIP' });
 });
+
+test('an absolute symlink into the build prefix is stored relative; files below a symlink are refused', async (t) => {
+  const root = tempDir(t);
+  const prefix = paddedPrefix(root);
+  const files = fillPrefix(prefix, [
+    { path: 'lib/libz.so.1', data: 'z' },
+    { path: 'bin/z-link', link: join(prefix, 'lib/libz.so.1') },
+    { path: 'etc-link', link: '/etc' },
+  ]);
+  const index = { name: 'z', version: '1', build: '0', build_number: 0, subdir: 'linux-aarch64', timestamp: 0 };
+  const out = await writeCondaPackage({ prefix, files, placeholder: prefix, outDir: join(root, 'out'), index });
+  const pkg = await readCondaPackage(out.path);
+  assert.equal(pkg.pkg.find((m) => m.name === 'bin/z-link')?.linkname, '../lib/libz.so.1');
+  assert.equal(pkg.pkg.find((m) => m.name === 'etc-link')?.linkname, '/etc', 'links outside the prefix stay');
+
+  // A crafted package with a file through its own symlink (etc-link/passwd) must not pass the check.
+  const evil = await readCondaPackage(out.path);
+  const members = readStoredZip(readFileSync(out.path), out.path);
+  const pkgTar = await packTarZst(
+    [...evil.pkg, { name: 'etc-link/passwd', type: 'file', mode: 0o644, data: Buffer.from('x') }],
+    0,
+  );
+  const paths = {
+    ...evil.paths,
+    paths: [
+      ...evil.paths.paths,
+      { _path: 'etc-link/passwd', path_type: 'hardlink', sha256: sha256('x'), size_in_bytes: 1 },
+    ],
+  };
+  const info = evil.info.map((m) =>
+    m.name === 'info/paths.json'
+      ? { ...m, data: Buffer.from(stableJson(paths)) }
+      : m.name === 'info/files'
+        ? { ...m, data: Buffer.from(`${m.data}etc-link/passwd\n`) }
+        : m,
+  );
+  const infoTar = await packTarZst(info, 0);
+  writeFileSync(
+    out.path,
+    writeStoredZip(
+      members.map((m) =>
+        m.name.startsWith('pkg-') ? { ...m, data: pkgTar } : m.name.startsWith('info-') ? { ...m, data: infoTar } : m,
+      ),
+      0,
+    ),
+  );
+  await assert.rejects(checkCondaPackage(out.path), { code: 'ACCEL_CONDA_PACKAGE_UNSAFE_PATH' });
+});

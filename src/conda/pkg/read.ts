@@ -104,10 +104,27 @@ export async function checkCondaPackage(file: string): Promise<PackageCheck> {
 export function verifyCondaPackage(pkg: CondaPackage): void {
   const { file } = pkg;
   const byName = new Map(pkg.pkg.map((m) => [m.name, m]));
+  if (byName.size !== pkg.pkg.length) throw fail('PATHS', file, 'the pkg tarball holds a path twice');
+  const links = new Set(pkg.pkg.filter((m) => m.type === 'symlink').map((m) => m.name));
   const listed = new Set<string>();
   for (const entry of pkg.paths.paths) {
     const where = `paths.json entry ${entry._path}`;
+    if (listed.has(entry._path)) throw fail('PATHS', file, `${where} is listed twice`);
     listed.add(entry._path);
+    // A file below one of the package's own symlinks would be written wherever that link points.
+    const parts = entry._path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join('/');
+      if (links.has(parent)) {
+        throw new AccelError(
+          'ACCEL_CONDA_PACKAGE_UNSAFE_PATH',
+          `${file}: ${entry._path} lies below the symlink ${parent}`,
+          {
+            hint: 'a package must not place files through its own symlinks',
+          },
+        );
+      }
+    }
     const member = byName.get(entry._path);
     if (!member) throw fail('PATHS', file, `${where} is not in the pkg tarball`);
     if (entry.path_type === 'softlink') {
