@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { simpleSolve } from '@conda-org/rattler';
 import { elfMachine } from '../../src/conda/build/test-run.ts';
 import { installCondaPackage } from '../../src/conda/pkg/install.ts';
 import { checkCondaPackage, readCondaPackage } from '../../src/conda/pkg/read.ts';
 import { runAccel, runCommand, tempDir } from '../helpers.ts';
+import { serveCli } from '../mirror-harness.ts';
 import {
   type BuildRun,
   condaBuild,
@@ -35,7 +37,7 @@ function digests(j: ResultJson): Record<string, string> {
   return Object.fromEntries(j.results.flatMap((r) => r.packages.map((p) => [p.filename, p.sha256])));
 }
 
-test('the example graph cross-builds for linux-aarch64, runs under qemu, skips when unchanged, rebuilds what an edit touches, offline', async (t) => {
+test('the example graph cross-builds for linux-aarch64, runs under qemu, rattler solves it, skips when unchanged, rebuilds what an edit touches, offline', async (t) => {
   const dir = tempDir(t, 'accel-conda-build-');
   const feedstocks = copyFeedstocks(dir);
   const upstream = await startUpstream(t);
@@ -80,6 +82,20 @@ test('the example graph cross-builds for linux-aarch64, runs under qemu, skips w
   const loud = await runCommand(QEMU[0] as string, [...QEMU.slice(1), join(prefix, 'bin', 'hello'), '--loud', 'arm']);
   assert.equal(loud.stdout.toString().trim(), 'HELLO, ARM!');
   assert.equal(upstream.requests.length, 4, 'each source downloaded once');
+
+  // An independent solver (rattler) resolves the CLI with its dependencies from the channel as
+  // `accel mirror serve` serves it.
+  const mirrorHome = join(dir, 'mirror-home');
+  mkdirSync(mirrorHome);
+  writeFileSync(join(mirrorHome, 'config.json'), JSON.stringify({ mirror: { condaChannels: { local: run.channel } } }));
+  const mirror = await serveCli(t, mirrorHome);
+  const solved = await simpleSolve(['hello'], [`${mirror.base}/conda/local`], ['linux-aarch64', 'noarch'], []);
+  assert.deepEqual(solved.map((p) => `${p.packageName}=${p.version}=${p.build}`).sort(), [
+    'greet-data=2024.1=hbf21a9e_0',
+    'hello=1.0.0=hd92aec2_0',
+    'libgreet=1.2.0=hbb08499_0',
+    'libshout=0.3.1=h34ee94e_1',
+  ]);
 
   // Reproducible: another store and channel, the same inputs, the same bytes.
   const again = okJson(
