@@ -5,9 +5,6 @@ import { readChannel } from '../conda/build/channel.ts';
 import type { BuildContext, FeedstockResult, PackageTools, TestMode } from '../conda/build/context.ts';
 import { buildFeedstocks } from '../conda/build/graph.ts';
 import { recentBuilds } from '../conda/build/history.ts';
-import { addToChannel } from '../conda/pkg/channel.ts';
-import { installCondaPackage } from '../conda/pkg/install.ts';
-import { readCondaInfo } from '../conda/pkg/read.ts';
 import { hostSubdir } from '../conda/platform.ts';
 import { feedstockDirs, loadRecipe } from '../conda/recipe.ts';
 import { renderRecipe } from '../conda/render.ts';
@@ -29,20 +26,24 @@ interface BuildFlags {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** condapkg's installer and channel index, as the builder uses them. */
+/** condapkg's installer and channel index, as the builder uses them; loaded when a build needs them. */
 const packageTools: PackageTools = {
   install: async (file, prefix) => {
+    const { installCondaPackage } = await import('../conda/pkg/install.ts');
     await installCondaPackage(file, prefix);
   },
   publish: async (channel, file) => {
     // A rebuild of the same name-version-build (an edited recipe) replaces the local channel's copy, as
     // conda-build does with its output folder; the index is rewritten right after.
+    const { addToChannel } = await import('../conda/pkg/channel.ts');
+    const { readCondaInfo } = await import('../conda/pkg/read.ts');
     const subdir = (await readCondaInfo(file)).index.subdir;
     const have = readChannel(channel, [subdir]).find((p) => p.filename === basename(file));
     if (have) rmSync(join(channel, subdir, basename(file)), { force: true });
     await addToChannel(channel, file);
   },
   runExports: async (file) => {
+    const { readCondaInfo } = await import('../conda/pkg/read.ts');
     const info = await readCondaInfo(file);
     const member = info.info.find((m) => m.name.endsWith('run_exports.json'));
     const parsed = member ? (JSON.parse(member.data.toString('utf8')) as { weak?: string[]; strong?: string[] }) : {};

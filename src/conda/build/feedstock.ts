@@ -1,7 +1,6 @@
 import { lstatSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, matchesGlob, relative } from 'node:path';
 import { AccelError } from '../../core/errors.ts';
-import { writeCondaPackage } from '../pkg/write.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
 import type { BuildContext, BuiltPackage } from './context.ts';
@@ -103,6 +102,7 @@ export async function buildPrepared(
   const epoch = await prepareSources(prep, ws, ctx);
   for (const p of prep.build) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.buildPrefix);
   for (const p of prep.host) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.prefix);
+  const { writeCondaPackage } = await import('../pkg/write.ts');
   let scriptSeconds = 0;
   let shared: string[] | undefined;
   const staged: StagedPackage[] = [];

@@ -3,7 +3,6 @@ import { closeSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmdi
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AccelError } from '../../core/errors.ts';
-import { Download } from '../../fetch/download.ts';
 import type { Digest } from '../../store/digest.ts';
 import { blobPath } from '../../store/layout.ts';
 import type { Store } from '../../store/store.ts';
@@ -38,6 +37,8 @@ export async function fetchSource(source: Source, what: string, options: FetchSo
     });
   }
   if (store.has(expected) && store.stat(expected)) return expected;
+  // Loaded on a miss only: a no-op rebuild never downloads, and should not pay for the HTTP client.
+  const { Download } = await import('../../fetch/download.ts');
   const download = new Download(store, {
     candidates: [url],
     expected,
