@@ -66,6 +66,21 @@ export async function buildFeedstocks(
     );
   }
   const queue = new PQueue({ concurrency: Math.max(1, jobs) });
+  // Publishing re-indexes the channel: one at a time, so that two feedstocks finishing together never
+  // race on a subdir's repodata.json.
+  let last: Promise<unknown> = Promise.resolve();
+  const publish = ctx.tools.publish;
+  const serial: BuildContext = {
+    ...ctx,
+    tools: {
+      ...ctx.tools,
+      publish: (channel, file) => {
+        const next = last.then(() => publish(channel, file));
+        last = next.catch(() => {});
+        return next;
+      },
+    },
+  };
   const results = new Map<string, Promise<FeedstockResult>>();
   const byName = new Map(recipes.map((r) => [r.feedstock, r]));
   const start = (r: RenderedRecipe): Promise<FeedstockResult> => {
@@ -81,7 +96,7 @@ export async function buildFeedstocks(
         ctx.onEvent?.({ feedstock: r.feedstock, state: 'blocked', detail });
         return blocked(r.feedstock, detail);
       }
-      return queue.add(() => buildOne(r, ctx)) as Promise<FeedstockResult>;
+      return queue.add(() => buildOne(r, serial)) as Promise<FeedstockResult>;
     })();
     results.set(r.feedstock, p);
     return p;
