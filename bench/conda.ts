@@ -52,6 +52,9 @@ export async function benchConda(print: (line: string) => void): Promise<void> {
     const node = performance.now();
     sh(`${process.execPath} -e 0`);
     const nodeMs = performance.now() - node;
+    const version = performance.now();
+    sh(`${process.execPath} ${MAIN} version`);
+    const versionMs = performance.now() - version;
 
     print('## conda build (`bench/conda.ts`)');
     print('');
@@ -71,7 +74,7 @@ export async function benchConda(print: (line: string) => void): Promise<void> {
     for (const r of cold.out.results) {
       print(`- ${r.feedstock}: ${fmt(r.seconds * 1000)} ms, of which ${fmt(r.scriptSeconds * 1000)} ms in scripts`);
     }
-    print(`- \`node -e 0\`: ${fmt(nodeMs)} ms`);
+    print(`- start-up alone: \`accel version\` from source ${fmt(versionMs)} ms, \`node -e 0\` ${fmt(nodeMs)} ms`);
   } finally {
     server.close();
     rmSync(dir, { recursive: true, force: true });
