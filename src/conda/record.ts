@@ -22,6 +22,8 @@ export interface OutputRecord {
   about: { home: string | null; license: string | null; summary: string | null };
   /** Files an output takes from the recipe's top-level build (`files:` globs), when it has no script of its own. */
   files: string[];
+  /** Globs an output's `files: {include, exclude}` takes back out. */
+  files_exclude: string[];
   /**
    * The build script: a file of the recipe or the inline `script:`. `shared` marks the recipe's top-level
    * build, which runs once for all outputs that pick their `files:` from it. Null when nothing is built.

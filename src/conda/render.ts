@@ -255,10 +255,18 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
       test: readTest(spec.test, file),
       sources,
       about: readAbout(spec.about ?? meta.about, file),
-      files: isTop ? [] : asList(spec.files, file, 'outputs/files'),
+      ...filesOf(isTop ? undefined : spec.files, file),
       script: scriptOf(spec, isTop, recipe, meta),
     };
   });
+}
+
+/** An output's `files:`, a list of globs or `{include: [...], exclude: [...]}`. */
+function filesOf(v: unknown, file: RecipeText): { files: string[]; files_exclude: string[] } {
+  if (isDict(v)) {
+    return { files: asList(v.include, file, 'files/include'), files_exclude: asList(v.exclude, file, 'files/exclude') };
+  }
+  return { files: asList(v, file, 'outputs/files'), files_exclude: [] };
 }
 
 /** A bare host requirement named like a variant key takes that key's value (`zlib` → `zlib 1.3`). */

@@ -17,7 +17,11 @@ const parsed = new Map<string, Expr>();
  */
 export function applySelectors(text: string, file: string, names: Dict): string {
   const lines = text.split('\n');
-  const evaluator = new Evaluator(file, names, { unknownIsFalse: true });
+  // conda-build turns integer-looking variant values into ints for selectors: `# [gcc_maj_ver < 15]`.
+  const numeric = Object.fromEntries(
+    Object.entries(names).map(([k, v]) => [k, typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v]),
+  );
+  const evaluator = new Evaluator(file, numeric, { unknownIsFalse: true });
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     if (!line.includes('[')) continue;

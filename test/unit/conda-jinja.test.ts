@@ -97,6 +97,8 @@ const FORMS: [string, string, string][] = [
   ['comment', 'a{# ignored {{ x }} #}b', 'ab'],
   ['whitespace control', 'a  {%- set x = 1 -%}  \n b', 'ab'],
   ['Python str() of values', '{{ true }} {{ none }} {{ 3 }} {{ ["x"] }}', "True None 3 ['x']"],
+  ['Python %-formatting', '{{ "python%s" % py }} {{ "%s-%s" % ("a", 1) }}', 'python311 a-1'],
+  ['Python builtins', '{{ int("3") + 1 }} {{ str(2) ~ "x" }} {{ len([1, 2]) }}', '4 2x 2'],
   ['arithmetic', '{{ 7 // 2 }} {{ 7 % 4 }} {{ 2 * 3 - 1 }}', '3 3 5'],
 ];
 
