@@ -136,6 +136,27 @@ test('render: --variant-config wins over the recipe’s own conda_build_config.y
   assert.notEqual(records[0].build_string, records[1].build_string);
 });
 
+test('render --ci-support: one render per .ci_support file of the target platform, merged', async (t) => {
+  const root = tempDir(t);
+  feedstock(root, 'pyx', 'package:\n  name: pyx\n  version: 1\nrequirements:\n  host:\n    - python\n');
+  const ci = join(root, 'pyx-feedstock', '.ci_support');
+  mkdirSync(ci);
+  writeFileSync(join(ci, 'linux_aarch64_python3.11.____cpython.yaml'), 'python:\n- 3.11.* *_cpython\n');
+  writeFileSync(join(ci, 'linux_aarch64_python3.12.____cpython.yaml'), 'python:\n- 3.12.* *_cpython\n');
+  writeFileSync(join(ci, 'linux_64_python3.10.____cpython.yaml'), 'python:\n- 3.10.* *_cpython\n');
+  const dir = join(root, 'pyx-feedstock');
+  const args = ['--json', 'conda', 'render', dir, '--target-platform', 'linux-aarch64'];
+  const records = JSON.parse(ok(await runAccel([...args, '--ci-support'])));
+  assert.deepEqual(
+    records.map((r: { requirements: { host: string[] } }) => r.requirements.host[0]),
+    ['python 3.11.* *_cpython', 'python 3.12.* *_cpython'],
+  );
+  assert.match(records[0].build_string, /^py311h[0-9a-f]{7}_0$/);
+  assert.equal(JSON.parse(ok(await runAccel(args))).length, 1, 'without --ci-support: the recipe alone');
+  const plan = JSON.parse(ok(await runAccel(['--json', 'conda', 'plan', root, '--ci-support'])));
+  assert.deepEqual(plan.external, [{ name: 'python', needed_by: ['pyx'] }]);
+});
+
 test('plan: the examples build in order, in three levels; compilers and make are external', async () => {
   const args = ['conda', 'plan', FEEDSTOCKS, '--target-platform', 'linux-aarch64'];
   const plan = JSON.parse(ok(await runAccel(['--json', ...args])));

@@ -1,0 +1,40 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Recipe } from './recipe.ts';
+import { type RenderedRecipe, type RenderOptions, renderRecipe } from './render.ts';
+
+/**
+ * A feedstock's `.ci_support/<platform>_*.yaml` files: the variant configs conda-smithy wrote, already merged
+ * with conda-forge's global pinning, one per CI job (`linux_aarch64_python3.12.____cpython.yaml`).
+ */
+export function ciSupportFiles(recipe: Recipe, targetPlatform: string): string[] {
+  const root = basename(recipe.dir) === 'recipe' ? dirname(recipe.dir) : recipe.dir;
+  const dir = join(root, '.ci_support');
+  if (!existsSync(dir)) return [];
+  const prefix = `${targetPlatform.replace('-', '_')}_`;
+  return readdirSync(dir)
+    .filter((f) => f.startsWith(prefix) && f.endsWith('.yaml'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/**
+ * Renders a feedstock once per CI variant file of the target platform (each on top of the given variant
+ * configs) and merges the results, as conda-forge's CI would build them; without such files, renders once.
+ */
+export function renderWithCiSupport(recipe: Recipe, options: RenderOptions): RenderedRecipe {
+  const files = ciSupportFiles(recipe, options.targetPlatform);
+  if (files.length === 0) return renderRecipe(recipe, options);
+  const parts = files.map((f) => renderRecipe(recipe, { ...options, variantFiles: [...options.variantFiles, f] }));
+  const seen = new Set<string>();
+  const records = parts
+    .flatMap((p) => p.records)
+    .filter((r) => {
+      const key = `${r.name}-${r.version}-${r.build_string}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  const buildRequires = [...new Set(parts.flatMap((p) => p.buildRequires))].sort();
+  return { feedstock: recipe.feedstock, metaFile: recipe.metaFile, records, buildRequires };
+}
