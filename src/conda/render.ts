@@ -73,7 +73,6 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
       file: recipe.metaFile,
       target,
       variant: all,
-      env: options.env,
       outputs: undefined,
       usedPins: { value: false },
     };
@@ -221,6 +220,17 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
   if (outputs !== undefined && !Array.isArray(outputs)) {
     throw recipeError('RECIPE', where(file, 'outputs'), "'outputs' must be a list");
   }
+  const topReq = asDict(meta.requirements, file, 'requirements');
+  const topLevel =
+    outputs === undefined
+      ? null
+      : {
+          name,
+          requirements: {
+            build: asList(topReq.build, file, 'requirements/build'),
+            host: pinFromVariant(asList(topReq.host, file, 'requirements/host'), used),
+          },
+        };
   return specs.map((spec) => {
     const isTop = spec === meta;
     const b = asDict(spec.build, file, 'build');
@@ -255,6 +265,7 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
       test: readTest(spec.test, file),
       sources,
       about: readAbout(spec.about ?? meta.about, file),
+      top_level: topLevel,
       ...filesOf(isTop ? undefined : spec.files, file),
       script: scriptOf(spec, isTop, recipe, meta),
     };

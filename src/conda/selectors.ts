@@ -30,7 +30,10 @@ export function applySelectors(text: string, file: string, names: Dict): string 
     const source = m[2] as string;
     const key = `${i + 1}\0${source}`;
     let expr = parsed.get(key);
-    if (!expr || expr.line !== i + 1) {
+    if (!expr) {
+      // Parsed selectors are shared by the variants of a recipe and by recipes with the same lines; bounded
+      // so that planning thousands of feedstocks does not keep every selector ever seen.
+      if (parsed.size >= 20_000) parsed.clear();
       expr = parseExpr(source, file, i + 1);
       parsed.set(key, expr);
     }

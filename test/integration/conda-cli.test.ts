@@ -91,6 +91,10 @@ test('render: the split library example has the cross compiler, pins and run_exp
   assert.deepEqual(devel.requirements.run, [`libgreet 1.2.0 ${lib.build_string}`]);
   assert.deepEqual(devel.files, ['include/greet.h', 'lib/libgreet.so']);
   assert.equal(devel.script.shared, true);
+  assert.deepEqual(devel.top_level, {
+    name: 'libgreet-split',
+    requirements: { build: ['gcc_linux-aarch64 12', 'sysroot_linux-aarch64 2.17', 'make'], host: [] },
+  });
   assert.match(lib.build_string, /^h[0-9a-f]{7}_0$/);
   assert.equal(lib.recipe_dir, join(dir, 'recipe'));
   assert.deepEqual(devel.about, {

@@ -26,7 +26,6 @@ function globalsFor(subdir: string, variant: Record<string, string> = VARIANT): 
       file: 'meta.yaml',
       target,
       variant: all,
-      env: {},
       outputs: new Map([
         ['libfoo', { version: '1.2.13', build: 'h1234567_0' }],
         ['foo-tools', { version: '1.2.13', build: 'h1234567_0' }],
