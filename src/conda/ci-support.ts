@@ -5,17 +5,19 @@ import { type RenderedRecipe, type RenderOptions, renderRecipe } from './render.
 
 /**
  * A feedstock's `.ci_support/<platform>_*.yaml` files: the variant configs conda-smithy wrote, already merged
- * with conda-forge's global pinning, one per CI job (`linux_aarch64_python3.12.____cpython.yaml`).
+ * with conda-forge's global pinning, one per CI job (`linux_aarch64_python3.12.____cpython.yaml`). A feedstock
+ * not yet built for a Linux target (the usual case when porting to aarch64) borrows its linux-64 files: the
+ * pins are the same, and the target platform is ours, not the file's.
  */
 export function ciSupportFiles(recipe: Recipe, targetPlatform: string): string[] {
   const root = basename(recipe.dir) === 'recipe' ? dirname(recipe.dir) : recipe.dir;
   const dir = join(root, '.ci_support');
   if (!existsSync(dir)) return [];
-  const prefix = `${targetPlatform.replace('-', '_')}_`;
-  return readdirSync(dir)
-    .filter((f) => f.startsWith(prefix) && f.endsWith('.yaml'))
-    .sort()
-    .map((f) => join(dir, f));
+  const names = readdirSync(dir).sort();
+  const withPrefix = (platform: string) =>
+    names.filter((f) => f.startsWith(`${platform.replace('-', '_')}_`) && f.endsWith('.yaml')).map((f) => join(dir, f));
+  const own = withPrefix(targetPlatform);
+  return own.length > 0 || !targetPlatform.startsWith('linux-') ? own : withPrefix('linux-64');
 }
 
 /**

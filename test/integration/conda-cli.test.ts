@@ -157,6 +157,11 @@ test('render --ci-support: one render per .ci_support file of the target platfor
   );
   assert.match(records[0].build_string, /^py311h[0-9a-f]{7}_0$/);
   assert.equal(JSON.parse(ok(await runAccel(args))).length, 1, 'without --ci-support: the recipe alone');
+  const ppc = JSON.parse(ok(await runAccel([...args, '--ci-support', '--target-platform', 'linux-ppc64le'])));
+  assert.deepEqual(
+    ppc.map((r: { subdir: string; variant: { python: string } }) => `${r.subdir} ${r.variant.python}`),
+    ['linux-ppc64le 3.10.* *_cpython'],
+  );
   const plan = JSON.parse(ok(await runAccel(['--json', 'conda', 'plan', root, '--ci-support'])));
   assert.deepEqual(plan.external, [{ name: 'python', needed_by: ['pyx'] }]);
 });
