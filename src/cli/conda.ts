@@ -89,8 +89,15 @@ Examples:
           throw new AccelError('ACCEL_USAGE_CONFLICT', '--dot and --json cannot be used together');
         }
         const options = renderOptions(g, flags);
-        const rendered = dirs.flatMap(feedstockDirs).map((d) => render(loadRecipe(d), options, flags));
-        const plan: BuildPlan = planBuilds(rendered);
+        const found = dirs.map(feedstockDirs);
+        const unsupported = found.flatMap((f) => f.unsupported);
+        const rendered = found.flatMap((f) => f.feedstocks).map((d) => render(loadRecipe(d), options, flags));
+        const plan: BuildPlan = planBuilds(rendered, unsupported);
+        if (unsupported.length > 0) {
+          g.log.warn(
+            `${unsupported.length} feedstock(s) not read (rattler-build recipe.yaml): ${unsupported.join(', ')}`,
+          );
+        }
         if (plan.cycles.length > 0) {
           g.log.warn(
             `${plan.cycles.length} dependency cycle(s): ${plan.cycles.map((c) => c.join(' <-> ')).join('; ')}`,

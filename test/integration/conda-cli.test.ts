@@ -258,6 +258,21 @@ for (const [what, meta, code, message] of BAD) {
   });
 }
 
+test('a rattler-build recipe.yaml: render refuses it with file:line; plan lists it as not read', async (t) => {
+  const root = tempDir(t);
+  mkdirSync(join(root, 'v1-feedstock', 'recipe'), { recursive: true });
+  writeFileSync(join(root, 'v1-feedstock', 'recipe', 'recipe.yaml'), 'schema_version: 1\n');
+  feedstock(root, 'ok', 'package:\n  name: ok\n  version: 1\nrequirements:\n  host:\n    - v1\n');
+  const r = await runAccel(['conda', 'render', join(root, 'v1-feedstock')]);
+  failed(r, 1, 'ACCEL_CONDA_UNSUPPORTED');
+  assert.ok(r.stderr.includes(`${join(root, 'v1-feedstock', 'recipe', 'recipe.yaml')}:1: `), r.stderr);
+  const p = await runAccel(['--json', 'conda', 'plan', root]);
+  const plan = JSON.parse(ok(p));
+  assert.deepEqual(plan.unsupported, [join(root, 'v1-feedstock')]);
+  assert.deepEqual(plan.order, ['ok']);
+  assert.match(p.stderr, /1 feedstock\(s\) not read/);
+});
+
 test('render: a directory without a recipe is exit 1; an unknown platform is a usage error', async (t) => {
   const empty = tempDir(t);
   failed(await runAccel(['conda', 'render', empty]), 1, 'ACCEL_CONDA_NO_RECIPE');
