@@ -58,6 +58,7 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
   const base = firstValues(config);
   const records: OutputRecord[] = [];
   const buildRequires = new Set<string>();
+  const dists = new Set<string>();
   const templates = new Map<string, Node[]>();
   const src: RecipeText = { file: recipe.metaFile, text: recipe.metaText };
   for (const variant of expandVariants(config, used)) {
@@ -126,6 +127,11 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
     }
     for (const record of outputs) {
       for (const spec of [...record.requirements.build, ...record.requirements.host]) buildRequires.add(specName(spec));
+      // Variants that make the same package (a noarch: python recipe over three pythons) build it once, like
+      // conda-build, which keeps the first.
+      const dist = `${record.subdir}/${record.name}-${record.version}-${record.build_string}`;
+      if (dists.has(dist)) continue;
+      dists.add(dist);
       records.push(record);
     }
     const top = asDict(meta.requirements, src, 'requirements');

@@ -4,8 +4,11 @@ import { parseExpr } from './jinja-parse.ts';
 import type { Dict } from './jinja-values.ts';
 import { truthy } from './jinja-values.ts';
 
-/** `content  # [expr]` at the end of a line; the expression is Python, which our Jinja expressions cover. */
-const SELECTOR = /^(.*?)\s*#\s*\[([^[\]]+)\]\s*$/;
+/**
+ * `content  # [expr]` at the end of a line, also with words between (`# only for the docs [win]`); the
+ * expression is Python, which our Jinja expressions cover.
+ */
+const SELECTOR = /^(.*?)\s*#[^[\]]*\[([^[\]]+)\]\s*$/;
 
 const parsed = new Map<string, Expr>();
 

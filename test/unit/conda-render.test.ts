@@ -272,7 +272,7 @@ build:
   script: {{ PYTHON }} -m pip install . -vv --no-deps
 requirements:
   host:
-    - python >=3.8
+    - python
     - pip
   run:
     - python >=3.8
@@ -281,8 +281,12 @@ test:
     - test "$(tinypy --version)" = "{{ PKG_NAME }} {{ PKG_VERSION }} {{ PKG_BUILDNUM }}"
     - cp -r {{ RECIPE_DIR }}/tests .
 `,
+    'conda_build_config.yaml': 'python:\n  - 3.10\n  - 3.11\n',
   });
-  const [r] = renderRecipe(loadRecipe(dir), options()).records;
+  const records = renderRecipe(loadRecipe(dir), options()).records;
+  assert.equal(records.length, 1, 'two python variants make the same noarch package: built once');
+  const [r] = records;
+  assert.deepEqual(r?.requirements.host, ['python 3.10', 'pip']);
   assert.equal(r?.version, '0.10');
   assert.equal(r?.subdir, 'noarch');
   assert.match(r?.build_string ?? '', /^pyh[0-9a-f]{7}_1$/);

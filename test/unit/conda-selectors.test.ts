@@ -63,9 +63,10 @@ for (const [selector, target, variant, expected] of CASES) {
 
 test('selectors keep the line count and strip the comment of a true selector', () => {
   const names = platformNames(parsePlatform('linux-aarch64'), parsePlatform('linux-64'), {});
-  const src = 'a: 1\nb: 2  # [win]\nc: 3  # [linux]\n# just a comment [not a selector] here\nd: "#[x]"';
+  const src =
+    'a: 1\nb: 2  # [win]\nc: 3  # [linux]\n# just a comment [not a selector] here\nd: "#[x]"\ne: 5  # docs only [win]';
   const out = applySelectors(src, 'meta.yaml', names);
-  assert.equal(out, 'a: 1\n\nc: 3\n# just a comment [not a selector] here\nd: "#[x]"');
+  assert.equal(out, 'a: 1\n\nc: 3\n# just a comment [not a selector] here\nd: "#[x]"\n');
 });
 
 test('a selector that does not parse names its line', () => {
