@@ -1,9 +1,10 @@
 import { Command } from 'commander';
+import { renderWithCiSupport } from '../conda/ci-support.ts';
 import { type BuildPlan, planBuilds, planDot, planText } from '../conda/plan.ts';
 import { hostSubdir } from '../conda/platform.ts';
-import { feedstockDirs, loadRecipe } from '../conda/recipe.ts';
+import { feedstockDirs, loadRecipe, type Recipe } from '../conda/recipe.ts';
 import type { OutputRecord } from '../conda/record.ts';
-import { type RenderOptions, renderRecipe } from '../conda/render.ts';
+import { type RenderedRecipe, type RenderOptions, renderRecipe } from '../conda/render.ts';
 import { AccelError } from '../core/errors.ts';
 import { condaBuildCommand, condaBuildsCommand } from './conda-build.ts';
 import { condaIndexCommand } from './conda-index.ts';
@@ -12,6 +13,7 @@ import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
 
 interface PlatformFlags {
+  ciSupport?: boolean;
   targetPlatform?: string;
   buildPlatform?: string;
   variantConfig?: string[];
@@ -25,6 +27,10 @@ function renderOptions(g: Globals, flags: PlatformFlags): RenderOptions {
     variantFiles: flags.variantConfig ?? [],
     env: { ...g.env },
   };
+}
+
+function render(recipe: Recipe, options: RenderOptions, flags: PlatformFlags): RenderedRecipe {
+  return flags.ciSupport ? renderWithCiSupport(recipe, options) : renderRecipe(recipe, options);
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -43,16 +49,18 @@ export function condaCommand(runner: Runner): Command {
       'conda_build_config.yaml over the recipe’s own (repeatable; later files win)',
       collect,
     )
+    .option('--ci-support', 'render once per .ci_support/<target>_*.yaml of the feedstock (conda-forge forks)')
     .addHelpText(
       'after',
       `
 Examples:
-  $ accel conda render examples/feedstocks/libgreet --target-platform linux-aarch64
+  $ accel conda render examples/feedstocks/libgreet-feedstock --target-platform linux-aarch64
+  $ accel conda render zlib-feedstock --target-platform linux-aarch64 --ci-support
   $ accel --json conda render zlib-feedstock --variant-config pinning.yaml`,
     )
     .action(
       runner.action(async (g, dir: string, flags: PlatformFlags) => {
-        const rendered = renderRecipe(loadRecipe(dir), renderOptions(g, flags));
+        const rendered = render(loadRecipe(dir), renderOptions(g, flags), flags);
         return dataResult(rendered.records, () => rendered.records.map(recordText).join('\n'));
       }),
     );
@@ -68,6 +76,7 @@ Examples:
       'conda_build_config.yaml over each recipe’s own (repeatable; later files win)',
       collect,
     )
+    .option('--ci-support', 'render each feedstock once per .ci_support/<target>_*.yaml it has (conda-forge forks)')
     .option('--dot', 'print the graph in Graphviz dot format')
     .addHelpText(
       'after',
@@ -82,8 +91,15 @@ Examples:
           throw new AccelError('ACCEL_USAGE_CONFLICT', '--dot and --json cannot be used together');
         }
         const options = renderOptions(g, flags);
-        const rendered = dirs.flatMap(feedstockDirs).map((d) => renderRecipe(loadRecipe(d), options));
-        const plan: BuildPlan = planBuilds(rendered);
+        const found = dirs.map(feedstockDirs);
+        const unsupported = found.flatMap((f) => f.unsupported);
+        const rendered = found.flatMap((f) => f.feedstocks).map((d) => render(loadRecipe(d), options, flags));
+        const plan: BuildPlan = planBuilds(rendered, unsupported);
+        if (unsupported.length > 0) {
+          g.log.warn(
+            `${unsupported.length} feedstock(s) not read (rattler-build recipe.yaml): ${unsupported.join(', ')}`,
+          );
+        }
         if (plan.cycles.length > 0) {
           g.log.warn(
             `${plan.cycles.length} dependency cycle(s): ${plan.cycles.map((c) => c.join(' <-> ')).join('; ')}`,

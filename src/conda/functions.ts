@@ -12,7 +12,6 @@ export interface FunctionContext {
   file: string;
   target: Platform;
   variant: Record<string, string>;
-  env: Record<string, string | undefined>;
   /** The recipe's outputs; undefined during the first pass, which only learns their names and versions. */
   outputs: Map<string, OutputPin> | undefined;
   /** Set when a pin_subpackage call needed `outputs`, so the caller knows a second pass matters. */

@@ -262,6 +262,7 @@ export class Evaluator {
       case '//':
         return Math.floor(this.num(l, line) / this.num(r, line));
       case '%':
+        if (typeof l === 'string') return percentFormat(l, Array.isArray(r) ? r : [r]);
         return this.num(l, line) % this.num(r, line);
     }
     throw this.error('UNSUPPORTED', line, `unsupported operator '${op}'`);
@@ -337,6 +338,16 @@ export class Evaluator {
     }
     throw this.error('UNSUPPORTED', e.line, `unsupported Jinja filter '${e.n}'`, `supported filters: ${FILTERS}`);
   }
+}
+
+/** Python's `'%s-%d' % (a, b)`, for the conversions recipes use (s, d, i, r, %%). */
+function percentFormat(format: string, args: unknown[]): string {
+  let i = 0;
+  return format.replace(/%([sdir%])/g, (_, c: string) => {
+    if (c === '%') return '%';
+    const v = args[i++];
+    return c === 'd' || c === 'i' ? String(Math.trunc(Number(v))) : pyStr(v);
+  });
 }
 
 function replaceCount(s: string, from: string, to: string, count: number): string {

@@ -31,6 +31,24 @@ export function isDict(v: unknown): v is Dict {
   );
 }
 
+/** The Python builtins selectors use (`# [int(float(vc)) < 14]`); Jinja recipes call them too. */
+export const PY_BUILTINS: Dict = {
+  int: new Callable('int', ([v]) => {
+    const n = typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : Number.parseFloat(pyStr(v));
+    return Number.isNaN(n) ? 0 : Math.trunc(n);
+  }),
+  float: new Callable('float', ([v]) => {
+    const n = typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : Number.parseFloat(pyStr(v));
+    return Number.isNaN(n) ? 0 : n;
+  }),
+  str: new Callable('str', ([v]) => pyStr(v)),
+  len: new Callable('len', ([v]) => (typeof v === 'string' || Array.isArray(v) ? v.length : 0)),
+  range: new Callable('range', (args) => {
+    const [a, b] = args.length > 1 ? [Number(args[0]), Number(args[1])] : [0, Number(args[0])];
+    return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
+  }),
+};
+
 /** Python's `str()`. */
 export function pyStr(v: unknown): string {
   if (v === null || v === undefined) return 'None';

@@ -16,9 +16,11 @@ export interface BuildPlan {
   external: { name: string; needed_by: string[] }[];
   /** Packages that more than one feedstock provides; the first (by name) is used. */
   duplicates: { name: string; feedstocks: string[] }[];
+  /** Feedstock directories that were not read (rattler-build recipe.yaml): their packages may show as external. */
+  unsupported: string[];
 }
 
-export function planBuilds(recipes: RenderedRecipe[]): BuildPlan {
+export function planBuilds(recipes: RenderedRecipe[], unsupported: string[] = []): BuildPlan {
   const provider = new Map<string, string>();
   const providers = new Map<string, string[]>();
   const sorted = [...recipes].sort((a, b) => a.feedstock.localeCompare(b.feedstock));
@@ -87,6 +89,7 @@ export function planBuilds(recipes: RenderedRecipe[]): BuildPlan {
       .filter(([, f]) => f.length > 1)
       .map(([name, feedstocks]) => ({ name, feedstocks }))
       .sort((a, b) => a.name.localeCompare(b.name)),
+    unsupported: [...unsupported].sort(),
   };
 }
 
@@ -150,6 +153,7 @@ export function planText(plan: BuildPlan): string {
   lines.push(plan.external.length > 0 ? `external (${plan.external.length}):` : 'external: none');
   for (const x of plan.external) lines.push(`  ${x.name} (needed by ${x.needed_by.join(', ')})`);
   for (const d of plan.duplicates) lines.push(`duplicate: ${d.name} from ${d.feedstocks.join(', ')}`);
+  for (const u of plan.unsupported) lines.push(`not read (recipe.yaml is not supported): ${u}`);
   return lines.join('\n');
 }
 

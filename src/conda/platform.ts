@@ -1,5 +1,5 @@
 import { AccelError } from '../core/errors.ts';
-import type { Dict } from './jinja-values.ts';
+import { type Dict, PY_BUILTINS } from './jinja-values.ts';
 
 /** A conda subdir such as `linux-aarch64`, split into what selectors and compiler names need. */
 export interface Platform {
@@ -14,6 +14,7 @@ const SUBDIRS = [
   'linux-ppc64le',
   'linux-s390x',
   'linux-armv7l',
+  'linux-riscv64',
   'linux-32',
   'osx-64',
   'osx-arm64',
@@ -52,13 +53,13 @@ function pyNumber(version: string | undefined): number | undefined {
  * variant value. Names not in here are false in selectors.
  */
 export function platformNames(target: Platform, build: Platform, variant: Record<string, string>): Dict {
-  const ns: Dict = { ...variant };
+  const ns: Dict = { ...PY_BUILTINS, ...variant };
   const { os, arch } = target;
   ns.linux = os === 'linux';
   ns.osx = os === 'osx';
   ns.win = os === 'win';
   ns.unix = os !== 'win';
-  for (const a of ['aarch64', 'ppc64le', 's390x', 'armv7l', 'arm64']) ns[a] = arch === a;
+  for (const a of ['aarch64', 'ppc64le', 's390x', 'armv7l', 'riscv64', 'arm64']) ns[a] = arch === a;
   ns.x86_64 = arch === 'x86_64';
   ns.x86 = arch === 'x86_64' || arch === 'x86';
   ns.linux64 = target.subdir === 'linux-64';

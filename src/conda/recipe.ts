@@ -23,12 +23,25 @@ export function findRecipeDir(dir: string): string | undefined {
   return undefined;
 }
 
+/** A recipe in rattler-build's format (`recipe.yaml`), which accel does not read. */
+function findV1Recipe(dir: string): string | undefined {
+  return [join(dir, 'recipe', 'recipe.yaml'), join(dir, 'recipe.yaml')].find((f) => existsSync(f));
+}
+
 export function loadRecipe(dir: string): Recipe {
   const root = resolve(dir);
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new AccelError('ACCEL_CONDA_NO_RECIPE', `no such directory: ${dir}`);
   }
   const recipeDir = findRecipeDir(root);
+  const v1 = recipeDir ? undefined : findV1Recipe(root);
+  if (v1) {
+    throw new AccelError(
+      'ACCEL_CONDA_UNSUPPORTED',
+      `${v1}:1: recipe.yaml (rattler-build's format) is not supported; accel reads conda-build's meta.yaml`,
+      { hint: 'render this feedstock with rattler-build, or use a version of it that still has meta.yaml' },
+    );
+  }
   if (!recipeDir) {
     throw new AccelError(
       'ACCEL_CONDA_NO_RECIPE',
@@ -58,23 +71,30 @@ export function loadRecipe(dir: string): Recipe {
   };
 }
 
-/** Feedstocks under `dir`: itself when it holds a recipe, else each subdirectory that does (sorted). */
-export function feedstockDirs(dir: string): string[] {
+/**
+ * Feedstocks under `dir`: itself when it holds a recipe, else each subdirectory that does (sorted).
+ * Feedstocks whose recipe is a rattler-build `recipe.yaml` are listed apart, so that a plan can say which
+ * feedstocks it could not read instead of silently treating their packages as external.
+ */
+export function feedstockDirs(dir: string): { feedstocks: string[]; unsupported: string[] } {
   const root = resolve(dir);
-  if (findRecipeDir(root)) return [root];
+  if (findRecipeDir(root)) return { feedstocks: [root], unsupported: [] };
+  if (findV1Recipe(root)) return { feedstocks: [], unsupported: [root] };
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new AccelError('ACCEL_CONDA_NO_RECIPE', `no such directory: ${dir}`);
   }
-  const found = readdirSync(root, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && findRecipeDir(join(root, e.name)))
+  const subdirs = readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
     .map((e) => join(root, e.name))
     .sort();
-  if (found.length === 0) {
+  const found = subdirs.filter((d) => findRecipeDir(d));
+  const unsupported = subdirs.filter((d) => !findRecipeDir(d) && findV1Recipe(d));
+  if (found.length === 0 && unsupported.length === 0) {
     throw new AccelError('ACCEL_CONDA_NO_RECIPE', `no feedstock or recipe in ${dir}`, {
       hint: 'pass feedstock directories (each with recipe/meta.yaml), or a directory that holds them',
     });
   }
-  return found;
+  return { feedstocks: found, unsupported };
 }
 
 const IDENT = /[A-Za-z_][A-Za-z0-9_]*/g;

@@ -20,8 +20,15 @@ export interface OutputRecord {
   test: { commands: string[]; requires: string[]; imports: string[]; files: string[] };
   sources: Source[];
   about: { home: string | null; license: string | null; summary: string | null };
+  /**
+   * In a split recipe (`outputs:`), the recipe's own package name and requirements: the environment of the
+   * shared top-level build whose files the outputs pick up. Null for a recipe without outputs.
+   */
+  top_level: { name: string; requirements: { build: string[]; host: string[] } } | null;
   /** Files an output takes from the recipe's top-level build (`files:` globs), when it has no script of its own. */
   files: string[];
+  /** Globs an output's `files: {include, exclude}` takes back out. */
+  files_exclude: string[];
   /**
    * The build script: a file of the recipe or the inline `script:`. `shared` marks the recipe's top-level
    * build, which runs once for all outputs that pick their `files:` from it. Null when nothing is built.

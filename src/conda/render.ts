@@ -58,6 +58,7 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
   const base = firstValues(config);
   const records: OutputRecord[] = [];
   const buildRequires = new Set<string>();
+  const dists = new Set<string>();
   const templates = new Map<string, Node[]>();
   const src: RecipeText = { file: recipe.metaFile, text: recipe.metaText };
   for (const variant of expandVariants(config, used)) {
@@ -73,7 +74,6 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
       file: recipe.metaFile,
       target,
       variant: all,
-      env: options.env,
       outputs: undefined,
       usedPins: { value: false },
     };
@@ -127,6 +127,11 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
     }
     for (const record of outputs) {
       for (const spec of [...record.requirements.build, ...record.requirements.host]) buildRequires.add(specName(spec));
+      // Variants that make the same package (a noarch: python recipe over three pythons) build it once, like
+      // conda-build, which keeps the first.
+      const dist = `${record.subdir}/${record.name}-${record.version}-${record.build_string}`;
+      if (dists.has(dist)) continue;
+      dists.add(dist);
       records.push(record);
     }
     const top = asDict(meta.requirements, src, 'requirements');
@@ -221,6 +226,17 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
   if (outputs !== undefined && !Array.isArray(outputs)) {
     throw recipeError('RECIPE', where(file, 'outputs'), "'outputs' must be a list");
   }
+  const topReq = asDict(meta.requirements, file, 'requirements');
+  const topLevel =
+    outputs === undefined
+      ? null
+      : {
+          name,
+          requirements: {
+            build: asList(topReq.build, file, 'requirements/build'),
+            host: pinFromVariant(asList(topReq.host, file, 'requirements/host'), used),
+          },
+        };
   return specs.map((spec) => {
     const isTop = spec === meta;
     const b = asDict(spec.build, file, 'build');
@@ -255,10 +271,19 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
       test: readTest(spec.test, file),
       sources,
       about: readAbout(spec.about ?? meta.about, file),
-      files: isTop ? [] : asList(spec.files, file, 'outputs/files'),
+      top_level: topLevel,
+      ...filesOf(isTop ? undefined : spec.files, file),
       script: scriptOf(spec, isTop, recipe, meta),
     };
   });
+}
+
+/** An output's `files:`, a list of globs or `{include: [...], exclude: [...]}`. */
+function filesOf(v: unknown, file: RecipeText): { files: string[]; files_exclude: string[] } {
+  if (isDict(v)) {
+    return { files: asList(v.include, file, 'files/include'), files_exclude: asList(v.exclude, file, 'files/exclude') };
+  }
+  return { files: asList(v, file, 'outputs/files'), files_exclude: [] };
 }
 
 /** A bare host requirement named like a variant key takes that key's value (`zlib` → `zlib 1.3`). */

@@ -4,8 +4,11 @@ import { parseExpr } from './jinja-parse.ts';
 import type { Dict } from './jinja-values.ts';
 import { truthy } from './jinja-values.ts';
 
-/** `content  # [expr]` at the end of a line; the expression is Python, which our Jinja expressions cover. */
-const SELECTOR = /^(.*?)\s*#\s*\[([^[\]]+)\]\s*$/;
+/**
+ * `content  # [expr]` at the end of a line, also with words between (`# only for the docs [win]`); the
+ * expression is Python, which our Jinja expressions cover.
+ */
+const SELECTOR = /^(.*?)\s*#[^[\]]*\[([^[\]]+)\]\s*$/;
 
 const parsed = new Map<string, Expr>();
 
@@ -17,7 +20,11 @@ const parsed = new Map<string, Expr>();
  */
 export function applySelectors(text: string, file: string, names: Dict): string {
   const lines = text.split('\n');
-  const evaluator = new Evaluator(file, names, { unknownIsFalse: true });
+  // conda-build turns integer-looking variant values into ints for selectors: `# [gcc_maj_ver < 15]`.
+  const numeric = Object.fromEntries(
+    Object.entries(names).map(([k, v]) => [k, typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v]),
+  );
+  const evaluator = new Evaluator(file, numeric, { unknownIsFalse: true });
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     if (!line.includes('[')) continue;
@@ -26,7 +33,10 @@ export function applySelectors(text: string, file: string, names: Dict): string 
     const source = m[2] as string;
     const key = `${i + 1}\0${source}`;
     let expr = parsed.get(key);
-    if (!expr || expr.line !== i + 1) {
+    if (!expr) {
+      // Parsed selectors are shared by the variants of a recipe and by recipes with the same lines; bounded
+      // so that planning thousands of feedstocks does not keep every selector ever seen.
+      if (parsed.size >= 20_000) parsed.clear();
       expr = parseExpr(source, file, i + 1);
       parsed.set(key, expr);
     }

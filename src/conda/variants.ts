@@ -53,7 +53,9 @@ export function addVariantFile(into: VariantConfig, file: string, text: string, 
 }
 
 function addZipKeys(into: VariantConfig, file: string, value: unknown): void {
-  const groups = Array.isArray(value) && value.every(Array.isArray) ? (value as unknown[][]) : undefined;
+  // A flat list of keys is one group (conda-build accepts both shapes).
+  const list = Array.isArray(value) && value.every((v) => typeof v === 'string') ? [value] : value;
+  const groups = Array.isArray(list) && list.every(Array.isArray) ? (list as unknown[][]) : undefined;
   if (!groups || groups.some((g) => g.some((k) => typeof k !== 'string'))) {
     throw recipeError('VARIANT', { file, line: 1 }, 'zip_keys must be a list of lists of keys');
   }

@@ -91,6 +91,10 @@ test('render: the split library example has the cross compiler, pins and run_exp
   assert.deepEqual(devel.requirements.run, [`libgreet 1.2.0 ${lib.build_string}`]);
   assert.deepEqual(devel.files, ['include/greet.h', 'lib/libgreet.so']);
   assert.equal(devel.script.shared, true);
+  assert.deepEqual(devel.top_level, {
+    name: 'libgreet-split',
+    requirements: { build: ['gcc_linux-aarch64 12', 'sysroot_linux-aarch64 2.17', 'make'], host: [] },
+  });
   assert.match(lib.build_string, /^h[0-9a-f]{7}_0$/);
   assert.equal(lib.recipe_dir, join(dir, 'recipe'));
   assert.deepEqual(devel.about, {
@@ -134,6 +138,32 @@ test('render: --variant-config wins over the recipe’s own conda_build_config.y
     assert.deepEqual(records[i].requirements.host, ['libgreet 1.2', 'libgreet-devel', `libshout ${shout}`]);
   }
   assert.notEqual(records[0].build_string, records[1].build_string);
+});
+
+test('render --ci-support: one render per .ci_support file of the target platform, merged', async (t) => {
+  const root = tempDir(t);
+  feedstock(root, 'pyx', 'package:\n  name: pyx\n  version: 1\nrequirements:\n  host:\n    - python\n');
+  const ci = join(root, 'pyx-feedstock', '.ci_support');
+  mkdirSync(ci);
+  writeFileSync(join(ci, 'linux_aarch64_python3.11.____cpython.yaml'), 'python:\n- 3.11.* *_cpython\n');
+  writeFileSync(join(ci, 'linux_aarch64_python3.12.____cpython.yaml'), 'python:\n- 3.12.* *_cpython\n');
+  writeFileSync(join(ci, 'linux_64_python3.10.____cpython.yaml'), 'python:\n- 3.10.* *_cpython\n');
+  const dir = join(root, 'pyx-feedstock');
+  const args = ['--json', 'conda', 'render', dir, '--target-platform', 'linux-aarch64'];
+  const records = JSON.parse(ok(await runAccel([...args, '--ci-support'])));
+  assert.deepEqual(
+    records.map((r: { requirements: { host: string[] } }) => r.requirements.host[0]),
+    ['python 3.11.* *_cpython', 'python 3.12.* *_cpython'],
+  );
+  assert.match(records[0].build_string, /^py311h[0-9a-f]{7}_0$/);
+  assert.equal(JSON.parse(ok(await runAccel(args))).length, 1, 'without --ci-support: the recipe alone');
+  const ppc = JSON.parse(ok(await runAccel([...args, '--ci-support', '--target-platform', 'linux-ppc64le'])));
+  assert.deepEqual(
+    ppc.map((r: { subdir: string; variant: { python: string } }) => `${r.subdir} ${r.variant.python}`),
+    ['linux-ppc64le 3.10.* *_cpython'],
+  );
+  const plan = JSON.parse(ok(await runAccel(['--json', 'conda', 'plan', root, '--ci-support'])));
+  assert.deepEqual(plan.external, [{ name: 'python', needed_by: ['pyx'] }]);
 });
 
 test('plan: the examples build in order, in three levels; compilers and make are external', async () => {
@@ -227,6 +257,21 @@ for (const [what, meta, code, message] of BAD) {
     }
   });
 }
+
+test('a rattler-build recipe.yaml: render refuses it with file:line; plan lists it as not read', async (t) => {
+  const root = tempDir(t);
+  mkdirSync(join(root, 'v1-feedstock', 'recipe'), { recursive: true });
+  writeFileSync(join(root, 'v1-feedstock', 'recipe', 'recipe.yaml'), 'schema_version: 1\n');
+  feedstock(root, 'ok', 'package:\n  name: ok\n  version: 1\nrequirements:\n  host:\n    - v1\n');
+  const r = await runAccel(['conda', 'render', join(root, 'v1-feedstock')]);
+  failed(r, 1, 'ACCEL_CONDA_UNSUPPORTED');
+  assert.ok(r.stderr.includes(`${join(root, 'v1-feedstock', 'recipe', 'recipe.yaml')}:1: `), r.stderr);
+  const p = await runAccel(['--json', 'conda', 'plan', root]);
+  const plan = JSON.parse(ok(p));
+  assert.deepEqual(plan.unsupported, [join(root, 'v1-feedstock')]);
+  assert.deepEqual(plan.order, ['ok']);
+  assert.match(p.stderr, /1 feedstock\(s\) not read/);
+});
 
 test('render: a directory without a recipe is exit 1; an unknown platform is a usage error', async (t) => {
   const empty = tempDir(t);

@@ -26,7 +26,6 @@ function globalsFor(subdir: string, variant: Record<string, string> = VARIANT): 
       file: 'meta.yaml',
       target,
       variant: all,
-      env: {},
       outputs: new Map([
         ['libfoo', { version: '1.2.13', build: 'h1234567_0' }],
         ['foo-tools', { version: '1.2.13', build: 'h1234567_0' }],
@@ -97,6 +96,8 @@ const FORMS: [string, string, string][] = [
   ['comment', 'a{# ignored {{ x }} #}b', 'ab'],
   ['whitespace control', 'a  {%- set x = 1 -%}  \n b', 'ab'],
   ['Python str() of values', '{{ true }} {{ none }} {{ 3 }} {{ ["x"] }}', "True None 3 ['x']"],
+  ['Python %-formatting', '{{ "python%s" % py }} {{ "%s-%s" % ("a", 1) }}', 'python311 a-1'],
+  ['Python builtins', '{{ int("3") + 1 }} {{ str(2) ~ "x" }} {{ len([1, 2]) }}', '4 2x 2'],
   ['arithmetic', '{{ 7 // 2 }} {{ 7 % 4 }} {{ 2 * 3 - 1 }}', '3 3 5'],
 ];
 

@@ -219,6 +219,35 @@ openssl:
   }
 });
 
+test('zip_keys as one flat list, and files as {include, exclude}', (t) => {
+  const dir = recipeDir(t, {
+    'meta.yaml': `package:
+  name: p-split
+  version: 1
+requirements:
+  host:
+    - python
+    - numpy
+outputs:
+  - name: p
+    files:
+      include:
+        - lib/**
+      exclude:
+        - lib/*.a
+`,
+    'conda_build_config.yaml':
+      'python:\n  - 3.11\n  - 3.12\nnumpy:\n  - 1.26\n  - 2\nzip_keys:\n  - python\n  - numpy\n',
+  });
+  const records = renderRecipe(loadRecipe(dir), options()).records;
+  assert.deepEqual(
+    records.map((r) => `${r.variant.python}/${r.variant.numpy}`),
+    ['3.11/1.26', '3.12/2'],
+  );
+  assert.deepEqual(records[0]?.files, ['lib/**']);
+  assert.deepEqual(records[0]?.files_exclude, ['lib/*.a']);
+});
+
 test('noarch: generic is one record for any platform, with the same build string', (t) => {
   const dir = recipeDir(t, {
     'meta.yaml': 'package:\n  name: data\n  version: 1\nbuild:\n  noarch: generic\n  number: 3\n',
@@ -243,7 +272,7 @@ build:
   script: {{ PYTHON }} -m pip install . -vv --no-deps
 requirements:
   host:
-    - python >=3.8
+    - python
     - pip
   run:
     - python >=3.8
@@ -252,8 +281,12 @@ test:
     - test "$(tinypy --version)" = "{{ PKG_NAME }} {{ PKG_VERSION }} {{ PKG_BUILDNUM }}"
     - cp -r {{ RECIPE_DIR }}/tests .
 `,
+    'conda_build_config.yaml': 'python:\n  - 3.10\n  - 3.11\n',
   });
-  const [r] = renderRecipe(loadRecipe(dir), options()).records;
+  const records = renderRecipe(loadRecipe(dir), options()).records;
+  assert.equal(records.length, 1, 'two python variants make the same noarch package: built once');
+  const [r] = records;
+  assert.deepEqual(r?.requirements.host, ['python 3.10', 'pip']);
   assert.equal(r?.version, '0.10');
   assert.equal(r?.subdir, 'noarch');
   assert.match(r?.build_string ?? '', /^pyh[0-9a-f]{7}_1$/);

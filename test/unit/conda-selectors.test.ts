@@ -47,6 +47,12 @@ const CASES: [string, string, Record<string, string>, boolean][] = [
   ['cuda_compiler_version != "None"', 'linux-64', { cuda_compiler_version: '12.0' }, true],
   ['cuda_compiler_version != "None"', 'linux-64', { cuda_compiler_version: 'None' }, false],
   ['blas_impl == "openblas"', 'linux-64', {}, false],
+  ['gcc_maj_ver < 15', 'linux-64', { gcc_maj_ver: '13' }, true],
+  ['gcc_maj_ver < 15', 'linux-64', { gcc_maj_ver: '15' }, false],
+  ['win and int(float(vc)) < 14', 'win-64', { vc: '9' }, true],
+  ['win and int(float(vc)) < 14', 'win-64', { vc: '14.3' }, false],
+  ['cross_target_platform in ("osx-64", "osx-arm64")', 'linux-64', { cross_target_platform: 'osx-64' }, true],
+  ['riscv64', 'linux-riscv64', {}, true],
 ];
 
 for (const [selector, target, variant, expected] of CASES) {
@@ -57,9 +63,10 @@ for (const [selector, target, variant, expected] of CASES) {
 
 test('selectors keep the line count and strip the comment of a true selector', () => {
   const names = platformNames(parsePlatform('linux-aarch64'), parsePlatform('linux-64'), {});
-  const src = 'a: 1\nb: 2  # [win]\nc: 3  # [linux]\n# just a comment [not a selector] here\nd: "#[x]"';
+  const src =
+    'a: 1\nb: 2  # [win]\nc: 3  # [linux]\n# just a comment [not a selector] here\nd: "#[x]"\ne: 5  # docs only [win]';
   const out = applySelectors(src, 'meta.yaml', names);
-  assert.equal(out, 'a: 1\n\nc: 3\n# just a comment [not a selector] here\nd: "#[x]"');
+  assert.equal(out, 'a: 1\n\nc: 3\n# just a comment [not a selector] here\nd: "#[x]"\n');
 });
 
 test('a selector that does not parse names its line', () => {
