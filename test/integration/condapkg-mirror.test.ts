@@ -81,6 +81,8 @@ test('serves a channel: repodata revalidated often, packages immutable, HEAD, Ra
   assert.equal((await call(m.port, pkgPath, { headers: { 'if-none-match': etag } })).status, 304);
   assert.equal((await call(m.port, '/conda/local/linux-aarch64/repodata.json.zst')).status, 404);
   assert.equal((await call(m.port, '/conda/local/linux-aarch64/repodata.json?x=1')).status, 200);
+  const status = JSON.parse((await call(m.port, '/_accel/status.json')).body.toString());
+  assert.deepEqual(status.condaChannels, [{ name: 'local', path: '/conda/local', dir: channel }]);
 });
 
 test('only files inside the channel directory: traversal, hidden files and escaping links are refused', async (t) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Command } from 'commander';
@@ -75,7 +75,7 @@ test('adding packages writes repodata.json per subdir, noarch always, with check
   assert.equal(repodata(channel, 'noarch')['packages.conda']['foodata-1.0-0.conda']?.noarch, 'generic');
   assert.deepEqual(
     readdirSync(join(channel, 'linux-aarch64')).sort(),
-    ['libfoo-1.0-0.conda', 'repodata.json'],
+    ['.accel-index-cache.json', 'libfoo-1.0-0.conda', 'repodata.json'],
     'no temp files',
   );
 
@@ -151,4 +151,24 @@ test('condaIndexCommand adds packages and returns a summary for --json', async (
   await assert.rejects(program.parseAsync(['--home', root, '-q', 'index', join(root, 'nope')], { from: 'user' }), {
     code: 'ACCEL_CONDA_CHANNEL_NOT_FOUND',
   });
+});
+
+test('re-indexing reads only packages whose file changed', async (t) => {
+  const root = tempDir(t);
+  const channel = join(root, 'channel');
+  await addToChannel(channel, await makePackage(root, { name: 'libfoo' }));
+  const cacheFile = join(channel, 'linux-aarch64', '.accel-index-cache.json');
+  const cache = JSON.parse(readFileSync(cacheFile, 'utf8'));
+  cache['libfoo-1.0-0.conda'].record.license = 'from-the-memo';
+  writeFileSync(cacheFile, JSON.stringify(cache));
+  await indexChannel(channel);
+  const record = () => repodata(channel, 'linux-aarch64')['packages.conda']['libfoo-1.0-0.conda'];
+  assert.equal(record()?.license, 'from-the-memo', 'an unchanged file is not read again');
+  const pkg = join(channel, 'linux-aarch64', 'libfoo-1.0-0.conda');
+  utimesSync(pkg, new Date(), new Date(Date.now() + 5000));
+  await indexChannel(channel);
+  assert.equal(record()?.license, undefined, 'a changed stamp means the package is read again');
+  writeFileSync(cacheFile, 'not json');
+  await indexChannel(channel);
+  assert.equal(record()?.name, 'libfoo', 'a damaged memo is ignored');
 });

@@ -151,6 +151,7 @@ test('bad index fields and unsafe paths are refused before anything is written',
   await assert.rejects(write({ noarch: 'generic' }), { code: 'ACCEL_CONDA_PACKAGE_BAD_INDEX' });
   await assert.rejects(write({}, ['../etc/passwd']), { code: 'ACCEL_CONDA_PACKAGE_UNSAFE_PATH' });
   await assert.rejects(write({}, ['info/index.json']), { code: 'ACCEL_CONDA_PACKAGE_UNSAFE_PATH' });
+  await assert.rejects(write({}, ['conda-meta/history']), { code: 'ACCEL_CONDA_PACKAGE_UNSAFE_PATH' });
   await assert.rejects(write({}, ['bin/missing']), { code: 'ACCEL_CONDA_PACKAGE_MISSING_FILE' });
   await assert.rejects(write({}, ['bin']), { code: 'ACCEL_CONDA_PACKAGE_UNSUPPORTED_FILE' });
   assert.equal(existsSync(outDir), false, 'nothing written');

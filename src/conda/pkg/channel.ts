@@ -132,10 +132,24 @@ function sameListing(a: Map<string, string[]>, b: Map<string, string[]>): boolea
   return JSON.stringify([...a]) === JSON.stringify([...b]);
 }
 
+/** Per-subdir memo of records by file stamp, so re-indexing reads only new or changed packages. */
+const CACHE_FILE = '.accel-index-cache.json';
+type IndexCache = Record<string, { size: number; mtimeMs: number; ino: number; record: RepoRecord }>;
+
 async function subdirRepoData(channel: string, subdir: string, files: string[]): Promise<RepoData> {
+  const dir = join(channel, subdir);
+  const cache = readCache(join(dir, CACHE_FILE));
+  const next: IndexCache = {};
   const records: Record<string, RepoRecord> = {};
   for (const name of files) {
-    const file = join(channel, subdir, name);
+    const file = join(dir, name);
+    const stat = statSync(file);
+    const hit = cache[name];
+    if (hit && hit.size === stat.size && hit.mtimeMs === stat.mtimeMs && hit.ino === stat.ino) {
+      records[name] = hit.record;
+      next[name] = hit;
+      continue;
+    }
     const pkg = await readCondaInfo(file);
     if (pkg.index.subdir !== subdir) {
       throw new AccelError(
@@ -145,6 +159,20 @@ async function subdirRepoData(channel: string, subdir: string, files: string[]):
       );
     }
     records[name] = { ...pkg.index, ...pkg.archive };
+    next[name] = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, record: records[name] };
   }
+  // The memo is only a shortcut: losing it, or a stale one, costs a re-read, never a wrong record.
+  await writeFileAtomic(join(dir, CACHE_FILE), async (fh) => {
+    await fh.writeFile(JSON.stringify(next));
+  });
   return { info: { subdir }, packages: {}, 'packages.conda': records, removed: [], repodata_version: 1 };
+}
+
+function readCache(file: string): IndexCache {
+  try {
+    const value = JSON.parse(readFileSync(file, 'utf8'));
+    return typeof value === 'object' && value !== null ? (value as IndexCache) : {};
+  } catch {
+    return {};
+  }
 }

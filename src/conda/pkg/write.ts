@@ -120,12 +120,12 @@ function packFile(
   placeholder: Buffer,
   placeholderText: string,
 ): { member: TarMember; entry: PathEntry } {
-  if (!isSafeRelative(rel) || rel.startsWith('info/') || rel === 'info') {
+  if (!isSafeRelative(rel) || /^(info|conda-meta)(\/|$)/.test(rel)) {
     throw new AccelError(
       'ACCEL_CONDA_PACKAGE_UNSAFE_PATH',
       `cannot pack '${rel}': not a relative path inside the prefix`,
       {
-        hint: 'list files relative to the prefix, without "..", and not under info/ (conda reserves it)',
+        hint: 'list files relative to the prefix, without "..", and not under info/ or conda-meta/ (conda reserves them)',
       },
     );
   }
