@@ -91,7 +91,12 @@ Examples:
           variantFiles: flags.variantConfig ?? [],
           env: { ...g.env },
         };
-        const recipes = roots.flatMap(feedstockDirs).map((d) => renderRecipe(loadRecipe(d), options));
+        const found = roots.map(feedstockDirs);
+        const unsupported = found.flatMap((f) => f.unsupported);
+        if (unsupported.length > 0) {
+          g.log.warn(`not built (rattler-build recipe.yaml): ${unsupported.join(', ')}`);
+        }
+        const recipes = found.flatMap((f) => f.feedstocks).map((d) => renderRecipe(loadRecipe(d), options));
         const cross = target !== build;
         const test: TestMode = flags.test ?? (cross ? 'emulated' : 'native');
         const jobs = Number(flags.jobs);

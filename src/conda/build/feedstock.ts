@@ -66,10 +66,9 @@ async function runBuild(
 }
 
 /** An output's `files:` globs over what the shared build installed (a directory takes what is under it). */
-function pickFiles(patterns: string[], files: string[]): string[] {
-  return files.filter((f) =>
-    patterns.some((p) => f === p || f.startsWith(`${p.replace(/\/$/, '')}/`) || matchesGlob(f, p)),
-  );
+function pickFiles(record: OutputRecord, files: string[]): string[] {
+  const hit = (f: string, p: string) => f === p || f.startsWith(`${p.replace(/\/$/, '')}/`) || matchesGlob(f, p);
+  return files.filter((f) => record.files.some((p) => hit(f, p)) && !record.files_exclude.some((p) => hit(f, p)));
 }
 
 /** run requirements plus the run_exports of the host packages the recipe names (conda-build's rule). */
@@ -115,13 +114,13 @@ export async function buildPrepared(
         shared = r.files;
         scriptSeconds += r.seconds;
       }
-      files = record.files.length > 0 ? pickFiles(record.files, shared) : shared;
+      files = record.files.length > 0 ? pickFiles(record, shared) : shared;
     } else if (record.script) {
       const r = await runBuild(record, ws, prep, ctx, epoch);
       scriptSeconds += r.seconds;
-      files = record.files.length > 0 ? pickFiles(record.files, r.files) : r.files;
+      files = record.files.length > 0 ? pickFiles(record, r.files) : r.files;
     } else {
-      files = record.files.length > 0 && shared ? pickFiles(record.files, shared) : [];
+      files = record.files.length > 0 && shared ? pickFiles(record, shared) : [];
     }
     const runExports = Object.fromEntries(
       Object.entries(record.run_exports).filter(([, v]) => (v as string[]).length > 0),

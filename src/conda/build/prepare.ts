@@ -40,20 +40,22 @@ export function prepareFeedstock(rendered: RenderedRecipe, ctx: BuildContext): P
     );
   }
   const own = (s: string) => records.some((r) => r.name === specName(s));
-  const named = new Set(records.flatMap((r) => [...r.requirements.build, ...r.requirements.host].map(specName)));
-  // A split recipe's top-level requirements (`make`) are only in the recipe's names: the machine's tools
-  // take those it has, the channel the rest.
-  const extra = rendered.buildRequires.filter((n) => !named.has(n));
-  const buildSpecs = unique([...records.flatMap((r) => r.requirements.build), ...extra]).filter((s) => !own(s));
-  const hostSpecs = unique(records.flatMap((r) => r.requirements.host)).filter((s) => !own(s));
+  // A split recipe's shared build runs in the top-level environment (`make`, the compilers, its host).
+  const top = records.flatMap((r) => (r.top_level ? [r.top_level.requirements] : []));
+  const buildSpecs = unique([...records.flatMap((r) => r.requirements.build), ...top.flatMap((t) => t.build)]).filter(
+    (s) => !own(s),
+  );
+  const hostSpecs = unique([...records.flatMap((r) => r.requirements.host), ...top.flatMap((t) => t.host)]).filter(
+    (s) => !own(s),
+  );
   const { toolchain, missing } = resolveToolchain(ctx.targetPlatform, buildSpecs, ctx.env);
   const channel = readChannel(ctx.channel, channelSubdirs(ctx.targetPlatform));
   // Build requirements the machine lacks may come from the channel's noarch packages (they run anywhere).
   const build = solve(
-    missing.filter((s) => !extra.includes(s)),
+    missing,
     channel.filter((p) => p.subdir === 'noarch'),
   );
-  const host = solve([...hostSpecs, ...missing.filter((s) => extra.includes(s))], channel);
+  const host = solve(hostSpecs, channel);
   const unsatisfied = [...build.unsatisfied.map((s) => `build: ${s}`), ...host.unsatisfied.map((s) => `host: ${s}`)];
   if (unsatisfied.length > 0) {
     throw new AccelError(
