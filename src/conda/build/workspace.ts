@@ -106,10 +106,24 @@ export function buildEnv(
     LDFLAGS: `-Wl,-O1 -Wl,-rpath,${p}/lib -Wl,-rpath-link,${p}/lib -L${p}/lib`,
     SOURCE_DATE_EPOCH: String(sourceDateEpoch),
   });
+  const cmake = [`-DCMAKE_INSTALL_PREFIX=${p}`, '-DCMAKE_INSTALL_LIBDIR=lib', '-DCMAKE_BUILD_TYPE=Release'];
   if (toolchain.cross) {
     env.CONDA_BUILD_CROSS_COMPILATION = '1';
     if (toolchain.emulator) env.CROSSCOMPILING_EMULATOR = toolchain.emulator;
     env.QEMU_LD_PREFIX = toolchain.sysroot;
+    // What conda-forge's cross CMAKE_ARGS say: the target system, and libraries and headers from the host
+    // prefix and the sysroot only, programs from the build machine.
+    cmake.push(
+      '-DCMAKE_SYSTEM_NAME=Linux',
+      `-DCMAKE_SYSTEM_PROCESSOR=${toolchain.host.split('-')[0]}`,
+      `-DCMAKE_FIND_ROOT_PATH=${p};${toolchain.sysroot}`,
+      '-DCMAKE_FIND_ROOT_PATH_MODE_PROGRAM=NEVER',
+      '-DCMAKE_FIND_ROOT_PATH_MODE_LIBRARY=ONLY',
+      '-DCMAKE_FIND_ROOT_PATH_MODE_INCLUDE=ONLY',
+      '-DCMAKE_FIND_ROOT_PATH_MODE_PACKAGE=ONLY',
+    );
+    if (toolchain.emulator) cmake.push(`-DCMAKE_CROSSCOMPILING_EMULATOR=${toolchain.emulator};-L;${toolchain.sysroot}`);
   }
+  env.CMAKE_ARGS = cmake.join(' ');
   return env;
 }
