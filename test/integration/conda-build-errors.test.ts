@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { runAccel, tempDir } from '../helpers.ts';
@@ -47,8 +49,15 @@ test('a failing build script: exit 1, the log tail on stderr, the failure in con
     'package: {name: broken, version: "1.0"}\nrequirements:\n  build:\n    - make\n',
     '#!/bin/bash\necho "compiling broken"\necho "broken.c:3: error: expected ; before }" >&2\nexit 3\n',
   );
+  // The workspace of a build whose process was killed is swept by the next build.
+  const dead = spawnSync('true').pid as number;
+  const abandoned = join(tmpdir(), 'accel-conda-bld', `test${process.pid}`);
+  mkdirSync(join(abandoned, '_h_env', 'lib'), { recursive: true });
+  writeFileSync(`${abandoned}.pid`, String(dead));
   const r = await condaBuild(run, [dir]);
   failed(r, 'ACCEL_CONDA_BUILD_FAILED');
+  assert.equal(existsSync(abandoned), false, 'abandoned workspace swept');
+  assert.equal(existsSync(`${abandoned}.pid`), false);
   assert.match(r.stderr, /build\.sh failed \(exit 3\)/);
   assert.match(r.stderr, /broken\.c:3: error: expected ; before \}/);
   assert.ok(emptyChannel(run.channel));

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isProcessAlive } from '../../core/atomic-fs.ts';
@@ -43,6 +43,7 @@ export function workspaceFor(key: string): Workspace {
  */
 export function claimWorkspace(ws: Workspace): () => void {
   mkdirSync(join(ws.root, '..'), { recursive: true });
+  sweepAbandoned(join(ws.root, '..'));
   const owner = `${ws.root}.pid`;
   try {
     writeFileSync(owner, String(process.pid), { flag: 'wx' });
@@ -126,4 +127,21 @@ export function buildEnv(
   }
   env.CMAKE_ARGS = cmake.join(' ');
   return env;
+}
+
+/** Removes the workspaces of builds whose process died (killed mid-build): they hold whole prefixes. */
+function sweepAbandoned(parent: string): void {
+  for (const name of readdirSync(parent)) {
+    if (!name.endsWith('.pid')) continue;
+    const owner = join(parent, name);
+    let pid: number;
+    try {
+      pid = Number(readFileSync(owner, 'utf8'));
+    } catch {
+      continue;
+    }
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || isProcessAlive(pid)) continue;
+    rmSync(join(parent, name.slice(0, -'.pid'.length)), { recursive: true, force: true });
+    rmSync(owner, { force: true });
+  }
 }
