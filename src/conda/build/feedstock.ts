@@ -125,6 +125,7 @@ export async function buildPrepared(
     const runExports = Object.fromEntries(
       Object.entries(record.run_exports).filter(([, v]) => (v as string[]).length > 0),
     );
+    const depends = await runDepends(record, prep, ctx);
     const pkg = await writeCondaPackage({
       prefix: ws.prefix,
       files,
@@ -133,7 +134,7 @@ export async function buildPrepared(
         version: record.version,
         build: record.build_string,
         build_number: record.build_number,
-        depends: await runDepends(record, prep, ctx),
+        depends,
         constrains: record.requirements.run_constrained,
         subdir: record.subdir,
         timestamp: epoch * 1000,
@@ -157,7 +158,7 @@ export async function buildPrepared(
         version: record.version,
         build: record.build_string,
         build_number: record.build_number,
-        depends: await runDepends(record, prep, ctx),
+        depends,
         sha256: pkg.sha256,
         timestamp: epoch * 1000,
       },

@@ -142,7 +142,13 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
   }
   ctx.onEvent?.({ feedstock: r.feedstock, state: 'start' });
   const ws = workspaceFor(prep.key);
-  const release = claimWorkspace(ws);
+  let release: () => void;
+  try {
+    release = claimWorkspace(ws);
+  } catch (err) {
+    if (!isAccelError(err)) throw err;
+    return done({ status: 'failed', packages: [], log: null, scriptSeconds: 0, error: errorOf(err), key: prep.key });
+  }
   logLine(ws.log, `== accel conda build ${r.feedstock} for ${ctx.targetPlatform} (inputs ${prep.key})`);
   try {
     const { staged, scriptSeconds } = await buildPrepared(prep, ws, ctx);
