@@ -16,7 +16,7 @@ import { type ChannelPackage, readChannel, solve } from './channel.ts';
 import type { BuildContext } from './context.ts';
 import { channelSubdirs } from './prepare.ts';
 import { logLine, logTail, runScript } from './run-script.ts';
-import type { Toolchain } from './toolchain.ts';
+import { resolveToolchain, type Toolchain } from './toolchain.ts';
 import type { Workspace } from './workspace.ts';
 
 /** A package built in this run and not yet published: tests install it from its build output. */
@@ -64,7 +64,9 @@ export async function testOutput(options: {
   const channel = readChannel(ctx.channel, channelSubdirs(ctx.targetPlatform));
   const stagedNames = new Set(staged.map((s) => s.record.filename));
   const pool = [...staged.map((s) => s.record), ...channel.filter((p) => !stagedNames.has(p.filename))];
-  const solved = solve([`${record.name} ${record.version} ${record.build_string}`, ...record.test.requires], pool);
+  // Test requirements the machine provides (make, a compiler to build a test program) are not packages.
+  const fromChannel = resolveToolchain(ctx.targetPlatform, record.test.requires, ctx.env).missing;
+  const solved = solve([`${record.name} ${record.version} ${record.build_string}`, ...fromChannel], pool);
   if (solved.unsatisfied.length > 0) {
     throw new AccelError(
       'ACCEL_CONDA_UNSATISFIABLE',
