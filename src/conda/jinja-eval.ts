@@ -1,5 +1,18 @@
-import type { Expr, Node } from './jinja-parse.ts';
-import { Callable, type Dict, isDict, pyEquals, pySlice, pySplit, pyStr, truthy, Undefined } from './jinja-values.ts';
+import type { Expr } from './jinja-expr.ts';
+import type { Node } from './jinja-parse.ts';
+import {
+  Callable,
+  type Dict,
+  isDict,
+  percentFormat,
+  pyEquals,
+  pySlice,
+  pyStr,
+  replaceCount,
+  stringMethod,
+  truthy,
+  Undefined,
+} from './jinja-values.ts';
 import { recipeError } from './recipe-error.ts';
 
 /** Rendered text, and for each of its lines the source line it came from (so YAML errors point at the recipe). */
@@ -338,64 +351,6 @@ export class Evaluator {
     }
     throw this.error('UNSUPPORTED', e.line, `unsupported Jinja filter '${e.n}'`, `supported filters: ${FILTERS}`);
   }
-}
-
-/** Python's `'%s-%d' % (a, b)`, for the conversions recipes use (s, d, i, r, %%). */
-function percentFormat(format: string, args: unknown[]): string {
-  let i = 0;
-  return format.replace(/%([sdir%])/g, (_, c: string) => {
-    if (c === '%') return '%';
-    const v = args[i++];
-    return c === 'd' || c === 'i' ? String(Math.trunc(Number(v))) : pyStr(v);
-  });
-}
-
-function replaceCount(s: string, from: string, to: string, count: number): string {
-  if (count < 0) return s.split(from).join(to);
-  const parts = s.split(from);
-  return (
-    parts.slice(0, count + 1).join(to) + (parts.length > count + 1 ? from + parts.slice(count + 1).join(from) : '')
-  );
-}
-
-function stringMethod(s: string, n: string): Callable | undefined {
-  const m = (fn: (args: unknown[]) => unknown) => new Callable(n, (args) => fn(args));
-  switch (n) {
-    case 'split':
-      return m(([sep, max]) => pySplit(s, sep, typeof max === 'number' ? max : -1));
-    case 'replace':
-      return m(([a, b, c]) => replaceCount(s, pyStr(a), pyStr(b), typeof c === 'number' ? c : -1));
-    case 'lower':
-      return m(() => s.toLowerCase());
-    case 'upper':
-      return m(() => s.toUpperCase());
-    case 'strip':
-      return m(([c]) => (c === undefined ? s.trim() : trimChars(s, pyStr(c), true, true)));
-    case 'lstrip':
-      return m(([c]) => (c === undefined ? s.trimStart() : trimChars(s, pyStr(c), true, false)));
-    case 'rstrip':
-      return m(([c]) => (c === undefined ? s.trimEnd() : trimChars(s, pyStr(c), false, true)));
-    case 'startswith':
-      return m(([p]) => s.startsWith(pyStr(p)));
-    case 'endswith':
-      return m(([p]) => s.endsWith(pyStr(p)));
-    case 'join':
-      return m(([items]) => (Array.isArray(items) ? items.map((x) => pyStr(x)).join(s) : ''));
-    case 'format':
-      return m((args) => {
-        let i = 0;
-        return s.replace(/\{(\d*)\}/g, (_, k: string) => pyStr(args[k === '' ? i++ : Number(k)]));
-      });
-  }
-  return undefined;
-}
-
-function trimChars(s: string, chars: string, start: boolean, end: boolean): string {
-  let a = 0;
-  let b = s.length;
-  while (start && a < b && chars.includes(s[a] as string)) a++;
-  while (end && b > a && chars.includes(s[b - 1] as string)) b--;
-  return s.slice(a, b);
 }
 
 /** A short spelling of an expression for error messages (`environ["X"]`, `foo.bar`). */

@@ -103,3 +103,62 @@ export function pySlice<T extends string | unknown[]>(v: T, a: number | undefine
     x === undefined ? dflt : x < 0 ? Math.max(0, n + x) : Math.min(n, x);
   return v.slice(norm(a, 0), norm(b, n)) as T;
 }
+
+/** Python's `'%s-%d' % (a, b)`, for the conversions recipes use (s, d, i, r, %%). */
+export function percentFormat(format: string, args: unknown[]): string {
+  let i = 0;
+  return format.replace(/%([sdir%])/g, (_, c: string) => {
+    if (c === '%') return '%';
+    const v = args[i++];
+    return c === 'd' || c === 'i' ? String(Math.trunc(Number(v))) : pyStr(v);
+  });
+}
+
+export function replaceCount(s: string, from: string, to: string, count: number): string {
+  if (count < 0) return s.split(from).join(to);
+  const parts = s.split(from);
+  return (
+    parts.slice(0, count + 1).join(to) + (parts.length > count + 1 ? from + parts.slice(count + 1).join(from) : '')
+  );
+}
+
+/** A bound method of a Python string (`version.split('.')`), or undefined when strings have no such method. */
+export function stringMethod(s: string, n: string): Callable | undefined {
+  const m = (fn: (args: unknown[]) => unknown) => new Callable(n, (args) => fn(args));
+  switch (n) {
+    case 'split':
+      return m(([sep, max]) => pySplit(s, sep, typeof max === 'number' ? max : -1));
+    case 'replace':
+      return m(([a, b, c]) => replaceCount(s, pyStr(a), pyStr(b), typeof c === 'number' ? c : -1));
+    case 'lower':
+      return m(() => s.toLowerCase());
+    case 'upper':
+      return m(() => s.toUpperCase());
+    case 'strip':
+      return m(([c]) => (c === undefined ? s.trim() : trimChars(s, pyStr(c), true, true)));
+    case 'lstrip':
+      return m(([c]) => (c === undefined ? s.trimStart() : trimChars(s, pyStr(c), true, false)));
+    case 'rstrip':
+      return m(([c]) => (c === undefined ? s.trimEnd() : trimChars(s, pyStr(c), false, true)));
+    case 'startswith':
+      return m(([p]) => s.startsWith(pyStr(p)));
+    case 'endswith':
+      return m(([p]) => s.endsWith(pyStr(p)));
+    case 'join':
+      return m(([items]) => (Array.isArray(items) ? items.map((x) => pyStr(x)).join(s) : ''));
+    case 'format':
+      return m((args) => {
+        let i = 0;
+        return s.replace(/\{(\d*)\}/g, (_, k: string) => pyStr(args[k === '' ? i++ : Number(k)]));
+      });
+  }
+  return undefined;
+}
+
+function trimChars(s: string, chars: string, start: boolean, end: boolean): string {
+  let a = 0;
+  let b = s.length;
+  while (start && a < b && chars.includes(s[a] as string)) a++;
+  while (end && b > a && chars.includes(s[b - 1] as string)) b--;
+  return s.slice(a, b);
+}

@@ -1,6 +1,5 @@
 import { Evaluator } from './jinja-eval.ts';
-import type { Expr } from './jinja-parse.ts';
-import { parseExpr } from './jinja-parse.ts';
+import { type Expr, parseExpr } from './jinja-expr.ts';
 import type { Dict } from './jinja-values.ts';
 import { truthy } from './jinja-values.ts';
 
