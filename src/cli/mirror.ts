@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { AccelError } from '../core/errors.ts';
 import { createLog } from '../core/log.ts';
@@ -112,6 +113,13 @@ Routes:
               Object.entries(config.condaChannels).map(([name, dir]) => [name, resolve(dir)]),
             ),
           });
+          for (const [name, dir] of Object.entries(server.context.condaChannels)) {
+            if (!existsSync(join(dir, 'noarch', 'repodata.json'))) {
+              g.log.warn(
+                `conda channel '${name}': ${dir} has no noarch/repodata.json yet (run accel conda index ${dir})`,
+              );
+            }
+          }
           if (!LOOPBACK.test(bind) && !token) {
             g.log.warn(`listening on ${bind} without --token: anyone who can reach this port can use the mirror`);
           }

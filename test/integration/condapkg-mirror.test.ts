@@ -7,7 +7,7 @@ import { addToChannel } from '../../src/conda/pkg/channel.ts';
 import { writeCondaPackage } from '../../src/conda/pkg/write.ts';
 import { fillPrefix, paddedPrefix } from '../condapkg-fixture.ts';
 import { tempDir } from '../helpers.ts';
-import { startTestMirror } from '../mirror-harness.ts';
+import { serveCli, startTestMirror } from '../mirror-harness.ts';
 
 interface Reply {
   status: number;
@@ -126,4 +126,22 @@ test('the bearer token guards conda channels like every other route', async (t) 
   const path = '/conda/local/noarch/repodata.json';
   assert.equal((await call(m.port, path)).status, 401);
   assert.equal((await call(m.port, path, { headers: { authorization: 'Bearer s3cret' } })).status, 200);
+});
+
+test('accel mirror serve warns about a configured channel that has no index yet', async (t) => {
+  const root = tempDir(t);
+  const channel = await channelWithPackage(root);
+  const home = join(root, 'home');
+  mkdirSync(home);
+  const missing = join(root, 'not-yet');
+  writeFileSync(
+    join(home, 'config.json'),
+    JSON.stringify({ mirror: { condaChannels: { local: channel, later: missing } } }),
+  );
+  const mirror = await serveCli(t, home);
+  assert.match(mirror.stderr(), new RegExp(`conda channel 'later': ${missing} has no noarch/repodata.json`));
+  assert.doesNotMatch(mirror.stderr(), /conda channel 'local'/);
+  const res = await fetch(`${mirror.base}/conda/local/linux-aarch64/libfoo-1.0-0.conda`);
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
 });
