@@ -2,7 +2,7 @@
 // reports accel's overhead: wall time minus the time spent inside build.sh and test scripts. Goals (issue 9):
 // ≤ 3 s overhead per package cold; ≤ 2 s for the whole no-op rebuild.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { fmt, sh } from './util.ts';
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
 const FEEDSTOCKS = join(ROOT, 'examples', 'feedstocks');
+const EXE = join(ROOT, 'build', 'out', `accel-linux-${process.arch}`);
 const run = promisify(execFile);
 
 interface Result {
@@ -31,11 +32,11 @@ export async function benchConda(print: (line: string) => void): Promise<void> {
   const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const dir = mkdtempSync(join(tmpdir(), 'accel-bench-conda-build-'));
   // Asynchronously: the source server runs in this process and must keep answering.
-  const build = async (): Promise<{ ms: number; out: Result }> => {
+  const build = async (exe?: string): Promise<{ ms: number; out: Result }> => {
     const start = performance.now();
-    const args = [MAIN, '--home', join(dir, 'home'), '--json', 'conda', 'build', '--all', FEEDSTOCKS];
+    const args = ['--home', join(dir, 'home'), '--json', 'conda', 'build', '--all', FEEDSTOCKS];
     args.push('--target-platform', 'linux-aarch64', '--channel', join(dir, 'channel'), '--allow', host, '--jobs', '2');
-    const { stdout } = await run(process.execPath, args, {
+    const { stdout } = await run(exe ?? process.execPath, exe ? args : [MAIN, ...args], {
       env: { ...process.env, EXAMPLES_UPSTREAM: `http://${host}/accel-examples` },
     });
     return { ms: performance.now() - start, out: JSON.parse(stdout) as Result };
@@ -70,6 +71,15 @@ export async function benchConda(print: (line: string) => void): Promise<void> {
       `| cold (new store and channel) | ${fmt(cold.ms)} | ${fmt(scripts)} | ${fmt(overhead)} | ${fmt(overhead / packages)} |`,
     );
     print(`| no-op rebuild (median of 3, all skipped: ${skipped}) | ${fmt(noopMs)} | 0 | ${fmt(noopMs)} | – |`);
+    // The single executable, when `npm run build` made it: one bundle, no type stripping at start-up.
+    if (existsSync(EXE)) {
+      const runs = [await build(EXE), await build(EXE), await build(EXE)];
+      const ms = runs.map((n) => n.ms).sort((a, b) => a - b)[1] as number;
+      const all = runs.every((n) => n.out.results.every((r) => r.status === 'skipped'));
+      print(
+        `| no-op rebuild, single executable (median of 3, all skipped: ${all}) | ${fmt(ms)} | 0 | ${fmt(ms)} | – |`,
+      );
+    }
     print('');
     for (const r of cold.out.results) {
       print(`- ${r.feedstock}: ${fmt(r.seconds * 1000)} ms, of which ${fmt(r.scriptSeconds * 1000)} ms in scripts`);
