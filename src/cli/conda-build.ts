@@ -130,7 +130,7 @@ function progressLine(g: Globals, total: number): BuildContext['onEvent'] {
   const tty = process.stderr.isTTY === true;
   return (e) => {
     if (e.state === 'start') {
-      if (tty) g.log.info(`[${finished}/${total}] building ${e.feedstock} ...`);
+      if (tty) g.log.info(`[${finished}/${total}] building ${e.feedstock} ... (tail -f ${e.detail})`);
       return;
     }
     finished++;

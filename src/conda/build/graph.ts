@@ -140,8 +140,8 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
     await republish(meta.packages, ctx);
     return done({ status: 'skipped', packages: meta.packages, log: hit.digest, scriptSeconds: 0, key: prep.key });
   }
-  ctx.onEvent?.({ feedstock: r.feedstock, state: 'start' });
   const ws = workspaceFor(prep.key);
+  ctx.onEvent?.({ feedstock: r.feedstock, state: 'start', detail: ws.log });
   let release: () => void;
   try {
     release = claimWorkspace(ws);
