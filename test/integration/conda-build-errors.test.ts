@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { runAccel, tempDir } from '../helpers.ts';
-import { type BuildRun, condaBuild, FEEDSTOCKS, failed, startUpstream } from './conda-build-harness.ts';
+import { type BuildRun, condaBuild, copyFeedstocks, FEEDSTOCKS, failed, startUpstream } from './conda-build-harness.ts';
 
 function feedstock(root: string, name: string, meta: string, build?: string): string {
   const dir = join(root, `${name}-feedstock`);
@@ -121,4 +121,23 @@ test('host requirements that neither the channel nor the toolchain satisfy are l
   assert.match(r.stderr, /host: libnothere >=2/);
   assert.match(r.stderr, /host: libgreet\b/);
   assert.ok(emptyChannel(run.channel));
+});
+
+test('a failing feedstock blocks only its dependents: the others still build and are published', async (t) => {
+  const run = await setup(t);
+  const feedstocks = copyFeedstocks(run.dir);
+  writeFileSync(join(feedstocks, 'libshout-feedstock', 'recipe', 'build.sh'), 'echo "shout.c: fatal" >&2\nexit 1\n');
+  const r = await condaBuild(run, ['--all', feedstocks, '--test', 'skip']);
+  failed(r, 'ACCEL_CONDA_BUILD_FAILED');
+  assert.match(r.stderr, /libshout: build\.sh failed/);
+  assert.match(r.stderr, /also not built: hello \(blocked\)/);
+  const published = readdirSync(run.channel, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.conda'))
+    .sort();
+  assert.deepEqual(published, [
+    'linux-aarch64/libgreet-1.2.0-hbb08499_0.conda',
+    'linux-aarch64/libgreet-devel-1.2.0-hbb08499_0.conda',
+    'noarch/greet-data-2024.1-hbf21a9e_0.conda',
+  ]);
 });

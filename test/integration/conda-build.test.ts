@@ -141,6 +141,18 @@ test('the example graph cross-builds for linux-aarch64, runs under qemu, rattler
       .sort(),
     ['greet-data skipped', 'hello built', 'libgreet built', 'libshout built'],
   );
+  // --jobs 2: libgreet and greet-data (both without dependencies) built at the same time in the cold run.
+  const coldRun = entries.slice(-4);
+  const span = (name: string) => {
+    const e = coldRun.find((x) => x.feedstock === name) as (typeof entries)[number] & {
+      started: string;
+      seconds: number;
+    };
+    const start = Date.parse(e.started);
+    return { start, end: start + e.seconds * 1000 };
+  };
+  const [a, b] = [span('libgreet'), span('greet-data')];
+  assert.ok(a.start < b.end && b.start < a.end, 'the two ready feedstocks overlapped');
   const helloLog = entries.find((e) => e.feedstock === 'hello' && e.status === 'built');
   const log = await runAccel(['--home', run.home, 'store', 'get', helloLog?.log as string]);
   assert.match(log.stdout.toString(), /HELLO, WORLD!/);
