@@ -6,7 +6,7 @@ import { AccelError, errnoCode } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
 import type { Toolchain } from './toolchain.ts';
 
-/** conda-build pads the host prefix to 255 characters so that install can put any shorter path in its place. */
+/** conda-build pads prefixes to 255 characters so that install can put any shorter path in their place. */
 const PREFIX_LENGTH = 255;
 
 /**
@@ -25,12 +25,13 @@ export interface Workspace {
 
 export function workspaceFor(key: string): Workspace {
   const root = join(tmpdir(), 'accel-conda-bld', key.slice(0, 16));
-  const pad = `_h_env${'_placehold'.repeat(30)}`.slice(0, PREFIX_LENGTH - root.length - 1);
+  const pad = (name: string) => `${name}${'_placehold'.repeat(30)}`.slice(0, PREFIX_LENGTH - root.length - 1);
   return {
     root,
     srcDir: join(root, 'work'),
-    prefix: join(root, pad),
-    buildPrefix: join(root, '_build_env'),
+    prefix: join(root, pad('_h_env')),
+    // Padded too: packages installed into it are relocated like the host's.
+    buildPrefix: join(root, pad('_build_env')),
     testPrefix: join(root, '_test_env'),
     outDir: join(root, 'out'),
     log: join(root, 'build.log'),
