@@ -68,7 +68,11 @@ export function condaBuildCommand(runner: Runner): Command {
       ).choices(['native', 'emulated', 'skip']),
     )
     .option('--variant-config <file>', 'conda_build_config.yaml over each recipe’s own (repeatable)', collect)
-    .option('--allow <host...>', 'allow source downloads from these hosts on private or loopback addresses')
+    .option(
+      '--allow <host>',
+      'allow source downloads from a host on a private or loopback address (repeatable)',
+      collect,
+    )
     .addHelpText(
       'after',
       `
@@ -181,12 +185,14 @@ export function condaBuildsCommand(runner: Runner): Command {
       runner.action(async (g, flags: { limit: string }) => {
         const entries = await withStore(g, (store) => recentBuilds(store, Math.max(1, Number(flags.limit) || 20)));
         return dataResult(entries, () =>
-          entries
-            .map(
-              (e) =>
-                `${e.started}  ${e.status.padEnd(8)}${e.feedstock.padEnd(20)}${e.seconds.toFixed(2).padStart(7)} s  log ${e.log ? e.log.slice(0, 12) : '-'}${e.error ? `  ${e.error}` : ''}`,
-            )
-            .join('\n'),
+          entries.length === 0
+            ? 'no conda builds in this store yet'
+            : entries
+                .map(
+                  (e) =>
+                    `${e.started}  ${e.status.padEnd(8)}${e.feedstock.padEnd(20)}${e.seconds.toFixed(2).padStart(7)} s  log ${e.log ? e.log.slice(0, 12) : '-'}${e.error ? `  ${e.error}` : ''}`,
+                )
+                .join('\n'),
         );
       }),
     );
