@@ -153,10 +153,16 @@ function buildVariables(recipe: Recipe, target: Platform, variant: Record<string
   for (const name of ['PYTHON', 'PREFIX', 'BUILD_PREFIX', 'SRC_DIR', 'SP_DIR', 'PIP', 'CPU_COUNT']) {
     vars[name] = shell(name);
   }
-  const py = variant.python && /^(\d+\.\d+)/.exec(variant.python);
-  if (py) vars.PY_VER = py[1];
-  const np = variant.numpy && /^(\d+\.\d+)/.exec(variant.numpy);
-  if (np) vars.NPY_VER = np[1];
+  const py = variant.python && /^(\d+)\.(\d+)/.exec(variant.python);
+  if (py) {
+    vars.PY_VER = `${py[1]}.${py[2]}`;
+    vars.CONDA_PY = `${py[1]}${py[2]}`;
+  }
+  const np = variant.numpy && /^(\d+)\.(\d+)/.exec(variant.numpy);
+  if (np) {
+    vars.NPY_VER = `${np[1]}.${np[2]}`;
+    vars.CONDA_NPY = `${np[1]}${np[2]}`;
+  }
   return vars;
 }
 

@@ -280,6 +280,7 @@ test:
   commands:
     - test "$(tinypy --version)" = "{{ PKG_NAME }} {{ PKG_VERSION }} {{ PKG_BUILDNUM }}"
     - cp -r {{ RECIPE_DIR }}/tests .
+    - echo {{ PY_VER }} {{ CONDA_PY }}
 `,
     'conda_build_config.yaml': 'python:\n  - 3.10\n  - 3.11\n',
   });
@@ -294,6 +295,7 @@ test:
   assert.deepEqual(r?.test.commands, [
     'test "$(tinypy --version)" = "tinypy 0.10 1"',
     `cp -r ${join(dir, 'recipe')}/tests .`,
+    'echo 3.10 310',
   ]);
 });
 
