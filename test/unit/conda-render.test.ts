@@ -245,6 +245,8 @@ outputs:
     ['3.11/1.26', '3.12/2'],
   );
   assert.deepEqual(records[0]?.files, ['lib/**']);
+  assert.match(records[0]?.build_string ?? '', /^h[0-9a-f]{7}_0$/, 'no py prefix: the output itself has no python');
+  assert.notEqual(records[0]?.build_string, records[1]?.build_string, 'the hash still covers python');
   assert.deepEqual(records[0]?.files_exclude, ['lib/*.a']);
 });
 
