@@ -60,9 +60,14 @@ export class Evaluator {
           case 'text':
             emit(node.s, node.line, true);
             break;
-          case 'out':
-            emit(this.str(this.eval(node.e), node.line), node.line, false);
+          case 'out': {
+            const v = this.eval(node.e);
+            // Inside a YAML comment (`# version is 0.{{ CLANG_MAJOR }}`) the value is never read: an undefined
+            // one there is no error, as recipes that build on conda-forge rely on.
+            if (v instanceof Undefined && inComment(out)) break;
+            emit(this.str(v, node.line), node.line, false);
             break;
+          }
           case 'set': {
             const v = this.eval(node.e);
             this.assign(node.names, v, node.line);
@@ -267,9 +272,16 @@ export class Evaluator {
         return this.num(l, line) + this.num(r, line);
       case '-':
         return this.num(l, line) - this.num(r, line);
-      case '*':
-        if (typeof l === 'string') return l.repeat(this.num(r, line));
+      case '*': {
+        // Python repeats sequences: `'ab' * 2`, and `cond * ['x']` (True * list is the list, False * list empty).
+        const seq =
+          typeof l === 'string' || Array.isArray(l) ? l : typeof r === 'string' || Array.isArray(r) ? r : null;
+        if (seq !== null) {
+          const times = Math.max(0, this.num(seq === l ? r : l, line));
+          return typeof seq === 'string' ? seq.repeat(times) : Array.from({ length: times }, () => seq).flat(1);
+        }
         return this.num(l, line) * this.num(r, line);
+      }
       case '/':
         return this.num(l, line) / this.num(r, line);
       case '//':
@@ -351,6 +363,18 @@ export class Evaluator {
     }
     throw this.error('UNSUPPORTED', e.line, `unsupported Jinja filter '${e.n}'`, `supported filters: ${FILTERS}`);
   }
+}
+
+/** Whether the text rendered so far ends in a YAML comment (a `#` at the line start or after a space). */
+function inComment(out: string[]): boolean {
+  let line = '';
+  for (let i = out.length - 1; i >= 0; i--) {
+    const part = out[i] as string;
+    const nl = part.lastIndexOf('\n');
+    line = (nl >= 0 ? part.slice(nl + 1) : part) + line;
+    if (nl >= 0) break;
+  }
+  return /(^|\s)#/.test(line);
 }
 
 /** A short spelling of an expression for error messages (`environ["X"]`, `foo.bar`). */

@@ -118,8 +118,8 @@ export function usedVariables(recipe: Recipe, keys: Iterable<string>): Set<strin
     if (m[1] === 'compiler') words.add(`${lang}_compiler`).add(`${lang}_compiler_version`);
     else words.add(`${lang}_stdlib`).add(`${lang}_stdlib_version`);
   }
-  if (words.has('py') || words.has('PY_VER')) words.add('python');
-  if (words.has('np') || words.has('NPY_VER')) words.add('numpy');
+  if (['py', 'PY_VER', 'CONDA_PY'].some((w) => words.has(w))) words.add('python');
+  if (['np', 'NPY_VER', 'CONDA_NPY'].some((w) => words.has(w))) words.add('numpy');
   for (const script of recipe.scripts.values()) {
     for (const m of script.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) words.add(m[1] as string);
   }

@@ -153,10 +153,16 @@ function buildVariables(recipe: Recipe, target: Platform, variant: Record<string
   for (const name of ['PYTHON', 'PREFIX', 'BUILD_PREFIX', 'SRC_DIR', 'SP_DIR', 'PIP', 'CPU_COUNT']) {
     vars[name] = shell(name);
   }
-  const py = variant.python && /^(\d+\.\d+)/.exec(variant.python);
-  if (py) vars.PY_VER = py[1];
-  const np = variant.numpy && /^(\d+\.\d+)/.exec(variant.numpy);
-  if (np) vars.NPY_VER = np[1];
+  const py = variant.python && /^(\d+)\.(\d+)/.exec(variant.python);
+  if (py) {
+    vars.PY_VER = `${py[1]}.${py[2]}`;
+    vars.CONDA_PY = `${py[1]}${py[2]}`;
+  }
+  const np = variant.numpy && /^(\d+)\.(\d+)/.exec(variant.numpy);
+  if (np) {
+    vars.NPY_VER = `${np[1]}.${np[2]}`;
+    vars.CONDA_NPY = `${np[1]}${np[2]}`;
+  }
   return vars;
 }
 
@@ -205,9 +211,18 @@ export function variantHash(values: Record<string, string>): string {
     .slice(0, 7)}`;
 }
 
-function buildString(noarch: string | null, number: number, values: Record<string, string>, target: Platform) {
+interface BuildStringInput {
+  noarch: string | null;
+  number: number;
+  values: Record<string, string>;
+  target: Platform;
+  /** Whether the package itself builds against python (then `py311` leads its build string). */
+  usesPython: boolean;
+}
+
+function buildString({ noarch, number, values, target, usesPython }: BuildStringInput): string {
   if (noarch) return `${noarch === 'python' ? 'py' : ''}${variantHash({})}_${number}`;
-  const py = values.python ? `py${values.python.replace(/^(\d+)\.(\d+).*$/, '$1$2')}` : '';
+  const py = usesPython && values.python ? `py${values.python.replace(/^(\d+)\.(\d+).*$/, '$1$2')}` : '';
   return `${py}${variantHash({ ...values, target_platform: target.subdir })}_${number}`;
 }
 
@@ -257,7 +272,15 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
       name: outName,
       version: outVersion,
       build_number: number,
-      build_string: explicit ?? buildString(noarch, number, used, target),
+      build_string:
+        explicit ??
+        buildString({
+          noarch,
+          number,
+          values: used,
+          target,
+          usesPython: [...list('build'), ...list('host')].some((s) => specName(s) === 'python'),
+        }),
       subdir: noarch ? 'noarch' : target.subdir,
       noarch,
       variant: used,

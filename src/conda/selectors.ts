@@ -19,10 +19,9 @@ const parsed = new Map<string, Expr>();
  */
 export function applySelectors(text: string, file: string, names: Dict): string {
   const lines = text.split('\n');
-  // conda-build turns integer-looking variant values into ints for selectors: `# [gcc_maj_ver < 15]`.
-  const numeric = Object.fromEntries(
-    Object.entries(names).map(([k, v]) => [k, typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v]),
-  );
+  // conda-build turns variant values into ints and bools for selectors: `# [gcc_maj_ver < 15]`, and
+  // `# [is_rc]` is false for `is_rc: 'False'`.
+  const numeric = Object.fromEntries(Object.entries(names).map(([k, v]) => [k, selectorValue(v)]));
   const evaluator = new Evaluator(file, numeric, { unknownIsFalse: true });
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
@@ -42,6 +41,13 @@ export function applySelectors(text: string, file: string, names: Dict): string 
     lines[i] = selectorTrue(evaluator, expr) ? (m[1] as string) : '';
   }
   return lines.join('\n');
+}
+
+function selectorValue(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  if (/^\d+$/.test(v)) return Number(v);
+  const lower = v.toLowerCase();
+  return lower === 'true' ? true : lower === 'false' ? false : v;
 }
 
 export function selectorTrue(evaluator: Evaluator, expr: Expr): boolean {

@@ -98,6 +98,12 @@ const FORMS: [string, string, string][] = [
   ['Python str() of values', '{{ true }} {{ none }} {{ 3 }} {{ ["x"] }}', "True None 3 ['x']"],
   ['Python %-formatting', '{{ "python%s" % py }} {{ "%s-%s" % ("a", 1) }}', 'python311 a-1'],
   ['Python builtins', '{{ int("3") + 1 }} {{ str(2) ~ "x" }} {{ len([1, 2]) }}', '4 2x 2'],
+  [
+    'sequence repetition',
+    '{{ "ab" * 2 }} {{ [1] * 2 }} {{ (1 == 1) * ["x"] }} {{ false * ["x"] }}',
+    "abab [1, 1] ['x'] []",
+  ],
+  ['an undefined value inside a YAML comment renders empty', 'a: 1  # was {{ nope }}\n', 'a: 1  # was \n'],
   ['arithmetic', '{{ 7 // 2 }} {{ 7 % 4 }} {{ 2 * 3 - 1 }}', '3 3 5'],
 ];
 

@@ -245,6 +245,8 @@ outputs:
     ['3.11/1.26', '3.12/2'],
   );
   assert.deepEqual(records[0]?.files, ['lib/**']);
+  assert.match(records[0]?.build_string ?? '', /^h[0-9a-f]{7}_0$/, 'no py prefix: the output itself has no python');
+  assert.notEqual(records[0]?.build_string, records[1]?.build_string, 'the hash still covers python');
   assert.deepEqual(records[0]?.files_exclude, ['lib/*.a']);
 });
 
@@ -280,6 +282,7 @@ test:
   commands:
     - test "$(tinypy --version)" = "{{ PKG_NAME }} {{ PKG_VERSION }} {{ PKG_BUILDNUM }}"
     - cp -r {{ RECIPE_DIR }}/tests .
+    - echo {{ PY_VER }} {{ CONDA_PY }}
 `,
     'conda_build_config.yaml': 'python:\n  - 3.10\n  - 3.11\n',
   });
@@ -294,6 +297,7 @@ test:
   assert.deepEqual(r?.test.commands, [
     'test "$(tinypy --version)" = "tinypy 0.10 1"',
     `cp -r ${join(dir, 'recipe')}/tests .`,
+    'echo 3.10 310',
   ]);
 });
 

@@ -53,6 +53,9 @@ const CASES: [string, string, Record<string, string>, boolean][] = [
   ['win and int(float(vc)) < 14', 'win-64', { vc: '14.3' }, false],
   ['cross_target_platform in ("osx-64", "osx-arm64")', 'linux-64', { cross_target_platform: 'osx-64' }, true],
   ['riscv64', 'linux-riscv64', {}, true],
+  ['is_rc', 'linux-64', { is_rc: 'False' }, false],
+  ['not is_rc', 'linux-64', { is_rc: 'False' }, true],
+  ['is_rc', 'linux-64', { is_rc: 'True' }, true],
 ];
 
 for (const [selector, target, variant, expected] of CASES) {
