@@ -1,6 +1,8 @@
 // `npm run bench`: runs every benchmark and prints Markdown for docs/benchmarks.md.
 import { benchApt } from './apt.ts';
 import { benchCc } from './cc.ts';
+import { benchConda } from './conda.ts';
+import { benchCondaRender } from './conda-render.ts';
 import { benchFarm } from './farm.ts';
 import { benchMirror } from './mirror.ts';
 import { benchStartup } from './startup.ts';
@@ -16,3 +18,5 @@ if (!only || only === 'mirror') await benchMirror(print);
 if (!only || only === 'apt') await benchApt(print);
 if (!only || only === 'cc') await benchCc(print);
 if (!only || only === 'farm') await benchFarm(print);
+if (!only || only === 'conda-render') await benchCondaRender(print);
+if (!only || only === 'conda') await benchConda(print);

@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { AccelError } from '../core/errors.ts';
 import { createLog } from '../core/log.ts';
@@ -85,6 +86,7 @@ export function mirrorCommand(runner: Runner): Command {
 Routes:
   /<http|https>/<host>/<path>   fetch <scheme>://<host>/<path> through the cache (add ?sha256=<hex> to pin it)
   /r/<name>/<path>              try the upstreams of remap <name> (config mirror.remaps) in order
+  /conda/<name>/<subdir>/<file> a local conda channel, read-only (config mirror.condaChannels)
   /_accel/status                status page (also /_accel/status.json, /_accel/metrics)`,
     )
     .action(
@@ -107,7 +109,17 @@ Routes:
             immutable: config.immutable,
             allow: [...config.allow, ...flags.allow],
             proxyHosts: config.proxyHosts,
+            condaChannels: Object.fromEntries(
+              Object.entries(config.condaChannels).map(([name, dir]) => [name, resolve(dir)]),
+            ),
           });
+          for (const [name, dir] of Object.entries(server.context.condaChannels)) {
+            if (!existsSync(join(dir, 'noarch', 'repodata.json'))) {
+              g.log.warn(
+                `conda channel '${name}': ${dir} has no noarch/repodata.json yet (run accel conda index ${dir})`,
+              );
+            }
+          }
           if (!LOOPBACK.test(bind) && !token) {
             g.log.warn(`listening on ${bind} without --token: anyone who can reach this port can use the mirror`);
           }

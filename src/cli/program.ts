@@ -21,6 +21,7 @@ const COMMANDS: Record<string, { hidden?: boolean; load: () => Promise<(runner: 
   syncer: { load: async () => (await import('./syncer.ts')).syncerCommand },
   worker: { load: async () => (await import('./worker.ts')).workerCommand },
   farm: { load: async () => (await import('./farm.ts')).farmCommand },
+  conda: { load: async () => (await import('./conda.ts')).condaCommand },
   version: { load: async () => (await import('./version.ts')).versionCommand },
   debug: { hidden: true, load: async () => (await import('./debug.ts')).debugCommand },
 };

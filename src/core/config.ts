@@ -40,6 +40,8 @@ const MirrorSchema = z.strictObject({
   allow: z._default(z.array(z.string()), []),
   /** Hosts served in forward-proxy mode (`Acquire::http::Proxy`) besides the remaps' upstreams. */
   proxyHosts: z._default(z.array(z.string()), []),
+  /** Local conda channel directories served read-only at `/conda/<name>/`: name → directory. */
+  condaChannels: z._default(z.record(z.string().check(z.regex(/^[A-Za-z0-9._-]+$/)), z.string()), {}),
 });
 
 const CcSchema = z.strictObject({

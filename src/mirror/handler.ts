@@ -8,6 +8,7 @@ import { type Digest, parseDigest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import type { AptArchive } from './apt/archive.ts';
 import { handleCacheRequest, isCachePath } from './cache-routes.ts';
+import { handleCondaRequest, isCondaPath } from './conda-routes.ts';
 import { type FreshnessPolicy, isFresh, isImmutableUrl } from './freshness.ts';
 import { serveBlob, write } from './respond.ts';
 import { type CacheStatus, count, type MirrorStats } from './stats.ts';
@@ -30,6 +31,8 @@ export interface MirrorContext {
   apt: AptArchive;
   /** Hosts the forward proxy serves besides the remaps' upstreams. */
   proxyHosts: string[];
+  /** Local conda channel directories served read-only at /conda/<name>/ (config mirror.condaChannels). */
+  condaChannels: Record<string, string>;
 }
 
 /** Longer request targets are refused (414): no legitimate artifact URL comes close. */
@@ -56,6 +59,7 @@ export async function handleRequest(ctx: MirrorContext, req: IncomingMessage, re
     if (raw.length > MAX_URL_LENGTH) return sendError(ctx, res, 414, 'request target too long');
     if (raw.startsWith('/_accel/')) return statusResponse(ctx, raw, res);
     if (isCachePath(raw)) return await handleCacheRequest(ctx, req, res);
+    if (isCondaPath(raw)) return await handleCondaRequest(ctx, req, res);
     const target = raw.startsWith('http://') ? proxyTarget(ctx, raw) : parseMirrorPath(raw);
     if (target.kind === 'remap') return await serveRemap(ctx, req, res, target.name, target.path);
     await serveWanted(ctx, req, res, direct(target.url));

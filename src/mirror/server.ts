@@ -22,6 +22,8 @@ export interface MirrorOptions {
   allow: string[];
   /** Hosts served in forward-proxy mode besides the remaps' upstreams. */
   proxyHosts?: string[];
+  /** Local conda channels served at /conda/<name>/: name → directory. */
+  condaChannels?: Record<string, string>;
   now?: () => number;
 }
 
@@ -64,6 +66,7 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
       log: options.log,
     }),
     proxyHosts: options.proxyHosts ?? [],
+    condaChannels: options.condaChannels ?? {},
   };
   const sockets = new Set<Socket>();
   const server: Server = createServer({ maxHeaderSize: 16 * 1024, keepAliveTimeout: 30_000 }, (req, res) => {

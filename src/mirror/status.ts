@@ -14,6 +14,7 @@ export function mirrorStatus(ctx: MirrorContext) {
     ...ctx.stats,
     inflight: ctx.fetcher.inflight,
     store: { home: store.home, blobs: store.blobs, bytes: store.bytes, urls },
+    condaChannels: Object.entries(ctx.condaChannels).map(([name, dir]) => ({ name, path: `/conda/${name}`, dir })),
   };
 }
 
@@ -76,6 +77,7 @@ function html(s: Status): string {
     ['bytes fetched', s.bytesFetched],
     ['downloads in flight', s.inflight],
     ['store', `${s.store.blobs} blobs, ${s.store.bytes} bytes, ${s.store.urls} URLs (${s.store.home})`],
+    ...s.condaChannels.map((c) => [`conda channel ${c.path}`, c.dir]),
   ];
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>accel mirror</title>

@@ -1,0 +1,199 @@
+import { rmSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { readChannel } from '../conda/build/channel.ts';
+import type { BuildContext, FeedstockResult, PackageTools, TestMode } from '../conda/build/context.ts';
+import { buildFeedstocks } from '../conda/build/graph.ts';
+import { recentBuilds } from '../conda/build/history.ts';
+import { hostSubdir } from '../conda/platform.ts';
+import { feedstockDirs, loadRecipe } from '../conda/recipe.ts';
+import { renderRecipe } from '../conda/render.ts';
+import { AccelError } from '../core/errors.ts';
+import { formatSize } from '../core/size.ts';
+import { type Globals, withStore } from './globals.ts';
+import { dataResult } from './result.ts';
+import type { Runner } from './runner.ts';
+
+interface BuildFlags {
+  all?: string;
+  targetPlatform?: string;
+  channel?: string;
+  jobs: string;
+  test?: TestMode;
+  variantConfig?: string[];
+  allow?: string[];
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** condapkg's installer and channel index, as the builder uses them; loaded when a build needs them. */
+const packageTools: PackageTools = {
+  install: async (file, prefix) => {
+    const { installCondaPackage } = await import('../conda/pkg/install.ts');
+    await installCondaPackage(file, prefix);
+  },
+  publish: async (channel, file) => {
+    // A rebuild of the same name-version-build (an edited recipe) replaces the local channel's copy, as
+    // conda-build does with its output folder; the index is rewritten right after.
+    const { addToChannel } = await import('../conda/pkg/channel.ts');
+    const { readCondaInfo } = await import('../conda/pkg/read.ts');
+    const subdir = (await readCondaInfo(file)).index.subdir;
+    const have = readChannel(channel, [subdir]).find((p) => p.filename === basename(file));
+    if (have) rmSync(join(channel, subdir, basename(file)), { force: true });
+    await addToChannel(channel, file);
+  },
+  runExports: async (file) => {
+    const { readCondaInfo } = await import('../conda/pkg/read.ts');
+    const info = await readCondaInfo(file);
+    const member = info.info.find((m) => m.name.endsWith('run_exports.json'));
+    const parsed = member ? (JSON.parse(member.data.toString('utf8')) as { weak?: string[]; strong?: string[] }) : {};
+    return { weak: parsed.weak ?? [], strong: parsed.strong ?? [] };
+  },
+};
+
+export function condaBuildCommand(runner: Runner): Command {
+  return new Command('build')
+    .description(
+      'build feedstocks into a local channel: sources through the store, cross toolchain, tests, skip if unchanged',
+    )
+    .argument('[feedstocks...]', 'feedstock (or recipe) directories')
+    .option('--all <dir>', 'build every feedstock under <dir>, in dependency order')
+    .option('--target-platform <subdir>', 'platform to build for, e.g. linux-aarch64 (default: this machine)')
+    .option('--channel <dir>', 'local channel: host requirements come from it, packages go to it', 'channel')
+    .option('-j, --jobs <n>', 'feedstocks built at once', '2')
+    .addOption(
+      new Option(
+        '--test <mode>',
+        'run tests natively, under qemu, or not (default: emulated when cross-building)',
+      ).choices(['native', 'emulated', 'skip']),
+    )
+    .option('--variant-config <file>', 'conda_build_config.yaml over each recipe’s own (repeatable)', collect)
+    .option(
+      '--allow <host>',
+      'allow source downloads from a host on a private or loopback address (repeatable)',
+      collect,
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ accel conda build --all examples/feedstocks --target-platform linux-aarch64 --channel ./channel
+  $ accel conda build examples/feedstocks/libgreet-feedstock --target-platform linux-aarch64 --test skip
+  $ accel conda builds`,
+    )
+    .action(
+      runner.action(async (g, dirs: string[], flags: BuildFlags) => {
+        const roots = [...dirs, ...(flags.all ? [flags.all] : [])];
+        if (roots.length === 0) {
+          throw new AccelError('ACCEL_USAGE_NO_FEEDSTOCK', 'name feedstock directories or --all DIR', { exitCode: 2 });
+        }
+        const build = hostSubdir();
+        const target = flags.targetPlatform ?? build;
+        const options = {
+          targetPlatform: target,
+          buildPlatform: build,
+          variantFiles: flags.variantConfig ?? [],
+          env: { ...g.env },
+        };
+        const found = roots.map(feedstockDirs);
+        const unsupported = found.flatMap((f) => f.unsupported);
+        if (unsupported.length > 0) {
+          g.log.warn(`not built (rattler-build recipe.yaml): ${unsupported.join(', ')}`);
+        }
+        const recipes = found.flatMap((f) => f.feedstocks).map((d) => renderRecipe(loadRecipe(d), options));
+        const cross = target !== build;
+        const test: TestMode = flags.test ?? (cross ? 'emulated' : 'native');
+        const jobs = Number(flags.jobs);
+        if (!Number.isInteger(jobs) || jobs < 1) {
+          throw new AccelError('ACCEL_USAGE_JOBS', `--jobs must be a positive integer, not '${flags.jobs}'`);
+        }
+        const channel = resolve(flags.channel ?? 'channel');
+        const results = await withStore(g, (store) => {
+          const ctx: BuildContext = {
+            store,
+            channel,
+            targetPlatform: target,
+            test,
+            env: g.env,
+            allow: [...g.config.mirror.allow, ...(flags.allow ?? [])],
+            stallMs: g.config.mirror.stallTimeout * 1000,
+            tools: packageTools,
+            log: g.log,
+            onEvent: progressLine(g, recipes.length),
+          };
+          return buildFeedstocks(recipes, ctx, jobs);
+        });
+        return summarise(results, channel);
+      }),
+    );
+}
+
+/** One line per package as it finishes (stderr); the start of a real build too, on a TTY. */
+function progressLine(g: Globals, total: number): BuildContext['onEvent'] {
+  let finished = 0;
+  const tty = process.stderr.isTTY === true;
+  return (e) => {
+    if (e.state === 'start') {
+      if (tty) g.log.info(`[${finished}/${total}] building ${e.feedstock} ... (tail -f ${e.detail})`);
+      return;
+    }
+    finished++;
+    g.log.info(`[${finished}/${total}] ${e.state} ${e.feedstock}${e.detail ? ` (${e.detail})` : ''}`);
+  };
+}
+
+function summarise(results: FeedstockResult[], channel: string) {
+  const failed = results.filter((r) => r.status === 'failed');
+  const blocked = results.filter((r) => r.status === 'blocked');
+  if (failed.length > 0) {
+    const first = failed[0] as FeedstockResult;
+    const [headline, ...tail] = (first.error?.message ?? `${first.feedstock} failed`).split('\n');
+    // The log's tail goes out before the error line, so that the last thing on the terminal is the error.
+    if (tail.length > 0)
+      process.stderr.write(`--- ${first.feedstock}: end of the build log ---\n${tail.join('\n')}\n---\n`);
+    const others = [...failed.slice(1), ...blocked].map((r) => `${r.feedstock} (${r.status})`);
+    throw new AccelError(
+      first.error?.code ?? 'ACCEL_CONDA_BUILD_FAILED',
+      `${headline}${others.length > 0 ? `\nalso not built: ${others.join(', ')}` : ''}`,
+      {
+        hint: [
+          (first.error as { hint?: string } | undefined)?.hint,
+          first.log ? `full log: accel store get ${first.log}` : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+      },
+    );
+  }
+  const data = { channel, results };
+  return dataResult(data, () =>
+    [
+      ...results.map((r) => {
+        const size = r.packages.reduce((n, p) => n + p.size, 0);
+        return `${r.status.padEnd(8)}${r.feedstock.padEnd(20)}${r.seconds.toFixed(2).padStart(7)} s  ${r.packages.length} package(s), ${formatSize(size)}`;
+      }),
+      `channel: ${channel}`,
+    ].join('\n'),
+  );
+}
+
+export function condaBuildsCommand(runner: Runner): Command {
+  return new Command('builds')
+    .description('list recent conda builds: status, time, packages and the log digest')
+    .option('-n, --limit <n>', 'how many', '20')
+    .action(
+      runner.action(async (g, flags: { limit: string }) => {
+        const entries = await withStore(g, (store) => recentBuilds(store, Math.max(1, Number(flags.limit) || 20)));
+        return dataResult(entries, () =>
+          entries.length === 0
+            ? 'no conda builds in this store yet'
+            : entries
+                .map(
+                  (e) =>
+                    `${e.started}  ${e.status.padEnd(8)}${e.feedstock.padEnd(20)}${e.seconds.toFixed(2).padStart(7)} s  log ${e.log ? e.log.slice(0, 12) : '-'}${e.error ? `  ${e.error}` : ''}`,
+                )
+                .join('\n'),
+        );
+      }),
+    );
+}

@@ -1,0 +1,196 @@
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import PQueue from 'p-queue';
+import { AccelError, isAccelError } from '../../core/errors.ts';
+import type { Digest } from '../../store/digest.ts';
+import { blobPath } from '../../store/layout.ts';
+import { stronglyConnected } from '../plan.ts';
+import { specName } from '../record.ts';
+import type { RenderedRecipe } from '../render.ts';
+import { readChannel } from './channel.ts';
+import type { BuildContext, BuiltPackage, FeedstockResult } from './context.ts';
+import { buildPrepared, toBuilt } from './feedstock.ts';
+import { recordBuild } from './history.ts';
+import { channelSubdirs, type PreparedFeedstock, prepareFeedstock } from './prepare.ts';
+import { logLine } from './run-script.ts';
+import { claimWorkspace, workspaceFor } from './workspace.ts';
+
+/** Store refs of finished builds: input key → the packages it made (blobs in the store). */
+const BUILT_NS = 'conda-build';
+
+/**
+ * Which feedstocks each one waits for: those providing its build, host, run or test requirements (a test
+ * environment needs the run requirements in the channel, so they are built first too).
+ */
+export function feedstockDeps(recipes: RenderedRecipe[]): Map<string, string[]> {
+  const provider = new Map<string, string>();
+  for (const r of recipes) for (const o of r.records) if (!provider.has(o.name)) provider.set(o.name, r.feedstock);
+  const deps = new Map<string, string[]>();
+  for (const r of recipes) {
+    const names = new Set([
+      ...r.buildRequires,
+      ...r.records.flatMap((o) => [...o.requirements.run, ...o.test.requires].map(specName)),
+    ]);
+    const mine = new Set<string>();
+    for (const n of names) {
+      const from = provider.get(n);
+      if (from !== undefined && from !== r.feedstock) mine.add(from);
+    }
+    deps.set(r.feedstock, [...mine].sort());
+  }
+  return deps;
+}
+
+/**
+ * Builds feedstocks in dependency order, as many at once as `jobs` allows, each as soon as those it needs
+ * are in the channel. A feedstock whose inputs match an earlier build is a store hit: its packages are
+ * (re)published from the store without building. A failure blocks only its dependents.
+ */
+export async function buildFeedstocks(
+  recipes: RenderedRecipe[],
+  ctx: BuildContext,
+  jobs: number,
+): Promise<FeedstockResult[]> {
+  const deps = feedstockDeps(recipes);
+  const cycles = stronglyConnected(
+    recipes.map((r) => r.feedstock),
+    (n) => deps.get(n) ?? [],
+  ).filter((c) => c.length > 1);
+  if (cycles.length > 0) {
+    throw new AccelError(
+      'ACCEL_CONDA_CYCLE',
+      `feedstocks need each other: ${cycles.map((c) => c.join(' <-> ')).join('; ')}`,
+      {
+        hint: 'bootstrap one member of the cycle into the channel first, then build the rest',
+      },
+    );
+  }
+  const queue = new PQueue({ concurrency: Math.max(1, jobs) });
+  // Publishing re-indexes the channel: one at a time, so that two feedstocks finishing together never
+  // race on a subdir's repodata.json.
+  let last: Promise<unknown> = Promise.resolve();
+  const publish = ctx.tools.publish;
+  const serial: BuildContext = {
+    ...ctx,
+    tools: {
+      ...ctx.tools,
+      publish: (channel, file) => {
+        const next = last.then(() => publish(channel, file));
+        last = next.catch(() => {});
+        return next;
+      },
+    },
+  };
+  const results = new Map<string, Promise<FeedstockResult>>();
+  const byName = new Map(recipes.map((r) => [r.feedstock, r]));
+  const start = (r: RenderedRecipe): Promise<FeedstockResult> => {
+    let p = results.get(r.feedstock);
+    if (p) return p;
+    p = (async () => {
+      const before = await Promise.all(
+        (deps.get(r.feedstock) ?? []).map((d) => start(byName.get(d) as RenderedRecipe)),
+      );
+      const broken = before.filter((b) => b.status === 'failed' || b.status === 'blocked');
+      if (broken.length > 0) {
+        const detail = `needs ${broken.map((b) => b.feedstock).join(', ')}, which failed`;
+        ctx.onEvent?.({ feedstock: r.feedstock, state: 'blocked', detail });
+        return blocked(r.feedstock, detail);
+      }
+      return queue.add(() => buildOne(r, serial)) as Promise<FeedstockResult>;
+    })();
+    results.set(r.feedstock, p);
+    return p;
+  };
+  return Promise.all(recipes.map(start));
+}
+
+function blocked(feedstock: string, message: string): FeedstockResult {
+  const error = { code: 'ACCEL_CONDA_BLOCKED', message };
+  return { feedstock, status: 'blocked', packages: [], log: null, seconds: 0, scriptSeconds: 0, error, key: null };
+}
+
+interface BuiltMeta {
+  feedstock: string;
+  packages: BuiltPackage[];
+}
+
+async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<FeedstockResult> {
+  const started = performance.now();
+  const startedAt = Date.now();
+  const done = (res: Omit<FeedstockResult, 'seconds' | 'feedstock'>): FeedstockResult => {
+    const out = { feedstock: r.feedstock, ...res, seconds: (performance.now() - started) / 1000 };
+    recordBuild(ctx.store, out, startedAt);
+    ctx.onEvent?.({
+      feedstock: r.feedstock,
+      state: out.status,
+      detail: out.error ? out.error.message.split('\n')[0] : `${out.seconds.toFixed(1)} s`,
+    });
+    return out;
+  };
+  let prep: PreparedFeedstock;
+  try {
+    prep = prepareFeedstock(r, ctx);
+  } catch (err) {
+    if (!isAccelError(err)) throw err;
+    return done({ status: 'failed', packages: [], log: null, scriptSeconds: 0, error: errorOf(err), key: null });
+  }
+  const hit = ctx.store.refs.get(BUILT_NS, prep.key);
+  const meta = hit?.meta as BuiltMeta | undefined;
+  if (hit && meta?.packages.every((p) => ctx.store.has(p.sha256 as Digest))) {
+    await republish(meta.packages, ctx);
+    return done({ status: 'skipped', packages: meta.packages, log: hit.digest, scriptSeconds: 0, key: prep.key });
+  }
+  const ws = workspaceFor(prep.key);
+  ctx.onEvent?.({ feedstock: r.feedstock, state: 'start', detail: ws.log });
+  let release: () => void;
+  try {
+    release = claimWorkspace(ws);
+  } catch (err) {
+    if (!isAccelError(err)) throw err;
+    return done({ status: 'failed', packages: [], log: null, scriptSeconds: 0, error: errorOf(err), key: prep.key });
+  }
+  logLine(ws.log, `== accel conda build ${r.feedstock} for ${ctx.targetPlatform} (inputs ${prep.key})`);
+  try {
+    const { staged, scriptSeconds } = await buildPrepared(prep, ws, ctx);
+    const packages: BuiltPackage[] = [];
+    for (const s of staged) {
+      const info = await ctx.store.putFile(s.path, { expected: s.record.sha256 as Digest });
+      packages.push(toBuilt(s, info.size));
+    }
+    // Publish only once every output built and passed its tests: a channel never holds half a feedstock.
+    for (const s of staged) await ctx.tools.publish(ctx.channel, s.path);
+    const log = (await ctx.store.putFile(ws.log)).digest;
+    ctx.store.refs.set(BUILT_NS, prep.key, log, { feedstock: r.feedstock, packages } satisfies BuiltMeta);
+    return done({ status: 'built', packages, log, scriptSeconds, key: prep.key });
+  } catch (err) {
+    if (!isAccelError(err)) throw err;
+    logLine(ws.log, `== failed: [${err.code}] ${err.message}`);
+    const log = (await ctx.store.putFile(ws.log)).digest;
+    return done({ status: 'failed', packages: [], log, scriptSeconds: 0, error: errorOf(err), key: prep.key });
+  } finally {
+    release();
+  }
+}
+
+function errorOf(err: AccelError): { code: string; message: string; hint?: string } {
+  return { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
+}
+
+/** Puts a hit's packages back into the channel when it lacks them (a new channel, or one cleaned up). */
+async function republish(packages: BuiltPackage[], ctx: BuildContext): Promise<void> {
+  const have = new Set(
+    readChannel(ctx.channel, channelSubdirs(ctx.targetPlatform)).map((p) => `${p.subdir}/${p.filename} ${p.sha256}`),
+  );
+  for (const p of packages) {
+    if (have.has(`${p.subdir}/${p.filename} ${p.sha256}`)) continue;
+    const dir = join(ctx.store.layout.tmp, `republish-${process.pid}-${p.sha256.slice(0, 12)}`);
+    mkdirSync(dir, { recursive: true });
+    try {
+      const file = join(dir, p.filename);
+      copyFileSync(blobPath(ctx.store.layout, p.sha256 as Digest), file);
+      await ctx.tools.publish(ctx.channel, file);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import type { Digest } from '../../store/digest.ts';
+import type { Store } from '../../store/store.ts';
+import type { FeedstockResult } from './context.ts';
+
+/** One line of `accel conda builds`: kept as a ref whose digest is the build's log. */
+export interface BuildEntry {
+  feedstock: string;
+  status: FeedstockResult['status'];
+  started: string;
+  seconds: number;
+  packages: string[];
+  log: string | null;
+  error: string | null;
+}
+
+const NS = 'conda-builds';
+/** The empty blob's digest: the ref of a build that failed before it had a log. */
+const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' as Digest;
+
+export function recordBuild(store: Store, r: FeedstockResult, startedAt: number): void {
+  const entry: BuildEntry = {
+    feedstock: r.feedstock,
+    status: r.status,
+    started: new Date(startedAt).toISOString(),
+    seconds: Math.round(r.seconds * 1000) / 1000,
+    packages: r.packages.map((p) => `${p.subdir}/${p.filename}`),
+    log: r.log,
+    error: r.error ? `[${r.error.code}] ${r.error.message.split('\n')[0]}` : null,
+  };
+  // Keys sort by time; the pid and feedstock keep two builds of the same millisecond apart.
+  const key = `${String(startedAt).padStart(15, '0')}-${process.pid}-${r.feedstock}`;
+  store.refs.set(NS, key, (r.log ?? EMPTY) as Digest, entry);
+}
+
+/** The most recent builds, newest first. */
+export function recentBuilds(store: Store, limit: number): BuildEntry[] {
+  const all = [...store.refs.list(NS)];
+  return all
+    .slice(-limit)
+    .reverse()
+    .map((ref) => ref.meta as BuildEntry);
+}

@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { AccelError } from '../../core/errors.ts';
+import type { OutputRecord } from '../record.ts';
+import { specName } from '../record.ts';
+import type { RenderedRecipe } from '../render.ts';
+import { type ChannelPackage, readChannel, solve } from './channel.ts';
+import type { BuildContext } from './context.ts';
+import { resolveToolchain, type Toolchain } from './toolchain.ts';
+
+/** Bump when a change to the builder changes what it produces: every package rebuilds once. */
+const BUILDER_VERSION = 1;
+
+/** A feedstock ready to build: requirements resolved against the machine and the channel, inputs digested. */
+export interface PreparedFeedstock {
+  feedstock: string;
+  records: OutputRecord[];
+  toolchain: Toolchain;
+  host: ChannelPackage[];
+  build: ChannelPackage[];
+  /** The digest of everything the packages depend on; equal keys give equal packages. */
+  key: string;
+}
+
+export function channelSubdirs(target: string): string[] {
+  return target === 'noarch' ? ['noarch'] : [target, 'noarch'];
+}
+
+export function prepareFeedstock(rendered: RenderedRecipe, ctx: BuildContext): PreparedFeedstock {
+  const records = rendered.records;
+  const what = rendered.feedstock;
+  if (records.length === 0) {
+    throw new AccelError(
+      'ACCEL_CONDA_NOTHING_TO_BUILD',
+      `${what}: the recipe builds nothing for ${ctx.targetPlatform}`,
+      {
+        hint: 'check build/skip selectors',
+      },
+    );
+  }
+  const own = (s: string) => records.some((r) => r.name === specName(s));
+  // A split recipe's shared build runs in the top-level environment (`make`, the compilers, its host).
+  const top = records.flatMap((r) => (r.top_level ? [r.top_level.requirements] : []));
+  const buildSpecs = unique([...records.flatMap((r) => r.requirements.build), ...top.flatMap((t) => t.build)]).filter(
+    (s) => !own(s),
+  );
+  const hostSpecs = unique([...records.flatMap((r) => r.requirements.host), ...top.flatMap((t) => t.host)]).filter(
+    (s) => !own(s),
+  );
+  const { toolchain, missing } = resolveToolchain(ctx.targetPlatform, buildSpecs, ctx.env);
+  const channel = readChannel(ctx.channel, channelSubdirs(ctx.targetPlatform));
+  // Build requirements the machine lacks may come from the channel's noarch packages (they run anywhere).
+  const build = solve(
+    missing,
+    channel.filter((p) => p.subdir === 'noarch'),
+  );
+  const host = solve(hostSpecs, channel);
+  const unsatisfied = [...build.unsatisfied.map((s) => `build: ${s}`), ...host.unsatisfied.map((s) => `host: ${s}`)];
+  if (unsatisfied.length > 0) {
+    throw new AccelError(
+      'ACCEL_CONDA_UNSATISFIABLE',
+      `${what}: requirements neither the channel nor the toolchain satisfy:\n  ${unsatisfied.join('\n  ')}`,
+      {
+        hint: `build the feedstocks that provide them into ${ctx.channel} first (or pass them all: accel conda build --all DIR)`,
+      },
+    );
+  }
+  const key = inputKey(records, toolchain, [...build.packages, ...host.packages], ctx);
+  return { feedstock: what, records, toolchain, host: host.packages, build: build.packages, key };
+}
+
+function inputKey(records: OutputRecord[], toolchain: Toolchain, deps: ChannelPackage[], ctx: BuildContext): string {
+  const recipeDir = (records[0] as OutputRecord).recipe_dir;
+  const inputs = {
+    builder: BUILDER_VERSION,
+    target: ctx.targetPlatform,
+    test: ctx.test,
+    records: records.map(({ recipe_dir: _dir, ...r }) => r),
+    recipe: recipeFiles(recipeDir),
+    deps: deps.map((p) => `${p.subdir}/${p.filename} ${p.sha256}`).sort(),
+    toolchain: toolchain.identity,
+  };
+  return createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
+}
+
+/** Every file of the recipe directory with its digest: a build script or patch edit is a new input. */
+function recipeFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const file = join(e.parentPath, e.name);
+    out.push(`${relative(dir, file)} ${createHash('sha256').update(readFileSync(file)).digest('hex')}`);
+  }
+  return out.sort();
+}
+
+function unique(list: string[]): string[] {
+  return [...new Set(list)];
+}

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { readCondaPackage } from '../../src/conda/pkg/read.ts';
+import { tempDir } from '../helpers.ts';
+import { condaBuild, failed, okJson, startUpstream, statuses } from './conda-build-harness.ts';
+
+test('package tests: run_test.sh runs, machine tools in test/requires are not packages, --test skip skips', async (t) => {
+  const dir = tempDir(t, 'accel-conda-build-tests-');
+  const upstream = await startUpstream(t);
+  const run = { home: join(dir, 'home'), channel: join(dir, 'channel'), upstream };
+  const recipe = join(dir, 'tools-feedstock', 'recipe');
+  mkdirSync(recipe, { recursive: true });
+  writeFileSync(
+    join(recipe, 'meta.yaml'),
+    [
+      'package: {name: tools, version: "1.0"}',
+      'build: {noarch: generic}',
+      'test:',
+      '  requires: [make]',
+      '  commands:',
+      '    - make --version',
+      '    - test -f $PREFIX/share/tools/marker',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(recipe, 'build.sh'),
+    'mkdir -p "$PREFIX/share/tools"\necho built > "$PREFIX/share/tools/marker"\n',
+  );
+  writeFileSync(join(recipe, 'run_test.sh'), 'grep -qx nope "$PREFIX/share/tools/marker"\n');
+
+  // run_test.sh runs after the commands, and fails here: the marker says "built".
+  failed(await condaBuild(run, [join(dir, 'tools-feedstock')]), 'ACCEL_CONDA_TEST_FAILED');
+  const skipped = okJson(await condaBuild(run, [join(dir, 'tools-feedstock'), '--test', 'skip']));
+  assert.deepEqual(statuses(skipped), { tools: 'built' });
+
+  writeFileSync(join(recipe, 'run_test.sh'), 'grep -qx built "$PREFIX/share/tools/marker"\n');
+  const tested = okJson(await condaBuild(run, [join(dir, 'tools-feedstock')]));
+  assert.deepEqual(statuses(tested), { tools: 'built' });
+  assert.deepEqual(
+    tested.results[0]?.packages.map((p) => `${p.subdir}/${p.filename}`),
+    ['noarch/tools-1.0-hbf21a9e_0.conda'],
+  );
+});
+
+test('build scripts see conda-forge’s cross-build variables', async (t) => {
+  const dir = tempDir(t, 'accel-conda-build-env-');
+  const upstream = await startUpstream(t);
+  const run = { home: join(dir, 'home'), channel: join(dir, 'channel'), upstream };
+  const recipe = join(dir, 'envdump-feedstock', 'recipe');
+  mkdirSync(recipe, { recursive: true });
+  writeFileSync(
+    join(recipe, 'meta.yaml'),
+    'package: {name: envdump, version: "1.0"}\nrequirements:\n  build: [gcc_linux-aarch64 12, sysroot_linux-aarch64 2.17, make]\n',
+  );
+  writeFileSync(
+    join(recipe, 'build.sh'),
+    'mkdir -p "$PREFIX/share/envdump"\nenv | sort > "$PREFIX/share/envdump/env.txt"\n',
+  );
+  const out = okJson(await condaBuild(run, [join(dir, 'envdump-feedstock'), '--test', 'skip']));
+  const pkg = out.results[0]?.packages[0];
+  assert.ok(pkg);
+  const read = await readCondaPackage(join(run.channel, pkg.subdir, pkg.filename));
+  const text = read.pkg.find((m) => m.name === 'share/envdump/env.txt')?.data.toString() ?? '';
+  const env = Object.fromEntries(
+    text.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  const prefix = env.PREFIX as string;
+  assert.equal(prefix.length, 255, 'PREFIX is padded');
+  assert.match(prefix, /_h_env_placehold/);
+  assert.equal((env.BUILD_PREFIX as string).length, 255);
+  assert.match(env.CC as string, /aarch64-linux-gnu-gcc$/);
+  assert.match(env.AR as string, /aarch64-linux-gnu-ar$/);
+  assert.match(env.RANLIB as string, /aarch64-linux-gnu-ranlib$/);
+  assert.equal(env.HOST, 'aarch64-linux-gnu');
+  assert.equal(env.BUILD, 'x86_64-linux-gnu');
+  assert.equal(env.CONDA_BUILD_CROSS_COMPILATION, '1');
+  assert.match(env.CROSSCOMPILING_EMULATOR as string, /qemu-aarch64-static$/);
+  assert.equal(env.target_platform, 'linux-aarch64');
+  assert.match(env.CPU_COUNT as string, /^\d+$/);
+  assert.ok((env.SRC_DIR as string).endsWith('/work'));
+  assert.ok((env.CFLAGS as string).includes(`-I${prefix}/include`));
+  assert.ok((env.LDFLAGS as string).includes(`-Wl,-rpath-link,${prefix}/lib`));
+  assert.ok((env.LDFLAGS as string).includes(`-L${prefix}/lib`));
+  assert.ok((env.CMAKE_ARGS as string).includes('-DCMAKE_SYSTEM_PROCESSOR=aarch64'));
+  assert.ok((env.PATH as string).startsWith(`${env.BUILD_PREFIX}/bin:`));
+  assert.equal(env.EXAMPLES_UPSTREAM, undefined, 'the caller’s environment does not leak in');
+});

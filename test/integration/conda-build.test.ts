@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { simpleSolve } from '@conda-org/rattler';
+import { elfMachine } from '../../src/conda/build/test-run.ts';
+import { installCondaPackage } from '../../src/conda/pkg/install.ts';
+import { checkCondaPackage, readCondaPackage } from '../../src/conda/pkg/read.ts';
+import { runAccel, runCommand, tempDir } from '../helpers.ts';
+import { serveCli } from '../mirror-harness.ts';
+import {
+  type BuildRun,
+  condaBuild,
+  copyFeedstocks,
+  okJson,
+  type ResultJson,
+  startUpstream,
+  statuses,
+} from './conda-build-harness.ts';
+
+const EM_AARCH64 = 183;
+const QEMU = ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu'];
+
+function packageFiles(channel: string): string[] {
+  return ['linux-aarch64', 'noarch'].flatMap((s) => {
+    try {
+      return readdirSync(join(channel, s))
+        .filter((f) => f.endsWith('.conda'))
+        .map((f) => join(channel, s, f));
+    } catch {
+      return [];
+    }
+  });
+}
+
+function digests(j: ResultJson): Record<string, string> {
+  return Object.fromEntries(j.results.flatMap((r) => r.packages.map((p) => [p.filename, p.sha256])));
+}
+
+test('the example graph cross-builds for linux-aarch64, runs under qemu, rattler solves it, skips when unchanged, rebuilds what an edit touches, offline', async (t) => {
+  const dir = tempDir(t, 'accel-conda-build-');
+  const feedstocks = copyFeedstocks(dir);
+  const upstream = await startUpstream(t);
+  const run: BuildRun = { home: join(dir, 'home'), channel: join(dir, 'channel'), upstream };
+
+  // Cold: everything builds, in dependency order, with host requirements from the channel.
+  const cold = okJson(await condaBuild(run, ['--all', feedstocks, '--jobs', '2']));
+  assert.deepEqual(statuses(cold), { 'greet-data': 'built', hello: 'built', libgreet: 'built', libshout: 'built' });
+  const files = packageFiles(run.channel).map((f) => f.slice(run.channel.length + 1));
+  assert.deepEqual(files.sort(), [
+    'linux-aarch64/hello-1.0.0-hd92aec2_0.conda',
+    'linux-aarch64/libgreet-1.2.0-hbb08499_0.conda',
+    'linux-aarch64/libgreet-devel-1.2.0-hbb08499_0.conda',
+    'linux-aarch64/libshout-0.3.1-h34ee94e_1.conda',
+    'noarch/greet-data-2024.1-hbf21a9e_0.conda',
+  ]);
+  for (const f of packageFiles(run.channel)) await checkCondaPackage(f);
+  const repodata = JSON.parse(readFileSync(join(run.channel, 'linux-aarch64', 'repodata.json'), 'utf8'));
+  assert.deepEqual(repodata['packages.conda']['hello-1.0.0-hd92aec2_0.conda'].depends, [
+    'greet-data',
+    'libgreet >=1.2.0,<1.3.0a0',
+    'libshout >=0.3.1,<0.4.0a0',
+  ]);
+
+  // The libraries and the program are aarch64 ELF files.
+  const elf = async (pkg: string, path: string) => {
+    const member = (await readCondaPackage(join(run.channel, 'linux-aarch64', pkg))).pkg.find((m) => m.name === path);
+    assert.ok(member, `${path} in ${pkg}`);
+    return member.data.readUInt16LE(18);
+  };
+  assert.equal(await elf('libgreet-1.2.0-hbb08499_0.conda', 'lib/libgreet.so.1'), EM_AARCH64);
+  assert.equal(await elf('libshout-0.3.1-h34ee94e_1.conda', 'lib/libshout.so.0'), EM_AARCH64);
+  assert.equal(await elf('hello-1.0.0-hd92aec2_0.conda', 'bin/hello'), EM_AARCH64);
+
+  // Installed into a new prefix (placeholders replaced), the program runs under qemu and uses both libraries.
+  const prefix = join(dir, 'env');
+  for (const f of packageFiles(run.channel)) await installCondaPackage(f, prefix);
+  assert.equal(elfMachine(join(prefix, 'bin', 'hello')), EM_AARCH64);
+  const version = await runCommand(QEMU[0] as string, [...QEMU.slice(1), join(prefix, 'bin', 'hello'), '--version']);
+  assert.equal(version.code, 0, version.stderr);
+  assert.equal(version.stdout.toString().trim(), 'hello 1.0.0 (libgreet 1.2.0, libshout 0.3.1)');
+  const loud = await runCommand(QEMU[0] as string, [...QEMU.slice(1), join(prefix, 'bin', 'hello'), '--loud', 'arm']);
+  assert.equal(loud.stdout.toString().trim(), 'HELLO, ARM!');
+  assert.equal(upstream.requests.length, 4, 'each source downloaded once');
+
+  // An independent solver (rattler) resolves the CLI with its dependencies from the channel as
+  // `accel mirror serve` serves it.
+  const mirrorHome = join(dir, 'mirror-home');
+  mkdirSync(mirrorHome);
+  writeFileSync(join(mirrorHome, 'config.json'), JSON.stringify({ mirror: { condaChannels: { local: run.channel } } }));
+  const mirror = await serveCli(t, mirrorHome);
+  const solved = await simpleSolve(['hello'], [`${mirror.base}/conda/local`], ['linux-aarch64', 'noarch'], []);
+  assert.deepEqual(solved.map((p) => `${p.packageName}=${p.version}=${p.build}`).sort(), [
+    'greet-data=2024.1=hbf21a9e_0',
+    'hello=1.0.0=hd92aec2_0',
+    'libgreet=1.2.0=hbb08499_0',
+    'libshout=0.3.1=h34ee94e_1',
+  ]);
+
+  // Reproducible: another store and channel, the same inputs, the same bytes.
+  const again = okJson(
+    await condaBuild({ ...run, home: join(dir, 'home2'), channel: join(dir, 'channel2') }, ['--all', feedstocks]),
+  );
+  assert.deepEqual(digests(again), digests(cold));
+
+  // No-op: every feedstock is a store hit; nothing is downloaded.
+  const noop = okJson(await condaBuild(run, ['--all', feedstocks]));
+  assert.deepEqual(statuses(noop), {
+    'greet-data': 'skipped',
+    hello: 'skipped',
+    libgreet: 'skipped',
+    libshout: 'skipped',
+  });
+  assert.equal(upstream.requests.length, 8, 'the no-op run downloads nothing');
+
+  // An edit to libgreet's recipe rebuilds it and its dependents only, from sources in the store with the
+  // upstream stopped.
+  await upstream.stop();
+  appendFileSync(join(feedstocks, 'libgreet-feedstock', 'recipe', 'meta.yaml'), '\n# edited\n');
+  const edited = okJson(await condaBuild(run, ['--all', feedstocks]));
+  assert.deepEqual(statuses(edited), { 'greet-data': 'skipped', hello: 'built', libgreet: 'built', libshout: 'built' });
+  const before = digests(cold);
+  const after = digests(edited);
+  assert.notEqual(after['libgreet-1.2.0-hbb08499_0.conda'], before['libgreet-1.2.0-hbb08499_0.conda']);
+  assert.equal(after['greet-data-2024.1-hbf21a9e_0.conda'], before['greet-data-2024.1-hbf21a9e_0.conda']);
+  const published = JSON.parse(readFileSync(join(run.channel, 'linux-aarch64', 'repodata.json'), 'utf8'));
+  assert.equal(
+    published['packages.conda']['libgreet-1.2.0-hbb08499_0.conda'].sha256,
+    after['libgreet-1.2.0-hbb08499_0.conda'],
+  );
+
+  // The history lists every build with its log in the store.
+  const builds = await runAccel(['--home', run.home, '--json', 'conda', 'builds', '--limit', '100']);
+  assert.equal(builds.code, 0, builds.stderr);
+  const entries = JSON.parse(builds.stdout.toString()) as { feedstock: string; status: string; log: string }[];
+  assert.equal(entries.length, 12);
+  assert.deepEqual(
+    entries
+      .slice(0, 4)
+      .map((e) => `${e.feedstock} ${e.status}`)
+      .sort(),
+    ['greet-data skipped', 'hello built', 'libgreet built', 'libshout built'],
+  );
+  // --jobs 2: libgreet and greet-data (both without dependencies) built at the same time in the cold run.
+  const coldRun = entries.slice(-4);
+  const span = (name: string) => {
+    const e = coldRun.find((x) => x.feedstock === name) as (typeof entries)[number] & {
+      started: string;
+      seconds: number;
+    };
+    const start = Date.parse(e.started);
+    return { start, end: start + e.seconds * 1000 };
+  };
+  const [a, b] = [span('libgreet'), span('greet-data')];
+  assert.ok(a.start < b.end && b.start < a.end, 'the two ready feedstocks overlapped');
+  const helloLog = entries.find((e) => e.feedstock === 'hello' && e.status === 'built');
+  const log = await runAccel(['--home', run.home, 'store', 'get', helloLog?.log as string]);
+  assert.match(log.stdout.toString(), /HELLO, WORLD!/);
+});

@@ -1,0 +1,287 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { ROOT, type RunResult, runAccel, tempDir } from '../helpers.ts';
+
+const FEEDSTOCKS = join(ROOT, 'examples', 'feedstocks');
+const UPSTREAM = join(FEEDSTOCKS, 'upstream');
+
+function ok(r: RunResult): string {
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+  return r.stdout.toString();
+}
+
+function failed(r: RunResult, exitCode: number, code: string): void {
+  assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stderr}`);
+  assert.match(r.stderr, new RegExp(`\\[${code}\\]`));
+}
+
+/** The example sources' upstream: a local HTTP server with the tarballs, standing in for the project sites. */
+async function upstream(t: TestContext): Promise<string> {
+  const server = createServer((req, res) => {
+    const name = (req.url ?? '').replace(/^\/accel-examples\//, '');
+    if (!/^[\w.-]+\.tar\.gz$/.test(name) || !readdirSync(UPSTREAM).includes(name)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/gzip' }).end(readFileSync(join(UPSTREAM, name)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/accel-examples`;
+}
+
+function feedstock(root: string, name: string, meta: string): void {
+  mkdirSync(join(root, `${name}-feedstock`, 'recipe'), { recursive: true });
+  writeFileSync(join(root, `${name}-feedstock`, 'recipe', 'meta.yaml'), meta);
+}
+
+test('render: each example renders for linux-aarch64, and its source URL serves the tarball its sha256 names', async (t) => {
+  const base = await upstream(t);
+  const env = { EXAMPLES_UPSTREAM: base };
+  const names: string[] = [];
+  for (const dir of ['libgreet', 'libshout', 'hello', 'greet-data']) {
+    const args = [
+      '--json',
+      'conda',
+      'render',
+      join(FEEDSTOCKS, `${dir}-feedstock`),
+      '--target-platform',
+      'linux-aarch64',
+    ];
+    const records = JSON.parse(ok(await runAccel(args, { env })));
+    for (const r of records) {
+      names.push(`${r.name} ${r.subdir}`);
+      assert.equal(r.sources.length, 1);
+      const { url, sha256 } = r.sources[0];
+      assert.ok(url.startsWith(`${base}/`), url);
+      const res = await fetch(url);
+      assert.equal(res.status, 200, url);
+      assert.equal(
+        createHash('sha256')
+          .update(Buffer.from(await res.arrayBuffer()))
+          .digest('hex'),
+        sha256,
+        url,
+      );
+      assert.ok(r.script?.text.includes('PREFIX'), `${r.name} has a conda-forge style build script`);
+    }
+  }
+  assert.deepEqual(names, [
+    'libgreet linux-aarch64',
+    'libgreet-devel linux-aarch64',
+    'libshout linux-aarch64',
+    'hello linux-aarch64',
+    'greet-data noarch',
+  ]);
+});
+
+test('render: the split library example has the cross compiler, pins and run_exports; text output is readable', async () => {
+  const dir = join(FEEDSTOCKS, 'libgreet-feedstock');
+  const [lib, devel] = JSON.parse(
+    ok(await runAccel(['--json', 'conda', 'render', dir, '--target-platform', 'linux-aarch64'])),
+  );
+  assert.deepEqual(lib.requirements.build, ['gcc_linux-aarch64 12', 'sysroot_linux-aarch64 2.17']);
+  assert.deepEqual(lib.run_exports.weak, ['libgreet >=1.2.0,<1.3.0a0']);
+  assert.deepEqual(lib.test.commands, ['test -f $PREFIX/lib/libgreet.so.1']);
+  assert.deepEqual(devel.requirements.run, [`libgreet 1.2.0 ${lib.build_string}`]);
+  assert.deepEqual(devel.files, ['include/greet.h', 'lib/libgreet.so']);
+  assert.equal(devel.script.shared, true);
+  assert.deepEqual(devel.top_level, {
+    name: 'libgreet-split',
+    requirements: { build: ['gcc_linux-aarch64 12', 'sysroot_linux-aarch64 2.17', 'make'], host: [] },
+  });
+  assert.match(lib.build_string, /^h[0-9a-f]{7}_0$/);
+  assert.equal(lib.recipe_dir, join(dir, 'recipe'));
+  assert.deepEqual(devel.about, {
+    home: 'https://upstream.invalid/accel-examples/greet',
+    license: 'MIT',
+    summary: 'A tiny C library that formats greetings',
+  });
+
+  const native = JSON.parse(ok(await runAccel(['--json', 'conda', 'render', dir, '--target-platform', 'linux-64'])));
+  assert.deepEqual(native[0].requirements.build, ['gcc_linux-64 12', 'sysroot_linux-64 2.17']);
+
+  const text = ok(await runAccel(['conda', 'render', dir, '--target-platform', 'linux-aarch64']));
+  assert.match(
+    text,
+    new RegExp(`^libgreet-1\\.2\\.0-${lib.build_string} +\\(linux-aarch64, feedstock libgreet\\)$`, 'm'),
+  );
+  assert.match(text, /^ {2}run_exports: libgreet >=1\.2\.0,<1\.3\.0a0$/m);
+  assert.equal(ok(await runAccel(['conda', 'render', dir, '--target-platform', 'win-64'])), '', 'skipped on win');
+});
+
+test('render: --variant-config wins over the recipe’s own conda_build_config.yaml, key by key', async (t) => {
+  const pinning = join(tempDir(t), 'pinning.yaml');
+  writeFileSync(pinning, 'c_compiler_version:\n  - 14\nlibshout:\n  - 0.2\n  - 0.3\nzlib:\n  - 1.3\n');
+  const records = JSON.parse(
+    ok(
+      await runAccel([
+        '--json',
+        'conda',
+        'render',
+        join(FEEDSTOCKS, 'hello-feedstock'),
+        '--target-platform',
+        'linux-aarch64',
+        '--variant-config',
+        pinning,
+      ]),
+    ),
+  );
+  assert.equal(records.length, 2, 'two libshout versions; zlib is unused');
+  for (const [i, shout] of ['0.2', '0.3'].entries()) {
+    assert.deepEqual(records[i].requirements.build, ['gcc_linux-aarch64 14', 'sysroot_linux-aarch64 2.17', 'make']);
+    assert.deepEqual(records[i].requirements.host, ['libgreet 1.2', 'libgreet-devel', `libshout ${shout}`]);
+  }
+  assert.notEqual(records[0].build_string, records[1].build_string);
+});
+
+test('render --ci-support: one render per .ci_support file of the target platform, merged', async (t) => {
+  const root = tempDir(t);
+  feedstock(root, 'pyx', 'package:\n  name: pyx\n  version: 1\nrequirements:\n  host:\n    - python\n');
+  const ci = join(root, 'pyx-feedstock', '.ci_support');
+  mkdirSync(ci);
+  writeFileSync(join(ci, 'linux_aarch64_python3.11.____cpython.yaml'), 'python:\n- 3.11.* *_cpython\n');
+  writeFileSync(join(ci, 'linux_aarch64_python3.12.____cpython.yaml'), 'python:\n- 3.12.* *_cpython\n');
+  writeFileSync(join(ci, 'linux_64_python3.10.____cpython.yaml'), 'python:\n- 3.10.* *_cpython\n');
+  const dir = join(root, 'pyx-feedstock');
+  const args = ['--json', 'conda', 'render', dir, '--target-platform', 'linux-aarch64'];
+  const records = JSON.parse(ok(await runAccel([...args, '--ci-support'])));
+  assert.deepEqual(
+    records.map((r: { requirements: { host: string[] } }) => r.requirements.host[0]),
+    ['python 3.11.* *_cpython', 'python 3.12.* *_cpython'],
+  );
+  assert.match(records[0].build_string, /^py311h[0-9a-f]{7}_0$/);
+  assert.equal(JSON.parse(ok(await runAccel(args))).length, 1, 'without --ci-support: the recipe alone');
+  const ppc = JSON.parse(ok(await runAccel([...args, '--ci-support', '--target-platform', 'linux-ppc64le'])));
+  assert.deepEqual(
+    ppc.map((r: { subdir: string; variant: { python: string } }) => `${r.subdir} ${r.variant.python}`),
+    ['linux-ppc64le 3.10.* *_cpython'],
+  );
+  const plan = JSON.parse(ok(await runAccel(['--json', 'conda', 'plan', root, '--ci-support'])));
+  assert.deepEqual(plan.external, [{ name: 'python', needed_by: ['pyx'] }]);
+});
+
+test('plan: the examples build in order, in three levels; compilers and make are external', async () => {
+  const args = ['conda', 'plan', FEEDSTOCKS, '--target-platform', 'linux-aarch64'];
+  const plan = JSON.parse(ok(await runAccel(['--json', ...args])));
+  assert.deepEqual(plan.order, ['greet-data', 'libgreet', 'libshout', 'hello']);
+  assert.deepEqual(plan.levels, [['greet-data', 'libgreet'], ['libshout'], ['hello']]);
+  assert.deepEqual(plan.cycles, []);
+  assert.deepEqual(
+    plan.external.map((x: { name: string }) => x.name),
+    ['gcc_linux-aarch64', 'make', 'sysroot_linux-aarch64'],
+  );
+  const text = ok(await runAccel(args));
+  assert.match(text, /^ {2}level 1: greet-data libgreet$/m);
+  assert.match(text, /^ {2}hello <- libshout \(libshout\)$/m);
+  const dot = ok(await runAccel([...args, '--dot']));
+  assert.match(dot, /^digraph feedstocks \{/);
+  assert.match(dot, /"libgreet" -> "hello" \[label="libgreet,libgreet-devel"\];/);
+  failed(await runAccel(['--json', ...args, '--dot']), 2, 'ACCEL_USAGE_CONFLICT');
+});
+
+test('plan: the zlib <-> compilers cycle is reported with its members and a missing dependency is external', async (t) => {
+  const root = tempDir(t);
+  feedstock(
+    root,
+    'zlib',
+    "package:\n  name: zlib\n  version: 1.3.1\nrequirements:\n  build:\n    - {{ compiler('c') }}\n    - cmake\n",
+  );
+  feedstock(
+    root,
+    'ctng-compilers',
+    [
+      'package:\n  name: ctng-compilers\n  version: 13.2.0\nrequirements:\n  host:\n    - zlib\n',
+      'outputs:\n  - name: gcc_linux-aarch64\n  - name: libgcc\n',
+    ].join(''),
+  );
+  feedstock(root, 'libpng', 'package:\n  name: libpng\n  version: 1.6.43\nrequirements:\n  host:\n    - zlib\n');
+  const r = await runAccel([
+    '--json',
+    'conda',
+    'plan',
+    join(root, 'zlib-feedstock'),
+    join(root, 'ctng-compilers-feedstock'),
+    join(root, 'libpng-feedstock'),
+    '--target-platform',
+    'linux-aarch64',
+  ]);
+  const plan = JSON.parse(ok(r));
+  assert.deepEqual(plan.cycles, [['ctng-compilers', 'zlib']]);
+  assert.deepEqual(plan.levels, [['ctng-compilers', 'zlib'], ['libpng']]);
+  assert.deepEqual(plan.external, [{ name: 'cmake', needed_by: ['zlib'] }]);
+  assert.match(r.stderr, /cycle.*ctng-compilers <-> zlib/);
+});
+
+// Bad input: each is exit 1 with a stable code, the file and line, and a hint.
+const BAD: [string, string, string, RegExp][] = [
+  [
+    'invalid YAML',
+    'package:\n  name: x\n  version: 1\nabout: home: y\n',
+    'ACCEL_CONDA_YAML',
+    /meta\.yaml:4: invalid YAML/,
+  ],
+  [
+    'an undefined Jinja variable',
+    '{% set version = "1" %}\npackage:\n  name: x\n  version: {{ verison }}\n',
+    'ACCEL_CONDA_UNDEFINED',
+    /meta\.yaml:4: undefined Jinja variable 'verison'/,
+  ],
+  [
+    'an unsupported construct',
+    'package:\n  name: x\n{% macro m() %}{% endmacro %}\n',
+    'ACCEL_CONDA_UNSUPPORTED',
+    /meta\.yaml:3: unsupported Jinja statement/,
+  ],
+];
+
+for (const [what, meta, code, message] of BAD) {
+  test(`render and plan: ${what} → exit 1, ${code}, file:line`, async (t) => {
+    const root = tempDir(t);
+    feedstock(root, 'bad', meta);
+    for (const args of [
+      ['conda', 'render', join(root, 'bad-feedstock')],
+      ['conda', 'plan', root],
+    ]) {
+      const r = await runAccel(args);
+      failed(r, 1, code);
+      assert.match(r.stderr, message);
+      assert.ok(r.stderr.includes(join(root, 'bad-feedstock', 'recipe', 'meta.yaml')), r.stderr);
+      assert.match(r.stderr, /^accel: hint: /m);
+      assert.equal(r.stdout.length, 0);
+    }
+  });
+}
+
+test('a rattler-build recipe.yaml: render refuses it with file:line; plan lists it as not read', async (t) => {
+  const root = tempDir(t);
+  mkdirSync(join(root, 'v1-feedstock', 'recipe'), { recursive: true });
+  writeFileSync(join(root, 'v1-feedstock', 'recipe', 'recipe.yaml'), 'schema_version: 1\n');
+  feedstock(root, 'ok', 'package:\n  name: ok\n  version: 1\nrequirements:\n  host:\n    - v1\n');
+  const r = await runAccel(['conda', 'render', join(root, 'v1-feedstock')]);
+  failed(r, 1, 'ACCEL_CONDA_UNSUPPORTED');
+  assert.ok(r.stderr.includes(`${join(root, 'v1-feedstock', 'recipe', 'recipe.yaml')}:1: `), r.stderr);
+  const p = await runAccel(['--json', 'conda', 'plan', root]);
+  const plan = JSON.parse(ok(p));
+  assert.deepEqual(plan.unsupported, [join(root, 'v1-feedstock')]);
+  assert.deepEqual(plan.order, ['ok']);
+  assert.match(p.stderr, /1 feedstock\(s\) not read/);
+});
+
+test('render: a directory without a recipe is exit 1; an unknown platform is a usage error', async (t) => {
+  const empty = tempDir(t);
+  failed(await runAccel(['conda', 'render', empty]), 1, 'ACCEL_CONDA_NO_RECIPE');
+  failed(await runAccel(['conda', 'plan', empty]), 1, 'ACCEL_CONDA_NO_RECIPE');
+  const dir = join(FEEDSTOCKS, 'greet-data-feedstock');
+  failed(await runAccel(['conda', 'render', dir, '--target-platform', 'linux-arm']), 2, 'ACCEL_USAGE_PLATFORM');
+  failed(
+    await runAccel(['conda', 'render', dir, '--variant-config', join(empty, 'nope.yaml')]),
+    1,
+    'ACCEL_FS_NOT_FOUND',
+  );
+});

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { planBuilds, planDot, stronglyConnected } from '../../src/conda/plan.ts';
+import type { OutputRecord } from '../../src/conda/record.ts';
+import type { RenderedRecipe } from '../../src/conda/render.ts';
+
+/** A rendered feedstock reduced to what planning reads: output names and build requirements. */
+function feedstock(name: string, outputs: string[], needs: string[]): RenderedRecipe {
+  const records = outputs.map((o) => ({ name: o }) as OutputRecord);
+  return { feedstock: name, metaFile: `${name}/recipe/meta.yaml`, records, buildRequires: needs };
+}
+
+test('plan: order, levels, edges through outputs, externals', () => {
+  const plan = planBuilds([
+    feedstock('hello', ['hello'], ['gcc_linux-aarch64 12', 'libshout', 'libgreet-devel', 'make']),
+    feedstock('libshout', ['libshout'], ['gcc_linux-aarch64', 'libgreet >=1.2']),
+    feedstock('libgreet', ['libgreet', 'libgreet-devel'], ['gcc_linux-aarch64', 'make', 'libgreet']),
+    feedstock('greet-data', ['greet-data'], []),
+  ]);
+  assert.deepEqual(plan.levels, [['greet-data', 'libgreet'], ['libshout'], ['hello']]);
+  assert.deepEqual(plan.order, ['greet-data', 'libgreet', 'libshout', 'hello']);
+  assert.deepEqual(plan.cycles, []);
+  assert.deepEqual(plan.edges, [
+    { from: 'libgreet', to: 'hello', via: ['libgreet-devel'] },
+    { from: 'libshout', to: 'hello', via: ['libshout'] },
+    { from: 'libgreet', to: 'libshout', via: ['libgreet'] },
+  ]);
+  assert.deepEqual(plan.external, [
+    { name: 'gcc_linux-aarch64', needed_by: ['hello', 'libgreet', 'libshout'] },
+    { name: 'make', needed_by: ['hello', 'libgreet'] },
+  ]);
+  assert.match(planDot(plan), /"libgreet" -> "libshout" \[label="libgreet"\];/);
+});
+
+test('plan: the zlib <-> compilers cycle is reported with its members; what depends on it still gets a level', () => {
+  const plan = planBuilds([
+    feedstock('zlib', ['libzlib', 'zlib'], ['gcc_linux-aarch64']),
+    feedstock('ctng-compilers', ['gcc_linux-aarch64', 'libgcc'], ['binutils_linux-aarch64', 'libzlib']),
+    feedstock('binutils', ['binutils_linux-aarch64'], []),
+    feedstock('libpng', ['libpng'], ['gcc_linux-aarch64', 'libzlib']),
+  ]);
+  assert.deepEqual(plan.cycles, [['ctng-compilers', 'zlib']]);
+  assert.deepEqual(plan.levels, [['binutils'], ['ctng-compilers', 'zlib'], ['libpng']]);
+  assert.deepEqual(plan.order, ['binutils', 'ctng-compilers', 'zlib', 'libpng']);
+  assert.match(planDot(plan), /"zlib" \[color=red\];/);
+});
+
+test('plan: a self-contained cycle of three, and a feedstock needing its own output is no cycle', () => {
+  const plan = planBuilds([
+    feedstock('a', ['a'], ['b']),
+    feedstock('b', ['b'], ['c']),
+    feedstock('c', ['c'], ['a', 'c']),
+  ]);
+  assert.deepEqual(plan.cycles, [['a', 'b', 'c']]);
+  assert.deepEqual(plan.levels, [['a', 'b', 'c']]);
+  assert.deepEqual(planBuilds([feedstock('x', ['x'], ['x'])]).cycles, []);
+});
+
+test('plan: two feedstocks providing one package are reported, the first by name wins', () => {
+  const plan = planBuilds([feedstock('b', ['p'], []), feedstock('a', ['p'], []), feedstock('c', ['c'], ['p'])]);
+  assert.deepEqual(plan.duplicates, [{ name: 'p', feedstocks: ['a', 'b'] }]);
+  assert.deepEqual(plan.edges, [{ from: 'a', to: 'c', via: ['p'] }]);
+});
+
+test('stronglyConnected: a chain of 50,000 does not overflow the stack; dependencies come first', () => {
+  const n = 50_000;
+  const nodes = Array.from({ length: n }, (_, i) => `n${i}`);
+  const comps = stronglyConnected(nodes, (x) => {
+    const i = Number(x.slice(1));
+    return i + 1 < n ? [`n${i + 1}`] : [];
+  });
+  assert.equal(comps.length, n);
+  assert.deepEqual(comps[0], [`n${n - 1}`]);
+  assert.deepEqual(comps[n - 1], ['n0']);
+});
