@@ -10,7 +10,7 @@ import { MtlsClient } from '../net/client.ts';
 import { type Identity, loadIdentity } from '../net/identity.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
-import { jobEnv } from './policy.ts';
+import { jobEnv, mapArgs, Refusal } from './policy.ts';
 import { type JobResult, type JobSpec, toolchainKey } from './protocol.ts';
 import { cachedToolchain } from './toolchain.ts';
 
@@ -90,6 +90,14 @@ async function dispatch(
     env,
     startTimeoutMs,
   };
+  // The only files a result may write here: the outputs these arguments name (a worker cannot pick others).
+  let expected: Set<string>;
+  try {
+    expected = new Set(mapArgs({ args: spec.args, cwd: spec.cwd, roots: ['/'], root: '/' }).outputs);
+  } catch (err) {
+    if (err instanceof Refusal) throw new Fallback(`refused: ${err.code}`);
+    throw err;
+  }
   for (let submission = 1; ; submission++) {
     const result = await submit(client, { ...spec, submission }, startTimeoutMs);
     if (result.status === 'not-started') throw new Fallback('no worker in time');
@@ -104,7 +112,7 @@ async function dispatch(
       const refreshed = await refresh(client, undefined);
       fresh = refreshed === result.manifest;
     } else if (!fresh) await refresh(client, stale);
-    if (fresh) return finish(client, store, result);
+    if (fresh) return finish(client, store, result, expected);
     if (submission >= MAX_SUBMISSIONS) throw new Fallback('include tree changing');
   }
 }
@@ -160,7 +168,12 @@ function fileDigest(path: string): string | undefined {
 }
 
 /** Writes the outputs at the client's paths (each by rename, so never half-written) and returns the run. */
-async function finish(client: MtlsClient, store: Store, result: JobResult & { status: 'done' }): Promise<FarmRun> {
+async function finish(
+  client: MtlsClient,
+  store: Store,
+  result: JobResult & { status: 'done' },
+  expected: Set<string>,
+): Promise<FarmRun> {
   const run = {
     code: result.exitCode,
     stdout: Buffer.from(result.stdout, 'latin1'),
@@ -169,6 +182,7 @@ async function finish(client: MtlsClient, store: Store, result: JobResult & { st
     timings: result.timings,
   };
   for (const out of result.outputs) {
+    if (!expected.has(out.path)) throw new Fallback('unexpected output');
     let data = out.data === undefined ? store.read(out.digest as Digest) : Buffer.from(out.data, 'base64');
     if (!data) {
       const res = await client.request('GET', `/blobs/${out.digest}`).catch(() => {

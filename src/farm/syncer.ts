@@ -113,6 +113,7 @@ export function createSyncer(options: SyncerOptions) {
         if (!Array.isArray(report?.toolchains) || typeof report.id !== 'string') {
           return sendError(res, 400, 'ACCEL_FARM_BAD_REQUEST', 'a worker report needs id and toolchains');
         }
+        if (!ownsId(peer, report.id)) return refuseId(res, peer);
         report.name = peer.name;
         let closed = false;
         res.on('close', () => {
@@ -132,11 +133,13 @@ export function createSyncer(options: SyncerOptions) {
       }
       case 'POST /jobs/heartbeat': {
         const worker = new URL(req.url ?? '/', 'https://x').searchParams.get('worker') ?? '';
+        if (!ownsId(peer, worker)) return refuseId(res, peer);
         const ok = queue.heartbeat(parts[1] as string, worker);
         return sendJson(res, ok ? 200 : 410, { ok });
       }
       case 'POST /jobs/result': {
         const worker = new URL(req.url ?? '/', 'https://x').searchParams.get('worker') ?? '';
+        if (!ownsId(peer, worker)) return refuseId(res, peer);
         const result = (await readJson(req)) as JobResult;
         const ok = queue.complete(parts[1] as string, worker, result);
         return sendJson(res, ok ? 200 : 410, { ok });
@@ -210,6 +213,15 @@ export function createSyncer(options: SyncerOptions) {
 export type Syncer = ReturnType<typeof createSyncer>;
 
 class BadRequest extends Error {}
+
+/** A worker process names itself `<certificate name>-<random>`: one certificate cannot act for another's leases. */
+function ownsId(peer: Peer, id: unknown): boolean {
+  return typeof id === 'string' && id.startsWith(`${peer.name}-`);
+}
+
+function refuseId(res: ServerResponse, peer: Peer): void {
+  sendError(res, 403, 'ACCEL_FARM_ROLE_REFUSED', `worker ids of certificate '${peer.name}' start with '${peer.name}-'`);
+}
 
 async function readJson(req: IncomingMessage, empty?: unknown): Promise<unknown> {
   const text = (await readBody(req, 64 * 1024 * 1024)).toString();

@@ -48,6 +48,8 @@ test('the syncer refuses other CAs, missing certificates, wrong roles, code-load
   assert.equal(asWorker.status, 403);
   assert.equal(asWorker.value.code, 'ACCEL_FARM_ROLE_REFUSED');
   const asClient = await client.json<{ code: string }>('POST', '/work', { id: 'x', toolchains: [] });
+  const impostor = await worker.json<{ code: string }>('POST', '/jobs/some-job/result?worker=w2-1234', {});
+  assert.equal(impostor.status, 403, "a worker cannot post results under another certificate's name");
   const junk = await client.request('POST', '/jobs', 'not json');
   assert.equal(junk.status, 400);
   assert.match(junk.body.toString(), /ACCEL_FARM_BAD_REQUEST/);
