@@ -46,8 +46,9 @@ export interface RenderedRecipe {
 }
 
 /**
- * Renders a recipe like conda-build: variant configs → used keys → one Jinja render per variant (two when
- * outputs pin each other, since pin_subpackage needs the outputs' versions and build strings) → YAML → records.
+ * Renders a recipe like conda-build: variant configs → used keys → per variant: selectors, Jinja, YAML,
+ * records. Recipes that call pin_subpackage or use PKG_* render up to three times per variant, since those
+ * need the outputs' versions and build strings, which only a render tells.
  */
 export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRecipe {
   const target = parsePlatform(options.targetPlatform);
@@ -190,7 +191,7 @@ function parseMeta(text: string, file: string, lines: number[]): Dict {
   let doc: unknown;
   try {
     // Numbers stay strings (conda-build's loader does the same: version 1.10 is not 1.1).
-    doc = parseYaml(text, { schema: 'failsafe' });
+    doc = parseYaml(text, { schema: 'failsafe', logLevel: 'error' });
   } catch (err) {
     if (err instanceof YAMLParseError) throw yamlError(file, err, lines);
     throw err;

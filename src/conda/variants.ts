@@ -26,7 +26,7 @@ export function addVariantFile(into: VariantConfig, file: string, text: string, 
   const selected = applySelectors(text, file, names);
   let doc: unknown;
   try {
-    doc = parseYaml(selected, { schema: 'failsafe' });
+    doc = parseYaml(selected, { schema: 'failsafe', logLevel: 'error' });
   } catch (err) {
     if (err instanceof YAMLParseError) throw yamlError(file, err);
     throw err;
