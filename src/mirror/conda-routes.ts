@@ -27,7 +27,7 @@ export async function handleCondaRequest(ctx: MirrorContext, req: IncomingMessag
   const segments = decodeSegments(path.slice(CONDA_PREFIX.length));
   if (!segments) return sendError(ctx, res, 400, 'bad conda channel path: no "..", ".", empty or hidden segments');
   const [name = '', ...rest] = segments;
-  const dir = ctx.condaChannels[name];
+  const dir = Object.hasOwn(ctx.condaChannels, name) ? ctx.condaChannels[name] : undefined;
   if (dir === undefined)
     return sendError(ctx, res, 404, `no conda channel named '${name}' (config mirror.condaChannels)`);
   if (rest.length === 0) return sendError(ctx, res, 404, `use /conda/${name}/<subdir>/<file>`);

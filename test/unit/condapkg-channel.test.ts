@@ -172,3 +172,36 @@ test('re-indexing reads only packages whose file changed', async (t) => {
   await indexChannel(channel);
   assert.equal(record()?.name, 'libfoo', 'a damaged memo is ignored');
 });
+
+test('a package whose index names a subdir like ../x is refused: nothing is written outside the channel', async (t) => {
+  const root = tempDir(t);
+  const { packTarZst } = await import('../../src/conda/pkg/tar-zst.ts');
+  const { writeStoredZip } = await import('../../src/conda/pkg/zip.ts');
+  const stem = 'x-1-0';
+  const index = { name: 'x', version: '1', build: '0', build_number: 0, subdir: '../escaped', depends: [] };
+  const file = (name: string, text: string) => ({ name, type: 'file' as const, mode: 0o644, data: Buffer.from(text) });
+  const info = await packTarZst(
+    [
+      file('info/index.json', JSON.stringify(index)),
+      file('info/paths.json', JSON.stringify({ paths: [], paths_version: 1 })),
+      file('info/files', ''),
+    ],
+    0,
+  );
+  const crafted = join(root, `${stem}.conda`);
+  writeFileSync(
+    crafted,
+    writeStoredZip(
+      [
+        { name: 'metadata.json', data: Buffer.from('{"conda_pkg_format_version":2}') },
+        { name: `pkg-${stem}.tar.zst`, data: await packTarZst([], 0) },
+        { name: `info-${stem}.tar.zst`, data: info },
+      ],
+      0,
+    ),
+  );
+  const channel = join(root, 'channel');
+  mkdirSync(channel);
+  await assert.rejects(addToChannel(channel, crafted), /not a subdir name/);
+  assert.equal(existsSync(join(root, 'escaped')), false);
+});

@@ -97,3 +97,26 @@ test('a damaged package installs nothing', async (t) => {
   await assert.rejects(installCondaPackage(path, target), { code: 'ACCEL_CONDA_PACKAGE_NOT_ZIP' });
   assert.equal(existsSync(target), false);
 });
+
+test("a symlink another package left in the prefix cannot carry a later package's files out of it", async (t) => {
+  const base = tempDir(t);
+  const { mkdirSync, symlinkSync } = await import('node:fs');
+  for (const d of ['outside', 'a', 'b/lib']) mkdirSync(join(base, d), { recursive: true });
+  symlinkSync(join(base, 'outside'), join(base, 'a', 'lib'));
+  writeFileSync(join(base, 'b', 'lib', 'evil'), 'written through the link\n');
+  const index = (name: string) => ({ name, version: '1', build: '0', build_number: 0, subdir: 'noarch', timestamp: 0 });
+  const pack = (name: string, files: string[]) =>
+    writeCondaPackage({
+      prefix: join(base, name),
+      files,
+      index: index(name),
+      placeholder: '/nonexistent/placeholder',
+      outDir: join(base, 'out'),
+    });
+  const a = await pack('a', ['lib']);
+  const b = await pack('b', ['lib/evil']);
+  const prefix = join(base, 'prefix');
+  await installCondaPackage(a.path, prefix);
+  await assert.rejects(installCondaPackage(b.path, prefix), /ACCEL_CONDA_PACKAGE_UNSAFE_PATH|outside/);
+  assert.equal(existsSync(join(base, 'outside', 'evil')), false);
+});

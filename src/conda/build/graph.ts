@@ -131,13 +131,23 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
   try {
     prep = prepareFeedstock(r, ctx);
   } catch (err) {
-    if (!isAccelError(err)) throw err;
     return done({ status: 'failed', packages: [], log: null, scriptSeconds: 0, error: errorOf(err), key: null });
   }
   const hit = ctx.store.refs.get(BUILT_NS, prep.key);
   const meta = hit?.meta as BuiltMeta | undefined;
   if (hit && meta?.packages.every((p) => ctx.store.has(p.sha256 as Digest))) {
-    await republish(meta.packages, ctx);
+    try {
+      await republish(meta.packages, ctx);
+    } catch (err) {
+      return done({
+        status: 'failed',
+        packages: [],
+        log: hit.digest,
+        scriptSeconds: 0,
+        error: errorOf(err),
+        key: prep.key,
+      });
+    }
     return done({ status: 'skipped', packages: meta.packages, log: hit.digest, scriptSeconds: 0, key: prep.key });
   }
   const ws = workspaceFor(prep.key);
@@ -146,7 +156,6 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
   try {
     release = claimWorkspace(ws);
   } catch (err) {
-    if (!isAccelError(err)) throw err;
     return done({ status: 'failed', packages: [], log: null, scriptSeconds: 0, error: errorOf(err), key: prep.key });
   }
   logLine(ws.log, `== accel conda build ${r.feedstock} for ${ctx.targetPlatform} (inputs ${prep.key})`);
@@ -163,8 +172,10 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
     ctx.store.refs.set(BUILT_NS, prep.key, log, { feedstock: r.feedstock, packages } satisfies BuiltMeta);
     return done({ status: 'built', packages, log, scriptSeconds, key: prep.key });
   } catch (err) {
-    if (!isAccelError(err)) throw err;
-    logLine(ws.log, `== failed: [${err.code}] ${err.message}`);
+    // One feedstock's failure, whatever it is, fails that feedstock (and its dependents), not the run.
+    if (!isAccelError(err)) logLine(ws.log, `== unexpected error: ${(err as Error)?.stack ?? String(err)}`);
+    const { code, message } = errorOf(err);
+    logLine(ws.log, `== failed: [${code}] ${message}`);
     const log = (await ctx.store.putFile(ws.log)).digest;
     return done({ status: 'failed', packages: [], log, scriptSeconds: 0, error: errorOf(err), key: prep.key });
   } finally {
@@ -172,7 +183,14 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
   }
 }
 
-function errorOf(err: AccelError): { code: string; message: string; hint?: string } {
+function errorOf(err: unknown): { code: string; message: string; hint?: string } {
+  if (!isAccelError(err)) {
+    return {
+      code: 'ACCEL_CONDA_BUILD_UNEXPECTED',
+      message: (err as Error)?.message ?? String(err),
+      hint: 'an error accel did not expect (a bug worth reporting); the build log holds its trace',
+    };
+  }
   return { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
 }
 

@@ -56,7 +56,7 @@ export async function testOutput(options: {
   const { record, staged, ws, toolchain, ctx } = options;
   const script = [...record.test.commands];
   const runTest = join(record.recipe_dir, 'run_test.sh');
-  if (existsSync(runTest)) script.push(`bash -e ${JSON.stringify(runTest)}`);
+  if (existsSync(runTest)) script.push(`bash -e ${shellQuote(runTest)}`);
   if (script.length === 0 || ctx.test === 'skip') return 0;
   const what = `${record.name}-${record.version}-${record.build_string}`;
   rmSync(ws.testPrefix, { recursive: true, force: true });
@@ -129,8 +129,13 @@ function writeShims(bin: string, shims: string, toolchain: Toolchain): void {
       });
     }
     const shim = join(shims, name);
-    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const q = shellQuote;
     writeFileSync(shim, `#!/bin/sh\nexec ${q(toolchain.emulator)} -L ${q(toolchain.sysroot)} ${q(file)} "$@"\n`);
     chmodSync(shim, 0o755);
   }
+}
+
+/** One shell word, whatever the path holds ($, backquotes, quotes): single quotes, each ' written '\''. */
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
 }

@@ -4,7 +4,7 @@ import { basename, join, resolve } from 'node:path';
 import { tempName, writeFileAtomic } from '../../core/atomic-fs.ts';
 import { AccelError, errnoCode, fsError } from '../../core/errors.ts';
 import { checkCondaPackage, readCondaInfo } from './read.ts';
-import { type IndexJson, stableJson } from './types.ts';
+import { type IndexJson, SUBDIR_RE, stableJson } from './types.ts';
 
 /** A repodata record: the package's index.json plus the archive's checksums and size. */
 export type RepoRecord = IndexJson & { md5: string; sha256: string; size: number };
@@ -23,7 +23,6 @@ export interface ChannelIndex {
   subdirs: { subdir: string; packages: number; repodata: string }[];
 }
 
-const SUBDIR_RE = /^(noarch|[a-z0-9]+-[a-z0-9_]+)$/;
 /** Each pass re-lists the channel; another writer adding packages meanwhile costs one more pass. */
 const MAX_PASSES = 20;
 

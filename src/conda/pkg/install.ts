@@ -3,6 +3,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  realpathSync,
   renameSync,
   rmdirSync,
   rmSync,
@@ -109,6 +110,18 @@ class Transaction {
   move(rel: string, prefix: string): void {
     const dest = join(prefix, rel);
     this.mkdirs(dirname(dest), prefix);
+    // A symlink another package left in the prefix (lib -> /elsewhere) must not carry this file out of it.
+    const parent = realpathSync(dirname(dest));
+    const root = realpathSync(prefix);
+    if (parent !== root && !parent.startsWith(`${root}/`)) {
+      throw new AccelError(
+        'ACCEL_CONDA_PACKAGE_UNSAFE_PATH',
+        `${rel} would be written outside ${prefix} (through ${parent})`,
+        {
+          hint: 'a symlink already in the prefix points out of it; install into a fresh prefix',
+        },
+      );
+    }
     let backup: string | undefined;
     if (exists(dest)) {
       // Another package's file (conda "clobbers" it too); kept until the install commits.

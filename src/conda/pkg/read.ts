@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { AccelError, fsError } from '../../core/errors.ts';
 import { readTarZst, type TarMember } from './tar-zst.ts';
-import { type IndexJson, type PackageMetadata, type PathsJson, packageStem } from './types.ts';
+import { type IndexJson, type PackageMetadata, type PathsJson, packageStem, SUBDIR_RE } from './types.ts';
 import { readStoredZip } from './zip.ts';
 
 export interface CondaPackage {
@@ -158,6 +158,9 @@ function checkIndexFields(index: IndexJson, file: string): void {
     if (typeof index[key] !== 'string' || index[key] === '')
       throw fail('INFO', file, `index.json ${key} is not a string`);
   }
+  // It names a directory of the channel the package is added to: never a path.
+  if (!SUBDIR_RE.test(index.subdir))
+    throw fail('INFO', file, `index.json subdir '${index.subdir}' is not a subdir name`);
   if (!Number.isInteger(index.build_number)) throw fail('INFO', file, 'index.json build_number is not an integer');
   for (const key of ['depends', 'constrains'] as const) {
     const v = index[key];

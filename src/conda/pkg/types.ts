@@ -66,3 +66,6 @@ function sortKeys(value: unknown): unknown {
   }
   return out;
 }
+
+/** A conda subdir name: `noarch` or `<os>-<arch>` (it becomes a directory name in a channel). */
+export const SUBDIR_RE = /^(noarch|[a-z0-9]+-[a-z0-9_]+)$/;
