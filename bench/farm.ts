@@ -8,6 +8,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { classify } from '../src/compiler/args.ts';
+import { runCompiler } from '../src/compiler/run.ts';
 import { loadConfig } from '../src/core/config.ts';
 import { farmCompile } from '../src/farm/client.ts';
 import { initCa, installBundle, issueCert, type Role, writeBundle } from '../src/net/tls.ts';
@@ -179,7 +180,12 @@ async function dispatch(workers: number, slots: number, jobs: number): Promise<D
       const run = await farmCompile(config, dev, store, {
         compilerPath: gcc,
         args,
-        options: { cwd: project, env, compile: c.compile },
+        options: {
+          cwd: project,
+          env,
+          compile: c.compile,
+          local: (path, a) => runCompiler(path, a, { cwd: project, env }),
+        },
       });
       if (!run.remote || run.code !== 0) throw new Error(`job ${n}: ${run.fallback ?? run.stderr.toString()}`);
       if (n >= 0 && run.timings) {

@@ -130,9 +130,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     socket.on('close', onClose);
     const keepalive = setInterval(() => socket.write(frame('k')), KEEPALIVE_MS);
     try {
-      const local: CompileFn = (path, args, o) =>
+      // Local compiles, the farm's fallbacks included, share one bounded queue.
+      const runLocal = (path: string, args: string[]) =>
         queue.add(() =>
-          runCompiler(path, args, { cwd: o.cwd, env: o.env, signal: abort.signal, umask: request.umask }),
+          runCompiler(path, args, { cwd: request.cwd, env: request.env, signal: abort.signal, umask: request.umask }),
         );
       const outcome = await runCc({
         store,
@@ -141,7 +142,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         env: request.env,
         skip: options.skip,
         remote: options.remote,
-        compile: options.compile ?? local,
+        compile: options.compile,
+        runLocal,
         delegate: true,
         signal: abort.signal,
         umask: request.umask,

@@ -38,6 +38,8 @@ export interface CcOptions {
   umask?: number;
   /** The daemon's in-memory stat cache, in front of the index's. */
   statMemo?: StatMemo;
+  /** Runs a compile here (the daemon's bounded queue); default: at once. */
+  runLocal?: (compilerPath: string, args: string[]) => Promise<CompilerRun>;
 }
 
 /**
@@ -48,7 +50,13 @@ export interface CcOptions {
 export type CompileFn = (
   compilerPath: string,
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; compile: Compile },
+  options: {
+    cwd: string;
+    env: NodeJS.ProcessEnv;
+    compile: Compile;
+    /** How to compile here when the farm cannot: the caller's own limits, abort signal and umask apply. */
+    local: (compilerPath: string, args: string[]) => Promise<CompilerRun>;
+  },
 ) => Promise<CompilerRun & { fallback?: string; remote?: boolean }>;
 
 /** What the wrapper did; stdout/stderr are the compiler's own output (replayed on a hit). */
@@ -131,9 +139,12 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   const runArgs = compile.deps ? args : [...args, '-MD', '-MF', depFile];
   let run: CompilerRun & { fallback?: string; remote?: boolean };
   try {
+    const local =
+      options.runLocal ??
+      ((path: string, a: string[]) => runCompiler(path, a, { cwd, env, signal: options.signal, umask }));
     run = options.compile
-      ? await options.compile(compilerPath, runArgs, { cwd, env, compile })
-      : await runCompiler(compilerPath, runArgs, { cwd, env, signal: options.signal, umask });
+      ? await options.compile(compilerPath, runArgs, { cwd, env, compile, local })
+      : await local(compilerPath, runArgs);
   } catch (err) {
     // An abandoned compile may have written part of its output: remove it, as make removes an interrupted target.
     if (options.signal?.aborted) {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import type { CompileFn } from '../cc/wrapper.ts';
 import type { Compile } from '../compiler/args.ts';
-import { type CompilerRun, runCompiler } from '../compiler/run.ts';
+import type { CompilerRun } from '../compiler/run.ts';
 import { tempName } from '../core/atomic-fs.ts';
 import type { Config } from '../core/config.ts';
 import { fsError, isAccelError } from '../core/errors.ts';
@@ -31,12 +32,12 @@ export async function farmCompile(
   config: Config,
   home: string,
   store: Store,
-  call: { compilerPath: string; args: string[]; options: { cwd: string; env: NodeJS.ProcessEnv; compile: Compile } },
+  call: { compilerPath: string; args: string[]; options: DispatchOptions },
 ): Promise<FarmRun> {
   const { compilerPath, args, options } = call;
   const farm = config.farm;
   const local = async (reason: string): Promise<FarmRun> => ({
-    ...(await runCompiler(compilerPath, args, { cwd: options.cwd, env: options.env })),
+    ...(await options.local(compilerPath, args)),
     fallback: reason,
   });
   let client: MtlsClient;
@@ -47,7 +48,7 @@ export async function farmCompile(
     throw err;
   }
   try {
-    return await dispatch(client, store, compilerPath, args, options, farm.startTimeout * 1000);
+    return await dispatch(client, store, compilerPath, args, options, farm.startTimeout * 1000, farm.jobTimeout * 1000);
   } catch (err) {
     if (err instanceof Fallback) return local(err.message);
     throw err;
@@ -55,6 +56,11 @@ export async function farmCompile(
 }
 
 const clients = new Map<string, MtlsClient>();
+
+/** Requests the syncer answers at once (tree refresh, a blob): a stalled syncer means a local compile. */
+const QUICK_MS = 30_000;
+
+type DispatchOptions = Parameters<CompileFn>[2];
 
 /**
  * One client per syncer and home for the life of the process: a long-lived caller (the compile-cache daemon)
@@ -77,8 +83,9 @@ async function dispatch(
   store: Store,
   compilerPath: string,
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; compile: Compile },
+  options: DispatchOptions,
   startTimeoutMs: number,
+  jobTimeoutMs: number,
 ): Promise<FarmRun> {
   const toolchain = await cachedToolchain(store, compilerPath);
   const env = jobEnv(options.env);
@@ -86,7 +93,7 @@ async function dispatch(
     compiler: basename(compilerPath),
     toolchain: toolchainKey(toolchain),
     cwd: options.cwd,
-    args: withExpandedArgs(args, options.compile),
+    args: withOutput(withExpandedArgs(args, options.compile), options.compile),
     env,
     startTimeoutMs,
   };
@@ -99,7 +106,7 @@ async function dispatch(
     throw err;
   }
   for (let submission = 1; ; submission++) {
-    const result = await submit(client, { ...spec, submission }, startTimeoutMs);
+    const result = await submit(client, { ...spec, submission }, startTimeoutMs, jobTimeoutMs);
     if (result.status === 'not-started') throw new Fallback('no worker in time');
     if (result.status === 'failed') throw new Fallback('infrastructure failure');
     if (result.status === 'refused') throw new Fallback(`refused: ${result.code}`);
@@ -117,6 +124,14 @@ async function dispatch(
   }
 }
 
+/**
+ * `gcc -c foo.c` writes foo.o without naming it: say it, so the worker sends it back (mapArgs only knows the
+ * outputs the arguments name). The same file either way, and the same target in a dependency file.
+ */
+function withOutput(args: string[], compile: Compile): string[] {
+  return args.some((a) => a === '-o' || (a.startsWith('-o') && a.length > 2)) ? args : [...args, '-o', compile.output];
+}
+
 /** The arguments as the compiler gets them: @files expanded (they are not shipped). */
 function withExpandedArgs(args: string[], compile: Compile): string[] {
   if (!args.some((a) => a.startsWith('@'))) return args;
@@ -124,12 +139,20 @@ function withExpandedArgs(args: string[], compile: Compile): string[] {
   return compile.deps ? compile.args : [...compile.args, ...args.slice(-3)];
 }
 
-async function submit(client: MtlsClient, spec: JobSpec, startTimeoutMs: number): Promise<JobResult> {
+async function submit(
+  client: MtlsClient,
+  spec: JobSpec,
+  startTimeoutMs: number,
+  jobTimeoutMs: number,
+): Promise<JobResult> {
+  // The syncer answers when the job is done: wait for a start, a job's time on a worker (with a retry
+  // elsewhere) and some slack, never forever (a stopped syncer still answers TCP keep-alives).
+  const answerMs = startTimeoutMs + 3 * jobTimeoutMs + 30_000;
   // Connection failures are retried until the start timeout: a restarting syncer is back within it.
   const deadline = Date.now() + startTimeoutMs;
   for (let attempt = 0; Date.now() < deadline; attempt++) {
     try {
-      const res = await client.request('POST', '/jobs', spec);
+      const res = await client.request('POST', '/jobs', spec, { timeoutMs: answerMs });
       const body = JSON.parse(res.body.toString() || '{}');
       if (res.status === 200) {
         if (body.status === 'failed' && body.reason === 'syncer shutting down') {
@@ -151,7 +174,12 @@ async function submit(client: MtlsClient, spec: JobSpec, startTimeoutMs: number)
 
 async function refresh(client: MtlsClient, paths: string[] | undefined): Promise<string> {
   try {
-    const { status, value } = await client.json<{ manifest: string }>('POST', '/tree/refresh', { paths });
+    const { status, value } = await client.json<{ manifest: string }>(
+      'POST',
+      '/tree/refresh',
+      { paths },
+      { timeoutMs: QUICK_MS },
+    );
     if (status !== 200) throw new Error(`status ${status}`);
     return value.manifest;
   } catch {
@@ -185,7 +213,7 @@ async function finish(
     if (!expected.has(out.path)) throw new Fallback('unexpected output');
     let data = out.data === undefined ? store.read(out.digest as Digest) : Buffer.from(out.data, 'base64');
     if (!data) {
-      const res = await client.request('GET', `/blobs/${out.digest}`).catch(() => {
+      const res = await client.request('GET', `/blobs/${out.digest}`, undefined, { timeoutMs: QUICK_MS }).catch(() => {
         throw new Fallback('farm unreachable');
       });
       if (res.status !== 200) throw new Fallback('output missing on the syncer');

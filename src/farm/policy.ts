@@ -25,6 +25,13 @@ const CODE_LOADING: [RegExp, string][] = [
   [/^-iprefix|^-iwithprefix/, 'is not supported on the farm'],
   [/^-dumpdir$|^-dumpbase|^-auxbase|^-aux-info/, 'writes files outside the job'],
   [/^@/, 'reads arguments from a file that is not part of the job'],
+  // Options that write (or read) a file at a path of the client's choosing, or hand options to the
+  // preprocessor, assembler or linker where this policy cannot see them (-Wp,-MD,FILE; -Xpreprocessor -fplugin).
+  [/^-W[pal],/, 'passes options to a sub-tool that this policy cannot check'],
+  [/^-X(preprocessor|assembler|linker)$/, 'passes options to a sub-tool that this policy cannot check'],
+  [/^--output/, 'names an output this policy does not map (use -o)'],
+  [/^-fdump-|^-fopt-info|^-fcallgraph-info|^-MJ/, 'writes files outside the job'],
+  [/^-f(?!(debug|file|macro)-prefix-map=)[a-z0-9-]+=\//, 'names an absolute path the job cannot contain'],
 ];
 
 /** Options whose value is an input path (read by the compiler). */
@@ -45,22 +52,7 @@ function splitPathOption(arg: string): { option: string; joined?: string } | und
 }
 
 /** Options with a separate value that is not a path. */
-const OTHER_VALUE = new Set([
-  '-x',
-  '-D',
-  '-U',
-  '-MT',
-  '-MQ',
-  '-arch',
-  '-target',
-  '--param',
-  '-Xpreprocessor',
-  '-Xassembler',
-  '-L',
-  '-l',
-  '-Xlinker',
-  '-imultilib',
-]);
+const OTHER_VALUE = new Set(['-x', '-D', '-U', '-MT', '-MQ', '-arch', '-target', '--param', '-L', '-l', '-imultilib']);
 
 /** System headers are not shipped: absolute paths under these stay as they are on the worker. */
 export const SYSTEM_PREFIXES = ['/usr/'];

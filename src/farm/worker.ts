@@ -248,7 +248,12 @@ export function createWorker(options: WorkerOptions) {
       const err: Buffer[] = [];
       child.stdout?.on('data', (d: Buffer) => out.push(d));
       child.stderr?.on('data', (d: Buffer) => err.push(d));
-      child.on('error', reject);
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        children.delete(child);
+        o.signal.removeEventListener('abort', onLost);
+        reject(e);
+      });
       child.on('close', (code) => {
         clearTimeout(timer);
         children.delete(child);

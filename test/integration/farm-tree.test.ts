@@ -53,6 +53,15 @@ test('a header edit under a watched dir reaches the next farm compile, moving on
   const page = await client.request('GET', '/');
   assert.equal(page.status, 200);
   assert.match(page.body.toString(), /<title>accel farm<\/title>[\s\S]*1 workers, 1 cores/);
+
+  // `gcc -c x.c` names no output: the worker's object still comes back, where gcc would have put it.
+  const noOutput = [...flags, '-DNO_OUTPUT_GIVEN=1'];
+  const r = await runAccel(['--home', dev, 'cc', '--', 'gcc', ...noOutput], { cwd: src, env });
+  assert.equal(r.code, 0, r.stderr);
+  const local = await runCommand('gcc', [...noOutput, '-o', 'out/local3.o'], { cwd: src });
+  assert.equal(local.code, 0, local.stderr);
+  assert.ok(readFileSync(join(src, 'matrix.o')).equals(readFileSync(join(src, 'out/local3.o'))));
+  assert.equal((await ccStats(dev))['farm compiled'], 3);
 });
 
 test('a real compile error on a worker comes back like a local one, with client paths', async (t) => {

@@ -56,6 +56,15 @@ test('mapArgs refuses code loading, @files, and inputs outside the roots; -o can
     '-Xclang',
     '@/tmp/args',
     '-fpass-plugin=x',
+    // Files written where the client says, or options handed on where this policy cannot see them.
+    '-Wp,-MD,/home/worker/.ssh/authorized_keys',
+    '-Wa,-adhln=/tmp/listing',
+    '-Wl,-plugin,/x.so',
+    '-Xpreprocessor',
+    '--output=/home/worker/x.o',
+    '-fdump-tree-original=/home/worker/d',
+    '-fopt-info-all=/home/worker/o',
+    '-fprofile-use=/home/worker/p',
   ]) {
     refused(() => map([arg, '-c', 'a.c']), 'ACCEL_FARM_ARG_REFUSED', /refused on the farm/);
   }
@@ -83,4 +92,10 @@ test('jobEnv: only locale and reproducibility variables travel, never PATH or LD
     SOURCE_DATE_EPOCH: '1',
   };
   assert.deepEqual(jobEnv(env), { LANG: 'de_DE.UTF-8', SOURCE_DATE_EPOCH: '1' });
+});
+
+test('mapArgs keeps the prefix maps a reproducible build uses, though they name absolute paths', () => {
+  const m = map(['-fdebug-prefix-map=/src/proj=.', '-fmacro-prefix-map=/src/proj=.', '-c', 'a.c']);
+  assert.ok(m.args.includes(`-fdebug-prefix-map=${root}/src/proj=.`));
+  assert.ok(m.args.includes(`-fmacro-prefix-map=${root}/src/proj=.`));
 });
