@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { buildSync } from 'esbuild';
+import { bundleAccel } from '../build/bundle.ts';
 import { planBuilds } from '../src/conda/plan.ts';
 import { loadRecipe } from '../src/conda/recipe.ts';
 import { type RenderOptions, renderRecipe } from '../src/conda/render.ts';
@@ -167,17 +167,7 @@ export async function benchCondaRender(print: (line: string) => void): Promise<v
     const cli = await medianMs(5, () => sh(`${process.execPath} ${MAIN} conda render ${simple} > /dev/null`));
     // The executable runs one esbuild bundle; bundling the same way measures that without building it.
     const bundle = join(root, 'accel.cjs');
-    buildSync({
-      entryPoints: [MAIN],
-      outfile: bundle,
-      bundle: true,
-      platform: 'node',
-      target: 'node24',
-      format: 'cjs',
-      minify: true,
-      keepNames: true,
-      logLevel: 'error',
-    });
+    bundleAccel(bundle);
     const bundled = await medianMs(5, () => sh(`${process.execPath} ${bundle} conda render ${simple} > /dev/null`));
     print(
       `- CLI, one simple recipe: ${fmt(cli)} ms from source, ${fmt(bundled)} ms bundled as in the executable ` +

@@ -15,7 +15,7 @@ import {
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildSync } from 'esbuild';
+import { bundleAccel } from './bundle.ts';
 import { buildClient } from './client.ts';
 
 type Arch = 'x64' | 'arm64';
@@ -55,20 +55,7 @@ function step<T>(what: string, fn: () => T): T {
 }
 
 function bundle(): void {
-  buildSync({
-    entryPoints: [join(ROOT, 'src', 'main.ts')],
-    outfile: join(WORK, 'accel.cjs'),
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'cjs',
-    minify: true,
-    keepNames: true,
-    legalComments: 'none',
-    logLevel: 'warning',
-    // import.meta.url is only read when running from source (native.ts), never inside the executable.
-    logOverride: { 'empty-import-meta': 'silent' },
-  });
+  bundleAccel(join(WORK, 'accel.cjs'));
 }
 
 function nodeBinary(target: Arch): string {

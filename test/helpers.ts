@@ -88,3 +88,23 @@ export function unprivileged(...paths: string[]): { uid: number; gid: number } |
   for (const p of paths) chownSync(p, NOBODY.uid, NOBODY.gid);
   return NOBODY;
 }
+
+/**
+ * Polls `probe` every 20 ms until it returns a value other than undefined or false (a probe that throws counts
+ * as not yet), and returns that value: a wait for a state, never a timed assertion.
+ */
+export async function until<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await Promise.resolve()
+      .then(probe)
+      .catch(() => undefined);
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { daemonStatus } from '../../src/cc/daemon-client.ts';
 import { daemonPaths } from '../../src/cc/protocol.ts';
-import { MAIN, NOBODY, ROOT, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
+import { MAIN, NOBODY, ROOT, type RunResult, runAccel, runCommand, tempDir, until } from '../helpers.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'c-project');
 const DAEMON_ENV = { ACCEL_CC_DAEMON_IDLE_TIMEOUT: '60' };
@@ -35,16 +35,6 @@ function objects(dir: string): Map<string, Buffer> {
       out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
   }
   return out;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 test('daemon lifecycle: --detach twice gives one daemon; --status; accel cc -- uses it; --stop; idle time-out', async (t) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type RunResult, runCommand, tempDir } from '../helpers.ts';
+import { type RunResult, runCommand, tempDir, until } from '../helpers.ts';
 import {
   accelCc,
   ccStats,
@@ -14,7 +14,6 @@ import {
   slowCompilers,
   startSyncer,
   startWorker,
-  until,
 } from './farm-harness.ts';
 
 const TUS = 22;
@@ -53,8 +52,8 @@ test('kill -9 of a worker mid-build: its jobs are leased again elsewhere; nothin
   const dev = homes.dev as string;
   const making = build(src, dev, { ACCEL_FARM_SYNCER: syncer.url, ACCEL_FARM_START_TIMEOUT: '60' }, 6);
   await until(
-    async () => ((await getJson(dev, `${slow.url}/status`)).running as number) > 0,
     'a job on the slow worker',
+    async () => ((await getJson(dev, `${slow.url}/status`)).running as number) > 0,
   );
   slow.child.kill('SIGKILL');
   ok(await making);
@@ -93,7 +92,7 @@ test('restart of the syncer mid-build: clients resubmit to the new one and the b
   });
   const dev = homes.dev as string;
   const making = build(src, dev, { ACCEL_FARM_SYNCER: first.url, ACCEL_FARM_START_TIMEOUT: '60' }, 3);
-  await until(async () => (await farmStatus(dev, first.url)).queue.running > 0, 'a running job');
+  await until('a running job', async () => (await farmStatus(dev, first.url)).queue.running > 0);
   await first.stop('SIGTERM');
   const second = await startSyncer(t, homes.syncer as string, [src], {}, port);
   ok(await making);

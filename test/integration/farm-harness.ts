@@ -104,15 +104,6 @@ export function slowCompilers(dir: string, seconds: number): string {
   return bin;
 }
 
-/** Polls `probe` until it returns true (a wait for a state, never a timed assertion). */
-export async function until(probe: () => Promise<boolean>, what: string, tries = 600): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
-
 /** GETs a JSON document with this home's certificate. */
 export async function getJson(home: string, url: string): Promise<Record<string, unknown>> {
   const client = new MtlsClient(url, loadIdentity(home));
