@@ -56,7 +56,10 @@ test('syncer + 3 workers: make -j12 through accel cc compiles every TU on the fa
   const status = await farmStatus(dev, syncer.url);
   assert.equal(status.workers.length, 3);
   assert.equal(status.cores, 12);
-  assert.equal(status.queue.completed, TUS);
+  // Every TU finished on the farm, and only a resend explains a second run: make writes build/generated/version.h
+  // into the watched tree mid-build, and a compile that ran against the tree before it is sent again.
+  const { completed, resubmitted } = status.queue as { completed: number; resubmitted: number };
+  assert.ok(completed >= TUS && completed <= TUS + resubmitted, JSON.stringify(status.queue));
   for (const w of status.workers) assert.ok(w.done > 0, `worker ${w.name} compiled nothing: ${JSON.stringify(status)}`);
   await Promise.all(workers.map((w) => w.stop()));
   await syncer.stop();
