@@ -12,6 +12,8 @@ interface WorkerFlags {
   syncer?: string;
   statusPort?: string;
   bind?: string;
+  unsandboxed?: boolean;
+  sandboxUser?: string;
 }
 
 export function workerCommand(runner: Runner): Command {
@@ -21,6 +23,8 @@ export function workerCommand(runner: Runner): Command {
     .option('--syncer <url>', "the syncer's URL (default: farm.syncer)")
     .option('--status-port <port>', 'port of /status (default: farm.statusPort, 8443)')
     .option('--bind <address>', 'address of /status (default: farm.bind, 127.0.0.1)')
+    .option('--sandbox-user <name>', 'the unprivileged user a worker started as root runs jobs as', 'nobody')
+    .option('--unsandboxed', 'run jobs without the bubblewrap sandbox: only for clients you trust with this account')
     .addHelpText(
       'after',
       `
@@ -55,6 +59,8 @@ Examples:
             statusHost: flags.bind ?? farm.bind,
             statusPort: flags.statusPort === undefined ? farm.statusPort : Number(flags.statusPort),
             env: g.env,
+            unsandboxed: flags.unsandboxed === true,
+            sandboxUser: flags.sandboxUser,
           });
           const address = await worker.start();
           const compilers = Object.keys(worker.status().compilers);

@@ -1,38 +1,195 @@
-import { copyFileSync, linkSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { errnoCode } from '../core/errors.ts';
-import { blobPath } from '../store/layout.ts';
+import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import type { TreeManifest } from './protocol.ts';
 
-/** A fresh job directory under $ACCEL_HOME/sandbox/jobs; client path P lives at root + P inside it. */
+/** Where a worker keeps its job directories and the read-only copies of inputs they link to. */
+export function sandboxDirs(home: string): { jobs: string; inputs: string } {
+  return { jobs: join(home, 'sandbox', 'jobs'), inputs: join(home, 'sandbox', 'inputs') };
+}
+
+/** A job directory's name carries its worker's pid, so a later worker can tell a dead worker's leftovers. */
 export function createJobRoot(home: string): string {
-  const dir = join(home, 'sandbox', 'jobs');
-  mkdirSync(dir, { recursive: true });
-  return mkdtempSync(join(dir, 'job-'));
+  const { jobs } = sandboxDirs(home);
+  mkdirSync(jobs, { recursive: true, mode: 0o700 });
+  return realpathSync(mkdtempSync(join(jobs, `job-${process.pid}-`)));
 }
 
 /**
- * Lays the include tree out in the job root: each file a hard link to its read-only blob (no copy, and the
- * compiler cannot change the store through it), a copy when the store is on another file system.
+ * Removes the job directories of workers that are no longer running (killed mid-job); returns how many.
+ * A directory whose pid is alive may belong to another worker on the same home and is left alone.
  */
-export function materialize(store: Store, manifest: TreeManifest, root: string): void {
+export function sweepJobRoots(home: string): number {
+  const { jobs } = sandboxDirs(home);
+  let swept = 0;
+  let names: string[];
+  try {
+    names = readdirSync(jobs);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return 0;
+    throw err;
+  }
+  for (const name of names) {
+    const pid = Number(/^job-(\d+)-/.exec(name)?.[1]);
+    if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && alive(pid))) continue;
+    rmSync(join(jobs, name), { recursive: true, force: true });
+    swept++;
+  }
+  return swept;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+/** Past this many pooled inputs the pool starts over; jobs running then keep their links (hard links). */
+const POOL_MAX = 50_000;
+
+/**
+ * How a job gets its inputs. Never links to store blobs: a job that could write one would change what every
+ * later compile reads. `link` (sandboxed, the job runs as another uid): hard links to root-owned 0444 copies
+ * in the worker's input pool, which the job cannot write or chmod, made once per digest. `copy`: a private
+ * copy per job, for a job that runs with the worker's own uid.
+ */
+export type InputMode = { kind: 'link'; owner: { uid: number; gid: number } } | { kind: 'copy' };
+
+export class InputPool {
+  readonly #dir: string;
+  readonly #store: Store;
+  #count = -1;
+
+  constructor(home: string, store: Store) {
+    this.#dir = sandboxDirs(home).inputs;
+    this.#store = store;
+  }
+
+  /** The pooled read-only copy of a blob, verified against its digest when it is made. */
+  path(digest: string): string {
+    const path = join(this.#dir, digest);
+    if (existsSync(path)) return path;
+    if (this.#count < 0) {
+      mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+      this.#count = readdirSync(this.#dir).length;
+    }
+    if (this.#count >= POOL_MAX) {
+      rmSync(this.#dir, { recursive: true, force: true });
+      mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+      this.#count = 0;
+    }
+    const data = this.#store.read(digest as Digest, { verify: true });
+    if (!data) throw new Error(`input ${digest} is not in the store`);
+    if (createHash('sha256').update(data).digest('hex') !== digest) throw new Error(`input ${digest} is corrupt`);
+    // Written aside and renamed: a concurrent job sees the whole file or none.
+    const tmp = join(this.#dir, `.${digest}.${randomBytes(4).toString('hex')}`);
+    writeFileSync(tmp, data, { mode: 0o444 });
+    chmodSync(tmp, 0o444);
+    renameSync(tmp, path);
+    this.#count++;
+    return path;
+  }
+}
+
+/**
+ * Lays the include tree out in the job root (client path P at root + P). Directories belong to the job's uid
+ * (its outputs go there); the input files stay read-only to it.
+ */
+export function materialize(options: {
+  store: Store;
+  pool: InputPool;
+  manifest: TreeManifest;
+  root: string;
+  mode: InputMode;
+}): void {
+  const { store, pool, manifest, root, mode } = options;
   const made = new Set<string>();
   for (const [path, digest] of Object.entries(manifest.files)) {
     const target = join(root, path);
-    const dir = dirname(target);
-    if (!made.has(dir)) {
-      mkdirSync(dir, { recursive: true });
-      made.add(dir);
+    makeDirs(root, dirname(target), made, mode);
+    if (mode.kind === 'link') {
+      try {
+        linkSync(pool.path(digest), target);
+        continue;
+      } catch (err) {
+        if (errnoCode(err) !== 'EXDEV' && errnoCode(err) !== 'EMLINK') throw err;
+      }
     }
-    const blob = blobPath(store.layout, digest as Parameters<typeof blobPath>[1]);
-    try {
-      linkSync(blob, target);
-    } catch (err) {
-      if (errnoCode(err) === 'EXDEV' || errnoCode(err) === 'EMLINK') copyFileSync(blob, target);
-      else throw err;
-    }
+    const data = store.read(digest as Digest, { verify: true });
+    if (!data) throw new Error(`input ${digest} is not in the store`);
+    writeFileSync(target, data, { mode: 0o444 });
   }
+}
+
+/** mkdir -p below `root`, each new directory owned by the job's uid when the job runs as another one. */
+export function makeDirs(root: string, dir: string, made: Set<string>, mode: InputMode): void {
+  if (made.has(dir) || dir === root || !dir.startsWith(`${root}/`)) return;
+  makeDirs(root, dirname(dir), made, mode);
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err;
+  }
+  if (mode.kind === 'link') chownSync(dir, mode.owner.uid, mode.owner.gid);
+  made.add(dir);
+}
+
+/**
+ * Reads a file the job left in its directory, as the worker (maybe root): the job may have planted a symlink
+ * at that path or above it, so the file must resolve inside the job root and be a regular file.
+ */
+export function readJobFile(root: string, path: string): Buffer | undefined {
+  const target = join(root, path);
+  let dir: string;
+  try {
+    dir = realpathSync(dirname(target));
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
+    throw err;
+  }
+  if (dir !== root && !dir.startsWith(`${root}/`)) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(join(dir, basename(target)), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if (['ENOENT', 'ELOOP', 'EISDIR', 'ENOTDIR'].includes(errnoCode(err) ?? '')) return undefined;
+    throw err;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return undefined;
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** What the job read, as it read it: the digest of the file in the job root now (a job may have replaced it). */
+export function readDigest(root: string, path: string): string | undefined {
+  const data = readJobFile(root, path);
+  return data && createHash('sha256').update(data).digest('hex');
 }
 
 /** The paths a Makefile-style dependency file names (targets excluded). */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { chownSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -12,6 +12,7 @@ import type { Identity } from '../net/identity.ts';
 import { createMtlsServer, sendJson } from '../net/server.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
+import { DEFAULT_LIMITS, probeSandbox, type SandboxUser, sandboxCommand, sandboxUser } from './bubblewrap.ts';
 import { checkCompiler, jobEnv, mapArgs, Refusal } from './policy.ts';
 import {
   type Assignment,
@@ -22,7 +23,18 @@ import {
   toolchainKey,
   type WorkerReport,
 } from './protocol.ts';
-import { createJobRoot, depFilePaths, materialize, unmapText } from './sandbox.ts';
+import {
+  createJobRoot,
+  depFilePaths,
+  type InputMode,
+  InputPool,
+  makeDirs,
+  materialize,
+  readDigest,
+  readJobFile,
+  sweepJobRoots,
+  unmapText,
+} from './sandbox.ts';
 import { toolchainOf } from './toolchain.ts';
 
 export interface WorkerOptions {
@@ -37,6 +49,10 @@ export interface WorkerOptions {
   statusHost: string;
   statusPort: number;
   env: NodeJS.ProcessEnv;
+  /** Run jobs without the sandbox (trusted clients only); the default refuses to start without one. */
+  unsandboxed?: boolean;
+  /** The unprivileged user a root worker runs jobs as (default nobody). */
+  sandboxUser?: string;
 }
 
 /**
@@ -58,6 +74,10 @@ export function createWorker(options: WorkerOptions) {
   const loops: Promise<void>[] = [];
   const polls = new Set<AbortController>();
   const children = new Set<ReturnType<typeof spawn>>();
+  const pool = new InputPool(options.home, store);
+  /** Set by start(): the uid jobs run as (undefined: the worker's own), and how inputs reach them. */
+  let user: SandboxUser | undefined;
+  let inputMode: InputMode = { kind: 'copy' };
 
   const statusServer = createMtlsServer({
     identity: options.identity,
@@ -165,42 +185,68 @@ export function createWorker(options: WorkerOptions) {
     }
     const t0 = performance.now();
     const manifest = await loadManifest(job.manifest);
-    const root = createJobRoot(options.home);
+    const host = createJobRoot(options.home);
+    // Inside the sandbox the job directory appears at a path of its own; unsandboxed it is the host path.
+    const root = options.unsandboxed ? host : `/accel-job-${randomBytes(6).toString('hex')}`;
     try {
       let mapped: ReturnType<typeof mapArgs>;
+      // Normalised, so `/../../x` names /x inside the job and never climbs out of it.
+      const cwd = resolve('/', spec.cwd);
       try {
-        mapped = mapArgs({ args: spec.args, cwd: spec.cwd, roots: manifest.roots, root });
+        mapped = mapArgs({ args: spec.args, cwd, roots: manifest.roots, root });
       } catch (err) {
         if (err instanceof Refusal) return { status: 'refused', code: err.code, message: err.message };
         throw err;
       }
       await fetchBlobs(Object.values(manifest.files));
-      materialize(store, manifest, root);
-      const cwd = join(root, spec.cwd);
-      mkdirSync(cwd, { recursive: true });
-      for (const out of mapped.outputs) mkdirSync(dirname(join(root, out)), { recursive: true });
-      const env: NodeJS.ProcessEnv = { ...jobEnv(spec.env), PATH: options.env.PATH ?? '/usr/bin:/bin' };
+      if (user) chownSync(host, user.uid, user.gid);
+      materialize({ store, pool, manifest, root: host, mode: inputMode });
+      const made = new Set<string>();
+      makeDirs(host, join(host, cwd), made, inputMode);
+      for (const out of mapped.outputs) makeDirs(host, dirname(join(host, out)), made, inputMode);
+      const env: NodeJS.ProcessEnv = {
+        ...jobEnv(spec.env),
+        PATH: options.env.PATH ?? '/usr/bin:/bin',
+        ...(options.unsandboxed ? {} : { TMPDIR: '/tmp' }),
+      };
       const t1 = performance.now();
-      const run = await compile(compilerPath, mapped.args, { cwd, env, signal: lost });
+      const run = await compile(compilerPath, mapped.args, { host, root, cwd, env, signal: lost });
       const t2 = performance.now();
       if (run.timedOut) {
         return { status: 'failed', reason: `compile timed out after ${options.jobTimeoutMs / 1000} s`, retry: false };
       }
       if (lost.aborted) return { status: 'failed', reason: 'lease lost' };
+      const stderr = unmapText(run.stderr.toString('latin1'), root);
+      if (
+        !options.unsandboxed &&
+        (run.code === 126 || run.code === 127 || /^(bwrap|setpriv|prlimit): /m.test(stderr))
+      ) {
+        // The sandbox could not start the compiler: the worker's problem, never the client's compile error.
+        return { status: 'failed', reason: `sandbox: ${stderr.trim().split('\n')[0]}`, retry: false };
+      }
+      if (run.code !== 0) {
+        const undeclared = undeclaredRead(stderr, cwd, manifest);
+        // Not a compile error: the job wanted a file the farm did not give it; the client compiles locally.
+        if (undeclared)
+          return {
+            status: 'failed',
+            reason: `the job read ${undeclared}, which is not among its inputs`,
+            retry: false,
+          };
+      }
       const outputs: JobOutput[] = [];
       const inputs: [string, string][] = [];
       if (run.code === 0) {
         for (const path of mapped.outputs) {
-          const local = join(root, path);
-          if (!existsSync(local)) continue;
-          let data = readFileSync(local);
+          let data = readJobFile(host, path);
+          if (!data) continue;
           if (mapped.depFiles.includes(path)) {
             const text = unmapText(data.toString('utf8'), root);
             data = Buffer.from(text);
             for (const dep of depFilePaths(text)) {
-              const abs = resolve(spec.cwd, dep);
-              const digest = manifest.files[abs];
-              if (digest) inputs.push([abs, digest]);
+              const abs = resolve(cwd, dep);
+              // The digest of what the job read, not of what it was given: the client compares it with its own.
+              if (manifest.files[abs]) inputs.push([abs, readDigest(host, abs) ?? 'missing']);
             }
           }
           const digest = createHash('sha256').update(data).digest('hex');
@@ -216,7 +262,7 @@ export function createWorker(options: WorkerOptions) {
         status: 'done',
         exitCode: run.code,
         stdout: unmapText(run.stdout.toString('latin1'), root),
-        stderr: unmapText(run.stderr.toString('latin1'), root),
+        stderr,
         outputs,
         inputs,
         manifest: job.manifest,
@@ -225,39 +271,72 @@ export function createWorker(options: WorkerOptions) {
       };
     } finally {
       // Off the job's critical path: the result goes out while the directory is removed.
-      rm(root, { recursive: true, force: true }).catch((err: Error) => log.warn(`removing ${root}: ${err.message}`));
+      rm(host, { recursive: true, force: true }).catch((err: Error) => log.warn(`removing ${host}: ${err.message}`));
     }
   }
 
+  /**
+   * Runs the compiler confined (or, unsandboxed, in a process group of its own) and waits for it. Whatever it
+   * started is killed when it ends, times out, loses its lease or the worker closes.
+   */
   function compile(
     path: string,
     args: string[],
-    o: { cwd: string; env: NodeJS.ProcessEnv; signal: AbortSignal },
+    o: { host: string; root: string; cwd: string; env: NodeJS.ProcessEnv; signal: AbortSignal },
   ): Promise<{ code: number; stdout: Buffer; stderr: Buffer; timedOut: boolean }> {
     return new Promise((resolvePromise, reject) => {
-      const child = spawn(path, args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let child: ReturnType<typeof spawn>;
+      if (options.unsandboxed) {
+        child = spawn(path, args, {
+          cwd: join(o.host, o.cwd),
+          env: o.env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: true,
+        });
+      } else {
+        const command = sandboxCommand({
+          compiler: path,
+          args,
+          host: o.host,
+          jobRoot: o.root,
+          cwd: join(o.root, o.cwd),
+          toolchain: [...compilerPaths.values()],
+          limits: { ...DEFAULT_LIMITS, cpuSeconds: Math.ceil(options.jobTimeoutMs / 1000) },
+          user,
+        });
+        child = spawn(command.file, command.args, { env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      }
       children.add(child);
       let timedOut = false;
+      const killGroup = () => {
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      };
       const timer = setTimeout(() => {
         timedOut = true;
-        child.kill('SIGKILL');
+        killGroup();
       }, options.jobTimeoutMs);
-      const onLost = () => child.kill('SIGKILL');
-      o.signal.addEventListener('abort', onLost, { once: true });
+      o.signal.addEventListener('abort', killGroup, { once: true });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout?.on('data', (d: Buffer) => out.push(d));
       child.stderr?.on('data', (d: Buffer) => err.push(d));
-      child.on('error', (e) => {
+      const done = () => {
         clearTimeout(timer);
         children.delete(child);
-        o.signal.removeEventListener('abort', onLost);
+        o.signal.removeEventListener('abort', killGroup);
+      };
+      child.on('error', (e) => {
+        done();
         reject(e);
       });
       child.on('close', (code) => {
-        clearTimeout(timer);
-        children.delete(child);
-        o.signal.removeEventListener('abort', onLost);
+        done();
+        // Anything the compile left running in its group (a daemonised child) goes with it.
+        killGroup();
         resolvePromise({ code: code ?? 1, stdout: Buffer.concat(out), stderr: Buffer.concat(err), timedOut });
       });
     });
@@ -317,6 +396,17 @@ export function createWorker(options: WorkerOptions) {
           log.debug(`compiler ${name} not found on PATH`);
         }
       }
+      const swept = sweepJobRoots(options.home);
+      if (swept > 0) log.info(`removed ${swept} job directories left by a worker that was killed`);
+      if (options.unsandboxed) {
+        log.warn(
+          'WORKER RUNS JOBS WITHOUT A SANDBOX (--unsandboxed): any client with a certificate can read and write what this user can. Use it only with trusted clients.',
+        );
+      } else {
+        user = sandboxUser(options.sandboxUser);
+        probeSandbox(user, [...compilerPaths.values()]);
+        if (user) inputMode = { kind: 'link', owner: { uid: user.uid, gid: user.gid } };
+      }
       const address = await statusServer.listen();
       statusUrl = `https://${address.address}:${address.port}/status`;
       for (let i = 0; i < options.cores; i++) loops.push(slot());
@@ -326,10 +416,28 @@ export function createWorker(options: WorkerOptions) {
     async close(): Promise<void> {
       closing = true;
       for (const p of polls) p.abort();
-      for (const c of children) c.kill('SIGKILL');
+      for (const c of children) {
+        try {
+          if (c.pid) process.kill(-c.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       await Promise.allSettled(loops);
       await statusServer.close();
       client.close();
     },
   };
+}
+
+/**
+ * A failed compile that wanted a file the sandbox does not have: an absolute path outside the job's inputs
+ * and the toolchain (`#include "/etc/shadow"`, a header outside the farm's dirs). Undefined for ordinary errors.
+ */
+export function undeclaredRead(stderr: string, cwd: string, manifest: TreeManifest): string | undefined {
+  for (const m of stderr.matchAll(/(?:^|\s)(?:fatal )?error: (.+?): No such file or directory$/gm)) {
+    const path = resolve(cwd, m[1] as string);
+    if (!manifest.files[path]) return path;
+  }
+  return undefined;
 }
