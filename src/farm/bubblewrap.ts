@@ -72,7 +72,8 @@ function systemMounts(): string[] {
     if (stat.isSymbolicLink()) args.push('--symlink', readlinkSync(dir), dir);
     else args.push('--ro-bind', dir, dir);
   }
-  // Debian's cc/c++ go through /etc/alternatives; the dynamic loader reads its cache.
+  // Debian's cc/c++ go through /etc/alternatives; the dynamic loader reads its cache. The rest of /etc stays out.
+  args.push('--perms', '0755', '--dir', '/etc');
   for (const path of ['/etc/alternatives', '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d']) {
     if (existsSync(path)) args.push('--ro-bind', path, path);
   }

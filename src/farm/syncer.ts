@@ -215,12 +215,23 @@ export type Syncer = ReturnType<typeof createSyncer>;
 class BadRequest extends Error {}
 
 /** A worker process names itself `<certificate name>-<random>`: one certificate cannot act for another's leases. */
+/**
+ * A worker id is its certificate's name, a dash and 8 hex digits (worker.ts): matched whole, so the
+ * certificate `w1` cannot act for `w1-evil-0123abcd`, which belongs to the certificate `w1-evil`.
+ */
 function ownsId(peer: Peer, id: unknown): boolean {
-  return typeof id === 'string' && id.startsWith(`${peer.name}-`);
+  return (
+    typeof id === 'string' && id.startsWith(`${peer.name}-`) && /^[0-9a-f]{8}$/.test(id.slice(peer.name.length + 1))
+  );
 }
 
 function refuseId(res: ServerResponse, peer: Peer): void {
-  sendError(res, 403, 'ACCEL_FARM_ROLE_REFUSED', `worker ids of certificate '${peer.name}' start with '${peer.name}-'`);
+  sendError(
+    res,
+    403,
+    'ACCEL_FARM_ID_REFUSED',
+    `the certificate '${peer.name}' acts only for worker ids '${peer.name}-' and 8 hex digits`,
+  );
 }
 
 async function readJson(req: IncomingMessage, empty?: unknown): Promise<unknown> {

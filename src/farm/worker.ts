@@ -435,7 +435,9 @@ export function createWorker(options: WorkerOptions) {
  * and the toolchain (`#include "/etc/shadow"`, a header outside the farm's dirs). Undefined for ordinary errors.
  */
 export function undeclaredRead(stderr: string, cwd: string, manifest: TreeManifest): string | undefined {
-  for (const m of stderr.matchAll(/(?:^|\s)(?:fatal )?error: (.+?): No such file or directory$/gm)) {
+  for (const m of stderr.matchAll(
+    /(?:^|\s)(?:fatal )?error: (.+?): (?:No such file or directory|Permission denied)$/gm,
+  )) {
     const path = resolve(cwd, m[1] as string);
     if (!manifest.files[path]) return path;
   }

@@ -1,6 +1,7 @@
 import { Agent, request } from 'node:https';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { AccelError } from '../core/errors.ts';
-import type { Identity } from './identity.ts';
+import { type Identity, type Role, roleFromOu } from './identity.ts';
 
 export interface HttpsResponse {
   status: number;
@@ -12,7 +13,12 @@ export class MtlsClient {
   readonly base: URL;
   readonly #agent: Agent;
 
-  constructor(base: string, identity: Identity, options: { maxSockets?: number } = {}) {
+  /**
+   * `role` is the role the server's certificate must carry (default: syncer): a worker's or a client's
+   * certificate is from the same CA, so the CA alone does not tell a syncer from an impostor.
+   */
+  constructor(base: string, identity: Identity, options: { maxSockets?: number; role?: Role } = {}) {
+    const role = options.role ?? 'syncer';
     this.base = new URL(base);
     if (this.base.protocol !== 'https:') {
       throw new AccelError('ACCEL_CONFIG_INVALID', `the farm speaks HTTPS only, not ${base}`, {
@@ -25,6 +31,17 @@ export class MtlsClient {
       key: identity.key,
       cert: identity.cert,
       ca: identity.ca,
+      checkServerIdentity: (host: string, cert: PeerCertificate) => {
+        const err = checkServerIdentity(host, cert);
+        if (err) return err;
+        const got = roleFromOu(cert.subject?.OU);
+        if (got === role) return undefined;
+        return new AccelError(
+          'ACCEL_FARM_WRONG_PEER',
+          `${this.base.origin} presented a ${got ?? 'role-less'} certificate (${cert.subject?.CN}), not a ${role}'s`,
+          { hint: `check the URL: it must name the ${role}` },
+        );
+      },
     });
   }
 

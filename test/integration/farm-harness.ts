@@ -104,9 +104,9 @@ export function slowCompilers(dir: string, seconds: number): string {
   return bin;
 }
 
-/** GETs a JSON document with this home's certificate. */
-export async function getJson(home: string, url: string): Promise<Record<string, unknown>> {
-  const client = new MtlsClient(url, loadIdentity(home));
+/** GETs a JSON document with this home's certificate from a server of the given role. */
+export async function getJson(home: string, url: string, role: Role = 'worker'): Promise<Record<string, unknown>> {
+  const client = new MtlsClient(url, loadIdentity(home), { role });
   try {
     const res = await client.request('GET', new URL(url).pathname, undefined, { timeoutMs: 5000 });
     assert.equal(res.status, 200);
