@@ -287,7 +287,8 @@ export function createWorker(options: WorkerOptions) {
     return new Promise((resolvePromise, reject) => {
       let child: ReturnType<typeof spawn>;
       if (options.unsandboxed) {
-        child = spawn(path, args, {
+        // setpriv's parent-death signal: a worker killed with -9 takes the compiler driver with it.
+        child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', path, ...args], {
           cwd: join(o.host, o.cwd),
           env: o.env,
           stdio: ['ignore', 'pipe', 'pipe'],
