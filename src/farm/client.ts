@@ -12,7 +12,7 @@ import { type Identity, loadIdentity } from '../net/identity.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { jobEnv, mapArgs, Refusal } from './policy.ts';
-import { type JobResult, type JobSpec, toolchainKey } from './protocol.ts';
+import { type JobResult, JobResultSchema, type JobSpec, toolchainKey } from './protocol.ts';
 import { cachedToolchain } from './toolchain.ts';
 
 /** Submissions per compile: a stale include tree is refreshed and the job sent again, at most this often. */
@@ -159,7 +159,9 @@ async function submit(
           spec.submission = (spec.submission ?? 1) + 1;
           continue;
         }
-        return body as JobResult;
+        const parsed = JobResultSchema.safeParse(body);
+        if (!parsed.success) throw new Fallback('malformed answer');
+        return parsed.data;
       }
       if (res.status === 400) return { status: 'refused', code: body.code, message: body.message };
       throw new Fallback(`syncer error ${res.status}`);

@@ -5,8 +5,18 @@ import type { Identity, Role } from '../net/identity.ts';
 import { createMtlsServer, type Peer, readBody, sendError, sendJson } from '../net/server.ts';
 import { isDigest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
-import { checkCompiler, checkJobShape, mapArgs, Refusal } from './policy.ts';
-import type { JobResult, JobSpec, WorkerReport } from './protocol.ts';
+import { checkCompiler, mapArgs, Refusal } from './policy.ts';
+import {
+  BadMessage,
+  JobResultSchema,
+  type JobSpec,
+  JobSpecSchema,
+  MissingBlobsSchema,
+  parseMessage,
+  TreeRefreshSchema,
+  type WorkerReport,
+  WorkerReportSchema,
+} from './protocol.ts';
 import { JobQueue } from './queue.ts';
 import { farmStatusHtml } from './status-page.ts';
 import { IncludeTree } from './tree.ts';
@@ -58,7 +68,7 @@ export function createSyncer(options: SyncerOptions) {
     port: options.port,
     handler: (req, res, peer) =>
       route(req, res, peer).catch((err: unknown) => {
-        if (!(err instanceof BadRequest)) throw err;
+        if (!(err instanceof BadRequest) && !(err instanceof BadMessage)) throw err;
         sendError(res, 400, 'ACCEL_FARM_BAD_REQUEST', err.message);
       }),
     onError: (err) => log.warn(`syncer: ${(err as Error).message}`),
@@ -104,15 +114,11 @@ export function createSyncer(options: SyncerOptions) {
       case 'POST /jobs':
         return submit(req, res);
       case 'POST /tree/refresh': {
-        const body = (await readJson(req, {})) as { paths?: string[] };
-        const paths = Array.isArray(body.paths) ? body.paths.filter((p) => typeof p === 'string') : undefined;
+        const { paths } = parseMessage(TreeRefreshSchema, await readJson(req, {}), 'tree refresh');
         return sendJson(res, 200, { manifest: await tree.refresh(paths) });
       }
       case 'POST /work': {
-        const report = (await readJson(req)) as WorkerReport;
-        if (!Array.isArray(report?.toolchains) || typeof report.id !== 'string') {
-          return sendError(res, 400, 'ACCEL_FARM_BAD_REQUEST', 'a worker report needs id and toolchains');
-        }
+        const report = parseMessage(WorkerReportSchema, await readJson(req), 'worker report');
         if (!ownsId(peer, report.id)) return refuseId(res, peer);
         report.name = peer.name;
         let closed = false;
@@ -140,13 +146,12 @@ export function createSyncer(options: SyncerOptions) {
       case 'POST /jobs/result': {
         const worker = new URL(req.url ?? '/', 'https://x').searchParams.get('worker') ?? '';
         if (!ownsId(peer, worker)) return refuseId(res, peer);
-        const result = (await readJson(req)) as JobResult;
+        const result = parseMessage(JobResultSchema, await readJson(req), 'job result');
         const ok = queue.complete(parts[1] as string, worker, result);
         return sendJson(res, ok ? 200 : 410, { ok });
       }
       case 'POST /blobs/missing': {
-        const body = (await readJson(req)) as { digests: string[] };
-        const digests = Array.isArray(body?.digests) ? body.digests : [];
+        const { digests } = parseMessage(MissingBlobsSchema, await readJson(req), 'missing blobs');
         return sendJson(res, 200, { missing: digests.filter((d) => !isDigest(d) || !store.has(d)) });
       }
       case 'GET /blobs': {
@@ -175,9 +180,15 @@ export function createSyncer(options: SyncerOptions) {
   }
 
   async function submit(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const spec = (await readJson(req)) as JobSpec;
+    let spec: JobSpec;
     try {
-      checkJobShape(spec);
+      spec = parseMessage(JobSpecSchema, await readJson(req), 'job');
+    } catch (err) {
+      if (!(err instanceof BadMessage)) throw err;
+      queue.refusedAtSubmit();
+      return sendError(res, 400, 'ACCEL_FARM_BAD_JOB', err.message);
+    }
+    try {
       checkCompiler(spec.compiler, options.compilers);
       mapArgs({ args: spec.args, cwd: spec.cwd, roots: tree.roots, root: '/sandbox' });
     } catch (err) {
@@ -214,7 +225,6 @@ export type Syncer = ReturnType<typeof createSyncer>;
 
 class BadRequest extends Error {}
 
-/** A worker process names itself `<certificate name>-<random>`: one certificate cannot act for another's leases. */
 /**
  * A worker id is its certificate's name, a dash and 8 hex digits (worker.ts): matched whole, so the
  * certificate `w1` cannot act for `w1-evil-0123abcd`, which belongs to the certificate `w1-evil`.

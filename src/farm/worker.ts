@@ -16,10 +16,13 @@ import { DEFAULT_LIMITS, probeSandbox, type SandboxUser, sandboxCommand, sandbox
 import { checkCompiler, jobEnv, mapArgs, Refusal } from './policy.ts';
 import {
   type Assignment,
+  AssignmentSchema,
   INLINE_OUTPUT_MAX,
   type JobOutput,
   type JobResult,
+  parseMessage,
   type TreeManifest,
+  TreeManifestSchema,
   toolchainKey,
   type WorkerReport,
 } from './protocol.ts';
@@ -122,7 +125,7 @@ export function createWorker(options: WorkerOptions) {
       let job: Assignment | undefined;
       try {
         const res = await client.request('POST', '/work', report(), { signal: abort.signal });
-        if (res.status === 200) job = JSON.parse(res.body.toString()) as Assignment;
+        if (res.status === 200) job = parseMessage(AssignmentSchema, JSON.parse(res.body.toString()), 'assignment');
         else if (res.status !== 204) throw new Error(`syncer answered ${res.status}: ${res.body.toString()}`);
       } catch (err) {
         if (closing) return;
@@ -347,7 +350,11 @@ export function createWorker(options: WorkerOptions) {
     const known = manifests.get(digest);
     if (known) return known;
     await fetchBlobs([digest], false);
-    const manifest = JSON.parse((store.read(digest as Digest) as Buffer).toString()) as TreeManifest;
+    const manifest = parseMessage(
+      TreeManifestSchema,
+      JSON.parse((store.read(digest as Digest) as Buffer).toString()),
+      'include-tree manifest',
+    );
     manifests.set(digest, manifest);
     if (manifests.size > 8) manifests.delete(manifests.keys().next().value as string);
     return manifest;
