@@ -106,6 +106,7 @@ function fakeCompiler(dir: string): string {
 }
 
 interface DispatchRun {
+  label: string;
   workers: number;
   slots: number;
   jobs: number;
@@ -114,7 +115,12 @@ interface DispatchRun {
 }
 
 async function dispatchOverhead(print: (line: string) => void): Promise<void> {
-  const runs = [await dispatch(WORKERS, SLOTS, JOBS), await dispatch(1, 1, SERIAL_JOBS)];
+  // The same serial run without the sandbox shows what bubblewrap costs per job (namespaces, mounts, setpriv).
+  const runs = [
+    await dispatch(WORKERS, SLOTS, JOBS),
+    await dispatch(1, 1, SERIAL_JOBS),
+    await dispatch(1, 1, SERIAL_JOBS, ['--unsandboxed']),
+  ];
   print(`### Dispatch overhead\n`);
   print(
     `- a fake compiler (C) that sleeps ${SLEEP_MS} ms; workers are separate \`accel worker\` processes, the syncer another; one client process (like the compile-cache daemon: it keeps its TLS connections) with one job in flight per slot; loopback, mutual TLS; ${availableParallelism()} CPUs, load ${fmt(loadavg()[0] as number, 2)} after the runs`,
@@ -131,13 +137,18 @@ async function dispatchOverhead(print: (line: string) => void): Promise<void> {
     const m = (v: number) => fmt(v / r.spent.jobs);
     const rest = r.spent.client - r.spent.prepare - r.spent.compile - r.spent.collect;
     print(
-      `| ${r.workers} × ${r.slots} | ${r.jobs} | ${fmt(r.jobs / r.seconds)} | ${ideal} | ${fmt(r.jobs / r.seconds / ideal, 2)} | ${fmt(perJob)} | ${m(r.spent.compile - SLEEP_MS * r.spent.jobs)} | ${m(r.spent.prepare + r.spent.collect)} | ${m(rest)} |`,
+      `| ${r.label} | ${r.jobs} | ${fmt(r.jobs / r.seconds)} | ${ideal} | ${fmt(r.jobs / r.seconds / ideal, 2)} | ${fmt(perJob)} | ${m(r.spent.compile - SLEEP_MS * r.spent.jobs)} | ${m(r.spent.prepare + r.spent.collect)} | ${m(rest)} |`,
     );
   }
   print('');
 }
 
-async function dispatch(workers: number, slots: number, jobs: number): Promise<DispatchRun> {
+async function dispatch(
+  workers: number,
+  slots: number,
+  jobs: number,
+  workerFlags: string[] = [],
+): Promise<DispatchRun> {
   const dir = mkdtempSync(join(tmpdir(), 'accel-bench-farm-'));
   const procs: ChildProcess[] = [];
   try {
@@ -159,7 +170,7 @@ async function dispatch(workers: number, slots: number, jobs: number): Promise<D
     await Promise.all(
       Array.from({ length: workers }, (_, i) =>
         start(
-          ['--home', homes[`w${i}`] as string, 'worker', '--cores', String(slots), '--syncer', syncer],
+          ['--home', homes[`w${i}`] as string, 'worker', '--cores', String(slots), '--syncer', syncer, ...workerFlags],
           /status on (https:\/\/\S+)/,
           { PATH: path, ACCEL_FARM_STATUS_PORT: '0' },
           procs,
@@ -206,7 +217,8 @@ async function dispatch(workers: number, slots: number, jobs: number): Promise<D
     );
     const seconds = (performance.now() - started) / 1000;
     store.close();
-    return { workers, slots, jobs, seconds, spent };
+    const label = `${workers} × ${slots}${workerFlags.length ? ` ${workerFlags.join(' ')}` : ''}`;
+    return { label, workers, slots, jobs, seconds, spent };
   } finally {
     await stopAll(procs);
     rmSync(dir, { recursive: true, force: true });

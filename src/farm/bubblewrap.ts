@@ -86,6 +86,19 @@ function systemMounts(): string[] {
  * must not show the home directory).
  */
 function toolchainMounts(compilers: string[]): string[] {
+  const key = compilers.join('\0');
+  let mounts = toolchainCache.get(key);
+  if (!mounts) {
+    mounts = findToolchainMounts(compilers);
+    toolchainCache.set(key, mounts);
+  }
+  return mounts;
+}
+
+/** A worker's compilers do not move while it runs: their mounts are worked out once. */
+const toolchainCache = new Map<string, string[]>();
+
+function findToolchainMounts(compilers: string[]): string[] {
   const dirs = new Set<string>();
   for (const compiler of compilers) {
     const bin = dirname(realpathSync(compiler));
