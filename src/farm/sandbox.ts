@@ -129,6 +129,8 @@ export function materialize(options: {
   const made = new Set<string>();
   for (const [path, digest] of Object.entries(manifest.files)) {
     const target = join(root, path);
+    // Manifest paths are normalised client paths; one that climbs out of the job root is not laid out anywhere.
+    if (!target.startsWith(`${root}/`)) throw new Error(`include-tree path ${path} leaves the job directory`);
     makeDirs(root, dirname(target), made, mode);
     if (mode.kind === 'link') {
       try {
