@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { AccelError } from '../core/errors.ts';
 import type { FarmStatus } from '../farm/syncer.ts';
+import { parseServerUrl } from '../net/address.ts';
 import { MtlsClient } from '../net/client.ts';
 import { loadIdentity } from '../net/identity.ts';
 import { dataResult } from './result.ts';
@@ -20,6 +21,7 @@ export function farmCommand(runner: Runner): Command {
             hint: 'pass --syncer https://HOST:5000 or set farm.syncer',
           });
         }
+        parseServerUrl(url, flags.syncer === undefined ? 'farm.syncer' : '--syncer');
         const client = new MtlsClient(url, loadIdentity(g.home));
         try {
           const res = await client.request('GET', '/status', undefined, { timeoutMs: 10_000 }).catch((err: Error) => {

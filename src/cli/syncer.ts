@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { createSyncer } from '../farm/syncer.ts';
+import { parseBind, parsePort } from '../net/address.ts';
 import { loadIdentity } from '../net/identity.ts';
 import { withStore } from './globals.ts';
 import { dataResult } from './result.ts';
@@ -29,6 +30,8 @@ Status: https://HOST:5000/ (HTML) and /status (JSON), or \`accel farm status\`.`
     .action(
       runner.action(async (g, flags: SyncerFlags) => {
         const farm = g.config.farm;
+        const host = parseBind(flags.bind ?? farm.bind, flags.bind === undefined ? 'farm.bind' : '--bind');
+        const port = parsePort(flags.port ?? farm.port, flags.port === undefined ? 'farm.port' : '--port');
         const identity = loadIdentity(g.home, 'syncer');
         const stats = await withStore(g, async (store) => {
           const syncer = createSyncer({
@@ -36,16 +39,16 @@ Status: https://HOST:5000/ (HTML) and /status (JSON), or \`accel farm status\`.`
             identity,
             log: g.log,
             home: g.home,
-            host: flags.bind ?? farm.bind,
-            port: flags.port === undefined ? farm.port : Number(flags.port),
+            host,
+            port,
             dirs: [...farm.dirs, ...flags.dir.map((d) => resolve(d))],
             compilers: farm.compilers,
             leaseMs: farm.lease * 1000,
           });
           const address = await syncer.listen();
-          const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           g.log.info(
-            `syncer listening on https://${host}:${address.port}/ (${syncer.tree.files} files under ${syncer.tree.roots.join(', ') || 'no include dirs'})`,
+            `syncer listening on https://${shown}:${address.port}/ (${syncer.tree.files} files under ${syncer.tree.roots.join(', ') || 'no include dirs'})`,
           );
           await new Promise<void>((resolve) => {
             process.once('SIGINT', resolve);

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { AccelError } from '../core/errors.ts';
 import { createWorker } from '../farm/worker.ts';
+import { parseBind, parsePort, parseServerUrl } from '../net/address.ts';
 import { loadIdentity } from '../net/identity.ts';
 import { withStore } from './globals.ts';
 import { dataResult } from './result.ts';
@@ -41,7 +42,18 @@ Examples:
             hint: 'pass --syncer https://HOST:5000 or set farm.syncer',
           });
         }
-        const cores = flags.cores === undefined ? farm.cores || availableParallelism() : Number(flags.cores);
+        parseServerUrl(syncer, flags.syncer === undefined ? 'farm.syncer' : '--syncer');
+        const statusHost = parseBind(flags.bind ?? farm.bind, flags.bind === undefined ? 'farm.bind' : '--bind');
+        const statusPort = parsePort(
+          flags.statusPort ?? farm.statusPort,
+          flags.statusPort === undefined ? 'farm.statusPort' : '--status-port',
+        );
+        const cores =
+          flags.cores === undefined
+            ? farm.cores || availableParallelism()
+            : /^\d+$/.test(flags.cores)
+              ? Number(flags.cores)
+              : Number.NaN;
         if (!Number.isInteger(cores) || cores < 1) {
           throw new AccelError('ACCEL_USAGE_BAD_CORES', `--cores must be a positive integer, not '${flags.cores}'`);
         }
@@ -56,8 +68,8 @@ Examples:
             cores,
             compilers: farm.compilers,
             jobTimeoutMs: farm.jobTimeout * 1000,
-            statusHost: flags.bind ?? farm.bind,
-            statusPort: flags.statusPort === undefined ? farm.statusPort : Number(flags.statusPort),
+            statusHost,
+            statusPort,
             env: g.env,
             unsandboxed: flags.unsandboxed === true,
             sandboxUser: flags.sandboxUser,

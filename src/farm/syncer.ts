@@ -206,7 +206,14 @@ export function createSyncer(options: SyncerOptions) {
   return {
     async listen(): Promise<AddressInfo> {
       await tree.start(options.home);
-      const address = await server.listen();
+      let address: AddressInfo;
+      try {
+        address = await server.listen();
+      } catch (err) {
+        // A failed start undoes what it started: the watchers would keep the process alive.
+        await tree.close();
+        throw err;
+      }
       url = `https://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
       return address;
     },

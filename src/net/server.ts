@@ -89,11 +89,13 @@ function listenError(err: unknown, host: string, port: number): unknown {
   if (code === 'EADDRINUSE') {
     return new AccelError('ACCEL_NET_PORT_IN_USE', `${host}:${port} is already in use`, {
       hint: 'stop the other server or choose another --port',
+      exitCode: 2,
     });
   }
   if (code === 'EACCES' || code === 'EADDRNOTAVAIL') {
     return new AccelError('ACCEL_NET_CANNOT_LISTEN', `cannot listen on ${host}:${port} (${code})`, {
       hint: 'use a port above 1023 and an address of this machine',
+      exitCode: 2,
     });
   }
   return err;
