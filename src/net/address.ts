@@ -35,7 +35,7 @@ export function parseServerUrl(value: string, flag: string, defaultPort = 5000):
   } catch {
     url = undefined;
   }
-  if (!url || url.protocol !== 'https:' || !url.hostname) {
+  if (url?.protocol !== 'https:' || !url.hostname) {
     const bare = /^[\w.-]+(:\d+)?$/.test(value) || /^\[[0-9a-f:]+\](:\d+)?$/i.test(value);
     throw new AccelError('ACCEL_USAGE_BAD_URL', `${flag} must be an https URL, not '${value}'`, {
       hint: bare ? `did you mean ${flag} https://${value}?` : `for example ${flag} https://HOST:${defaultPort}`,
