@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
+import { parseArgs } from './options.ts';
 
 /** A compile the cache can handle: one source in, one object (or assembly) out. */
 export interface Compile {
@@ -23,38 +24,6 @@ export interface Compile {
 }
 
 export type Classification = { kind: 'cacheable'; compile: Compile } | { kind: 'uncacheable'; reason: string };
-
-/** Options whose value is the next argument when not attached (`-I dir` or `-Idir`). */
-const WITH_VALUE = new Set([
-  '-o',
-  '-x',
-  '-I',
-  '-isystem',
-  '-iquote',
-  '-idirafter',
-  '-include',
-  '-imacros',
-  '-iprefix',
-  '-iwithprefix',
-  '-iwithprefixbefore',
-  '-isysroot',
-  '-imultilib',
-  '-D',
-  '-U',
-  '-MF',
-  '-MT',
-  '-MQ',
-  '-L',
-  '-l',
-  '-B',
-  '-Xpreprocessor',
-  '-Xassembler',
-  '-Xlinker',
-  '-aux-info',
-  '-arch',
-  '-target',
-  '--param',
-]);
 
 const LANGUAGES: Record<string, string> = {
   '.c': 'c',
@@ -80,7 +49,8 @@ const UNCACHEABLE: [RegExp, string][] = [
   [/^-save-temps/, '-save-temps'],
   [/^-fprofile-(generate|use|arcs|instr-generate|instr-use|sample-use)/, 'profiling (-fprofile-*)'],
   [/^(--coverage|-ftest-coverage)$/, 'coverage (writes .gcno)'],
-  [/^-Wp,/, '-Wp, options'],
+  // -Wp,-DX and -Wp,-UX are defines (in the key like -D); any other -Wp, may write files (-Wp,-MD,FILE).
+  [/^-Wp,(?!-[DU][^,]*$)/, '-Wp, options'],
   [/^-fdump-/, 'compiler dumps'],
   [/^-frecord-gcc-switches$/, 'output records the command line'],
   [/^--?version$|^-dump/, 'not a compile'],
@@ -108,28 +78,16 @@ export function classify(compiler: string, rawArgs: string[], cwd: string): Clas
   const afterDirs: string[] = [];
   const keyArgs: string[] = [];
 
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
+  for (const parsed of parseArgs(args)) {
+    const arg = parsed.raw[0] as string;
     for (const [re, reason] of UNCACHEABLE) if (re.test(arg)) return { kind: 'uncacheable', reason };
-    if (arg === '-') return { kind: 'uncacheable', reason: 'source on stdin' };
-    if (!arg.startsWith('-') || arg === '-') {
+    if (parsed.kind === 'source') {
+      if (arg === '-') return { kind: 'uncacheable', reason: 'source on stdin' };
       inputs.push(arg);
       continue;
     }
-    // Split `-Ifoo` / `-I foo` / `-o=x` into option and value.
-    const option = WITH_VALUE.has(arg)
-      ? arg
-      : [...WITH_VALUE].find((o) => o.length > 2 && arg.startsWith(o) && !WITH_VALUE.has(arg));
-    let value: string | undefined;
-    if (WITH_VALUE.has(arg)) {
-      value = args[++i];
-      if (value === undefined) return { kind: 'uncacheable', reason: `${arg} without a value` };
-    } else if (option) {
-      value = arg.slice(option.length);
-    } else if (/^-[IDULBo]./.test(arg) || /^-M[FTQ]./.test(arg) || /^-x./.test(arg)) {
-      value = arg.slice(arg.startsWith('-M') ? 3 : 2);
-    }
-    const name = option ?? (value !== undefined ? arg.slice(0, arg.length - value.length) : arg);
+    const { option: name, value } = parsed;
+    if (parsed.kind !== 'flag' && value === undefined) return { kind: 'uncacheable', reason: `${arg} without a value` };
     switch (name) {
       case '-o':
         if (value === '-') return { kind: 'uncacheable', reason: 'output to stdout (-o -)' };

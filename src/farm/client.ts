@@ -102,7 +102,9 @@ async function dispatch(
   try {
     expected = new Set(mapArgs({ args: spec.args, cwd: spec.cwd, roots: ['/'], root: '/' }).outputs);
   } catch (err) {
-    if (err instanceof Refusal) throw new Fallback(`refused: ${err.code}`);
+    // Counted by the argument (`refused argument -fplugin=x`), so --stats shows what keeps compiles local.
+    if (err instanceof Refusal)
+      throw new Fallback(err.argument ? `refused argument ${err.argument}` : `refused: ${err.code}`);
     throw err;
   }
   for (let submission = 1; ; submission++) {

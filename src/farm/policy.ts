@@ -1,4 +1,6 @@
 import { basename, isAbsolute, join, resolve, sep } from 'node:path';
+import { farmVerdict } from '../compiler/allowed.ts';
+import { parseArgs } from '../compiler/options.ts';
 
 /**
  * What a worker agrees to run: an allowed compiler, and arguments that neither load code nor read or write
@@ -6,53 +8,15 @@ import { basename, isAbsolute, join, resolve, sep } from 'node:path';
  */
 export class Refusal extends Error {
   readonly code: string;
-  constructor(code: string, message: string) {
+  /** The argument refused, when one was: what `accel cc --stats` counts local compiles by. */
+  readonly argument: string | undefined;
+  constructor(code: string, message: string, argument?: string) {
     super(message);
     this.name = 'Refusal';
     this.code = code;
+    this.argument = argument;
   }
 }
-
-/** Arguments that make the compiler load or run other code, or read arguments from a file we did not ship. */
-const CODE_LOADING: [RegExp, string][] = [
-  [/^-fplugin/, 'loads a compiler plugin'],
-  [/^-fpass-plugin/, 'loads a compiler plugin'],
-  [/^--?specs/, 'replaces the driver specs (can run any program)'],
-  [/^-B/, 'changes where the driver finds its programs'],
-  [/^-wrapper$/, 'runs the compiler under another program'],
-  [/^-load$|^-Xclang$/, 'passes options to clang that can load code'],
-  [/^-no-canonical-prefixes$/, 'changes where the driver finds its programs'],
-  [/^-iprefix|^-iwithprefix/, 'is not supported on the farm'],
-  [/^-dumpdir$|^-dumpbase|^-auxbase|^-aux-info/, 'writes files outside the job'],
-  [/^@/, 'reads arguments from a file that is not part of the job'],
-  // Options that write (or read) a file at a path of the client's choosing, or hand options to the
-  // preprocessor, assembler or linker where this policy cannot see them (-Wp,-MD,FILE; -Xpreprocessor -fplugin).
-  [/^-W[pal],/, 'passes options to a sub-tool that this policy cannot check'],
-  [/^-X(preprocessor|assembler|linker)$/, 'passes options to a sub-tool that this policy cannot check'],
-  [/^--output/, 'names an output this policy does not map (use -o)'],
-  [/^-fdump-|^-fopt-info|^-fcallgraph-info|^-MJ/, 'writes files outside the job'],
-  [/^-f(?!(debug|file|macro)-prefix-map=)[a-z0-9-]+=\//, 'names an absolute path the job cannot contain'],
-];
-
-/** Options whose value is an input path (read by the compiler). */
-const INPUT_PATH = ['-I', '-isystem', '-iquote', '-idirafter', '-include', '-imacros', '-isysroot', '--sysroot'];
-/** Options whose value is an output path. */
-const OUTPUT_PATH = ['-o', '-MF'];
-const PATH_OPTIONS = [...OUTPUT_PATH, ...INPUT_PATH].sort((a, b) => b.length - a.length);
-
-/** `-Ifoo`, `-I foo`, `--sysroot=foo`, `--sysroot foo`: the option and, when attached, its value. */
-function splitPathOption(arg: string): { option: string; joined?: string } | undefined {
-  for (const option of PATH_OPTIONS) {
-    if (arg === option) return { option };
-    if (option === '--sysroot') {
-      if (arg.startsWith('--sysroot=')) return { option, joined: arg.slice('--sysroot='.length) };
-    } else if (arg.startsWith(option)) return { option, joined: arg.slice(option.length) };
-  }
-  return undefined;
-}
-
-/** Options with a separate value that is not a path. */
-const OTHER_VALUE = new Set(['-x', '-D', '-U', '-MT', '-MQ', '-arch', '-target', '--param', '-L', '-l', '-imultilib']);
 
 /** System headers are not shipped: absolute paths under these stay as they are on the worker. */
 export const SYSTEM_PREFIXES = ['/usr/'];
@@ -68,25 +32,6 @@ export function jobEnv(env: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of JOB_ENV_KEYS) if (typeof env[k] === 'string') out[k] = env[k] as string;
   return out;
-}
-
-/** Checks the shape of a submitted job (it comes from the network); throws a Refusal. */
-export function checkJobShape(spec: unknown): void {
-  const s = spec as Record<string, unknown> | null;
-  const ok =
-    typeof s === 'object' &&
-    s !== null &&
-    typeof s.compiler === 'string' &&
-    typeof s.toolchain === 'string' &&
-    typeof s.cwd === 'string' &&
-    Array.isArray(s.args) &&
-    s.args.every((a) => typeof a === 'string') &&
-    typeof s.env === 'object' &&
-    s.env !== null &&
-    typeof s.startTimeoutMs === 'number' &&
-    s.startTimeoutMs > 0;
-  if (!ok)
-    throw new Refusal('ACCEL_FARM_BAD_JOB', 'malformed job: compiler, toolchain, cwd, args, env, startTimeoutMs');
 }
 
 export function within(path: string, dirs: readonly string[]): boolean {
@@ -111,10 +56,11 @@ export interface MappedArgs {
 }
 
 /**
- * Checks `args` and rewrites their paths into the sandbox `root` (a client path P becomes root + P, so
- * relative paths keep working from the mapped cwd and the compiler sees the same relative names as locally).
- * Inputs must lie under the include roots (shipped) or the system prefixes (not shipped); outputs always
- * land inside the sandbox. `-ffile-prefix-map=root=` makes debug info and __FILE__ name client paths.
+ * Checks `args` against the allowlist (allowed.ts) and rewrites their paths into the sandbox `root` (a client
+ * path P becomes root + P, so relative paths keep working from the mapped cwd and the compiler sees the same
+ * relative names as locally). Inputs must lie under the include roots (shipped) or the system prefixes (not
+ * shipped); outputs always land inside the sandbox. `-ffile-prefix-map=root=` makes debug info and __FILE__
+ * name client paths.
  */
 export function mapArgs(options: { args: string[]; cwd: string; roots: readonly string[]; root: string }): MappedArgs {
   const { args, cwd, roots, root } = options;
@@ -141,40 +87,36 @@ export function mapArgs(options: { args: string[]; cwd: string; roots: readonly 
     if (!isAbsolute(value) && join(root, cwd, value).startsWith(`${root}/`)) return value;
     return join(root, abs);
   };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    for (const [re, why] of CODE_LOADING) {
-      if (re.test(arg))
-        throw new Refusal('ACCEL_FARM_ARG_REFUSED', `argument ${arg} is refused on the farm: it ${why}`);
+  for (const arg of parseArgs(args)) {
+    const verdict = farmVerdict(arg);
+    if (verdict !== true) {
+      throw new Refusal(
+        'ACCEL_FARM_ARG_REFUSED',
+        `argument ${arg.raw.join(' ')} is refused on the farm: it ${verdict}`,
+      );
     }
-    const split = splitPathOption(arg);
-    if (split) {
-      const value = split.joined ?? args[++i];
-      if (value === undefined) throw new Refusal('ACCEL_FARM_BAD_JOB', `${arg} without a value`);
-      const { option } = split;
-      const mapped = OUTPUT_PATH.includes(option) ? outputPath(value) : input(option, value);
-      if (option === '-o') output = resolve(cwd, value);
-      if (option === '-MF') depFile = resolve(cwd, value);
-      if (split.joined === undefined) out.push(option, mapped);
-      else out.push(`${option}${option === '--sysroot' ? '=' : ''}${mapped}`);
+    if (arg.kind === 'source') {
+      out.push(input('source', arg.value as string));
       continue;
     }
-    if (OTHER_VALUE.has(arg)) {
-      out.push(arg, args[++i] ?? '');
+    if (arg.kind === 'input-path' || arg.kind === 'output-path') {
+      const value = arg.value;
+      if (value === undefined || value === '') throw new Refusal('ACCEL_FARM_BAD_JOB', `${arg.option} without a value`);
+      const mapped = arg.kind === 'output-path' ? outputPath(value) : input(arg.option, value);
+      if (arg.option === '-o') output = resolve(cwd, value);
+      if (arg.option === '-MF') depFile = resolve(cwd, value);
+      if (arg.raw.length === 2) out.push(arg.option, mapped);
+      else out.push(`${arg.option}${arg.option.startsWith('--') ? '=' : ''}${mapped}`);
       continue;
     }
-    const map = /^(-f(?:debug|file|macro)-prefix-map=)(\/[^=]*)=(.*)$/.exec(arg);
+    const map = /^(-f(?:debug|file|macro)-prefix-map=)(\/[^=]*)=(.*)$/.exec(arg.option);
     if (map) {
       // The user's own maps name client paths; they must match the sandbox names now. Later maps win in gcc.
       out.push(`${map[1]}${join(root, map[2] as string)}=${map[3]}`);
       continue;
     }
-    if (arg === '-MD' || arg === '-MMD') depsWanted = true;
-    if (!arg.startsWith('-') && arg !== '') {
-      out.push(input('source', arg));
-      continue;
-    }
-    out.push(arg);
+    if (arg.option === '-MD' || arg.option === '-MMD') depsWanted = true;
+    out.push(...arg.raw);
   }
   const depFiles = depFile ? [depFile] : [];
   if (depsWanted && !depFile && output) {
