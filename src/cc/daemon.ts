@@ -13,6 +13,7 @@ import {
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import PQueue from 'p-queue';
+import type { CompileFn } from '../compiler/run.ts';
 import { runCompiler } from '../compiler/run.ts';
 import { isProcessAlive, tempName } from '../core/atomic-fs.ts';
 import { AccelError, errnoCode, isAccelError } from '../core/errors.ts';
@@ -22,7 +23,7 @@ import { bump } from './counters.ts';
 import type { StatMemo } from './filehash.ts';
 import { daemonPaths, decodeRequest, frame, MAX_REQUEST, type Request } from './protocol.ts';
 import type { RemoteCache } from './remote.ts';
-import { type CompileFn, runCc } from './wrapper.ts';
+import { runCc } from './wrapper.ts';
 
 export interface DaemonOptions {
   home: string;

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { Compile } from '../compiler/args.ts';
+import { retargetDepFile } from '../compiler/depfile.ts';
 import type { CompilerRun } from '../compiler/run.ts';
 import { replaceFileSync } from '../core/atomic-fs.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
-import { retargetDepFile } from './depfile.ts';
 
 /** A cached compile: the output blobs and what the compiler printed (replayed on every hit: warnings too). */
 export interface CompileResult {

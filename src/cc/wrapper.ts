@@ -1,14 +1,14 @@
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type Compile, classify } from '../compiler/args.ts';
+import { parseDepFile } from '../compiler/depfile.ts';
 import { compilerIdentity, compilerVersion, resolveCompiler } from '../compiler/identity.ts';
-import { type CompilerRun, runCompiler } from '../compiler/run.ts';
+import { type CompileFn, type CompilerRun, runCompiler } from '../compiler/run.ts';
 import { tempName } from '../core/atomic-fs.ts';
 import { isAccelError } from '../core/errors.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { bump } from './counters.ts';
-import { parseDepFile } from './depfile.ts';
 import { FileHasher, type StatMemo } from './filehash.ts';
 import { directKey } from './key.ts';
 import { findResult, type ManifestEntry, recordEntry, shadowCandidates } from './manifest.ts';
@@ -47,17 +47,6 @@ export interface CcOptions {
  * cache adds); `compile` is the classified call. A dispatcher that could not use the farm compiles locally
  * itself and says why in `fallback` (counted, and announced once).
  */
-export type CompileFn = (
-  compilerPath: string,
-  args: string[],
-  options: {
-    cwd: string;
-    env: NodeJS.ProcessEnv;
-    compile: Compile;
-    /** How to compile here when the farm cannot: the caller's own limits, abort signal and umask apply. */
-    local: (compilerPath: string, args: string[]) => Promise<CompilerRun>;
-  },
-) => Promise<CompilerRun & { fallback?: string; remote?: boolean }>;
 
 /** What the wrapper did; stdout/stderr are the compiler's own output (replayed on a hit). */
 export interface CcOutcome {

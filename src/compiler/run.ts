@@ -1,11 +1,28 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { AccelError } from '../core/errors.ts';
+import type { Compile } from './args.ts';
 
 export interface CompilerRun {
   code: number;
   stdout: Buffer;
   stderr: Buffer;
 }
+
+/**
+ * Compiles somewhere other than here (the farm) and says how it went; `local` is how to compile here when that
+ * cannot be done, with the caller's own limits, abort signal and umask.
+ */
+export type CompileFn = (
+  compilerPath: string,
+  args: string[],
+  options: {
+    cwd: string;
+    env: NodeJS.ProcessEnv;
+    compile: Compile;
+    /** How to compile here when the farm cannot: the caller's own limits, abort signal and umask apply. */
+    local: (compilerPath: string, args: string[]) => Promise<CompilerRun>;
+  },
+) => Promise<CompilerRun & { fallback?: string; remote?: boolean }>;
 
 /**
  * Runs the real compiler, capturing its output (a cache hit must replay it); stdin is passed through for

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { CompileFn } from '../cc/wrapper.ts';
 import type { Compile } from '../compiler/args.ts';
-import type { CompilerRun } from '../compiler/run.ts';
+import type { CompileFn, CompilerRun } from '../compiler/run.ts';
 import { tempName } from '../core/atomic-fs.ts';
 import type { Config } from '../core/config.ts';
 import { fsError, isAccelError } from '../core/errors.ts';

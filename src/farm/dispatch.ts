@@ -1,4 +1,4 @@
-import type { CompileFn } from '../cc/wrapper.ts';
+import type { CompileFn } from '../compiler/run.ts';
 import type { Config } from '../core/config.ts';
 import type { Store } from '../store/store.ts';
 

@@ -194,30 +194,6 @@ export function readDigest(root: string, path: string): string | undefined {
   return data && createHash('sha256').update(data).digest('hex');
 }
 
-/** The paths a Makefile-style dependency file names (targets excluded). */
-export function depFilePaths(text: string): string[] {
-  const paths: string[] = [];
-  const joined = text.replace(/\\\r?\n/g, ' ');
-  for (const line of joined.split('\n')) {
-    const colon = line.search(/:(\s|$)/);
-    if (colon < 0) continue;
-    let word = '';
-    const rest = line.slice(colon + 1);
-    for (let i = 0; i < rest.length; i++) {
-      const c = rest[i] as string;
-      if (c === '\\' && rest[i + 1] === ' ') {
-        word += ' ';
-        i++;
-      } else if (c === ' ' || c === '\t') {
-        if (word) paths.push(word);
-        word = '';
-      } else word += c;
-    }
-    if (word) paths.push(word);
-  }
-  return paths;
-}
-
 /** Replaces every occurrence of the sandbox root, so diagnostics and dependency files name client paths. */
 export function unmapText(text: string, root: string): string {
   return text.split(root).join('');

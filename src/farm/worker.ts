@@ -5,6 +5,7 @@ import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { parseDepFile } from '../compiler/depfile.ts';
 import { resolveCompiler } from '../compiler/identity.ts';
 import type { Log } from '../core/log.ts';
 import { MtlsClient } from '../net/client.ts';
@@ -28,7 +29,6 @@ import {
 } from './protocol.ts';
 import {
   createJobRoot,
-  depFilePaths,
   type InputMode,
   InputPool,
   makeDirs,
@@ -246,7 +246,7 @@ export function createWorker(options: WorkerOptions) {
           if (mapped.depFiles.includes(path)) {
             const text = unmapText(data.toString('utf8'), root);
             data = Buffer.from(text);
-            for (const dep of depFilePaths(text)) {
+            for (const dep of parseDepFile(text).deps) {
               const abs = resolve(cwd, dep);
               // The digest of what the job read, not of what it was given: the client compares it with its own.
               if (manifest.files[abs]) inputs.push([abs, readDigest(host, abs) ?? 'missing']);

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseDepFile, retargetDepFile } from '../../src/cc/depfile.ts';
 import { mapPrefix } from '../../src/cc/key.ts';
 import { shadowCandidates } from '../../src/cc/manifest.ts';
 import { classify } from '../../src/compiler/args.ts';
+import { parseDepFile, retargetDepFile } from '../../src/compiler/depfile.ts';
 import { tempDir } from '../helpers.ts';
 
 const ok = (args: string[], cwd = '/w') => {
@@ -90,4 +90,13 @@ test('prefix maps rewrite the cwd the way gcc does', () => {
     ]),
     '.',
   );
+});
+
+test('one depfile parser for the cache and the farm: escaped spaces, $$, \\#, continuations, -MP rules', () => {
+  const text =
+    'build/a\\ b.o: src/a\\ b.c include/x\\#1.h \\\n  include/cost$$.h\\\n include/last.h\n\ninclude/x\\#1.h:\n';
+  assert.deepEqual(parseDepFile(text), {
+    targets: ['build/a b.o'],
+    deps: ['src/a b.c', 'include/x#1.h', 'include/cost$.h', 'include/last.h'],
+  });
 });
