@@ -172,7 +172,10 @@ export class Download {
       setHead(lastStatus);
       return undefined;
     }
-    const error = lastError ?? new AccelError('ACCEL_FETCH_NO_UPSTREAM', 'no upstream URL to fetch', { exitCode: 1 });
+    const error = unreachable(
+      lastError ?? new AccelError('ACCEL_FETCH_NO_UPSTREAM', 'no upstream URL to fetch', { exitCode: 1 }),
+      options.candidates,
+    );
     // Readers that only await the head must learn of the failure too.
     setHead({ kind: 'status', status: isRefusal(error) ? 403 : 502, url: options.candidates[0] ?? '' });
     throw error;
@@ -254,5 +257,15 @@ function truncated(url: string, got: number, expected: number | undefined, cause
   return new AccelError('ACCEL_FETCH_TRUNCATED', `download of ${url} broke off after ${got}${of} bytes`, {
     hint: 'the upstream closed the connection early; nothing was stored, the next request fetches again',
     cause,
+  });
+}
+
+/** A connection that could not be made or broke (refused, reset, no route) is the upstream's failure: a 502. */
+function unreachable(err: unknown, candidates: readonly string[]): unknown {
+  if (err instanceof AccelError || !errnoCode(err)) return err;
+  const where = candidates.map((c) => new URL(c).host).join(', ');
+  return new AccelError('ACCEL_FETCH_UNREACHABLE', `cannot reach ${where}: ${(err as Error).message}`, {
+    hint: 'is the upstream up, and does this machine reach it?',
+    cause: err,
   });
 }

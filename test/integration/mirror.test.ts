@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { test } from 'node:test';
 import type { MirrorOptions } from '../../src/mirror/server.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
@@ -296,4 +297,18 @@ test('a stalled upstream is abandoned and the client connection broken', async (
   const r = await get(`${m.base}/http/${up.origin}/stall-1.tar.gz`);
   assert.equal(r.broken, true);
   assert.equal(m.store.info().blobs, 0);
+});
+
+test('an allowed upstream that refuses connections is a 502 naming it, not a 500', async (t) => {
+  const closed = await new Promise<number>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+  const m = await startTestMirror(t, { allow: [`127.0.0.1:${closed}`] });
+  const got = await get(`${m.base}/http/127.0.0.1:${closed}/x.tar.gz`);
+  assert.equal(got.status, 502, got.body.toString());
+  assert.match(got.body.toString(), new RegExp(`cannot reach 127\\.0\\.0\\.1:${closed}`));
 });

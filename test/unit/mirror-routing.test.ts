@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AccelError } from '../../src/core/errors.ts';
-import { resolveUpstream } from '../../src/fetch/guard.ts';
+import { embeddedIpv4, resolveUpstream } from '../../src/fetch/guard.ts';
 import { isFresh, isImmutableUrl } from '../../src/mirror/freshness.ts';
 import { parseRange } from '../../src/mirror/respond.ts';
 import { mirrorUrlFor, parseMirrorPath } from '../../src/mirror/url-map.ts';
@@ -108,4 +108,38 @@ test('upstreams on loopback, private and link-local addresses are refused unless
   await assert.rejects(resolveUpstream('http://127.0.0.1:9001/x', ['127.0.0.1:9000']), /refusing/);
   await assert.rejects(resolveUpstream('file:///etc/passwd', []), /only http and https/);
   await assert.rejects(resolveUpstream('http://user:pw@93.184.216.34/x', []), /credentials/);
+});
+
+test('the address guard sees IPv4 hidden in IPv6 and the ranges it missed (no traffic: literal addresses)', async () => {
+  for (const host of [
+    '[::ffff:0:127.0.0.1]',
+    '[::ffff:0:7f00:1]',
+    '[::127.0.0.1]',
+    '[::a00:1]',
+    '[::ffff:10.1.2.3]',
+    '[64:ff9b::127.0.0.1]',
+    '[64:ff9b::c0a8:101]',
+    '[64:ff9b:1::5]',
+    '[2002:7f00:1::]',
+    '[2002:c0a8:101::1]',
+    '[fec0::1]',
+    '[fefe::1]',
+    '[2001::1]',
+    '198.18.0.1',
+    '198.19.255.254',
+    '192.0.2.7',
+  ]) {
+    await assert.rejects(
+      resolveUpstream(`http://${host}/x`, []),
+      (e: unknown) => e instanceof AccelError && e.code === 'ACCEL_FETCH_REFUSED',
+      host,
+    );
+  }
+  // Public addresses in the same forms pass (resolving a literal sends nothing).
+  for (const host of ['[64:ff9b::5db8:d822]', '[2002:5db8:d822::1]', '93.184.216.34', '198.20.0.1']) {
+    assert.ok(await resolveUpstream(`http://${host}/x`, []), host);
+  }
+  assert.equal(embeddedIpv4('::ffff:0:10.0.0.1'), '10.0.0.1');
+  assert.equal(embeddedIpv4('2002:0a00:0001::'), '10.0.0.1');
+  assert.equal(embeddedIpv4('2001:db8::1'), undefined);
 });
