@@ -5,6 +5,10 @@ import { createMirrorServer, type MirrorOptions } from '../src/mirror/server.ts'
 import { Store } from '../src/store/store.ts';
 import { cleanEnv, MAIN, tempDir } from './helpers.ts';
 
+/** The build-cache write token of test mirrors (a real one makes its own, see src/mirror/cache-token.ts). */
+export const TEST_CACHE_TOKEN = 'test-cache-token';
+export const CACHE_AUTH = { authorization: `Bearer ${TEST_CACHE_TOKEN}` };
+
 /** An in-process mirror on port 0 over a temp (or given) store, closed when the test ends or on `close()`. */
 export async function startTestMirror(t: TestContext, options: Partial<MirrorOptions> & { home?: string } = {}) {
   const store = Store.open({ home: options.home ?? tempDir(t) });
@@ -15,6 +19,7 @@ export async function startTestMirror(t: TestContext, options: Partial<MirrorOpt
     bind: '127.0.0.1',
     offline: false,
     token: '',
+    cacheToken: TEST_CACHE_TOKEN,
     ttlSeconds: 3600,
     stallSeconds: 10,
     remaps: {},

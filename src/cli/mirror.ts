@@ -9,7 +9,9 @@ import { formatSize } from '../core/size.ts';
 import { Fetcher } from '../fetch/fetcher.ts';
 import { currentEpoch, findEpoch, listEpochs, pinEpoch, pinnedEpochId, unpinSuite } from '../mirror/apt/epochs.ts';
 import { aptClientConfig, readMachineSources } from '../mirror/apt/sources.ts';
+import { cacheToken } from '../mirror/cache-token.ts';
 import {
+  buildCacheConfig,
   CLIENT_TOOLS,
   type ClientTool,
   clientConfig,
@@ -23,6 +25,7 @@ import { prefetch } from '../mirror/prefetch.ts';
 import { createMirrorServer } from '../mirror/server.ts';
 import { discoverUpstreams, npmRegistryFromNpm } from '../mirror/upstreams.ts';
 import { readWantedFiles } from '../mirror/wanted.ts';
+import { parseBind, parsePort } from '../net/address.ts';
 import { type Globals, withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
@@ -92,8 +95,8 @@ Routes:
     .action(
       runner.action(async (g, flags: ServeFlags) => {
         const config = g.config.mirror;
-        const port = flags.port === undefined ? config.port : Number(flags.port);
-        const bind = flags.bind ?? config.bind;
+        const port = parsePort(flags.port ?? config.port, flags.port === undefined ? 'mirror.port' : '--port');
+        const bind = parseBind(flags.bind ?? config.bind, flags.bind === undefined ? 'mirror.bind' : '--bind');
         const token = flags.token ?? config.token;
         const stats = await withStore(g, async (store) => {
           const server = createMirrorServer({
@@ -103,6 +106,7 @@ Routes:
             bind,
             offline: flags.offline === true,
             token,
+            cacheToken: cacheToken(g.home),
             ttlSeconds: config.ttl,
             stallSeconds: config.stallTimeout,
             remaps: config.remaps,
@@ -198,17 +202,22 @@ Routes:
 
   mirror
     .command('config')
-    .description(`print what makes a tool use the mirror (apt, ${CLIENT_TOOLS.join(', ')})`)
-    .argument('<tool>', `apt | ${CLIENT_TOOLS.join(' | ')}`)
+    .description(`print what makes a tool use the mirror (apt, ${CLIENT_TOOLS.join(', ')}, cache)`)
+    .argument('<tool>', `apt | ${CLIENT_TOOLS.join(' | ')} | cache (the shared build cache and its write token)`)
     .option('--url <base>', 'the mirror as clients reach it (default: http://<mirror.bind>:<mirror.port>)')
     .option('--upstream <url...>', "the upstream(s) to mirror, instead of the tool's own configuration")
     .option('--write <workspace>', 'bazel only: write accel-downloader.cfg and the .bazelrc line into the workspace')
     .action(
       runner.action(async (g, tool: string, flags: { url?: string; upstream?: string[]; write?: string }) => {
         if (tool === 'apt') return aptConfig(g, flags.url);
+        if (tool === 'cache') {
+          const { bind, port } = g.config.mirror;
+          const config = buildCacheConfig(flags.url ?? mirrorBaseUrl(bind, port), cacheToken(g.home));
+          return dataResult(config, () => formatClientConfig(config).trimEnd());
+        }
         if (!(CLIENT_TOOLS as readonly string[]).includes(tool)) {
           throw new AccelError('ACCEL_USAGE_BAD_TOOL', `no client config for '${tool}'`, {
-            hint: `choose one of ${CLIENT_TOOLS.join(', ')}`,
+            hint: `choose one of apt, ${CLIENT_TOOLS.join(', ')}, cache`,
           });
         }
         const { bind, port } = g.config.mirror;

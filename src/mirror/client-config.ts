@@ -311,3 +311,24 @@ function appendLineOnce(path: string, line: string, comment: string): void {
     throw fsError(err, 'writing', path);
   }
 }
+
+/**
+ * The shared build cache (/cache/, Bazel's HTTP cache layout) for its three clients: accel cc, ccache and
+ * Bazel, each with the write token (reads need none).
+ */
+export function buildCacheConfig(base: string, token: string): ClientConfig {
+  const cache = `${normalizeBase(base)}/cache`;
+  return {
+    files: [],
+    lines: [
+      '# accel cc on other machines (reads and writes the shared cache):',
+      `export ACCEL_CC_REMOTE=${cache}`,
+      `export ACCEL_CC_REMOTE_TOKEN=${token}`,
+      '# ccache (ccache.conf):',
+      `remote_storage = ${cache}|layout=bazel|bearer-token=${token}`,
+      '# Bazel (.bazelrc):',
+      `build --remote_cache=${cache} --remote_header=Authorization="Bearer ${token}"`,
+      '# Without the token, clients still read the cache; their writes are refused (401).',
+    ],
+  };
+}

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AccelError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
@@ -23,6 +24,7 @@ export interface MirrorContext {
   policy: FreshnessPolicy;
   offline: boolean;
   token: string;
+  cacheToken: string;
   remaps: Record<string, string[]>;
   log: Log;
   now: () => number;
@@ -55,6 +57,15 @@ export async function handleRequest(ctx: MirrorContext, req: IncomingMessage, re
     if (ctx.token && req.headers.authorization !== `Bearer ${ctx.token}`) {
       res.setHeader('www-authenticate', 'Bearer realm="accel"');
       return sendError(ctx, res, 401, 'missing or wrong bearer token');
+    }
+    if (req.method === 'PUT' && !mayWriteCache(ctx, req.headers.authorization)) {
+      res.setHeader('www-authenticate', 'Bearer realm="accel-cache"');
+      return sendError(
+        ctx,
+        res,
+        401,
+        'writing to the build cache needs its token (Authorization: Bearer …); `accel mirror config cache` prints it',
+      );
     }
     if (raw.length > MAX_URL_LENGTH) return sendError(ctx, res, 414, 'request target too long');
     if (raw.startsWith('/_accel/')) return statusResponse(ctx, raw, res);
@@ -134,8 +145,9 @@ function takePin(pathOrUrl: string): { rest: string; pinned?: Digest } {
 async function serveWanted(ctx: MirrorContext, req: IncomingMessage, res: ServerResponse, wanted: Wanted) {
   const { store } = ctx;
   if (wanted.pinned && store.has(wanted.pinned)) {
-    // Content named by its checksum is the same whichever URL asked for it.
-    store.refs.set(URL_NS, wanted.key, wanted.pinned, { immutable: true, fetchedAt: ctx.now() } satisfies UrlMeta);
+    // Content named by its checksum is the same whichever URL asked for it, so this request is answered from
+    // the store; but the URL is not bound to it: only bytes the upstream sent for a URL ever answer it unpinned
+    // (a client could otherwise pin any stored blob to any URL, for everyone).
     if (await serveStored(ctx, req, res, wanted.pinned, 'HIT')) return;
   }
   const ref = store.refs.get(URL_NS, wanted.key);
@@ -305,4 +317,17 @@ function errorStatus(err: AccelError): [number, string] {
 function sendError(ctx: MirrorContext, res: ServerResponse, status: number, message: string): void {
   ctx.stats.errors++;
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${message}\n`);
+}
+
+/** A write to the shared build cache carries the cache token (or the mirror's own token, which gates all). */
+function mayWriteCache(ctx: MirrorContext, authorization: string | undefined): boolean {
+  const offered = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
+  if (offered === undefined) return false;
+  return [ctx.cacheToken, ctx.token].some((t) => t !== '' && safeEqual(t, offered));
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

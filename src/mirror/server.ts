@@ -15,6 +15,8 @@ export interface MirrorOptions {
   bind: string;
   offline: boolean;
   token: string;
+  /** Bearer token a write to the build cache needs (`mirror.token` also does); see cache-token.ts. */
+  cacheToken: string;
   ttlSeconds: number;
   stallSeconds: number;
   remaps: Record<string, string[]>;
@@ -53,6 +55,7 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
     policy: freshnessPolicy(options.ttlSeconds, options.immutable),
     offline: options.offline,
     token: options.token,
+    cacheToken: options.cacheToken,
     remaps: options.remaps,
     log: options.log,
     now,

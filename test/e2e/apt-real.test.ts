@@ -33,6 +33,7 @@ test("the machine's own archive through the mirror: install --download-only, the
       bind: '127.0.0.1',
       offline,
       token: '',
+      cacheToken: 'unused',
       ttlSeconds: 3600,
       stallSeconds: 60,
       remaps: { [remap]: [uri] },

@@ -5,7 +5,7 @@ import { type TestContext, test } from 'node:test';
 import { blobPath } from '../../src/store/layout.ts';
 import { Store } from '../../src/store/store.ts';
 import { MAIN, ROOT, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
-import { startTestMirror } from '../mirror-harness.ts';
+import { startTestMirror, TEST_CACHE_TOKEN } from '../mirror-harness.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'c-project');
 const TUS = 22;
@@ -253,7 +253,7 @@ for (const mode of MODES) {
     const dir = tempDir(t);
     writeFileSync(join(dir, 'x.c'), 'int x(void) { return 5; }\n');
     const mirror = await startTestMirror(t);
-    const env = { ACCEL_CC_REMOTE: `${mirror.base}/cache` };
+    const env = { ACCEL_CC_REMOTE: `${mirror.base}/cache`, ACCEL_CC_REMOTE_TOKEN: TEST_CACHE_TOKEN };
     const wraps = { one: await wrapper(t, mode, join(dir, 'one')), two: await wrapper(t, mode, join(dir, 'two')) };
     const cc = (home: 'one' | 'two', out: string) =>
       wraps[home].run(['gcc', '-c', 'x.c', '-o', out], { cwd: dir, env });

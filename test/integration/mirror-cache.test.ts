@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildCacheCounters, CACHE_AC_NS, handleCacheRequest } from '../../src/mirror/cache-routes.ts';
+import { cacheToken, cacheTokenPath } from '../../src/mirror/cache-token.ts';
 import type { Digest } from '../../src/store/digest.ts';
-import { cleanEnv, runCommand, sha256, tempDir } from '../helpers.ts';
-import { startTestMirror } from '../mirror-harness.ts';
+import { cleanEnv, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import { CACHE_AUTH, startTestMirror } from '../mirror-harness.ts';
 
 interface Reply {
   status: number;
@@ -22,10 +23,12 @@ interface Reply {
 function call(
   method: string,
   url: string,
-  options: { body?: Buffer; headers?: Record<string, string>; chunked?: boolean } = {},
+  options: { body?: Buffer; headers?: Record<string, string>; chunked?: boolean; anonymous?: boolean } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { ...options.headers };
+    // A writer holds the cache token unless the test is about not holding it.
+    const auth = method === 'PUT' && !options.anonymous ? CACHE_AUTH : {};
+    const headers: Record<string, string | number> = { ...auth, ...options.headers };
     if (options.body && !options.chunked) headers['content-length'] = options.body.length;
     const req = request(url, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -121,8 +124,13 @@ test('the bearer token guards GET, HEAD and PUT under /cache/', async (t) => {
   const url = `${m.base}/cache/cas/${sha256(blob)}`;
   const auth = { authorization: 'Bearer s3cret' };
 
-  assert.equal((await call('PUT', url, { body: blob })).status, 401);
+  assert.equal((await call('PUT', url, { body: blob, anonymous: true })).status, 401);
   assert.equal((await call('PUT', url, { body: blob, headers: { authorization: 'Bearer nope' } })).status, 401);
+  assert.equal(
+    (await call('PUT', url, { body: blob, headers: CACHE_AUTH })).status,
+    401,
+    'the cache token does not open a mirror that has a token of its own',
+  );
   assert.equal(m.store.has(sha256(blob) as Digest), false);
   assert.equal((await call('PUT', url, { body: blob, headers: auth })).status, 200);
 
@@ -132,7 +140,7 @@ test('the bearer token guards GET, HEAD and PUT under /cache/', async (t) => {
   assert.equal((await call('HEAD', url, { headers: auth })).status, 200);
 
   const ac = `${m.base}/cache/ac/${hex64()}`;
-  assert.equal((await call('PUT', ac, { body: blob })).status, 401);
+  assert.equal((await call('PUT', ac, { body: blob, anonymous: true })).status, 401);
   assert.equal((await call('PUT', ac, { body: blob, headers: auth })).status, 200);
   assert.equal((await call('GET', ac)).status, 401);
   assert.deepEqual((await call('GET', ac, { headers: auth })).body, blob);
@@ -164,7 +172,9 @@ test('bodies over the limit are answered 413 and not stored', async (t) => {
     });
     socket.on('close', () => resolve(reply));
     socket.on('error', reject);
-    socket.write(`PUT /cache/ac/${hex64()} HTTP/1.1\r\nHost: x\r\nContent-Length: ${3 * 1024 ** 3}\r\n\r\nabc`);
+    socket.write(
+      `PUT /cache/ac/${hex64()} HTTP/1.1\r\nHost: x\r\nAuthorization: ${CACHE_AUTH.authorization}\r\nContent-Length: ${3 * 1024 ** 3}\r\n\r\nabc`,
+    );
   });
   assert.match(declared, /^HTTP\/1\.1 413 /);
 
@@ -195,7 +205,9 @@ test('a PUT whose connection breaks mid-body stores nothing and keeps the previo
   const partial = randomBytes(5000);
   const socket = connect(m.port, '127.0.0.1');
   await new Promise<void>((resolve) => socket.once('connect', resolve));
-  socket.write(`PUT /cache/ac/${key} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n`);
+  socket.write(
+    `PUT /cache/ac/${key} HTTP/1.1\r\nHost: x\r\nAuthorization: ${CACHE_AUTH.authorization}\r\nContent-Length: 100000\r\n\r\n`,
+  );
   socket.write(partial);
   await eventually(() => readdirSync(m.store.layout.tmp).length === 1, 'the server started writing the body');
   socket.destroy();
@@ -268,4 +280,42 @@ test('real ccache: a result stored through accel is a remote hit for a fresh cca
   const counters = buildCacheCounters(m.server.context.stats);
   assert.equal(counters.cachePuts, 2);
   assert.equal(counters.cacheHits, 2, 'manifest and result read back');
+});
+
+test('writes to the build cache need the cache token by default: any local user cannot feed others results', async (t) => {
+  const m = await startTestMirror(t);
+  const blob = randomBytes(1000);
+  const digest = sha256(blob);
+  const key = hex64();
+  const offers: Record<string, string>[] = [
+    {},
+    { authorization: 'Bearer wrong' },
+    { authorization: `Basic ${CACHE_AUTH.authorization}` },
+  ];
+  for (const headers of offers) {
+    for (const url of [`${m.base}/cache/cas/${digest}`, `${m.base}/cache/ac/${key}`]) {
+      const r = await call('PUT', url, { body: blob, headers, anonymous: true });
+      assert.equal(r.status, 401, `${url} ${JSON.stringify(headers)}`);
+      assert.match(r.body.toString(), /accel mirror config cache/);
+    }
+  }
+  assert.equal((await call('GET', `${m.base}/cache/cas/${digest}`)).status, 404, 'nothing was stored');
+  assert.equal(m.store.refs.count(CACHE_AC_NS), 0);
+  assert.equal((await call('PUT', `${m.base}/cache/ac/${key}`, { body: blob })).status, 200);
+  assert.deepEqual((await call('GET', `${m.base}/cache/ac/${key}`)).body, blob, 'reads stay open');
+});
+
+test('`accel mirror config cache` prints the write token that `mirror serve` makes at first start, kept 0600', async (t) => {
+  const home = tempDir(t);
+  const printed = await runAccel(['--home', home, 'mirror', 'config', 'cache']);
+  assert.equal(printed.code, 0, printed.stderr);
+  const token = /ACCEL_CC_REMOTE_TOKEN=(\S+)/.exec(printed.stdout.toString())?.[1] as string;
+  assert.ok(token && token.length >= 32, printed.stdout.toString());
+  assert.match(printed.stdout.toString(), new RegExp(`bearer-token=${token}`));
+  assert.equal(statSync(cacheTokenPath(home)).mode & 0o777, 0o600);
+  assert.equal(cacheToken(home), token, 'the same token every time');
+  const m = await startTestMirror(t, { home, cacheToken: cacheToken(home) });
+  const blob = randomBytes(100);
+  const url = `${m.base}/cache/cas/${sha256(blob)}`;
+  assert.equal((await call('PUT', url, { body: blob, headers: { authorization: `Bearer ${token}` } })).status, 200);
 });

@@ -312,3 +312,23 @@ test('an allowed upstream that refuses connections is a 502 naming it, not a 500
   assert.equal(got.status, 502, got.body.toString());
   assert.match(got.body.toString(), new RegExp(`cannot reach 127\\.0\\.0\\.1:${closed}`));
 });
+
+test('?sha256= answers one request from the store but never rebinds the URL to another blob (cache poisoning)', async (t) => {
+  const up = await upstream(t);
+  const secret = tarball(4096);
+  const real = tarball(4096);
+  up.files.set('/other.tar.gz', { body: secret });
+  up.files.set('/lib-1.0.tar.gz', { body: real });
+  const home = tempDir(t);
+  const m = await mirror(t, up, { home });
+  // Any stored blob: here one fetched through another URL.
+  assert.deepEqual((await get(`${m.base}/http/${up.origin}/other.tar.gz`)).body, secret);
+  // The attacker names the URL others use and pins it to that blob.
+  const pinned = await get(`${m.base}/http/${up.origin}/lib-1.0.tar.gz?sha256=${sha256(secret)}`);
+  assert.deepEqual(pinned.body, secret, 'the pinned request itself is answered by content');
+  // Everyone else, online and offline, gets what the upstream sends for that URL.
+  assert.deepEqual((await get(`${m.base}/http/${up.origin}/lib-1.0.tar.gz`)).body, real);
+  await m.close();
+  const offline = await mirror(t, up, { home, offline: true });
+  assert.deepEqual((await get(`${offline.base}/http/${up.origin}/lib-1.0.tar.gz`)).body, real);
+});
