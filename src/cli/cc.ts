@@ -162,7 +162,7 @@ Examples:
           return dataResult(status, () => `cc daemon running (pid ${status.pid})`);
         }
 
-        const store = Store.open({ home: g.home, log: g.log });
+        const store = Store.open({ home: g.home, log: g.log, shared: g.config.store.shared });
         try {
           const daemon = await startDaemon({
             home: g.home,

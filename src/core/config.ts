@@ -83,6 +83,8 @@ const ConfigSchema = z.strictObject({
     z.strictObject({
       /** Budget that `accel store gc` shrinks the store to when no --max-size is given. */
       maxSize: z._default(sizeString, '10G'),
+      /** A store shared by a group (directories 2770, index 0660); otherwise private to its user (0700/0600). */
+      shared: z._default(z.boolean(), false),
     }),
     {},
   ),
@@ -93,6 +95,7 @@ export type Config = z.output<typeof ConfigSchema>;
 /** `ACCEL_*` variables that override config.json keys, by key path. */
 const ENV_KEYS: Record<string, readonly string[]> = {
   ACCEL_STORE_MAX_SIZE: ['store', 'maxSize'],
+  ACCEL_STORE_SHARED: ['store', 'shared'],
   ACCEL_MIRROR_PORT: ['mirror', 'port'],
   ACCEL_MIRROR_BIND: ['mirror', 'bind'],
   ACCEL_MIRROR_TOKEN: ['mirror', 'token'],
@@ -111,6 +114,8 @@ const ENV_KEYS: Record<string, readonly string[]> = {
 };
 
 /** Keys whose environment variable holds a number. */
+/** Variables whose value is a boolean: 1/true and 0/false. */
+const BOOLEAN_ENV = new Set(['ACCEL_STORE_SHARED']);
 const NUMERIC_ENV = new Set([
   'ACCEL_MIRROR_PORT',
   'ACCEL_MIRROR_TTL',
@@ -150,8 +155,10 @@ export function loadConfig(home: string, env: NodeJS.ProcessEnv): LoadedConfig {
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('ACCEL_') || value === undefined) continue;
     const path = ENV_KEYS[name];
-    if (path) setPath(raw, path, NUMERIC_ENV.has(name) && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
-    else if (!OTHER_ENV.has(name)) unknownEnv.push(name);
+    if (path) {
+      const typed = NUMERIC_ENV.has(name) && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value;
+      setPath(raw, path, BOOLEAN_ENV.has(name) && /^(1|true|0|false)$/.test(value) ? /^(1|true)$/.test(value) : typed);
+    } else if (!OTHER_ENV.has(name)) unknownEnv.push(name);
   }
   const parsed = z.safeParse(ConfigSchema, raw);
   if (!parsed.success) throw configError(parsed.error, file);

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Statement } from 'better-sqlite3';
@@ -37,6 +37,11 @@ export interface OpenStoreOptions {
   now?: () => number;
   /** better-sqlite3's native binding, when the caller loaded it itself (the single executable does). */
   nativeBinding?: object;
+  /**
+   * A store a team shares through a group (config store.shared): group-writable directories that pass their
+   * group on, a group-writable index. Otherwise the store is private to its user.
+   */
+  shared?: boolean;
 }
 
 export interface StoreInfo {
@@ -62,9 +67,13 @@ export class Store {
   static open(options: OpenStoreOptions): Store {
     const layout = layoutOf(options.home);
     const now = options.now ?? Date.now;
-    prepareDirs(layout);
+    prepareDirs(layout, options.shared === true);
     const nativeBinding = options.nativeBinding ?? nativeAddon('better_sqlite3', options.home);
     const db = openDb(layout.index, { nativeBinding });
+    // SQLite creates its files with the umask's modes; the index names every blob and URL the user fetched.
+    for (const file of [layout.index, `${layout.index}-wal`, `${layout.index}-shm`]) {
+      restrict(file, options.shared ? 0o660 : 0o600);
+    }
     const log = options.log ?? silentLog;
     const swept = sweepTmp(layout.tmp, now());
     if (swept > 0) log.debug(`removed ${swept} abandoned temp file(s) from ${layout.tmp}`);
@@ -179,10 +188,17 @@ export class Store {
   }
 }
 
-function prepareDirs(layout: Layout): void {
+/**
+ * The store is private to its user (0700) unless shared (2770: the group may read and write, new entries
+ * keep the group). An existing home of ours is brought to that mode; one owned by someone else is left alone.
+ */
+function prepareDirs(layout: Layout, shared: boolean): void {
+  const mode = shared ? 0o2770 : 0o700;
   try {
-    mkdirSync(layout.tmp, { recursive: true });
-    mkdirSync(layout.blobs, { recursive: true });
+    mkdirSync(layout.home, { recursive: true, mode });
+    restrict(layout.home, mode);
+    mkdirSync(layout.tmp, { recursive: true, mode });
+    mkdirSync(layout.blobs, { recursive: true, mode });
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EEXIST') {
@@ -192,5 +208,15 @@ function prepareDirs(layout: Layout): void {
       });
     }
     throw err;
+  }
+}
+
+/** chmod a file or directory this user owns to `mode`; others' files and missing ones are left as they are. */
+function restrict(path: string, mode: number): void {
+  try {
+    const st = statSync(path);
+    if (st.uid === process.getuid?.() && (st.mode & 0o7777) !== mode) chmodSync(path, mode);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
   }
 }

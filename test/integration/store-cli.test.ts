@@ -1,10 +1,20 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SCHEMA_VERSION } from '../../src/store/db.ts';
-import { MAIN, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import { MAIN, NOBODY, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
 
 function ok(r: RunResult): string {
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
@@ -221,4 +231,31 @@ test('warnings go to stderr and -q silences them; stdout carries only data', asy
   assert.equal(quiet.stderr, '');
   const both = await runAccel(['--home', home, '-q', '-v', 'store', 'info']);
   failed(both, 2, 'ACCEL_USAGE_CONFLICT');
+});
+
+test('the store is private to its user by default, group-shared only when configured', async (t) => {
+  const dir = tempDir(t);
+  chmodSync(dir, 0o755);
+  const mode = (p: string) => statSync(p).mode & 0o7777;
+  const home = join(dir, 'private');
+  ok(await runAccel(['--home', home, 'store', 'put', '-'], { input: 'secret url list' }));
+  assert.equal(mode(home), 0o700);
+  assert.equal(mode(join(home, 'index.db')), 0o600);
+  // Another local user can neither list the store nor read its index.
+  if (process.getuid?.() === 0) {
+    const peek = await runCommand('cat', [join(home, 'index.db')], { user: NOBODY });
+    assert.notEqual(peek.code, 0, 'nobody cannot read the index');
+    assert.match(peek.stderr, /Permission denied/);
+  }
+  // A store made by an older accel (0755, 0644) is brought to the private modes when opened.
+  chmodSync(home, 0o755);
+  chmodSync(join(home, 'index.db'), 0o644);
+  ok(await runAccel(['--home', home, 'store', 'info']));
+  assert.equal(mode(home), 0o700);
+  assert.equal(mode(join(home, 'index.db')), 0o600);
+
+  const team = join(dir, 'team');
+  ok(await runAccel(['--home', team, 'store', 'put', '-'], { input: 'x', env: { ACCEL_STORE_SHARED: '1' } }));
+  assert.equal(mode(team), 0o2770);
+  assert.equal(mode(join(team, 'index.db')), 0o660);
 });
