@@ -307,6 +307,8 @@ function errorStatus(err: AccelError): [number, string] {
     case 'ACCEL_FETCH_REFUSED':
     case 'ACCEL_FETCH_BAD_URL':
       return [403, err.message];
+    case 'ACCEL_FS_NO_SPACE':
+      return [507, `the mirror's store is full: ${err.message}`];
     case 'ACCEL_STORE_DIGEST_MISMATCH':
       return [502, `upstream content does not match the pinned sha256: ${err.message}`];
     default:

@@ -104,7 +104,7 @@ export async function createBlobWriter(ctx: StoreContext): Promise<BlobWriter> {
     },
     async write(chunk) {
       try {
-        await fh.write(chunk);
+        await writeAll(fh, chunk);
       } catch (err) {
         throw fsError(err, 'storing into', ctx.layout.home);
       }
@@ -146,7 +146,7 @@ export async function putFd(ctx: StoreContext, fd: number, options: PutOptions =
         if (bytesRead === 0) break;
         const chunk = buffer.subarray(0, bytesRead);
         hasher.update(chunk);
-        await out.write(chunk);
+        await writeAll(out, chunk);
         size += bytesRead;
       }
       await out.sync();
@@ -415,7 +415,34 @@ export function readBlob(ctx: StoreContext, digest: Digest, options: { verify?: 
   return data;
 }
 
+/**
+ * Writes all of `chunk`. A write may take fewer bytes than offered (a disk filling up: 56,981 of 65,536,
+ * then ENOSPC); the size recorded for the blob must be the size of the file, so the rest is written again
+ * until it goes in or fails.
+ */
+async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
+  for (let offset = 0; offset < chunk.length; ) {
+    const { bytesWritten } = await fh.write(chunk, offset, chunk.length - offset);
+    if (bytesWritten === 0) {
+      throw Object.assign(new Error('no space left on device (a write took no bytes)'), { code: 'ENOSPC' });
+    }
+    offset += bytesWritten;
+  }
+}
+
+/**
+ * Records a read for LRU eviction. Best effort: on a full disk the index cannot take the write, and a read
+ * must not fail for it (hits keep being served while the disk is full).
+ */
 function touch(ctx: StoreContext, row: BlobRow): void {
+  try {
+    touchRow(ctx, row);
+  } catch (err) {
+    if (!/^SQLITE_(FULL|IOERR|READONLY|BUSY)/.test(errnoCode(err) ?? '')) throw err;
+  }
+}
+
+function touchRow(ctx: StoreContext, row: BlobRow): void {
   const now = ctx.now();
   if (now - row.last_access < TOUCH_GRANULARITY_MS) return;
   ctx.statements.touch.run(now, row.digest);

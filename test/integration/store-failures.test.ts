@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { cleanEnv, listFiles, MAIN, type RunResult, runAccel, tempDir, unprivileged } from '../helpers.ts';
+import { startFakeUpstream } from '../fake-upstream.ts';
+import { cleanEnv, listFiles, MAIN, type RunResult, runAccel, tempDir, unprivileged, until } from '../helpers.ts';
+import { startTestMirror } from '../mirror-harness.ts';
 
 function failed(r: RunResult, exitCode: number, code: string): void {
   assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stderr}`);
@@ -144,3 +147,53 @@ test('an unreadable input file is a permission error with nothing stored', async
   assert.match(r.stderr, new RegExp(`reading ${secret}`));
   assertNothingStored(home);
 });
+
+test('a full disk under the mirror: a miss is a prompt 507 with no temp file left, hits are still served', {
+  skip: tmpfsSupport(),
+}, async (t) => {
+  const mnt = mkdtempSync(join(tmpdir(), 'accel-tmpfs-'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+  // Lazy: the mirror's store may still hold files open when this runs; the mount goes once they close.
+  t.after(() => {
+    if (mounted.status === 0) spawnSync('umount', ['-l', mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  });
+  assert.equal(mounted.status, 0, mounted.stderr?.toString());
+  const up = await startFakeUpstream();
+  t.after(() => up.close());
+  const small = Buffer.alloc(64 * 1024, 7);
+  up.files.set('/small.tar.gz', { body: small });
+  up.files.set('/big.tar.gz', { body: Buffer.alloc(3 << 20, 9) });
+  const m = await startTestMirror(t, { home: join(mnt, 'store'), allow: [up.origin] });
+  const hit = `${m.base}/http/${up.origin}/small.tar.gz`;
+  assert.equal((await httpGet(hit)).status, 200);
+  await until('the small file stored', () => m.store.refs.get('url', `http://${up.origin}/small.tar.gz`) !== undefined);
+  // Fill the disk to the last few KiB.
+  const filler = join(mnt, 'filler');
+  spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' });
+  const miss = await httpGet(`${m.base}/http/${up.origin}/big.tar.gz`);
+  assert.ok(miss.status === 507 || miss.broken, `a full store is 507 (or a cut stream): ${miss.status}`);
+  if (miss.status === 507) assert.match(miss.body.toString(), /store is full/);
+  await until('the temp file removed', () => readdirSync(join(mnt, 'store', 'tmp')).length === 0);
+  const again = await httpGet(hit);
+  assert.equal(again.status, 200, `a hit needs no space: ${again.body.toString().slice(0, 300)}`);
+  assert.deepEqual(again.body, small);
+  await m.close();
+  rmSync(filler);
+});
+
+/** GET without keep-alive (a kept socket would hold the tmpfs busy), reporting a cut body. */
+function httpGet(url: string): Promise<{ status: number; body: Buffer; broken: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', () => {});
+      res.on('close', () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), broken: !res.complete }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
