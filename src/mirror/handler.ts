@@ -29,7 +29,7 @@ export interface MirrorContext {
   log: Log;
   now: () => number;
   /** Digests of blobs hashed once by this process while serving them (see respond.ts). */
-  verified: Set<string>;
+  verified: Map<string, string>;
   apt: AptArchive;
   /** Hosts the forward proxy serves besides the remaps' upstreams. */
   proxyHosts: string[];

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { AccelError } from '../core/errors.ts';
+import { fingerprintOf } from '../store/cas.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import type { CacheStatus, MirrorStats } from './stats.ts';
@@ -9,8 +11,12 @@ export interface ServeOptions {
   status: CacheStatus;
   contentType?: string;
   stats: MirrorStats;
-  /** Blobs this process already hashed once while serving them; they are not hashed again. */
-  verified: Set<string>;
+  /**
+   * Blobs this process hashed while serving them, with their file's fingerprint then (store/cas.ts
+   * fingerprintOf). A blob is trusted without hashing only while its fingerprint is the same: one corrupted
+   * or replaced on disk since is hashed again, and quarantined on a mismatch.
+   */
+  verified: Map<string, string>;
 }
 
 /** Blobs up to this size are answered with one read and one write. */
@@ -43,37 +49,62 @@ export async function serveBlob(
     res.writeHead(416, { ...headers, 'content-range': `bytes */${info.size}` }).end();
     return true;
   }
-  if (range) return serveRange(req, res, store, digest, headers, range, options.stats);
+  if (range) return serveRange(req, res, store, digest, headers, range, options);
   if (info.size <= SMALL_BLOB) return serveSmall(req, res, store, digest, headers, options);
-  if (options.verified.has(digest)) return serveTrusted(req, res, store, digest, headers, options.stats);
-  const reader = await store.open(digest);
-  if (!reader) return false;
-  res.writeHead(200, { ...headers, 'content-length': info.size });
+  const opened = await store.openFile(digest);
+  if (!opened) return false;
+  const { fh } = opened;
+  const fingerprint = fingerprintOf(await fh.stat());
+  res.writeHead(200, { ...headers, 'content-length': opened.info.size });
   if (req.method === 'HEAD') {
-    reader.stream.destroy();
+    await fh.close();
     res.end();
     return true;
   }
+  if (options.verified.get(digest) === fingerprint) {
+    // Hashed before, unchanged since: straight from the file.
+    const source = fh.createReadStream({ highWaterMark: 1 << 20 });
+    source.on('data', (chunk) => {
+      options.stats.bytesServed += chunk.length;
+    });
+    await pipeline(source, res).catch(() => res.destroy());
+    return true;
+  }
+  // Hashed as it streams; the last chunk is held back until the hash matched, so a corrupt blob ends in a
+  // broken connection (and quarantine), never in a complete 200.
+  const hasher = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(1 << 20);
   let held: Buffer | undefined;
+  let position = 0;
   try {
-    for await (const chunk of reader.stream) {
+    for (;;) {
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) break;
+      const chunk = Buffer.from(buffer.subarray(0, bytesRead));
+      hasher.update(chunk);
+      position += bytesRead;
       if (held) await write(res, held, options.stats);
-      held = chunk as Buffer;
+      held = chunk;
+    }
+    if (hasher.digest('hex') !== digest || position !== opened.info.size) {
+      store.quarantine(digest);
+      throw new Error('corrupt');
     }
     if (held) await write(res, held, options.stats);
     res.end();
-    remember(options.verified, digest);
+    remember(options.verified, digest, fingerprint);
   } catch {
     // Corrupt on disk (now quarantined) or the client went away: break the connection, never end it cleanly.
-    reader.stream.destroy();
     res.destroy();
+  } finally {
+    await fh.close();
   }
   return true;
 }
 
 /**
- * A small blob in one read and one write. It is hashed the first time this process serves it (a corrupt
- * one is quarantined and reads as a miss, so the caller fetches it again); after that, trusted.
+ * A small blob in one read and one write, hashed unless this process hashed it before and its file has not
+ * changed since. A corrupt one is quarantined and reads as a miss, so the caller fetches it again.
  */
 async function serveSmall(
   req: IncomingMessage,
@@ -83,15 +114,16 @@ async function serveSmall(
   headers: Record<string, string | number>,
   options: ServeOptions,
 ): Promise<boolean> {
-  let data: Buffer | undefined;
+  let read: { data: Buffer; fingerprint: string } | undefined;
   try {
-    data = store.read(digest, { verify: !options.verified.has(digest) });
+    read = store.readChecked(digest, options.verified.get(digest));
   } catch (err) {
     if (err instanceof AccelError && err.code === 'ACCEL_STORE_CORRUPT') return false;
     throw err;
   }
-  if (!data) return false;
-  remember(options.verified, digest);
+  if (!read) return false;
+  const { data } = read;
+  remember(options.verified, digest, read.fingerprint);
   res.writeHead(200, { ...headers, 'content-length': data.length });
   if (req.method === 'HEAD') res.end();
   else {
@@ -101,36 +133,12 @@ async function serveSmall(
   return true;
 }
 
-/** A large blob this process has verified before: streamed straight from its file. */
-async function serveTrusted(
-  req: IncomingMessage,
-  res: ServerResponse,
-  store: Store,
-  digest: Digest,
-  headers: Record<string, string | number>,
-  stats: MirrorStats,
-): Promise<boolean> {
-  const opened = await store.openFile(digest);
-  if (!opened) return false;
-  res.writeHead(200, { ...headers, 'content-length': opened.info.size });
-  if (req.method === 'HEAD') {
-    await opened.fh.close();
-    res.end();
-    return true;
-  }
-  const source = opened.fh.createReadStream({ highWaterMark: 1 << 20 });
-  source.on('data', (chunk) => {
-    stats.bytesServed += chunk.length;
-  });
-  await pipeline(source, res).catch(() => res.destroy());
-  return true;
-}
-
-function remember(verified: Set<string>, digest: Digest): void {
+function remember(verified: Map<string, string>, digest: Digest, fingerprint: string): void {
   if (verified.size >= MAX_VERIFIED) verified.clear();
-  verified.add(digest);
+  verified.set(digest, fingerprint);
 }
 
+/** A range is served only from a blob hashed with its current fingerprint (hashed in full first otherwise). */
 async function serveRange(
   req: IncomingMessage,
   res: ServerResponse,
@@ -138,11 +146,20 @@ async function serveRange(
   digest: Digest,
   headers: Record<string, string | number>,
   range: { start: number; end: number },
-  stats: MirrorStats,
+  options: ServeOptions,
 ): Promise<boolean> {
+  const { stats } = options;
   const opened = await store.openFile(digest);
   if (!opened) return false;
   const { fh, info } = opened;
+  const fingerprint = fingerprintOf(await fh.stat());
+  if (options.verified.get(digest) !== fingerprint) {
+    if (!(await store.verifyOpen(digest, fh))) {
+      await fh.close();
+      return false;
+    }
+    remember(options.verified, digest, fingerprint);
+  }
   try {
     const length = range.end - range.start + 1;
     res.writeHead(206, {

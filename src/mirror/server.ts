@@ -59,7 +59,7 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
     remaps: options.remaps,
     log: options.log,
     now,
-    verified: new Set(),
+    verified: new Map(),
     apt: new AptArchive({
       store: options.store,
       fetcher,

@@ -1,9 +1,13 @@
 import {
+  closeSync,
   createWriteStream,
+  fstatSync,
   linkSync,
   mkdirSync,
+  openSync,
   read,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   statSync,
@@ -203,8 +207,9 @@ export async function putBuffer(ctx: StoreContext, data: Buffer, options: PutOpt
   const digest = digestOf(data);
   checkExpected(digest, options.expected);
   // Already stored: skip the write entirely (the common case when a compile result is stored twice).
+  // Compared byte for byte (cheaper than hashing): a copy corrupted in place is rewritten, not trusted.
   const known = ctx.statements.get.get(digest) as BlobRow | undefined;
-  if (known && fileSize(blobPath(ctx.layout, digest)) === known.size) return record(ctx, digest, data.length, options);
+  if (known && sameBytes(blobPath(ctx.layout, digest), data)) return record(ctx, digest, data.length, options);
   const temp = join(ctx.layout.tmp, tempName());
   try {
     // Synchronous like readBlob: buffers are small (compile outputs), and each await costs a round trip.
@@ -213,6 +218,15 @@ export async function putBuffer(ctx: StoreContext, data: Buffer, options: PutOpt
   } catch (err) {
     rmSync(temp, { force: true });
     throw fsError(err, 'storing into', ctx.layout.home);
+  }
+}
+
+function sameBytes(path: string, data: Buffer): boolean {
+  try {
+    return fileSize(path) === data.length && readFileSync(path).equals(data);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
   }
 }
 
@@ -260,11 +274,35 @@ function commit(ctx: StoreContext, temp: string, digest: Digest, size: number, o
     unlinkSync(temp);
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err;
-    // A truncated leftover (from a foreign tool or a disk error) must not win over good content.
-    if (fileSize(final) !== size) renameSync(temp, final);
+    // The existing blob wins only when it is right: a truncated leftover, or one corrupted in place with the
+    // same size, is replaced by the verified bytes in hand (putting the right content again repairs it).
+    if (fileSize(final) !== size || fileDigest(final) !== digest) renameSync(temp, final);
     else unlinkSync(temp);
   }
   return record(ctx, digest, size, options);
+}
+
+/** sha256 of a file through one reused buffer (only on a duplicate put: the existing copy is checked). */
+function fileDigest(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const hasher = newHasher();
+    const buffer = Buffer.allocUnsafe(HASH_BUFFER_SIZE);
+    for (;;) {
+      const n = readSync(fd, buffer, 0, buffer.length, null);
+      if (n === 0) break;
+      hasher.update(buffer.subarray(0, n));
+    }
+    return hasher.digest('hex');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function record(ctx: StoreContext, digest: Digest, size: number, options: PutOptions): BlobInfo {
@@ -392,6 +430,72 @@ function mismatch(ctx: StoreContext, row: BlobRow, actual: string, seen: number)
     `blob ${row.digest} is corrupt on disk (read ${seen} of ${row.size} bytes hashing to ${actual}); it was quarantined`,
     { hint: 'run `accel store verify` to check the rest of the store; put the content again to restore it' },
   );
+}
+
+/**
+ * What identifies a blob file's current bytes without reading them: size, inode, and the times any write or
+ * chmod moves. A server that hashed a blob may trust it while this stays the same; a blob corrupted in place
+ * (or replaced) changes it, and is hashed again before it is served.
+ */
+export function fingerprintOf(st: { size: number; ino: number; mtimeMs: number; ctimeMs: number }): string {
+  return `${st.size}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+/**
+ * Reads a whole blob with its file's fingerprint, hashing it unless the fingerprint is `trusted` (one the
+ * caller saw when it last hashed it). A mismatch quarantines the blob and throws ACCEL_STORE_CORRUPT.
+ */
+export function readBlobChecked(
+  ctx: StoreContext,
+  digest: Digest,
+  trusted: string | undefined,
+): { data: Buffer; fingerprint: string } | undefined {
+  const row = ctx.statements.get.get(digest) as BlobRow | undefined;
+  if (!row) return undefined;
+  const path = blobPath(ctx.layout, digest);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw fsError(err, 'reading', path);
+    forget(ctx, digest);
+    return undefined;
+  }
+  let data: Buffer;
+  let fingerprint: string;
+  try {
+    fingerprint = fingerprintOf(fstatSync(fd));
+    data = readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  touch(ctx, row);
+  if (fingerprint !== trusted) {
+    const error = mismatch(ctx, row, digestOf(data), data.length);
+    if (error) throw error;
+  }
+  return { data, fingerprint };
+}
+
+/** Hashes an open blob file in full (positional reads); on a mismatch quarantines it and returns false. */
+export async function verifyOpenBlob(ctx: StoreContext, digest: Digest, fh: FileHandle): Promise<boolean> {
+  const row = ctx.statements.get.get(digest) as BlobRow | undefined;
+  if (!row) return false;
+  const hasher = newHasher();
+  const buffer = Buffer.allocUnsafe(HASH_BUFFER_SIZE);
+  let seen = 0;
+  for (;;) {
+    const { bytesRead } = await fh.read(buffer, 0, buffer.length, seen);
+    if (bytesRead === 0) break;
+    hasher.update(buffer.subarray(0, bytesRead));
+    seen += bytesRead;
+  }
+  return mismatch(ctx, row, hasher.digest('hex'), seen) === undefined;
+}
+
+/** Quarantines a blob whose bytes were found not to match (by a reader that hashed them itself). */
+export function quarantineCorrupt(ctx: StoreContext, digest: Digest): void {
+  if (ctx.statements.get.get(digest)) quarantineBlob(ctx, digest);
 }
 
 /** Reads a whole blob into memory and checks it before returning; for small blobs (compile outputs, manifests). */

@@ -18,8 +18,11 @@ import {
   putFd,
   putFile,
   putStream,
+  quarantineCorrupt,
   readBlob,
+  readBlobChecked,
   statBlob,
+  verifyOpenBlob,
 } from './cas.ts';
 import { prepareBlobStatements, type StoreContext } from './context.ts';
 import { type Db, openDb, SCHEMA_VERSION } from './db.ts';
@@ -112,6 +115,21 @@ export class Store {
   /** Opens a blob's file unverified (range requests), or undefined on a miss; the caller closes it. */
   openFile(digest: Digest): Promise<{ info: BlobInfo; fh: FileHandle } | undefined> {
     return openBlobFile(this.#ctx, digest);
+  }
+
+  /** Reads a whole blob with its file's fingerprint, hashing it unless that fingerprint is `trusted`. */
+  readChecked(digest: Digest, trusted: string | undefined): { data: Buffer; fingerprint: string } | undefined {
+    return readBlobChecked(this.#ctx, digest, trusted);
+  }
+
+  /** Hashes an open blob file in full; false (and the blob quarantined) when it does not match. */
+  verifyOpen(digest: Digest, fh: FileHandle): Promise<boolean> {
+    return verifyOpenBlob(this.#ctx, digest, fh);
+  }
+
+  /** Quarantines a blob a reader found corrupt while hashing it itself. */
+  quarantine(digest: Digest): void {
+    quarantineCorrupt(this.#ctx, digest);
   }
 
   /** Opens a verified read stream, or undefined on a miss. */

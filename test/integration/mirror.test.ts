@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import type { MirrorOptions } from '../../src/mirror/server.ts';
+import type { Digest } from '../../src/store/digest.ts';
+import { blobPath } from '../../src/store/layout.ts';
+import type { Store } from '../../src/store/store.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
 import { sha256, tempDir } from '../helpers.ts';
 import { startTestMirror } from '../mirror-harness.ts';
@@ -332,3 +335,45 @@ test('?sha256= answers one request from the store but never rebinds the URL to a
   const offline = await mirror(t, up, { home, offline: true });
   assert.deepEqual((await get(`${offline.base}/http/${up.origin}/lib-1.0.tar.gz`)).body, real);
 });
+
+/** Overwrites bytes of a stored blob in place, keeping its size (what bit rot or a stray write does). */
+function corrupt(store: Store, digest: string): void {
+  const path = blobPath(store.layout, digest as Digest);
+  chmodSync(path, 0o644);
+  const fd = openSync(path, 'r+');
+  writeSync(fd, Buffer.from('CORRUPT'), 0, 7, 100);
+  closeSync(fd);
+  chmodSync(path, 0o444);
+}
+
+for (const size of [4 * 1024, 3 * 1024 * 1024]) {
+  test(`a blob corrupted on disk after it was served is never served again as a complete 200 (${size} bytes)`, async (t) => {
+    const up = await upstream(t);
+    const body = tarball(size);
+    const digest = sha256(body);
+    up.files.set('/f.tar.gz', { body });
+    const m = await mirror(t, up);
+    const url = `${m.base}/http/${up.origin}/f.tar.gz`;
+    assert.deepEqual((await get(url)).body, body);
+    assert.deepEqual((await get(url)).body, body, 'a hit: hashed and trusted now');
+    const wrong = (g: Got) => g.status === 200 && !g.broken && !g.body.equals(body);
+    const wrongRange = (g: Got) => g.status === 206 && !g.broken && !g.body.equals(body.subarray(0, 200));
+
+    // Each probe: the blob is stored and trusted (a complete hit first), then corrupted in place.
+    const probe = async (what: string, request: () => Promise<Got>, isWrong: (g: Got) => boolean) => {
+      const warm = await get(url);
+      assert.deepEqual(warm.body, body, `${what}: stored again`);
+      await get(url);
+      corrupt(m.store, digest);
+      const got = await request();
+      assert.ok(!isWrong(got), `${what}: the right bytes (fetched again) or a broken connection, got ${got.status}`);
+    };
+    await probe('a full response', () => get(url), wrong);
+    await probe('a range', () => get(url, { range: 'bytes=0-199' }), wrongRange);
+    await probe('/cache/cas', () => get(`${m.base}/cache/cas/${digest}`), wrong);
+    assert.ok(readdirSync(m.store.layout.quarantine).length > 0, 'the corrupt blob was quarantined');
+    // And the blob that is there now (refetched) is the right one.
+    const after = await get(url);
+    assert.deepEqual(after.body, body);
+  });
+}

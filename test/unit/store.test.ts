@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
@@ -152,4 +153,29 @@ test('the start-up sweep keeps temp files of live processes, whatever their pref
   writeFileSync(dead, 'x');
   sweepTmp(store.layout.tmp, Date.now());
   assert.deepEqual(readdirSync(store.layout.tmp), [mine.split('/').pop()]);
+});
+
+test('putting the right bytes again repairs a blob corrupted in place with the same size', async (t) => {
+  const store = Store.open({ home: tempDir(t) });
+  t.after(() => store.close());
+  for (const [how, size] of [
+    ['buffer', 40_000],
+    ['stream', 3 << 20],
+  ] as const) {
+    const data = randomBytes(size);
+    const { digest } = await store.putBuffer(data);
+    const path = blobPath(store.layout, digest);
+    chmodSync(path, 0o644);
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(16, 0x58), 0, 16, 1000);
+    closeSync(fd);
+    chmodSync(path, 0o444);
+    assert.throws(() => store.read(digest), /corrupt/, `${how}: the corruption is seen`);
+    // read() quarantined it; put it back corrupt to model a copy nobody has read yet.
+    writeFileSync(path, Buffer.concat([data.subarray(0, 1000), Buffer.alloc(16, 0x58), data.subarray(1016)]));
+    await store.putBuffer(Buffer.from('unrelated'));
+    if (how === 'buffer') await store.putBuffer(data);
+    else await store.putStream(Readable.from([data]));
+    assert.deepEqual(store.read(digest), data, `${how}: repaired by the put`);
+  }
 });
