@@ -1,7 +1,13 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Log } from '../core/log.ts';
 import { Fetcher } from '../fetch/fetcher.ts';
+import {
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+  guardConnections,
+  serverTimeouts,
+} from '../net/connections.ts';
 import type { Store } from '../store/store.ts';
 import { AptArchive } from './apt/archive.ts';
 import { freshnessPolicy } from './freshness.ts';
@@ -26,6 +32,8 @@ export interface MirrorOptions {
   proxyHosts?: string[];
   /** Local conda channels served at /conda/<name>/: name → directory. */
   condaChannels?: Record<string, string>;
+  /** Connection cap and timeouts (tests shorten them). */
+  connections?: ConnectionLimits;
   now?: () => number;
 }
 
@@ -71,17 +79,16 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
     proxyHosts: options.proxyHosts ?? [],
     condaChannels: options.condaChannels ?? {},
   };
-  const sockets = new Set<Socket>();
-  const server: Server = createServer({ maxHeaderSize: 16 * 1024, keepAliveTimeout: 30_000 }, (req, res) => {
+  const limits = options.connections ?? DEFAULT_CONNECTION_LIMITS;
+  const server: Server = createServer({ maxHeaderSize: 16 * 1024, ...serverTimeouts(limits) }, (req, res) => {
     handleRequest(context, req, res).catch((err: unknown) => {
       options.log.error(`request ${req.url}: ${(err as Error).stack ?? err}`);
       res.destroy();
     });
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  // A PUT of a large blob may take a while to arrive; headers may not.
+  server.requestTimeout = 10 * 60_000;
+  const connections = guardConnections(server, limits);
   return {
     context,
     listen: () =>
@@ -96,7 +103,7 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
+        connections.closeAll();
       }),
   };
 }

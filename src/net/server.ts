@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { AccelError, errnoCode } from '../core/errors.ts';
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, guardConnections, serverTimeouts } from './connections.ts';
 import { type Identity, type Role, roleFromOu } from './identity.ts';
 
 /** Who is on the other end of a mutual-TLS connection, from its verified certificate. */
@@ -30,8 +31,10 @@ export function createMtlsServer(options: {
   port: number;
   handler: MtlsHandler;
   onError?: (err: unknown) => void;
+  connections?: ConnectionLimits;
 }): MtlsServer {
-  const sockets = new Set<Socket>();
+  // Authenticated peers keep their connections between long polls: a longer keep-alive than the mirror's.
+  const limits = options.connections ?? { ...DEFAULT_CONNECTION_LIMITS, max: 1024, keepAliveMs: 60_000 };
   // getPeerCertificate() builds a large object each call; a connection's peer never changes.
   const peers = new WeakMap<object, Peer>();
   const server = createHttpsServer(
@@ -41,7 +44,9 @@ export function createMtlsServer(options: {
       ca: options.identity.ca,
       requestCert: true,
       rejectUnauthorized: true,
-      keepAliveTimeout: 60_000,
+      // A TLS handshake that does not finish is a half-open connection holding a slot.
+      handshakeTimeout: 10_000,
+      ...serverTimeouts(limits),
     },
     (req, res) => {
       let peer = peers.get(req.socket);
@@ -60,11 +65,7 @@ export function createMtlsServer(options: {
   );
   // Long polls must not be cut by Node's default request timeout.
   server.requestTimeout = 0;
-  server.headersTimeout = 30_000;
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  const connections = guardConnections(server, limits);
   server.on('tlsClientError', () => {});
   return {
     listen: () =>
@@ -79,7 +80,7 @@ export function createMtlsServer(options: {
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());
-        for (const s of sockets) s.destroy();
+        connections.closeAll();
       }),
   };
 }
