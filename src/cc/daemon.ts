@@ -7,10 +7,11 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import PQueue from 'p-queue';
 import type { CompileFn } from '../compiler/run.ts';
@@ -65,7 +66,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       hint: 'use a shorter ACCEL_HOME (at most ~95 characters)',
     });
   }
-  takePidLock(paths.pid);
+  await takePidLock(paths);
   const secret = randomBytes(32).toString('hex');
   const secretTemp = join(dirname(paths.secret), tempName('.secret.'));
   writeFileSync(secretTemp, `${secret}\n`, { mode: 0o600 });
@@ -134,7 +135,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       // Local compiles, the farm's fallbacks included, share one bounded queue.
       const runLocal = (path: string, args: string[]) =>
         queue.add(() =>
-          runCompiler(path, args, { cwd: request.cwd, env: request.env, signal: abort.signal, umask: request.umask }),
+          runCompiler(path, args, {
+            cwd: request.cwd,
+            env: request.env,
+            signal: abort.signal,
+            umask: request.umask,
+            dieWithParent: true,
+          }),
         );
       const outcome = await runCc({
         store,
@@ -215,7 +222,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       });
     });
   } catch (err) {
+    // A failed start undoes what it made.
     rmSync(paths.pid, { force: true });
+    rmSync(paths.secret, { force: true });
     throw err;
   } finally {
     process.umask(umask);
@@ -259,29 +268,57 @@ function readRequest(socket: Socket, callback: (err: Error | undefined, request?
 }
 
 /**
- * One daemon per home: the pid file is created exclusively; one left by a daemon that died (kill -9) is
- * taken over once its process is gone.
+ * One daemon per home: the pid file is created exclusively. An existing one is believed only when a daemon
+ * answers on the socket, or its pid is alive and the file is young (a daemon starting, not yet listening):
+ * pid liveness alone is not enough, because a pid is reused (a stale pid file naming any live process used
+ * to block every start, and each compile waited 10 s for a daemon that would never come).
  */
-function takePidLock(path: string): void {
+async function takePidLock(paths: { pid: string; socket: string }): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = openSync(path, 'wx', 0o600);
+      const fd = openSync(paths.pid, 'wx', 0o600);
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
       return;
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err;
     }
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    if (pid > 0 && pid !== process.pid && isProcessAlive(pid)) {
+    let pid = 0;
+    let age = Number.POSITIVE_INFINITY;
+    try {
+      pid = Number(readFileSync(paths.pid, 'utf8').trim());
+      age = Date.now() - statSync(paths.pid).mtimeMs;
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      continue;
+    }
+    if (await socketAnswers(paths.socket)) {
       throw new AccelError('ACCEL_CC_DAEMON_RUNNING', `a cc daemon already runs for this home (pid ${pid})`, {
         exitCode: 1,
         hint: 'accel cc daemon --status shows it; --stop stops it',
       });
     }
-    rmSync(path, { force: true });
+    if (pid > 0 && pid !== process.pid && isProcessAlive(pid) && age < STARTING_MS) break;
+    rmSync(paths.pid, { force: true });
   }
   throw new AccelError('ACCEL_CC_DAEMON_RUNNING', 'another cc daemon is starting for this home', {
     hint: 'try again in a moment',
+  });
+}
+
+/** How long a daemon may take from its pid file to listening; an older file without a listener is stale. */
+const STARTING_MS = 10_000;
+
+/** Whether something accepts connections on the Unix socket (a daemon, even a busy one). */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    const done = (answer: boolean) => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(2000, () => done(true));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
   });
 }

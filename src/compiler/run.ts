@@ -1,4 +1,5 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { AccelError } from '../core/errors.ts';
 import type { Compile } from './args.ts';
 
@@ -7,6 +8,9 @@ export interface CompilerRun {
   stdout: Buffer;
   stderr: Buffer;
 }
+
+/** util-linux's setpriv (Debian: always there), for the parent-death signal Node cannot set itself. */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 /**
  * Compiles somewhere other than here (the farm) and says how it went; `local` is how to compile here when that
@@ -31,7 +35,19 @@ export type CompileFn = (
 export function runCompiler(
   path: string,
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; inherit?: boolean; signal?: AbortSignal; umask?: number },
+  options: {
+    cwd: string;
+    env: NodeJS.ProcessEnv;
+    inherit?: boolean;
+    signal?: AbortSignal;
+    umask?: number;
+    /**
+     * The compiler dies when this process does, even by SIGKILL (setpriv's parent-death signal): a long-lived
+     * server's compiles must not outlive it and race the client that then compiles the same output itself.
+     * Killing the driver is enough: it runs the assembler, the only writer of the output, last.
+     */
+    dieWithParent?: boolean;
+  },
 ): Promise<CompilerRun> {
   return new Promise((resolve, reject) => {
     // inherit: an uncacheable call gets the terminal itself (colours, interleaving), exactly as without accel.
@@ -44,7 +60,9 @@ export function runCompiler(
     const previous = options.umask === undefined ? undefined : process.umask(options.umask);
     let child: ChildProcess;
     try {
-      child = spawn(path, args, { cwd: options.cwd, env: options.env, stdio, detached: !!signal });
+      const [file, argv] =
+        options.dieWithParent && SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', path, ...args]] : [path, args];
+      child = spawn(file, argv, { cwd: options.cwd, env: options.env, stdio, detached: !!signal });
     } finally {
       if (previous !== undefined) process.umask(previous);
     }

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -241,4 +251,62 @@ test('another uid cannot use the socket: refused by its permissions, and without
   assert.match(r.stdout.toString(), /secret EACCES/, r.stderr);
   assert.match(r.stdout.toString(), /closed unanswered/, r.stderr);
   assert.ok(await daemonStatus(home), 'the owner still gets answers');
+});
+
+test('a stale pid file naming a live, unrelated process (a reused pid) does not block the daemon', async (t) => {
+  const { dir, home, masq } = await setup(t);
+  const paths = daemonPaths(home);
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  // A live process that is not a daemon, a pid file older than any start, and a socket nobody listens on.
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.after(() => sleeper.kill());
+  writeFileSync(paths.pid, `${sleeper.pid}\n`);
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(paths.pid, old, old);
+  const dead = createServer();
+  await new Promise<void>((r) => dead.listen(paths.socket, r));
+  await new Promise<void>((r) => dead.close(() => r()));
+  writeFileSync(paths.socket, '');
+
+  writeFileSync(join(dir, 'y.c'), 'int y(void) { return 2; }\n');
+  // The native client starts a daemon (it used to wait 10 s for one that could never start, then compile alone).
+  ok(await runCommand('gcc', ['-c', 'y.c', '-o', 'y.o'], { cwd: dir, env: { PATH: `${masq}:${process.env.PATH}` } }));
+  const status = await until('a daemon took the lock over', () => daemonStatus(home));
+  assert.notEqual(status.pid, sleeper.pid);
+  assert.equal(Number(readFileSync(paths.pid, 'utf8')), status.pid);
+  // And two starts at once still end with one daemon.
+  const again = await Promise.all([
+    runAccel(['--home', home, '--json', 'cc', 'daemon', '--detach']),
+    runAccel(['--home', home, '--json', 'cc', 'daemon', '--detach']),
+  ]);
+  for (const r of again) ok(r);
+  assert.deepEqual(
+    again.map((r) => JSON.parse(r.stdout.toString()).pid),
+    [status.pid, status.pid],
+  );
+});
+
+test('kill -9 of the daemon takes its running compilers with it (they would race the client compiling itself)', async (t) => {
+  // The daemon runs every compile through runCompiler with dieWithParent: a process that does so, killed with
+  // -9 mid-compile, must leave no compiler behind.
+  const dir = tempDir(t);
+  const marker = '291.75';
+  const compiler = join(dir, 'gcc');
+  writeFileSync(compiler, `#!/bin/sh\nexec sleep ${marker}\n`);
+  chmodSync(compiler, 0o755);
+  const script = join(dir, 'server.ts');
+  writeFileSync(
+    script,
+    `import { runCompiler } from ${JSON.stringify(join(ROOT, 'src', 'compiler', 'run.ts'))};
+const abort = new AbortController();
+runCompiler(${JSON.stringify(compiler)}, ['-c', 'x.c'], { cwd: '/', env: process.env, signal: abort.signal, dieWithParent: true });
+setInterval(() => {}, 1000);
+`,
+  );
+  const server = spawn(process.execPath, [script], { stdio: 'ignore' });
+  t.after(() => server.kill('SIGKILL'));
+  const sleeping = () => spawnSync('pgrep', ['-f', `sleep ${marker}`], { encoding: 'utf8' }).stdout.trim();
+  await until('the compile running', () => sleeping() !== '' || undefined);
+  server.kill('SIGKILL');
+  await until('no compiler left behind', () => sleeping() === '' || undefined, 20_000);
 });
