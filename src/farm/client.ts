@@ -12,6 +12,7 @@ import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { jobEnv, mapArgs, Refusal } from './policy.ts';
 import { type JobResult, JobResultSchema, type JobSpec, toolchainKey } from './protocol.ts';
+import { markSyncerDown, markSyncerUp, syncerMarkedDown } from './syncer-health.ts';
 import { cachedToolchain } from './toolchain.ts';
 
 /** Submissions per compile: a stale include tree is refreshed and the job sent again, at most this often. */
@@ -46,11 +47,23 @@ export async function farmCompile(
     if (isAccelError(err) && err.code.startsWith('ACCEL_CERTS_')) return local('no client certificate');
     throw err;
   }
+  if (syncerMarkedDown(home, farm.syncer)) return local('farm unreachable');
   try {
-    return await dispatch(client, store, compilerPath, args, options, farm.startTimeout * 1000, farm.jobTimeout * 1000);
+    const run = await dispatch(
+      client,
+      store,
+      compilerPath,
+      args,
+      options,
+      farm.startTimeout * 1000,
+      farm.jobTimeout * 1000,
+    );
+    markSyncerUp(home, farm.syncer);
+    return run;
   } catch (err) {
-    if (err instanceof Fallback) return local(err.message);
-    throw err;
+    if (!(err instanceof Fallback)) throw err;
+    if (err.message === 'farm unreachable') markSyncerDown(home, farm.syncer);
+    return local(err.message);
   }
 }
 

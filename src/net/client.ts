@@ -1,5 +1,5 @@
 import { Agent, request } from 'node:https';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { AccelError } from '../core/errors.ts';
 import { type Identity, type Role, roleFromOu } from './identity.ts';
 
@@ -7,6 +7,9 @@ export interface HttpsResponse {
   status: number;
   body: Buffer;
 }
+
+/** How long a TLS handshake may take. */
+const HANDSHAKE_MS = 5_000;
 
 /** An HTTPS client presenting this machine's certificate and trusting only the installation's CA. */
 export class MtlsClient {
@@ -71,6 +74,18 @@ export class MtlsClient {
         },
       );
       req.on('timeout', () => req.destroy(new Error(`no answer from ${this.base.origin} in ${options.timeoutMs} ms`)));
+      // A server that takes the TCP connection but never completes TLS (hung, or not a syncer at all) costs
+      // at most HANDSHAKE_MS, whatever time the answer itself may take.
+      req.on('socket', (socket) => {
+        const tls = socket as TLSSocket;
+        if (tls.authorized) return;
+        const timer = setTimeout(
+          () => req.destroy(new Error(`${this.base.origin} did not complete TLS in ${HANDSHAKE_MS} ms`)),
+          HANDSHAKE_MS,
+        );
+        tls.once('secureConnect', () => clearTimeout(timer));
+        tls.once('close', () => clearTimeout(timer));
+      });
       req.on('error', reject);
       req.end(data);
     });

@@ -104,3 +104,32 @@ test('restart of the syncer mid-build: clients resubmit to the new one and the b
   await worker.stop();
   await second.stop();
 });
+
+test('a syncer that takes connections and never answers costs a build one time-out, not one per compile', async (t) => {
+  const dir = tempDir(t);
+  const src = copyProject(dir);
+  const homes = await farmCerts(dir, { dev: 'client' });
+  const dev = homes.dev as string;
+  // Accepts TCP, never speaks TLS: a hung syncer (or a firewall that swallows packets after the handshake).
+  let connections = 0;
+  const held: import('node:net').Socket[] = [];
+  const hung = createServer((s) => {
+    connections++;
+    held.push(s);
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of held) s.destroy();
+    hung.close();
+  });
+  const url = `https://127.0.0.1:${(hung.address() as { port: number }).port}`;
+  const env = { ACCEL_FARM_SYNCER: url, ACCEL_FARM_START_TIMEOUT: '2' };
+  const expected = await plainObjects(src, dir);
+  ok(await build(src, dev, env, 4));
+  assertSame(src, expected);
+  const stats = await ccStats(dev);
+  assert.equal(stats['farm fallback: farm unreachable'], TUS, JSON.stringify(stats));
+  // The first compiles (at most -j4 at once, each with a retry) found it down; the rest did not ask again.
+  assert.ok(connections <= 12, `the hung syncer was asked ${connections} times for ${TUS} compiles`);
+});
