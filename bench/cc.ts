@@ -8,15 +8,15 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { debianSource } from './debian-source.ts';
 import { fmt, medianMs } from './util.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -54,7 +54,7 @@ interface BuildTimes {
 
 export async function benchCc(print: (line: string) => void): Promise<void> {
   print('## Compile cache (`bench/cc.ts`)\n');
-  const lua = luaSource();
+  const lua = debianSource('lua5.4', LUA_CACHE, 'lvm.c');
   if ('skipped' in lua) {
     print(`skipped: ${lua.skipped}\n`);
     return;
@@ -266,96 +266,6 @@ async function sccacheCompiler(
     },
     stop: () => spawnSync('sccache', ['--stop-server'], { env: scEnv, stdio: 'ignore' }),
   };
-}
-
-/**
- * lua5.4's Debian source, fetched with the machine's own apt sources turned into deb-src in a private apt state
- * directory: the system's lists, cache and configuration stay untouched.
- */
-function luaSource(): { src: string; version: string } | { skipped: string } {
-  const ready = () => ({ src: join(LUA_CACHE, 'src'), version: debianVersion(LUA_CACHE) });
-  if (existsSync(join(LUA_CACHE, 'src', 'lvm.c'))) return ready();
-  if (!has('apt-get') || !has('dpkg-source')) return { skipped: 'needs apt-get and dpkg-source (dpkg-dev)' };
-  const work = mkdtempSync(join(tmpdir(), 'accel-bench-apt-'));
-  try {
-    const parts = join(work, 'sources');
-    mkdirSync(parts);
-    const written = writeDebSrc(parts);
-    if (written === 0) return { skipped: 'no deb entries in the apt sources to turn into deb-src' };
-    for (const d of ['lists/partial', 'cache/archives/partial', 'unpack'])
-      mkdirSync(join(work, d), { recursive: true });
-    const apt = [
-      ...['-q', '-o', 'Dir::Etc::SourceList=/dev/null', '-o', `Dir::Etc::SourceParts=${parts}`],
-      ...['-o', `Dir::State::Lists=${join(work, 'lists')}`, '-o', `Dir::Cache=${join(work, 'cache')}`],
-    ];
-    const unpack = join(work, 'unpack');
-    for (const args of [['update'], ['source', 'lua5.4']]) {
-      const r = spawnSync('apt-get', [...apt, ...args], { cwd: unpack, encoding: 'utf8' });
-      if (r.status !== 0)
-        return { skipped: `\`apt-get ${args.join(' ')}\` failed: ${r.stderr.trim().split('\n').pop()}` };
-    }
-    const dir = readdirSync(unpack).find((f) => f.startsWith('lua5.4-') && statSync(join(unpack, f)).isDirectory());
-    if (dir === undefined) return { skipped: '`apt-get source lua5.4` unpacked nothing' };
-    try {
-      renameSync(join(unpack, dir), LUA_CACHE);
-    } catch (err) {
-      // Another run unpacked it first; its copy is as good as ours.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw err;
-    }
-    return ready();
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-}
-
-/** Copies each enabled `deb` source (one-line and deb822 files alike) into `dir` as `deb-src`; returns how many. */
-function writeDebSrc(dir: string): number {
-  const vars = new Map(
-    run('apt-config', ['shell', 'LIST', 'Dir::Etc::SourceList/f', 'PARTS', 'Dir::Etc::SourceParts/d'], {})
-      .trim()
-      .split('\n')
-      .map((l) => /^(\w+)='(.*)'$/.exec(l))
-      .filter((m) => m !== null)
-      .map((m) => [m[1], m[2]] as [string, string]),
-  );
-  const files: string[] = [];
-  const list = vars.get('LIST');
-  const partsDir = vars.get('PARTS');
-  if (list && existsSync(list)) files.push(list);
-  if (partsDir && existsSync(partsDir)) {
-    for (const f of readdirSync(partsDir).sort()) {
-      if (f.endsWith('.list') || f.endsWith('.sources')) files.push(join(partsDir, f));
-    }
-  }
-  let count = 0;
-  for (const [i, file] of files.entries()) {
-    const text = readFileSync(file, 'utf8');
-    if (file.endsWith('.sources')) {
-      const stanzas = text
-        .split(/\n\s*\n/)
-        .map((s) => s.split('\n').filter((l) => !l.startsWith('#')))
-        .filter((lines) => lines.some((l) => /^Types:.*\bdeb\b/.test(l)))
-        .filter((lines) => !lines.some((l) => /^Enabled:\s*no/i.test(l)))
-        .map((lines) => lines.map((l) => (l.startsWith('Types:') ? 'Types: deb-src' : l)).join('\n'));
-      if (stanzas.length > 0) writeFileSync(join(dir, `${i}-${basename(file)}`), `${stanzas.join('\n\n')}\n`);
-      count += stanzas.length;
-    } else {
-      const lines = text
-        .split('\n')
-        .filter((l) => /^\s*deb\s/.test(l))
-        .map((l) => l.replace(/^\s*deb\s/, 'deb-src '));
-      if (lines.length > 0) writeFileSync(join(dir, `${i}-${basename(file)}`), `${lines.join('\n')}\n`);
-      count += lines.length;
-    }
-  }
-  return count;
-}
-
-function debianVersion(dir: string): string {
-  const head = readFileSync(join(dir, 'debian', 'changelog'), 'utf8').split('\n')[0] ?? '';
-  const version = /\(([^)]+)\)/.exec(head)?.[1] ?? 'unknown';
-  return `${version.replace(/-[^-]*$/, '')} (Debian ${version})`;
 }
 
 /** The environment without any cache's own settings, so a developer's configuration cannot skew the numbers. */

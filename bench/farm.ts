@@ -13,6 +13,7 @@ import { loadConfig } from '../src/core/config.ts';
 import { farmCompile } from '../src/farm/client.ts';
 import { initCa, installBundle, issueCert, type Role, writeBundle } from '../src/net/tls.ts';
 import { Store } from '../src/store/store.ts';
+import { benchFarmPolicy } from './farm-policy.ts';
 import { fmt } from './util.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -337,6 +338,7 @@ async function coldBuild(print: (line: string) => void): Promise<void> {
 
 export async function benchFarm(print: (line: string) => void): Promise<void> {
   print('## Compile farm (`bench/farm.ts`)\n');
+  await benchFarmPolicy(print);
   if (!process.env.BENCH_FARM_SKIP_DISPATCH) await dispatchOverhead(print);
   if (!process.env.BENCH_FARM_SKIP_BUILD) await coldBuild(print);
 }

@@ -1,0 +1,125 @@
+import { type SpawnSyncOptions, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+
+/**
+ * A package's Debian source, fetched with the machine's own apt sources turned into deb-src in a private apt
+ * state directory (the system's lists, cache and configuration stay untouched), unpacked once into `cache`.
+ * `probe` is a file under src/ (or the top) that shows the unpacked tree is complete.
+ */
+export function debianSource(
+  pkg: string,
+  cache: string,
+  probe: string,
+): { src: string; root: string; version: string } | { skipped: string } {
+  // Lua keeps its sources under src/, most packages at the top.
+  const located = () => {
+    const src = existsSync(join(cache, 'src', probe)) ? join(cache, 'src') : cache;
+    return { src, root: cache, version: debianVersion(cache) };
+  };
+  if (existsSync(join(cache, 'src', probe)) || existsSync(join(cache, probe))) return located();
+  if (!has('apt-get') || !has('dpkg-source')) return { skipped: 'needs apt-get and dpkg-source (dpkg-dev)' };
+  const work = mkdtempSync(join(tmpdir(), 'accel-bench-apt-'));
+  try {
+    const parts = join(work, 'sources');
+    mkdirSync(parts);
+    const written = writeDebSrc(parts);
+    if (written === 0) return { skipped: 'no deb entries in the apt sources to turn into deb-src' };
+    for (const d of ['lists/partial', 'cache/archives/partial', 'unpack'])
+      mkdirSync(join(work, d), { recursive: true });
+    const apt = [
+      ...['-q', '-o', 'Dir::Etc::SourceList=/dev/null', '-o', `Dir::Etc::SourceParts=${parts}`],
+      ...['-o', `Dir::State::Lists=${join(work, 'lists')}`, '-o', `Dir::Cache=${join(work, 'cache')}`],
+    ];
+    const unpack = join(work, 'unpack');
+    for (const args of [['update'], ['source', pkg]]) {
+      const r = spawnSync('apt-get', [...apt, ...args], { cwd: unpack, encoding: 'utf8' });
+      if (r.status !== 0)
+        return { skipped: `\`apt-get ${args.join(' ')}\` failed: ${r.stderr.trim().split('\n').pop()}` };
+    }
+    const dir = readdirSync(unpack).find((f) => f.startsWith(`${pkg}-`) && statSync(join(unpack, f)).isDirectory());
+    if (dir === undefined) return { skipped: `\`apt-get source ${pkg}\` unpacked nothing` };
+    try {
+      renameSync(join(unpack, dir), cache);
+    } catch (err) {
+      // Another run unpacked it first; its copy is as good as ours.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw err;
+    }
+    return located();
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Copies each enabled `deb` source (one-line and deb822 files alike) into `dir` as `deb-src`; returns how many. */
+function writeDebSrc(dir: string): number {
+  const vars = new Map(
+    run('apt-config', ['shell', 'LIST', 'Dir::Etc::SourceList/f', 'PARTS', 'Dir::Etc::SourceParts/d'], {})
+      .trim()
+      .split('\n')
+      .map((l) => /^(\w+)='(.*)'$/.exec(l))
+      .filter((m) => m !== null)
+      .map((m) => [m[1], m[2]] as [string, string]),
+  );
+  const files: string[] = [];
+  const list = vars.get('LIST');
+  const partsDir = vars.get('PARTS');
+  if (list && existsSync(list)) files.push(list);
+  if (partsDir && existsSync(partsDir)) {
+    for (const f of readdirSync(partsDir).sort()) {
+      if (f.endsWith('.list') || f.endsWith('.sources')) files.push(join(partsDir, f));
+    }
+  }
+  let count = 0;
+  for (const [i, file] of files.entries()) {
+    const text = readFileSync(file, 'utf8');
+    if (file.endsWith('.sources')) {
+      const stanzas = text
+        .split(/\n\s*\n/)
+        .map((s) => s.split('\n').filter((l) => !l.startsWith('#')))
+        .filter((lines) => lines.some((l) => /^Types:.*\bdeb\b/.test(l)))
+        .filter((lines) => !lines.some((l) => /^Enabled:\s*no/i.test(l)))
+        .map((lines) => lines.map((l) => (l.startsWith('Types:') ? 'Types: deb-src' : l)).join('\n'));
+      if (stanzas.length > 0) writeFileSync(join(dir, `${i}-${basename(file)}`), `${stanzas.join('\n\n')}\n`);
+      count += stanzas.length;
+    } else {
+      const lines = text
+        .split('\n')
+        .filter((l) => /^\s*deb\s/.test(l))
+        .map((l) => l.replace(/^\s*deb\s/, 'deb-src '));
+      if (lines.length > 0) writeFileSync(join(dir, `${i}-${basename(file)}`), `${lines.join('\n')}\n`);
+      count += lines.length;
+    }
+  }
+  return count;
+}
+
+export function debianVersion(dir: string): string {
+  const head = readFileSync(join(dir, 'debian', 'changelog'), 'utf8').split('\n')[0] ?? '';
+  const version = /\(([^)]+)\)/.exec(head)?.[1] ?? 'unknown';
+  return `${version.replace(/-[^-]*$/, '')} (Debian ${version})`;
+}
+
+function run(cmd: string, args: string[], options: SpawnSyncOptions): string {
+  const r = spawnSync(cmd, args, { ...options, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) {
+    throw new Error(`benchmark command failed (${r.status ?? r.signal}): ${cmd} ${args.join(' ')}\n${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+function has(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
