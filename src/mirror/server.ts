@@ -8,6 +8,7 @@ import {
   guardConnections,
   serverTimeouts,
 } from '../net/connections.ts';
+import { listenError } from '../net/server.ts';
 import type { Store } from '../store/store.ts';
 import { AptArchive } from './apt/archive.ts';
 import { freshnessPolicy } from './freshness.ts';
@@ -93,9 +94,10 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
     context,
     listen: () =>
       new Promise((resolve, reject) => {
-        server.once('error', reject);
+        const failed = (err: unknown) => reject(listenError(err, options.bind, options.port));
+        server.once('error', failed);
         server.listen(options.port, options.bind, () => {
-          server.off('error', reject);
+          server.off('error', failed);
           resolve(server.address() as AddressInfo);
         });
       }),

@@ -85,7 +85,8 @@ export function createMtlsServer(options: {
   };
 }
 
-function listenError(err: unknown, host: string, port: number): unknown {
+/** A listen() failure a user causes (port in use, an address not of this machine) as a usage error naming it. */
+export function listenError(err: unknown, host: string, port: number): unknown {
   const code = errnoCode(err);
   if (code === 'EADDRINUSE') {
     return new AccelError('ACCEL_NET_PORT_IN_USE', `${host}:${port} is already in use`, {

@@ -29,6 +29,9 @@ test('servers and their clients: a bad port, address or URL, or a port in use, e
       /127\.0\.0\.1:\d+ is already in use.*ACCEL_NET_PORT_IN_USE/,
     ],
     ['w1', ['worker', '--syncer', '127.0.0.1:5999'], /--syncer must be an https URL.*ACCEL_USAGE_BAD_URL/],
+    ['dev', ['mirror', 'serve', '--port', String(busy)], /127\.0\.0\.1:\d+ is already in use.*ACCEL_NET_PORT_IN_USE/],
+    ['dev', ['mirror', 'serve', '--port', '99999'], /--port must be a port number/],
+    ['dev', ['mirror', 'serve', '--bind', 'nonsense'], /--bind must be an IP address/],
     ['w1', ['worker', '--syncer', 'https://127.0.0.1:5999', '--status-port', '-1'], /--status-port must be a port/],
     ['dev', ['farm', 'status', '--syncer', 'notaurl'], /--syncer must be an https URL, not 'notaurl'/],
   ];
@@ -39,10 +42,11 @@ test('servers and their clients: a bad port, address or URL, or a port in use, e
     assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
     assert.match(r.stderr.split('\n')[0] as string, message, args.join(' '));
     assert.doesNotMatch(r.stderr, /internal|\n\s+at /, `${args.join(' ')}: no stack trace`);
-    // The store may keep what it hashed (the syncer hashes its tree before it listens): no pid, secret or
+    // The store may keep what it hashed (the syncer hashes its tree before it listens), and the mirror its
+    // cache token (made once, kept for good): no pid, secret or
     // temp file, no half-made state.
     assert.deepEqual(
-      listFiles(home).filter((f) => !before.includes(f) && !/^(index\.db|blobs\/)/.test(f)),
+      listFiles(home).filter((f) => !before.includes(f) && !/^(index\.db|blobs\/|mirror-cache\.token$)/.test(f)),
       [],
       `${args.join(' ')} left no files`,
     );
