@@ -1,6 +1,6 @@
 // The compile cache on lua 5.4 (Debian's source, 34 TUs): plain gcc, accel, ccache and sccache, cold and warm
 // `make -j2`, and the latency of one hit, each spawned the way make would spawn it.
-import { type SpawnSyncOptions, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -17,7 +17,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { debianSource } from './debian-source.ts';
-import { fmt, medianMs } from './util.ts';
+import { fmt, has, medianMs, run } from './util.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
@@ -296,17 +296,6 @@ function sameObjects(expected: Map<string, Buffer>, actual: Map<string, Buffer>)
 }
 
 /** Runs a command and fails loudly: a benchmark that silently measures an error is worse than none. */
-function run(cmd: string, args: string[], options: SpawnSyncOptions): string {
-  const r = spawnSync(cmd, args, { ...options, encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) {
-    throw new Error(`benchmark command failed (${r.status ?? r.signal}): ${cmd} ${args.join(' ')}\n${r.stderr}`);
-  }
-  return r.stdout;
-}
-
-function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
 
 function firstLine(cmd: string, args: string[]): string {
   return run(cmd, args, {}).split('\n')[0] as string;

@@ -1,4 +1,4 @@
-import { type SpawnSyncOptions, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { has, run } from './util.ts';
 
 /**
  * A package's Debian source, fetched with the machine's own apt sources turned into deb-src in a private apt
@@ -110,16 +111,4 @@ export function debianVersion(dir: string): string {
   const head = readFileSync(join(dir, 'debian', 'changelog'), 'utf8').split('\n')[0] ?? '';
   const version = /\(([^)]+)\)/.exec(head)?.[1] ?? 'unknown';
   return `${version.replace(/-[^-]*$/, '')} (Debian ${version})`;
-}
-
-function run(cmd: string, args: string[], options: SpawnSyncOptions): string {
-  const r = spawnSync(cmd, args, { ...options, encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) {
-    throw new Error(`benchmark command failed (${r.status ?? r.signal}): ${cmd} ${args.join(' ')}\n${r.stderr}`);
-  }
-  return r.stdout;
-}
-
-function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { type SpawnSyncOptions, spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 
 /** Median wall time in ms of `runs` runs of `fn`. */
@@ -22,4 +22,18 @@ export function sh(script: string): string {
 
 export function fmt(n: number, digits = 1): string {
   return n.toFixed(digits);
+}
+
+/** Runs a command and returns its stdout; a failure is an error with its stderr. */
+export function run(cmd: string, args: string[], options: SpawnSyncOptions): string {
+  const r = spawnSync(cmd, args, { ...options, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) {
+    throw new Error(`benchmark command failed (${r.status ?? r.signal}): ${cmd} ${args.join(' ')}\n${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+/** Whether a command is on PATH. */
+export function has(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
