@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addToChannel } from '../src/conda/pkg/channel.ts';
+import { addToChannel } from '../src/conda/pkg/channel-index.ts';
 import { installCondaPackage } from '../src/conda/pkg/install.ts';
 import { checkCondaPackage } from '../src/conda/pkg/read.ts';
 import { writeCondaPackage } from '../src/conda/pkg/write.ts';

@@ -1,4 +1,4 @@
-import { VERSION } from './version.ts';
+import { VERSION } from './core/version.ts';
 
 /*
  * The entry point, and the only place that ends the process. It loads the CLI lazily: `--version` answers

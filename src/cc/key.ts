@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Compile } from '../compiler/args.ts';
-import type { CompilerIdentity } from '../compiler/identity.ts';
+import type { CompilerIdentity } from '../compiler/compiler-identity.ts';
 import type { Digest } from '../store/digest.ts';
 
 /** Environment variables that change what the compiler produces (search paths, reproducible-build time, message language). */

@@ -1,6 +1,6 @@
 import { mkdirSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMPILER_NAMES } from '../compiler/identity.ts';
+import { COMPILER_NAMES } from '../compiler/compiler-identity.ts';
 import { tempName } from '../core/atomic-fs.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type Compile, classify } from '../compiler/args.ts';
+import { compilerIdentity, compilerVersion, resolveCompiler } from '../compiler/compiler-identity.ts';
 import { parseDepFile } from '../compiler/depfile.ts';
-import { compilerIdentity, compilerVersion, resolveCompiler } from '../compiler/identity.ts';
 import { type CompileFn, type CompilerRun, runCompiler } from '../compiler/run.ts';
 import { tempName } from '../core/atomic-fs.ts';
 import { isAccelError } from '../core/errors.ts';

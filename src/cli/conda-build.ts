@@ -1,10 +1,10 @@
 import { rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { readChannel } from '../conda/build/channel.ts';
-import type { BuildContext, FeedstockResult, PackageTools, TestMode } from '../conda/build/context.ts';
-import { buildFeedstocks } from '../conda/build/graph.ts';
-import { recentBuilds } from '../conda/build/history.ts';
+import { readChannel } from '../conda/builder/channel-packages.ts';
+import type { BuildContext, FeedstockResult, PackageTools, TestMode } from '../conda/builder/context.ts';
+import { buildFeedstocks } from '../conda/builder/graph.ts';
+import { recentBuilds } from '../conda/builder/history.ts';
 import { hostSubdir } from '../conda/platform.ts';
 import { feedstockDirs, loadRecipe } from '../conda/recipe.ts';
 import { renderRecipe } from '../conda/render.ts';
@@ -35,7 +35,7 @@ const packageTools: PackageTools = {
   publish: async (channel, file) => {
     // A rebuild of the same name-version-build (an edited recipe) replaces the local channel's copy, as
     // conda-build does with its output folder; the index is rewritten right after.
-    const { addToChannel } = await import('../conda/pkg/channel.ts');
+    const { addToChannel } = await import('../conda/pkg/channel-index.ts');
     const { readCondaInfo } = await import('../conda/pkg/read.ts');
     const subdir = (await readCondaInfo(file)).index.subdir;
     const have = readChannel(channel, [subdir]).find((p) => p.filename === basename(file));

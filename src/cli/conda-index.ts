@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { addToChannel, type ChannelIndex, indexChannel } from '../conda/pkg/channel.ts';
+import { addToChannel, type ChannelIndex, indexChannel } from '../conda/pkg/channel-index.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
 

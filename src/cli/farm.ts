@@ -3,7 +3,7 @@ import { AccelError } from '../core/errors.ts';
 import type { FarmStatus } from '../farm/syncer.ts';
 import { parseServerUrl } from '../net/address.ts';
 import { MtlsClient } from '../net/client.ts';
-import { loadIdentity } from '../net/identity.ts';
+import { loadIdentity } from '../net/tls-identity.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
 

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { errnoCode, isAccelError } from '../core/errors.ts';
-import { VERSION } from '../version.ts';
+import { VERSION } from '../core/version.ts';
 import type { CommandResult } from './result.ts';
 import { Runner } from './runner.ts';
 

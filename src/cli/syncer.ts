@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { createSyncer } from '../farm/syncer.ts';
 import { parseBind, parsePort } from '../net/address.ts';
-import { loadIdentity } from '../net/identity.ts';
+import { loadIdentity } from '../net/tls-identity.ts';
 import { withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';

@@ -1,8 +1,8 @@
 import { isSea } from 'node:sea';
 import { Command } from 'commander';
 import { nativeAddon, runtimeGlibc } from '../core/native.ts';
+import { VERSION } from '../core/version.ts';
 import { SCHEMA_VERSION, sqliteVersion } from '../store/db.ts';
-import { VERSION } from '../version.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
 

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { AccelError } from '../core/errors.ts';
 import { createWorker } from '../farm/worker.ts';
 import { parseBind, parsePort, parseServerUrl } from '../net/address.ts';
-import { loadIdentity } from '../net/identity.ts';
+import { loadIdentity } from '../net/tls-identity.ts';
 import { withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';

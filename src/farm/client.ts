@@ -7,13 +7,13 @@ import { tempName } from '../core/atomic-fs.ts';
 import type { Config } from '../core/config.ts';
 import { fsError, isAccelError } from '../core/errors.ts';
 import { MtlsClient } from '../net/client.ts';
-import { type Identity, loadIdentity } from '../net/identity.ts';
+import { type Identity, loadIdentity } from '../net/tls-identity.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { jobEnv, mapArgs, Refusal } from './policy.ts';
 import { type JobResult, JobResultSchema, type JobSpec, toolchainKey } from './protocol.ts';
 import { markSyncerDown, markSyncerUp, syncerMarkedDown } from './syncer-health.ts';
-import { cachedToolchain } from './toolchain.ts';
+import { cachedToolchain } from './toolchain-key.ts';
 
 /** Submissions per compile: a stale include tree is refreshed and the job sent again, at most this often. */
 const MAX_SUBMISSIONS = 3;

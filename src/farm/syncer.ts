@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../core/log.ts';
-import type { Identity, Role } from '../net/identity.ts';
 import { createMtlsServer, type Peer, readBody, sendError, sendJson } from '../net/server.ts';
+import type { Identity, Role } from '../net/tls-identity.ts';
 import { isDigest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { checkCompiler, mapArgs, Refusal } from './policy.ts';

@@ -5,12 +5,12 @@ import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { resolveCompiler } from '../compiler/compiler-identity.ts';
 import { parseDepFile } from '../compiler/depfile.ts';
-import { resolveCompiler } from '../compiler/identity.ts';
 import type { Log } from '../core/log.ts';
 import { MtlsClient } from '../net/client.ts';
-import type { Identity } from '../net/identity.ts';
 import { createMtlsServer, sendJson } from '../net/server.ts';
+import type { Identity } from '../net/tls-identity.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { DEFAULT_LIMITS, probeSandbox, type SandboxUser, sandboxCommand, sandboxUser } from './bubblewrap.ts';
@@ -38,7 +38,7 @@ import {
   sweepJobRoots,
   unmapText,
 } from './sandbox.ts';
-import { toolchainOf } from './toolchain.ts';
+import { toolchainOf } from './toolchain-key.ts';
 
 export interface WorkerOptions {
   store: Store;

@@ -1,7 +1,7 @@
 import type { Log } from '../core/log.ts';
+import { VERSION } from '../core/version.ts';
 import type { BlobInfo } from '../store/cas.ts';
 import type { Store } from '../store/store.ts';
-import { VERSION } from '../version.ts';
 import { Download, type DownloadHead, type DownloadOptions } from './download.ts';
 
 export interface FetcherOptions {

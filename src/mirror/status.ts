@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { VERSION } from '../version.ts';
+import { VERSION } from '../core/version.ts';
 import type { MirrorContext } from './handler.ts';
 import { URL_NS } from './url-ref.ts';
 

@@ -1,7 +1,7 @@
 import { Agent, request } from 'node:https';
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { AccelError } from '../core/errors.ts';
-import { type Identity, type Role, roleFromOu } from './identity.ts';
+import { type Identity, type Role, roleFromOu } from './tls-identity.ts';
 
 export interface HttpsResponse {
   status: number;

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { AccelError, errnoCode } from '../core/errors.ts';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, guardConnections, serverTimeouts } from './connections.ts';
-import { type Identity, type Role, roleFromOu } from './identity.ts';
+import { type Identity, type Role, roleFromOu } from './tls-identity.ts';
 
 /** Who is on the other end of a mutual-TLS connection, from its verified certificate. */
 export interface Peer {

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import forge from 'node-forge';
 import { writeFileAtomic } from '../core/atomic-fs.ts';
 import { AccelError, errnoCode } from '../core/errors.ts';
-import { ROLES, type Role, roleOf } from './identity.ts';
 import { type CertPaths, certPaths } from './paths.ts';
+import { ROLES, type Role, roleOf } from './tls-identity.ts';
 
-export { ROLES, type Role } from './identity.ts';
 export { certPaths } from './paths.ts';
+export { ROLES, type Role } from './tls-identity.ts';
 
 /**
  * An installation's certificates: one CA per installation (`accel certs init`), and one certificate per

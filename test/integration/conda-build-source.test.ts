@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { applyPatches, extractSource } from '../../src/conda/build/source.ts';
+import { applyPatches, extractSource } from '../../src/conda/builder/source.ts';
 import { Store } from '../../src/store/store.ts';
 import { runCommand, tempDir } from '../helpers.ts';
 

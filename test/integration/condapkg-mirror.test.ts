@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { addToChannel } from '../../src/conda/pkg/channel.ts';
+import { addToChannel } from '../../src/conda/pkg/channel-index.ts';
 import { writeCondaPackage } from '../../src/conda/pkg/write.ts';
 import { fillPrefix, paddedPrefix } from '../condapkg-fixture.ts';
 import { tempDir } from '../helpers.ts';

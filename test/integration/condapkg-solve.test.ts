@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { simpleSolve } from '@conda-org/rattler';
-import { indexChannel } from '../../src/conda/pkg/channel.ts';
+import { indexChannel } from '../../src/conda/pkg/channel-index.ts';
 import { installCondaPackage } from '../../src/conda/pkg/install.ts';
 import { checkCondaPackage } from '../../src/conda/pkg/read.ts';
 import type { IndexInput } from '../../src/conda/pkg/types.ts';

@@ -4,8 +4,8 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'nod
 import { join, relative } from 'node:path';
 import type { TestContext } from 'node:test';
 import { MtlsClient } from '../../src/net/client.ts';
-import { loadIdentity } from '../../src/net/identity.ts';
 import { initCa, installBundle, issueCert, type Role, writeBundle } from '../../src/net/tls.ts';
+import { loadIdentity } from '../../src/net/tls-identity.ts';
 import { cleanEnv, MAIN, ROOT, runAccel } from '../helpers.ts';
 
 export const EXAMPLE = join(ROOT, 'examples', 'c-project');

@@ -9,9 +9,9 @@ import { DEFAULT_LIMITS, sandboxCommand, sandboxUser } from '../../src/farm/bubb
 import type { JobResult } from '../../src/farm/protocol.ts';
 import { toolchainKey } from '../../src/farm/protocol.ts';
 import { InputPool, materialize } from '../../src/farm/sandbox.ts';
-import { toolchainOf } from '../../src/farm/toolchain.ts';
+import { toolchainOf } from '../../src/farm/toolchain-key.ts';
 import { MtlsClient } from '../../src/net/client.ts';
-import { loadIdentity } from '../../src/net/identity.ts';
+import { loadIdentity } from '../../src/net/tls-identity.ts';
 import { Store } from '../../src/store/store.ts';
 import { runAccel, runCommand, tempDir, until } from '../helpers.ts';
 import {

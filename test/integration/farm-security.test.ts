@@ -4,8 +4,8 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MtlsClient } from '../../src/net/client.ts';
-import { loadIdentity } from '../../src/net/identity.ts';
 import { initCa, installBundle, issueCert, writeBundle } from '../../src/net/tls.ts';
+import { loadIdentity } from '../../src/net/tls-identity.ts';
 import { runCommand, tempDir } from '../helpers.ts';
 import { accelCc, ccStats, copyProject, farmCerts, startSyncer } from './farm-harness.ts';
 

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MtlsClient } from '../../src/net/client.ts';
-import { loadIdentity } from '../../src/net/identity.ts';
+import { loadIdentity } from '../../src/net/tls-identity.ts';
 import { runAccel, runCommand, tempDir } from '../helpers.ts';
 import { ccStats, copyProject, farmCerts, getJson, startSyncer, startWorker } from './farm-harness.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AssignmentSchema, BadMessage, parseMessage } from '../../src/farm/protocol.ts';
 import { MtlsClient } from '../../src/net/client.ts';
-import { loadIdentity } from '../../src/net/identity.ts';
+import { loadIdentity } from '../../src/net/tls-identity.ts';
 import { tempDir } from '../helpers.ts';
 import { farmCerts, startSyncer } from './farm-harness.ts';
 

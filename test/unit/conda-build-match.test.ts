@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ChannelPackage } from '../../src/conda/build/channel.ts';
-import { solve } from '../../src/conda/build/channel.ts';
-import { compareVersions, parseSpec, specMatches, versionMatches } from '../../src/conda/build/match.ts';
+import type { ChannelPackage } from '../../src/conda/builder/channel-packages.ts';
+import { solve } from '../../src/conda/builder/channel-packages.ts';
+import { compareVersions, parseSpec, specMatches, versionMatches } from '../../src/conda/builder/match.ts';
 
 test('versions order like conda: pre-releases before the release, numbers numerically', () => {
   assert.ok(compareVersions('1.3.0a0', '1.3.0') < 0);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { resolveToolchain } from '../../src/conda/build/toolchain.ts';
+import { resolveToolchain } from '../../src/conda/builder/cross-toolchain.ts';
 import { tempDir } from '../helpers.ts';
 
 /** A PATH holding only the given tools of /usr/bin, as links. */

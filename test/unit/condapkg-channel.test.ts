@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { condaIndexCommand } from '../../src/cli/conda-index.ts';
 import type { DataResult } from '../../src/cli/result.ts';
 import { Runner } from '../../src/cli/runner.ts';
-import { addToChannel, indexChannel, type RepoData } from '../../src/conda/pkg/channel.ts';
+import { addToChannel, indexChannel, type RepoData } from '../../src/conda/pkg/channel-index.ts';
 import type { IndexInput } from '../../src/conda/pkg/types.ts';
 import { writeCondaPackage } from '../../src/conda/pkg/write.ts';
 import { fillPrefix, paddedPrefix } from '../condapkg-fixture.ts';

@@ -7,7 +7,7 @@ import { blobPath } from '../../store/layout.ts';
 import { stronglyConnected } from '../plan.ts';
 import { specName } from '../record.ts';
 import type { RenderedRecipe } from '../render.ts';
-import { readChannel } from './channel.ts';
+import { readChannel } from './channel-packages.ts';
 import type { BuildContext, BuiltPackage, FeedstockResult } from './context.ts';
 import { buildPrepared, toBuilt } from './feedstock.ts';
 import { recordBuild } from './history.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { isProcessAlive } from '../../core/atomic-fs.ts';
 import { AccelError, errnoCode } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
-import type { Toolchain } from './toolchain.ts';
+import type { Toolchain } from './cross-toolchain.ts';
 
 /** conda-build pads prefixes to 255 characters so that install can put any shorter path in their place. */
 const PREFIX_LENGTH = 255;

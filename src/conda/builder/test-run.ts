@@ -12,11 +12,11 @@ import {
 import { join } from 'node:path';
 import { AccelError } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
-import { type ChannelPackage, readChannel, solve } from './channel.ts';
+import { type ChannelPackage, readChannel, solve } from './channel-packages.ts';
 import type { BuildContext } from './context.ts';
+import { resolveToolchain, type Toolchain } from './cross-toolchain.ts';
 import { channelSubdirs } from './prepare.ts';
 import { logLine, logTail, runScript } from './run-script.ts';
-import { resolveToolchain, type Toolchain } from './toolchain.ts';
 import type { Workspace } from './workspace.ts';
 
 /** A package built in this run and not yet published: tests install it from its build output. */

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { compilerIdentity, compilerVersion } from '../compiler/identity.ts';
+import { compilerIdentity, compilerVersion } from '../compiler/compiler-identity.ts';
 import type { Store } from '../store/store.ts';
 import type { Toolchain } from './protocol.ts';
 

@@ -5,9 +5,9 @@ import { AccelError } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
 import type { RenderedRecipe } from '../render.ts';
-import { type ChannelPackage, readChannel, solve } from './channel.ts';
+import { type ChannelPackage, readChannel, solve } from './channel-packages.ts';
 import type { BuildContext } from './context.ts';
-import { resolveToolchain, type Toolchain } from './toolchain.ts';
+import { resolveToolchain, type Toolchain } from './cross-toolchain.ts';
 
 /** Bump when a change to the builder changes what it produces: every package rebuilds once. */
 const BUILDER_VERSION = 1;

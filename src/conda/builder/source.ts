@@ -3,10 +3,10 @@ import { closeSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmdi
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AccelError } from '../../core/errors.ts';
+import { VERSION } from '../../core/version.ts';
 import type { Digest } from '../../store/digest.ts';
 import { blobPath } from '../../store/layout.ts';
 import type { Store } from '../../store/store.ts';
-import { VERSION } from '../../version.ts';
 import type { Source } from '../record.ts';
 
 const run = promisify(execFile);
