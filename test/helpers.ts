@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { type SpawnOptions, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -107,4 +108,23 @@ export async function until<T>(
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Asserts that a command succeeded (its output in the message if not); returns what it wrote to stdout. */
+export function ok(r: RunResult, what = ''): string {
+  assert.equal(r.code, 0, `${what ? `${what}: ` : ''}exit ${r.code} (${r.signal})\n${r.stdout}\n${r.stderr}`);
+  return r.stdout.toString();
+}
+
+/** The same for commands that report on stderr (compilers, servers, the cc client): returns stderr. */
+export function okStderr(r: RunResult, what = ''): string {
+  ok(r, what);
+  return r.stderr;
+}
+
+/** Asserts a clean failure: the exit code, the stable error code on stderr, and no stack trace. */
+export function failed(r: RunResult, exitCode: number, code: string): void {
+  assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stderr}`);
+  assert.match(r.stderr, new RegExp(`\\[${code}\\]`));
+  assert.doesNotMatch(r.stderr, /internal error/);
 }

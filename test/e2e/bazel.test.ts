@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import { ok, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'bazel-workspace');
@@ -15,11 +15,6 @@ const BAZEL_TIMEOUT_SECONDS = 300;
 
 function onPath(command: string): boolean {
   return (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, command)));
-}
-
-function ok(r: RunResult, what: string): string {
-  assert.equal(r.code, 0, `${what}: exit ${r.code} (${r.signal}): ${r.stderr}`);
-  return r.stdout.toString();
 }
 
 /** Packs upstream/hello-1.0.0 the way the README does: same bytes on every run, so the sha256 is stable. */

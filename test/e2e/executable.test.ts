@@ -14,7 +14,7 @@ import {
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SCHEMA_VERSION } from '../../src/store/db.ts';
-import { ROOT, type RunResult, runCommand, sha256, tempDir, unprivileged } from '../helpers.ts';
+import { ok, ROOT, runCommand, sha256, tempDir, unprivileged } from '../helpers.ts';
 
 const X64 = join(ROOT, 'build', 'out', 'accel-linux-x64');
 const ARM64 = join(ROOT, 'build', 'out', 'accel-linux-arm64');
@@ -38,11 +38,6 @@ function isolate(t: import('node:test').TestContext, exe: string) {
   mkdirSync(home);
   const env = { PATH: bin, HOME: home };
   return { dir, bin, home, env };
-}
-
-function ok(r: RunResult): string {
-  assert.equal(r.code, 0, `exit ${r.code} (${r.signal}): ${r.stderr}`);
-  return r.stdout.toString();
 }
 
 test('x64: runs with no Node on PATH: --version, --help, version --json', needs(X64, 'build'), async (t) => {

@@ -16,22 +16,17 @@ import { join, relative } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { daemonStatus } from '../../src/cc/daemon-client.ts';
 import { daemonPaths } from '../../src/cc/protocol.ts';
-import { MAIN, NOBODY, ROOT, type RunResult, runAccel, runCommand, tempDir, until } from '../helpers.ts';
+import { MAIN, NOBODY, okStderr, ROOT, runAccel, runCommand, tempDir, until } from '../helpers.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'c-project');
 const DAEMON_ENV = { ACCEL_CC_DAEMON_IDLE_TIMEOUT: '60' };
-
-function ok(r: RunResult): string {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stderr;
-}
 
 /** A home with the native client and masquerade links installed; the daemon is stopped when the test ends. */
 async function setup(t: TestContext) {
   const dir = tempDir(t);
   const home = join(dir, 'home');
   const r = await runAccel(['--home', home, 'cc', '--masquerade-dir']);
-  ok(r);
+  okStderr(r);
   t.after(async () => {
     await runAccel(['--home', home, 'cc', 'daemon', '--stop']);
   });
@@ -54,9 +49,9 @@ test('daemon lifecycle: --detach twice gives one daemon; --status; accel cc -- u
   assert.match(notRunning.stderr, /ACCEL_CC_DAEMON_NOT_RUNNING/);
 
   const first = await runAccel(['--home', home, '--json', 'cc', 'daemon', '--detach']);
-  ok(first);
+  okStderr(first);
   const second = await runAccel(['--home', home, '--json', 'cc', 'daemon', '--detach']);
-  ok(second);
+  okStderr(second);
   const pid = JSON.parse(first.stdout.toString()).pid as number;
   assert.equal(JSON.parse(second.stdout.toString()).pid, pid, 'the second --detach found the first daemon');
   // The socket and its directory are the owner's alone.
@@ -67,9 +62,9 @@ test('daemon lifecycle: --detach twice gives one daemon; --status; accel cc -- u
   assert.equal(statSync(paths.secret).mode & 0o777, 0o600);
 
   writeFileSync(join(dir, 'x.c'), 'int x(void) { return 1; }\n');
-  ok(await runAccel(['--home', home, 'cc', '--', 'gcc', '-c', 'x.c'], { cwd: dir }));
+  okStderr(await runAccel(['--home', home, 'cc', '--', 'gcc', '-c', 'x.c'], { cwd: dir }));
   const status = await runAccel(['--home', home, '--json', 'cc', 'daemon', '--status']);
-  ok(status);
+  okStderr(status);
   assert.equal(JSON.parse(status.stdout.toString()).requests, 1, 'accel cc -- went through the daemon');
 
   const stop = await runAccel(['--home', home, 'cc', 'daemon', '--stop']);
@@ -77,7 +72,7 @@ test('daemon lifecycle: --detach twice gives one daemon; --status; accel cc -- u
   assert.equal(existsSync(paths.pid), false);
   assert.equal(await daemonStatus(home), undefined);
 
-  ok(await runAccel(['--home', home, 'cc', 'daemon', '--detach', '--idle-timeout', '0.5']));
+  okStderr(await runAccel(['--home', home, 'cc', 'daemon', '--detach', '--idle-timeout', '0.5']));
   await until('the idle daemon to exit', () => !existsSync(paths.pid) || undefined);
   assert.equal(await daemonStatus(home), undefined);
 });
@@ -87,7 +82,7 @@ test('kill -9 of the daemon during make -j8: the build succeeds with correct obj
   const src = join(dir, 'src');
   cpSync(EXAMPLE, src, { recursive: true, filter: (p) => !relative(EXAMPLE, p).startsWith('build') });
   const plain = join(dir, 'plain');
-  ok(await runCommand('make', ['-C', src, '-j8', `BUILD=${plain}`]));
+  okStderr(await runCommand('make', ['-C', src, '-j8', `BUILD=${plain}`]));
 
   const build = join(dir, 'build');
   const through = [`CC=${join(masq, 'gcc')}`, `CXX=${join(masq, 'g++')}`];
@@ -101,13 +96,13 @@ test('kill -9 of the daemon during make -j8: the build succeeds with correct obj
   });
   process.kill(victim, 'SIGKILL');
   const result = await makeRun;
-  const stderr = ok(result);
+  const stderr = okStderr(result);
   assert.match(stderr, /accel-cc: the daemon stopped answering; running gcc without the cache/);
 
   const built = objects(build);
   assert.equal(built.size, objects(plain).size);
   for (const [name, bytes] of objects(plain)) assert.ok(built.get(name)?.equals(bytes), `${name} differs`);
-  ok(await runCommand('make', ['-C', src, `BUILD=${build}`, ...through, 'check'], { env: DAEMON_ENV }));
+  okStderr(await runCommand('make', ['-C', src, `BUILD=${build}`, ...through, 'check'], { env: DAEMON_ENV }));
   // The next client started a fresh daemon over the dead one's pid lock and socket.
   const after = await daemonStatus(home);
   assert.ok(after && after.pid !== victim, 'a new daemon runs');
@@ -139,12 +134,12 @@ exec /usr/bin/gcc "$@"
   await until('the daemon to be idle', async () => ((await daemonStatus(home))?.active === 0 ? true : undefined));
 
   // The daemon still serves, and the abandoned compile left no cache entry: this one is a miss.
-  ok(await runCommand(client, ['gcc', '-c', 'x.c', '-o', 'x.o'], { cwd: dir, env: { ...env, STALL: '' } }));
+  okStderr(await runCommand(client, ['gcc', '-c', 'x.c', '-o', 'x.o'], { cwd: dir, env: { ...env, STALL: '' } }));
   const stats = await runAccel(['--home', home, '--json', 'cc', '--stats']);
   const counters = JSON.parse(stats.stdout.toString()).counters as Record<string, number>;
   assert.equal(counters.miss, 1);
   assert.equal(counters.hit, undefined);
-  ok(await runCommand('gcc', ['-c', 'x.c', '-o', 'plain.o'], { cwd: dir }));
+  okStderr(await runCommand('gcc', ['-c', 'x.c', '-o', 'plain.o'], { cwd: dir }));
   assert.ok(readFileSync(join(dir, 'x.o')).equals(readFileSync(join(dir, 'plain.o'))));
 });
 
@@ -153,7 +148,7 @@ test("outputs get the client's umask, not the daemon's: on a miss and on a hit",
   writeFileSync(join(dir, 'x.c'), 'int x(void) { return 7; }\n');
   const { statSync } = await import('node:fs');
   // The daemon runs with umask 022; the first compile (a miss) comes from a client with 077.
-  ok(
+  okStderr(
     await runCommand('sh', [
       '-c',
       `umask 022; exec "$@"`,
@@ -172,7 +167,7 @@ test("outputs get the client's umask, not the daemon's: on a miss and on a hit",
     ['002', 'b.o', 0o664],
     ['022', 'c.o', 0o644],
   ] as const) {
-    ok(
+    okStderr(
       await runCommand('sh', ['-c', `umask ${mask}; exec "$0" gcc -c x.c -o ${out}`, client], {
         cwd: dir,
         env: DAEMON_ENV,
@@ -200,8 +195,8 @@ test('a daemon that never answers: the client gives up after its silence time-ou
     cwd: dir,
     env: { ACCEL_CC_SILENCE_MS: '300' },
   });
-  assert.match(ok(r), /the daemon stopped answering; running gcc without the cache/);
-  ok(await runCommand('gcc', ['-c', 'x.c', '-o', 'plain.o'], { cwd: dir }));
+  assert.match(okStderr(r), /the daemon stopped answering; running gcc without the cache/);
+  okStderr(await runCommand('gcc', ['-c', 'x.c', '-o', 'plain.o'], { cwd: dir }));
   assert.ok(readFileSync(join(dir, 'x.o')).equals(readFileSync(join(dir, 'plain.o'))));
 });
 
@@ -213,7 +208,7 @@ test('no daemon and none can start (accel missing beside the client): the compil
     cwd: dir,
     env: { ACCEL_CC_START_TIMEOUT_MS: '200' },
   });
-  assert.match(ok(r), /accel is not installed beside this client; running gcc without the cache/);
+  assert.match(okStderr(r), /accel is not installed beside this client; running gcc without the cache/);
   assert.ok(existsSync(join(dir, 'x.o')));
 });
 
@@ -221,7 +216,7 @@ test('another uid cannot use the socket: refused by its permissions, and without
   skip: process.getuid?.() !== 0 && 'needs root to switch to nobody',
 }, async (t) => {
   const { dir, home } = await setup(t);
-  ok(await runAccel(['--home', home, 'cc', 'daemon', '--detach']));
+  okStderr(await runAccel(['--home', home, 'cc', 'daemon', '--detach']));
   const paths = daemonPaths(home);
   chmodSync(dir, 0o755);
   chmodSync(home, 0o755);
@@ -270,7 +265,9 @@ test('a stale pid file naming a live, unrelated process (a reused pid) does not 
 
   writeFileSync(join(dir, 'y.c'), 'int y(void) { return 2; }\n');
   // The native client starts a daemon (it used to wait 10 s for one that could never start, then compile alone).
-  ok(await runCommand('gcc', ['-c', 'y.c', '-o', 'y.o'], { cwd: dir, env: { PATH: `${masq}:${process.env.PATH}` } }));
+  okStderr(
+    await runCommand('gcc', ['-c', 'y.c', '-o', 'y.o'], { cwd: dir, env: { PATH: `${masq}:${process.env.PATH}` } }),
+  );
   const status = await until('a daemon took the lock over', () => daemonStatus(home));
   assert.notEqual(status.pid, sleeper.pid);
   assert.equal(Number(readFileSync(paths.pid, 'utf8')), status.pid);
@@ -279,7 +276,7 @@ test('a stale pid file naming a live, unrelated process (a reused pid) does not 
     runAccel(['--home', home, '--json', 'cc', 'daemon', '--detach']),
     runAccel(['--home', home, '--json', 'cc', 'daemon', '--detach']),
   ]);
-  for (const r of again) ok(r);
+  for (const r of again) okStderr(r);
   assert.deepEqual(
     again.map((r) => JSON.parse(r.stdout.toString()).pid),
     [status.pid, status.pid],

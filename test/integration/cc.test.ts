@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { blobPath } from '../../src/store/layout.ts';
 import { Store } from '../../src/store/store.ts';
-import { MAIN, ROOT, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
+import { MAIN, okStderr, ROOT, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
 import { startTestMirror, TEST_CACHE_TOKEN } from '../mirror-harness.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'c-project');
@@ -76,26 +76,21 @@ function files(dir: string, ext: string): Map<string, Buffer> {
   return out;
 }
 
-function ok(r: RunResult): string {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stderr;
-}
-
 for (const mode of MODES) {
   test(`${mode}: cold then warm build of a 22-TU project: all hits, objects and dependency files identical to plain gcc`, async (t) => {
     const { dir, src, home } = project(t);
     const cc = await wrapper(t, mode, home);
     const build = join(dir, 'build');
-    ok(await make(src, build));
+    okStderr(await make(src, build));
     const plainObjects = files(build, '.o');
     const plainDeps = files(build, '.d');
     assert.equal(plainObjects.size, TUS);
-    ok(await make(src, build, {}, 'clean'));
+    okStderr(await make(src, build, {}, 'clean'));
 
-    ok(await make(src, build, cc.vars));
+    okStderr(await make(src, build, cc.vars));
     assert.deepEqual(await stats(home), { miss: TUS, 'uncacheable: linking': 2 });
-    ok(await make(src, build, {}, 'clean'));
-    const warm = ok(await make(src, build, cc.vars));
+    okStderr(await make(src, build, {}, 'clean'));
+    const warm = okStderr(await make(src, build, cc.vars));
     const counters = await stats(home);
     assert.equal(counters.hit, TUS, JSON.stringify(counters));
     assert.equal(counters.miss, TUS);
@@ -103,39 +98,39 @@ for (const mode of MODES) {
     for (const [name, bytes] of files(build, '.o'))
       assert.ok(plainObjects.get(name)?.equals(bytes), `${name} differs from plain gcc's`);
     for (const [name, text] of files(build, '.d')) assert.equal(text.toString(), plainDeps.get(name)?.toString(), name);
-    ok(await make(src, build, {}, 'check'));
+    okStderr(await make(src, build, {}, 'check'));
   });
 
   test(`${mode}: editing a header misses only its includers; a new header shadowing an old one misses; a changed -D misses`, async (t) => {
     const { dir, src, home } = project(t);
     const cc = await wrapper(t, mode, home);
     const build = join(dir, 'build');
-    ok(await make(src, build, cc.vars));
+    okStderr(await make(src, build, cc.vars));
     const before = await stats(home);
 
     writeFileSync(
       join(src, 'include', 'rare.h'),
       `${readFileSync(join(src, 'include', 'rare.h'), 'utf8')}\n/* edited */\n`,
     );
-    ok(await make(src, build, cc.vars));
+    okStderr(await make(src, build, cc.vars));
     let now = await stats(home);
     assert.equal((now.miss ?? 0) - (before.miss ?? 0), 2, 'only the two includers of rare.h');
 
     // Same name, earlier include directory: ccache would hit here and use the old header.
-    ok(await make(src, build, {}, 'clean'));
+    okStderr(await make(src, build, {}, 'clean'));
     const shadow = readFileSync(join(src, 'third_party', 'include', 'tp_hash.h'), 'utf8').replace(
       /0x[0-9a-fA-F]+/,
       '0x1234567',
     );
     writeFileSync(join(src, 'include', 'tp_hash.h'), shadow);
     const missesBefore = now.miss ?? 0;
-    ok(await make(src, build, cc.vars));
+    okStderr(await make(src, build, cc.vars));
     now = await stats(home);
     assert.equal((now.miss ?? 0) - missesBefore, 2, 'the two includers of tp_hash.h compile again');
 
     const missesBeforeD = now.miss ?? 0;
-    ok(await make(src, build, {}, 'clean'));
-    ok(await make(src, build, { ...cc.vars, CPPFLAGS: '-DACCEL_EXTRA=1' }));
+    okStderr(await make(src, build, {}, 'clean'));
+    okStderr(await make(src, build, { ...cc.vars, CPPFLAGS: '-DACCEL_EXTRA=1' }));
     assert.equal(((await stats(home)).miss ?? 0) - missesBeforeD, TUS);
   });
 }
@@ -149,7 +144,7 @@ test('make -j8 through the masquerade directory: eight wrappers at once, no erro
   const build = join(dir, 'build');
   for (let round = 0; round < 2; round++) {
     const m = await runCommand('make', ['-C', src, '-j8', `BUILD=${build}`], { env });
-    ok(m);
+    okStderr(m);
     assert.doesNotMatch(m.stderr, /accel: (error|internal)/);
     await runCommand('make', ['-C', src, `BUILD=${build}`, 'clean'], { env });
   }
@@ -170,7 +165,7 @@ for (const mode of MODES) {
       writeFileSync(join(dir, sub, 'x.c'), 'int x(void) { return 42; }\n');
     }
     const cc = async (sub: string, extra: string[] = []) =>
-      ok(await wrap.run(['gcc', '-g', ...extra, '-c', 'x.c'], { cwd: join(dir, sub) }));
+      okStderr(await wrap.run(['gcc', '-g', ...extra, '-c', 'x.c'], { cwd: join(dir, sub) }));
     await cc('one');
     await cc('two');
     assert.equal((await stats(home)).miss, 2, 'cwd is in the debug info, so in the key');
@@ -207,7 +202,7 @@ for (const mode of MODES) {
     assert.match(none.stderr, /no-such-compiler-accel: command not found/);
 
     writeFileSync(join(dir, 'good.c'), 'int g(void) { return 7; }\n');
-    ok(await cc(['gcc', '-c', 'good.c', '-o', 'good.o']));
+    okStderr(await cc(['gcc', '-c', 'good.c', '-o', 'good.o']));
     const good = readFileSync(join(dir, 'good.o'));
     // Output directory missing on a hit: gcc's own error, as without accel.
     const [a, b] = [
@@ -224,7 +219,7 @@ for (const mode of MODES) {
     const { chmodSync } = await import('node:fs');
     chmodSync(path, 0o644);
     writeFileSync(path, Buffer.alloc(good.length, 0));
-    ok(await cc(['gcc', '-c', 'good.c', '-o', 'good2.o']));
+    okStderr(await cc(['gcc', '-c', 'good.c', '-o', 'good2.o']));
     assert.ok(readFileSync(join(dir, 'good2.o')).equals(good));
   });
 
@@ -236,11 +231,11 @@ for (const mode of MODES) {
     writeFileSync(join(dir, 'inc', 'a.h'), '#define A 1\n');
     writeFileSync(join(dir, 'x.c'), '#include "a.h"\n#include <stdio.h>\nint x(void) { return A; }\n');
     const args = (out: string) => ['gcc', '-Iinc', '-c', 'x.c', '-o', `${out}.o`, '-MD', '-MF', `${out}.dep`, '-MP'];
-    ok(await runCommand('gcc', args('plain').slice(1), { cwd: dir }));
-    ok(await runCommand('gcc', args('plain2').slice(1), { cwd: dir }));
+    okStderr(await runCommand('gcc', args('plain').slice(1), { cwd: dir }));
+    okStderr(await runCommand('gcc', args('plain2').slice(1), { cwd: dir }));
     const cc = (out: string) => wrap.run(args(out), { cwd: dir });
-    ok(await cc('first'));
-    ok(await cc('plain2'));
+    okStderr(await cc('first'));
+    okStderr(await cc('plain2'));
     assert.equal((await stats(home)).hit, 1);
     assert.equal(
       readFileSync(join(dir, 'plain2.dep'), 'utf8'),
@@ -257,8 +252,8 @@ for (const mode of MODES) {
     const wraps = { one: await wrapper(t, mode, join(dir, 'one')), two: await wrapper(t, mode, join(dir, 'two')) };
     const cc = (home: 'one' | 'two', out: string) =>
       wraps[home].run(['gcc', '-c', 'x.c', '-o', out], { cwd: dir, env });
-    ok(await cc('one', 'a.o'));
-    ok(await cc('two', 'b.o'));
+    okStderr(await cc('one', 'a.o'));
+    okStderr(await cc('two', 'b.o'));
     const two = await stats(join(dir, 'two'));
     assert.equal(two['remote hit'], 1, JSON.stringify(two));
     assert.equal(two.miss, undefined);

@@ -1,38 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { ROOT, type RunResult, runAccel, tempDir } from '../helpers.ts';
+import { failed, ok, ROOT, runAccel, tempDir } from '../helpers.ts';
+import { startUpstream } from './conda-build-harness.ts';
 
 const FEEDSTOCKS = join(ROOT, 'examples', 'feedstocks');
-const UPSTREAM = join(FEEDSTOCKS, 'upstream');
 
-function ok(r: RunResult): string {
-  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
-  return r.stdout.toString();
-}
-
-function failed(r: RunResult, exitCode: number, code: string): void {
-  assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stderr}`);
-  assert.match(r.stderr, new RegExp(`\\[${code}\\]`));
-}
-
-/** The example sources' upstream: a local HTTP server with the tarballs, standing in for the project sites. */
+/** The example sources' upstream: the harness's local server with the tarballs. */
 async function upstream(t: TestContext): Promise<string> {
-  const server = createServer((req, res) => {
-    const name = (req.url ?? '').replace(/^\/accel-examples\//, '');
-    if (!/^[\w.-]+\.tar\.gz$/.test(name) || !readdirSync(UPSTREAM).includes(name)) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/gzip' }).end(readFileSync(join(UPSTREAM, name)));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => server.close());
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/accel-examples`;
+  return (await startUpstream(t)).base;
 }
 
 function feedstock(root: string, name: string, meta: string): void {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type RunResult, runCommand, tempDir, until } from '../helpers.ts';
+import { ok, runCommand, tempDir, until } from '../helpers.ts';
 import {
   accelCc,
   ccStats,
@@ -17,10 +17,6 @@ import {
 } from './farm-harness.ts';
 
 const TUS = 22;
-
-function ok(r: RunResult): void {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-}
 
 async function plainObjects(src: string, dir: string) {
   const plain = join(dir, 'plain');

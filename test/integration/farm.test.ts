@@ -2,15 +2,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { type RunResult, runCommand, tempDir } from '../helpers.ts';
+import { okStderr, runCommand, tempDir } from '../helpers.ts';
 import { accelCc, ccStats, copyProject, farmCerts, farmStatus, startSyncer, startWorker } from './farm-harness.ts';
 
 const TUS = 22;
-
-function ok(r: RunResult): string {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stderr;
-}
 
 function objects(dir: string, ext = '.o'): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
@@ -27,7 +22,7 @@ test('syncer + 3 workers: make -j12 through accel cc compiles every TU on the fa
   const homes = await farmCerts(dir, { syncer: 'syncer', w1: 'worker', w2: 'worker', w3: 'worker', dev: 'client' });
   // Plain gcc in a second copy, with the same relative BUILD: dependency files must match too.
   const plainSrc = copyProject(join(dir, 'plain'));
-  ok(await runCommand('make', ['-C', plainSrc, '-j4', 'BUILD=build', 'objs']));
+  okStderr(await runCommand('make', ['-C', plainSrc, '-j4', 'BUILD=build', 'objs']));
   const expected = objects(join(plainSrc, 'build'));
   const expectedDeps = objects(join(plainSrc, 'build'), '.d');
   assert.equal(expected.size, TUS);
@@ -41,7 +36,7 @@ test('syncer + 3 workers: make -j12 through accel cc compiles every TU on the fa
     ['-C', src, '-j12', 'BUILD=build', `CC=${accelCc(dev, 'gcc')}`, `CXX=${accelCc(dev, 'g++')}`, 'all', 'check'],
     { env },
   );
-  ok(r);
+  okStderr(r);
   const stats = await ccStats(dev);
   assert.equal(stats['farm compiled'], TUS, JSON.stringify(stats));
   assert.equal(stats.miss, TUS);

@@ -7,11 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { buildCacheCounters, CACHE_AC_NS, handleCacheRequest } from '../../src/mirror/cache-routes.ts';
 import { cacheToken, cacheTokenPath } from '../../src/mirror/cache-token.ts';
 import type { Digest } from '../../src/store/digest.ts';
-import { cleanEnv, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import { cleanEnv, runAccel, runCommand, sha256, tempDir, until } from '../helpers.ts';
 import { CACHE_AUTH, startTestMirror } from '../mirror-harness.ts';
 
 interface Reply {
@@ -39,15 +38,6 @@ function call(
     req.on('error', reject);
     req.end(options.body);
   });
-}
-
-/** Polls until `check` holds; the server finishes a broken request on its own schedule. */
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (check()) return;
-    await sleep(10);
-  }
-  assert.fail(`timed out waiting for: ${what}`);
 }
 
 const hex64 = () => randomBytes(32).toString('hex');
@@ -192,7 +182,7 @@ test('bodies over the limit are answered 413 and not stored', async (t) => {
   assert.equal((await call('PUT', `http://127.0.0.1:${port}/cache/cas/${sha256(fits)}`, { body: fits })).status, 200);
   assert.equal(m.store.has(sha256(big) as Digest), false);
   assert.equal(m.store.has(sha256(fits) as Digest), true);
-  await eventually(() => readdirSync(m.store.layout.tmp).length === 0, 'temp files removed');
+  await until('temp files removed', () => readdirSync(m.store.layout.tmp).length === 0);
 });
 
 test('a PUT whose connection breaks mid-body stores nothing and keeps the previous AC entry', async (t) => {
@@ -209,13 +199,10 @@ test('a PUT whose connection breaks mid-body stores nothing and keeps the previo
     `PUT /cache/ac/${key} HTTP/1.1\r\nHost: x\r\nAuthorization: ${CACHE_AUTH.authorization}\r\nContent-Length: 100000\r\n\r\n`,
   );
   socket.write(partial);
-  await eventually(() => readdirSync(m.store.layout.tmp).length === 1, 'the server started writing the body');
+  await until('the server started writing the body', () => readdirSync(m.store.layout.tmp).length === 1);
   socket.destroy();
-  await eventually(() => readdirSync(m.store.layout.tmp).length === 0, 'the temp file removed');
-  await eventually(
-    () => buildCacheCounters(m.server.context.stats).cacheRejectedPuts === 1,
-    'the PUT counted as rejected',
-  );
+  await until('the temp file removed', () => readdirSync(m.store.layout.tmp).length === 0);
+  await until('the PUT counted as rejected', () => buildCacheCounters(m.server.context.stats).cacheRejectedPuts === 1);
 
   const got = await call('GET', url);
   assert.equal(got.status, 200);

@@ -14,17 +14,7 @@ import {
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SCHEMA_VERSION } from '../../src/store/db.ts';
-import { MAIN, NOBODY, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
-
-function ok(r: RunResult): string {
-  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
-  return r.stdout.toString();
-}
-
-function failed(r: RunResult, exitCode: number, code: string): void {
-  assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stderr}`);
-  assert.match(r.stderr, new RegExp(`\\[${code}\\]`));
-}
+import { failed, MAIN, NOBODY, ok, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
 
 test('put prints the digest first on the line; get returns the bytes; empty and 1-byte inputs', async (t) => {
   const home = tempDir(t);

@@ -7,14 +7,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { startFakeUpstream } from '../fake-upstream.ts';
-import { cleanEnv, listFiles, MAIN, type RunResult, runAccel, tempDir, unprivileged, until } from '../helpers.ts';
+import { cleanEnv, failed, listFiles, MAIN, runAccel, tempDir, unprivileged, until } from '../helpers.ts';
 import { startTestMirror } from '../mirror-harness.ts';
-
-function failed(r: RunResult, exitCode: number, code: string): void {
-  assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stderr}`);
-  assert.match(r.stderr, new RegExp(`\\[${code}\\]`));
-  assert.doesNotMatch(r.stderr, /internal error/);
-}
 
 /** Index rows, read without opening the store (which would sweep tmp/). */
 function blobRows(home: string): number {
