@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type SpawnOptions, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -9,11 +9,37 @@ import type { TestContext } from 'node:test';
 export const ROOT = resolve(import.meta.dirname, '..');
 export const MAIN = join(ROOT, 'src', 'main.ts');
 
-/** A fresh directory removed when the test ends. */
+/** A fresh directory removed when the test ends, with any compile-cache daemon of a home inside it stopped. */
 export function tempDir(t: TestContext, prefix = 'accel-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  t.after(() => {
+    stopDaemons(dir);
+    rmSync(dir, { recursive: true, force: true });
+  });
   return dir;
+}
+
+/**
+ * A native client starts a daemon on demand, and it would outlive its test (600 s idle time-out) with its home
+ * gone: every home up to three levels below `dir` has its daemon, if any, stopped.
+ */
+function stopDaemons(dir: string, depth = 0): void {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    if (e.name === 'run') {
+      try {
+        process.kill(Number(readFileSync(join(dir, 'run', 'cc-daemon.pid'), 'utf8')), 'SIGTERM');
+      } catch {
+        // no daemon, or already gone
+      }
+    } else if (depth < 3 && e.name !== 'node_modules' && e.name !== 'blobs') stopDaemons(join(dir, e.name), depth + 1);
+  }
 }
 
 export interface RunResult {
