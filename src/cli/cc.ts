@@ -17,6 +17,7 @@ import { Store } from '../store/store.ts';
 import { type Globals, withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
+import { runService } from './service.ts';
 
 interface CcFlags {
   stats?: boolean;
@@ -174,13 +175,8 @@ Examples:
             remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
             compile: farmCompileFn(g.config, g.home, store),
           });
-          const stop = () => void daemon.close();
-          process.on('SIGTERM', stop);
-          process.on('SIGINT', stop);
           g.log.info(`cc daemon: pid ${process.pid} on ${daemonPaths(g.home).socket}`);
-          await daemon.done;
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
+          await runService(daemon);
         } finally {
           store.close();
         }

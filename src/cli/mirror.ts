@@ -29,6 +29,7 @@ import { parseBind, parsePort } from '../net/address.ts';
 import { type Globals, withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
+import { runService } from './service.ts';
 
 interface ServeFlags {
   port?: string;
@@ -132,11 +133,7 @@ Routes:
           g.log.info(
             `mirror listening on http://${host}:${address.port}/ (${flags.offline ? 'offline' : 'online'}, store ${store.home})`,
           );
-          await new Promise<void>((resolve) => {
-            process.once('SIGINT', resolve);
-            process.once('SIGTERM', resolve);
-          });
-          await server.close();
+          await runService(server);
           return server.context.stats;
         });
         g.log.info(`mirror stopped: ${stats.requests} requests, ${stats.hits} hits, ${stats.misses} misses`);

@@ -6,6 +6,7 @@ import { loadIdentity } from '../net/tls-identity.ts';
 import { withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
+import { runService } from './service.ts';
 
 interface SyncerFlags {
   port?: string;
@@ -50,13 +51,8 @@ Status: https://HOST:5000/ (HTML) and /status (JSON), or \`accel farm status\`.`
           g.log.info(
             `syncer listening on https://${shown}:${address.port}/ (${syncer.tree.files} files under ${syncer.tree.roots.join(', ') || 'no include dirs'})`,
           );
-          await new Promise<void>((resolve) => {
-            process.once('SIGINT', resolve);
-            process.once('SIGTERM', resolve);
-          });
-          const status = syncer.status();
-          await syncer.close();
-          return status.queue;
+          await runService(syncer);
+          return syncer.status().queue;
         });
         g.log.info(`syncer stopped: ${stats.completed} jobs completed`);
         return dataResult(stats, () => '');

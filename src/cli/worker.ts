@@ -7,6 +7,7 @@ import { loadIdentity } from '../net/tls-identity.ts';
 import { withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
+import { runService } from './service.ts';
 
 interface WorkerFlags {
   cores?: string;
@@ -74,16 +75,12 @@ Examples:
             unsandboxed: flags.unsandboxed === true,
             sandboxUser: flags.sandboxUser,
           });
-          const address = await worker.start();
+          const address = await worker.listen();
           const compilers = Object.keys(worker.status().compilers);
           g.log.info(
             `worker ${identity.name}: ${cores} slots for ${syncer}, compilers ${compilers.join(', ') || 'none'}, status on https://${address.address}:${address.port}/status`,
           );
-          await new Promise<void>((resolve) => {
-            process.once('SIGINT', resolve);
-            process.once('SIGTERM', resolve);
-          });
-          await worker.close();
+          await runService(worker);
           return worker.status();
         });
         g.log.info(`worker stopped: ${status.done} done, ${status.failed} failed`);

@@ -394,7 +394,8 @@ export function createWorker(options: WorkerOptions) {
   return {
     id,
     status,
-    async start(): Promise<AddressInfo> {
+    /** Checks the sandbox, sweeps dead workers' job directories, serves /status and starts taking jobs. */
+    async listen(): Promise<AddressInfo> {
       for (const name of options.compilers) {
         try {
           const path = resolveCompiler(name, options.env, process.cwd(), { dirs: [], self: [] });
@@ -420,7 +421,7 @@ export function createWorker(options: WorkerOptions) {
       for (let i = 0; i < options.cores; i++) loops.push(slot());
       return address;
     },
-    statusAddress: () => statusServer.address(),
+    address: () => statusServer.address(),
     async close(): Promise<void> {
       closing = true;
       for (const p of polls) p.abort();

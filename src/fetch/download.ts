@@ -45,6 +45,9 @@ export class Download {
   #failure: unknown;
   #waiters: (() => void)[] = [];
   readonly #store: Store;
+  /** Set by abort(): the server is closing; the download stops and stores nothing. */
+  #aborted: AccelError | undefined;
+  #response: IncomingMessage | undefined;
 
   constructor(store: Store, options: DownloadOptions) {
     this.#store = store;
@@ -65,6 +68,16 @@ export class Download {
     // Make both promises safe to ignore: callers that only stream use the reader.
     this.done.catch(() => {});
     this.head.then(() => {});
+  }
+
+  /**
+   * Stops the download (the mirror is closing): the connection to the upstream is cut, the temp file removed,
+   * nothing is stored, and `done` rejects. Resolves once the download has settled.
+   */
+  async abort(): Promise<void> {
+    this.#aborted ??= new AccelError('ACCEL_FETCH_ABORTED', 'the download was stopped: the server is closing');
+    this.#response?.destroy(this.#aborted);
+    await this.done.catch(() => {});
   }
 
   /** The bytes so far and then the rest as they arrive; throws if the download fails. */
@@ -137,6 +150,7 @@ export class Download {
     let lastError: unknown;
     let lastStatus: DownloadHead | undefined;
     for (const candidate of options.candidates) {
+      if (this.#aborted) throw this.#aborted;
       let response: IncomingMessage;
       try {
         response = await this.#request(candidate, options, conditionalHeaders(options.conditional));
@@ -155,6 +169,10 @@ export class Download {
         response.resume();
         lastStatus = { kind: 'status', status, url: candidate };
         continue;
+      }
+      if (this.#aborted) {
+        response.destroy();
+        throw this.#aborted;
       }
       const writer = await store.createWriter();
       this.#writer = writer;
@@ -196,6 +214,7 @@ export class Download {
     options: DownloadOptions,
   ): Promise<void> {
     let response = first;
+    this.#response = response;
     const validator = head.etag ?? head.lastModified;
     const resumable = first.headers['accept-ranges'] === 'bytes' && validator !== undefined;
     for (let resumes = 0; ; resumes++) {
@@ -210,6 +229,7 @@ export class Download {
         }
         return;
       } catch (err) {
+        if (this.#aborted) throw this.#aborted;
         // Store errors (a full disk) end the download; network errors may be resumed.
         const network =
           !(err instanceof AccelError) || err.code === 'ACCEL_FETCH_TRUNCATED' || err.code === 'ACCEL_FETCH_STALLED';
@@ -219,6 +239,7 @@ export class Download {
         }
         response.destroy();
         response = await this.#request(url, options, { range: `bytes=${writer.size}-`, 'if-range': validator });
+        this.#response = response;
         const range = /^bytes (\d+)-/.exec(String(response.headers['content-range'] ?? ''));
         if (response.statusCode !== 206 || Number(range?.[1]) !== writer.size) {
           response.resume();

@@ -29,6 +29,11 @@ export class Fetcher {
     return this.#inflight.size;
   }
 
+  /** Stops every download in flight and waits until each has settled (temp files removed, nothing stored). */
+  async close(): Promise<void> {
+    await Promise.all([...this.#inflight.values()].map((d) => d.abort()));
+  }
+
   /** The running download for `key`, or a new one over `candidates`. */
   fetch(
     key: string,
@@ -56,6 +61,7 @@ export class Fetcher {
       },
       (err: unknown) => {
         forget();
+        if ((err as { code?: string })?.code === 'ACCEL_FETCH_ABORTED') return;
         this.#options.log.warn(`fetch of ${request.candidates[0]} failed: ${(err as Error).message}`);
       },
     );

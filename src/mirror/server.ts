@@ -102,10 +102,12 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
         });
       }),
     address: () => server.address() as AddressInfo,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        connections.closeAll();
-      }),
+    // Downloads in flight are stopped and settled before close() resolves, so the caller may close the store.
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await fetcher.close();
+      connections.closeAll();
+      await closed;
+    },
   };
 }

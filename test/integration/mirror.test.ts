@@ -9,7 +9,7 @@ import type { Digest } from '../../src/store/digest.ts';
 import { blobPath } from '../../src/store/layout.ts';
 import type { Store } from '../../src/store/store.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
-import { sha256, tempDir } from '../helpers.ts';
+import { sha256, tempDir, until } from '../helpers.ts';
 import { startTestMirror } from '../mirror-harness.ts';
 
 type Ctx = import('node:test').TestContext;
@@ -377,3 +377,19 @@ for (const size of [4 * 1024, 3 * 1024 * 1024]) {
     assert.deepEqual(after.body, body);
   });
 }
+
+test('close() stops downloads in flight before it resolves: no temp file, nothing stored, the store may close', async (t) => {
+  const up = await upstream(t);
+  const body = tarball(256 * 1024);
+  up.files.set('/slow.tar.gz', { body, pauseAt: 64 * 1024 });
+  const m = await mirror(t, up);
+  const pending = get(`${m.base}/http/${up.origin}/slow.tar.gz`).catch(() => undefined);
+  await until('the download under way', () => readdirSync(m.store.layout.tmp).length === 1);
+  await m.server.close();
+  assert.deepEqual(readdirSync(m.store.layout.tmp), [], 'the temp file was removed');
+  assert.equal(m.store.has(sha256(body) as Digest), false, 'nothing stored');
+  m.store.close();
+  up.release();
+  const got = await pending;
+  assert.ok(!got || got.broken || got.status !== 200, 'the client saw a broken transfer, not a complete one');
+});
