@@ -20,7 +20,6 @@ import { isProcessAlive, tempName } from '../core/atomic-fs.ts';
 import { AccelError, errnoCode, isAccelError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import type { Store } from '../store/store.ts';
-import { bump } from './counters.ts';
 import type { StatMemo } from './filehash.ts';
 import { daemonPaths, decodeRequest, frame, MAX_REQUEST, type Request } from './protocol.ts';
 import type { RemoteCache } from './remote.ts';
@@ -169,7 +168,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         log.debug(`cc daemon: client ${request.pid} went away; its compile was stopped`);
       } else if (isAccelError(err)) {
         // The same words and exit code `accel cc --` would give.
-        if (err.code !== 'ACCEL_CC_NO_COMPILER') bump(store, 'errors');
+        if (err.code !== 'ACCEL_CC_NO_COMPILER') store.counters.bump('errors');
         const hint = err.hint ? `accel: hint: ${err.hint}\n` : '';
         socket.write(frame('e', `accel: error: ${err.message} [${err.code}]\n${hint}`));
         socket.end(frame('x', String(err.exitCode)));

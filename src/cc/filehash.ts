@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
-import type { Statement } from 'better-sqlite3';
 import { errnoCode } from '../core/errors.ts';
+import type { StatCache } from '../store/cc-tables.ts';
 import { type Digest, digestOf } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 
@@ -18,8 +18,7 @@ const TIME_MACROS = /__(DATE|TIME|TIMESTAMP)__/;
  * mtime, ctime and inode are unchanged its hash is reused, so a warm lookup reads no header at all.
  */
 export class FileHasher {
-  readonly #get: Statement;
-  readonly #put: Statement;
+  readonly #cache: StatCache;
   readonly #startNs: bigint;
   readonly #memo: StatMemo | undefined;
 
@@ -27,14 +26,7 @@ export class FileHasher {
   constructor(store: Store, startNs: bigint, memo?: StatMemo) {
     this.#startNs = startNs;
     this.#memo = memo;
-    this.#get = store.statement(
-      'SELECT size, mtime_ns, ctime_ns, ino, digest, time_macros FROM cc_stat WHERE path = ?',
-    );
-    this.#put = store.statement(
-      `INSERT INTO cc_stat (path, size, mtime_ns, ctime_ns, ino, digest, time_macros) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns,
-         ino = excluded.ino, digest = excluded.digest, time_macros = excluded.time_macros`,
-    );
+    this.#cache = store.statCache;
   }
 
   /** Undefined when the file does not exist. `path` must be absolute. */
@@ -53,18 +45,16 @@ export class FileHasher {
     const memo = this.#memo?.get(path);
     if (memo && !tooNew && memo.stamp === stamp)
       return { digest: memo.digest, tooNew: false, timeMacros: memo.timeMacros };
-    const row = this.#get.get(path) as
-      | { size: number; mtime_ns: string; ctime_ns: string; ino: string; digest: string; time_macros: number }
-      | undefined;
+    const row = this.#cache.get(path);
     if (
       row &&
       !tooNew &&
       row.size === Number(st.size) &&
-      row.mtime_ns === String(st.mtimeNs) &&
-      row.ctime_ns === String(st.ctimeNs) &&
+      row.mtimeNs === String(st.mtimeNs) &&
+      row.ctimeNs === String(st.ctimeNs) &&
       row.ino === String(st.ino)
     ) {
-      const hash = { digest: row.digest as Digest, tooNew: false, timeMacros: row.time_macros === 1 };
+      const hash = { digest: row.digest as Digest, tooNew: false, timeMacros: row.timeMacros };
       this.#remember(path, stamp, hash);
       return hash;
     }
@@ -74,15 +64,14 @@ export class FileHasher {
     // A file changing under us must not enter the cache with a hash of bytes the compiler may not have seen.
     if (!tooNew) {
       this.#remember(path, stamp, { digest, tooNew, timeMacros });
-      this.#put.run(
-        path,
-        Number(st.size),
-        String(st.mtimeNs),
-        String(st.ctimeNs),
-        String(st.ino),
+      this.#cache.put(path, {
+        size: Number(st.size),
+        mtimeNs: String(st.mtimeNs),
+        ctimeNs: String(st.ctimeNs),
+        ino: String(st.ino),
         digest,
-        timeMacros ? 1 : 0,
-      );
+        timeMacros,
+      });
     }
     return { digest, tooNew, timeMacros };
   }

@@ -8,7 +8,6 @@ import { tempName } from '../core/atomic-fs.ts';
 import { isAccelError } from '../core/errors.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
-import { bump } from './counters.ts';
 import { FileHasher, type StatMemo } from './filehash.ts';
 import { directKey } from './key.ts';
 import { findResult, type ManifestEntry, recordEntry, shadowCandidates } from './manifest.ts';
@@ -80,7 +79,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   const compilerPath = resolveCompiler(name, env, cwd, options.skip);
   const classified = classify(compilerPath, args, cwd);
   const passthrough = async (reason: string): Promise<CcOutcome> => {
-    bump(store, `uncacheable: ${reason}`);
+    store.counters.bump(`uncacheable: ${reason}`);
     if (options.delegate) {
       return {
         exitCode: 0,
@@ -109,7 +108,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   if (hit) {
     const restored = await restoreOrMiss(store, hit, compile, at, umask);
     if (restored) {
-      bump(store, 'hit');
+      store.counters.bump('hit');
       return { exitCode: 0, ...restored, status: 'hit' };
     }
   }
@@ -118,7 +117,7 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
     const restored = await restoreOrMiss(store, remoteHit.result, compile, at, umask);
     if (restored) {
       recordEntry(store, key, remoteHit.entry);
-      bump(store, 'remote hit');
+      store.counters.bump('remote hit');
       return { exitCode: 0, ...restored, status: 'remote hit' };
     }
   }
@@ -146,22 +145,22 @@ export async function runCc(options: CcOptions): Promise<CcOutcome> {
   }
   // Said once per build, on the stderr of the compile it happened to: never silent, never a flood.
   const stderr = run.fallback ? Buffer.concat([announceFallback(store, run.fallback), run.stderr]) : run.stderr;
-  if (run.fallback) bump(store, `farm fallback: ${run.fallback}`);
-  else if (run.remote) bump(store, 'farm compiled');
+  if (run.fallback) store.counters.bump(`farm fallback: ${run.fallback}`);
+  else if (run.remote) store.counters.bump('farm compiled');
   if (run.code !== 0) {
-    bump(store, 'compile failed');
+    store.counters.bump('compile failed');
     return { exitCode: run.code, stdout: run.stdout, stderr, status: 'failed' };
   }
   const entry = learnEntry(compile, readFileSync(depFile, 'utf8'), cwd, hasher);
   if (typeof entry === 'string') {
-    bump(store, `uncacheable: ${entry}`);
+    store.counters.bump(`uncacheable: ${entry}`);
     return { exitCode: 0, stdout: run.stdout, stderr, status: `uncacheable: ${entry}` };
   }
   const result = await storeResult(store, compile, run, at);
   const newest = { ...entry, result };
   const entries = recordEntry(store, key, newest);
   await options.remote?.publish(store, key, entries, newest);
-  bump(store, 'miss');
+  store.counters.bump('miss');
   return { exitCode: 0, stdout: run.stdout, stderr, status: 'miss' };
 }
 

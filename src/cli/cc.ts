@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { accelItself, installClient } from '../cc/client-install.ts';
-import { bump, readCounters, zeroCounters } from '../cc/counters.ts';
 import { startDaemon } from '../cc/daemon.ts';
 import { compileViaDaemon, daemonStatus, startDetached, stopDaemon, waitFor } from '../cc/daemon-client.ts';
 import { writeMasqueradeDir } from '../cc/masquerade.ts';
@@ -86,7 +85,7 @@ Examples:
             });
             return { kind: 'passthrough' as const, ...outcome };
           } catch (err) {
-            if (isAccelError(err) && err.code !== 'ACCEL_CC_NO_COMPILER') bump(store, 'errors');
+            if (isAccelError(err) && err.code !== 'ACCEL_CC_NO_COMPILER') store.counters.bump('errors');
             throw err;
           }
         });
@@ -187,8 +186,8 @@ Examples:
 
 async function stats(g: Globals, zero: boolean) {
   const { counters, info } = await withStore(g, (store) => {
-    const before = readCounters(store);
-    if (zero) zeroCounters(store);
+    const before = store.counters.read();
+    if (zero) store.counters.zero();
     return { counters: before, info: store.info() };
   });
   const hits = (counters.hit ?? 0) + (counters['remote hit'] ?? 0);

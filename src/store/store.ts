@@ -1,7 +1,6 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import type { Statement } from 'better-sqlite3';
 import { AccelError, errnoCode } from '../core/errors.ts';
 import { type Log, silentLog } from '../core/log.ts';
 import { nativeAddon } from '../core/native.ts';
@@ -24,8 +23,9 @@ import {
   statBlob,
   verifyOpenBlob,
 } from './cas.ts';
+import { Counters, StatCache } from './cc-tables.ts';
 import { prepareBlobStatements, type StoreContext } from './context.ts';
-import { type Db, openDb, SCHEMA_VERSION } from './db.ts';
+import { openDb, SCHEMA_VERSION } from './db.ts';
 import type { Digest } from './digest.ts';
 import { collectGarbage, type GcResult } from './gc.ts';
 import { type Layout, layoutOf } from './layout.ts';
@@ -60,11 +60,16 @@ export interface StoreInfo {
 /** The content-addressed store: immutable blobs under blobs/sha256/ and their SQLite index. */
 export class Store {
   readonly refs: Refs;
+  /** The compile cache's counters and stat cache: its tables, through typed operations (cc-tables.ts). */
+  readonly counters: Counters;
+  readonly statCache: StatCache;
   readonly #ctx: StoreContext;
 
   private constructor(ctx: StoreContext) {
     this.#ctx = ctx;
     this.refs = new Refs(ctx.db, ctx.now);
+    this.counters = new Counters(ctx.db);
+    this.statCache = new StatCache(ctx.db);
   }
 
   static open(options: OpenStoreOptions): Store {
@@ -180,26 +185,6 @@ export class Store {
     const refs = (db.prepare('SELECT count(*) AS n FROM refs').get() as { n: number }).n;
     return { home: this.home, schemaVersion: SCHEMA_VERSION, ...blobs, refs };
   }
-
-  /** The index, for features whose tables live in store migrations (the compile cache's stat cache). */
-  get db(): Db {
-    return this.#ctx.db;
-  }
-
-  /**
-   * A prepared statement for `sql`, prepared once per open store: a long-lived process (the cc daemon)
-   * would otherwise spend more time preparing statements than running them.
-   */
-  statement(sql: string): Statement {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#ctx.db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
-  }
-
-  readonly #statements = new Map<string, Statement>();
 
   close(): void {
     this.#ctx.db.close();

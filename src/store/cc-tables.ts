@@ -1,0 +1,81 @@
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.ts';
+
+/*
+ * The compile cache's own tables (store migration 2: cc_counters, cc_stat), behind typed operations: the store
+ * owns its SQL, features never hold the database handle. Statements are prepared once per open store, so a
+ * long-lived process (the cc daemon) does not spend its time preparing them.
+ */
+
+/** ccache-style counters, one row each, incremented in place so many wrapper processes never lose a count. */
+export class Counters {
+  readonly #bump: Statement;
+  readonly #read: Statement;
+  readonly #zero: Statement;
+
+  constructor(db: Db) {
+    this.#bump = db.prepare(
+      'INSERT INTO cc_counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
+    );
+    this.#read = db.prepare('SELECT name, value FROM cc_counters ORDER BY name');
+    this.#zero = db.prepare('DELETE FROM cc_counters');
+  }
+
+  bump(name: string, by = 1): void {
+    this.#bump.run(name, by);
+  }
+
+  read(): Record<string, number> {
+    const rows = this.#read.all() as { name: string; value: number }[];
+    return Object.fromEntries(rows.map((r) => [r.name, r.value]));
+  }
+
+  zero(): void {
+    this.#zero.run();
+  }
+}
+
+/** What the stat cache knows of a file: the stat fields it was hashed with, and the hash. */
+export interface StatEntry {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+  digest: string;
+  timeMacros: boolean;
+}
+
+/** Content hashes of source files by path, valid while the file's size, times and inode are unchanged. */
+export class StatCache {
+  readonly #get: Statement;
+  readonly #put: Statement;
+
+  constructor(db: Db) {
+    this.#get = db.prepare('SELECT size, mtime_ns, ctime_ns, ino, digest, time_macros FROM cc_stat WHERE path = ?');
+    this.#put = db.prepare(
+      `INSERT INTO cc_stat (path, size, mtime_ns, ctime_ns, ino, digest, time_macros) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns,
+         ino = excluded.ino, digest = excluded.digest, time_macros = excluded.time_macros`,
+    );
+  }
+
+  get(path: string): StatEntry | undefined {
+    const row = this.#get.get(path) as
+      | { size: number; mtime_ns: string; ctime_ns: string; ino: string; digest: string; time_macros: number }
+      | undefined;
+    return (
+      row && {
+        size: row.size,
+        mtimeNs: row.mtime_ns,
+        ctimeNs: row.ctime_ns,
+        ino: row.ino,
+        digest: row.digest,
+        timeMacros: row.time_macros === 1,
+      }
+    );
+  }
+
+  put(path: string, entry: StatEntry): void {
+    this.#put.run(path, entry.size, entry.mtimeNs, entry.ctimeNs, entry.ino, entry.digest, entry.timeMacros ? 1 : 0);
+  }
+}
