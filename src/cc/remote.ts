@@ -1,3 +1,4 @@
+import { fetchBuffer } from '../net/http.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import type { FileHasher } from './filehash.ts';
@@ -69,9 +70,8 @@ export class RemoteCache {
 
   async #get(path: string): Promise<Buffer | undefined> {
     try {
-      const res = await fetch(`${this.#base}/${path}`, { headers: this.#headers, signal: AbortSignal.timeout(10_000) });
-      if (!res.ok) return undefined;
-      return Buffer.from(await res.arrayBuffer());
+      const res = await fetchBuffer(new URL(`${this.#base}/${path}`), { headers: this.#headers, idleMs: 10_000 });
+      return res.status === 200 ? res.body : undefined;
     } catch {
       return undefined;
     }
@@ -79,13 +79,13 @@ export class RemoteCache {
 
   async #put(path: string, body: Buffer): Promise<boolean> {
     try {
-      const res = await fetch(`${this.#base}/${path}`, {
+      const res = await fetchBuffer(new URL(`${this.#base}/${path}`), {
         method: 'PUT',
-        headers: this.#headers,
+        headers: { ...this.#headers, 'content-length': body.length },
         body,
-        signal: AbortSignal.timeout(30_000),
+        idleMs: 30_000,
       });
-      return res.ok;
+      return res.status >= 200 && res.status < 300;
     } catch {
       return false;
     }

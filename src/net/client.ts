@@ -1,6 +1,7 @@
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { AccelError } from '../core/errors.ts';
+import { fetchBuffer } from './http.ts';
 import { type Identity, type Role, roleFromOu } from './tls-identity.ts';
 
 export interface HttpsResponse {
@@ -62,33 +63,26 @@ export class MtlsClient {
       headers['content-length'] = Buffer.byteLength(data);
       headers['content-type'] = Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json';
     }
-    return new Promise((resolve, reject) => {
-      const req = request(
-        new URL(path, this.base),
-        { method, agent: this.#agent, headers, signal: options.signal, timeout: options.timeoutMs },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no answer from ${this.base.origin} in ${options.timeoutMs} ms`)));
+    return fetchBuffer(new URL(path, this.base), {
+      method,
+      agent: this.#agent,
+      headers,
+      body: data,
+      signal: options.signal,
+      idleMs: options.timeoutMs,
       // A server that takes the TCP connection but never completes TLS (hung, or not a syncer at all) costs
       // at most HANDSHAKE_MS, whatever time the answer itself may take.
-      req.on('socket', (socket) => {
+      onSocket: (socket, fail) => {
         const tls = socket as TLSSocket;
         if (tls.authorized) return;
         const timer = setTimeout(
-          () => req.destroy(new Error(`${this.base.origin} did not complete TLS in ${HANDSHAKE_MS} ms`)),
+          () => fail(new Error(`${this.base.origin} did not complete TLS in ${HANDSHAKE_MS} ms`)),
           HANDSHAKE_MS,
         );
         tls.once('secureConnect', () => clearTimeout(timer));
         tls.once('close', () => clearTimeout(timer));
-      });
-      req.on('error', reject);
-      req.end(data);
-    });
+      },
+    }).then((res) => ({ status: res.status, body: res.body }));
   }
 
   async json<T>(method: string, path: string, body?: object, options?: { signal?: AbortSignal; timeoutMs?: number }) {
