@@ -4,7 +4,7 @@ import type { RenderedRecipe } from './render.ts';
 /** The build order of a set of feedstocks (conda-forge's bot graph: one node per feedstock). */
 export interface BuildPlan {
   feedstocks: { name: string; outputs: string[]; needs: string[] }[];
-  /** `from` must be built before `to`, because `to` needs the packages listed in `via` at build time. */
+  /** `from` must be built before `to`, because `to` needs the packages in `via` to build or to test. */
   edges: { from: string; to: string; via: string[] }[];
   /** Every feedstock, dependencies first; members of a cycle are adjacent. */
   order: string[];
@@ -20,7 +20,19 @@ export interface BuildPlan {
   unsupported: string[];
 }
 
-export function planBuilds(recipes: RenderedRecipe[], unsupported: string[] = []): BuildPlan {
+/**
+ * The one feedstock graph, for `conda plan` and `conda build` alike. A package's provider is the first
+ * feedstock by name that makes it (independent of the order the feedstocks were given). A feedstock waits for
+ * the providers of its build and host requirements, and of its outputs' run and test requirements: a test
+ * environment is solved from the channel, so what it runs with is built first.
+ */
+export function feedstockGraph(recipes: RenderedRecipe[]): {
+  sorted: RenderedRecipe[];
+  /** feedstock → (provider → the package names it provides to it) */
+  deps: Map<string, Map<string, Set<string>>>;
+  external: Map<string, Set<string>>;
+  providers: Map<string, string[]>;
+} {
   const provider = new Map<string, string>();
   const providers = new Map<string, string[]>();
   const sorted = [...recipes].sort((a, b) => a.feedstock.localeCompare(b.feedstock));
@@ -35,13 +47,25 @@ export function planBuilds(recipes: RenderedRecipe[], unsupported: string[] = []
   for (const r of sorted) {
     const mine = new Map<string, Set<string>>();
     deps.set(r.feedstock, mine);
-    for (const req of r.buildRequires) {
-      const name = specName(req);
+    const needs = new Set([
+      ...r.buildRequires.map(specName),
+      ...r.records.flatMap((o) => [...o.requirements.run, ...o.test.requires].map(specName)),
+    ]);
+    for (const name of needs) {
       const from = provider.get(name);
-      if (from === undefined) external.set(name, (external.get(name) ?? new Set()).add(r.feedstock));
-      else if (from !== r.feedstock) mine.set(from, (mine.get(from) ?? new Set()).add(name));
+      if (from === undefined) {
+        // Only build and host requirements are reported as external: run and test ones come from the channel.
+        if (r.buildRequires.some((q) => specName(q) === name)) {
+          external.set(name, (external.get(name) ?? new Set()).add(r.feedstock));
+        }
+      } else if (from !== r.feedstock) mine.set(from, (mine.get(from) ?? new Set()).add(name));
     }
   }
+  return { sorted, deps, external, providers };
+}
+
+export function planBuilds(recipes: RenderedRecipe[], unsupported: string[] = []): BuildPlan {
+  const { sorted, deps, external, providers } = feedstockGraph(recipes);
   const nodes = sorted.map((r) => r.feedstock);
   const components = stronglyConnected(nodes, (n) => [...(deps.get(n)?.keys() ?? [])]);
   // Tarjan emits components dependencies first, so each one's level follows from those already placed.

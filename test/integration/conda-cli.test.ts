@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { failed, ok, ROOT, runAccel, tempDir } from '../helpers.ts';
@@ -262,4 +262,32 @@ test('render: a directory without a recipe is exit 1; an unknown platform is a u
     1,
     'ACCEL_FS_NOT_FOUND',
   );
+});
+
+test('conda plan over the real conda-forge feedstocks: the order the builder follows (one graph), no cycles', async (t) => {
+  const shared = join(ROOT, '..', 'shared', 'feedstocks');
+  const dirs = readdirSync(shared)
+    .filter((d) => d.endsWith('-feedstock'))
+    .map((d) => join(shared, d));
+  const plan = JSON.parse(
+    ok(
+      await runAccel(['--home', tempDir(t), '--json', 'conda', 'plan', ...dirs, '--target-platform', 'linux-aarch64']),
+    ),
+  ) as { levels: string[][]; edges: { from: string; to: string }[]; cycles: string[][] };
+  const level = (f: string) => plan.levels.findIndex((l) => l.includes(f));
+  assert.deepEqual(plan.cycles, []);
+  for (const [before, after] of [
+    ['gmp', 'mpfr'],
+    ['mpfr', 'mpc'],
+    ['ncurses', 'readline'],
+    ['openssl', 'libssh2'],
+    ['zlib', 'libssh2'],
+    ['gflags', 'glog'],
+  ]) {
+    assert.ok(
+      level(before as string) < level(after as string),
+      `${before} before ${after}: ${JSON.stringify(plan.levels)}`,
+    );
+  }
+  for (const e of plan.edges) assert.ok(level(e.from) < level(e.to), `${e.from} -> ${e.to}`);
 });

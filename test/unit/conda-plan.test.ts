@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { feedstockDeps } from '../../src/conda/builder/graph.ts';
 import { planBuilds, planDot, stronglyConnected } from '../../src/conda/plan.ts';
 import type { OutputRecord } from '../../src/conda/record.ts';
 import type { RenderedRecipe } from '../../src/conda/render.ts';
 
-/** A rendered feedstock reduced to what planning reads: output names and build requirements. */
-function feedstock(name: string, outputs: string[], needs: string[]): RenderedRecipe {
-  const records = outputs.map((o) => ({ name: o }) as OutputRecord);
-  return { feedstock: name, metaFile: `${name}/recipe/meta.yaml`, records, buildRequires: needs };
+/** A rendered feedstock reduced to what planning reads: output names, build, run and test requirements. */
+function feedstock(name: string, outputs: string[], needs: string[], run: string[] = [], tests: string[] = []) {
+  const records = outputs.map(
+    (o) => ({ name: o, requirements: { run }, test: { requires: tests } }) as unknown as OutputRecord,
+  );
+  return { feedstock: name, metaFile: `${name}/recipe/meta.yaml`, records, buildRequires: needs } as RenderedRecipe;
 }
 
 test('plan: order, levels, edges through outputs, externals', () => {
@@ -72,4 +75,27 @@ test('stronglyConnected: a chain of 50,000 does not overflow the stack; dependen
   assert.equal(comps.length, n);
   assert.deepEqual(comps[0], [`n${n - 1}`]);
   assert.deepEqual(comps[n - 1], ['n0']);
+});
+
+test('one graph for plan and build: run and test requirements order feedstocks too, the provider does not depend on the input order', () => {
+  const recipes = [
+    feedstock('app', ['app'], ['gcc_linux-aarch64'], ['libfoo >=1'], ['pytest-lite']),
+    feedstock('libfoo', ['libfoo'], []),
+    feedstock('pytest-lite', ['pytest-lite'], []),
+    feedstock('libfoo-fork', ['libfoo'], []),
+  ];
+  const plan = planBuilds(recipes);
+  assert.deepEqual(plan.levels, [['libfoo', 'libfoo-fork', 'pytest-lite'], ['app']]);
+  assert.deepEqual(plan.edges, [
+    { from: 'libfoo', to: 'app', via: ['libfoo'] },
+    { from: 'pytest-lite', to: 'app', via: ['pytest-lite'] },
+  ]);
+  assert.deepEqual(plan.external, [{ name: 'gcc_linux-aarch64', needed_by: ['app'] }]);
+  // What `conda build` waits for is what `conda plan` shows, whatever order the feedstocks come in.
+  for (const order of [recipes, [...recipes].reverse()]) {
+    const deps = feedstockDeps(order);
+    assert.deepEqual(deps.get('app'), ['libfoo', 'pytest-lite']);
+    for (const e of plan.edges) assert.ok(deps.get(e.to)?.includes(e.from), `${e.from} -> ${e.to}`);
+    assert.equal([...deps.values()].flat().length, plan.edges.length);
+  }
 });

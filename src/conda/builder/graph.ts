@@ -4,8 +4,7 @@ import PQueue from 'p-queue';
 import { AccelError, isAccelError } from '../../core/errors.ts';
 import type { Digest } from '../../store/digest.ts';
 import { blobPath } from '../../store/layout.ts';
-import { stronglyConnected } from '../plan.ts';
-import { specName } from '../record.ts';
+import { feedstockGraph, stronglyConnected } from '../plan.ts';
 import type { RenderedRecipe } from '../render.ts';
 import { readChannel } from './channel-packages.ts';
 import type { BuildContext, BuiltPackage, FeedstockResult } from './context.ts';
@@ -18,27 +17,10 @@ import { claimWorkspace, workspaceFor } from './workspace.ts';
 /** Store refs of finished builds: input key → the packages it made (blobs in the store). */
 const BUILT_NS = 'conda-build';
 
-/**
- * Which feedstocks each one waits for: those providing its build, host, run or test requirements (a test
- * environment needs the run requirements in the channel, so they are built first too).
- */
+/** Which feedstocks each one waits for, from the one feedstock graph (`conda plan` shows the same). */
 export function feedstockDeps(recipes: RenderedRecipe[]): Map<string, string[]> {
-  const provider = new Map<string, string>();
-  for (const r of recipes) for (const o of r.records) if (!provider.has(o.name)) provider.set(o.name, r.feedstock);
-  const deps = new Map<string, string[]>();
-  for (const r of recipes) {
-    const names = new Set([
-      ...r.buildRequires,
-      ...r.records.flatMap((o) => [...o.requirements.run, ...o.test.requires].map(specName)),
-    ]);
-    const mine = new Set<string>();
-    for (const n of names) {
-      const from = provider.get(n);
-      if (from !== undefined && from !== r.feedstock) mine.add(from);
-    }
-    deps.set(r.feedstock, [...mine].sort());
-  }
-  return deps;
+  const { deps } = feedstockGraph(recipes);
+  return new Map([...deps].map(([feedstock, from]) => [feedstock, [...from.keys()].sort()]));
 }
 
 /**
