@@ -56,21 +56,19 @@ const KEEPALIVE_MS = 2000;
  * run/cc.secret (0600), which only this uid can read. One daemon per home: a pid lock guards the start.
  */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const daemon = createDaemon(options);
+  await daemon.listen();
+  return daemon;
+}
+
+/**
+ * Builds the daemon without starting it (the service contract: create, then listen, then close). `listen()`
+ * takes the pid lock, writes a new secret and listens on the socket; a failed listen undoes all three.
+ */
+export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promise<void> } {
   const paths = daemonPaths(options.home);
   const { log, store } = options;
-  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-  chmodSync(paths.dir, 0o700);
-  if (Buffer.byteLength(paths.socket) > 107) {
-    throw new AccelError('ACCEL_CC_DAEMON_PATH', `the socket path ${paths.socket} is longer than Unix sockets allow`, {
-      hint: 'use a shorter ACCEL_HOME (at most ~95 characters)',
-    });
-  }
-  await takePidLock(paths);
-  const secret = randomBytes(32).toString('hex');
-  const secretTemp = join(dirname(paths.secret), tempName('.secret.'));
-  writeFileSync(secretTemp, `${secret}\n`, { mode: 0o600 });
-  renameSync(secretTemp, paths.secret);
-  rmSync(paths.socket, { force: true });
+  let secret = '';
 
   const queue = new PQueue({ concurrency: Math.max(1, options.jobs) });
   const statMemo: StatMemo = new Map();
@@ -210,28 +208,48 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     return closing;
   }
 
-  // The socket is created 0600 (umask), then the kernel checks it on every connect.
-  const umask = process.umask(0o077);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ path: paths.socket, backlog: 1024 }, () => {
-        server.off('error', reject);
-        resolve();
+  async function listen(): Promise<void> {
+    mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+    chmodSync(paths.dir, 0o700);
+    if (Buffer.byteLength(paths.socket) > 107) {
+      throw new AccelError(
+        'ACCEL_CC_DAEMON_PATH',
+        `the socket path ${paths.socket} is longer than Unix sockets allow`,
+        {
+          hint: 'use a shorter ACCEL_HOME (at most ~95 characters)',
+        },
+      );
+    }
+    await takePidLock(paths);
+    secret = randomBytes(32).toString('hex');
+    const secretTemp = join(dirname(paths.secret), tempName('.secret.'));
+    writeFileSync(secretTemp, `${secret}\n`, { mode: 0o600 });
+    renameSync(secretTemp, paths.secret);
+    rmSync(paths.socket, { force: true });
+    // The socket is created 0600 (umask), then the kernel checks it on every connect.
+    const umask = process.umask(0o077);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ path: paths.socket, backlog: 1024 }, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
-  } catch (err) {
-    // A failed start undoes what it made.
-    rmSync(paths.pid, { force: true });
-    rmSync(paths.secret, { force: true });
-    throw err;
-  } finally {
-    process.umask(umask);
+    } catch (err) {
+      // A failed start undoes what it made.
+      rmSync(paths.pid, { force: true });
+      rmSync(paths.secret, { force: true });
+      throw err;
+    } finally {
+      process.umask(umask);
+    }
+    chmodSync(paths.socket, 0o600);
+    armIdle();
+    log.debug(`cc daemon: pid ${process.pid} listening on ${paths.socket}`);
   }
-  chmodSync(paths.socket, 0o600);
-  armIdle();
-  log.debug(`cc daemon: pid ${process.pid} listening on ${paths.socket}`);
-  return { done, close };
+
+  return { listen, done, close };
 }
 
 function secretMatches(given: string, secret: string): boolean {

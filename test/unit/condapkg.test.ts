@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkCondaPackage, readCondaPackage } from '../../src/conda/pkg/read.ts';
@@ -102,7 +102,9 @@ test('the same inputs give the same bytes, even after the files are written agai
   const readme = join(prefix, 'share/doc/foo/README');
   writeFileSync(readme, readFileSync(readme));
   chmodSync(readme, 0o600);
-  await new Promise((resolve) => setTimeout(resolve, 1100));
+  // A later mtime, set rather than waited for.
+  const later = new Date(Date.now() + 5000);
+  utimesSync(readme, later, later);
   const second = await build(root, join(root, 'two'));
   assert.equal(first.sha256, second.sha256);
   assert.deepEqual(readFileSync(first.path), readFileSync(second.path));
