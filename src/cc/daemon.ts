@@ -221,14 +221,16 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
       );
     }
     await takePidLock(paths);
-    secret = randomBytes(32).toString('hex');
-    const secretTemp = join(dirname(paths.secret), tempName('.secret.'));
-    writeFileSync(secretTemp, `${secret}\n`, { mode: 0o600 });
-    renameSync(secretTemp, paths.secret);
-    rmSync(paths.socket, { force: true });
-    // The socket is created 0600 (umask), then the kernel checks it on every connect.
-    const umask = process.umask(0o077);
+    // From here on a failed start undoes what it made: the pid file, the secret, the socket.
+    let umask: number | undefined;
     try {
+      secret = randomBytes(32).toString('hex');
+      const secretTemp = join(dirname(paths.secret), tempName('.secret.'));
+      writeFileSync(secretTemp, `${secret}\n`, { mode: 0o600 });
+      renameSync(secretTemp, paths.secret);
+      rmSync(paths.socket, { force: true });
+      // The socket is created 0600 (umask), then the kernel checks it on every connect.
+      umask = process.umask(0o077);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ path: paths.socket, backlog: 1024 }, () => {
@@ -236,15 +238,15 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
           resolve();
         });
       });
-    } catch (err) {
-      // A failed start undoes what it made.
-      rmSync(paths.pid, { force: true });
-      rmSync(paths.secret, { force: true });
-      throw err;
-    } finally {
       process.umask(umask);
+      umask = undefined;
+      chmodSync(paths.socket, 0o600);
+    } catch (err) {
+      if (umask !== undefined) process.umask(umask);
+      server.close();
+      for (const path of [paths.pid, paths.secret]) rmSync(path, { force: true });
+      throw err;
     }
-    chmodSync(paths.socket, 0o600);
     armIdle();
     log.debug(`cc daemon: pid ${process.pid} listening on ${paths.socket}`);
   }

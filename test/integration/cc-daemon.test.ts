@@ -307,3 +307,14 @@ setInterval(() => {}, 1000);
   server.kill('SIGKILL');
   await until('no compiler left behind', () => sleeping() === '' || undefined, 20_000);
 });
+
+test('a daemon that cannot start leaves no pid file and no secret behind', async (t) => {
+  const home = join(tempDir(t), 'home');
+  const paths = daemonPaths(home);
+  // Something that is not a socket, and cannot be removed, where the socket goes.
+  mkdirSync(join(paths.socket, 'busy'), { recursive: true });
+  const r = await runAccel(['--home', home, 'cc', 'daemon']);
+  assert.notEqual(r.code, 0, r.stderr);
+  assert.equal(existsSync(paths.pid), false, 'no pid file');
+  assert.equal(existsSync(paths.secret), false, 'no secret');
+});

@@ -31,6 +31,7 @@ test('servers and their clients: a bad port, address or URL, or a port in use, e
     ['w1', ['worker', '--syncer', '127.0.0.1:5999'], /--syncer must be an https URL.*ACCEL_USAGE_BAD_URL/],
     ['dev', ['mirror', 'serve', '--port', String(busy)], /127\.0\.0\.1:\d+ is already in use.*ACCEL_NET_PORT_IN_USE/],
     ['dev', ['mirror', 'serve', '--port', '99999'], /--port must be a port number/],
+    ['dev', ['mirror', 'serve', '--port', 'abc'], /--port must be a port number.*'abc'/],
     ['dev', ['mirror', 'serve', '--bind', 'nonsense'], /--bind must be an IP address/],
     ['w1', ['worker', '--syncer', 'https://127.0.0.1:5999', '--status-port', '-1'], /--status-port must be a port/],
     ['dev', ['farm', 'status', '--syncer', 'notaurl'], /--syncer must be an https URL, not 'notaurl'/],
