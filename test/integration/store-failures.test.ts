@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, sta
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { startFakeUpstream } from '../fake-upstream.ts';
 import { cleanEnv, failed, listFiles, MAIN, runAccel, tempDir, unprivileged, until } from '../helpers.ts';
@@ -85,16 +85,25 @@ function tmpfsSupport(): string | false {
   return mounted.status === 0 ? false : `cannot mount a tmpfs here: ${mounted.stderr?.toString().trim()}`;
 }
 
-test('a full filesystem (small tmpfs) fails the put cleanly', {
-  skip: tmpfsSupport(),
-}, async (t) => {
+/**
+ * A tmpfs of `size` mounted for the test. Unmounted lazily: a store may still hold files open when the test's
+ * cleanup runs; the mount goes once they close.
+ */
+function smallDisk(t: TestContext, size: string): string {
   const mnt = mkdtempSync(join(tmpdir(), 'accel-tmpfs-'));
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt]);
   t.after(() => {
-    if (mounted.status === 0) spawnSync('umount', [mnt]);
+    if (mounted.status === 0) spawnSync('umount', ['-l', mnt]);
     rmSync(mnt, { recursive: true, force: true });
   });
   assert.equal(mounted.status, 0, mounted.stderr?.toString());
+  return mnt;
+}
+
+test('a full filesystem (small tmpfs) fails the put cleanly', {
+  skip: tmpfsSupport(),
+}, async (t) => {
+  const mnt = smallDisk(t, '2m');
   const home = join(mnt, 'store');
   assert.equal((await runAccel(['--home', home, 'store', 'put', '-'], { input: 'small fits' })).code, 0);
   const r = await runAccel(['--home', home, 'store', 'put', '-'], { input: Buffer.alloc(4 << 20, 3) });
@@ -145,14 +154,7 @@ test('an unreadable input file is a permission error with nothing stored', async
 test('a full disk under the mirror: a miss is a prompt 507 with no temp file left, hits are still served', {
   skip: tmpfsSupport(),
 }, async (t) => {
-  const mnt = mkdtempSync(join(tmpdir(), 'accel-tmpfs-'));
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
-  // Lazy: the mirror's store may still hold files open when this runs; the mount goes once they close.
-  t.after(() => {
-    if (mounted.status === 0) spawnSync('umount', ['-l', mnt]);
-    rmSync(mnt, { recursive: true, force: true });
-  });
-  assert.equal(mounted.status, 0, mounted.stderr?.toString());
+  const mnt = smallDisk(t, '4m');
   const up = await startFakeUpstream();
   t.after(() => up.close());
   const small = Buffer.alloc(64 * 1024, 7);
