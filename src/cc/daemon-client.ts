@@ -3,6 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, tru
 import { connect } from 'node:net';
 import { isSea } from 'node:sea';
 import { AccelError, errnoCode } from '../core/errors.ts';
+import { lockHeld } from './daemon-lock.ts';
 import { daemonPaths, encodeRequest, FrameReader, type FrameType, type Request } from './protocol.ts';
 
 /** What a daemon said, frame by frame; undefined when no daemon answered properly. */
@@ -135,9 +136,10 @@ export async function startDetached(
     closeSync(log);
   }
   let status: DaemonStatus | undefined;
+  // Our child may have lost the race to another start: wait for whoever holds the lock to answer.
   await waitFor(async () => {
     status = await daemonStatus(home, 1000);
-    return status !== undefined || (exited && !existsSync(paths.pid));
+    return status !== undefined || (exited && !lockHeld(paths.lock, home));
   }, 10_000);
   if (!status) {
     const tail = readFileSync(paths.log, 'utf8').split('\n').slice(-6).join('\n');

@@ -1,25 +1,16 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import PQueue from 'p-queue';
 import type { CompileFn } from '../compiler/run.ts';
 import { runCompiler } from '../compiler/run.ts';
-import { isProcessAlive, tempName } from '../core/atomic-fs.ts';
-import { AccelError, errnoCode, isAccelError } from '../core/errors.ts';
+import { tempName } from '../core/atomic-fs.ts';
+import { AccelError, isAccelError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import type { Store } from '../store/store.ts';
+import { daemonStatus } from './daemon-client.ts';
+import { type DaemonLock, takeDaemonLock } from './daemon-lock.ts';
 import type { StatMemo } from './filehash.ts';
 import { daemonPaths, decodeRequest, frame, MAX_REQUEST, type Request } from './protocol.ts';
 import type { RemoteCache } from './remote.ts';
@@ -53,7 +44,8 @@ const KEEPALIVE_MS = 2000;
  * `accel cc daemon`: keeps the store and its index open and answers compile requests from accel-cc (and
  * `accel cc --`) over a Unix socket in ACCEL_HOME. Only this user can reach it: the socket's directory is
  * 0700 and the socket 0600 (the kernel checks both on connect), and every request must carry the secret in
- * run/cc.secret (0600), which only this uid can read. One daemon per home: a pid lock guards the start.
+ * run/cc.secret (0600), which only this uid can read. One daemon per home: a lock the kernel holds for the
+ * daemon's life (daemon-lock.ts) guards the start; the pid file only says who it is.
  */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const daemon = createDaemon(options);
@@ -63,12 +55,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
 /**
  * Builds the daemon without starting it (the service contract: create, then listen, then close). `listen()`
- * takes the pid lock, writes a new secret and listens on the socket; a failed listen undoes all three.
+ * takes the lock, writes a new secret and listens on the socket; a failed listen undoes all three.
  */
 export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promise<void> } {
   const paths = daemonPaths(options.home);
   const { log, store } = options;
   let secret = '';
+  let lock: DaemonLock | undefined;
 
   const queue = new PQueue({ concurrency: Math.max(1, options.jobs) });
   const statMemo: StatMemo = new Map();
@@ -203,6 +196,9 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
       for (const s of sockets) s.destroy();
       rmSync(paths.secret, { force: true });
       rmSync(paths.pid, { force: true });
+      // Last: the next daemon may start as soon as the lock is free.
+      lock?.release();
+      lock = undefined;
       resolveDone();
     })();
     return closing;
@@ -220,10 +216,25 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
         },
       );
     }
-    await takePidLock(paths);
-    // From here on a failed start undoes what it made: the pid file, the secret, the socket.
+    lock = takeDaemonLock(paths.lock, options.home);
+    if (!lock) {
+      // Who holds it? A real hello with the secret tells a serving daemon from one still starting.
+      const running = await daemonStatus(options.home, 2000);
+      throw new AccelError(
+        'ACCEL_CC_DAEMON_RUNNING',
+        running
+          ? `a cc daemon already runs for this home (pid ${running.pid})`
+          : 'another cc daemon is starting for this home',
+        { hint: running ? 'accel cc daemon --status shows it; --stop stops it' : 'try again in a moment' },
+      );
+    }
+    // Holding the lock, any pid file, secret or socket here was left by a daemon that died: replace them.
+    // From here on a failed start undoes what it made, and lets the lock go.
     let umask: number | undefined;
     try {
+      const pidTemp = join(paths.dir, tempName('.pid.'));
+      writeFileSync(pidTemp, `${process.pid}\n`, { mode: 0o600 });
+      renameSync(pidTemp, paths.pid);
       secret = randomBytes(32).toString('hex');
       const secretTemp = join(dirname(paths.secret), tempName('.secret.'));
       writeFileSync(secretTemp, `${secret}\n`, { mode: 0o600 });
@@ -245,6 +256,8 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
       if (umask !== undefined) process.umask(umask);
       server.close();
       for (const path of [paths.pid, paths.secret]) rmSync(path, { force: true });
+      lock.release();
+      lock = undefined;
       throw err;
     }
     armIdle();
@@ -284,60 +297,4 @@ function readRequest(socket: Socket, callback: (err: Error | undefined, request?
   };
   socket.on('data', onData);
   socket.on('end', () => finish(new Error('the client closed before sending a request')));
-}
-
-/**
- * One daemon per home: the pid file is created exclusively. An existing one is believed only when a daemon
- * answers on the socket, or its pid is alive and the file is young (a daemon starting, not yet listening):
- * pid liveness alone is not enough, because a pid is reused (a stale pid file naming any live process used
- * to block every start, and each compile waited 10 s for a daemon that would never come).
- */
-async function takePidLock(paths: { pid: string; socket: string }): Promise<void> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(paths.pid, 'wx', 0o600);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return;
-    } catch (err) {
-      if (errnoCode(err) !== 'EEXIST') throw err;
-    }
-    let pid = 0;
-    let age = Number.POSITIVE_INFINITY;
-    try {
-      pid = Number(readFileSync(paths.pid, 'utf8').trim());
-      age = Date.now() - statSync(paths.pid).mtimeMs;
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw err;
-      continue;
-    }
-    if (await socketAnswers(paths.socket)) {
-      throw new AccelError('ACCEL_CC_DAEMON_RUNNING', `a cc daemon already runs for this home (pid ${pid})`, {
-        exitCode: 1,
-        hint: 'accel cc daemon --status shows it; --stop stops it',
-      });
-    }
-    if (pid > 0 && pid !== process.pid && isProcessAlive(pid) && age < STARTING_MS) break;
-    rmSync(paths.pid, { force: true });
-  }
-  throw new AccelError('ACCEL_CC_DAEMON_RUNNING', 'another cc daemon is starting for this home', {
-    hint: 'try again in a moment',
-  });
-}
-
-/** How long a daemon may take from its pid file to listening; an older file without a listener is stale. */
-const STARTING_MS = 10_000;
-
-/** Whether something accepts connections on the Unix socket (a daemon, even a busy one). */
-function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    const done = (answer: boolean) => {
-      socket.destroy();
-      resolve(answer);
-    };
-    socket.setTimeout(2000, () => done(true));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }

@@ -33,13 +33,14 @@ export type Request =
     }
   | { kind: 'status' | 'stop'; secret: string };
 
-/** Where a home's daemon lives: its socket, the secret a client must present, its pid lock and log. */
+/** Where a home's daemon lives: its socket, the secret a client must present, its lock, pid file and log. */
 export function daemonPaths(home: string) {
   const dir = join(home, 'run');
   return {
     dir,
     socket: join(dir, 'cc.sock'),
     secret: join(dir, 'cc.secret'),
+    lock: join(dir, 'cc.lock'),
     pid: join(dir, 'cc-daemon.pid'),
     log: join(dir, 'cc-daemon.log'),
   };

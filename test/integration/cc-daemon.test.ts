@@ -8,7 +8,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  utimesSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
@@ -16,7 +16,7 @@ import { join, relative } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { daemonStatus } from '../../src/cc/daemon-client.ts';
 import { daemonPaths } from '../../src/cc/protocol.ts';
-import { MAIN, NOBODY, okStderr, ROOT, runAccel, runCommand, tempDir, until } from '../helpers.ts';
+import { failed, MAIN, NOBODY, okStderr, ROOT, runAccel, runCommand, tempDir, until } from '../helpers.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'c-project');
 const DAEMON_ENV = { ACCEL_CC_DAEMON_IDLE_TIMEOUT: '60' };
@@ -56,7 +56,6 @@ test('daemon lifecycle: --detach twice gives one daemon; --status; accel cc -- u
   assert.equal(JSON.parse(second.stdout.toString()).pid, pid, 'the second --detach found the first daemon');
   // The socket and its directory are the owner's alone.
   const paths = daemonPaths(home);
-  const { statSync } = await import('node:fs');
   assert.equal(statSync(paths.dir).mode & 0o777, 0o700);
   assert.equal(statSync(paths.socket).mode & 0o777, 0o600);
   assert.equal(statSync(paths.secret).mode & 0o777, 0o600);
@@ -146,7 +145,6 @@ exec /usr/bin/gcc "$@"
 test("outputs get the client's umask, not the daemon's: on a miss and on a hit", async (t) => {
   const { dir, client, home } = await setup(t);
   writeFileSync(join(dir, 'x.c'), 'int x(void) { return 7; }\n');
-  const { statSync } = await import('node:fs');
   // The daemon runs with umask 022; the first compile (a miss) comes from a client with 077.
   okStderr(
     await runCommand('sh', [
@@ -248,39 +246,72 @@ test('another uid cannot use the socket: refused by its permissions, and without
   assert.ok(await daemonStatus(home), 'the owner still gets answers');
 });
 
-test('a stale pid file naming a live, unrelated process (a reused pid) does not block the daemon', async (t) => {
-  const { dir, home, masq } = await setup(t);
+/**
+ * What a daemon killed with -9 leaves, with its pid since reused: a fresh pid file naming a live process that is
+ * not a daemon, a socket file nobody listens on, and a secret.
+ */
+async function staleDaemonFiles(home: string, pid: number): Promise<void> {
   const paths = daemonPaths(home);
   mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-  // A live process that is not a daemon, a pid file older than any start, and a socket nobody listens on.
+  writeFileSync(paths.pid, `${pid}\n`);
+  writeFileSync(paths.secret, 'not-the-daemons-secret\n', { mode: 0o600 });
+  rmSync(paths.socket, { force: true });
+  // A real socket inode, left behind by a process that died without unlinking it.
+  const script = `require('net').createServer().listen(${JSON.stringify(paths.socket)}, () => process.kill(process.pid, 'SIGKILL'))`;
+  const r = await runCommand(process.execPath, ['-e', script]);
+  assert.equal(r.signal, 'SIGKILL', r.stderr);
+  assert.ok(statSync(paths.socket).isSocket());
+}
+
+test('a fresh pid file naming a live, unrelated process (a reused pid) and a stale socket do not block the daemon', async (t) => {
+  const { dir, home, masq } = await setup(t);
+  const paths = daemonPaths(home);
   const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
   t.after(() => sleeper.kill());
-  writeFileSync(paths.pid, `${sleeper.pid}\n`);
-  const old = new Date(Date.now() - 60_000);
-  utimesSync(paths.pid, old, old);
-  const dead = createServer();
-  await new Promise<void>((r) => dead.listen(paths.socket, r));
-  await new Promise<void>((r) => dead.close(() => r()));
-  writeFileSync(paths.socket, '');
+  await staleDaemonFiles(home, sleeper.pid as number);
 
+  writeFileSync(join(dir, 'x.c'), 'int x(void) { return 1; }\n');
   writeFileSync(join(dir, 'y.c'), 'int y(void) { return 2; }\n');
-  // The native client starts a daemon (it used to wait 10 s for one that could never start, then compile alone).
+  // accel cc -- finds no daemon behind the socket and compiles itself.
+  okStderr(await runAccel(['--home', home, 'cc', '--', 'gcc', '-c', 'x.c', '-o', 'x.o'], { cwd: dir }));
+  assert.ok(existsSync(join(dir, 'x.o')));
+  // The native client starts a daemon, which takes over (it used to wait 10 s for one that could never start,
+  // then compile alone): the compile is the new daemon's first request.
   okStderr(
     await runCommand('gcc', ['-c', 'y.c', '-o', 'y.o'], { cwd: dir, env: { PATH: `${masq}:${process.env.PATH}` } }),
   );
-  const status = await until('a daemon took the lock over', () => daemonStatus(home));
+  const status = await daemonStatus(home);
+  assert.ok(status, 'a daemon runs');
   assert.notEqual(status.pid, sleeper.pid);
+  assert.equal(status.requests, 1, 'the native client compiled through the new daemon');
   assert.equal(Number(readFileSync(paths.pid, 'utf8')), status.pid);
-  // And two starts at once still end with one daemon.
-  const again = await Promise.all([
-    runAccel(['--home', home, '--json', 'cc', 'daemon', '--detach']),
-    runAccel(['--home', home, '--json', 'cc', 'daemon', '--detach']),
-  ]);
-  for (const r of again) okStderr(r);
-  assert.deepEqual(
-    again.map((r) => JSON.parse(r.stdout.toString()).pid),
-    [status.pid, status.pid],
+  assert.ok(existsSync(join(dir, 'y.o')));
+  // With a daemon up, accel cc -- uses it.
+  okStderr(await runAccel(['--home', home, 'cc', '--', 'gcc', '-c', 'x.c', '-o', 'x.o'], { cwd: dir }));
+  assert.equal((await daemonStatus(home))?.requests, 2);
+  // A second start while it runs is refused with a clear error naming it.
+  const refused = await runAccel(['--home', home, 'cc', 'daemon']);
+  failed(refused, 1, 'ACCEL_CC_DAEMON_RUNNING');
+  assert.match(refused.stderr, new RegExp(`already runs for this home \\(pid ${status.pid}\\)`));
+});
+
+test('three starts at once over stale files (a reused pid): exactly one daemon, and all three report it', async (t) => {
+  const { home } = await setup(t);
+  await staleDaemonFiles(home, process.pid);
+  const starts = await Promise.all(
+    [1, 2, 3].map(() => runAccel(['--home', home, '--json', 'cc', 'daemon', '--detach'], { env: DAEMON_ENV })),
   );
+  for (const r of starts) okStderr(r);
+  const pids = starts.map((r) => JSON.parse(r.stdout.toString()).pid as number);
+  const status = await daemonStatus(home);
+  assert.ok(status);
+  assert.deepEqual(pids, [status.pid, status.pid, status.pid]);
+  assert.notEqual(status.pid, process.pid);
+  // The losers give up (refused by the lock): one `accel cc daemon` process is left for this home.
+  const daemons = () =>
+    spawnSync('pgrep', ['-f', '--', `--home ${home} cc daemon --idle-timeout`], { encoding: 'utf8' }).stdout.trim();
+  await until('the losing starts to exit', () => daemons() === String(status.pid) || undefined);
+  assert.equal((await daemonStatus(home))?.pid, status.pid);
 });
 
 test('kill -9 of the daemon takes its running compilers with it (they would race the client compiling itself)', async (t) => {
