@@ -11,6 +11,7 @@ import type { Log } from '../core/log.ts';
 import type { Store } from '../store/store.ts';
 import { daemonStatus } from './daemon-client.ts';
 import { type DaemonLock, takeDaemonLock } from './daemon-lock.ts';
+import { type CompileWatchdog, startCompileWatchdog } from './daemon-watchdog.ts';
 import type { StatMemo } from './filehash.ts';
 import { daemonPaths, decodeRequest, frame, MAX_REQUEST, type Request } from './protocol.ts';
 import type { RemoteCache } from './remote.ts';
@@ -62,6 +63,9 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
   const { log, store } = options;
   let secret = '';
   let lock: DaemonLock | undefined;
+  let watchdog: CompileWatchdog | undefined;
+  /** The compiles in flight, to stop when the daemon closes. */
+  const inFlight = new Set<AbortController>();
 
   const queue = new PQueue({ concurrency: Math.max(1, options.jobs) });
   const statMemo: StatMemo = new Map();
@@ -118,6 +122,7 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
     served++;
     clearTimeout(idleTimer);
     const abort = new AbortController();
+    inFlight.add(abort);
     const onClose = () => abort.abort();
     socket.on('close', onClose);
     const keepalive = setInterval(() => socket.write(frame('k')), KEEPALIVE_MS);
@@ -127,7 +132,7 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
         queue.add(() =>
           runCompiler(path, args, {
             cwd: request.cwd,
-            env: request.env,
+            env: { ...request.env, ...watchdog?.env },
             signal: abort.signal,
             umask: request.umask,
             dieWithParent: true,
@@ -156,7 +161,11 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
       }
     } catch (err) {
       if (abort.signal.aborted) {
-        log.debug(`cc daemon: client ${request.pid} went away; its compile was stopped`);
+        log.debug(
+          `cc daemon: the compile of client ${request.pid} was stopped (the client went away or the daemon is closing)`,
+        );
+        // No exit frame: a client still there compiles itself.
+        socket.destroy();
       } else if (isAccelError(err)) {
         // The same words and exit code `accel cc --` would give.
         if (err.code !== 'ACCEL_CC_NO_COMPILER') store.counters.bump('errors');
@@ -171,6 +180,7 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
     } finally {
       clearInterval(keepalive);
       socket.off('close', onClose);
+      inFlight.delete(abort);
       active--;
       armIdle();
     }
@@ -190,10 +200,15 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
   function close(): Promise<void> {
     closing ??= (async () => {
       clearTimeout(idleTimer);
-      await new Promise<void>((r) => server.close(() => r()));
-      // Requests in flight finish (their clients are waiting); new ones find no socket and start a daemon.
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      // Compiles in flight are stopped (their process groups killed, partial outputs removed); their clients,
+      // left without an answer, compile themselves. New clients find no socket and start a daemon.
+      for (const abort of inFlight) abort.abort();
       while (active > 0) await new Promise((r) => setTimeout(r, 20));
+      watchdog?.close();
+      watchdog = undefined;
       for (const s of sockets) s.destroy();
+      await closed;
       rmSync(paths.secret, { force: true });
       rmSync(paths.pid, { force: true });
       // Last: the next daemon may start as soon as the lock is free.
@@ -232,6 +247,7 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
     // From here on a failed start undoes what it made, and lets the lock go.
     let umask: number | undefined;
     try {
+      watchdog = startCompileWatchdog();
       const pidTemp = join(paths.dir, tempName('.pid.'));
       writeFileSync(pidTemp, `${process.pid}\n`, { mode: 0o600 });
       renameSync(pidTemp, paths.pid);
@@ -256,6 +272,8 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
       if (umask !== undefined) process.umask(umask);
       server.close();
       for (const path of [paths.pid, paths.secret]) rmSync(path, { force: true });
+      watchdog?.close();
+      watchdog = undefined;
       lock.release();
       lock = undefined;
       throw err;

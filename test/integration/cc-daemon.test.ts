@@ -14,9 +14,9 @@ import {
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { daemonStatus } from '../../src/cc/daemon-client.ts';
+import { compileViaDaemon, daemonStatus } from '../../src/cc/daemon-client.ts';
 import { daemonPaths } from '../../src/cc/protocol.ts';
-import { failed, MAIN, NOBODY, okStderr, ROOT, runAccel, runCommand, tempDir, until } from '../helpers.ts';
+import { failed, MAIN, NOBODY, ok, okStderr, ROOT, runAccel, runCommand, tempDir, until } from '../helpers.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'c-project');
 const DAEMON_ENV = { ACCEL_CC_DAEMON_IDLE_TIMEOUT: '60' };
@@ -338,6 +338,56 @@ setInterval(() => {}, 1000);
   server.kill('SIGKILL');
   await until('no compiler left behind', () => sleeping() === '' || undefined, 20_000);
 });
+
+/** Pids of the processes whose command line mentions `text` (zombies have none). */
+function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(text)) pids.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGKILL'] as const) {
+  test(`${signal} to the daemon mid-compile: no compiler process is left running (the driver, and cc1 under it)`, async (t) => {
+    const { dir, home } = await setup(t);
+    okStderr(await runAccel(['--home', home, 'cc', 'daemon', '--detach'], { env: DAEMON_ENV }));
+    const daemon = await daemonStatus(home);
+    assert.ok(daemon);
+    // A compile that never ends by itself: its source includes a FIFO nobody writes, so cc1 waits to open it.
+    const fifo = join(dir, 'never.h');
+    ok(await runCommand('mkfifo', [fifo]));
+    const source = join(dir, `slow-${signal}.c`);
+    writeFileSync(source, '#include "never.h"\nint x;\n');
+    t.after(() => {
+      for (const pid of processesMentioning(source)) process.kill(pid, 'SIGKILL');
+    });
+    const answer = compileViaDaemon(home, ['gcc', '-c', source, '-o', join(dir, 'slow.o')], dir, process.env);
+    const compiling = await until('cc1 waiting on the FIFO', () => {
+      const pids = processesMentioning(source);
+      return pids.some((pid) => readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[0]?.endsWith('cc1'))
+        ? pids
+        : undefined;
+    });
+    assert.ok(compiling.length >= 2, 'the gcc driver and its cc1');
+
+    process.kill(daemon.pid, signal);
+    await until('the daemon gone', () => !existsSync(`/proc/${daemon.pid}/cmdline`) || undefined);
+    // The client is left without an answer (accel-cc then compiles itself); the compilers are gone.
+    assert.equal(await answer, undefined);
+    await until('no compiler left', () => processesMentioning(source).length === 0 || undefined, 20_000);
+    for (const pid of compiling) assert.throws(() => process.kill(pid, 0), /ESRCH/, `compiler process ${pid} survives`);
+    assert.equal(existsSync(join(dir, 'slow.o')), false, 'no partial object');
+    // And the next start finds the lock free (a kill -9 leaves the pid file, the secret and the socket).
+    okStderr(await runAccel(['--home', home, 'cc', 'daemon', '--detach'], { env: DAEMON_ENV }));
+    assert.notEqual((await daemonStatus(home))?.pid, daemon.pid);
+  });
+}
 
 test('a daemon that cannot start leaves no pid file and no secret behind', async (t) => {
   const home = join(tempDir(t), 'home');
