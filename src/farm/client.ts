@@ -12,7 +12,7 @@ import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { jobEnv, mapArgs, Refusal } from './policy.ts';
 import { type JobResult, JobResultSchema, type JobSpec, toolchainKey } from './protocol.ts';
-import { markSyncerDown, markSyncerUp, syncerMarkedDown } from './syncer-health.ts';
+import { checkSyncer, markSyncerDown, markSyncerUp } from './syncer-health.ts';
 import { cachedToolchain } from './toolchain-key.ts';
 
 /** Submissions per compile: a stale include tree is refreshed and the job sent again, at most this often. */
@@ -47,7 +47,14 @@ export async function farmCompile(
     if (isAccelError(err) && err.code.startsWith('ACCEL_CERTS_')) return local('no client certificate');
     throw err;
   }
-  if (syncerMarkedDown(home, farm.syncer)) return local('farm unreachable');
+  // A syncer found unreachable is not asked again until its back-off is over; one probe then decides for all.
+  const health = await checkSyncer(
+    home,
+    farm.syncer,
+    () => reachable(client, farm.startTimeout * 1000),
+    farm.startTimeout * 1000,
+  );
+  if (!health.up) return local(health.probed ? 'farm unreachable' : 'farm unreachable (remembered)');
   try {
     const run = await dispatch(
       client,
@@ -64,6 +71,16 @@ export async function farmCompile(
     if (!(err instanceof Fallback)) throw err;
     if (err.message === 'farm unreachable') markSyncerDown(home, farm.syncer);
     return local(err.message);
+  }
+}
+
+/** Whether the syncer answers at all (any HTTP status): its cheapest request, once per back-off. */
+async function reachable(client: MtlsClient, timeoutMs: number): Promise<boolean> {
+  try {
+    await client.request('GET', '/status', undefined, { timeoutMs });
+    return true;
+  } catch {
+    return false;
   }
 }
 

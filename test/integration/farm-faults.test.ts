@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { test } from 'node:test';
-import { ok, runCommand, tempDir, until } from '../helpers.ts';
+import { type TestContext, test } from 'node:test';
+import { ok, runAccel, runCommand, tempDir, until } from '../helpers.ts';
 import {
   accelCc,
   ccStats,
@@ -101,14 +102,10 @@ test('restart of the syncer mid-build: clients resubmit to the new one and the b
   await second.stop();
 });
 
-test('a syncer that takes connections and never answers costs a build one time-out, not one per compile', async (t) => {
-  const dir = tempDir(t);
-  const src = copyProject(dir);
-  const homes = await farmCerts(dir, { dev: 'client' });
-  const dev = homes.dev as string;
-  // Accepts TCP, never speaks TLS: a hung syncer (or a firewall that swallows packets after the handshake).
+/** A syncer address that takes TCP connections and never speaks TLS (hung, or a firewall swallowing packets). */
+async function hungSyncer(t: TestContext): Promise<{ url: string; connections: () => number }> {
   let connections = 0;
-  const held: import('node:net').Socket[] = [];
+  const held: Socket[] = [];
   const hung = createServer((s) => {
     connections++;
     held.push(s);
@@ -119,13 +116,49 @@ test('a syncer that takes connections and never answers costs a build one time-o
     for (const s of held) s.destroy();
     hung.close();
   });
-  const url = `https://127.0.0.1:${(hung.address() as { port: number }).port}`;
-  const env = { ACCEL_FARM_SYNCER: url, ACCEL_FARM_START_TIMEOUT: '2' };
-  const expected = await plainObjects(src, dir);
-  ok(await build(src, dev, env, 4));
-  assertSame(src, expected);
-  const stats = await ccStats(dev);
-  assert.equal(stats['farm fallback: farm unreachable'], TUS, JSON.stringify(stats));
-  // The first compiles (at most -j4 at once, each with a retry) found it down; the rest did not ask again.
-  assert.ok(connections <= 12, `the hung syncer was asked ${connections} times for ${TUS} compiles`);
-});
+  return { url: `https://127.0.0.1:${(hung.address() as AddressInfo).port}`, connections: () => connections };
+}
+
+/** A syncer address where nothing listens: a port that was just closed. */
+async function closedSyncer(): Promise<{ url: string; connections: () => number }> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return { url: `https://127.0.0.1:${port}`, connections: () => 0 };
+}
+
+for (const [fault, down] of [
+  ['takes connections and never answers', hungSyncer],
+  ['refuses connections', closedSyncer],
+] as const) {
+  for (const via of ['accel cc --', 'the daemon'] as const) {
+    test(`a syncer that ${fault}, through ${via}: the build asks it once and waits for one time-out, not one per compile`, async (t) => {
+      const dir = tempDir(t);
+      const src = copyProject(dir);
+      const homes = await farmCerts(dir, { dev: 'client' });
+      const dev = homes.dev as string;
+      const syncer = await down(t);
+      const env = { ACCEL_FARM_SYNCER: syncer.url, ACCEL_FARM_START_TIMEOUT: '2', ACCEL_CC_DAEMON_IDLE_TIMEOUT: '60' };
+      const expected = await plainObjects(src, dir);
+      if (via === 'accel cc --') ok(await build(src, dev, env, 4));
+      else {
+        const masq = ok(await runAccel(['--home', dev, 'cc', '--masquerade-dir'])).trim();
+        t.after(() => runAccel(['--home', dev, 'cc', 'daemon', '--stop']));
+        const cc = [`CC=${join(masq, 'gcc')}`, `CXX=${join(masq, 'g++')}`];
+        ok(await runCommand('make', ['-C', src, '-j4', 'BUILD=build', ...cc, 'all', 'check'], { env }));
+      }
+      assertSame(src, expected);
+      const stats = await ccStats(dev);
+      // One compile asked (and waited for the time-out); the others waited for its answer or knew it already.
+      assert.equal(stats['farm fallback: farm unreachable'], 1, JSON.stringify(stats));
+      assert.equal(stats['farm fallback: farm unreachable (remembered)'], TUS - 1, JSON.stringify(stats));
+      assert.ok(syncer.connections() <= 1, `the syncer was asked ${syncer.connections()} times for ${TUS} compiles`);
+      // Remembered for the next build too, in the state file, with the time to ask again.
+      const state = JSON.parse(readFileSync(join(dev, 'run', 'farm-down.json'), 'utf8'));
+      assert.equal(state.syncer, syncer.url);
+      assert.equal(state.backoffMs, 30_000);
+      assert.ok(state.until > Date.now());
+    });
+  }
+}
