@@ -106,6 +106,10 @@ test('farm down: the build still succeeds locally and the stats count the fallba
   assert.equal(r.code, 0, r.stderr);
   for (const t of targets) assert.ok(existsSync(t), t);
   const stats = await ccStats(dev);
-  assert.equal(stats['farm fallback: farm unreachable'], targets.length, JSON.stringify(stats));
+  // One compile finds the farm down; the others learn it from that one (run/farm-down.json).
+  const unreachable = stats['farm fallback: farm unreachable'] ?? 0;
+  const remembered = stats['farm fallback: farm unreachable (remembered)'] ?? 0;
+  assert.ok(unreachable >= 1, JSON.stringify(stats));
+  assert.equal(unreachable + remembered, targets.length, JSON.stringify(stats));
   assert.equal(stats.miss, targets.length);
 });
