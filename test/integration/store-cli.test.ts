@@ -223,14 +223,45 @@ test('warnings go to stderr and -q silences them; stdout carries only data', asy
   failed(both, 2, 'ACCEL_USAGE_CONFLICT');
 });
 
+/** Modes of everything under a store home (its own paths only), as 'path: mode' lines. */
+function storeModes(home: string, digest: string): Record<string, string> {
+  const mode = (p: string) => (statSync(join(home, p)).mode & 0o7777).toString(8).padStart(4, '0');
+  const paths = ['.', 'blobs', 'blobs/sha256', `blobs/sha256/${digest.slice(0, 2)}`, 'tmp', 'quarantine'];
+  const files = ['index.db', `blobs/sha256/${digest.slice(0, 2)}/${digest}`];
+  return Object.fromEntries([...paths, ...files].map((p) => [p, mode(p)]));
+}
+
+/** Stores a blob, and corrupts another so that verify quarantines it (the quarantine directory exists). */
+async function populate(home: string, env: Record<string, string>, wrapper?: string[]): Promise<string> {
+  const put = await runAccel(['--home', home, 'store', 'put', '-'], { input: 'secret url list', env, wrapper });
+  ok(put);
+  const digest = put.stdout.toString().split(' ')[0] as string;
+  const bad = (await runAccel(['--home', home, 'store', 'put', '-'], { input: 'will rot', env, wrapper })).stdout;
+  const badDigest = bad.toString().split(' ')[0] as string;
+  const badPath = join(home, 'blobs', 'sha256', badDigest.slice(0, 2), badDigest);
+  chmodSync(badPath, 0o600);
+  writeFileSync(badPath, 'will ROT');
+  assert.equal((await runAccel(['--home', home, 'store', 'verify'], { env, wrapper })).code, 1, 'quarantined');
+  return digest;
+}
+
 test('the store is private to its user by default, group-shared only when configured', async (t) => {
   const dir = tempDir(t);
   chmodSync(dir, 0o755);
-  const mode = (p: string) => statSync(p).mode & 0o7777;
   const home = join(dir, 'private');
-  ok(await runAccel(['--home', home, 'store', 'put', '-'], { input: 'secret url list' }));
-  assert.equal(mode(home), 0o700);
-  assert.equal(mode(join(home, 'index.db')), 0o600);
+  // A permissive umask must not loosen the store (-wal and -shm: test/unit/store.test.ts, they live while open).
+  const loose = ['bash', '-c', 'umask 000 && exec "$@"', 'loose'];
+  const digest = await populate(home, {}, loose);
+  assert.deepEqual(storeModes(home, digest), {
+    '.': '0700',
+    blobs: '0700',
+    'blobs/sha256': '0700',
+    [`blobs/sha256/${digest.slice(0, 2)}`]: '0700',
+    tmp: '0700',
+    quarantine: '0700',
+    'index.db': '0600',
+    [`blobs/sha256/${digest.slice(0, 2)}/${digest}`]: '0400',
+  });
   // Another local user can neither list the store nor read its index.
   if (process.getuid?.() === 0) {
     const peek = await runCommand('cat', [join(home, 'index.db')], { user: NOBODY });
@@ -240,12 +271,24 @@ test('the store is private to its user by default, group-shared only when config
   // A store made by an older accel (0755, 0644) is brought to the private modes when opened.
   chmodSync(home, 0o755);
   chmodSync(join(home, 'index.db'), 0o644);
+  chmodSync(join(home, 'tmp'), 0o755);
   ok(await runAccel(['--home', home, 'store', 'info']));
-  assert.equal(mode(home), 0o700);
-  assert.equal(mode(join(home, 'index.db')), 0o600);
+  assert.equal(statSync(home).mode & 0o7777, 0o700);
+  assert.equal(statSync(join(home, 'index.db')).mode & 0o7777, 0o600);
+  assert.equal(statSync(join(home, 'tmp')).mode & 0o7777, 0o700);
 
+  // Shared: a strict umask must not lock the group out.
   const team = join(dir, 'team');
-  ok(await runAccel(['--home', team, 'store', 'put', '-'], { input: 'x', env: { ACCEL_STORE_SHARED: '1' } }));
-  assert.equal(mode(team), 0o2770);
-  assert.equal(mode(join(team, 'index.db')), 0o660);
+  const strict = ['bash', '-c', 'umask 077 && exec "$@"', 'strict'];
+  const shared = await populate(team, { ACCEL_STORE_SHARED: '1' }, strict);
+  assert.deepEqual(storeModes(team, shared), {
+    '.': '2770',
+    blobs: '2770',
+    'blobs/sha256': '2770',
+    [`blobs/sha256/${shared.slice(0, 2)}`]: '2770',
+    tmp: '2770',
+    quarantine: '2770',
+    'index.db': '0660',
+    [`blobs/sha256/${shared.slice(0, 2)}/${shared}`]: '0440',
+  });
 });

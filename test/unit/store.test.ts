@@ -40,7 +40,24 @@ test('blobs are read-only files at blobs/sha256/<2 hex>/<digest>', async (t) => 
   assert.equal(path, join(store.home, 'blobs', 'sha256', digest.slice(0, 2), digest));
   assert.deepEqual(listFiles(join(store.home, 'blobs')), [join('sha256', digest.slice(0, 2), digest)]);
   const { statSync } = await import('node:fs');
-  assert.equal(statSync(path).mode & 0o777, 0o444);
+  assert.equal(statSync(path).mode & 0o777, 0o400, 'owner read-only: the store is private by default');
+});
+
+test('the index and its -wal and -shm are private while the store is open, whatever the umask', async (t) => {
+  const home = tempDir(t);
+  const old = process.umask(0);
+  let store: Store;
+  try {
+    store = Store.open({ home });
+  } finally {
+    process.umask(old);
+  }
+  t.after(() => store.close());
+  await store.putBuffer(Buffer.from('names a URL'));
+  const { statSync } = await import('node:fs');
+  for (const file of ['index.db', 'index.db-wal', 'index.db-shm']) {
+    assert.equal(statSync(join(home, file)).mode & 0o7777, 0o600, file);
+  }
 });
 
 test('an expected digest that does not match stores nothing', async (t) => {
