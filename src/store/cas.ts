@@ -21,6 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { tempName } from '../core/atomic-fs.ts';
 import { AccelError, errnoCode, fsError } from '../core/errors.ts';
 import type { StoreContext } from './context.ts';
+import { indexWriteError } from './db.ts';
 import { type Digest, digestOf, newHasher } from './digest.ts';
 import { blobPath } from './layout.ts';
 import { makeDir } from './modes.ts';
@@ -270,9 +271,11 @@ function commit(ctx: StoreContext, temp: string, digest: Digest, size: number, o
   // The exact mode, whatever the umask (a shared store's blobs must stay readable to the group).
   chmodSync(temp, ctx.modes.blob);
   makeDir(join(final, '..'), ctx.modes.dir);
+  let created = false;
   try {
     // link, not rename: it never replaces, so an existing blob wins and a reader of it is never disturbed.
     linkSync(temp, final);
+    created = true;
     unlinkSync(temp);
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err;
@@ -281,7 +284,14 @@ function commit(ctx: StoreContext, temp: string, digest: Digest, size: number, o
     if (fileSize(final) !== size || fileDigest(final) !== digest) renameSync(temp, final);
     else unlinkSync(temp);
   }
-  return record(ctx, digest, size, options);
+  try {
+    return record(ctx, digest, size, options);
+  } catch (err) {
+    // The index could not take the row (a full disk): a blob this put created goes too, so the failed put
+    // leaves nothing behind. A concurrent put of the same bytes that did record it then reads as a miss.
+    if (created) rmSync(final, { force: true });
+    throw err;
+  }
 }
 
 /** sha256 of a file through one reused buffer (only on a duplicate put: the existing copy is checked). */
@@ -309,7 +319,11 @@ function fileDigest(path: string): string | undefined {
 
 function record(ctx: StoreContext, digest: Digest, size: number, options: PutOptions): BlobInfo {
   const now = ctx.now();
-  ctx.statements.upsert.run({ digest, size, now, pinned: options.pin ? 1 : 0 });
+  try {
+    ctx.statements.upsert.run({ digest, size, now, pinned: options.pin ? 1 : 0 });
+  } catch (err) {
+    throw indexWriteError(err, ctx.layout.index);
+  }
   return toInfo(ctx.statements.get.get(digest) as BlobRow);
 }
 
