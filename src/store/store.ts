@@ -46,7 +46,12 @@ export interface OpenStoreOptions {
    * group on, a group-writable index. Otherwise the store is private to its user.
    */
   shared?: boolean;
+  /** See {@link Store.verifyHits}; 'always' unless configured (config store.verifyHits). */
+  verifyHits?: VerifyHits;
 }
+
+/** When a server hashes a blob it serves whole again: on every response, or when its file changed. */
+export type VerifyHits = 'always' | 'changed';
 
 export interface StoreInfo {
   home: string;
@@ -64,10 +69,17 @@ export class Store {
   /** The compile cache's counters and stat cache: its tables, through typed operations (cc-tables.ts). */
   readonly counters: Counters;
   readonly statCache: StatCache;
+  /**
+   * 'always': a whole blob is hashed every time it is served, so bit rot that leaves the file's metadata
+   * alone is caught too. 'changed': a server may skip the hash while the file's fingerprint (size, inode,
+   * mtime, ctime) is the one it saw when it last hashed it. Range reads use the fingerprint either way.
+   */
+  readonly verifyHits: VerifyHits;
   readonly #ctx: StoreContext;
 
-  private constructor(ctx: StoreContext) {
+  private constructor(ctx: StoreContext, verifyHits: VerifyHits) {
     this.#ctx = ctx;
+    this.verifyHits = verifyHits;
     this.refs = new Refs(ctx.db, ctx.now);
     this.counters = new Counters(ctx.db);
     this.statCache = new StatCache(ctx.db);
@@ -85,7 +97,7 @@ export class Store {
     const log = options.log ?? silentLog;
     const swept = sweepTmp(layout.tmp, now());
     if (swept > 0) log.debug(`removed ${swept} abandoned temp file(s) from ${layout.tmp}`);
-    return new Store({ layout, db, statements: prepareBlobStatements(db), now, log, modes });
+    return new Store({ layout, db, statements: prepareBlobStatements(db), now, log, modes }, options.verifyHits ?? 'always');
   }
 
   get home(): string {
