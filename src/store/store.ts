@@ -97,7 +97,10 @@ export class Store {
     const log = options.log ?? silentLog;
     const swept = sweepTmp(layout.tmp, now());
     if (swept > 0) log.debug(`removed ${swept} abandoned temp file(s) from ${layout.tmp}`);
-    return new Store({ layout, db, statements: prepareBlobStatements(db), now, log, modes }, options.verifyHits ?? 'always');
+    return new Store(
+      { layout, db, statements: prepareBlobStatements(db), now, log, modes },
+      options.verifyHits ?? 'always',
+    );
   }
 
   get home(): string {
