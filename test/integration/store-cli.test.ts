@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -14,7 +15,20 @@ import {
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SCHEMA_VERSION } from '../../src/store/db.ts';
-import { failed, MAIN, NOBODY, ok, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import {
+  cleanEnv,
+  failed,
+  MAIN,
+  NOBODY,
+  ok,
+  ROOT,
+  type RunResult,
+  runAccel,
+  runCommand,
+  sha256,
+  tempDir,
+  until,
+} from '../helpers.ts';
 
 test('put prints the digest first on the line; get returns the bytes; empty and 1-byte inputs', async (t) => {
   const home = tempDir(t);
@@ -118,6 +132,50 @@ test('a corrupted blob is caught: verify names it (exit 1); get fails and never 
   assert.match(verify.stdout.toString(), new RegExp(`corrupt ${other}`));
   assert.equal(readdirSync(join(home, 'quarantine')).length, 2);
   assert.equal((await runAccel(['--home', home, 'store', 'verify'])).code, 0, 'clean after quarantine');
+});
+
+test('verify --scrub runs at the lowest CPU priority, paced by --rate, and still finds corruption', async (t) => {
+  const home = tempDir(t);
+  const blobs = [Buffer.alloc(1 << 20, 1), Buffer.alloc(1 << 20, 2)];
+  const digests = blobs.map((b) => sha256(b));
+  for (const b of blobs) ok(await runAccel(['--home', home, 'store', 'put', '-'], { input: b }));
+  const bad = digests[1] as string;
+  const badPath = join(home, 'blobs', 'sha256', bad.slice(0, 2), bad);
+  chmodSync(badPath, 0o600);
+  const fd = openSync(badPath, 'r+');
+  writeSync(fd, Buffer.from('rot'), 0, 3, 4096);
+  closeSync(fd);
+  const started = Date.now();
+  const child = spawn(
+    process.execPath,
+    [MAIN, '--home', home, '--json', 'store', 'verify', '--scrub', '--rate', '1M'],
+    {
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  const code = new Promise<number | null>((resolve) => child.on('close', resolve));
+  // The nice value is field 19 of /proc/<pid>/stat (after the parenthesised command name).
+  const nice = await until('the scrub has lowered its priority', () => {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const value = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    return value === 19 ? value : undefined;
+  });
+  assert.equal(nice, 19);
+  assert.equal(await code, 1, 'exit 1: something was corrupt');
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 1500, `2 MiB at 1 MiB/s takes about 2 s, took ${elapsed} ms`);
+  const result = JSON.parse(stdout) as { corrupt: { digest: string }[]; checked: number };
+  assert.deepEqual(
+    result.corrupt.map((c) => c.digest),
+    [bad],
+  );
+  assert.equal(result.checked, 2);
+  failed(await runAccel(['--home', home, 'store', 'verify', '--rate', 'fast']), 2, 'ACCEL_USAGE_BAD_SIZE');
 });
 
 test('a large corrupted blob sent to stdout ends with exit 1 and says to discard the output', async (t) => {
