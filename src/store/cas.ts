@@ -279,8 +279,11 @@ function commit(ctx: StoreContext, temp: string, digest: Digest, size: number, o
     unlinkSync(temp);
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err;
-    // The existing blob wins only when it is right: a truncated leftover, or one corrupted in place with the
-    // same size, is replaced by the verified bytes in hand (putting the right content again repairs it).
+    // Invariant: a put returns only once the content address holds exactly the put's bytes. An existing file
+    // is never trusted for it: metadata cannot show bit rot, so it is compared by size and then rehashed (a
+    // duplicate put already read every byte once; putBuffer compares bytes instead). A truncated leftover or
+    // a copy corrupted in place is replaced by the verified temp file, atomically: putting the right content
+    // again repairs it, and a reader sees the old file or the new one.
     if (fileSize(final) !== size || fileDigest(final) !== digest) renameSync(temp, final);
     else unlinkSync(temp);
   }
