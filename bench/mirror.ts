@@ -148,6 +148,91 @@ export async function benchMirror(print: (line: string) => void): Promise<void> 
   }
 }
 
+/** The store's verifyHits settings compared: what the mirror did before issue 18, and its default now. */
+const VERIFY_MODES = [
+  { mode: 'changed', what: 'before: hash when the file changed' },
+  { mode: 'always', what: 'after: hash every hit' },
+] as const;
+const VERIFY_WRK_ROUNDS = 2;
+
+/**
+ * What hashing every hit costs: two mirrors side by side in one run, one hashing a whole blob only when its
+ * file changed since it last hashed it (store.verifyHits 'changed', the behaviour before issue 18) and one
+ * hashing every whole blob it serves (the default), measured in turns so that load on the machine hits both.
+ */
+export async function benchMirrorVerify(print: (line: string) => void): Promise<void> {
+  print('## Mirror: hashing every hit (`bench/mirror.ts`, `npm run bench -- mirror-verify`)\n');
+  if (!installed('nginx', ['-v']) || !installed('wrk', ['-v'])) {
+    print('skipped: needs nginx (the upstream) and wrk (`apt-get install nginx wrk`)\n');
+    return;
+  }
+  const root = mkdtempSync(join(tmpdir(), 'accel-bench-verify-'));
+  const children: ChildProcess[] = [];
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const www = join(root, 'www');
+    mkdirSync(join(www, 'small'), { recursive: true });
+    sh(`head -c ${LARGE_SIZE} /dev/urandom > ${join(www, LARGE_NAME)}`);
+    for (let i = 0; i < SMALL_COUNT; i++) writeFileSync(join(www, 'small', smallName(i)), randomBytes(SMALL_SIZE));
+    const nginx = await startNginx(root, www);
+    children.push(nginx.child);
+    const mirrors = [];
+    for (const { mode, what } of VERIFY_MODES) {
+      const home = join(root, `home-${mode}`);
+      mkdirSync(home);
+      writeFileSync(join(home, 'config.json'), JSON.stringify({ store: { verifyHits: mode } }));
+      const args = ['--allow', nginx.url.slice('http://'.length)];
+      const server = await startAccelMirror(home, join(root, `mirror-${mode}.log`), args);
+      children.push(server.child);
+      const via = `${server.url}/http/${nginx.url.slice('http://'.length)}`;
+      curlGet(`${via}/${LARGE_NAME}`, LARGE_SIZE, 'MISS');
+      for (let i = 0; i < SMALL_COUNT; i++) expect(await httpGet(`${via}/small/${smallName(i)}`, agent), 'MISS');
+      for (let i = 0; i < SMALL_COUNT; i++) expect(await httpGet(`${via}/small/${smallName(i)}`, agent), 'HIT');
+      mirrors.push({ what, server, via, large: [] as number[], small: [] as WrkResult[] });
+    }
+    for (let run = 0; run < LARGE_RUNS; run++) {
+      for (const m of mirrors) m.large.push(curlGet(`${m.via}/${LARGE_NAME}`, LARGE_SIZE, 'HIT'));
+    }
+    const script = join(root, 'cycle.lua');
+    writeFileSync(script, WRK_SCRIPT);
+    for (let round = 0; round < VERIFY_WRK_ROUNDS; round++) {
+      for (const m of mirrors) {
+        m.small.push(wrkRun(script, m.server, `${new URL(m.via).pathname}/small/`, [m.server.child.pid as number]));
+      }
+    }
+    const [before, after] = mirrors as [(typeof mirrors)[0], (typeof mirrors)[0]];
+    const small = (m: typeof before, key: keyof WrkResult) => median(m.small.map((r) => r[key]));
+    const rows: [string, number, number, number][] = [
+      ['1 x 200 MB, 1 client, warm: MB/s', median(before.large), median(after.large), 1],
+      [
+        `${SMALL_COUNT} x 100 KB, ${WRK_CLIENTS} clients, warm: requests/s`,
+        small(before, 'rps'),
+        small(after, 'rps'),
+        0,
+      ],
+      [`${SMALL_COUNT} x 100 KB, ${WRK_CLIENTS} clients, warm: MB/s`, small(before, 'mbps'), small(after, 'mbps'), 1],
+      [`${SMALL_COUNT} x 100 KB: server CPU µs/request`, small(before, 'cpu'), small(after, 'cpu'), 0],
+      [`${SMALL_COUNT} x 100 KB: p99 latency ms`, small(before, 'p99'), small(after, 'p99'), 2],
+    ];
+    print(
+      `Two \`accel mirror serve\` processes (Node ${process.versions.node}) over nginx ${nginxVersion()} on 127.0.0.1, one with ` +
+        '`store.verifyHits: "changed"` (a whole blob is hashed again only when its file changed since this process hashed it: ' +
+        'what the mirror did before), one with the default `"always"`; ' +
+        `${sh('nproc').trim()} cores shared with the load generator. Large: \`curl\`, median of ${LARGE_RUNS} runs each, in turns; ` +
+        `small: \`wrk -t${WRK_THREADS} -c${WRK_CLIENTS} -d${WRK_SECONDS}s\` after a 1 s warm-up, ${VERIFY_WRK_ROUNDS} rounds each in turns, median.\n`,
+    );
+    print(`| measurement | ${VERIFY_MODES[0].what} | ${VERIFY_MODES[1].what} | after ÷ before |`);
+    print('| --- | ---: | ---: | ---: |');
+    for (const [what, b, a, digits] of rows)
+      print(`| ${what} | ${fmt(b, digits)} | ${fmt(a, digits)} | ${fmt(a / b, 2)} |`);
+    print('');
+  } finally {
+    agent.destroy();
+    for (const child of children.reverse()) await stop(child);
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 function installed(cmd: string, args: string[]): boolean {
   return spawnSync(cmd, args, { stdio: 'ignore' }).error === undefined;
 }

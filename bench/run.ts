@@ -6,7 +6,7 @@ import { benchCondaRender } from './conda-render.ts';
 import { benchCondaPkg } from './condapkg.ts';
 import { benchFarm } from './farm.ts';
 import { benchFarmPolicy } from './farm-policy.ts';
-import { benchMirror } from './mirror.ts';
+import { benchMirror, benchMirrorVerify } from './mirror.ts';
 import { benchStartup } from './startup.ts';
 import { benchStore } from './store.ts';
 
@@ -17,6 +17,7 @@ const only = process.argv[2];
 if (!only || only === 'store') await benchStore(print);
 if (!only || only === 'startup') await benchStartup(print);
 if (!only || only === 'mirror') await benchMirror(print);
+if (only === 'mirror-verify') await benchMirrorVerify(print);
 if (!only || only === 'apt') await benchApt(print);
 if (!only || only === 'cc') await benchCc(print);
 if (!only || only === 'farm') await benchFarm(print);

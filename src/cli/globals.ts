@@ -44,7 +44,8 @@ function logLevel(flags: GlobalFlags, env: NodeJS.ProcessEnv): LogLevel {
 
 /** Opens the store for the duration of `fn` and always closes it. */
 export async function withStore<T>(globals: Globals, fn: (store: Store) => Promise<T> | T): Promise<T> {
-  const store = Store.open({ home: globals.home, log: globals.log, shared: globals.config.store.shared });
+  const { shared, verifyHits } = globals.config.store;
+  const store = Store.open({ home: globals.home, log: globals.log, shared, verifyHits });
   try {
     return await fn(store);
   } finally {

@@ -1,7 +1,9 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { Command } from 'commander';
 import { writeFileAtomic } from '../core/atomic-fs.ts';
 import { AccelError } from '../core/errors.ts';
+import type { Log } from '../core/log.ts';
 import { formatSize, parseSize } from '../core/size.ts';
 import type { BlobInfo, PutOptions } from '../store/cas.ts';
 import { type Digest, parseDigest } from '../store/digest.ts';
@@ -148,9 +150,18 @@ export function storeCommand(runner: Runner): Command {
   store
     .command('verify')
     .description('rehash every blob; quarantine and list mismatches (exit 1 if any)')
+    .option('--scrub', `a background pass beside running builds: lowest CPU priority, reads paced (${SCRUB_RATE}/s)`)
+    .option('--rate <size>', 'read at most SIZE per second, e.g. 50M (default: unlimited, or the scrub pace)')
+    .addHelpText('after', '\nFrom cron, weekly at low priority:\n  0 3 * * 0  accel store verify --scrub -q')
     .action(
-      runner.action(async (g) => {
-        const r = await withStore(g, (s) => s.verify());
+      runner.action(async (g, opts: { scrub?: boolean; rate?: string }) => {
+        const rate = opts.rate ?? (opts.scrub ? SCRUB_RATE : undefined);
+        if (opts.scrub) lowerPriority(g.log);
+        const bytesPerSecond = rate === undefined ? undefined : parseSize(rate);
+        if (bytesPerSecond === 0) {
+          throw new AccelError('ACCEL_USAGE_BAD_SIZE', '--rate must be more than 0', { hint: 'e.g. --rate 50M' });
+        }
+        const r = await withStore(g, (s) => s.verify({ bytesPerSecond }));
         const bad = r.corrupt.length + r.missing.length;
         const lines = [
           ...r.corrupt.map((c) => `corrupt ${c.digest} (quarantined to ${c.quarantinedTo})`),
@@ -163,6 +174,21 @@ export function storeCommand(runner: Runner): Command {
     );
 
   return store;
+}
+
+/** What `verify --scrub` reads per second unless --rate says otherwise: a few percent of a disk's bandwidth. */
+const SCRUB_RATE = '32M';
+
+/**
+ * The lowest CPU priority (nice 19), so hashing yields to compiles. Best effort: a process that may not
+ * change its priority still scrubs, paced.
+ */
+function lowerPriority(log: Log): void {
+  try {
+    setPriority(19);
+  } catch (err) {
+    log.debug(`could not lower the CPU priority: ${(err as Error).message}`);
+  }
 }
 
 /**

@@ -85,6 +85,12 @@ const ConfigSchema = z.strictObject({
       maxSize: z._default(sizeString, '10G'),
       /** A store shared by a group (directories 2770, index 0660); otherwise private to its user (0700/0600). */
       shared: z._default(z.boolean(), false),
+      /**
+       * When a server re-hashes a blob it serves whole: 'always' (every full response is hashed as it
+       * streams), or 'changed' (only when the file's size, inode or times changed since this process
+       * hashed it; for filesystems that checksum data themselves, such as ZFS and btrfs).
+       */
+      verifyHits: z._default(z.enum(['always', 'changed']), 'always'),
     }),
     {},
   ),
@@ -96,6 +102,7 @@ export type Config = z.output<typeof ConfigSchema>;
 const ENV_KEYS: Record<string, readonly string[]> = {
   ACCEL_STORE_MAX_SIZE: ['store', 'maxSize'],
   ACCEL_STORE_SHARED: ['store', 'shared'],
+  ACCEL_STORE_VERIFY_HITS: ['store', 'verifyHits'],
   ACCEL_MIRROR_PORT: ['mirror', 'port'],
   ACCEL_MIRROR_BIND: ['mirror', 'bind'],
   ACCEL_MIRROR_TOKEN: ['mirror', 'token'],

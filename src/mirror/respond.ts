@@ -13,8 +13,9 @@ export interface ServeOptions {
   stats: MirrorStats;
   /**
    * Blobs this process hashed while serving them, with their file's fingerprint then (store/cas.ts
-   * fingerprintOf). A blob is trusted without hashing only while its fingerprint is the same: one corrupted
-   * or replaced on disk since is hashed again, and quarantined on a mismatch.
+   * fingerprintOf). A range is served without hashing the whole blob only while its fingerprint is the
+   * same (a whole response too, when the store's verifyHits is 'changed'): one corrupted or replaced on
+   * disk since is hashed again, and quarantined on a mismatch.
    */
   verified: Map<string, string>;
 }
@@ -25,7 +26,7 @@ const SMALL_BLOB = 1 << 20;
 const MAX_VERIFIED = 200_000;
 
 /**
- * Answers from a stored blob: 200 with the whole blob (verified while it streams, the last chunk held back
+ * Answers from a stored blob: 200 with the whole blob (hashed while it streams, the last chunk held back
  * until the hash matched), or 206 for a single byte range. False when the store no longer has the blob.
  */
 export async function serveBlob(
@@ -61,8 +62,8 @@ export async function serveBlob(
     res.end();
     return true;
   }
-  if (options.verified.get(digest) === fingerprint) {
-    // Hashed before, unchanged since: straight from the file.
+  if (store.verifyHits === 'changed' && options.verified.get(digest) === fingerprint) {
+    // Hashed before, unchanged since, and the filesystem checks its own data: straight from the file.
     const source = fh.createReadStream({ highWaterMark: 1 << 20 });
     source.on('data', (chunk) => {
       options.stats.bytesServed += chunk.length;
@@ -103,8 +104,9 @@ export async function serveBlob(
 }
 
 /**
- * A small blob in one read and one write, hashed unless this process hashed it before and its file has not
- * changed since. A corrupt one is quarantined and reads as a miss, so the caller fetches it again.
+ * A small blob in one read and one write, hashed before the first byte goes out (unless verifyHits is
+ * 'changed' and this process hashed the unchanged file before). A corrupt one is quarantined and reads as
+ * a miss, so the caller fetches it again.
  */
 async function serveSmall(
   req: IncomingMessage,
@@ -116,7 +118,7 @@ async function serveSmall(
 ): Promise<boolean> {
   let read: { data: Buffer; fingerprint: string } | undefined;
   try {
-    read = store.readChecked(digest, options.verified.get(digest));
+    read = store.readChecked(digest, store.verifyHits === 'changed' ? options.verified.get(digest) : undefined);
   } catch (err) {
     if (err instanceof AccelError && err.code === 'ACCEL_STORE_CORRUPT') return false;
     throw err;
@@ -138,7 +140,11 @@ function remember(verified: Map<string, string>, digest: Digest, fingerprint: st
   verified.set(digest, fingerprint);
 }
 
-/** A range is served only from a blob hashed with its current fingerprint (hashed in full first otherwise). */
+/**
+ * A range is served only from a blob hashed with its current fingerprint: a blob whose size, inode or times
+ * differ from when this process last hashed it (or that it never hashed) is hashed in full first, and a
+ * corrupt one is quarantined and reads as a miss.
+ */
 async function serveRange(
   req: IncomingMessage,
   res: ServerResponse,

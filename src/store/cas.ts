@@ -1,9 +1,9 @@
 import {
+  chmodSync,
   closeSync,
   createWriteStream,
   fstatSync,
   linkSync,
-  mkdirSync,
   openSync,
   read,
   readFileSync,
@@ -14,15 +14,17 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { chmod, copyFile, type FileHandle, open, rm, stat } from 'node:fs/promises';
+import { copyFile, type FileHandle, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { tempName } from '../core/atomic-fs.ts';
 import { AccelError, errnoCode, fsError } from '../core/errors.ts';
 import type { StoreContext } from './context.ts';
+import { indexWriteError } from './db.ts';
 import { type Digest, digestOf, newHasher } from './digest.ts';
 import { blobPath } from './layout.ts';
+import { makeDir } from './modes.ts';
 
 export interface BlobInfo {
   digest: Digest;
@@ -47,8 +49,8 @@ export interface BlobReader {
 
 const HASH_BUFFER_SIZE = 1 << 20;
 
-/** Blobs are immutable: created read-only (the creating descriptor may still write). */
-const BLOB_MODE = 0o444;
+/** Temp files are created owner-only and read-only (the creating descriptor may still write); commit sets the store's blob mode. */
+const TEMP_MODE = 0o400;
 
 /** Access times are written at most this often per blob, so hot reads stay read-only transactions. */
 const TOUCH_GRANULARITY_MS = 60_000;
@@ -66,7 +68,7 @@ export async function putStream(ctx: StoreContext, source: Readable, options: Pu
   });
   try {
     // flush: fsync before close, so the rename below never publishes a blob whose bytes are not on disk.
-    await pipeline(source, tap, createWriteStream(temp, { flags: 'wx', mode: BLOB_MODE, flush: true }));
+    await pipeline(source, tap, createWriteStream(temp, { flags: 'wx', mode: TEMP_MODE, flush: true }));
     return commit(ctx, temp, hasher.digest('hex') as Digest, size, options);
   } catch (err) {
     await rm(temp, { force: true });
@@ -90,7 +92,7 @@ export interface BlobWriter {
 
 export async function createBlobWriter(ctx: StoreContext): Promise<BlobWriter> {
   const path = join(ctx.layout.tmp, tempName());
-  const fh = await open(path, 'wx', BLOB_MODE).catch((err: unknown) => {
+  const fh = await open(path, 'wx', TEMP_MODE).catch((err: unknown) => {
     throw fsError(err, 'storing into', ctx.layout.home);
   });
   const hasher = newHasher();
@@ -143,7 +145,7 @@ export async function putFd(ctx: StoreContext, fd: number, options: PutOptions =
   const buffer = Buffer.allocUnsafe(HASH_BUFFER_SIZE);
   let size = 0;
   try {
-    const out = await open(temp, 'wx', BLOB_MODE);
+    const out = await open(temp, 'wx', TEMP_MODE);
     try {
       for (;;) {
         const bytesRead = await readFd(fd, buffer);
@@ -195,7 +197,6 @@ export async function putFile(ctx: StoreContext, file: string, options: PutOptio
         : fsError(err, 'reading', file);
     }
     const { digest, size } = await hashAndSync(temp);
-    await chmod(temp, BLOB_MODE);
     return commit(ctx, temp, digest, size, options);
   } catch (err) {
     await rm(temp, { force: true });
@@ -213,7 +214,7 @@ export async function putBuffer(ctx: StoreContext, data: Buffer, options: PutOpt
   const temp = join(ctx.layout.tmp, tempName());
   try {
     // Synchronous like readBlob: buffers are small (compile outputs), and each await costs a round trip.
-    writeFileSync(temp, data, { flag: 'wx', mode: BLOB_MODE, flush: true });
+    writeFileSync(temp, data, { flag: 'wx', mode: TEMP_MODE, flush: true });
     return commit(ctx, temp, digest, data.length, options);
   } catch (err) {
     rmSync(temp, { force: true });
@@ -267,19 +268,33 @@ function commit(ctx: StoreContext, temp: string, digest: Digest, size: number, o
   checkExpected(digest, options.expected);
   const final = blobPath(ctx.layout, digest);
   // Synchronous: these are a few metadata calls, cheaper inline than as thread-pool round trips.
-  mkdirSync(join(final, '..'), { recursive: true });
+  // The exact mode, whatever the umask (a shared store's blobs must stay readable to the group).
+  chmodSync(temp, ctx.modes.blob);
+  makeDir(join(final, '..'), ctx.modes.dir);
+  let created = false;
   try {
     // link, not rename: it never replaces, so an existing blob wins and a reader of it is never disturbed.
     linkSync(temp, final);
+    created = true;
     unlinkSync(temp);
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err;
-    // The existing blob wins only when it is right: a truncated leftover, or one corrupted in place with the
-    // same size, is replaced by the verified bytes in hand (putting the right content again repairs it).
+    // Invariant: a put returns only once the content address holds exactly the put's bytes. An existing file
+    // is never trusted for it: metadata cannot show bit rot, so it is compared by size and then rehashed (a
+    // duplicate put already read every byte once; putBuffer compares bytes instead). A truncated leftover or
+    // a copy corrupted in place is replaced by the verified temp file, atomically: putting the right content
+    // again repairs it, and a reader sees the old file or the new one.
     if (fileSize(final) !== size || fileDigest(final) !== digest) renameSync(temp, final);
     else unlinkSync(temp);
   }
-  return record(ctx, digest, size, options);
+  try {
+    return record(ctx, digest, size, options);
+  } catch (err) {
+    // The index could not take the row (a full disk): a blob this put created goes too, so the failed put
+    // leaves nothing behind. A concurrent put of the same bytes that did record it then reads as a miss.
+    if (created) rmSync(final, { force: true });
+    throw err;
+  }
 }
 
 /** sha256 of a file through one reused buffer (only on a duplicate put: the existing copy is checked). */
@@ -307,7 +322,11 @@ function fileDigest(path: string): string | undefined {
 
 function record(ctx: StoreContext, digest: Digest, size: number, options: PutOptions): BlobInfo {
   const now = ctx.now();
-  ctx.statements.upsert.run({ digest, size, now, pinned: options.pin ? 1 : 0 });
+  try {
+    ctx.statements.upsert.run({ digest, size, now, pinned: options.pin ? 1 : 0 });
+  } catch (err) {
+    throw indexWriteError(err, ctx.layout.index);
+  }
   return toInfo(ctx.statements.get.get(digest) as BlobRow);
 }
 
@@ -560,7 +579,7 @@ export function forget(ctx: StoreContext, digest: Digest): void {
 /** Moves a bad blob out of the content address (keeping it for inspection) and drops its row. */
 export function quarantineBlob(ctx: StoreContext, digest: Digest, path = blobPath(ctx.layout, digest)): string {
   const dest = join(ctx.layout.quarantine, `${digest}.${ctx.now()}`);
-  mkdirSync(ctx.layout.quarantine, { recursive: true });
+  makeDir(ctx.layout.quarantine, ctx.modes.dir);
   try {
     renameSync(path, dest);
   } catch (err) {

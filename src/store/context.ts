@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Log } from '../core/log.ts';
 import type { Db } from './db.ts';
 import type { Layout } from './layout.ts';
+import type { StoreModes } from './modes.ts';
 
 /** What the store's functions share: the open index, its prepared statements, paths, clock and log. */
 export interface StoreContext {
@@ -10,6 +11,7 @@ export interface StoreContext {
   statements: BlobStatements;
   now: () => number;
   log: Log;
+  modes: StoreModes;
 }
 
 export interface BlobStatements {

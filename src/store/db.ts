@@ -100,6 +100,18 @@ function migrate(db: Db, file: string): void {
   }).immediate();
 }
 
+/**
+ * The index's own "disk full" (SQLITE_FULL: the WAL could not grow) as the same error a full disk gives a
+ * blob write; other errors pass through.
+ */
+export function indexWriteError(err: unknown, file: string): unknown {
+  if (errnoCode(err) !== 'SQLITE_FULL') return err;
+  return new AccelError('ACCEL_FS_NO_SPACE', `no space left while writing the store index ${file}`, {
+    hint: 'free disk space, or shrink the store with `accel store gc --max-size SIZE`',
+    cause: err,
+  });
+}
+
 /** The SQLite library's version, from an in-memory database. */
 export function sqliteVersion(options: OpenDbOptions = {}): string {
   const db = new Database(

@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import { AccelError } from '../core/errors.ts';
-import type { Db } from './db.ts';
+import { type Db, indexWriteError } from './db.ts';
 import type { Digest } from './digest.ts';
 
 /** A named pointer to a blob, in a namespace owned by one feature (`url`, `cc`, `tree`, `conda`, ...). */
@@ -41,9 +41,11 @@ export class Refs {
   readonly #listNs: Statement;
   readonly #count: Statement;
   readonly #now: () => number;
+  readonly #file: string;
 
   constructor(db: Db, now: () => number) {
     this.#now = now;
+    this.#file = db.name;
     this.#get = db.prepare('SELECT ns, key, digest, meta, updated_at FROM refs WHERE ns = ? AND key = ?');
     this.#set = db.prepare(
       `INSERT INTO refs (ns, key, digest, meta, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -62,7 +64,11 @@ export class Refs {
 
   set(ns: string, key: string, digest: Digest, meta?: unknown): void {
     checkNamespace(ns);
-    this.#set.run(ns, key, digest, meta === undefined ? null : JSON.stringify(meta), this.#now());
+    try {
+      this.#set.run(ns, key, digest, meta === undefined ? null : JSON.stringify(meta), this.#now());
+    } catch (err) {
+      throw indexWriteError(err, this.#file);
+    }
   }
 
   delete(ns: string, key: string): boolean {

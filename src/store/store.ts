@@ -1,5 +1,5 @@
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { AccelError, errnoCode } from '../core/errors.ts';
 import { type Log, silentLog } from '../core/log.ts';
@@ -29,6 +29,7 @@ import { openDb, SCHEMA_VERSION } from './db.ts';
 import type { Digest } from './digest.ts';
 import { collectGarbage, type GcResult } from './gc.ts';
 import { type Layout, layoutOf } from './layout.ts';
+import { makeDir, restrict, type StoreModes, storeModes } from './modes.ts';
 import { Refs } from './refs.ts';
 import { sweepTmp } from './sweep.ts';
 import { type VerifyOptions, type VerifyResult, verifyStore } from './verify.ts';
@@ -45,7 +46,12 @@ export interface OpenStoreOptions {
    * group on, a group-writable index. Otherwise the store is private to its user.
    */
   shared?: boolean;
+  /** See {@link Store.verifyHits}; 'always' unless configured (config store.verifyHits). */
+  verifyHits?: VerifyHits;
 }
+
+/** When a server hashes a blob it serves whole again: on every response, or when its file changed. */
+export type VerifyHits = 'always' | 'changed';
 
 export interface StoreInfo {
   home: string;
@@ -63,10 +69,17 @@ export class Store {
   /** The compile cache's counters and stat cache: its tables, through typed operations (cc-tables.ts). */
   readonly counters: Counters;
   readonly statCache: StatCache;
+  /**
+   * 'always': a whole blob is hashed every time it is served, so bit rot that leaves the file's metadata
+   * alone is caught too. 'changed': a server may skip the hash while the file's fingerprint (size, inode,
+   * mtime, ctime) is the one it saw when it last hashed it. Range reads use the fingerprint either way.
+   */
+  readonly verifyHits: VerifyHits;
   readonly #ctx: StoreContext;
 
-  private constructor(ctx: StoreContext) {
+  private constructor(ctx: StoreContext, verifyHits: VerifyHits) {
     this.#ctx = ctx;
+    this.verifyHits = verifyHits;
     this.refs = new Refs(ctx.db, ctx.now);
     this.counters = new Counters(ctx.db);
     this.statCache = new StatCache(ctx.db);
@@ -75,17 +88,19 @@ export class Store {
   static open(options: OpenStoreOptions): Store {
     const layout = layoutOf(options.home);
     const now = options.now ?? Date.now;
-    prepareDirs(layout, options.shared === true);
+    const modes = storeModes(options.shared === true);
+    prepareDirs(layout, modes);
     const nativeBinding = options.nativeBinding ?? nativeAddon('better_sqlite3', options.home);
     const db = openDb(layout.index, { nativeBinding });
     // SQLite creates its files with the umask's modes; the index names every blob and URL the user fetched.
-    for (const file of [layout.index, `${layout.index}-wal`, `${layout.index}-shm`]) {
-      restrict(file, options.shared ? 0o660 : 0o600);
-    }
+    for (const file of [layout.index, `${layout.index}-wal`, `${layout.index}-shm`]) restrict(file, modes.index);
     const log = options.log ?? silentLog;
     const swept = sweepTmp(layout.tmp, now());
     if (swept > 0) log.debug(`removed ${swept} abandoned temp file(s) from ${layout.tmp}`);
-    return new Store({ layout, db, statements: prepareBlobStatements(db), now, log });
+    return new Store(
+      { layout, db, statements: prepareBlobStatements(db), now, log, modes },
+      options.verifyHits ?? 'always',
+    );
   }
 
   get home(): string {
@@ -193,15 +208,14 @@ export class Store {
 
 /**
  * The store is private to its user (0700) unless shared (2770: the group may read and write, new entries
- * keep the group). An existing home of ours is brought to that mode; one owned by someone else is left alone.
+ * keep the group). Existing directories of ours are brought to that mode; others' are left alone.
  */
-function prepareDirs(layout: Layout, shared: boolean): void {
-  const mode = shared ? 0o2770 : 0o700;
+function prepareDirs(layout: Layout, modes: StoreModes): void {
   try {
-    mkdirSync(layout.home, { recursive: true, mode });
-    restrict(layout.home, mode);
-    mkdirSync(layout.tmp, { recursive: true, mode });
-    mkdirSync(layout.blobs, { recursive: true, mode });
+    for (const dir of [layout.home, join(layout.home, 'blobs'), layout.blobs, layout.tmp]) {
+      makeDir(dir, modes.dir);
+      restrict(dir, modes.dir);
+    }
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EEXIST') {
@@ -211,15 +225,5 @@ function prepareDirs(layout: Layout, shared: boolean): void {
       });
     }
     throw err;
-  }
-}
-
-/** chmod a file or directory this user owns to `mode`; others' files and missing ones are left as they are. */
-function restrict(path: string, mode: number): void {
-  try {
-    const st = statSync(path);
-    if (st.uid === process.getuid?.() && (st.mode & 0o7777) !== mode) chmodSync(path, mode);
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw err;
   }
 }

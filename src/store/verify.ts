@@ -1,5 +1,7 @@
 import { createReadStream, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { errnoCode } from '../core/errors.ts';
 import { type BlobRow, quarantineBlob } from './cas.ts';
 import type { StoreContext } from './context.ts';
@@ -19,6 +21,8 @@ export interface VerifyResult {
 
 export interface VerifyOptions {
   onProgress?: (done: number, total: number) => void;
+  /** Reads at most this many bytes per second (a scrub beside running builds); unlimited when absent. */
+  bytesPerSecond?: number;
 }
 
 /** Rehashes every blob, quarantines the ones that do not match their digest, and reconciles files with rows. */
@@ -28,11 +32,12 @@ export async function verifyStore(ctx: StoreContext, options: VerifyOptions = {}
     'digest' | 'size'
   >[];
   const result: VerifyResult = { checked: 0, bytes: 0, corrupt: [], missing: [], adopted: [] };
+  const pace = throttle(options.bytesPerSecond);
   const indexed = new Set<string>();
   for (const row of rows) {
     const digest = row.digest as Digest;
     indexed.add(digest);
-    const actual = await hashFile(blobPath(ctx.layout, digest));
+    const actual = await hashFile(blobPath(ctx.layout, digest), pace);
     result.checked++;
     options.onProgress?.(result.checked, rows.length);
     if (actual === undefined) {
@@ -46,7 +51,7 @@ export async function verifyStore(ctx: StoreContext, options: VerifyOptions = {}
   }
   for (const { digest, path } of blobFiles(ctx.layout.blobs)) {
     if (indexed.has(digest)) continue;
-    const actual = await hashFile(path);
+    const actual = await hashFile(path, pace);
     if (actual === undefined) continue;
     result.checked++;
     if (actual.digest === digest && path === blobPath(ctx.layout, digest)) {
@@ -68,13 +73,38 @@ function* blobFiles(root: string): Generator<{ digest: Digest; path: string }> {
   }
 }
 
-async function hashFile(path: string): Promise<{ digest: string; size: number } | undefined> {
+/**
+ * Waits after each chunk until the bytes read so far fit the rate, measured from the first read: a pause
+ * (the process stopped, a slow disk) is not made up for by a burst beyond it.
+ */
+function throttle(bytesPerSecond: number | undefined): (bytes: number) => Promise<void> {
+  if (!bytesPerSecond) return async () => {};
+  let start = 0;
+  let total = 0;
+  return async (bytes) => {
+    const now = performance.now();
+    if (start === 0) start = now;
+    total += bytes;
+    const due = start + (total / bytesPerSecond) * 1000;
+    if (due > now) await delay(due - now);
+    else if (now - due > 1000) {
+      start = now;
+      total = 0;
+    }
+  };
+}
+
+async function hashFile(
+  path: string,
+  pace: (bytes: number) => Promise<void>,
+): Promise<{ digest: string; size: number } | undefined> {
   const hasher = newHasher();
   let size = 0;
   try {
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
       hasher.update(chunk as Buffer);
       size += (chunk as Buffer).length;
+      await pace((chunk as Buffer).length);
     }
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;

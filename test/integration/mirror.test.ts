@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import type { MirrorOptions } from '../../src/mirror/server.ts';
+import { fingerprintOf } from '../../src/store/cas.ts';
 import type { Digest } from '../../src/store/digest.ts';
 import { blobPath } from '../../src/store/layout.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -350,31 +351,45 @@ for (const size of [4 * 1024, 3 * 1024 * 1024]) {
   test(`a blob corrupted on disk after it was served is never served again as a complete 200 (${size} bytes)`, async (t) => {
     const up = await upstream(t);
     const body = tarball(size);
-    const digest = sha256(body);
+    const digest = sha256(body) as Digest;
     up.files.set('/f.tar.gz', { body });
     const m = await mirror(t, up);
     const url = `${m.base}/http/${up.origin}/f.tar.gz`;
+    const cas = `${m.base}/cache/cas/${digest}`;
     assert.deepEqual((await get(url)).body, body);
-    assert.deepEqual((await get(url)).body, body, 'a hit: hashed and trusted now');
+    assert.deepEqual((await get(url)).body, body, 'a hit: hashed and remembered now');
+    const right = body.subarray(0, 200);
     const wrong = (g: Got) => g.status === 200 && !g.broken && !g.body.equals(body);
-    const wrongRange = (g: Got) => g.status === 206 && !g.broken && !g.body.equals(body.subarray(0, 200));
+    const wrongRange = (g: Got) => g.status === 206 && !g.broken && !g.body.equals(right);
+    const quarantined = () =>
+      existsSync(m.store.layout.quarantine) ? readdirSync(m.store.layout.quarantine).length : 0;
 
-    // Each probe: the blob is stored and trusted (a complete hit first), then corrupted in place.
-    const probe = async (what: string, request: () => Promise<Got>, isWrong: (g: Got) => boolean) => {
+    // Each probe: the blob is stored and hashed by this process (complete hits first), then corrupted in place.
+    const probe = async (what: string, request: () => Promise<Got>, isWrong: (g: Got) => boolean, bitRot = false) => {
       const warm = await get(url);
       assert.deepEqual(warm.body, body, `${what}: stored again`);
-      await get(url);
+      assert.deepEqual((await get(url, { range: 'bytes=0-199' })).body, right, `${what}: a range of the good blob`);
+      const before = quarantined();
       corrupt(m.store, digest);
+      // Bit rot leaves size, inode and times alone: model it by telling the server the file is unchanged.
+      if (bitRot) m.server.context.verified.set(digest, fingerprintOf(statSync(blobPath(m.store.layout, digest))));
       const got = await request();
       assert.ok(!isWrong(got), `${what}: the right bytes (fetched again) or a broken connection, got ${got.status}`);
+      assert.equal(quarantined(), before + 1, `${what}: the corrupt blob was quarantined`);
+      // Afterwards: the mirror fetches the URL again; the build cache has no blob under that digest.
+      const next = await get(url);
+      assert.deepEqual(next.body, body, `${what}: the next request gets the right bytes`);
+      if (!got.broken && got.status === 200) assert.equal(got.headers['x-accel-cache'], 'MISS', `${what}: refetched`);
     };
     await probe('a full response', () => get(url), wrong);
+    await probe('a full response, metadata unchanged', () => get(url), wrong, true);
     await probe('a range', () => get(url, { range: 'bytes=0-199' }), wrongRange);
-    await probe('/cache/cas', () => get(`${m.base}/cache/cas/${digest}`), wrong);
-    assert.ok(readdirSync(m.store.layout.quarantine).length > 0, 'the corrupt blob was quarantined');
-    // And the blob that is there now (refetched) is the right one.
-    const after = await get(url);
-    assert.deepEqual(after.body, body);
+    await probe('/cache/cas', () => get(cas), wrong);
+    await probe('/cache/cas, metadata unchanged', () => get(cas), wrong, true);
+    // A miss in the build cache once the blob is quarantined (nothing refetched it in between).
+    corrupt(m.store, digest);
+    await get(cas);
+    assert.equal((await get(cas)).status, 404, '/cache/cas: a miss after quarantine');
   });
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -14,7 +15,20 @@ import {
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SCHEMA_VERSION } from '../../src/store/db.ts';
-import { failed, MAIN, NOBODY, ok, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import {
+  cleanEnv,
+  failed,
+  MAIN,
+  NOBODY,
+  ok,
+  ROOT,
+  type RunResult,
+  runAccel,
+  runCommand,
+  sha256,
+  tempDir,
+  until,
+} from '../helpers.ts';
 
 test('put prints the digest first on the line; get returns the bytes; empty and 1-byte inputs', async (t) => {
   const home = tempDir(t);
@@ -120,6 +134,50 @@ test('a corrupted blob is caught: verify names it (exit 1); get fails and never 
   assert.equal((await runAccel(['--home', home, 'store', 'verify'])).code, 0, 'clean after quarantine');
 });
 
+test('verify --scrub runs at the lowest CPU priority, paced by --rate, and still finds corruption', async (t) => {
+  const home = tempDir(t);
+  const blobs = [Buffer.alloc(1 << 20, 1), Buffer.alloc(1 << 20, 2)];
+  const digests = blobs.map((b) => sha256(b));
+  for (const b of blobs) ok(await runAccel(['--home', home, 'store', 'put', '-'], { input: b }));
+  const bad = digests[1] as string;
+  const badPath = join(home, 'blobs', 'sha256', bad.slice(0, 2), bad);
+  chmodSync(badPath, 0o600);
+  const fd = openSync(badPath, 'r+');
+  writeSync(fd, Buffer.from('rot'), 0, 3, 4096);
+  closeSync(fd);
+  const started = Date.now();
+  const child = spawn(
+    process.execPath,
+    [MAIN, '--home', home, '--json', 'store', 'verify', '--scrub', '--rate', '1M'],
+    {
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  const code = new Promise<number | null>((resolve) => child.on('close', resolve));
+  // The nice value is field 19 of /proc/<pid>/stat (after the parenthesised command name).
+  const nice = await until('the scrub has lowered its priority', () => {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const value = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    return value === 19 ? value : undefined;
+  });
+  assert.equal(nice, 19);
+  assert.equal(await code, 1, 'exit 1: something was corrupt');
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 1500, `2 MiB at 1 MiB/s takes about 2 s, took ${elapsed} ms`);
+  const result = JSON.parse(stdout) as { corrupt: { digest: string }[]; checked: number };
+  assert.deepEqual(
+    result.corrupt.map((c) => c.digest),
+    [bad],
+  );
+  assert.equal(result.checked, 2);
+  failed(await runAccel(['--home', home, 'store', 'verify', '--rate', 'fast']), 2, 'ACCEL_USAGE_BAD_SIZE');
+});
+
 test('a large corrupted blob sent to stdout ends with exit 1 and says to discard the output', async (t) => {
   const home = tempDir(t);
   const big = Buffer.alloc(20 * 1024 * 1024, 7);
@@ -223,14 +281,45 @@ test('warnings go to stderr and -q silences them; stdout carries only data', asy
   failed(both, 2, 'ACCEL_USAGE_CONFLICT');
 });
 
+/** Modes of everything under a store home (its own paths only), as 'path: mode' lines. */
+function storeModes(home: string, digest: string): Record<string, string> {
+  const mode = (p: string) => (statSync(join(home, p)).mode & 0o7777).toString(8).padStart(4, '0');
+  const paths = ['.', 'blobs', 'blobs/sha256', `blobs/sha256/${digest.slice(0, 2)}`, 'tmp', 'quarantine'];
+  const files = ['index.db', `blobs/sha256/${digest.slice(0, 2)}/${digest}`];
+  return Object.fromEntries([...paths, ...files].map((p) => [p, mode(p)]));
+}
+
+/** Stores a blob, and corrupts another so that verify quarantines it (the quarantine directory exists). */
+async function populate(home: string, env: Record<string, string>, wrapper?: string[]): Promise<string> {
+  const put = await runAccel(['--home', home, 'store', 'put', '-'], { input: 'secret url list', env, wrapper });
+  ok(put);
+  const digest = put.stdout.toString().split(' ')[0] as string;
+  const bad = (await runAccel(['--home', home, 'store', 'put', '-'], { input: 'will rot', env, wrapper })).stdout;
+  const badDigest = bad.toString().split(' ')[0] as string;
+  const badPath = join(home, 'blobs', 'sha256', badDigest.slice(0, 2), badDigest);
+  chmodSync(badPath, 0o600);
+  writeFileSync(badPath, 'will ROT');
+  assert.equal((await runAccel(['--home', home, 'store', 'verify'], { env, wrapper })).code, 1, 'quarantined');
+  return digest;
+}
+
 test('the store is private to its user by default, group-shared only when configured', async (t) => {
   const dir = tempDir(t);
   chmodSync(dir, 0o755);
-  const mode = (p: string) => statSync(p).mode & 0o7777;
   const home = join(dir, 'private');
-  ok(await runAccel(['--home', home, 'store', 'put', '-'], { input: 'secret url list' }));
-  assert.equal(mode(home), 0o700);
-  assert.equal(mode(join(home, 'index.db')), 0o600);
+  // A permissive umask must not loosen the store (-wal and -shm: test/unit/store.test.ts, they live while open).
+  const loose = ['bash', '-c', 'umask 000 && exec "$@"', 'loose'];
+  const digest = await populate(home, {}, loose);
+  assert.deepEqual(storeModes(home, digest), {
+    '.': '0700',
+    blobs: '0700',
+    'blobs/sha256': '0700',
+    [`blobs/sha256/${digest.slice(0, 2)}`]: '0700',
+    tmp: '0700',
+    quarantine: '0700',
+    'index.db': '0600',
+    [`blobs/sha256/${digest.slice(0, 2)}/${digest}`]: '0400',
+  });
   // Another local user can neither list the store nor read its index.
   if (process.getuid?.() === 0) {
     const peek = await runCommand('cat', [join(home, 'index.db')], { user: NOBODY });
@@ -240,12 +329,24 @@ test('the store is private to its user by default, group-shared only when config
   // A store made by an older accel (0755, 0644) is brought to the private modes when opened.
   chmodSync(home, 0o755);
   chmodSync(join(home, 'index.db'), 0o644);
+  chmodSync(join(home, 'tmp'), 0o755);
   ok(await runAccel(['--home', home, 'store', 'info']));
-  assert.equal(mode(home), 0o700);
-  assert.equal(mode(join(home, 'index.db')), 0o600);
+  assert.equal(statSync(home).mode & 0o7777, 0o700);
+  assert.equal(statSync(join(home, 'index.db')).mode & 0o7777, 0o600);
+  assert.equal(statSync(join(home, 'tmp')).mode & 0o7777, 0o700);
 
+  // Shared: a strict umask must not lock the group out.
   const team = join(dir, 'team');
-  ok(await runAccel(['--home', team, 'store', 'put', '-'], { input: 'x', env: { ACCEL_STORE_SHARED: '1' } }));
-  assert.equal(mode(team), 0o2770);
-  assert.equal(mode(join(team, 'index.db')), 0o660);
+  const strict = ['bash', '-c', 'umask 077 && exec "$@"', 'strict'];
+  const shared = await populate(team, { ACCEL_STORE_SHARED: '1' }, strict);
+  assert.deepEqual(storeModes(team, shared), {
+    '.': '2770',
+    blobs: '2770',
+    'blobs/sha256': '2770',
+    [`blobs/sha256/${shared.slice(0, 2)}`]: '2770',
+    tmp: '2770',
+    quarantine: '2770',
+    'index.db': '0660',
+    [`blobs/sha256/${shared.slice(0, 2)}/${shared}`]: '0440',
+  });
 });

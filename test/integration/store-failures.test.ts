@@ -4,11 +4,16 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, sta
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { type TestContext, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { AccelError } from '../../src/core/errors.ts';
+import type { Digest } from '../../src/store/digest.ts';
+import { blobPath } from '../../src/store/layout.ts';
+import { Store } from '../../src/store/store.ts';
 import { startFakeUpstream } from '../fake-upstream.ts';
-import { cleanEnv, failed, listFiles, MAIN, runAccel, tempDir, unprivileged, until } from '../helpers.ts';
-import { startTestMirror } from '../mirror-harness.ts';
+import { cleanEnv, failed, listFiles, MAIN, runAccel, sha256, tempDir, unprivileged, until } from '../helpers.ts';
+import { CACHE_AUTH, startTestMirror } from '../mirror-harness.ts';
 
 /** Index rows, read without opening the store (which would sweep tmp/). */
 function blobRows(home: string): number {
@@ -151,6 +156,13 @@ test('an unreadable input file is a permission error with nothing stored', async
   assertNothingStored(home);
 });
 
+/** Fills the filesystem of `mnt` to the last block; returns the filler's path. */
+function fillDisk(mnt: string): string {
+  const filler = join(mnt, 'filler');
+  spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k'], { stdio: 'ignore' });
+  return filler;
+}
+
 test('a full disk under the mirror: a miss is a prompt 507 with no temp file left, hits are still served', {
   skip: tmpfsSupport(),
 }, async (t) => {
@@ -160,23 +172,101 @@ test('a full disk under the mirror: a miss is a prompt 507 with no temp file lef
   const small = Buffer.alloc(64 * 1024, 7);
   up.files.set('/small.tar.gz', { body: small });
   up.files.set('/big.tar.gz', { body: Buffer.alloc(3 << 20, 9) });
-  const m = await startTestMirror(t, { home: join(mnt, 'store'), allow: [up.origin] });
+  const home = join(mnt, 'store');
+  const m = await startTestMirror(t, { home, allow: [up.origin] });
   const hit = `${m.base}/http/${up.origin}/small.tar.gz`;
   assert.equal((await httpGet(hit)).status, 200);
   await until('the small file stored', () => m.store.refs.get('url', `http://${up.origin}/small.tar.gz`) !== undefined);
-  // Fill the disk to the last few KiB.
-  const filler = join(mnt, 'filler');
-  spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' });
+  const cached = Buffer.from('a compile result');
+  const cas = `${m.base}/cache/cas/${sha256(cached)}`;
+  assert.equal((await httpRequest(cas, 'PUT', cached)).status, 200);
+  // Make every hit due for an access-time write, which the full disk will refuse.
+  const db = new Database(join(home, 'index.db'));
+  db.prepare('UPDATE blobs SET last_access = 0').run();
+  db.close();
+  const filler = fillDisk(mnt);
+
+  const started = Date.now();
   const miss = await httpGet(`${m.base}/http/${up.origin}/big.tar.gz`);
-  assert.ok(miss.status === 507 || miss.broken, `a full store is 507 (or a cut stream): ${miss.status}`);
-  if (miss.status === 507) assert.match(miss.body.toString(), /store is full/);
-  await until('the temp file removed', () => readdirSync(join(mnt, 'store', 'tmp')).length === 0);
-  const again = await httpGet(hit);
-  assert.equal(again.status, 200, `a hit needs no space: ${again.body.toString().slice(0, 300)}`);
-  assert.deepEqual(again.body, small);
+  assert.equal(miss.status, 507, `a full store is 507: ${miss.status} ${miss.body.toString().slice(0, 300)}`);
+  assert.match(miss.body.toString(), /store is full/);
+  assert.ok(Date.now() - started < 5000, `answered promptly (${Date.now() - started} ms)`);
+  await until('the temp file removed', () => readdirSync(join(home, 'tmp')).length === 0);
+  const put = await httpRequest(`${m.base}/cache/cas/${sha256('new result')}`, 'PUT', Buffer.from('new result'));
+  assert.equal(put.status, 507, 'a build-cache upload into a full store');
+  assert.deepEqual(readdirSync(join(home, 'tmp')), []);
+
+  for (let i = 0; i < 2; i++) {
+    const again = await httpGet(hit);
+    assert.equal(again.status, 200, `a hit needs no space: ${again.body.toString().slice(0, 300)}`);
+    assert.deepEqual(again.body, small);
+    const cacheHit = await httpGet(cas);
+    assert.equal(cacheHit.status, 200);
+    assert.deepEqual(cacheHit.body, cached);
+  }
+  const lastAccess = m.store.stat(sha256(small) as Digest)?.lastAccess;
+  assert.equal(lastAccess, 0, 'the access-time write was refused by the full disk, and the hit served anyway');
   await m.close();
   rmSync(filler);
 });
+
+test('an index that cannot grow (full disk) fails a put with ACCEL_FS_NO_SPACE and leaves no blob', {
+  skip: tmpfsSupport(),
+}, async (t) => {
+  const mnt = smallDisk(t, '2m');
+  const store = Store.open({ home: join(mnt, 'store') });
+  t.after(() => store.close());
+  await store.putBuffer(Buffer.from('before the disk filled'));
+  const filler = fillDisk(mnt);
+  // An empty blob takes no data block: the blob file fits, only the index write meets the full disk.
+  const empty = Buffer.alloc(0);
+  await assert.rejects(store.putBuffer(empty), (err: unknown) => {
+    assert.ok(err instanceof AccelError, String(err));
+    assert.equal(err.code, 'ACCEL_FS_NO_SPACE');
+    assert.match(err.hint ?? '', /free disk space/);
+    return true;
+  });
+  assert.equal(store.has(sha256(empty) as Digest), false, 'no index row');
+  assert.equal(existsSync(blobPath(store.layout, sha256(empty) as Digest)), false, 'no blob file');
+  assert.deepEqual(readdirSync(store.layout.tmp), []);
+  rmSync(filler);
+  assert.equal((await store.putBuffer(empty)).size, 0, 'stored once there is room');
+});
+
+test('a write the disk takes only part of (a short write, then ENOSPC) fails cleanly, never records a wrong size', {
+  skip: tmpfsSupport(),
+}, async (t) => {
+  const mnt = smallDisk(t, '2m');
+  const store = Store.open({ home: join(mnt, 'store') });
+  t.after(() => store.close());
+  const filler = fillDisk(mnt);
+  // Room for 20 KiB: a 64 KiB write takes 20 KiB and the next attempt meets ENOSPC.
+  spawnSync('truncate', ['-s', `-${20 * 1024}`, filler]);
+  const writer = await store.createWriter();
+  await assert.rejects(writer.write(Buffer.alloc(64 * 1024, 1)), /ACCEL_FS_NO_SPACE|no space left/);
+  assert.equal(writer.size, 0, 'the writer counts only bytes that went in whole');
+  await writer.abort();
+  await assert.rejects(store.putStream(Readable.from([Buffer.alloc(64 * 1024, 2)])), (err: unknown) => {
+    assert.ok(err instanceof AccelError && err.code === 'ACCEL_FS_NO_SPACE', String(err));
+    return true;
+  });
+  assert.deepEqual(readdirSync(store.layout.tmp), [], 'no temp file');
+  assert.equal(store.info().blobs, 0);
+  rmSync(filler);
+});
+
+/** A request with a body (the build cache's PUT), answered in full. */
+function httpRequest(url: string, method: string, body: Buffer): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent: false, headers: CACHE_AUTH }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /** GET without keep-alive (a kept socket would hold the tmpfs busy), reporting a cut body. */
 function httpGet(url: string): Promise<{ status: number; body: Buffer; broken: boolean }> {

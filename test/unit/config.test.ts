@@ -10,6 +10,15 @@ import { tempDir } from '../helpers.ts';
 test('defaults apply when there is no config.json', (t) => {
   const home = tempDir(t);
   assert.equal(loadConfig(home, {}).config.store.maxSize, '10G');
+  assert.equal(loadConfig(home, {}).config.store.verifyHits, 'always', 'every whole blob served is hashed');
+  assert.equal(loadConfig(home, {}).config.store.shared, false, 'private to its user');
+});
+
+test('store.verifyHits takes always or changed, from config.json or ACCEL_STORE_VERIFY_HITS', (t) => {
+  const home = tempDir(t);
+  assert.equal(loadConfig(home, { ACCEL_STORE_VERIFY_HITS: 'changed' }).config.store.verifyHits, 'changed');
+  writeFileSync(join(home, 'config.json'), JSON.stringify({ store: { verifyHits: 'sometimes' } }));
+  assert.throws(() => loadConfig(home, {}), /config key store\.verifyHits/);
 });
 
 test('ACCEL_* variables override config.json, which overrides defaults', (t) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
@@ -39,8 +39,23 @@ test('blobs are read-only files at blobs/sha256/<2 hex>/<digest>', async (t) => 
   const path = blobPath(store.layout, digest);
   assert.equal(path, join(store.home, 'blobs', 'sha256', digest.slice(0, 2), digest));
   assert.deepEqual(listFiles(join(store.home, 'blobs')), [join('sha256', digest.slice(0, 2), digest)]);
-  const { statSync } = await import('node:fs');
-  assert.equal(statSync(path).mode & 0o777, 0o444);
+  assert.equal(statSync(path).mode & 0o777, 0o400, 'owner read-only: the store is private by default');
+});
+
+test('the index and its -wal and -shm are private while the store is open, whatever the umask', async (t) => {
+  const home = tempDir(t);
+  const old = process.umask(0);
+  let store: Store;
+  try {
+    store = Store.open({ home });
+  } finally {
+    process.umask(old);
+  }
+  t.after(() => store.close());
+  await store.putBuffer(Buffer.from('names a URL'));
+  for (const file of ['index.db', 'index.db-wal', 'index.db-shm']) {
+    assert.equal(statSync(join(home, file)).mode & 0o7777, 0o600, file);
+  }
 });
 
 test('an expected digest that does not match stores nothing', async (t) => {
@@ -178,4 +193,44 @@ test('putting the right bytes again repairs a blob corrupted in place with the s
     else await store.putStream(Readable.from([data]));
     assert.deepEqual(store.read(digest), data, `${how}: repaired by the put`);
   }
+});
+
+test('every kind of put repairs a blob corrupted in place that nobody has read (its index row intact)', async (t) => {
+  const store = openTemp(t);
+  const dir = tempDir(t);
+  const puts: [string, (data: Buffer) => Promise<unknown>][] = [
+    ['buffer', (data) => store.putBuffer(data)],
+    ['stream', (data) => store.putStream(Readable.from([data]))],
+    [
+      'file',
+      (data) => {
+        const file = join(dir, 'input');
+        writeFileSync(file, data);
+        return store.putFile(file);
+      },
+    ],
+    [
+      'writer',
+      async (data) => {
+        const writer = await store.createWriter();
+        await writer.write(data);
+        return writer.commit();
+      },
+    ],
+  ];
+  for (const [how, put] of puts) {
+    const data = randomBytes(200_000);
+    const { digest } = await store.putBuffer(data);
+    const path = blobPath(store.layout, digest);
+    chmodSync(path, 0o600);
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(8, 0x58), 0, 8, 5000);
+    closeSync(fd);
+    chmodSync(path, 0o400);
+    assert.ok(store.has(digest), `${how}: the index still lists it`);
+    await put(data);
+    assert.deepEqual(store.read(digest), data, `${how}: repaired by the put`);
+    assert.equal(statSync(path).mode & 0o777, 0o400, `${how}: still read-only`);
+  }
+  assert.deepEqual(readdirSync(store.layout.tmp), []);
 });
