@@ -310,16 +310,7 @@ test('the store is private to its user by default, group-shared only when config
   // A permissive umask must not loosen the store (-wal and -shm: test/unit/store.test.ts, they live while open).
   const loose = ['bash', '-c', 'umask 000 && exec "$@"', 'loose'];
   const digest = await populate(home, {}, loose);
-  assert.deepEqual(storeModes(home, digest), {
-    '.': '0700',
-    blobs: '0700',
-    'blobs/sha256': '0700',
-    [`blobs/sha256/${digest.slice(0, 2)}`]: '0700',
-    tmp: '0700',
-    quarantine: '0700',
-    'index.db': '0600',
-    [`blobs/sha256/${digest.slice(0, 2)}/${digest}`]: '0400',
-  });
+  assert.deepEqual(storeModes(home, digest), expectedModes(digest, { dir: '0700', index: '0600', blob: '0400' }));
   // Another local user can neither list the store nor read its index.
   if (process.getuid?.() === 0) {
     const peek = await runCommand('cat', [join(home, 'index.db')], { user: NOBODY });
@@ -339,14 +330,16 @@ test('the store is private to its user by default, group-shared only when config
   const team = join(dir, 'team');
   const strict = ['bash', '-c', 'umask 077 && exec "$@"', 'strict'];
   const shared = await populate(team, { ACCEL_STORE_SHARED: '1' }, strict);
-  assert.deepEqual(storeModes(team, shared), {
-    '.': '2770',
-    blobs: '2770',
-    'blobs/sha256': '2770',
-    [`blobs/sha256/${shared.slice(0, 2)}`]: '2770',
-    tmp: '2770',
-    quarantine: '2770',
-    'index.db': '0660',
-    [`blobs/sha256/${shared.slice(0, 2)}/${shared}`]: '0440',
-  });
+  assert.deepEqual(storeModes(team, shared), expectedModes(shared, { dir: '2770', index: '0660', blob: '0440' }));
 });
+
+/** The mode of every path of a store holding one blob, as storeModes() lists them. */
+function expectedModes(digest: string, modes: { dir: string; index: string; blob: string }): Record<string, string> {
+  const shard = `blobs/sha256/${digest.slice(0, 2)}`;
+  const dirs = ['.', 'blobs', 'blobs/sha256', shard, 'tmp', 'quarantine'];
+  return {
+    ...Object.fromEntries(dirs.map((d) => [d, modes.dir])),
+    'index.db': modes.index,
+    [`${shard}/${digest}`]: modes.blob,
+  };
+}

@@ -179,12 +179,7 @@ test('putting the right bytes again repairs a blob corrupted in place with the s
   ] as const) {
     const data = randomBytes(size);
     const { digest } = await store.putBuffer(data);
-    const path = blobPath(store.layout, digest);
-    chmodSync(path, 0o644);
-    const fd = openSync(path, 'r+');
-    writeSync(fd, Buffer.alloc(16, 0x58), 0, 16, 1000);
-    closeSync(fd);
-    chmodSync(path, 0o444);
+    const path = corruptInPlace(store, digest, 1000, 16);
     assert.throws(() => store.read(digest), /corrupt/, `${how}: the corruption is seen`);
     // read() quarantined it; put it back corrupt to model a copy nobody has read yet.
     writeFileSync(path, Buffer.concat([data.subarray(0, 1000), Buffer.alloc(16, 0x58), data.subarray(1016)]));
@@ -221,12 +216,7 @@ test('every kind of put repairs a blob corrupted in place that nobody has read (
   for (const [how, put] of puts) {
     const data = randomBytes(200_000);
     const { digest } = await store.putBuffer(data);
-    const path = blobPath(store.layout, digest);
-    chmodSync(path, 0o600);
-    const fd = openSync(path, 'r+');
-    writeSync(fd, Buffer.alloc(8, 0x58), 0, 8, 5000);
-    closeSync(fd);
-    chmodSync(path, 0o400);
+    const path = corruptInPlace(store, digest, 5000, 8);
     assert.ok(store.has(digest), `${how}: the index still lists it`);
     await put(data);
     assert.deepEqual(store.read(digest), data, `${how}: repaired by the put`);
@@ -234,3 +224,15 @@ test('every kind of put repairs a blob corrupted in place that nobody has read (
   }
   assert.deepEqual(readdirSync(store.layout.tmp), []);
 });
+
+/** Overwrites `length` bytes of a stored blob at `offset`, keeping its size and mode; returns its path. */
+function corruptInPlace(store: Store, digest: Digest, offset: number, length: number): string {
+  const path = blobPath(store.layout, digest);
+  const mode = statSync(path).mode & 0o777;
+  chmodSync(path, 0o600);
+  const fd = openSync(path, 'r+');
+  writeSync(fd, Buffer.alloc(length, 0x58), 0, length, offset);
+  closeSync(fd);
+  chmodSync(path, mode);
+  return path;
+}
