@@ -6,8 +6,7 @@ import type { BuildContext, FeedstockResult, PackageTools, TestMode } from '../c
 import { buildFeedstocks } from '../conda/builder/graph.ts';
 import { recentBuilds } from '../conda/builder/history.ts';
 import { hostSubdir } from '../conda/platform.ts';
-import { feedstockDirs, loadRecipe } from '../conda/recipe.ts';
-import { renderRecipe } from '../conda/render.ts';
+import { renderFeedstocks } from '../conda/render-set.ts';
 import { AccelError } from '../core/errors.ts';
 import { formatSize } from '../core/size.ts';
 import { type Globals, withStore } from './globals.ts';
@@ -22,6 +21,9 @@ interface BuildFlags {
   test?: TestMode;
   variantConfig?: string[];
   allow?: string[];
+  ciSupport: boolean;
+  source?: string[];
+  keepGoing?: boolean;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -69,6 +71,13 @@ export function condaBuildCommand(runner: Runner): Command {
     )
     .option('--variant-config <file>', 'conda_build_config.yaml over each recipe’s own (repeatable)', collect)
     .option(
+      '--source <name=file>',
+      'use a local archive instead of a source URL: NAME is a feedstock or the URL’s file name (repeatable)',
+      collect,
+    )
+    .option('-k, --keep-going', 'after a render or build failure, build everything that does not need it')
+    .option('--no-ci-support', 'ignore the feedstocks’ .ci_support/<target>_*.yaml variant files (used by default)')
+    .option(
       '--allow <host>',
       'allow source downloads from a host on a private or loopback address (repeatable)',
       collect,
@@ -95,20 +104,26 @@ Examples:
           variantFiles: flags.variantConfig ?? [],
           env: { ...g.env },
         };
-        const found = roots.map(feedstockDirs);
-        const unsupported = found.flatMap((f) => f.unsupported);
+        const jobs = Number(flags.jobs);
+        if (!Number.isInteger(jobs) || jobs < 1) {
+          throw new AccelError('ACCEL_USAGE_JOBS', `--jobs must be a positive integer, not '${flags.jobs}'`, {
+            exitCode: 2,
+          });
+        }
+        const sources = { ...g.config.conda.sources, ...parseSourceFlags(flags.source ?? []) };
+        const keepGoing = flags.keepGoing === true;
+        const { recipes, failed, unsupported } = renderFeedstocks(roots, options, {
+          ciSupport: flags.ciSupport,
+          keepGoing,
+        });
         if (unsupported.length > 0) {
           g.log.warn(`not built (rattler-build recipe.yaml): ${unsupported.join(', ')}`);
         }
-        const recipes = found.flatMap((f) => f.feedstocks).map((d) => renderRecipe(loadRecipe(d), options));
+        for (const f of failed) g.log.warn(`${f.feedstock}: does not render: ${f.error.message.split('\n')[0]}`);
         const cross = target !== build;
         const test: TestMode = flags.test ?? (cross ? 'emulated' : 'native');
-        const jobs = Number(flags.jobs);
-        if (!Number.isInteger(jobs) || jobs < 1) {
-          throw new AccelError('ACCEL_USAGE_JOBS', `--jobs must be a positive integer, not '${flags.jobs}'`);
-        }
         const channel = resolve(flags.channel ?? 'channel');
-        const results = await withStore(g, (store) => {
+        const built = await withStore(g, (store) => {
           const ctx: BuildContext = {
             store,
             channel,
@@ -117,15 +132,49 @@ Examples:
             env: g.env,
             allow: [...g.config.mirror.allow, ...(flags.allow ?? [])],
             stallMs: g.config.mirror.stallTimeout * 1000,
+            sources,
             tools: packageTools,
             log: g.log,
-            onEvent: progressLine(g, recipes.length),
+            onEvent: progressLine(g, recipes.length + failed.length),
           };
-          return buildFeedstocks(recipes, ctx, jobs);
+          // A feedstock that did not render is taken to provide the package named like it (zlib-feedstock → zlib).
+          const unavailable = new Map(failed.map((f) => [f.feedstock, f.feedstock]));
+          return buildFeedstocks(recipes, ctx, { jobs, keepGoing, unavailable });
         });
-        return summarise(results, channel);
+        const results: FeedstockResult[] = [
+          ...failed.map(
+            (f): FeedstockResult => ({
+              feedstock: f.feedstock,
+              status: 'failed',
+              packages: [],
+              log: null,
+              seconds: 0,
+              scriptSeconds: 0,
+              error: f.error,
+              key: null,
+            }),
+          ),
+          ...built,
+        ].sort((a, b) => a.feedstock.localeCompare(b.feedstock));
+        return summarise(results, channel, g.json);
       }),
     );
+}
+
+/** `--source NAME=FILE`, repeatable: NAME is a feedstock or the file name of a source URL. */
+function parseSourceFlags(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf('=');
+    if (i <= 0 || i === v.length - 1) {
+      throw new AccelError('ACCEL_USAGE_SOURCE', `--source wants NAME=FILE, not '${v}'`, {
+        hint: 'e.g. --source zlib=/srv/orig/zlib_1.3.orig.tar.gz (NAME: a feedstock, or the file name of its source URL)',
+        exitCode: 2,
+      });
+    }
+    out[v.slice(0, i)] = resolve(v.slice(i + 1));
+  }
+  return out;
 }
 
 /** One line per package as it finishes (stderr); the start of a real build too, on a TTY. */
@@ -142,9 +191,11 @@ function progressLine(g: Globals, total: number): BuildContext['onEvent'] {
   };
 }
 
-function summarise(results: FeedstockResult[], channel: string) {
+function summarise(results: FeedstockResult[], channel: string, json: boolean) {
   const failed = results.filter((r) => r.status === 'failed');
   const blocked = results.filter((r) => r.status === 'blocked');
+  // With --json the per-feedstock results are the answer, failures included; the exit code says it failed.
+  if (failed.length > 0 && json) return dataResult({ channel, results }, () => '', 1);
   if (failed.length > 0) {
     const first = failed[0] as FeedstockResult;
     const [headline, ...tail] = (first.error?.message ?? `${first.feedstock} failed`).split('\n');
@@ -152,9 +203,10 @@ function summarise(results: FeedstockResult[], channel: string) {
     if (tail.length > 0)
       process.stderr.write(`--- ${first.feedstock}: end of the build log ---\n${tail.join('\n')}\n---\n`);
     const others = [...failed.slice(1), ...blocked].map((r) => `${r.feedstock} (${r.status})`);
+    const built = results.filter((r) => r.status === 'built' || r.status === 'skipped').map((r) => r.feedstock);
     throw new AccelError(
       first.error?.code ?? 'ACCEL_CONDA_BUILD_FAILED',
-      `${headline}${others.length > 0 ? `\nalso not built: ${others.join(', ')}` : ''}`,
+      `${headline}${others.length > 0 ? `\nalso not built: ${others.join(', ')}` : ''}${built.length > 0 ? `\nbuilt: ${built.join(', ')}` : ''}`,
       {
         hint: [
           (first.error as { hint?: string } | undefined)?.hint,

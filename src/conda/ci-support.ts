@@ -37,6 +37,12 @@ export function renderWithCiSupport(recipe: Recipe, options: RenderOptions): Ren
       seen.add(key);
       return true;
     });
-  const buildRequires = [...new Set(parts.flatMap((p) => p.buildRequires))].sort();
-  return { feedstock: recipe.feedstock, metaFile: recipe.metaFile, records, buildRequires };
+  const merge = (pick: (p: RenderedRecipe) => string[]) => [...new Set(parts.flatMap(pick))].sort();
+  return {
+    feedstock: recipe.feedstock,
+    metaFile: recipe.metaFile,
+    records,
+    buildRequires: merge((p) => p.buildRequires),
+    machineRequires: merge((p) => p.machineRequires),
+  };
 }

@@ -1,5 +1,6 @@
+import { isMachineTool, TOOLCHAIN_RUNTIME } from './build-tools.ts';
 import { specName } from './record.ts';
-import type { RenderedRecipe } from './render.ts';
+import { isCompilerPackage, type RenderedRecipe } from './render.ts';
 
 /** The build order of a set of feedstocks (conda-forge's bot graph: one node per feedstock). */
 export interface BuildPlan {
@@ -14,6 +15,8 @@ export interface BuildPlan {
   cycles: string[][];
   /** Build and host requirements no given feedstock provides, with who needs them. */
   external: { name: string; needed_by: string[] }[];
+  /** Build tools and compilers the build machine provides, with who needs them: never edges. */
+  machine: { name: string; needed_by: string[] }[];
   /** Packages that more than one feedstock provides; the first (by name) is used. */
   duplicates: { name: string; feedstocks: string[] }[];
   /** Feedstock directories that were not read (rattler-build recipe.yaml): their packages may show as external. */
@@ -49,7 +52,11 @@ export function feedstockGraph(recipes: RenderedRecipe[]): {
     deps.set(r.feedstock, mine);
     const needs = new Set([
       ...r.buildRequires.map(specName),
-      ...r.records.flatMap((o) => [...o.requirements.run, ...o.test.requires].map(specName)),
+      ...r.records.flatMap((o) => [
+        ...o.requirements.run.map(specName).filter((n) => !TOOLCHAIN_RUNTIME.has(n)),
+        // A test may need make or a compiler to build a test program: the machine's, like the build's.
+        ...o.test.requires.map(specName).filter((n) => !isMachineTool(n) && !isCompilerPackage(n)),
+      ]),
     ]);
     for (const name of needs) {
       const from = provider.get(name);
@@ -109,12 +116,21 @@ export function planBuilds(recipes: RenderedRecipe[], unsupported: string[] = []
     external: [...external]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, by]) => ({ name, needed_by: [...by].sort() })),
+    machine: byName(sorted.flatMap((r) => r.machineRequires.map((name) => [name, r.feedstock] as const))),
     duplicates: [...providers]
       .filter(([, f]) => f.length > 1)
       .map(([name, feedstocks]) => ({ name, feedstocks }))
       .sort((a, b) => a.name.localeCompare(b.name)),
     unsupported: [...unsupported].sort(),
   };
+}
+
+function byName(pairs: (readonly [string, string])[]): { name: string; needed_by: string[] }[] {
+  const m = new Map<string, Set<string>>();
+  for (const [name, by] of pairs) m.set(name, (m.get(name) ?? new Set()).add(by));
+  return [...m]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, by]) => ({ name, needed_by: [...by].sort() }));
 }
 
 /**
@@ -176,6 +192,9 @@ export function planText(plan: BuildPlan): string {
   for (const c of plan.cycles) lines.push(`  ${c.join(' <-> ')}`);
   lines.push(plan.external.length > 0 ? `external (${plan.external.length}):` : 'external: none');
   for (const x of plan.external) lines.push(`  ${x.name} (needed by ${x.needed_by.join(', ')})`);
+  if (plan.machine.length > 0) {
+    lines.push(`from the build machine: ${plan.machine.map((m) => m.name).join(' ')}`);
+  }
   for (const d of plan.duplicates) lines.push(`duplicate: ${d.name} from ${d.feedstocks.join(', ')}`);
   for (const u of plan.unsupported) lines.push(`not read (recipe.yaml is not supported): ${u}`);
   return lines.join('\n');

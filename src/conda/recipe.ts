@@ -83,9 +83,10 @@ export function feedstockDirs(dir: string): { feedstocks: string[]; unsupported:
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new AccelError('ACCEL_CONDA_NO_RECIPE', `no such directory: ${dir}`);
   }
-  const subdirs = readdirSync(root, { withFileTypes: true })
-    .filter((e) => e.isDirectory())
-    .map((e) => join(root, e.name))
+  // A directory of symlinks to feedstock checkouts (how a port's working set is often put together) counts.
+  const subdirs = readdirSync(root)
+    .map((name) => join(root, name))
+    .filter((d) => isDirectory(d))
     .sort();
   const found = subdirs.filter((d) => findRecipeDir(d));
   const unsupported = subdirs.filter((d) => !findRecipeDir(d) && findV1Recipe(d));
@@ -95,6 +96,14 @@ export function feedstockDirs(dir: string): { feedstocks: string[]; unsupported:
     });
   }
   return { feedstocks: found, unsupported };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false; // a dangling symlink
+  }
 }
 
 const IDENT = /[A-Za-z_][A-Za-z0-9_]*/g;

@@ -17,14 +17,19 @@ export interface OutputRecord {
   variant: Record<string, string>;
   requirements: { build: string[]; host: string[]; run: string[]; run_constrained: string[] };
   run_exports: { weak: string[]; strong: string[] };
-  test: { commands: string[]; requires: string[]; imports: string[]; files: string[] };
+  test: { commands: string[]; requires: string[]; imports: string[]; files: string[]; source_files: string[] };
   sources: Source[];
   about: { home: string | null; license: string | null; summary: string | null };
   /**
    * In a split recipe (`outputs:`), the recipe's own package name and requirements: the environment of the
    * shared top-level build whose files the outputs pick up. Null for a recipe without outputs.
    */
-  top_level: { name: string; requirements: { build: string[]; host: string[] } } | null;
+  top_level: {
+    name: string;
+    requirements: { build: string[]; host: string[] };
+    /** The recipe's own build script (build.sh or build/script), run once before the outputs' own scripts. */
+    script: { file: string | null; text: string } | null;
+  } | null;
   /** Files an output takes from the recipe's top-level build (`files:` globs), when it has no script of its own. */
   files: string[];
   /** Globs an output's `files: {include, exclude}` takes back out. */
@@ -39,6 +44,9 @@ export interface OutputRecord {
 export interface Source {
   url: string | null;
   sha256: string | null;
+  /** Older recipes pin their source by md5 or sha1 only. */
+  md5: string | null;
+  sha1: string | null;
   patches: string[];
   folder: string | null;
   git_url: string | null;
@@ -105,6 +113,8 @@ export function readSources(v: unknown, file: RecipeText): Source[] {
     return {
       url: urls[0] ?? null,
       sha256: str(d.sha256),
+      md5: str(d.md5),
+      sha1: str(d.sha1),
       patches: asList(d.patches, file, 'source/patches'),
       folder: str(d.folder),
       git_url: str(d.git_url),
@@ -128,6 +138,7 @@ export function readTest(v: unknown, file: RecipeText): OutputRecord['test'] {
     requires: asList(d.requires, file, 'test/requires'),
     imports: asList(d.imports, file, 'test/imports'),
     files: asList(d.files, file, 'test/files'),
+    source_files: asList(d.source_files, file, 'test/source_files'),
   };
 }
 

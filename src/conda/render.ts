@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { fsError } from '../core/errors.ts';
+import { isMachineTool, TOOLCHAIN_RUNTIME } from './build-tools.ts';
 import { condaFunctions, type FunctionContext, type OutputPin } from './functions.ts';
 import { Evaluator } from './jinja-eval.ts';
 import { type Node, parseTemplate } from './jinja-parse.ts';
@@ -41,8 +42,13 @@ export interface RenderedRecipe {
   feedstock: string;
   metaFile: string;
   records: OutputRecord[];
-  /** Names needed to build anything in this recipe (top-level and per-output build and host). */
+  /**
+   * Package names needed to build anything in this recipe (top-level and per-output build and host), from
+   * the channel: build tools, compilers and the toolchain's runtime are not among them.
+   */
   buildRequires: string[];
+  /** Build requirements the build machine provides: tools (make, cmake, …) and compilers. */
+  machineRequires: string[];
 }
 
 /**
@@ -59,6 +65,7 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
   const base = firstValues(config);
   const records: OutputRecord[] = [];
   const buildRequires = new Set<string>();
+  const tools = new Set<string>();
   const dists = new Set<string>();
   const templates = new Map<string, Node[]>();
   const src: RecipeText = { file: recipe.metaFile, text: recipe.metaText };
@@ -126,8 +133,9 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
         if (same) break;
       }
     }
-    for (const record of outputs) {
-      for (const spec of [...record.requirements.build, ...record.requirements.host]) buildRequires.add(specName(spec));
+    for (const record of outputs.filter((o) => !skippedOutputs.has(o))) {
+      for (const spec of record.requirements.build) addBuildSide(spec, buildRequires, tools);
+      for (const spec of record.requirements.host) addHostSide(spec, buildRequires);
       // Variants that make the same package (a noarch: python recipe over three pythons) build it once, like
       // conda-build, which keeps the first.
       const dist = `${record.subdir}/${record.name}-${record.version}-${record.build_string}`;
@@ -136,11 +144,34 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
       records.push(record);
     }
     const top = asDict(meta.requirements, src, 'requirements');
-    for (const key of ['build', 'host']) {
-      for (const spec of asList(top[key], src, `requirements/${key}`)) buildRequires.add(specName(spec));
-    }
+    for (const spec of asList(top.build, src, 'requirements/build')) addBuildSide(spec, buildRequires, tools);
+    for (const spec of asList(top.host, src, 'requirements/host')) addHostSide(spec, buildRequires);
   }
-  return { feedstock: recipe.feedstock, metaFile: recipe.metaFile, records, buildRequires: [...buildRequires].sort() };
+  return {
+    feedstock: recipe.feedstock,
+    metaFile: recipe.metaFile,
+    records,
+    buildRequires: [...buildRequires].sort(),
+    machineRequires: [...tools].sort(),
+  };
+}
+
+/** conda-forge's compiler and stdlib packages are named `<compiler>_<subdir>` (`gcc_linux-aarch64`). */
+export function isCompilerPackage(name: string): boolean {
+  return /_(linux|osx|win)-[a-z0-9]+$/.test(name);
+}
+
+/** A build requirement: a package the set must provide, or a tool or compiler the build machine provides. */
+function addBuildSide(spec: string, packages: Set<string>, machine: Set<string>): void {
+  const name = specName(spec);
+  if (isMachineTool(name) || isCompilerPackage(name)) machine.add(name);
+  else packages.add(name);
+}
+
+/** A host requirement: a package of the set, except the toolchain's runtime (libgcc, libstdcxx). */
+function addHostSide(spec: string, packages: Set<string>): void {
+  const name = specName(spec);
+  if (!TOOLCHAIN_RUNTIME.has(name)) packages.add(name);
 }
 
 /**
@@ -252,6 +283,7 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
             build: asList(topReq.build, file, 'requirements/build'),
             host: pinFromVariant(asList(topReq.host, file, 'requirements/host'), used),
           },
+          script: topScript(recipe, meta),
         };
   return specs.map((spec) => {
     const isTop = spec === meta;
@@ -267,7 +299,7 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
       : asDict(spec.requirements, file, 'requirements');
     const list = (k: string) => asList(req[k], file, `requirements/${k}`);
     const explicit = typeof b.string === 'string' && b.string !== '' ? b.string.trim() : undefined;
-    return {
+    const record: OutputRecord = {
       feedstock: recipe.feedstock,
       recipe_dir: recipe.dir,
       name: outName,
@@ -299,8 +331,14 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
       ...filesOf(isTop ? undefined : spec.files, file),
       script: scriptOf(spec, isTop, recipe, meta),
     };
+    // An output whose build/skip is true is not built (conda-build drops it, keeping the others); it stays
+    // in the list until the render is done, since pin_subpackage may still name it.
+    if (!isTop && asBool(b.skip)) skippedOutputs.add(record);
+    return record;
   });
 }
+
+const skippedOutputs = new WeakSet<OutputRecord>();
 
 /** An output's `files:`, a list of globs or `{include: [...], exclude: [...]}`. */
 function filesOf(v: unknown, file: RecipeText): { files: string[]; files_exclude: string[] } {
@@ -313,6 +351,15 @@ function filesOf(v: unknown, file: RecipeText): { files: string[]; files_exclude
 /** A bare host requirement named like a variant key takes that key's value (`zlib` → `zlib 1.3`). */
 function pinFromVariant(specs: string[], used: Record<string, string>): string[] {
   return specs.map((s) => (/\s/.test(s) || used[s] === undefined ? s : `${s} ${used[s]}`));
+}
+
+/** The recipe's own build script in a split recipe: build/script, else build.sh; null when it has neither. */
+function topScript(recipe: Recipe, meta: Dict): { file: string | null; text: string } | null {
+  const file: RecipeText = { file: recipe.metaFile, text: recipe.metaText };
+  const inline = asDict(meta.build, file, 'build').script;
+  if (inline !== undefined && inline !== null) return { file: null, text: asList(inline, file, 'script').join('\n') };
+  const sh = recipe.scripts.get('build.sh');
+  return sh === undefined ? null : { file: 'build.sh', text: sh };
 }
 
 function scriptOf(spec: Dict, isTop: boolean, recipe: Recipe, meta: Dict): OutputRecord['script'] {

@@ -32,6 +32,7 @@ export function addVariantFile(into: VariantConfig, file: string, text: string, 
     throw err;
   }
   if (doc === null || doc === undefined || doc === '') return;
+  const core: unknown = parseYaml(selected, { logLevel: 'error' });
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw recipeError('VARIANT', { file, line: 1 }, 'a variant config must be a mapping of keys to lists of values');
   }
@@ -41,8 +42,14 @@ export function addVariantFile(into: VariantConfig, file: string, text: string, 
       continue;
     }
     if (SPECIAL.has(key)) continue;
-    // Selectors may empty a key's list (`- gcc  # [linux]` on Windows): then this file does not set it.
-    const list = (Array.isArray(value) ? value : [value]).filter((v) => v !== null && v !== '');
+    // Selectors may empty a key's list (`- gcc  # [linux]` on Windows): then this file does not set it. An
+    // explicit `""` is a value (openblas' empty suffix variant), told apart from an empty item by the core
+    // schema, which reads the one as '' and the other as null.
+    const explicit = (core as Dict | null)?.[key];
+    const all = Array.isArray(value) ? value : [value];
+    const list = all.filter(
+      (v, i) => v !== null && (v !== '' || (Array.isArray(explicit) ? explicit[i] : explicit) === ''),
+    );
     if (list.length === 0) continue;
     if (list.some((v) => typeof v !== 'string')) {
       throw recipeError('VARIANT', { file, line: lineOf(text, key) }, `'${key}' must be a value or a list of values`);
@@ -86,9 +93,9 @@ export function expandVariants(config: VariantConfig, used: Set<string>): Record
         'VARIANT',
         { file, line: 1 },
         `zipped keys ${group.join(', ')} have different numbers of values (${group
-          .map((k) => (config.values.get(k) as string[]).length)
+          .map((k) => `${k}: ${(config.values.get(k) as string[]).length} in ${config.origin.get(k) ?? '?'}`)
           .join(', ')})`,
-        'keys in one zip_keys group need the same number of values',
+        'keys in one zip_keys group need the same number of values; a variant file that sets one key of a group must set all of them',
       );
     }
     groups.push(group);

@@ -75,8 +75,17 @@ const FarmSchema = z.strictObject({
   compilers: z._default(z.array(z.string()), ['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++']),
 });
 
+const CondaSchema = z.strictObject({
+  /**
+   * Source archives used instead of a recipe's source URL: feedstock name (or the URL's file name) → file.
+   * For a dead URL or a distribution's repack of the same release; every use is warned about and recorded.
+   */
+  sources: z._default(z.record(z.string(), z.string()), {}),
+});
+
 const ConfigSchema = z.strictObject({
   cc: z.prefault(CcSchema, {}),
+  conda: z.prefault(CondaSchema, {}),
   farm: z.prefault(FarmSchema, {}),
   mirror: z.prefault(MirrorSchema, {}),
   store: z.prefault(

@@ -3,7 +3,7 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } f
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { simpleSolve } from '@conda-org/rattler';
-import { elfMachine } from '../../src/conda/builder/test-run.ts';
+import { elfMachine } from '../../src/conda/builder/elf.ts';
 import { installCondaPackage } from '../../src/conda/pkg/install.ts';
 import { checkCondaPackage, readCondaPackage } from '../../src/conda/pkg/read.ts';
 import { runAccel, runCommand, tempDir } from '../helpers.ts';

@@ -21,6 +21,8 @@ export interface BuildContext {
   env: NodeJS.ProcessEnv;
   allow: readonly string[];
   stallMs: number;
+  /** Source overrides (`--source NAME=FILE`, conda.sources): feedstock or URL file name → local archive. */
+  sources: Readonly<Record<string, string>>;
   tools: PackageTools;
   log: Log;
   /** A line per package as it starts and ends (the CLI prints it on a TTY). */

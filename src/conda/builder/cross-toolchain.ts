@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { AccelError } from '../../core/errors.ts';
+import { isMachineTool, MACHINE_TOOLS } from '../build-tools.ts';
 import { specName } from '../record.ts';
 
 /**
@@ -26,6 +27,10 @@ export interface Toolchain {
   env: Record<string, string>;
   /** Build requirements the toolchain satisfies, by package name. */
   provides: Set<string>;
+  /** The cross gcc's full version (`12.2.0`) when a compiler was asked for: what its runtime packages carry. */
+  gccVersion: string | null;
+  /** Which languages' compilers the recipe asked for: each exports its runtime (libgcc, libstdcxx). */
+  languages: { c: boolean; cxx: boolean };
 }
 
 interface Tool {
@@ -42,40 +47,60 @@ const TRIPLETS: Record<string, { triplet: string; debArch: string; qemu: string 
 
 const CC: Tool = { variable: 'CC', suffix: 'gcc', apt: (t) => `gcc-${t}` };
 const CXX: Tool = { variable: 'CXX', suffix: 'g++', apt: (t) => `g++-${t}` };
+const bin = (variable: string, suffix: string): Tool => ({ variable, suffix, apt: (t) => `binutils-${t}` });
+const gcc = (variable: string, suffix: string): Tool => ({ variable, suffix, apt: (t) => `gcc-${t}` });
+/** What conda-forge's compiler activation exports besides CC and CXX, all for the target. */
 const BINUTILS: Tool[] = [
-  { variable: 'AR', suffix: 'ar', apt: (t) => `binutils-${t}` },
-  { variable: 'RANLIB', suffix: 'ranlib', apt: (t) => `binutils-${t}` },
-  { variable: 'LD', suffix: 'ld', apt: (t) => `binutils-${t}` },
-  { variable: 'NM', suffix: 'nm', apt: (t) => `binutils-${t}` },
-  { variable: 'STRIP', suffix: 'strip', apt: (t) => `binutils-${t}` },
-  { variable: 'OBJDUMP', suffix: 'objdump', apt: (t) => `binutils-${t}` },
+  gcc('CPP', 'cpp'),
+  gcc('GCC', 'gcc'),
+  gcc('GCC_AR', 'gcc-ar'),
+  gcc('GCC_NM', 'gcc-nm'),
+  gcc('GCC_RANLIB', 'gcc-ranlib'),
+  bin('AR', 'ar'),
+  bin('AS', 'as'),
+  bin('LD', 'ld'),
+  bin('LD_GOLD', 'ld.gold'),
+  bin('NM', 'nm'),
+  bin('RANLIB', 'ranlib'),
+  bin('STRIP', 'strip'),
+  bin('OBJCOPY', 'objcopy'),
+  bin('OBJDUMP', 'objdump'),
+  bin('READELF', 'readelf'),
+  bin('ADDR2LINE', 'addr2line'),
+  bin('CXXFILT', 'c++filt'),
+  bin('ELFEDIT', 'elfedit'),
+  bin('SIZE', 'size'),
+  bin('STRINGS', 'strings'),
 ];
 
-/** Plain tools conda-forge ships as packages that any Debian build machine has (checked on PATH). */
-const HOST_TOOLS: Record<string, string> = {
-  make: 'make',
-  cmake: 'cmake',
-  ninja: 'ninja-build',
-  pkg_config: 'pkg-config',
-  'pkg-config': 'pkg-config',
-  patch: 'patch',
-  m4: 'm4',
-  bison: 'bison',
-  flex: 'flex',
-  libtool: 'libtool',
-  autoconf: 'autoconf',
-  automake: 'automake',
+/**
+ * conda-forge's compiler and stdlib package names (`compiler('c')` renders `<c_compiler>_<target>`), and what
+ * of the machine's cross toolchain stands in for each. gcc_bootstrap is the compiler conda-forge builds its own
+ * toolchain's dependencies (zlib) with: to the machine, the same gcc.
+ */
+export const COMPILER_NAMES: Record<string, Tool | 'stdlib' | 'binutils'> = {
+  gcc: CC,
+  gcc_bootstrap: CC,
+  c_compiler_stub: CC,
+  gxx: CXX,
+  gxx_bootstrap: CXX,
+  cxx_compiler_stub: CXX,
+  sysroot: 'stdlib',
+  binutils: 'binutils',
 };
 
+/** The language of a compiler package (`gxx_linux-aarch64` → cxx), or null when the name is no compiler. */
+export function compilerLanguage(name: string): 'c' | 'cxx' | null {
+  const tool = COMPILER_NAMES[name.slice(0, name.lastIndexOf('_'))];
+  return tool === CC ? 'c' : tool === CXX ? 'cxx' : null;
+}
+
 /** Which compiler package names the toolchain provides for a target: `gcc_linux-aarch64`, `gxx_…`, `sysroot_…`. */
-function compilerTool(name: string, target: string): Tool | 'stdlib' | undefined {
+function compilerTool(name: string, target: string): Tool | 'stdlib' | 'binutils' | undefined {
   const suffix = `_${target}`;
   if (!name.endsWith(suffix)) return undefined;
   const base = name.slice(0, -suffix.length);
-  if (base === 'gcc' || base === 'c_compiler_stub') return CC;
-  if (base === 'gxx') return CXX;
-  if (base === 'sysroot') return 'stdlib';
-  return undefined;
+  return COMPILER_NAMES[base];
 }
 
 export function findOnPath(cmd: string, path: string | undefined): string | undefined {
@@ -114,12 +139,21 @@ export function resolveToolchain(
   let stdlib = false;
   const missing: string[] = [];
   const provides = new Set<string>();
+  const subdir = target === 'noarch' ? hostArch : target;
   for (const spec of build) {
     const name = specName(spec);
-    const tool = compilerTool(name, target === 'noarch' ? hostArch : target);
+    const tool = compilerTool(name, subdir);
     if (tool === 'stdlib') stdlib = true;
+    else if (tool === 'binutils') wanted.add(CC);
     else if (tool) wanted.add(tool);
-    else if (HOST_TOOLS[name] === undefined) {
+    else if (name.endsWith(`_${subdir}`)) {
+      const known = Object.keys(COMPILER_NAMES).map((n) => `${n}_${subdir}`);
+      throw new AccelError(
+        'ACCEL_CONDA_UNKNOWN_COMPILER',
+        `${name}: no compiler of this machine stands in for it (known: ${known.join(', ')})`,
+        { hint: 'set c_compiler/cxx_compiler in a --variant-config to one of the known names' },
+      );
+    } else if (!isMachineTool(name)) {
       missing.push(spec);
       continue;
     }
@@ -128,6 +162,8 @@ export function resolveToolchain(
   const missingApt = new Set<string>();
   const toolEnv: Record<string, string> = {};
   const identity: string[] = [`target ${target}`, `host ${t.triplet}`];
+  // conda-forge's gxx package depends on its gcc: a C++ build has a C compiler too.
+  if (wanted.has(CXX)) wanted.add(CC);
   const tools = wanted.size > 0 ? [...wanted, ...BINUTILS] : [];
   for (const tool of tools) {
     const file = findOnPath(`${prefix}${tool.suffix}`, env.PATH);
@@ -143,10 +179,10 @@ export function resolveToolchain(
     }
   }
   for (const spec of build) {
-    const apt = HOST_TOOLS[specName(spec)];
-    if (apt && !findOnPath(specName(spec) === 'pkg_config' ? 'pkg-config' : specName(spec), env.PATH)) {
-      missingApt.add(apt);
-    }
+    const machine = MACHINE_TOOLS[specName(spec)];
+    if (!machine) continue;
+    const found = machine.probe.startsWith('/') ? existsSync(machine.probe) : findOnPath(machine.probe, env.PATH);
+    if (!found) missingApt.add(machine.apt);
   }
   let emulator: string | null = null;
   if (cross) {
@@ -161,6 +197,7 @@ export function resolveToolchain(
       { hint: `install it with: apt-get install -y ${list.join(' ')}` },
     );
   }
+  if (toolEnv.CXX) toolEnv.GXX = toolEnv.CXX;
   for (const tool of [CC, CXX]) {
     const file = toolEnv[tool.variable];
     if (file && wanted.has(tool)) identity.push(`${tool.suffix} ${compilerVersion(file)} ${fileDigest(file)}`);
@@ -176,6 +213,8 @@ export function resolveToolchain(
       identity: identity.join('\n'),
       env: toolEnv,
       provides,
+      gccVersion: toolEnv.CC ? compilerVersion(toolEnv.CC) : null,
+      languages: { c: wanted.has(CC), cxx: wanted.has(CXX) },
     },
     missing,
   };

@@ -1,14 +1,23 @@
-import { lstatSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { copyFileSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, matchesGlob, relative } from 'node:path';
+import { promisify } from 'node:util';
 import { AccelError } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
 import type { BuildContext, BuiltPackage } from './context.ts';
+import { compilerLanguage, type Toolchain } from './cross-toolchain.ts';
+import { ELF_MACHINES, elfMachine, elfMachineName, glibcNeeded } from './elf.ts';
+import { emulationPrefix } from './emulation.ts';
+import { compareVersions } from './match.ts';
 import type { PreparedFeedstock } from './prepare.ts';
-import { logLine, logTail, runScript } from './run-script.ts';
-import { applyPatches, extractSource, fetchSource } from './source.ts';
+import { logLine, logTail, ranForeignProgram, runScript } from './run-script.ts';
+import { ensureRuntimePackages } from './runtime-packages.ts';
+import { applyPatches, extractSource, fetchSource, type SourceOverride } from './source.ts';
 import { type StagedPackage, testOutput } from './test-run.ts';
 import { buildEnv, type Workspace } from './workspace.ts';
+
+const run = promisify(execFile);
 
 /** Files and symlinks under `dir`, relative to it. */
 function listPrefix(dir: string): string[] {
@@ -19,29 +28,48 @@ function listPrefix(dir: string): string[] {
 }
 
 /** Sources fetched through the store, unpacked into SRC_DIR and patched. Returns SOURCE_DATE_EPOCH. */
-export async function prepareSources(prep: PreparedFeedstock, ws: Workspace, ctx: BuildContext): Promise<number> {
+export async function prepareSources(
+  prep: PreparedFeedstock,
+  ws: Workspace,
+  ctx: BuildContext,
+): Promise<{ epoch: number; overrides: SourceOverride[] }> {
   const record = prep.records[0] as OutputRecord;
+  const overrides: SourceOverride[] = [];
+  let newest = 0;
   for (const source of record.sources) {
-    const digest = await fetchSource(source, prep.feedstock, {
+    const got = await fetchSource(source, prep.feedstock, {
       store: ctx.store,
       allow: ctx.allow,
       stallMs: ctx.stallMs,
+      overrides: ctx.sources,
     });
-    logLine(ws.log, `== source ${source.url} sha256:${digest}`);
+    if (got.override) {
+      overrides.push(got.override);
+      ctx.log.warn(
+        `${prep.feedstock}: source ${source.url} replaced by ${got.override.file} (sha256 ${got.digest}), as --source/conda.sources says`,
+      );
+    }
+    logLine(ws.log, `== source ${source.url} sha256:${got.digest}${got.override ? ` (override: ${got.override.file})` : ''}`);
     const dir = source.folder ? join(ws.srcDir, source.folder) : ws.srcDir;
-    await extractSource(ctx.store, digest, dir, prep.feedstock);
+    await extractSource(ctx.store, got.digest, dir, prep.feedstock);
+    // The newest file of the archive as released, before patches touch anything: fixed by the inputs.
+    for (const f of listPrefix(dir)) newest = Math.max(newest, lstatSync(join(dir, f)).mtimeMs);
     await applyPatches(record.recipe_dir, source.patches, dir, prep.feedstock);
   }
   const fromEnv = Number(ctx.env.SOURCE_DATE_EPOCH);
-  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
-  // The newest file of the unpacked sources: fixed by the inputs, and a sensible "built at" for a release.
-  let newest = 0;
-  for (const f of listPrefix(ws.srcDir)) newest = Math.max(newest, lstatSync(join(ws.srcDir, f)).mtimeMs);
-  return Math.floor(newest / 1000);
+  const epoch = Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : Math.floor(newest / 1000);
+  return { epoch, overrides };
+}
+
+interface Script {
+  /** For the log and errors: the file name, or "the build script". */
+  name: string;
+  text: string;
 }
 
 /** Runs one build script; the new files of PREFIX are what it built. Returns the seconds it took. */
 async function runBuild(
+  script: Script,
   record: OutputRecord,
   ws: Workspace,
   prep: PreparedFeedstock,
@@ -49,16 +77,26 @@ async function runBuild(
   epoch: number,
 ): Promise<{ files: string[]; seconds: number }> {
   const before = new Set(listPrefix(ws.prefix));
-  const script = join(ws.root, `build-${record.name}.sh`);
-  writeFileSync(script, record.script?.text ?? '');
-  logLine(ws.log, `== build ${record.script?.file ?? 'inline script'} for ${record.name}`);
+  const file = join(ws.root, `build-${record.name}.sh`);
+  writeFileSync(file, script.text);
+  logLine(ws.log, `== build ${script.name} for ${record.name}`);
   const started = performance.now();
   const env = buildEnv(ws, record, prep.toolchain, ctx.env, epoch);
-  const code = await runScript(script, { cwd: ws.srcDir, env, log: ws.log });
+  const wrap = prep.toolchain.cross ? emulationPrefix(prep.toolchain.host.split('-')[0] as string, prep.toolchain.emulator) : null;
+  const code = await runScript(file, { cwd: ws.srcDir, env, log: ws.log, wrap });
   if (code !== 0) {
+    if (prep.toolchain.cross && !wrap && ranForeignProgram(ws.log)) {
+      throw new AccelError(
+        'ACCEL_CONDA_NEEDS_EMULATION',
+        `${prep.feedstock}: ${script.name} runs ${prep.toolchain.target} programs it built, and this machine cannot run them (Exec format error)\n${logTail(ws.log)}`,
+        {
+          hint: 'accel runs them under qemu in a private binfmt_misc (Linux ≥ 6.7 with user namespaces); on this kernel build the feedstock natively on an aarch64 machine',
+        },
+      );
+    }
     throw new AccelError(
       'ACCEL_CONDA_BUILD_FAILED',
-      `${prep.feedstock}: ${record.script?.file ?? 'the build script'} failed (exit ${code})\n${logTail(ws.log)}`,
+      `${prep.feedstock}: ${script.name} failed (exit ${code})\n${logTail(ws.log)}`,
       { hint: 'nothing was published' },
     );
   }
@@ -71,61 +109,108 @@ function pickFiles(record: OutputRecord, files: string[]): string[] {
   return files.filter((f) => record.files.some((p) => hit(f, p)) && !record.files_exclude.some((p) => hit(f, p)));
 }
 
-/** run requirements plus the run_exports of the host packages the recipe names (conda-build's rule). */
-async function runDepends(record: OutputRecord, prep: PreparedFeedstock, ctx: BuildContext): Promise<string[]> {
+/**
+ * An output's run requirements as conda-build computes them: its own `run`, the run_exports of the host
+ * packages it names, and the compilers' (the toolchain's runtime, libgcc and libstdcxx, at the version of the
+ * compiler that built it). A package with ELF files gets a `__glibc` floor that is true of its binaries.
+ */
+async function runDepends(
+  record: OutputRecord,
+  prep: PreparedFeedstock,
+  ctx: BuildContext,
+  glibc: string | null,
+): Promise<string[]> {
   const depends = [...record.requirements.run];
+  const add = (spec: string) => {
+    const name = specName(spec);
+    if (name === record.name) return;
+    const i = depends.findIndex((d) => specName(d) === name);
+    if (i < 0) depends.push(spec);
+    else if (depends[i]?.trim() === name) depends[i] = spec;
+  };
   const named = new Set(record.requirements.host.map(specName));
   for (const p of prep.host) {
     if (!named.has(p.name)) continue;
     const ex = await ctx.tools.runExports(join(ctx.channel, p.subdir, p.filename));
-    for (const spec of [...ex.weak, ...ex.strong]) {
-      const name = specName(spec);
-      if (name === record.name) continue;
-      const i = depends.findIndex((d) => specName(d) === name);
-      if (i < 0) depends.push(spec);
-      else if (depends[i]?.trim() === name) depends[i] = spec;
-    }
+    for (const spec of [...ex.weak, ...ex.strong]) add(spec);
   }
+  const languages = new Set(record.requirements.build.map((b) => compilerLanguage(specName(b))));
+  const uses = (kind: 'c' | 'cxx') => languages.has(kind);
+  const major = prep.toolchain.gccVersion?.split('.')[0];
+  if (major && record.subdir !== 'noarch') {
+    if (uses('c') || uses('cxx')) add(`libgcc >=${major}`);
+    if (uses('cxx')) add(`libstdcxx >=${major}`);
+  }
+  if (glibc) add(`__glibc >=${glibc},<3.0.a0`);
   return [...new Set(depends)].sort();
 }
 
 /**
- * Builds a prepared feedstock in its workspace: sources, host packages into PREFIX, the build script(s),
- * one `.conda` per output, then each output's tests. Publishes nothing: the caller does, once all passed.
+ * Builds a prepared feedstock in its workspace, as conda-build does: sources, then the recipe's own build
+ * script once (a split recipe's top level), then each output. An output with a script of its own gets a fresh
+ * host prefix and the work directory as the top-level build left it; one without takes its `files:` from the
+ * top-level build. One `.conda` per output, each checked (ELF architecture) and given its true run
+ * dependencies, then each output's tests. Publishes nothing: the caller does, once all passed.
  */
 export async function buildPrepared(
   prep: PreparedFeedstock,
   ws: Workspace,
   ctx: BuildContext,
 ): Promise<{ staged: StagedPackage[]; scriptSeconds: number }> {
-  const epoch = await prepareSources(prep, ws, ctx);
-  for (const p of prep.build) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.buildPrefix);
-  for (const p of prep.host) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.prefix);
+  const { epoch, overrides } = await prepareSources(prep, ws, ctx);
+  await installEnvironments(prep, ws, ctx);
   const { writeCondaPackage } = await import('../pkg/write.ts');
   let scriptSeconds = 0;
-  let shared: string[] | undefined;
   const staged: StagedPackage[] = [];
-  const written: { record: OutputRecord; path: string }[] = [];
-  for (const record of prep.records) {
+  const first = prep.records[0] as OutputRecord;
+  const top = first.top_level?.script ?? null;
+  // Outputs that pick files from the top-level build are packaged first, while its prefix is intact.
+  const own = (r: OutputRecord) => r.script !== null && !r.script.shared;
+  const ordered = [...prep.records.filter((r) => !own(r)), ...prep.records.filter(own)];
+  let shared: string[] = [];
+  let runs = 0;
+  if (top) {
+    const r = await runBuild({ name: top.file ?? 'build/script', text: top.text }, first, ws, prep, ctx, epoch);
+    shared = r.files;
+    scriptSeconds += r.seconds;
+    runs++;
+  }
+  const workCopy = `${ws.srcDir}.after-top-level`;
+  if (prep.records.filter(own).length + runs > 1) await copyTree(ws.srcDir, workCopy);
+  for (const record of ordered) {
     let files: string[];
-    if (record.script?.shared) {
-      if (!shared) {
-        const r = await runBuild(record, ws, prep, ctx, epoch);
-        shared = r.files;
-        scriptSeconds += r.seconds;
+    if (own(record)) {
+      const script = record.script as NonNullable<OutputRecord['script']>;
+      if (runs > 0) {
+        // conda-build gives each output its own host environment and the work directory the top level left.
+        rmSync(ws.prefix, { recursive: true, force: true });
+        mkdirSync(ws.prefix, { recursive: true });
+        for (const p of prep.host) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.prefix);
+        rmSync(ws.srcDir, { recursive: true, force: true });
+        await copyTree(workCopy, ws.srcDir);
       }
-      files = record.files.length > 0 ? pickFiles(record, shared) : shared;
-    } else if (record.script) {
-      const r = await runBuild(record, ws, prep, ctx, epoch);
+      const r = await runBuild(
+        { name: script.file ?? 'the output’s script', text: script.text },
+        record,
+        ws,
+        prep,
+        ctx,
+        epoch,
+      );
+      runs++;
       scriptSeconds += r.seconds;
       files = record.files.length > 0 ? pickFiles(record, r.files) : r.files;
     } else {
-      files = record.files.length > 0 && shared ? pickFiles(record, shared) : [];
+      files = record.files.length > 0 ? pickFiles(record, shared) : record.script ? shared : [];
     }
+    const binaries = checkBinaries(ws.prefix, files, record, prep.toolchain);
+    const glibc = record.subdir === 'noarch' ? null : glibcFloor(record, binaries, prep.toolchain);
     const runExports = Object.fromEntries(
       Object.entries(record.run_exports).filter(([, v]) => (v as string[]).length > 0),
     );
-    const depends = await runDepends(record, prep, ctx);
+    const depends = await runDepends(record, prep, ctx, glibc);
+    const about: Record<string, unknown> = Object.fromEntries(Object.entries(record.about).filter(([, v]) => v !== null));
+    if (overrides.length > 0) about.extra = { accel_source_overrides: overrides };
     const pkg = await writeCondaPackage({
       prefix: ws.prefix,
       files,
@@ -141,16 +226,16 @@ export async function buildPrepared(
         ...(record.about.license ? { license: record.about.license } : {}),
         ...(record.noarch ? { noarch: record.noarch as 'generic' | 'python' } : {}),
       },
-      about: Object.fromEntries(Object.entries(record.about).filter(([, v]) => v !== null)),
+      about,
       runExports,
       recipeDir: record.recipe_dir,
       placeholder: ws.prefix,
       outDir: ws.outDir,
     });
     logLine(ws.log, `== packaged ${pkg.filename} (${files.length} files, sha256:${pkg.sha256})`);
-    written.push({ record, path: pkg.path });
     staged.push({
       path: pkg.path,
+      output: record,
       record: {
         subdir: record.subdir,
         filename: pkg.filename,
@@ -164,12 +249,72 @@ export async function buildPrepared(
       },
     });
   }
+  rmSync(workCopy, { recursive: true, force: true });
+  if (staged.some((s) => s.record.depends.some((d) => /^lib(gcc|stdcxx)\b/.test(d)))) {
+    await ensureRuntimePackages(ctx, prep.toolchain, ws.root);
+  }
   if (ctx.test !== 'skip') {
-    for (const { record } of written) {
-      scriptSeconds += await testOutput({ record, staged, ws, toolchain: prep.toolchain, ctx });
+    for (const s of staged) {
+      scriptSeconds += await testOutput({ record: s.output, staged, ws, toolchain: prep.toolchain, ctx });
     }
   }
   return { staged, scriptSeconds };
+}
+
+/** The build and host prefixes: packages from the channel, and gnuconfig's scripts from the machine. */
+async function installEnvironments(prep: PreparedFeedstock, ws: Workspace, ctx: BuildContext): Promise<void> {
+  for (const p of prep.build) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.buildPrefix);
+  for (const p of prep.host) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.prefix);
+  if (prep.toolchain.provides.has('gnuconfig')) {
+    // conda-forge's gnuconfig package: recipes copy $BUILD_PREFIX/share/gnuconfig/config.* over old ones.
+    const dir = join(ws.buildPrefix, 'share', 'gnuconfig');
+    mkdirSync(dir, { recursive: true });
+    for (const f of ['config.guess', 'config.sub']) copyFileSync(join('/usr/share/misc', f), join(dir, f));
+  }
+}
+
+async function copyTree(from: string, to: string): Promise<void> {
+  await run('cp', ['-a', '--reflink=auto', from, to]);
+}
+
+/** The ELF files among `files`; any of the wrong architecture fails the build, naming it (zlib's x86-64 case). */
+function checkBinaries(prefix: string, files: string[], record: OutputRecord, toolchain: Toolchain): string[] {
+  if (record.subdir === 'noarch') return [];
+  const want = ELF_MACHINES[toolchain.host.split('-')[0] as string];
+  const elves: string[] = [];
+  for (const f of files) {
+    const abs = join(prefix, f);
+    if (!lstatSync(abs).isFile()) continue;
+    const machine = elfMachine(abs);
+    if (machine === undefined) continue;
+    if (want !== undefined && machine !== want) {
+      throw new AccelError(
+        'ACCEL_CONDA_WRONG_ARCH',
+        `${record.name}: ${f} is ${elfMachineName(machine)} code, not ${toolchain.target} (the package would be broken)`,
+        {
+          hint: 'the build used the build machine’s compiler for it: check that the build script uses $CC/$CXX and passes --host=$HOST (configure) or $CMAKE_ARGS (cmake)',
+        },
+      );
+    }
+    elves.push(abs);
+  }
+  return elves;
+}
+
+/**
+ * The `__glibc` floor of an output: the variant's c_stdlib_version (the sysroot conda-forge would build
+ * against), raised to the highest GLIBC_ symbol version the binaries actually need: the machine's sysroot may
+ * be newer than the variant's, and a 2.17 claim over 2.34 symbols would install and then fail to load.
+ */
+function glibcFloor(record: OutputRecord, binaries: string[], toolchain: Toolchain): string | null {
+  const versions: string[] = [];
+  const stdlib = record.variant.c_stdlib_version;
+  const usesStdlib = record.requirements.build.some((b) => /^sysroot_/.test(specName(b)));
+  if (stdlib && usesStdlib) versions.push(stdlib);
+  const needed = binaries.length > 0 ? glibcNeeded(binaries, toolchain.env.READELF ?? 'readelf') : null;
+  if (needed) versions.push(needed);
+  if (versions.length === 0) return null;
+  return versions.sort(compareVersions).at(-1) as string;
 }
 
 export function toBuilt(s: StagedPackage, size: number): BuiltPackage {

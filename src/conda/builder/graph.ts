@@ -5,6 +5,7 @@ import { AccelError, isAccelError } from '../../core/errors.ts';
 import type { Digest } from '../../store/digest.ts';
 import { blobPath } from '../../store/layout.ts';
 import { feedstockGraph, stronglyConnected } from '../plan.ts';
+import { specName } from '../record.ts';
 import type { RenderedRecipe } from '../render.ts';
 import { readChannel } from './channel-packages.ts';
 import type { BuildContext, BuiltPackage, FeedstockResult } from './context.ts';
@@ -28,11 +29,22 @@ export function feedstockDeps(recipes: RenderedRecipe[]): Map<string, string[]> 
  * are in the channel. A feedstock whose inputs match an earlier build is a store hit: its packages are
  * (re)published from the store without building. A failure blocks only its dependents.
  */
+export interface BuildRunOptions {
+  jobs: number;
+  /** Go on after a failure with everything that does not need the failed feedstock (make's -k). */
+  keepGoing: boolean;
+  /** Package names that will not be built this run (their feedstock failed to render) → that feedstock. */
+  unavailable?: ReadonlyMap<string, string>;
+}
+
 export async function buildFeedstocks(
   recipes: RenderedRecipe[],
   ctx: BuildContext,
-  jobs: number,
+  options: BuildRunOptions,
 ): Promise<FeedstockResult[]> {
+  const { jobs, keepGoing } = options;
+  const unavailable = options.unavailable ?? new Map<string, string>();
+  let stopped: string | null = null;
   const deps = feedstockDeps(recipes);
   const cycles = stronglyConnected(
     recipes.map((r) => r.feedstock),
@@ -72,18 +84,40 @@ export async function buildFeedstocks(
       const before = await Promise.all(
         (deps.get(r.feedstock) ?? []).map((d) => start(byName.get(d) as RenderedRecipe)),
       );
-      const broken = before.filter((b) => b.status === 'failed' || b.status === 'blocked');
+      const broken = [
+        ...before.filter((b) => b.status === 'failed' || b.status === 'blocked').map((b) => b.feedstock),
+        ...needsOf(r)
+          .map((n) => unavailable.get(n))
+          .filter((f): f is string => f !== undefined),
+      ];
       if (broken.length > 0) {
-        const detail = `needs ${broken.map((b) => b.feedstock).join(', ')}, which failed`;
+        const detail = `needs ${[...new Set(broken)].join(', ')}, which failed`;
         ctx.onEvent?.({ feedstock: r.feedstock, state: 'blocked', detail });
         return blocked(r.feedstock, detail);
       }
-      return queue.add(() => buildOne(r, serial)) as Promise<FeedstockResult>;
+      return queue.add(async () => {
+        if (stopped !== null) {
+          const detail = `not started: ${stopped} failed first (--keep-going builds the rest)`;
+          ctx.onEvent?.({ feedstock: r.feedstock, state: 'blocked', detail });
+          return blocked(r.feedstock, detail);
+        }
+        const result = await buildOne(r, serial);
+        if (result.status === 'failed' && !keepGoing) stopped ??= r.feedstock;
+        return result;
+      }) as Promise<FeedstockResult>;
     })();
     results.set(r.feedstock, p);
     return p;
   };
   return Promise.all(recipes.map(start));
+}
+
+/** Every package name a feedstock needs to build and test (what a feedstock that did not render may provide). */
+function needsOf(r: RenderedRecipe): string[] {
+  return [
+    ...r.buildRequires,
+    ...r.records.flatMap((o) => [...o.requirements.run, ...o.test.requires].map(specName)),
+  ];
 }
 
 function blocked(feedstock: string, message: string): FeedstockResult {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { AccelError } from '../../core/errors.ts';
+import { TOOLCHAIN_RUNTIME } from '../build-tools.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
 import type { RenderedRecipe } from '../render.ts';
@@ -45,8 +46,9 @@ export function prepareFeedstock(rendered: RenderedRecipe, ctx: BuildContext): P
   const buildSpecs = unique([...records.flatMap((r) => r.requirements.build), ...top.flatMap((t) => t.build)]).filter(
     (s) => !own(s),
   );
+  // libgcc and libstdcxx in host: the toolchain's runtime, which the compiler itself brings.
   const hostSpecs = unique([...records.flatMap((r) => r.requirements.host), ...top.flatMap((t) => t.host)]).filter(
-    (s) => !own(s),
+    (s) => !own(s) && !TOOLCHAIN_RUNTIME.has(specName(s)),
   );
   const { toolchain, missing } = resolveToolchain(ctx.targetPlatform, buildSpecs, ctx.env);
   const channel = readChannel(ctx.channel, channelSubdirs(ctx.targetPlatform));

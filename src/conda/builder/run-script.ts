@@ -1,11 +1,22 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, closeSync, openSync, readFileSync } from 'node:fs';
 
-/** Runs `bash -e <script>` with its output appended to `log`; resolves with the exit code. */
-export function runScript(script: string, options: { cwd: string; env: Record<string, string>; log: string }) {
+/**
+ * Runs `bash -e <script>` with its output appended to `log`; resolves with the exit code. `wrap` is a command
+ * prefix the shell runs under (the private binfmt_misc namespace that runs the target's programs).
+ */
+export function runScript(
+  script: string,
+  options: { cwd: string; env: Record<string, string>; log: string; wrap?: string[] | null },
+) {
   const fd = openSync(options.log, 'a');
+  const argv = [...(options.wrap ?? []), 'bash', '-e', script];
   return new Promise<number>((resolve, reject) => {
-    const child = spawn('bash', ['-e', script], { cwd: options.cwd, env: options.env, stdio: ['ignore', fd, fd] });
+    const child = spawn(argv[0] as string, argv.slice(1), {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ['ignore', fd, fd],
+    });
     child.on('error', (err) => {
       closeSync(fd);
       reject(err);
@@ -15,6 +26,15 @@ export function runScript(script: string, options: { cwd: string; env: Record<st
       resolve(code ?? (signal ? 128 : 1));
     });
   });
+}
+
+/** Whether the log shows the build running a program of the wrong architecture (no emulation for it). */
+export function ranForeignProgram(log: string): boolean {
+  try {
+    return /Exec format error|cannot execute binary file/.test(readFileSync(log, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 export function logLine(log: string, line: string): void {

@@ -1,5 +1,16 @@
 import { execFile } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AccelError } from '../../core/errors.ts';
@@ -16,13 +27,33 @@ export interface FetchSourceOptions {
   /** Upstream hosts allowed on private addresses (a local source server). */
   allow: readonly string[];
   stallMs: number;
+  /** `--source NAME=FILE` and conda.sources: feedstock name or the URL's file name → a local archive. */
+  overrides?: Readonly<Record<string, string>>;
 }
 
+/** A source taken from a local file instead of its URL: recorded in the package's about.json. */
+export interface SourceOverride {
+  url: string;
+  file: string;
+  sha256: string;
+  /** The digest the recipe names, which the file need not match (a distribution's repack, a mirror copy). */
+  recipe: string;
+}
+
+/** Refs from an md5 or sha1 pin to the sha256 of the blob it matched, so an md5-pinned rebuild is offline too. */
+const WEAK_PIN_NS = 'conda-source-pin';
+
 /**
- * The source archive's blob: straight from the store when its sha256 is there already (a rebuild, or
- * offline), else downloaded through the store, which checks the sha256 before the blob becomes visible.
+ * The source archive's blob: a declared override (a local file used instead of the URL), or straight from the
+ * store when its digest is there already (a rebuild, or offline), else downloaded through the store, which
+ * checks the sha256 before the blob becomes visible. A recipe pinning only md5 or sha1 is checked after the
+ * download: a blob that does not match is never bound to the pin (it stays an unreferenced blob for gc).
  */
-export async function fetchSource(source: Source, what: string, options: FetchSourceOptions): Promise<Digest> {
+export async function fetchSource(
+  source: Source,
+  what: string,
+  options: FetchSourceOptions,
+): Promise<{ digest: Digest; override?: SourceOverride }> {
   const { store } = options;
   const url = source.url;
   if (!url) {
@@ -30,18 +61,75 @@ export async function fetchSource(source: Source, what: string, options: FetchSo
       hint: 'point source/url at a release archive and pin its sha256',
     });
   }
-  const expected = source.sha256?.toLowerCase() as Digest | undefined;
-  if (!expected || !/^[0-9a-f]{64}$/.test(expected)) {
-    throw new AccelError('ACCEL_CONDA_SOURCE_SHA256', `${what}: source ${url} has no sha256`, {
+  const pin = sourcePin(source);
+  if (!pin) {
+    throw new AccelError('ACCEL_CONDA_SOURCE_SHA256', `${what}: source ${url} has no sha256, sha1 or md5`, {
       hint: 'pin the archive with source/sha256: a build must not depend on whatever the URL serves today',
     });
   }
-  if (store.has(expected) && store.stat(expected)) return expected;
+  const fileName = url.split('/').pop() ?? '';
+  const local = options.overrides?.[fileName] ?? options.overrides?.[what];
+  if (local !== undefined) {
+    let info: Awaited<ReturnType<Store['putFile']>>;
+    try {
+      info = await store.putFile(local);
+    } catch (err) {
+      throw new AccelError('ACCEL_CONDA_SOURCE_OVERRIDE', `${what}: cannot read the source override ${local}: ${(err as Error).message}`, {
+        hint: 'fix the path given with --source or in conda.sources',
+        cause: err,
+      });
+    }
+    // A local copy of the very archive the recipe pins is no override: nothing to warn about or record.
+    const same =
+      pin.kind === 'sha256'
+        ? info.digest === pin.value
+        : createHash(pin.kind).update(readFileSync(blobPath(store.layout, info.digest))).digest('hex') === pin.value;
+    if (same) {
+      if (pin.kind !== 'sha256') store.refs.set(WEAK_PIN_NS, `${pin.kind}:${pin.value}`, info.digest);
+      return { digest: info.digest };
+    }
+    return {
+      digest: info.digest,
+      override: { url, file: local, sha256: info.digest, recipe: `${pin.kind}:${pin.value}` },
+    };
+  }
+  if (pin.kind === 'sha256') {
+    const expected = pin.value as Digest;
+    if (store.has(expected) && store.stat(expected)) return { digest: expected };
+    return { digest: await download(url, what, options, expected) };
+  }
+  const known = store.refs.get(WEAK_PIN_NS, `${pin.kind}:${pin.value}`);
+  if (known && store.has(known.digest as Digest)) return { digest: known.digest as Digest };
+  const digest = await download(url, what, options, undefined);
+  const actual = createHash(pin.kind).update(readFileSync(blobPath(store.layout, digest))).digest('hex');
+  if (actual !== pin.value) {
+    throw new AccelError(
+      'ACCEL_CONDA_SOURCE_SHA256',
+      `${what}: ${url} does not match the recipe's ${pin.kind} (${pin.value}, got ${actual})`,
+      { hint: `check source/${pin.kind} against the release; nothing was built` },
+    );
+  }
+  store.refs.set(WEAK_PIN_NS, `${pin.kind}:${pin.value}`, digest);
+  return { digest };
+}
+
+/** The strongest digest a source names. */
+function sourcePin(source: Source): { kind: 'sha256' | 'sha1' | 'md5'; value: string } | null {
+  const ok = (v: string | null, len: number) => v !== null && new RegExp(`^[0-9a-f]{${len}}$`).test(v.toLowerCase());
+  if (ok(source.sha256, 64)) return { kind: 'sha256', value: (source.sha256 as string).toLowerCase() };
+  if (source.sha256 !== null) return null;
+  if (ok(source.sha1, 40)) return { kind: 'sha1', value: (source.sha1 as string).toLowerCase() };
+  if (ok(source.md5, 32)) return { kind: 'md5', value: (source.md5 as string).toLowerCase() };
+  return null;
+}
+
+async function download(url: string, what: string, options: FetchSourceOptions, expected: Digest | undefined) {
+  const { store } = options;
   // Loaded on a miss only: a no-op rebuild never downloads, and should not pay for the HTTP client.
   const { Download } = await import('../../fetch/download.ts');
   const download = new Download(store, {
     candidates: [url],
-    expected,
+    ...(expected ? { expected } : {}),
     allow: options.allow,
     stallMs: options.stallMs,
     userAgent: `accel/${VERSION}`,
@@ -59,7 +147,7 @@ export async function fetchSource(source: Source, what: string, options: FetchSo
       );
     }
     throw new AccelError('ACCEL_CONDA_SOURCE_FETCH', `${what}: cannot download ${url}: ${(err as Error).message}`, {
-      hint: 'the source is not in the store yet, so the upstream must be reachable once',
+      hint: `the source is not in the store yet, so the upstream must be reachable once; or give a local copy with --source ${what}=FILE`,
       cause: err,
     });
   }
@@ -67,7 +155,7 @@ export async function fetchSource(source: Source, what: string, options: FetchSo
     const head = await download.head;
     const status = head.kind === 'status' ? ` (HTTP ${head.status})` : '';
     throw new AccelError('ACCEL_CONDA_SOURCE_FETCH', `${what}: cannot download ${url}${status}`, {
-      hint: 'check the URL in source/url',
+      hint: `check the URL in source/url, or give a local copy with --source ${what}=FILE`,
     });
   }
   return info.digest;

@@ -1,15 +1,15 @@
 import {
   chmodSync,
-  closeSync,
   existsSync,
   mkdirSync,
-  openSync,
   readdirSync,
-  readSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { dirname, join, matchesGlob } from 'node:path';
+import { promisify } from 'node:util';
 import { AccelError } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
 import { type ChannelPackage, readChannel, solve } from './channel-packages.ts';
@@ -17,28 +17,19 @@ import type { BuildContext } from './context.ts';
 import { resolveToolchain, type Toolchain } from './cross-toolchain.ts';
 import { channelSubdirs } from './prepare.ts';
 import { logLine, logTail, runScript } from './run-script.ts';
+import { ELF_MACHINES, elfMachine } from './elf.ts';
+import { emulationPrefix } from './emulation.ts';
+import { compilerFlags } from './workspace.ts';
+
+const run = promisify(execFile);
 import type { Workspace } from './workspace.ts';
 
 /** A package built in this run and not yet published: tests install it from its build output. */
 export interface StagedPackage {
   record: ChannelPackage;
   path: string;
-}
-
-const EM_AARCH64 = 183;
-const EM_X86_64 = 62;
-
-/** The ELF machine of a file (`e_machine`), or undefined when it is not an ELF file. */
-export function elfMachine(file: string): number | undefined {
-  const head = Buffer.alloc(20);
-  const fd = openSync(file, 'r');
-  try {
-    if (readSync(fd, head, 0, 20, 0) < 20) return undefined;
-  } finally {
-    closeSync(fd);
-  }
-  if (head.readUInt32BE(0) !== 0x7f454c46) return undefined;
-  return head.readUInt16LE(18);
+  /** The rendered output it was made from. */
+  output: OutputRecord;
 }
 
 /**
@@ -84,18 +75,51 @@ export async function testOutput(options: {
     if (v !== undefined) env[k] = v;
   }
   let path = `${join(ws.testPrefix, 'bin')}:${ctx.env.PATH ?? '/usr/bin:/bin'}`;
-  if (ctx.test === 'emulated' && toolchain.cross) {
+  const emulated = ctx.test === 'emulated' && toolchain.cross;
+  const wrap = emulated ? emulationPrefix(toolchain.host.split('-')[0] as string, toolchain.emulator) : null;
+  if (emulated && !wrap) {
+    // No private binfmt_misc here: the prefix's programs are reached through shims that run them under qemu.
     const shims = join(ws.root, '_test_shims');
     writeShims(join(ws.testPrefix, 'bin'), shims, toolchain);
     path = `${shims}:${path}`;
-    env.QEMU_LD_PREFIX = toolchain.sysroot;
   }
-  Object.assign(env, { PATH: path, PREFIX: ws.testPrefix, CONDA_PREFIX: ws.testPrefix, PKG_NAME: record.name });
+  const t = ws.testPrefix;
+  const pkgconfig = `${t}/lib/pkgconfig:${t}/share/pkgconfig`;
+  // What conda-build's test environment sets: the package's variables, the platform, pkg-config on the
+  // test prefix, and the compilers when the test builds something (test/requires names a compiler).
+  const tested = resolveToolchain(ctx.targetPlatform, record.test.requires, ctx.env).toolchain;
+  Object.assign(env, tested.env, Object.keys(tested.env).length > 0 ? compilerFlags(t, cpuOf(toolchain)) : {}, {
+    PATH: path,
+    PREFIX: t,
+    CONDA_PREFIX: t,
+    PKG_NAME: record.name,
+    PKG_VERSION: record.version,
+    PKG_BUILDNUM: String(record.build_number),
+    PKG_BUILD_STRING: record.build_string,
+    RECIPE_DIR: record.recipe_dir,
+    SRC_DIR: ws.srcDir,
+    SHLIB_EXT: '.so',
+    target_platform: toolchain.target,
+    build_platform: process.arch === 'arm64' ? 'linux-aarch64' : 'linux-64',
+    HOST: toolchain.host,
+    BUILD: toolchain.build,
+    CPU_COUNT: ctx.env.CPU_COUNT ?? String(availableParallelism()),
+    PKG_CONFIG_PATH: pkgconfig,
+    PKG_CONFIG_LIBDIR: pkgconfig,
+    QEMU_LD_PREFIX: toolchain.sysroot,
+  });
+  if (toolchain.cross) env.CONDA_BUILD_CROSS_COMPILATION = '1';
+  // The test runs in a directory of its own holding test/files (from the recipe) and test/source_files.
+  const cwd = join(ws.root, 'test_tmp');
+  rmSync(cwd, { recursive: true, force: true });
+  mkdirSync(cwd, { recursive: true });
+  await copyInto(record.recipe_dir, record.test.files, cwd, what, 'test/files');
+  await copyInto(ws.srcDir, record.test.source_files, cwd, what, 'test/source_files');
   const file = join(ws.root, `test-${record.name}.sh`);
   writeFileSync(file, `set -x\n${script.join('\n')}\n`);
   logLine(ws.log, `== test ${what} (${solved.packages.map((p) => p.filename).join(', ')})`);
   const started = performance.now();
-  const code = await runScript(file, { cwd: ws.testPrefix, env, log: ws.log });
+  const code = await runScript(file, { cwd, env, log: ws.log, wrap });
   if (code !== 0) {
     throw new AccelError('ACCEL_CONDA_TEST_FAILED', `${what}: tests failed (exit ${code})\n${logTail(ws.log)}`, {
       hint: 'nothing was published',
@@ -104,10 +128,34 @@ export async function testOutput(options: {
   return (performance.now() - started) / 1000;
 }
 
+function cpuOf(toolchain: Toolchain): string {
+  return toolchain.host.split('-')[0] as string;
+}
+
+/** Copies the files a test names (globs allowed, directories whole) from `from` into the test directory. */
+async function copyInto(from: string, patterns: string[], to: string, what: string, key: string): Promise<void> {
+  for (const pattern of patterns) {
+    const matches = /[*?[]/.test(pattern)
+      ? readdirSync(from, { recursive: true, encoding: 'utf8' }).filter((f) => matchesGlob(f, pattern))
+      : existsSync(join(from, pattern))
+        ? [pattern]
+        : [];
+    if (matches.length === 0) {
+      throw new AccelError('ACCEL_CONDA_TEST_FILES', `${what}: ${key} names ${pattern}, which ${from} does not have`, {
+        hint: `${key} paths are relative to ${key === 'test/files' ? 'the recipe directory' : 'the unpacked source'}`,
+      });
+    }
+    for (const m of matches) {
+      mkdirSync(dirname(join(to, m)), { recursive: true });
+      await run('cp', ['-a', join(from, m), join(to, m)]);
+    }
+  }
+}
+
 /** One shim per executable of the target's architecture: `exec qemu -L <sysroot> <file> "$@"`. */
 function writeShims(bin: string, shims: string, toolchain: Toolchain): void {
   mkdirSync(shims, { recursive: true });
-  const wanted = toolchain.host.startsWith('aarch64') ? EM_AARCH64 : EM_X86_64;
+  const wanted = ELF_MACHINES[toolchain.host.split('-')[0] as string];
   let names: string[] = [];
   try {
     names = readdirSync(bin);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { isProcessAlive } from '../../core/atomic-fs.ts';
 import { AccelError, errnoCode } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
-import type { Toolchain } from './cross-toolchain.ts';
+import { findOnPath, type Toolchain } from './cross-toolchain.ts';
 
 /** conda-build pads prefixes to 255 characters so that install can put any shorter path in their place. */
 const PREFIX_LENGTH = 255;
@@ -67,9 +67,11 @@ export function claimWorkspace(ws: Workspace): () => void {
 }
 
 /**
- * What conda-forge's cross builds export to build.sh: the toolchain (CC, AR, ...), the platforms (HOST,
- * BUILD, target_platform, CONDA_BUILD_CROSS_COMPILATION, CROSSCOMPILING_EMULATOR), the prefixes, and flags
- * that find the host prefix's headers and libraries.
+ * What conda-forge's build environment exports to build.sh for a cross build: the toolchain as its compiler
+ * activation packages set it (CC … STRINGS, all for the target), their flags (CFLAGS … LDFLAGS, DEBUG_*), the
+ * platforms (HOST, BUILD, build_alias, host_alias, target_platform, CONDA_BUILD_CROSS_COMPILATION,
+ * CROSSCOMPILING_EMULATOR), CMAKE_ARGS and a Meson cross file, pkg-config confined to the host prefix, the
+ * prefixes and conda-build's own variables.
  */
 export function buildEnv(
   ws: Workspace,
@@ -84,10 +86,12 @@ export function buildEnv(
     if (v !== undefined) env[k] = v;
   }
   const p = ws.prefix;
-  const cflags = `-O2 -pipe -fPIC -I${p}/include`;
-  Object.assign(env, toolchain.env, {
+  const flags = compilerFlags(p, toolchain.host.split('-')[0] as string);
+  const pkgconfig = `${p}/lib/pkgconfig:${p}/share/pkgconfig`;
+  Object.assign(env, toolchain.env, flags, {
     PATH: `${ws.buildPrefix}/bin:${env.PATH ?? '/usr/bin:/bin'}`,
     PREFIX: p,
+    CONDA_PREFIX: p,
     BUILD_PREFIX: ws.buildPrefix,
     SRC_DIR: ws.srcDir,
     RECIPE_DIR: record.recipe_dir,
@@ -95,24 +99,46 @@ export function buildEnv(
     PKG_VERSION: record.version,
     PKG_BUILDNUM: String(record.build_number),
     PKG_BUILD_STRING: record.build_string,
+    PKG_HASH: record.build_string.split('_')[0]?.replace(/^py\d+/, '') ?? '',
     CONDA_BUILD: '1',
     target_platform: toolchain.target === 'noarch' ? 'noarch' : toolchain.target,
     build_platform: process.arch === 'arm64' ? 'linux-aarch64' : 'linux-64',
+    SUBDIR: toolchain.target,
+    ARCH: toolchain.host.split('-')[0] as string,
     HOST: toolchain.host,
     BUILD: toolchain.build,
+    host_alias: toolchain.host,
+    build_alias: toolchain.build,
+    CONDA_TOOLCHAIN_HOST: toolchain.host,
+    CONDA_TOOLCHAIN_BUILD: toolchain.build,
+    CONDA_BUILD_SYSROOT: toolchain.sysroot,
     CPU_COUNT: base.CPU_COUNT ?? String(availableParallelism()),
     SHLIB_EXT: '.so',
-    CFLAGS: cflags,
-    CXXFLAGS: cflags,
-    CPPFLAGS: `-DNDEBUG -I${p}/include`,
-    LDFLAGS: `-Wl,-O1 -Wl,-rpath,${p}/lib -Wl,-rpath-link,${p}/lib -L${p}/lib`,
+    CMAKE_GENERATOR: 'Unix Makefiles',
+    PKG_CONFIG_PATH: pkgconfig,
+    PKG_CONFIG_LIBDIR: pkgconfig,
     SOURCE_DATE_EPOCH: String(sourceDateEpoch),
   });
+  const python = record.variant.python ?? /^python\s+(\d+\.\d+)/.exec(record.requirements.host.find((h) => /^python\s/.test(h)) ?? '')?.[1];
+  if (python) {
+    env.PY_VER = python.replace(/^(\d+)\.(\d+).*$/, '$1.$2');
+    env.PYTHON = `${p}/bin/python`;
+    env.SP_DIR = `${p}/lib/python${env.PY_VER}/site-packages`;
+  }
   const cmake = [`-DCMAKE_INSTALL_PREFIX=${p}`, '-DCMAKE_INSTALL_LIBDIR=lib', '-DCMAKE_BUILD_TYPE=Release'];
+  cmake.push(`-DCMAKE_PROGRAM_PATH=${ws.buildPrefix}/bin;${p}/bin`);
   if (toolchain.cross) {
     env.CONDA_BUILD_CROSS_COMPILATION = '1';
     if (toolchain.emulator) env.CROSSCOMPILING_EMULATOR = toolchain.emulator;
     env.QEMU_LD_PREFIX = toolchain.sysroot;
+    // The build machine's own compilers, for generators a build compiles and runs (ncurses' make_keys).
+    for (const [name, cmd] of [
+      ['CC_FOR_BUILD', 'gcc'],
+      ['CXX_FOR_BUILD', 'g++'],
+    ] as const) {
+      const file = findOnPath(cmd, base.PATH);
+      if (file) env[name] = file;
+    }
     // What conda-forge's cross CMAKE_ARGS say: the target system, and libraries and headers from the host
     // prefix and the sysroot only, programs from the build machine.
     cmake.push(
@@ -124,10 +150,65 @@ export function buildEnv(
       '-DCMAKE_FIND_ROOT_PATH_MODE_INCLUDE=ONLY',
       '-DCMAKE_FIND_ROOT_PATH_MODE_PACKAGE=ONLY',
     );
-    if (toolchain.emulator) cmake.push(`-DCMAKE_CROSSCOMPILING_EMULATOR=${toolchain.emulator};-L;${toolchain.sysroot}`);
+    if (toolchain.emulator) cmake.push(`-DCMAKE_CROSSCOMPILING_EMULATOR=${toolchain.emulator}`);
+    const crossFile = join(ws.root, 'meson_cross_file.txt');
+    writeFileSync(crossFile, mesonCrossFile(toolchain, flags));
+    env.MESON_ARGS = `-Dbuildtype=release --prefix=${p} -Dlibdir=lib --cross-file ${crossFile}`;
+  } else {
+    env.MESON_ARGS = `-Dbuildtype=release --prefix=${p} -Dlibdir=lib`;
   }
   env.CMAKE_ARGS = cmake.join(' ');
   return env;
+}
+
+/** conda-forge's flags for Linux per target CPU (its gcc and gxx activation scripts), the host prefix as system root. */
+export function compilerFlags(prefix: string, cpu: string): Record<string, string> {
+  const x86 = cpu === 'x86_64';
+  const arch = x86 ? '-march=nocona -mtune=haswell ' : cpu === 'powerpc64le' ? '-mcpu=power8 -mtune=power8 ' : '';
+  const opt = x86 ? '-O2 -ffunction-sections' : '-O3';
+  const common = `${arch}-ftree-vectorize -fPIC -fstack-protector-strong -fno-plt ${opt} -pipe`;
+  const debug = `${arch}-ftree-vectorize -fPIC -fstack-protector-all -fno-plt -Og -g -Wall -Wextra -fvar-tracking-assignments -pipe`;
+  const cxx = (flags: string) => flags.replace(' -pipe', ' -fvisibility-inlines-hidden -fmessage-length=0 -pipe');
+  const inc = `-isystem ${prefix}/include`;
+  const gc = x86 ? ' -Wl,--disable-new-dtags -Wl,--gc-sections' : '';
+  return {
+    CFLAGS: `${common} ${inc}`,
+    CXXFLAGS: `${cxx(common)} ${inc}`,
+    CPPFLAGS: `-DNDEBUG -D_FORTIFY_SOURCE=2 -O2 ${inc}`,
+    LDFLAGS: `-Wl,-O2 -Wl,--sort-common -Wl,--as-needed -Wl,-z,relro -Wl,-z,now${gc} -Wl,--allow-shlib-undefined -Wl,-rpath,${prefix}/lib -Wl,-rpath-link,${prefix}/lib -L${prefix}/lib`,
+    DEBUG_CFLAGS: `${debug} ${inc}`,
+    DEBUG_CXXFLAGS: `${cxx(debug)} ${inc}`,
+    DEBUG_CPPFLAGS: `-D_DEBUG -D_FORTIFY_SOURCE=2 -Og ${inc}`,
+  };
+}
+
+/** A Meson cross file for the target: the toolchain's binaries, the host machine, and qemu as exe_wrapper. */
+function mesonCrossFile(toolchain: Toolchain, flags: Record<string, string>): string {
+  const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const list = (s: string | undefined) => `[${(s ?? '').split(/\s+/).filter(Boolean).map(q).join(', ')}]`;
+  const cpu = toolchain.host.split('-')[0] as string;
+  const binaries = Object.entries({ c: 'CC', cpp: 'CXX', ar: 'AR', strip: 'STRIP', nm: 'NM', ranlib: 'RANLIB' })
+    .filter(([, v]) => toolchain.env[v])
+    .map(([k, v]) => `${k} = ${q(toolchain.env[v] as string)}`);
+  if (toolchain.emulator) binaries.push(`exe_wrapper = [${q(toolchain.emulator)}, '-L', ${q(toolchain.sysroot)}]`);
+  binaries.push("pkg-config = 'pkg-config'");
+  return [
+    '[binaries]',
+    ...binaries,
+    '',
+    '[built-in options]',
+    `c_args = ${list(`${flags.CPPFLAGS} ${flags.CFLAGS}`)}`,
+    `cpp_args = ${list(`${flags.CPPFLAGS} ${flags.CXXFLAGS}`)}`,
+    `c_link_args = ${list(flags.LDFLAGS)}`,
+    `cpp_link_args = ${list(flags.LDFLAGS)}`,
+    '',
+    '[host_machine]',
+    "system = 'linux'",
+    `cpu_family = ${q(cpu)}`,
+    `cpu = ${q(cpu)}`,
+    "endian = 'little'",
+    '',
+  ].join('\n');
 }
 
 /** Removes the workspaces of builds whose process died (killed mid-build): they hold whole prefixes. */

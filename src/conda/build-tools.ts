@@ -1,0 +1,79 @@
+/**
+ * Build-machine tools: conda-forge ships them as packages in a recipe's `build:` requirements, but they run on
+ * the machine that builds, so a cross build takes them from that machine (Debian's packages) instead. They are
+ * never edges of the feedstock graph: make-feedstock is not a prerequisite of every autotools recipe, and a
+ * build-side python is not the host python a feedstock provides.
+ *
+ * Each entry: the command that must be on PATH (or a file that must exist, for data-only packages such as
+ * gnuconfig) and the Debian package that provides it.
+ */
+export interface MachineTool {
+  /** A command looked up on PATH, or an absolute path that must exist. */
+  probe: string;
+  apt: string;
+}
+
+const tool = (probe: string, apt = probe): MachineTool => ({ probe, apt });
+
+export const MACHINE_TOOLS: Readonly<Record<string, MachineTool>> = {
+  make: tool('make'),
+  cmake: tool('cmake'),
+  'cmake-no-system': tool('cmake'),
+  ninja: tool('ninja', 'ninja-build'),
+  meson: tool('meson'),
+  'pkg-config': tool('pkg-config', 'pkgconf'),
+  pkg_config: tool('pkg-config', 'pkgconf'),
+  pkgconf: tool('pkgconf'),
+  patch: tool('patch'),
+  m4: tool('m4'),
+  bison: tool('bison'),
+  flex: tool('flex'),
+  libtool: tool('libtoolize', 'libtool'),
+  autoconf: tool('autoconf'),
+  automake: tool('automake'),
+  'autoconf-archive': tool('/usr/share/aclocal/ax_check_compile_flag.m4', 'autoconf-archive'),
+  gettext: tool('msgfmt', 'gettext'),
+  texinfo: tool('makeinfo', 'texinfo'),
+  help2man: tool('help2man'),
+  perl: tool('perl', 'perl'),
+  python: tool('python3', 'python3'),
+  gnuconfig: tool('/usr/share/misc/config.guess', 'autotools-dev'),
+  diffutils: tool('diff', 'diffutils'),
+  coreutils: tool('ls', 'coreutils'),
+  sed: tool('sed'),
+  grep: tool('grep'),
+  gawk: tool('gawk'),
+  findutils: tool('find', 'findutils'),
+  tar: tool('tar'),
+  gzip: tool('gzip'),
+  bzip2: tool('bzip2'),
+  xz: tool('xz', 'xz-utils'),
+  zstd: tool('zstd'),
+  unzip: tool('unzip'),
+  git: tool('git'),
+  nasm: tool('nasm'),
+  yasm: tool('yasm'),
+  swig: tool('swig'),
+  doxygen: tool('doxygen'),
+  gperf: tool('gperf'),
+  'gnu-efi': tool('/usr/include/efi/efi.h', 'gnu-efi'),
+};
+
+/**
+ * Names that are the compiler toolchain's runtime: conda-forge's compiler packages export them to every
+ * package they build, and a cross build takes them from the toolchain (its libgcc_s and libstdc++), not from a
+ * feedstock of the set.
+ */
+export const TOOLCHAIN_RUNTIME: ReadonlySet<string> = new Set([
+  'libgcc',
+  'libgcc-ng',
+  'libstdcxx',
+  'libstdcxx-ng',
+  'libgomp',
+  '__glibc',
+]);
+
+/** Whether a build requirement is a machine tool (never a package of the channel nor a graph edge). */
+export function isMachineTool(name: string): boolean {
+  return Object.hasOwn(MACHINE_TOOLS, name);
+}
