@@ -8,6 +8,7 @@ import { recentBuilds } from '../conda/builder/history.ts';
 import { hostSubdir } from '../conda/platform.ts';
 import { renderFeedstocks } from '../conda/render-set.ts';
 import { AccelError } from '../core/errors.ts';
+import type { Log } from '../core/log.ts';
 import { formatSize } from '../core/size.ts';
 import { type Globals, withStore } from './globals.ts';
 import { dataResult } from './result.ts';
@@ -156,7 +157,7 @@ Examples:
           ),
           ...built,
         ].sort((a, b) => a.feedstock.localeCompare(b.feedstock));
-        return summarise(results, channel, g.json);
+        return summarise(results, channel, g.json, g.log);
       }),
     );
 }
@@ -191,11 +192,17 @@ function progressLine(g: Globals, total: number): BuildContext['onEvent'] {
   };
 }
 
-function summarise(results: FeedstockResult[], channel: string, json: boolean) {
+function summarise(results: FeedstockResult[], channel: string, json: boolean, log: Log) {
   const failed = results.filter((r) => r.status === 'failed');
   const blocked = results.filter((r) => r.status === 'blocked');
-  // With --json the per-feedstock results are the answer, failures included; the exit code says it failed.
-  if (failed.length > 0 && json) return dataResult({ channel, results }, () => '', 1);
+  // With --json the per-feedstock results are the answer, failures included; the exit code says it failed,
+  // and stderr names each failure with its code.
+  if (failed.length > 0 && json) {
+    for (const f of failed) {
+      log.error(`${(f.error?.message ?? `${f.feedstock} failed`).split('\n')[0]} [${f.error?.code ?? 'ACCEL_CONDA_BUILD_FAILED'}]`);
+    }
+    return dataResult({ channel, results }, () => '', 1);
+  }
   if (failed.length > 0) {
     const first = failed[0] as FeedstockResult;
     const [headline, ...tail] = (first.error?.message ?? `${first.feedstock} failed`).split('\n');

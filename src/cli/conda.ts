@@ -2,12 +2,14 @@ import { Command } from 'commander';
 import { renderWithCiSupport } from '../conda/ci-support.ts';
 import { type BuildPlan, planBuilds, planDot, planText } from '../conda/plan.ts';
 import { hostSubdir } from '../conda/platform.ts';
-import { feedstockDirs, loadRecipe, type Recipe } from '../conda/recipe.ts';
+import { loadRecipe, type Recipe } from '../conda/recipe.ts';
+import { renderFeedstocks } from '../conda/render-set.ts';
 import type { OutputRecord } from '../conda/record.ts';
 import { type RenderedRecipe, type RenderOptions, renderRecipe } from '../conda/render.ts';
 import { AccelError } from '../core/errors.ts';
 import { condaBuildCommand, condaBuildsCommand } from './conda-build.ts';
 import { condaIndexCommand } from './conda-index.ts';
+import { condaInstallCommand } from './conda-install.ts';
 import type { Globals } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
@@ -29,8 +31,9 @@ function renderOptions(g: Globals, flags: PlatformFlags): RenderOptions {
   };
 }
 
+/** .ci_support files are used whenever a feedstock has them (conda-forge's CI builds exactly those variants). */
 function render(recipe: Recipe, options: RenderOptions, flags: PlatformFlags): RenderedRecipe {
-  return flags.ciSupport ? renderWithCiSupport(recipe, options) : renderRecipe(recipe, options);
+  return flags.ciSupport === false ? renderRecipe(recipe, options) : renderWithCiSupport(recipe, options);
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -49,7 +52,8 @@ export function condaCommand(runner: Runner): Command {
       'conda_build_config.yaml over the recipe’s own (repeatable; later files win)',
       collect,
     )
-    .option('--ci-support', 'render once per .ci_support/<target>_*.yaml of the feedstock (conda-forge forks)')
+    .option('--ci-support', 'render once per .ci_support/<target>_*.yaml of the feedstock (the default)')
+    .option('--no-ci-support', 'ignore .ci_support/: the recipe and its conda_build_config.yaml alone')
     .addHelpText(
       'after',
       `
@@ -76,7 +80,9 @@ Examples:
       'conda_build_config.yaml over each recipe’s own (repeatable; later files win)',
       collect,
     )
-    .option('--ci-support', 'render each feedstock once per .ci_support/<target>_*.yaml it has (conda-forge forks)')
+    .option('--ci-support', 'render each feedstock once per .ci_support/<target>_*.yaml it has (the default)')
+    .option('--no-ci-support', 'ignore .ci_support/: each recipe and its conda_build_config.yaml alone')
+    .option('-k, --keep-going', 'plan the feedstocks that render; list the ones that do not (and what needs them)')
     .option('--dot', 'print the graph in Graphviz dot format')
     .addHelpText(
       'after',
@@ -86,15 +92,17 @@ Examples:
   $ accel conda plan feedstocks/* --dot | dot -Tsvg > graph.svg`,
     )
     .action(
-      runner.action(async (g, dirs: string[], flags: PlatformFlags & { dot?: boolean }) => {
+      runner.action(async (g, dirs: string[], flags: PlatformFlags & { dot?: boolean; keepGoing?: boolean }) => {
         if (flags.dot && g.json) {
           throw new AccelError('ACCEL_USAGE_CONFLICT', '--dot and --json cannot be used together');
         }
         const options = renderOptions(g, flags);
-        const found = dirs.map(feedstockDirs);
-        const unsupported = found.flatMap((f) => f.unsupported);
-        const rendered = found.flatMap((f) => f.feedstocks).map((d) => render(loadRecipe(d), options, flags));
-        const plan: BuildPlan = planBuilds(rendered, unsupported);
+        const { recipes, failed, unsupported } = renderFeedstocks(dirs, options, {
+          ciSupport: flags.ciSupport !== false,
+          keepGoing: flags.keepGoing === true,
+        });
+        const plan: BuildPlan = planBuilds(recipes, unsupported, failed);
+        for (const f of failed) g.log.warn(`${f.feedstock}: does not render: ${f.error.message.split('\n')[0]}`);
         if (unsupported.length > 0) {
           g.log.warn(
             `${unsupported.length} feedstock(s) not read (rattler-build recipe.yaml): ${unsupported.join(', ')}`,
@@ -105,13 +113,14 @@ Examples:
             `${plan.cycles.length} dependency cycle(s): ${plan.cycles.map((c) => c.join(' <-> ')).join('; ')}`,
           );
         }
-        return dataResult(plan, () => (flags.dot ? planDot(plan) : planText(plan)));
+        return dataResult(plan, () => (flags.dot ? planDot(plan) : planText(plan)), failed.length > 0 ? 1 : undefined);
       }),
     );
 
   conda.addCommand(condaBuildCommand(runner));
   conda.addCommand(condaBuildsCommand(runner));
   conda.addCommand(condaIndexCommand(runner));
+  conda.addCommand(condaInstallCommand(runner));
   return conda;
 }
 

@@ -11,9 +11,19 @@ export interface MachineTool {
   /** A command looked up on PATH, or an absolute path that must exist. */
   probe: string;
   apt: string;
+  /**
+   * Commands conda-forge's package puts into $BUILD_PREFIX/bin that recipes call by that path
+   * (`${BUILD_PREFIX}/bin/install`): linked there to the machine's, `as` → `from` where the names differ.
+   */
+  commands?: Record<string, string>;
 }
 
-const tool = (probe: string, apt = probe): MachineTool => ({ probe, apt });
+const tool = (probe: string, apt = probe, commands?: Record<string, string>): MachineTool => ({
+  probe,
+  apt,
+  ...(commands ? { commands } : {}),
+});
+const same = (...names: string[]) => Object.fromEntries(names.map((n) => [n, n]));
 
 export const MACHINE_TOOLS: Readonly<Record<string, MachineTool>> = {
   make: tool('make'),
@@ -23,23 +33,32 @@ export const MACHINE_TOOLS: Readonly<Record<string, MachineTool>> = {
   meson: tool('meson'),
   'pkg-config': tool('pkg-config', 'pkgconf'),
   pkg_config: tool('pkg-config', 'pkgconf'),
+  ripgrep: tool('rg', 'ripgrep'),
   pkgconf: tool('pkgconf'),
   patch: tool('patch'),
   m4: tool('m4'),
   bison: tool('bison'),
   flex: tool('flex'),
-  libtool: tool('libtoolize', 'libtool'),
-  autoconf: tool('autoconf'),
-  automake: tool('automake'),
+  libtool: tool('libtoolize', 'libtool', same('libtool', 'libtoolize')),
+  autoconf: tool('autoconf', 'autoconf', same('autoconf', 'autoreconf', 'autoheader', 'autom4te')),
+  automake: tool('automake', 'automake', same('automake', 'aclocal')),
   'autoconf-archive': tool('/usr/share/aclocal/ax_check_compile_flag.m4', 'autoconf-archive'),
   gettext: tool('msgfmt', 'gettext'),
   texinfo: tool('makeinfo', 'texinfo'),
   help2man: tool('help2man'),
   perl: tool('perl', 'perl'),
-  python: tool('python3', 'python3'),
+  python: tool('python3', 'python3', { python: 'python3', python3: 'python3' }),
   gnuconfig: tool('/usr/share/misc/config.guess', 'autotools-dev'),
-  diffutils: tool('diff', 'diffutils'),
-  coreutils: tool('ls', 'coreutils'),
+  diffutils: tool('diff', 'diffutils', same('diff', 'cmp', 'diff3', 'sdiff')),
+  coreutils: tool(
+    'ls',
+    'coreutils',
+    same(
+      'install', 'ls', 'cp', 'mv', 'rm', 'mkdir', 'rmdir', 'ln', 'cat', 'chmod', 'touch', 'date', 'env', 'head',
+      'tail', 'sort', 'tr', 'uname', 'dirname', 'basename', 'readlink', 'realpath', 'wc', 'cut', 'printf', 'echo',
+      'expr', 'md5sum', 'sha256sum', 'nproc', 'tee', 'true', 'false', 'seq', 'stat', 'uniq', 'od', 'sleep', 'mktemp',
+    ),
+  ),
   sed: tool('sed'),
   grep: tool('grep'),
   gawk: tool('gawk'),

@@ -1,6 +1,7 @@
 import { isMachineTool, TOOLCHAIN_RUNTIME } from './build-tools.ts';
 import { specName } from './record.ts';
 import { isCompilerPackage, type RenderedRecipe } from './render.ts';
+import type { RenderFailure } from './render-set.ts';
 
 /** The build order of a set of feedstocks (conda-forge's bot graph: one node per feedstock). */
 export interface BuildPlan {
@@ -21,6 +22,8 @@ export interface BuildPlan {
   duplicates: { name: string; feedstocks: string[] }[];
   /** Feedstock directories that were not read (rattler-build recipe.yaml): their packages may show as external. */
   unsupported: string[];
+  /** Feedstocks that did not render (with --keep-going), and the feedstocks that need a package named like them. */
+  failed: { feedstock: string; error: { code: string; message: string }; needed_by: string[] }[];
 }
 
 /**
@@ -71,7 +74,11 @@ export function feedstockGraph(recipes: RenderedRecipe[]): {
   return { sorted, deps, external, providers };
 }
 
-export function planBuilds(recipes: RenderedRecipe[], unsupported: string[] = []): BuildPlan {
+export function planBuilds(
+  recipes: RenderedRecipe[],
+  unsupported: string[] = [],
+  failed: RenderFailure[] = [],
+): BuildPlan {
   const { sorted, deps, external, providers } = feedstockGraph(recipes);
   const nodes = sorted.map((r) => r.feedstock);
   const components = stronglyConnected(nodes, (n) => [...(deps.get(n)?.keys() ?? [])]);
@@ -122,6 +129,11 @@ export function planBuilds(recipes: RenderedRecipe[], unsupported: string[] = []
       .map(([name, feedstocks]) => ({ name, feedstocks }))
       .sort((a, b) => a.name.localeCompare(b.name)),
     unsupported: [...unsupported].sort(),
+    failed: failed.map((f) => ({
+      feedstock: f.feedstock,
+      error: { code: f.error.code, message: f.error.message },
+      needed_by: [...(external.get(f.feedstock) ?? [])].sort(),
+    })),
   };
 }
 
@@ -196,6 +208,10 @@ export function planText(plan: BuildPlan): string {
     lines.push(`from the build machine: ${plan.machine.map((m) => m.name).join(' ')}`);
   }
   for (const d of plan.duplicates) lines.push(`duplicate: ${d.name} from ${d.feedstocks.join(', ')}`);
+  for (const f of plan.failed) {
+    const by = f.needed_by.length > 0 ? ` (needed by ${f.needed_by.join(', ')})` : '';
+    lines.push(`does not render: ${f.feedstock}${by}: [${f.error.code}] ${f.error.message.split('\n')[0]}`);
+  }
   for (const u of plan.unsupported) lines.push(`not read (recipe.yaml is not supported): ${u}`);
   return lines.join('\n');
 }

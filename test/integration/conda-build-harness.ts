@@ -80,7 +80,11 @@ export function condaBuild(run: BuildRun, args: string[], env: NodeJS.ProcessEnv
 
 export interface ResultJson {
   channel: string;
-  results: { feedstock: string; status: string; packages: { filename: string; subdir: string; sha256: string }[] }[];
+  results: {
+    feedstock: string;
+    status: string;
+    packages: { name: string; filename: string; subdir: string; sha256: string }[];
+  }[];
 }
 
 export function okJson(r: RunResult): ResultJson {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readCondaPackage } from '../../src/conda/pkg/read.ts';
@@ -56,7 +56,12 @@ test('build scripts see conda-forge’s cross-build variables', async (t) => {
   );
   writeFileSync(
     join(recipe, 'build.sh'),
-    'mkdir -p "$PREFIX/share/envdump"\nenv | sort > "$PREFIX/share/envdump/env.txt"\n',
+    [
+      'mkdir -p "$PREFIX/share/envdump"',
+      'env | sort > "$PREFIX/share/envdump/env.txt"',
+      'for a in $MESON_ARGS; do if [ -f "$a" ]; then cp "$a" "$PREFIX/share/envdump/cross.txt"; fi; done',
+      '',
+    ].join('\n'),
   );
   const out = okJson(await condaBuild(run, [join(dir, 'envdump-feedstock'), '--test', 'skip']));
   const pkg = out.results[0]?.packages[0];
@@ -80,7 +85,31 @@ test('build scripts see conda-forge’s cross-build variables', async (t) => {
   assert.equal(env.target_platform, 'linux-aarch64');
   assert.match(env.CPU_COUNT as string, /^\d+$/);
   assert.ok((env.SRC_DIR as string).endsWith('/work'));
-  assert.ok((env.CFLAGS as string).includes(`-I${prefix}/include`));
+  assert.ok((env.CFLAGS as string).includes(`-isystem ${prefix}/include`));
+  // Every variable conda-forge's compiler activation exports for a cross build, each naming an aarch64 tool.
+  const tools = ['CC', 'CXX', 'CPP', 'GCC', 'GXX', 'AR', 'AS', 'LD', 'NM', 'RANLIB', 'STRIP', 'OBJCOPY', 'OBJDUMP'];
+  tools.push('READELF', 'ADDR2LINE', 'CXXFILT', 'ELFEDIT', 'SIZE', 'STRINGS');
+  for (const name of tools) {
+    const file = env[name] as string;
+    assert.match(file ?? '', /\/aarch64-linux-gnu-[^/]+$/, `${name}=${file}`);
+    assert.ok(existsSync(file), `${name} exists`);
+  }
+  for (const name of ['CXXFLAGS', 'CPPFLAGS', 'DEBUG_CFLAGS', 'DEBUG_CXXFLAGS', 'DEBUG_CPPFLAGS']) {
+    assert.ok((env[name] as string).includes(`-isystem ${prefix}/include`), name);
+  }
+  assert.equal(env.host_alias, 'aarch64-linux-gnu');
+  assert.equal(env.build_alias, 'x86_64-linux-gnu');
+  assert.equal(env.CONDA_BUILD_SYSROOT, '/usr/aarch64-linux-gnu');
+  assert.equal(env.SHLIB_EXT, '.so');
+  assert.equal(env.PKG_CONFIG_PATH, `${prefix}/lib/pkgconfig:${prefix}/share/pkgconfig`);
+  assert.equal(env.PKG_CONFIG_LIBDIR, env.PKG_CONFIG_PATH, 'pkg-config never finds the build machine’s .pc files');
+  const cross = /--cross-file (\S+)/.exec(env.MESON_ARGS as string)?.[1];
+  assert.ok(cross, `MESON_ARGS names a cross file: ${env.MESON_ARGS}`);
+  assert.match(env.MESON_ARGS as string, new RegExp(`--prefix=${prefix}`));
+  const crossFile = read.pkg.find((m) => m.name === 'share/envdump/cross.txt')?.data.toString() ?? '';
+  assert.match(crossFile, /^c = '\/usr\/bin\/aarch64-linux-gnu-gcc'$/m);
+  assert.match(crossFile, /^cpu_family = 'aarch64'$/m);
+  assert.match(crossFile, /^exe_wrapper = \['[^']*qemu-aarch64-static', '-L', '\/usr\/aarch64-linux-gnu'\]$/m);
   assert.ok((env.LDFLAGS as string).includes(`-Wl,-rpath-link,${prefix}/lib`));
   assert.ok((env.LDFLAGS as string).includes(`-L${prefix}/lib`));
   assert.ok((env.CMAKE_ARGS as string).includes('-DCMAKE_SYSTEM_PROCESSOR=aarch64'));

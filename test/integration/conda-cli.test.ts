@@ -118,7 +118,7 @@ test('render: --variant-config wins over the recipe’s own conda_build_config.y
   assert.notEqual(records[0].build_string, records[1].build_string);
 });
 
-test('render --ci-support: one render per .ci_support file of the target platform, merged', async (t) => {
+test('render: one render per .ci_support file of the target platform, merged (--no-ci-support: the recipe alone)', async (t) => {
   const root = tempDir(t);
   feedstock(root, 'pyx', 'package:\n  name: pyx\n  version: 1\nrequirements:\n  host:\n    - python\n');
   const ci = join(root, 'pyx-feedstock', '.ci_support');
@@ -134,7 +134,8 @@ test('render --ci-support: one render per .ci_support file of the target platfor
     ['python 3.11.* *_cpython', 'python 3.12.* *_cpython'],
   );
   assert.match(records[0].build_string, /^py311h[0-9a-f]{7}_0$/);
-  assert.equal(JSON.parse(ok(await runAccel(args))).length, 1, 'without --ci-support: the recipe alone');
+  assert.equal(JSON.parse(ok(await runAccel(args))).length, 2, '.ci_support is used by default');
+  assert.equal(JSON.parse(ok(await runAccel([...args, '--no-ci-support']))).length, 1, 'the recipe alone');
   const ppc = JSON.parse(ok(await runAccel([...args, '--ci-support', '--target-platform', 'linux-ppc64le'])));
   assert.deepEqual(
     ppc.map((r: { subdir: string; variant: { python: string } }) => `${r.subdir} ${r.variant.python}`),

@@ -3,14 +3,26 @@ import { test } from 'node:test';
 import { feedstockDeps } from '../../src/conda/builder/graph.ts';
 import { planBuilds, planDot, stronglyConnected } from '../../src/conda/plan.ts';
 import type { OutputRecord } from '../../src/conda/record.ts';
-import type { RenderedRecipe } from '../../src/conda/render.ts';
+import { isMachineTool } from '../../src/conda/build-tools.ts';
+import { isCompilerPackage, type RenderedRecipe } from '../../src/conda/render.ts';
+import { specName } from '../../src/conda/record.ts';
 
-/** A rendered feedstock reduced to what planning reads: output names, build, run and test requirements. */
+/**
+ * A rendered feedstock reduced to what planning reads: output names, build, run and test requirements. Build
+ * tools and compilers are split off as render splits them (they come from the build machine).
+ */
 function feedstock(name: string, outputs: string[], needs: string[], run: string[] = [], tests: string[] = []) {
   const records = outputs.map(
     (o) => ({ name: o, requirements: { run }, test: { requires: tests } }) as unknown as OutputRecord,
   );
-  return { feedstock: name, metaFile: `${name}/recipe/meta.yaml`, records, buildRequires: needs } as RenderedRecipe;
+  const machine = (s: string) => isMachineTool(specName(s)) || isCompilerPackage(specName(s));
+  return {
+    feedstock: name,
+    metaFile: `${name}/recipe/meta.yaml`,
+    records,
+    buildRequires: needs.filter((s) => !machine(s)),
+    machineRequires: needs.filter(machine).map(specName),
+  } as RenderedRecipe;
 }
 
 test('plan: order, levels, edges through outputs, externals', () => {
@@ -28,24 +40,30 @@ test('plan: order, levels, edges through outputs, externals', () => {
     { from: 'libshout', to: 'hello', via: ['libshout'] },
     { from: 'libgreet', to: 'libshout', via: ['libgreet'] },
   ]);
-  assert.deepEqual(plan.external, [
+  assert.deepEqual(plan.external, []);
+  assert.deepEqual(plan.machine, [
     { name: 'gcc_linux-aarch64', needed_by: ['hello', 'libgreet', 'libshout'] },
     { name: 'make', needed_by: ['hello', 'libgreet'] },
   ]);
   assert.match(planDot(plan), /"libgreet" -> "libshout" \[label="libgreet"\];/);
 });
 
-test('plan: the zlib <-> compilers cycle is reported with its members; what depends on it still gets a level', () => {
+test('plan: compilers and build tools come from the machine, so zlib <-> compilers and build-side python are no cycle', () => {
   const plan = planBuilds([
-    feedstock('zlib', ['libzlib', 'zlib'], ['gcc_linux-aarch64']),
+    feedstock('zlib', ['libzlib', 'zlib'], ['gcc_linux-aarch64', 'make']),
     feedstock('ctng-compilers', ['gcc_linux-aarch64', 'libgcc'], ['binutils_linux-aarch64', 'libzlib']),
-    feedstock('binutils', ['binutils_linux-aarch64'], []),
-    feedstock('libpng', ['libpng'], ['gcc_linux-aarch64', 'libzlib']),
+    feedstock('make', ['make'], ['gcc_linux-aarch64']),
+    feedstock('python', ['python'], ['gcc_linux-aarch64', 'make', 'libzlib']),
+    feedstock('libpng', ['libpng'], ['gcc_linux-aarch64', 'libzlib', 'python', 'make'], ['libgcc >=12']),
   ]);
-  assert.deepEqual(plan.cycles, [['ctng-compilers', 'zlib']]);
-  assert.deepEqual(plan.levels, [['binutils'], ['ctng-compilers', 'zlib'], ['libpng']]);
-  assert.deepEqual(plan.order, ['binutils', 'ctng-compilers', 'zlib', 'libpng']);
-  assert.match(planDot(plan), /"zlib" \[color=red\];/);
+  assert.deepEqual(plan.cycles, []);
+  // libpng's `python` is a build tool (the machine's); python's feedstock is no prerequisite, nor is make's.
+  assert.deepEqual(plan.edges, [
+    { from: 'zlib', to: 'ctng-compilers', via: ['libzlib'] },
+    { from: 'zlib', to: 'libpng', via: ['libzlib'] },
+    { from: 'zlib', to: 'python', via: ['libzlib'] },
+  ]);
+  assert.deepEqual(plan.levels, [['make', 'zlib'], ['ctng-compilers', 'libpng', 'python']]);
 });
 
 test('plan: a self-contained cycle of three, and a feedstock needing its own output is no cycle', () => {
@@ -90,7 +108,8 @@ test('one graph for plan and build: run and test requirements order feedstocks t
     { from: 'libfoo', to: 'app', via: ['libfoo'] },
     { from: 'pytest-lite', to: 'app', via: ['pytest-lite'] },
   ]);
-  assert.deepEqual(plan.external, [{ name: 'gcc_linux-aarch64', needed_by: ['app'] }]);
+  assert.deepEqual(plan.external, []);
+  assert.deepEqual(plan.machine, [{ name: 'gcc_linux-aarch64', needed_by: ['app'] }]);
   // What `conda build` waits for is what `conda plan` shows, whatever order the feedstocks come in.
   for (const order of [recipes, [...recipes].reverse()]) {
     const deps = feedstockDeps(order);

@@ -97,7 +97,7 @@ test('a conda-forge split recipe renders: pins, run_exports, selectors on requir
     'install_lib.sh': 'make install\n',
     'build.sh': 'make\n',
   });
-  const { records, buildRequires } = renderRecipe(loadRecipe(dir), options());
+  const { records, buildRequires, machineRequires } = renderRecipe(loadRecipe(dir), options());
   assert.deepEqual(
     records.map((r) => r.name),
     ['libzlib', 'zlib'],
@@ -133,12 +133,15 @@ test('a conda-forge split recipe renders: pins, run_exports, selectors on requir
     requires: ['pkg-config'],
     imports: [],
     files: [],
+    source_files: [],
   });
   assert.deepEqual(dev.script, { file: null, text: 'cp -r include $PREFIX/', shared: false });
   assert.deepEqual(lib.sources, [
     {
       url: 'https://m.invalid/zlib-1.3.1.tar.gz',
       sha256: '9a93b2b7dfdac77ceba5a558a580e74667dd6fede4585b91eefb60f03b72df23',
+      md5: null,
+      sha1: null,
       patches: ['0001-cross.patch'],
       folder: null,
       git_url: null,
@@ -146,14 +149,16 @@ test('a conda-forge split recipe renders: pins, run_exports, selectors on requir
       path: null,
     },
   ]);
-  // The recipe's own build needs make on unix and cmake only on Windows.
-  assert.deepEqual(buildRequires, ['gcc_linux-aarch64', 'libzlib', 'make', 'sysroot_linux-aarch64']);
+  // The recipe's own build needs make on unix and cmake only on Windows: tools and compilers come from the
+  // build machine, so only the host's libzlib is a package of the set.
+  assert.deepEqual(buildRequires, ['libzlib']);
+  assert.deepEqual(machineRequires, ['gcc_linux-aarch64', 'make', 'sysroot_linux-aarch64']);
 
   const win = renderRecipe(loadRecipe(dir), options('win-64'));
   assert.deepEqual(win.records[0]?.sources[0]?.patches, ['0001-cross.patch', '0002-windows.patch']);
   assert.deepEqual(win.records[0]?.requirements.build, ['vs2019_win-64', 'vs_win-64']);
   assert.deepEqual(win.records[0]?.test.commands, ['if not exist %LIBRARY_BIN%\\zlib.dll exit 1']);
-  assert.ok(win.buildRequires.includes('cmake') && !win.buildRequires.includes('make'));
+  assert.ok(win.machineRequires.includes('cmake') && !win.machineRequires.includes('make'));
 
   const native = renderRecipe(loadRecipe(dir), options('linux-64'));
   assert.deepEqual(native.records[0]?.sources[0]?.patches, []);

@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, matchesGlob, relative } from 'node:path';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
 import { AccelError } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
 import type { BuildContext, BuiltPackage } from './context.ts';
-import { compilerLanguage, type Toolchain } from './cross-toolchain.ts';
+import { MACHINE_TOOLS } from '../build-tools.ts';
+import { compilerLanguage, findOnPath, type Toolchain } from './cross-toolchain.ts';
 import { ELF_MACHINES, elfMachine, elfMachineName, glibcNeeded } from './elf.ts';
 import { emulationPrefix } from './emulation.ts';
 import { compareVersions } from './match.ts';
@@ -21,10 +22,18 @@ const run = promisify(execFile);
 
 /** Files and symlinks under `dir`, relative to it. */
 function listPrefix(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() || e.isSymbolicLink())
-    .map((e) => relative(dir, join(e.parentPath, e.name)))
-    .filter((p) => !p.startsWith('conda-meta/'));
+  // Walked by hand: a symlink to a directory (ncurses' lib/terminfo -> ../share/terminfo) is one entry, and
+  // what lies behind it belongs to its target.
+  const out: string[] = [];
+  const walk = (sub: string) => {
+    for (const e of readdirSync(join(dir, sub), { withFileTypes: true })) {
+      const rel = sub === '' ? e.name : `${sub}/${e.name}`;
+      if (e.isDirectory()) walk(rel);
+      else if (e.isFile() || e.isSymbolicLink()) out.push(rel);
+    }
+  };
+  walk('');
+  return out.filter((p) => !p.startsWith('conda-meta/'));
 }
 
 /** Sources fetched through the store, unpacked into SRC_DIR and patched. Returns SOURCE_DATE_EPOCH. */
@@ -189,6 +198,12 @@ export async function buildPrepared(
         rmSync(ws.srcDir, { recursive: true, force: true });
         await copyTree(workCopy, ws.srcDir);
       }
+      // Sibling outputs it names in host (lz4-c-static on lz4-c) are installed from this build, and are
+      // not its files.
+      for (const spec of record.requirements.host) {
+        const sibling = staged.find((s) => s.record.name === specName(spec));
+        if (sibling) await ctx.tools.install(sibling.path, ws.prefix);
+      }
       const r = await runBuild(
         { name: script.file ?? 'the output’s script', text: script.text },
         record,
@@ -265,11 +280,30 @@ export async function buildPrepared(
 async function installEnvironments(prep: PreparedFeedstock, ws: Workspace, ctx: BuildContext): Promise<void> {
   for (const p of prep.build) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.buildPrefix);
   for (const p of prep.host) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.prefix);
-  if (prep.toolchain.provides.has('gnuconfig')) {
-    // conda-forge's gnuconfig package: recipes copy $BUILD_PREFIX/share/gnuconfig/config.* over old ones.
-    const dir = join(ws.buildPrefix, 'share', 'gnuconfig');
-    mkdirSync(dir, { recursive: true });
-    for (const f of ['config.guess', 'config.sub']) copyFileSync(join('/usr/share/misc', f), join(dir, f));
+  // Where conda-forge's tool packages put data that recipes copy from $BUILD_PREFIX: gnuconfig's and
+  // libtool's config.guess and config.sub (to replace a tarball's outdated ones), libtool's build-aux.
+  const share = join(ws.buildPrefix, 'share');
+  if (prep.toolchain.provides.has('gnuconfig') || prep.toolchain.provides.has('libtool')) {
+    mkdirSync(join(share, 'gnuconfig'), { recursive: true });
+    for (const f of ['config.guess', 'config.sub']) copyFileSync(join('/usr/share/misc', f), join(share, 'gnuconfig', f));
+  }
+  // Debian links libtool's config.* to /usr/share/misc: copied as files, so that they resolve anywhere.
+  if (prep.toolchain.provides.has('libtool')) await run('cp', ['-RL', '/usr/share/libtool', join(share, 'libtool')]);
+  // `source activate "$CONDA_DEFAULT_ENV"` (old recipes' workaround for conda-build#910): the environment is
+  // active already, so conda's activate script is a no-op here.
+  const bin = join(ws.buildPrefix, 'bin');
+  mkdirSync(bin, { recursive: true });
+  // The machine's tools where conda-forge's packages would have put them ($BUILD_PREFIX/bin/install).
+  for (const name of prep.toolchain.provides) {
+    const machine = MACHINE_TOOLS[name];
+    const commands = { ...(machine && !machine.probe.startsWith('/') ? { [machine.probe]: machine.probe } : {}), ...machine?.commands };
+    for (const [as, from] of Object.entries(commands)) {
+      const file = findOnPath(from, ctx.env.PATH);
+      if (file && !existsSync(join(bin, as))) symlinkSync(file, join(bin, as));
+    }
+  }
+  for (const f of ['activate', 'deactivate']) {
+    writeFileSync(join(bin, f), '# accel conda build: the build environment is already active\n', { mode: 0o755 });
   }
 }
 

@@ -92,6 +92,7 @@ export function buildEnv(
     PATH: `${ws.buildPrefix}/bin:${env.PATH ?? '/usr/bin:/bin'}`,
     PREFIX: p,
     CONDA_PREFIX: p,
+    CONDA_DEFAULT_ENV: p,
     BUILD_PREFIX: ws.buildPrefix,
     SRC_DIR: ws.srcDir,
     RECIPE_DIR: record.recipe_dir,

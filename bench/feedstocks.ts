@@ -1,0 +1,107 @@
+// `npm run check:feedstocks [-- NAME...]`: builds the real conda-forge feedstocks of ../shared/feedstocks for
+// linux-aarch64 as a new user would (unchanged recipes, Debian's orig tarballs as --source), then checks each
+// package without trusting accel: ELF headers by readelf, the channel solved by rattler. Prints a Markdown
+// table for docs/benchmarks.md. Needs the cross toolchain, qemu-user-static and the build tools (.ci/run
+// installs them); downloads the sources once with get-sources.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FeedstockResult } from '../src/conda/builder/context.ts';
+import {
+  elfMachines,
+  fetchSources,
+  linkFeedstocks,
+  metaYamlFeedstocks,
+  SHARED_FEEDSTOCKS,
+  solveWithRattler,
+  sourceFlags,
+  sourceRows,
+  sysrootGlibc,
+} from '../test/feedstock-set.ts';
+
+const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
+const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : metaYamlFeedstocks();
+const jobs = process.env.JOBS ?? '2';
+fetchSources(names);
+const work = mkdtempSync(join(tmpdir(), 'accel-check-feedstocks-'));
+const set = linkFeedstocks(join(work, 'feedstocks'), names);
+const home = join(work, 'home');
+const channel = join(work, 'channel');
+const accel = (args: string[]) =>
+  spawnSync(process.execPath, [MAIN, '--home', home, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+
+process.stderr.write(`check: ${names.length} feedstocks from ${SHARED_FEEDSTOCKS}, work in ${work}\n`);
+const rendered = new Map<string, string>();
+for (const n of names) {
+  const r = accel(['--json', 'conda', 'render', join(set, `${n}-feedstock`), '--target-platform', 'linux-aarch64']);
+  rendered.set(n, r.status === 0 ? 'yes' : `no: ${/\[(ACCEL_[A-Z_]+)\]/.exec(r.stderr)?.[1] ?? r.stderr.trim()}`);
+}
+const started = performance.now();
+const build = spawnSync(
+  process.execPath,
+  [
+    MAIN,
+    '--home',
+    home,
+    '--json',
+    'conda',
+    'build',
+    '--all',
+    set,
+    '--target-platform',
+    'linux-aarch64',
+    '--channel',
+    channel,
+    '--keep-going',
+    '--jobs',
+    jobs,
+    ...sourceFlags(names),
+  ],
+  { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] },
+);
+const wall = (performance.now() - started) / 1000;
+const results = (JSON.parse(build.stdout) as { results: FeedstockResult[] }).results;
+const glibc = sysrootGlibc();
+const solved = await solveWithRattler(
+  channel,
+  results.flatMap((r) => r.packages.map((p) => p.name)),
+  glibc,
+);
+const relation = new Map(sourceRows().map((r) => [r.feedstock, r.relation]));
+
+const rows: string[] = [
+  '| feedstock | source | rendered | built | own tests (qemu) | ELF all aarch64 | solved by rattler | build s | accel overhead s | why not |',
+  '| --- | --- | --- | --- | --- | --- | --- | ---: | ---: | --- |',
+];
+let good = 0;
+for (const n of names) {
+  const r = results.find((x) => x.feedstock === n);
+  const built = r?.status === 'built' || r?.status === 'skipped';
+  let elf = '-';
+  let solve = '-';
+  if (built && r) {
+    const files = r.packages.flatMap((p) => elfMachines(join(channel, p.subdir, p.filename), work));
+    const wrong = files.filter((f) => f.machine !== 'AArch64');
+    elf = files.length === 0 ? 'no ELF' : wrong.length === 0 ? `yes (${files.length})` : `NO: ${wrong[0]?.file}`;
+    const bad = r.packages.filter((p) => !solved.get(p.name)?.ok);
+    solve = bad.length === 0 ? 'yes' : `NO: ${bad.map((p) => p.name).join(', ')}`;
+  }
+  if (built && elf !== '-' && !elf.startsWith('NO') && solve === 'yes') good++;
+  const tests = built ? 'passed' : r?.error?.code === 'ACCEL_CONDA_TEST_FAILED' ? 'failed' : '-';
+  const why = built ? '' : `${r?.status ?? 'not built'}: [${r?.error?.code ?? '?'}] ${(r?.error?.message ?? '').split('\n')[0]}`;
+  rows.push(
+    `| ${n} | ${relation.get(n) ?? '?'} | ${rendered.get(n)} | ${r?.status ?? '-'} | ${tests} | ${elf} | ${solve} | ${r ? r.seconds.toFixed(1) : '-'} | ${r && built ? (r.seconds - r.scriptSeconds).toFixed(1) : '-'} | ${why.replace(/\|/g, '\\|')} |`,
+  );
+}
+const packages = results.flatMap((r) => r.packages).length;
+process.stdout.write(
+  [
+    `## Real conda-forge feedstocks (\`npm run check:feedstocks\`, ${new Date().toISOString().slice(0, 10)})`,
+    '',
+    `${good} of ${names.length} feedstocks built for linux-aarch64 unchanged, passed their own tests under qemu, hold only aarch64 ELF files and solve with rattler (against __glibc ${glibc}); ${packages} packages in ${wall.toFixed(0)} s wall, --jobs ${jobs}. Channel: ${channel} (${readdirSync(channel).join(', ')}).`,
+    '',
+    ...rows,
+    '',
+  ].join('\n'),
+);
