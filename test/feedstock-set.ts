@@ -105,29 +105,8 @@ export async function solveWithRattler(
   specs: string[],
   glibc: string,
 ): Promise<Map<string, { ok: true; packages: string[] } | { ok: false; error: string }>> {
-  const virtual = join(channel, '..', 'target-system');
+  const virtual = writeTargetSystem(join(channel, '..', 'target-system'), glibc);
   for (const subdir of ['linux-aarch64', 'noarch']) {
-    mkdirSync(join(virtual, subdir), { recursive: true });
-    const pkgs =
-      subdir === 'noarch'
-        ? {}
-        : {
-            [`__glibc-${glibc}-0.conda`]: {
-              name: '__glibc',
-              version: glibc,
-              build: '0',
-              build_number: 0,
-              depends: [],
-              subdir,
-              md5: '0'.repeat(32),
-              sha256: '0'.repeat(64),
-              size: 0,
-            },
-          };
-    writeFileSync(
-      join(virtual, subdir, 'repodata.json'),
-      JSON.stringify({ info: { subdir }, packages: {}, 'packages.conda': pkgs, repodata_version: 1 }),
-    );
     mkdirSync(join(channel, subdir), { recursive: true });
     if (!existsSync(join(channel, subdir, 'repodata.json'))) {
       writeFileSync(
@@ -164,6 +143,33 @@ export async function solveWithRattler(
     await new Promise<void>((r) => server.close(() => r()));
   }
   return out;
+}
+
+/**
+ * A channel standing in for the target machine's virtual packages: `__glibc` at the given version, as conda
+ * would detect it on an aarch64 machine (rattler's simpleSolve takes no virtual packages of its own).
+ */
+export function writeTargetSystem(dir: string, glibc: string): string {
+  for (const subdir of ['linux-aarch64', 'noarch']) {
+    mkdirSync(join(dir, subdir), { recursive: true });
+    const record = {
+      name: '__glibc',
+      version: glibc,
+      build: '0',
+      build_number: 0,
+      depends: [],
+      subdir,
+      md5: '0'.repeat(32),
+      sha256: '0'.repeat(64),
+      size: 0,
+    };
+    const pkgs = subdir === 'noarch' ? {} : { [`__glibc-${glibc}-0.conda`]: record };
+    writeFileSync(
+      join(dir, subdir, 'repodata.json'),
+      JSON.stringify({ info: { subdir }, packages: {}, 'packages.conda': pkgs, repodata_version: 1 }),
+    );
+  }
+  return dir;
 }
 
 /** The glibc version of the cross sysroot (what an aarch64 Debian of the same release runs). */

@@ -157,7 +157,7 @@ Examples:
           ),
           ...built,
         ].sort((a, b) => a.feedstock.localeCompare(b.feedstock));
-        return summarise(results, channel, g.json, g.log);
+        return summarise(results, channel, g.log);
       }),
     );
 }
@@ -192,39 +192,31 @@ function progressLine(g: Globals, total: number): BuildContext['onEvent'] {
   };
 }
 
-function summarise(results: FeedstockResult[], channel: string, json: boolean, log: Log) {
+function summarise(results: FeedstockResult[], channel: string, log: Log) {
   const failed = results.filter((r) => r.status === 'failed');
   const blocked = results.filter((r) => r.status === 'blocked');
-  // With --json the per-feedstock results are the answer, failures included; the exit code says it failed,
-  // and stderr names each failure with its code.
-  if (failed.length > 0 && json) {
-    for (const f of failed) {
-      log.error(`${(f.error?.message ?? `${f.feedstock} failed`).split('\n')[0]} [${f.error?.code ?? 'ACCEL_CONDA_BUILD_FAILED'}]`);
-    }
-    return dataResult({ channel, results }, () => '', 1);
-  }
   if (failed.length > 0) {
+    // The first failure in full (the end of its log, then the error), one line for each other one. The
+    // per-feedstock results still go to stdout (--json, or the table), and the exit code says it failed.
     const first = failed[0] as FeedstockResult;
     const [headline, ...tail] = (first.error?.message ?? `${first.feedstock} failed`).split('\n');
-    // The log's tail goes out before the error line, so that the last thing on the terminal is the error.
-    if (tail.length > 0)
+    if (tail.length > 0) {
       process.stderr.write(`--- ${first.feedstock}: end of the build log ---\n${tail.join('\n')}\n---\n`);
+    }
     const others = [...failed.slice(1), ...blocked].map((r) => `${r.feedstock} (${r.status})`);
-    const built = results.filter((r) => r.status === 'built' || r.status === 'skipped').map((r) => r.feedstock);
-    throw new AccelError(
-      first.error?.code ?? 'ACCEL_CONDA_BUILD_FAILED',
-      `${headline}${others.length > 0 ? `\nalso not built: ${others.join(', ')}` : ''}${built.length > 0 ? `\nbuilt: ${built.join(', ')}` : ''}`,
-      {
-        hint: [
-          (first.error as { hint?: string } | undefined)?.hint,
-          first.log ? `full log: accel store get ${first.log}` : '',
-        ]
-          .filter(Boolean)
-          .join('; '),
-      },
+    log.error(
+      `${headline}${others.length > 0 ? `\nalso not built: ${others.join(', ')}` : ''} [${first.error?.code ?? 'ACCEL_CONDA_BUILD_FAILED'}]`,
     );
+    for (const f of failed.slice(1)) {
+      log.error(`${(f.error?.message ?? `${f.feedstock} failed`).split('\n')[0]} [${f.error?.code ?? 'ACCEL_CONDA_BUILD_FAILED'}]`);
+    }
+    const hint = [(first.error as { hint?: string } | undefined)?.hint, first.log ? `full log: accel store get ${first.log}` : '']
+      .filter(Boolean)
+      .join('; ');
+    if (hint) process.stderr.write(`accel: hint: ${hint}\n`);
   }
   const data = { channel, results };
+  const exitCode = failed.length > 0 ? 1 : undefined;
   return dataResult(data, () =>
     [
       ...results.map((r) => {
@@ -233,6 +225,7 @@ function summarise(results: FeedstockResult[], channel: string, json: boolean, l
       }),
       `channel: ${channel}`,
     ].join('\n'),
+    exitCode,
   );
 }
 

@@ -52,7 +52,7 @@ test('build scripts see conda-forge’s cross-build variables', async (t) => {
   mkdirSync(recipe, { recursive: true });
   writeFileSync(
     join(recipe, 'meta.yaml'),
-    'package: {name: envdump, version: "1.0"}\nrequirements:\n  build: [gcc_linux-aarch64 12, sysroot_linux-aarch64 2.17, make]\n',
+    'package: {name: envdump, version: "1.0"}\nrequirements:\n  build: [gcc_linux-aarch64 12, gxx_linux-aarch64 12, sysroot_linux-aarch64 2.17, make]\n',
   );
   writeFileSync(
     join(recipe, 'build.sh'),

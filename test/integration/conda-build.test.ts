@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { simpleSolve } from '@conda-org/rattler';
 import { elfMachine } from '../../src/conda/builder/elf.ts';
+import { sysrootGlibc, writeTargetSystem } from '../feedstock-set.ts';
 import { installCondaPackage } from '../../src/conda/pkg/install.ts';
 import { checkCondaPackage, readCondaPackage } from '../../src/conda/pkg/read.ts';
 import { runAccel, runCommand, tempDir } from '../helpers.ts';
@@ -20,6 +21,14 @@ import {
 
 const EM_AARCH64 = 183;
 const QEMU = ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu'];
+
+/** The toolchain's runtime packages in the channel (libgcc, libgcc-ng, libstdcxx, libstdcxx-ng), sorted. */
+function runtimePackages(channel: string): string[] {
+  return readdirSync(join(channel, 'linux-aarch64'))
+    .filter((f) => /^lib(gcc|stdcxx)(-ng)?-\d/.test(f))
+    .map((f) => `linux-aarch64/${f}`)
+    .sort();
+}
 
 function packageFiles(channel: string): string[] {
   return ['linux-aarch64', 'noarch'].flatMap((s) => {
@@ -47,20 +56,29 @@ test('the example graph cross-builds for linux-aarch64, runs under qemu, rattler
   const cold = okJson(await condaBuild(run, ['--all', feedstocks, '--jobs', '2']));
   assert.deepEqual(statuses(cold), { 'greet-data': 'built', hello: 'built', libgreet: 'built', libshout: 'built' });
   const files = packageFiles(run.channel).map((f) => f.slice(run.channel.length + 1));
-  assert.deepEqual(files.sort(), [
+  assert.deepEqual(
+    files.sort(),
+    [
     'linux-aarch64/hello-1.0.0-hd92aec2_0.conda',
+    ...runtimePackages(run.channel),
     'linux-aarch64/libgreet-1.2.0-hbb08499_0.conda',
     'linux-aarch64/libgreet-devel-1.2.0-hbb08499_0.conda',
     'linux-aarch64/libshout-0.3.1-h34ee94e_1.conda',
     'noarch/greet-data-2024.1-hbf21a9e_0.conda',
-  ]);
+    ].sort(),
+  );
+  assert.equal(runtimePackages(run.channel).length, 4, 'libgcc, libgcc-ng, libstdcxx, libstdcxx-ng');
   for (const f of packageFiles(run.channel)) await checkCondaPackage(f);
   const repodata = JSON.parse(readFileSync(join(run.channel, 'linux-aarch64', 'repodata.json'), 'utf8'));
-  assert.deepEqual(repodata['packages.conda']['hello-1.0.0-hd92aec2_0.conda'].depends, [
-    'greet-data',
-    'libgreet >=1.2.0,<1.3.0a0',
-    'libshout >=0.3.1,<0.4.0a0',
-  ]);
+  // Its own run requirements, the host libraries' run_exports, the compiler's runtime (libgcc at the cross
+  // gcc's major version) and the glibc its binary needs (the sysroot's, newer than the variant's 2.17).
+  const major = (await runCommand('aarch64-linux-gnu-gcc', ['-dumpversion'])).stdout.toString().trim();
+  const depends: string[] = repodata['packages.conda']['hello-1.0.0-hd92aec2_0.conda'].depends;
+  assert.deepEqual(
+    depends.filter((d) => !d.startsWith('__glibc')),
+    ['greet-data', `libgcc >=${major.split('.')[0]}`, 'libgreet >=1.2.0,<1.3.0a0', 'libshout >=0.3.1,<0.4.0a0'],
+  );
+  assert.match(depends.find((d) => d.startsWith('__glibc')) ?? '', /^__glibc >=2\.(3[4-9]|[4-9]\d),<3\.0\.a0$/);
 
   // The libraries and the program are aarch64 ELF files.
   const elf = async (pkg: string, path: string) => {
@@ -87,14 +105,22 @@ test('the example graph cross-builds for linux-aarch64, runs under qemu, rattler
   // `accel mirror serve` serves it.
   const mirrorHome = join(dir, 'mirror-home');
   mkdirSync(mirrorHome);
-  writeFileSync(join(mirrorHome, 'config.json'), JSON.stringify({ mirror: { condaChannels: { local: run.channel } } }));
+  const target = writeTargetSystem(join(dir, 'target-system'), sysrootGlibc());
+  writeFileSync(
+    join(mirrorHome, 'config.json'),
+    JSON.stringify({ mirror: { condaChannels: { local: run.channel, target } } }),
+  );
   const mirror = await serveCli(t, mirrorHome);
-  const solved = await simpleSolve(['hello'], [`${mirror.base}/conda/local`], ['linux-aarch64', 'noarch'], []);
-  assert.deepEqual(solved.map((p) => `${p.packageName}=${p.version}=${p.build}`).sort(), [
-    'greet-data=2024.1=hbf21a9e_0',
-    'hello=1.0.0=hd92aec2_0',
-    'libgreet=1.2.0=hbb08499_0',
-    'libshout=0.3.1=h34ee94e_1',
+  const channels = [`${mirror.base}/conda/local`, `${mirror.base}/conda/target`];
+  const solved = await simpleSolve(['hello'], channels, ['linux-aarch64', 'noarch'], []);
+  const gcc = (await runCommand('aarch64-linux-gnu-gcc', ['-dumpfullversion'])).stdout.toString().trim();
+  assert.deepEqual(solved.map((p) => `${p.packageName}=${p.version}`).sort(), [
+    `__glibc=${sysrootGlibc()}`,
+    'greet-data=2024.1',
+    'hello=1.0.0',
+    `libgcc=${gcc}`,
+    'libgreet=1.2.0',
+    'libshout=0.3.1',
   ]);
 
   // Reproducible: another store and channel, the same inputs, the same bytes.

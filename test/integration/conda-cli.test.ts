@@ -69,10 +69,12 @@ test('render: the split library example has the cross compiler, pins and run_exp
   assert.deepEqual(devel.requirements.run, [`libgreet 1.2.0 ${lib.build_string}`]);
   assert.deepEqual(devel.files, ['include/greet.h', 'lib/libgreet.so']);
   assert.equal(devel.script.shared, true);
-  assert.deepEqual(devel.top_level, {
-    name: 'libgreet-split',
-    requirements: { build: ['gcc_linux-aarch64 12', 'sysroot_linux-aarch64 2.17', 'make'], host: [] },
+  assert.deepEqual(devel.top_level.name, 'libgreet-split');
+  assert.deepEqual(devel.top_level.requirements, {
+    build: ['gcc_linux-aarch64 12', 'sysroot_linux-aarch64 2.17', 'make'],
+    host: [],
   });
+  assert.equal(devel.top_level.script.file, 'build.sh', 'the recipe’s own script, run once before the outputs');
   assert.match(lib.build_string, /^h[0-9a-f]{7}_0$/);
   assert.equal(lib.recipe_dir, join(dir, 'recipe'));
   assert.deepEqual(devel.about, {
@@ -145,17 +147,19 @@ test('render: one render per .ci_support file of the target platform, merged (--
   assert.deepEqual(plan.external, [{ name: 'python', needed_by: ['pyx'] }]);
 });
 
-test('plan: the examples build in order, in three levels; compilers and make are external', async () => {
+test('plan: the examples build in order, in three levels; compilers and make come from the machine', async () => {
   const args = ['conda', 'plan', FEEDSTOCKS, '--target-platform', 'linux-aarch64'];
   const plan = JSON.parse(ok(await runAccel(['--json', ...args])));
   assert.deepEqual(plan.order, ['greet-data', 'libgreet', 'libshout', 'hello']);
   assert.deepEqual(plan.levels, [['greet-data', 'libgreet'], ['libshout'], ['hello']]);
   assert.deepEqual(plan.cycles, []);
+  assert.deepEqual(plan.external, []);
   assert.deepEqual(
-    plan.external.map((x: { name: string }) => x.name),
+    plan.machine.map((x: { name: string }) => x.name),
     ['gcc_linux-aarch64', 'make', 'sysroot_linux-aarch64'],
   );
   const text = ok(await runAccel(args));
+  assert.match(text, /^from the build machine: gcc_linux-aarch64 make sysroot_linux-aarch64$/m);
   assert.match(text, /^ {2}level 1: greet-data libgreet$/m);
   assert.match(text, /^ {2}hello <- libshout \(libshout\)$/m);
   const dot = ok(await runAccel([...args, '--dot']));
@@ -164,7 +168,7 @@ test('plan: the examples build in order, in three levels; compilers and make are
   failed(await runAccel(['--json', ...args, '--dot']), 2, 'ACCEL_USAGE_CONFLICT');
 });
 
-test('plan: the zlib <-> compilers cycle is reported with its members and a missing dependency is external', async (t) => {
+test('plan: compilers come from the machine, so zlib and the compilers are no cycle; a missing host dependency is external', async (t) => {
   const root = tempDir(t);
   feedstock(
     root,
@@ -179,7 +183,11 @@ test('plan: the zlib <-> compilers cycle is reported with its members and a miss
       'outputs:\n  - name: gcc_linux-aarch64\n  - name: libgcc\n',
     ].join(''),
   );
-  feedstock(root, 'libpng', 'package:\n  name: libpng\n  version: 1.6.43\nrequirements:\n  host:\n    - zlib\n');
+  feedstock(
+    root,
+    'libpng',
+    'package:\n  name: libpng\n  version: 1.6.43\nrequirements:\n  host:\n    - zlib\n    - libfoo\n',
+  );
   const r = await runAccel([
     '--json',
     'conda',
@@ -191,10 +199,14 @@ test('plan: the zlib <-> compilers cycle is reported with its members and a miss
     'linux-aarch64',
   ]);
   const plan = JSON.parse(ok(r));
-  assert.deepEqual(plan.cycles, [['ctng-compilers', 'zlib']]);
-  assert.deepEqual(plan.levels, [['ctng-compilers', 'zlib'], ['libpng']]);
-  assert.deepEqual(plan.external, [{ name: 'cmake', needed_by: ['zlib'] }]);
-  assert.match(r.stderr, /cycle.*ctng-compilers <-> zlib/);
+  assert.deepEqual(plan.cycles, []);
+  assert.deepEqual(plan.levels, [['zlib'], ['ctng-compilers', 'libpng']]);
+  assert.deepEqual(plan.external, [{ name: 'libfoo', needed_by: ['libpng'] }]);
+  assert.deepEqual(plan.machine, [
+    { name: 'cmake', needed_by: ['zlib'] },
+    { name: 'gcc_linux-aarch64', needed_by: ['zlib'] },
+  ]);
+  assert.doesNotMatch(r.stderr, /cycle/);
 });
 
 // Bad input: each is exit 1 with a stable code, the file and line, and a hint.
