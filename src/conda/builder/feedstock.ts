@@ -1,19 +1,19 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
 import { AccelError } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
 import type { BuildContext, BuiltPackage } from './context.ts';
-import { MACHINE_TOOLS } from '../build-tools.ts';
-import { compilerLanguage, findOnPath, type Toolchain } from './cross-toolchain.ts';
+import { compilerLanguage, type Toolchain } from './cross-toolchain.ts';
 import { ELF_MACHINES, elfMachine, elfMachineName, glibcNeeded } from './elf.ts';
 import { emulationPrefix } from './emulation.ts';
 import { compareVersions } from './match.ts';
 import type { PreparedFeedstock } from './prepare.ts';
 import { logLine, logTail, ranForeignProgram, runScript } from './run-script.ts';
 import { ensureRuntimePackages } from './runtime-packages.ts';
+import { linkMachineTools } from './machine-bin.ts';
 import { applyPatches, extractSource, fetchSource, type SourceOverride } from './source.ts';
 import { type StagedPackage, testOutput } from './test-run.ts';
 import { buildEnv, type Workspace } from './workspace.ts';
@@ -289,22 +289,7 @@ async function installEnvironments(prep: PreparedFeedstock, ws: Workspace, ctx: 
   }
   // Debian links libtool's config.* to /usr/share/misc: copied as files, so that they resolve anywhere.
   if (prep.toolchain.provides.has('libtool')) await run('cp', ['-RL', '/usr/share/libtool', join(share, 'libtool')]);
-  // `source activate "$CONDA_DEFAULT_ENV"` (old recipes' workaround for conda-build#910): the environment is
-  // active already, so conda's activate script is a no-op here.
-  const bin = join(ws.buildPrefix, 'bin');
-  mkdirSync(bin, { recursive: true });
-  // The machine's tools where conda-forge's packages would have put them ($BUILD_PREFIX/bin/install).
-  for (const name of prep.toolchain.provides) {
-    const machine = MACHINE_TOOLS[name];
-    const commands = { ...(machine && !machine.probe.startsWith('/') ? { [machine.probe]: machine.probe } : {}), ...machine?.commands };
-    for (const [as, from] of Object.entries(commands)) {
-      const file = findOnPath(from, ctx.env.PATH);
-      if (file && !existsSync(join(bin, as))) symlinkSync(file, join(bin, as));
-    }
-  }
-  for (const f of ['activate', 'deactivate']) {
-    writeFileSync(join(bin, f), '# accel conda build: the build environment is already active\n', { mode: 0o755 });
-  }
+  linkMachineTools(join(ws.buildPrefix, 'bin'), prep.toolchain.provides, ctx.env.PATH);
 }
 
 async function copyTree(from: string, to: string): Promise<void> {

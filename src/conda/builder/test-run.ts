@@ -19,6 +19,7 @@ import { channelSubdirs } from './prepare.ts';
 import { logLine, logTail, runScript } from './run-script.ts';
 import { ELF_MACHINES, elfMachine } from './elf.ts';
 import { emulationPrefix } from './emulation.ts';
+import { linkMachineTools } from './machine-bin.ts';
 import { compilerFlags } from './workspace.ts';
 
 const run = promisify(execFile);
@@ -56,7 +57,8 @@ export async function testOutput(options: {
   const stagedNames = new Set(staged.map((s) => s.record.filename));
   const pool = [...staged.map((s) => s.record), ...channel.filter((p) => !stagedNames.has(p.filename))];
   // Test requirements the machine provides (make, a compiler to build a test program) are not packages.
-  const fromChannel = resolveToolchain(ctx.targetPlatform, record.test.requires, ctx.env).missing;
+  const testTools = resolveToolchain(ctx.targetPlatform, record.test.requires, ctx.env);
+  const fromChannel = testTools.missing;
   const solved = solve([`${record.name} ${record.version} ${record.build_string}`, ...fromChannel], pool);
   if (solved.unsatisfied.length > 0) {
     throw new AccelError(
@@ -74,7 +76,10 @@ export async function testOutput(options: {
     const v = ctx.env[k];
     if (v !== undefined) env[k] = v;
   }
-  let path = `${join(ws.testPrefix, 'bin')}:${ctx.env.PATH ?? '/usr/bin:/bin'}`;
+  // Machine tools the test requires (pkg-config, make) in a bin of their own, as the build has them.
+  const tools = join(ws.root, '_test_tools');
+  linkMachineTools(tools, testTools.toolchain.provides, ctx.env.PATH);
+  let path = `${join(ws.testPrefix, 'bin')}:${tools}:${ctx.env.PATH ?? '/usr/bin:/bin'}`;
   const emulated = ctx.test === 'emulated' && toolchain.cross;
   const wrap = emulated ? emulationPrefix(toolchain.host.split('-')[0] as string, toolchain.emulator) : null;
   if (emulated && !wrap) {
@@ -87,7 +92,7 @@ export async function testOutput(options: {
   const pkgconfig = `${t}/lib/pkgconfig:${t}/share/pkgconfig`;
   // What conda-build's test environment sets: the package's variables, the platform, pkg-config on the
   // test prefix, and the compilers when the test builds something (test/requires names a compiler).
-  const tested = resolveToolchain(ctx.targetPlatform, record.test.requires, ctx.env).toolchain;
+  const tested = testTools.toolchain;
   Object.assign(env, tested.env, Object.keys(tested.env).length > 0 ? compilerFlags(t, cpuOf(toolchain)) : {}, {
     PATH: path,
     PREFIX: t,
