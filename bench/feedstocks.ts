@@ -89,7 +89,9 @@ for (const n of names) {
   }
   if (built && elf !== '-' && !elf.startsWith('NO') && solve === 'yes') good++;
   const tests = built ? 'passed' : r?.error?.code === 'ACCEL_CONDA_TEST_FAILED' ? 'failed' : '-';
-  const why = built ? '' : `${r?.status ?? 'not built'}: [${r?.error?.code ?? '?'}] ${(r?.error?.message ?? '').split('\n')[0]}`;
+  const why = built
+    ? ''
+    : `${r?.status ?? 'not built'}: [${r?.error?.code ?? '?'}] ${(r?.error?.message ?? '').split('\n')[0]}`;
   rows.push(
     `| ${n} | ${relation.get(n) ?? '?'} | ${rendered.get(n)} | ${r?.status ?? '-'} | ${tests} | ${elf} | ${solve} | ${r ? r.seconds.toFixed(1) : '-'} | ${r && built ? (r.seconds - r.scriptSeconds).toFixed(1) : '-'} | ${why.replace(/\|/g, '\\|')} |`,
   );

@@ -177,8 +177,12 @@ export function sysrootGlibc(): string {
   const lib = '/usr/aarch64-linux-gnu/lib';
   const libc = readdirSync(lib).find((f) => /^libc\.so\.6$/.test(f));
   if (!libc) return '2.17';
-  const r = spawnSync('bash', ['-c', `strings '${join(lib, libc)}' | grep -oE '^GLIBC_2\\.[0-9]+$' | sort -V | tail -1`], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    'bash',
+    ['-c', `strings '${join(lib, libc)}' | grep -oE '^GLIBC_2\\.[0-9]+$' | sort -V | tail -1`],
+    {
+      encoding: 'utf8',
+    },
+  );
   return r.stdout.trim().replace(/^GLIBC_/, '') || '2.17';
 }

@@ -208,23 +208,30 @@ function summarise(results: FeedstockResult[], channel: string, log: Log) {
       `${headline}${others.length > 0 ? `\nalso not built: ${others.join(', ')}` : ''} [${first.error?.code ?? 'ACCEL_CONDA_BUILD_FAILED'}]`,
     );
     for (const f of failed.slice(1)) {
-      log.error(`${(f.error?.message ?? `${f.feedstock} failed`).split('\n')[0]} [${f.error?.code ?? 'ACCEL_CONDA_BUILD_FAILED'}]`);
+      log.error(
+        `${(f.error?.message ?? `${f.feedstock} failed`).split('\n')[0]} [${f.error?.code ?? 'ACCEL_CONDA_BUILD_FAILED'}]`,
+      );
     }
-    const hint = [(first.error as { hint?: string } | undefined)?.hint, first.log ? `full log: accel store get ${first.log}` : '']
+    const hint = [
+      (first.error as { hint?: string } | undefined)?.hint,
+      first.log ? `full log: accel store get ${first.log}` : '',
+    ]
       .filter(Boolean)
       .join('; ');
     if (hint) process.stderr.write(`accel: hint: ${hint}\n`);
   }
   const data = { channel, results };
   const exitCode = failed.length > 0 ? 1 : undefined;
-  return dataResult(data, () =>
-    [
-      ...results.map((r) => {
-        const size = r.packages.reduce((n, p) => n + p.size, 0);
-        return `${r.status.padEnd(8)}${r.feedstock.padEnd(20)}${r.seconds.toFixed(2).padStart(7)} s  ${r.packages.length} package(s), ${formatSize(size)}`;
-      }),
-      `channel: ${channel}`,
-    ].join('\n'),
+  return dataResult(
+    data,
+    () =>
+      [
+        ...results.map((r) => {
+          const size = r.packages.reduce((n, p) => n + p.size, 0);
+          return `${r.status.padEnd(8)}${r.feedstock.padEnd(20)}${r.seconds.toFixed(2).padStart(7)} s  ${r.packages.length} package(s), ${formatSize(size)}`;
+        }),
+        `channel: ${channel}`,
+      ].join('\n'),
     exitCode,
   );
 }

@@ -48,7 +48,10 @@ Examples:
           throw new AccelError(
             'ACCEL_CONDA_UNSATISFIABLE',
             `the channel cannot satisfy:\n  ${solved.unsatisfied.join('\n  ')}`,
-            { hint: `build what is missing into the channel first: accel conda build --channel ${channel} …`, exitCode: 1 },
+            {
+              hint: `build what is missing into the channel first: accel conda build --channel ${channel} …`,
+              exitCode: 1,
+            },
           );
         }
         const { installCondaPackage } = await import('../conda/pkg/install.ts');

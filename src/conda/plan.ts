@@ -140,9 +140,7 @@ export function planBuilds(
 function byName(pairs: (readonly [string, string])[]): { name: string; needed_by: string[] }[] {
   const m = new Map<string, Set<string>>();
   for (const [name, by] of pairs) m.set(name, (m.get(name) ?? new Set()).add(by));
-  return [...m]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([name, by]) => ({ name, needed_by: [...by].sort() }));
+  return [...m].sort(([a], [b]) => a.localeCompare(b)).map(([name, by]) => ({ name, needed_by: [...by].sort() }));
 }
 
 /**

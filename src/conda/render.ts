@@ -181,7 +181,10 @@ function addHostSide(spec: string, packages: Set<string>): void {
  */
 function buildVariables(recipe: Recipe, target: Platform, variant: Record<string, string>): Dict {
   const shell = (name: string) => (target.os === 'win' ? `%${name}%` : `$${name}`);
-  const vars: Dict = { RECIPE_DIR: recipe.dir };
+  const vars: Dict = {
+    RECIPE_DIR: recipe.dir,
+    SHLIB_EXT: target.os === 'win' ? '.dll' : target.os === 'osx' ? '.dylib' : '.so',
+  };
   for (const name of ['PYTHON', 'PREFIX', 'BUILD_PREFIX', 'SRC_DIR', 'SP_DIR', 'PIP', 'CPU_COUNT']) {
     vars[name] = shell(name);
   }

@@ -9,7 +9,15 @@ import { test } from 'node:test';
 import { readCondaPackage } from '../../src/conda/pkg/read.ts';
 import { solveWithRattler, sysrootGlibc } from '../feedstock-set.ts';
 import { runAccel, runCommand, tempDir } from '../helpers.ts';
-import { condaBuild, FEEDSTOCKS, failed, okJson, type ResultJson, startUpstream, statuses } from './conda-build-harness.ts';
+import {
+  condaBuild,
+  FEEDSTOCKS,
+  failed,
+  okJson,
+  type ResultJson,
+  startUpstream,
+  statuses,
+} from './conda-build-harness.ts';
 
 /** Writes `<root>/<name>-feedstock/recipe/<file>` for each file. */
 function recipe(root: string, name: string, files: Record<string, string>): string {
@@ -22,9 +30,7 @@ function recipe(root: string, name: string, files: Record<string, string>): stri
 }
 
 function record(out: ResultJson, name: string) {
-  const pkg = out.results
-    .flatMap((r) => r.packages)
-    .find((p) => p.name === name);
+  const pkg = out.results.flatMap((r) => r.packages).find((p) => p.name === name);
   assert.ok(pkg, `a package ${name} in ${JSON.stringify(out.results)}`);
   return pkg;
 }
@@ -43,14 +49,14 @@ test('a split recipe as conda-build runs it: the top-level script first, outputs
     'meta.yaml': [
       'package: {name: probe-split, version: "1.0"}',
       'requirements:',
-      "  build: ['{{ compiler(\"c\") }}', '{{ stdlib(\"c\") }}', make, coreutils]",
+      '  build: [\'{{ compiler("c") }}\', \'{{ stdlib("c") }}\', make, coreutils]',
       'outputs:',
       '  - name: probe-dev',
       '    files: [include/probe.h]',
       '  - name: probe',
       '    script: install_probe.sh',
       '    requirements:',
-      "      build: ['{{ compiler(\"c\") }}', '{{ stdlib(\"c\") }}']",
+      '      build: [\'{{ compiler("c") }}\', \'{{ stdlib("c") }}\']',
       '      host: [probe-dev]',
       '    test:',
       '      files: [testdata/input.txt]',
@@ -63,7 +69,7 @@ test('a split recipe as conda-build runs it: the top-level script first, outputs
       '  - name: probe-win',
       '    build:',
       '      skip: true  # [not win]',
-      "      run_exports: ['{{ pin_subpackage(\"probe-win\", max_pin=\"x\") }}']",
+      '      run_exports: [\'{{ pin_subpackage("probe-win", max_pin="x") }}\']',
       '',
     ].join('\n'),
     // gcc_bootstrap (zlib's compiler on conda-forge) is the machine's cross gcc too.
@@ -81,6 +87,7 @@ test('a split recipe as conda-build runs it: the top-level script first, outputs
       // The work directory as the top level left it, a fresh prefix holding only the sibling it names in host.
       'test -x hello && test -f ran.txt',
       'test -f "$PREFIX/include/probe.h"',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell variable, written as recipes write it
       'mkdir -p "$PREFIX/bin" && ${BUILD_PREFIX}/bin/install -m 755 hello "$PREFIX/bin/hello"',
       '',
     ].join('\n'),
@@ -100,22 +107,53 @@ test('a split recipe as conda-build runs it: the top-level script first, outputs
   assert.ok(Number(/2\.(\d+)/.exec(glibc)?.[1]) >= 34, glibc);
   const dev = await indexOf(run.channel, record(out, 'probe-dev'));
   assert.deepEqual(dev.files, ['include/probe.h']);
-  assert.equal(dev.index.depends.find((d: string) => d.startsWith('__glibc')), undefined, 'no binaries, no floor');
+  assert.equal(
+    dev.index.depends.find((d: string) => d.startsWith('__glibc')),
+    undefined,
+    'no binaries, no floor',
+  );
 
   // The channel carries the toolchain's runtime, so an independent solver finds every dependency in it.
   const solved = await solveWithRattler(run.channel, ['probe'], sysrootGlibc());
   const answer = solved.get('probe');
   assert.ok(answer?.ok, JSON.stringify(answer));
-  assert.ok(answer.packages.some((p) => p.startsWith(`libgcc=${major}.`)), answer.packages.join(' '));
+  assert.ok(
+    answer.packages.some((p) => p.startsWith(`libgcc=${major}.`)),
+    answer.packages.join(' '),
+  );
 
   // `accel conda install` puts it into a prefix, where it runs under qemu.
   const env = join(dir, 'env');
-  const installed = await runAccel(['--home', run.home, 'conda', 'install', '--channel', run.channel, '--prefix', env, '--platform', 'linux-aarch64', 'probe']);
+  const installed = await runAccel([
+    '--home',
+    run.home,
+    'conda',
+    'install',
+    '--channel',
+    run.channel,
+    '--prefix',
+    env,
+    '--platform',
+    'linux-aarch64',
+    'probe',
+  ]);
   assert.equal(installed.code, 0, installed.stderr.toString());
   const ran = await runCommand('qemu-aarch64-static', ['-L', '/usr/aarch64-linux-gnu', join(env, 'bin', 'hello')]);
   assert.equal(ran.stdout.toString(), 'hello from aarch64\n');
   assert.ok(existsSync(join(env, 'lib', 'libgcc_s.so.1')), 'libgcc came along as a run dependency');
-  const unknown = await runAccel(['--home', run.home, 'conda', 'install', '--channel', run.channel, '--prefix', env, '--platform', 'linux-aarch64', 'nosuch']);
+  const unknown = await runAccel([
+    '--home',
+    run.home,
+    'conda',
+    'install',
+    '--channel',
+    run.channel,
+    '--prefix',
+    env,
+    '--platform',
+    'linux-aarch64',
+    'nosuch',
+  ]);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr.toString(), /\[ACCEL_CONDA_UNSATISFIABLE\]/);
   assert.match(unknown.stderr.toString(), /nosuch/);
@@ -164,10 +202,16 @@ test('sources: a declared override is warned about and recorded; md5-only pins a
   assert.match(bad.stderr.toString(), /does not match the recipe's md5/);
 
   // A dead URL and a recipe digest the local file does not match (a distribution's repack): --source.
-  writeFileSync(join(md5Feedstock, 'recipe', 'meta.yaml'), meta(`sha256: ${'1'.repeat(64)}`).replace(upstream.base, 'https://upstream.invalid'));
+  writeFileSync(
+    join(md5Feedstock, 'recipe', 'meta.yaml'),
+    meta(`sha256: ${'1'.repeat(64)}`).replace(upstream.base, 'https://upstream.invalid'),
+  );
   const over = await condaBuild(run, [md5Feedstock, '--test', 'skip', '--source', `greetsrc=${tarball}`]);
   const overJson = okJson(over);
-  assert.match(over.stderr.toString(), /warning: greetsrc: source https:\/\/upstream\.invalid\/greet-1\.2\.0\.tar\.gz replaced by .*greet-1\.2\.0\.tar\.gz/);
+  assert.match(
+    over.stderr.toString(),
+    /warning: greetsrc: source https:\/\/upstream\.invalid\/greet-1\.2\.0\.tar\.gz replaced by .*greet-1\.2\.0\.tar\.gz/,
+  );
   const { about } = await indexOf(run.channel, record(overJson, 'greetsrc'));
   assert.deepEqual(about.extra.accel_source_overrides, [
     {
@@ -195,7 +239,8 @@ test('--keep-going: a feedstock that does not render fails with those that need 
   const real = join(dir, 'checkouts');
   recipe(real, 'broken', { 'meta.yaml': 'package: {name: broken, version: "{{ nosuch(1) }}"}\n' });
   recipe(real, 'needsbroken', {
-    'meta.yaml': 'package: {name: needsbroken, version: "1"}\nbuild: {noarch: generic}\nrequirements: {host: [broken]}\n',
+    'meta.yaml':
+      'package: {name: needsbroken, version: "1"}\nbuild: {noarch: generic}\nrequirements: {host: [broken]}\n',
     'build.sh': 'mkdir -p "$PREFIX/share" && touch "$PREFIX/share/needsbroken"\n',
   });
   recipe(real, 'fine', {
@@ -205,7 +250,8 @@ test('--keep-going: a feedstock that does not render fails with those that need 
   // The working set is a directory of symlinks to checkouts.
   const set = join(dir, 'set');
   mkdirSync(set);
-  for (const f of ['broken', 'needsbroken', 'fine']) symlinkSync(join(real, `${f}-feedstock`), join(set, `${f}-feedstock`));
+  for (const f of ['broken', 'needsbroken', 'fine'])
+    symlinkSync(join(real, `${f}-feedstock`), join(set, `${f}-feedstock`));
 
   const stop = await condaBuild(run, ['--all', set]);
   assert.equal(stop.code, 1);

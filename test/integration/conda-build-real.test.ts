@@ -28,32 +28,39 @@ const skip =
     : `the feedstocks' sources are not in ${FEEDSTOCK_SOURCES}: run ${join(SHARED_FEEDSTOCKS, 'get-sources')} ${FEEDSTOCK_SOURCES} ${missing.join(' ')}`;
 
 function build(home: string, channel: string, set: string, names: string[]) {
-  return runAccel(
-    [
-      '--home',
-      home,
-      '--json',
-      'conda',
-      'build',
-      '--all',
-      set,
-      '--target-platform',
-      'linux-aarch64',
-      '--channel',
-      channel,
-      '--jobs',
-      '2',
-      ...sourceFlags(names),
+  return runAccel([
+    '--home',
+    home,
+    '--json',
+    'conda',
+    'build',
+    '--all',
+    set,
+    '--target-platform',
+    'linux-aarch64',
+    '--channel',
+    channel,
+    '--jobs',
+    '2',
+    ...sourceFlags(names),
   ]);
 }
 
-test('real conda-forge feedstocks build unchanged for linux-aarch64 and pass their own tests under qemu; only aarch64 code; rattler solves them; the same inputs give the same bytes', { skip }, async (t) => {
+test('real conda-forge feedstocks build unchanged for linux-aarch64 and pass their own tests under qemu; only aarch64 code; rattler solves them; the same inputs give the same bytes', {
+  skip,
+}, async (t) => {
   const dir = tempDir(t, 'accel-conda-real-');
   const set = linkFeedstocks(join(dir, 'feedstocks'), SUBSET);
   const channel = join(dir, 'channel');
   const r = await build(join(dir, 'home'), channel, set, SUBSET);
   const out = okJson(r);
-  assert.deepEqual(statuses(out), { bzip2: 'built', 'lz4-c': 'built', ncurses: 'built', readline: 'built', zlib: 'built' });
+  assert.deepEqual(statuses(out), {
+    bzip2: 'built',
+    'lz4-c': 'built',
+    ncurses: 'built',
+    readline: 'built',
+    zlib: 'built',
+  });
   // zlib's Debian tarball is a repack (relation=repack): the override is said, never silent.
   assert.match(r.stderr.toString(), /warning: zlib: source http:\/\/zlib\.net\/zlib-[\d.]+\.tar\.gz replaced by /);
 
@@ -72,17 +79,24 @@ test('real conda-forge feedstocks build unchanged for linux-aarch64 and pass the
   assert.ok(elves > 20, `${elves} ELF files checked`);
 
   const repodata = JSON.parse(readFileSync(join(channel, 'linux-aarch64', 'repodata.json'), 'utf8'));
-  const readline = Object.values(repodata['packages.conda']).find((x) => (x as { name: string }).name === 'readline') as {
+  const readline = Object.values(repodata['packages.conda']).find(
+    (x) => (x as { name: string }).name === 'readline',
+  ) as {
     depends: string[];
   };
-  assert.ok(readline.depends.some((d) => d.startsWith('ncurses')), readline.depends.join(', '));
+  assert.ok(
+    readline.depends.some((d) => d.startsWith('ncurses')),
+    readline.depends.join(', '),
+  );
   assert.ok(readline.depends.some((d) => /^__glibc >=2\.\d+/.test(d)));
 
   const solved = await solveWithRattler(channel, [...new Set(names)], sysrootGlibc());
   for (const [spec, answer] of solved) assert.ok(answer.ok, `${spec}: ${JSON.stringify(answer)}`);
 
   // bzip2 applies patches: the same inputs in another store give byte-identical packages.
-  const again = okJson(await build(join(dir, 'home2'), join(dir, 'channel2'), linkFeedstocks(join(dir, 'set2'), ['bzip2']), ['bzip2']));
+  const again = okJson(
+    await build(join(dir, 'home2'), join(dir, 'channel2'), linkFeedstocks(join(dir, 'set2'), ['bzip2']), ['bzip2']),
+  );
   const digest = (j: ResultJson) => j.results.flatMap((x) => x.packages.map((p) => `${p.filename} ${p.sha256}`));
   assert.deepEqual(digest(again), digest({ ...out, results: out.results.filter((x) => x.feedstock === 'bzip2') }));
 });

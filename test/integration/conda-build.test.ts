@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { simpleSolve } from '@conda-org/rattler';
 import { elfMachine } from '../../src/conda/builder/elf.ts';
-import { sysrootGlibc, writeTargetSystem } from '../feedstock-set.ts';
 import { installCondaPackage } from '../../src/conda/pkg/install.ts';
 import { checkCondaPackage, readCondaPackage } from '../../src/conda/pkg/read.ts';
+import { sysrootGlibc, writeTargetSystem } from '../feedstock-set.ts';
 import { runAccel, runCommand, tempDir } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
 import {
@@ -59,12 +59,12 @@ test('the example graph cross-builds for linux-aarch64, runs under qemu, rattler
   assert.deepEqual(
     files.sort(),
     [
-    'linux-aarch64/hello-1.0.0-hd92aec2_0.conda',
-    ...runtimePackages(run.channel),
-    'linux-aarch64/libgreet-1.2.0-hbb08499_0.conda',
-    'linux-aarch64/libgreet-devel-1.2.0-hbb08499_0.conda',
-    'linux-aarch64/libshout-0.3.1-h34ee94e_1.conda',
-    'noarch/greet-data-2024.1-hbf21a9e_0.conda',
+      'linux-aarch64/hello-1.0.0-hd92aec2_0.conda',
+      ...runtimePackages(run.channel),
+      'linux-aarch64/libgreet-1.2.0-hbb08499_0.conda',
+      'linux-aarch64/libgreet-devel-1.2.0-hbb08499_0.conda',
+      'linux-aarch64/libshout-0.3.1-h34ee94e_1.conda',
+      'noarch/greet-data-2024.1-hbf21a9e_0.conda',
     ].sort(),
   );
   assert.equal(runtimePackages(run.channel).length, 4, 'libgcc, libgcc-ng, libstdcxx, libstdcxx-ng');

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { isMachineTool } from '../../src/conda/build-tools.ts';
 import { feedstockDeps } from '../../src/conda/builder/graph.ts';
 import { planBuilds, planDot, stronglyConnected } from '../../src/conda/plan.ts';
 import type { OutputRecord } from '../../src/conda/record.ts';
-import { isMachineTool } from '../../src/conda/build-tools.ts';
-import { isCompilerPackage, type RenderedRecipe } from '../../src/conda/render.ts';
 import { specName } from '../../src/conda/record.ts';
+import { isCompilerPackage, type RenderedRecipe } from '../../src/conda/render.ts';
 
 /**
  * A rendered feedstock reduced to what planning reads: output names, build, run and test requirements. Build
@@ -63,7 +63,10 @@ test('plan: compilers and build tools come from the machine, so zlib <-> compile
     { from: 'zlib', to: 'libpng', via: ['libzlib'] },
     { from: 'zlib', to: 'python', via: ['libzlib'] },
   ]);
-  assert.deepEqual(plan.levels, [['make', 'zlib'], ['ctng-compilers', 'libpng', 'python']]);
+  assert.deepEqual(plan.levels, [
+    ['make', 'zlib'],
+    ['ctng-compilers', 'libpng', 'python'],
+  ]);
 });
 
 test('plan: a self-contained cycle of three, and a feedstock needing its own output is no cycle', () => {

@@ -399,3 +399,56 @@ for (const [what, files, code, where] of BAD) {
     );
   });
 }
+
+test('real recipes’ render needs: SHLIB_EXT in Jinja, "" variant values kept, a skipped output still pinnable, md5/sha1 pins read', (t) => {
+  const dir = recipeDir(t, {
+    'meta.yaml': `package:
+  name: blas-split
+  version: 1.0
+source:
+  url: https://upstream.invalid/blas-1.0.tar.gz
+  md5: 0123456789abcdef0123456789abcdef
+  sha1: 0123456789abcdef0123456789abcdef01234567
+outputs:
+  - name: libblas{{ suffix }}
+    test:
+      commands:
+        - test -f $PREFIX/lib/libblas{{ SHLIB_EXT }}
+      source_files: [tests]
+  - name: blas-wapi
+    build:
+      skip: true  # [not win]
+      run_exports:
+        - {{ pin_subpackage('blas-wapi', max_pin='x') }}
+`,
+    // openblas' shape: an explicit "" is a value (no suffix), beside a real one.
+    'conda_build_config.yaml': 'suffix:\n  - ""\n  - "-ilp64"\n',
+  });
+  const records = renderRecipe(loadRecipe(dir), options()).records;
+  assert.deepEqual(records.map((r) => r.name).sort(), ['libblas', 'libblas-ilp64']);
+  assert.deepEqual(records[0]?.test.commands, ['test -f $PREFIX/lib/libblas.so']);
+  assert.deepEqual(records[0]?.test.source_files, ['tests']);
+  assert.equal(records[0]?.sources[0]?.md5, '0123456789abcdef0123456789abcdef');
+  assert.equal(records[0]?.sources[0]?.sha1, '0123456789abcdef0123456789abcdef01234567');
+  const osx = renderRecipe(loadRecipe(dir), options('osx-arm64')).records;
+  assert.deepEqual(osx[0]?.test.commands, ['test -f $PREFIX/lib/libblas.dylib']);
+});
+
+test('zipped keys of different lengths: the error names each key, its count and the file that set it', (t) => {
+  const dir = recipeDir(t, {
+    'meta.yaml': 'package:\n  name: x\n  version: 1\nrequirements:\n  host:\n    - python\n    - numpy\n',
+    'conda_build_config.yaml': 'python: ["3.11", "3.12"]\nnumpy: ["1.26", "2.0"]\nzip_keys: [[python, numpy]]\n',
+  });
+  const override = join(dir, 'override.yaml');
+  writeFileSync(override, 'python: ["3.10", "3.11", "3.12"]\n');
+  assert.throws(
+    () => renderRecipe(loadRecipe(dir), options('linux-aarch64', [override])),
+    (err: unknown) => {
+      assert.ok(isAccelError(err));
+      assert.equal(err.code, 'ACCEL_CONDA_VARIANT');
+      assert.match(err.message, /python: 3 in .*override\.yaml/);
+      assert.match(err.message, /numpy: 2 in .*conda_build_config\.yaml/);
+      return true;
+    },
+  );
+});

@@ -59,10 +59,14 @@ export function emulationPrefix(cpu: string, emulator: string | null): string[] 
   ];
   let ok = false;
   if (existsSync('/proc/sys/fs/binfmt_misc')) {
-    const probe = spawnSync(prefix[0] as string, [...prefix.slice(1), 'test', '-e', `/proc/sys/fs/binfmt_misc/accel-${cpu}`], {
-      stdio: 'ignore',
-      timeout: 10_000,
-    });
+    const probe = spawnSync(
+      prefix[0] as string,
+      [...prefix.slice(1), 'test', '-e', `/proc/sys/fs/binfmt_misc/accel-${cpu}`],
+      {
+        stdio: 'ignore',
+        timeout: 10_000,
+      },
+    );
     ok = probe.status === 0;
   }
   const result = ok ? prefix : null;

@@ -9,11 +9,11 @@ import type { BuildContext, BuiltPackage } from './context.ts';
 import { compilerLanguage, type Toolchain } from './cross-toolchain.ts';
 import { ELF_MACHINES, elfMachine, elfMachineName, glibcNeeded } from './elf.ts';
 import { emulationPrefix } from './emulation.ts';
+import { linkMachineTools } from './machine-bin.ts';
 import { compareVersions } from './match.ts';
 import type { PreparedFeedstock } from './prepare.ts';
 import { logLine, logTail, ranForeignProgram, runScript } from './run-script.ts';
 import { ensureRuntimePackages } from './runtime-packages.ts';
-import { linkMachineTools } from './machine-bin.ts';
 import { applyPatches, extractSource, fetchSource, type SourceOverride } from './source.ts';
 import { type StagedPackage, testOutput } from './test-run.ts';
 import { buildEnv, type Workspace } from './workspace.ts';
@@ -58,7 +58,10 @@ export async function prepareSources(
         `${prep.feedstock}: source ${source.url} replaced by ${got.override.file} (sha256 ${got.digest}), as --source/conda.sources says`,
       );
     }
-    logLine(ws.log, `== source ${source.url} sha256:${got.digest}${got.override ? ` (override: ${got.override.file})` : ''}`);
+    logLine(
+      ws.log,
+      `== source ${source.url} sha256:${got.digest}${got.override ? ` (override: ${got.override.file})` : ''}`,
+    );
     const dir = source.folder ? join(ws.srcDir, source.folder) : ws.srcDir;
     await extractSource(ctx.store, got.digest, dir, prep.feedstock);
     // The newest file of the archive as released, before patches touch anything: fixed by the inputs.
@@ -91,7 +94,9 @@ async function runBuild(
   logLine(ws.log, `== build ${script.name} for ${record.name}`);
   const started = performance.now();
   const env = buildEnv(ws, record, prep.toolchain, ctx.env, epoch);
-  const wrap = prep.toolchain.cross ? emulationPrefix(prep.toolchain.host.split('-')[0] as string, prep.toolchain.emulator) : null;
+  const wrap = prep.toolchain.cross
+    ? emulationPrefix(prep.toolchain.host.split('-')[0] as string, prep.toolchain.emulator)
+    : null;
   const code = await runScript(file, { cwd: ws.srcDir, env, log: ws.log, wrap });
   if (code !== 0) {
     if (prep.toolchain.cross && !wrap && ranForeignProgram(ws.log)) {
@@ -224,7 +229,9 @@ export async function buildPrepared(
       Object.entries(record.run_exports).filter(([, v]) => (v as string[]).length > 0),
     );
     const depends = await runDepends(record, prep, ctx, glibc);
-    const about: Record<string, unknown> = Object.fromEntries(Object.entries(record.about).filter(([, v]) => v !== null));
+    const about: Record<string, unknown> = Object.fromEntries(
+      Object.entries(record.about).filter(([, v]) => v !== null),
+    );
     if (overrides.length > 0) about.extra = { accel_source_overrides: overrides };
     const pkg = await writeCondaPackage({
       prefix: ws.prefix,
@@ -285,7 +292,8 @@ async function installEnvironments(prep: PreparedFeedstock, ws: Workspace, ctx: 
   const share = join(ws.buildPrefix, 'share');
   if (prep.toolchain.provides.has('gnuconfig') || prep.toolchain.provides.has('libtool')) {
     mkdirSync(join(share, 'gnuconfig'), { recursive: true });
-    for (const f of ['config.guess', 'config.sub']) copyFileSync(join('/usr/share/misc', f), join(share, 'gnuconfig', f));
+    for (const f of ['config.guess', 'config.sub'])
+      copyFileSync(join('/usr/share/misc', f), join(share, 'gnuconfig', f));
   }
   // Debian links libtool's config.* to /usr/share/misc: copied as files, so that they resolve anywhere.
   if (prep.toolchain.provides.has('libtool')) await run('cp', ['-RL', '/usr/share/libtool', join(share, 'libtool')]);

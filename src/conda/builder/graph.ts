@@ -114,10 +114,7 @@ export async function buildFeedstocks(
 
 /** Every package name a feedstock needs to build and test (what a feedstock that did not render may provide). */
 function needsOf(r: RenderedRecipe): string[] {
-  return [
-    ...r.buildRequires,
-    ...r.records.flatMap((o) => [...o.requirements.run, ...o.test.requires].map(specName)),
-  ];
+  return [...r.buildRequires, ...r.records.flatMap((o) => [...o.requirements.run, ...o.test.requires].map(specName))];
 }
 
 function blocked(feedstock: string, message: string): FeedstockResult {

@@ -14,7 +14,10 @@ export function linkMachineTools(bin: string, names: Iterable<string>, path: str
   for (const name of names) {
     const machine = MACHINE_TOOLS[name];
     if (!machine) continue;
-    const commands = { ...(machine.probe.startsWith('/') ? {} : { [machine.probe]: machine.probe }), ...machine.commands };
+    const commands = {
+      ...(machine.probe.startsWith('/') ? {} : { [machine.probe]: machine.probe }),
+      ...machine.commands,
+    };
     for (const [as, from] of Object.entries(commands)) {
       const file = findOnPath(from, path);
       if (!file || existsSync(join(bin, as))) continue;

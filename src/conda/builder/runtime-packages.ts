@@ -117,5 +117,9 @@ async function publishRuntime(ctx: BuildContext, toolchain: Toolchain, version: 
 }
 
 function debArch(toolchain: Toolchain): string {
-  return toolchain.host.startsWith('aarch64') ? 'arm64' : toolchain.host.startsWith('powerpc64le') ? 'ppc64el' : 'amd64';
+  return toolchain.host.startsWith('aarch64')
+    ? 'arm64'
+    : toolchain.host.startsWith('powerpc64le')
+      ? 'ppc64el'
+      : 'amd64';
 }

@@ -74,16 +74,22 @@ export async function fetchSource(
     try {
       info = await store.putFile(local);
     } catch (err) {
-      throw new AccelError('ACCEL_CONDA_SOURCE_OVERRIDE', `${what}: cannot read the source override ${local}: ${(err as Error).message}`, {
-        hint: 'fix the path given with --source or in conda.sources',
-        cause: err,
-      });
+      throw new AccelError(
+        'ACCEL_CONDA_SOURCE_OVERRIDE',
+        `${what}: cannot read the source override ${local}: ${(err as Error).message}`,
+        {
+          hint: 'fix the path given with --source or in conda.sources',
+          cause: err,
+        },
+      );
     }
     // A local copy of the very archive the recipe pins is no override: nothing to warn about or record.
     const same =
       pin.kind === 'sha256'
         ? info.digest === pin.value
-        : createHash(pin.kind).update(readFileSync(blobPath(store.layout, info.digest))).digest('hex') === pin.value;
+        : createHash(pin.kind)
+            .update(readFileSync(blobPath(store.layout, info.digest)))
+            .digest('hex') === pin.value;
     if (same) {
       if (pin.kind !== 'sha256') store.refs.set(WEAK_PIN_NS, `${pin.kind}:${pin.value}`, info.digest);
       return { digest: info.digest };
@@ -101,7 +107,9 @@ export async function fetchSource(
   const known = store.refs.get(WEAK_PIN_NS, `${pin.kind}:${pin.value}`);
   if (known && store.has(known.digest as Digest)) return { digest: known.digest as Digest };
   const digest = await download(url, what, options, undefined);
-  const actual = createHash(pin.kind).update(readFileSync(blobPath(store.layout, digest))).digest('hex');
+  const actual = createHash(pin.kind)
+    .update(readFileSync(blobPath(store.layout, digest)))
+    .digest('hex');
   if (actual !== pin.value) {
     throw new AccelError(
       'ACCEL_CONDA_SOURCE_SHA256',

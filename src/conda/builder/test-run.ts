@@ -1,12 +1,5 @@
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
 import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,14 +8,15 @@ import type { OutputRecord } from '../record.ts';
 import { type ChannelPackage, readChannel, solve } from './channel-packages.ts';
 import type { BuildContext } from './context.ts';
 import { resolveToolchain, type Toolchain } from './cross-toolchain.ts';
-import { channelSubdirs } from './prepare.ts';
-import { logLine, logTail, runScript } from './run-script.ts';
 import { ELF_MACHINES, elfMachine } from './elf.ts';
 import { emulationPrefix } from './emulation.ts';
 import { linkMachineTools } from './machine-bin.ts';
+import { channelSubdirs } from './prepare.ts';
+import { logLine, logTail, runScript } from './run-script.ts';
 import { compilerFlags } from './workspace.ts';
 
 const run = promisify(execFile);
+
 import type { Workspace } from './workspace.ts';
 
 /** A package built in this run and not yet published: tests install it from its build output. */

@@ -120,7 +120,9 @@ export function buildEnv(
     PKG_CONFIG_LIBDIR: pkgconfig,
     SOURCE_DATE_EPOCH: String(sourceDateEpoch),
   });
-  const python = record.variant.python ?? /^python\s+(\d+\.\d+)/.exec(record.requirements.host.find((h) => /^python\s/.test(h)) ?? '')?.[1];
+  const python =
+    record.variant.python ??
+    /^python\s+(\d+\.\d+)/.exec(record.requirements.host.find((h) => /^python\s/.test(h)) ?? '')?.[1];
   if (python) {
     env.PY_VER = python.replace(/^(\d+)\.(\d+).*$/, '$1.$2');
     env.PYTHON = `${p}/bin/python`;
