@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FeedstockResult } from '../src/conda/builder/context.ts';
 import {
+  buildArgs,
   elfMachines,
   fetchSources,
   linkFeedstocks,
   metaYamlFeedstocks,
   SHARED_FEEDSTOCKS,
   solveWithRattler,
-  sourceFlags,
   sourceRows,
   sysrootGlibc,
 } from '../test/feedstock-set.ts';
@@ -38,28 +38,11 @@ for (const n of names) {
   rendered.set(n, r.status === 0 ? 'yes' : `no: ${/\[(ACCEL_[A-Z_]+)\]/.exec(r.stderr)?.[1] ?? r.stderr.trim()}`);
 }
 const started = performance.now();
-const build = spawnSync(
-  process.execPath,
-  [
-    MAIN,
-    '--home',
-    home,
-    '--json',
-    'conda',
-    'build',
-    '--all',
-    set,
-    '--target-platform',
-    'linux-aarch64',
-    '--channel',
-    channel,
-    '--keep-going',
-    '--jobs',
-    jobs,
-    ...sourceFlags(names),
-  ],
-  { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] },
-);
+const build = spawnSync(process.execPath, [MAIN, ...buildArgs(home, channel, set, names, jobs), '--keep-going'], {
+  encoding: 'utf8',
+  maxBuffer: 1 << 28,
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 const wall = (performance.now() - started) / 1000;
 const results = (JSON.parse(build.stdout) as { results: FeedstockResult[] }).results;
 const glibc = sysrootGlibc();

@@ -62,6 +62,12 @@ export function sourceFlags(names: string[]): string[] {
     .flatMap((r) => ['--source', `${r.feedstock}=${join(FEEDSTOCK_SOURCES, r.file)}`]);
 }
 
+/** `accel conda build` of a set of them for linux-aarch64, from their orig tarballs, as JSON. */
+export function buildArgs(home: string, channel: string, set: string, names: string[], jobs = '2'): string[] {
+  const target = ['--target-platform', 'linux-aarch64', '--channel', channel, '--jobs', jobs];
+  return ['--home', home, '--json', 'conda', 'build', '--all', set, ...target, ...sourceFlags(names)];
+}
+
 /** A directory of symlinks to the named feedstocks (how a port's working set is put together). */
 export function linkFeedstocks(dir: string, names: string[]): string {
   mkdirSync(dir, { recursive: true });

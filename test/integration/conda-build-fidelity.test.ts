@@ -124,36 +124,26 @@ test('a split recipe as conda-build runs it: the top-level script first, outputs
 
   // `accel conda install` puts it into a prefix, where it runs under qemu.
   const env = join(dir, 'env');
-  const installed = await runAccel([
-    '--home',
-    run.home,
-    'conda',
-    'install',
-    '--channel',
-    run.channel,
-    '--prefix',
-    env,
-    '--platform',
-    'linux-aarch64',
-    'probe',
-  ]);
+  const install = (spec: string) =>
+    runAccel([
+      '--home',
+      run.home,
+      'conda',
+      'install',
+      '--channel',
+      run.channel,
+      '--prefix',
+      env,
+      '--platform',
+      'linux-aarch64',
+      spec,
+    ]);
+  const installed = await install('probe');
   assert.equal(installed.code, 0, installed.stderr.toString());
   const ran = await runCommand('qemu-aarch64-static', ['-L', '/usr/aarch64-linux-gnu', join(env, 'bin', 'hello')]);
   assert.equal(ran.stdout.toString(), 'hello from aarch64\n');
   assert.ok(existsSync(join(env, 'lib', 'libgcc_s.so.1')), 'libgcc came along as a run dependency');
-  const unknown = await runAccel([
-    '--home',
-    run.home,
-    'conda',
-    'install',
-    '--channel',
-    run.channel,
-    '--prefix',
-    env,
-    '--platform',
-    'linux-aarch64',
-    'nosuch',
-  ]);
+  const unknown = await install('nosuch');
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr.toString(), /\[ACCEL_CONDA_UNSATISFIABLE\]/);
   assert.match(unknown.stderr.toString(), /nosuch/);

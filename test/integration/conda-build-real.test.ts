@@ -8,13 +8,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
+  buildArgs,
   elfMachines,
   FEEDSTOCK_SOURCES,
   linkFeedstocks,
   missingSources,
   SHARED_FEEDSTOCKS,
   solveWithRattler,
-  sourceFlags,
   sysrootGlibc,
 } from '../feedstock-set.ts';
 import { runAccel, tempDir } from '../helpers.ts';
@@ -28,22 +28,7 @@ const skip =
     : `the feedstocks' sources are not in ${FEEDSTOCK_SOURCES}: run ${join(SHARED_FEEDSTOCKS, 'get-sources')} ${FEEDSTOCK_SOURCES} ${missing.join(' ')}`;
 
 function build(home: string, channel: string, set: string, names: string[]) {
-  return runAccel([
-    '--home',
-    home,
-    '--json',
-    'conda',
-    'build',
-    '--all',
-    set,
-    '--target-platform',
-    'linux-aarch64',
-    '--channel',
-    channel,
-    '--jobs',
-    '2',
-    ...sourceFlags(names),
-  ]);
+  return runAccel(buildArgs(home, channel, set, names));
 }
 
 test('real conda-forge feedstocks build unchanged for linux-aarch64 and pass their own tests under qemu; only aarch64 code; rattler solves them; the same inputs give the same bytes', {
