@@ -62,7 +62,7 @@ export function prepareFeedstock(rendered: RenderedRecipe, ctx: BuildContext): P
   if (unsatisfied.length > 0) {
     throw new AccelError(
       'ACCEL_CONDA_UNSATISFIABLE',
-      `${what}: requirements neither the channel nor the toolchain satisfy:\n  ${unsatisfied.join('\n  ')}`,
+      `${what}: requirements neither the channel nor the toolchain satisfy: ${[...build.unsatisfied, ...host.unsatisfied].map(specName).join(', ')}\n  ${unsatisfied.join('\n  ')}`,
       {
         hint: `build the feedstocks that provide them into ${ctx.channel} first (or pass them all: accel conda build --all DIR)`,
       },

@@ -57,7 +57,7 @@ export async function testOutput(options: {
   if (solved.unsatisfied.length > 0) {
     throw new AccelError(
       'ACCEL_CONDA_UNSATISFIABLE',
-      `${what}: the test environment cannot be made:\n  ${solved.unsatisfied.join('\n  ')}`,
+      `${what}: the test environment cannot be made, the channel lacks ${solved.unsatisfied.map((u) => u.split(' ')[0]).join(', ')}\n  ${solved.unsatisfied.join('\n  ')}`,
       { hint: 'run requirements and test/requires must be in the channel or built in the same run' },
     );
   }
