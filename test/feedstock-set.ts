@@ -13,9 +13,9 @@ import { join, resolve } from 'node:path';
 import { simpleSolve } from '@conda-org/rattler';
 
 const HERE = import.meta.dirname;
-export const SHARED_FEEDSTOCKS = process.env.ACCEL_FEEDSTOCKS ?? resolve(HERE, '..', '..', 'shared', 'feedstocks');
+export const SHARED_FEEDSTOCKS = process.env.FEEDSTOCKS_DIR ?? resolve(HERE, '..', '..', 'shared', 'feedstocks');
 /** Where get-sources put the orig tarballs (.ci/run fills it before the tests). */
-export const FEEDSTOCK_SOURCES = process.env.ACCEL_FEEDSTOCK_SOURCES ?? join(tmpdir(), 'accel-feedstock-sources');
+export const FEEDSTOCK_SOURCES = process.env.FEEDSTOCK_SOURCES ?? join(tmpdir(), 'accel-feedstock-sources');
 
 export interface SourceRow {
   feedstock: string;

@@ -65,6 +65,19 @@ export interface CcOutcome {
  * compiler's own dependency output to learn the headers, so the cache never preprocesses.
  */
 export async function runCc(options: CcOptions): Promise<CcOutcome> {
+  const outcome = await compileOrReplay(options);
+  // A build that wants its own numbers (conda build, per feedstock) tags its compiles.
+  const tag = options.env.ACCEL_CC_TALLY;
+  if (tag && /^[\w.-]{1,100}$/.test(tag)) {
+    const s = outcome.status;
+    const what =
+      s === 'hit' || s === 'remote hit' ? 'hit' : s === 'miss' ? 'miss' : s === 'failed' ? 'failed' : 'uncacheable';
+    if (s !== 'usage') options.store.counters.bumpTally(tag, what);
+  }
+  return outcome;
+}
+
+async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
   const startNs = BigInt(Date.now()) * 1_000_000n;
   const [name, ...args] = options.argv;
   if (!name)

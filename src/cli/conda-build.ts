@@ -1,15 +1,26 @@
 import { rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import { installClient } from '../cc/client-install.ts';
+import { startDetached } from '../cc/daemon-client.ts';
 import { readChannel } from '../conda/builder/channel-packages.ts';
-import type { BuildContext, FeedstockResult, PackageTools, TestMode } from '../conda/builder/context.ts';
+import type {
+  BuildContext,
+  CacheTally,
+  CompileCache,
+  FeedstockResult,
+  PackageTools,
+  TestMode,
+} from '../conda/builder/context.ts';
 import { buildFeedstocks } from '../conda/builder/graph.ts';
 import { recentBuilds } from '../conda/builder/history.ts';
 import { hostSubdir } from '../conda/platform.ts';
 import { renderFeedstocks } from '../conda/render-set.ts';
-import { AccelError } from '../core/errors.ts';
+import { AccelError, isAccelError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import { formatSize } from '../core/size.ts';
+import type { Store } from '../store/store.ts';
 import { type Globals, withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
@@ -25,6 +36,7 @@ interface BuildFlags {
   ciSupport: boolean;
   source?: string[];
   keepGoing?: boolean;
+  ccCache: boolean;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -77,6 +89,7 @@ export function condaBuildCommand(runner: Runner): Command {
       collect,
     )
     .option('-k, --keep-going', 'after a render or build failure, build everything that does not need it')
+    .option('--no-cc-cache', 'compile without accel’s compile cache (on by default: rebuilds reuse every compile)')
     .option('--no-ci-support', 'ignore the feedstocks’ .ci_support/<target>_*.yaml variant files (used by default)')
     .option(
       '--allow <host>',
@@ -135,6 +148,7 @@ Examples:
             stallMs: g.config.mirror.stallTimeout * 1000,
             sources,
             tools: packageTools,
+            cc: flags.ccCache ? compileCache(g, store) : null,
             log: g.log,
             onEvent: progressLine(g, recipes.length + failed.length),
           };
@@ -160,6 +174,32 @@ Examples:
         return summarise(results, channel, g.log);
       }),
     );
+}
+
+/**
+ * The compile cache for build scripts: the native client installed into the home, the daemon started on the
+ * first build that compiles. Without the client (a checkout where `npm run build:client` never ran) the build
+ * goes on uncached, and says so.
+ */
+function compileCache(g: Globals, store: Store): CompileCache | null {
+  let client: string;
+  try {
+    client = installClient(g.home).client;
+  } catch (err) {
+    if (!isAccelError(err)) throw err;
+    g.log.warn(`building without the compile cache: ${err.message} (${err.hint ?? ''})`);
+    return null;
+  }
+  let started: Promise<unknown> | undefined;
+  const zero: CacheTally = { hit: 0, miss: 0, uncacheable: 0, failed: 0 };
+  return {
+    client,
+    start: async () => {
+      started ??= startDetached(g.home, g.env, g.config.cc.daemonIdleTimeout, availableParallelism());
+      await started;
+    },
+    take: (tag) => ({ ...zero, ...store.counters.takeTally(tag) }),
+  };
 }
 
 /** `--source NAME=FILE`, repeatable: NAME is a feedstock or the file name of a source URL. */
@@ -228,7 +268,8 @@ function summarise(results: FeedstockResult[], channel: string, log: Log) {
       [
         ...results.map((r) => {
           const size = r.packages.reduce((n, p) => n + p.size, 0);
-          return `${r.status.padEnd(8)}${r.feedstock.padEnd(20)}${r.seconds.toFixed(2).padStart(7)} s  ${r.packages.length} package(s), ${formatSize(size)}`;
+          const cc = r.cc ? `, compiles: ${r.cc.hit} cached, ${r.cc.miss} compiled` : '';
+          return `${r.status.padEnd(8)}${r.feedstock.padEnd(20)}${r.seconds.toFixed(2).padStart(7)} s  ${r.packages.length} package(s), ${formatSize(size)}${cc}`;
         }),
         `channel: ${channel}`,
       ].join('\n'),
@@ -249,7 +290,7 @@ export function condaBuildsCommand(runner: Runner): Command {
             : entries
                 .map(
                   (e) =>
-                    `${e.started}  ${e.status.padEnd(8)}${e.feedstock.padEnd(20)}${e.seconds.toFixed(2).padStart(7)} s  log ${e.log ? e.log.slice(0, 12) : '-'}${e.error ? `  ${e.error}` : ''}`,
+                    `${e.started}  ${e.status.padEnd(8)}${e.feedstock.padEnd(20)}${e.seconds.toFixed(2).padStart(7)} s  log ${e.log ? e.log.slice(0, 12) : '-'}${e.cc ? `  compiles ${e.cc.hit} cached, ${e.cc.miss} compiled` : ''}${e.error ? `  ${e.error}` : ''}`,
                 )
                 .join('\n'),
         );

@@ -153,6 +153,8 @@ const OTHER_ENV = new Set([
   'ACCEL_CC_CONNECT_TIMEOUT_MS',
   'ACCEL_CC_SILENCE_MS',
   'ACCEL_CC_START_TIMEOUT_MS',
+  // Set by accel conda build on its build scripts: the compiles of one feedstock, counted apart.
+  'ACCEL_CC_TALLY',
 ]);
 
 export interface LoadedConfig {

@@ -12,13 +12,17 @@ export class Counters {
   readonly #bump: Statement;
   readonly #read: Statement;
   readonly #zero: Statement;
+  readonly #tally: Statement;
+  readonly #dropTally: Statement;
 
   constructor(db: Db) {
     this.#bump = db.prepare(
       'INSERT INTO cc_counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
     );
-    this.#read = db.prepare('SELECT name, value FROM cc_counters ORDER BY name');
+    this.#read = db.prepare("SELECT name, value FROM cc_counters WHERE name NOT LIKE 'tally %' ORDER BY name");
     this.#zero = db.prepare('DELETE FROM cc_counters');
+    this.#tally = db.prepare("SELECT name, value FROM cc_counters WHERE name LIKE 'tally ' || ? || ' %'");
+    this.#dropTally = db.prepare("DELETE FROM cc_counters WHERE name LIKE 'tally ' || ? || ' %'");
   }
 
   bump(name: string, by = 1): void {
@@ -32,6 +36,20 @@ export class Counters {
 
   zero(): void {
     this.#zero.run();
+  }
+
+  /**
+   * A caller's own tally (`ACCEL_CC_TALLY` in a compile's environment: one conda build's compiles), counted
+   * apart from the totals `read()` shows; `takeTally` returns it and removes it.
+   */
+  bumpTally(tag: string, what: string): void {
+    this.#bump.run(`tally ${tag} ${what}`, 1);
+  }
+
+  takeTally(tag: string): Record<string, number> {
+    const rows = this.#tally.all(tag) as { name: string; value: number }[];
+    this.#dropTally.run(tag);
+    return Object.fromEntries(rows.map((r) => [r.name.slice(`tally ${tag} `.length), r.value]));
   }
 }
 

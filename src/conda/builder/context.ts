@@ -24,9 +24,28 @@ export interface BuildContext {
   /** Source overrides (`--source NAME=FILE`, conda.sources): feedstock or URL file name → local archive. */
   sources: Readonly<Record<string, string>>;
   tools: PackageTools;
+  /** The compile cache the build scripts' compilers go through, or null (`--no-cc-cache`). */
+  cc: CompileCache | null;
   log: Log;
   /** A line per package as it starts and ends (the CLI prints it on a TTY). */
   onEvent?: (event: BuildEvent) => void;
+}
+
+/** accel's compile cache as a conda build uses it: the native client, and the daemon it talks to. */
+export interface CompileCache {
+  /** `$ACCEL_HOME/bin/accel-cc`: the compiler names in $BUILD_PREFIX/bin link to it. */
+  client: string;
+  /** Starts the cc daemon (once) before a build script runs, so it lives outside the build's namespace. */
+  start(): Promise<void>;
+  /** The tallied outcomes of the compiles tagged `tag`, removed from the store's counters. */
+  take(tag: string): CacheTally;
+}
+
+export interface CacheTally {
+  hit: number;
+  miss: number;
+  uncacheable: number;
+  failed: number;
 }
 
 export interface BuildEvent {
@@ -54,4 +73,6 @@ export interface FeedstockResult {
   scriptSeconds: number;
   error?: { code: string; message: string };
   key: string | null;
+  /** The compile cache's outcomes for this feedstock's build scripts (null without the cache, or on a hit). */
+  cc?: CacheTally | null;
 }

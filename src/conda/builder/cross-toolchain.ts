@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, join } from 'node:path';
 import { AccelError } from '../../core/errors.ts';
 import { isMachineTool, MACHINE_TOOLS } from '../build-tools.ts';
 import { specName } from '../record.ts';
@@ -23,8 +23,14 @@ export interface Toolchain {
   emulator: string | null;
   /** Compiler versions and binaries' digests: part of every build's inputs. */
   identity: string;
-  /** Variables for build scripts: CC, CXX, AR, RANLIB, ... */
+  /**
+   * Variables for build scripts: CC, CXX, AR, RANLIB, ... As conda-forge's activation sets them, these are
+   * command names (`aarch64-linux-gnu-gcc`) found on PATH, not paths: a build that records its compiler
+   * (openssl's `version -a`) records the same string whether or not the compile cache stands in front of it.
+   */
   env: Record<string, string>;
+  /** The same tools' absolute paths on this machine. */
+  paths: Record<string, string>;
   /** Build requirements the toolchain satisfies, by package name. */
   provides: Set<string>;
   /** The cross gcc's full version (`12.2.0`) when a compiler was asked for: what its runtime packages carry. */
@@ -160,7 +166,7 @@ export function resolveToolchain(
     provides.add(name);
   }
   const missingApt = new Set<string>();
-  const toolEnv: Record<string, string> = {};
+  const toolPaths: Record<string, string> = {};
   const identity: string[] = [`target ${target}`, `host ${t.triplet}`];
   // conda-forge's gxx package depends on its gcc: a C++ build has a C compiler too.
   if (wanted.has(CXX)) wanted.add(CC);
@@ -168,7 +174,7 @@ export function resolveToolchain(
   for (const tool of tools) {
     const file = findOnPath(`${prefix}${tool.suffix}`, env.PATH);
     if (!file) missingApt.add(tool.apt(t.triplet));
-    else toolEnv[tool.variable] = file;
+    else toolPaths[tool.variable] = file;
   }
   const sysroot = cross ? `/usr/${t.triplet}` : '/';
   if (stdlib && cross) {
@@ -197,9 +203,10 @@ export function resolveToolchain(
       { hint: `install it with: apt-get install -y ${list.join(' ')}` },
     );
   }
-  if (toolEnv.CXX) toolEnv.GXX = toolEnv.CXX;
+  if (toolPaths.CXX) toolPaths.GXX = toolPaths.CXX;
+  const toolEnv = Object.fromEntries(Object.entries(toolPaths).map(([k, v]) => [k, basename(v)]));
   for (const tool of [CC, CXX]) {
-    const file = toolEnv[tool.variable];
+    const file = toolPaths[tool.variable];
     if (file && wanted.has(tool)) identity.push(`${tool.suffix} ${compilerVersion(file)} ${fileDigest(file)}`);
   }
   return {
@@ -212,8 +219,9 @@ export function resolveToolchain(
       emulator,
       identity: identity.join('\n'),
       env: toolEnv,
+      paths: toolPaths,
       provides,
-      gccVersion: toolEnv.CC ? compilerVersion(toolEnv.CC) : null,
+      gccVersion: toolPaths.CC ? compilerVersion(toolPaths.CC) : null,
       languages: { c: wanted.has(CC), cxx: wanted.has(CXX) },
     },
     missing,

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, matchesGlob } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, join, matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
 import { AccelError } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
-import type { BuildContext, BuiltPackage } from './context.ts';
+import type { BuildContext, BuiltPackage, CacheTally } from './context.ts';
 import { compilerLanguage, type Toolchain } from './cross-toolchain.ts';
 import { ELF_MACHINES, elfMachine, elfMachineName, glibcNeeded } from './elf.ts';
 import { emulationPrefix } from './emulation.ts';
@@ -87,6 +88,7 @@ async function runBuild(
   prep: PreparedFeedstock,
   ctx: BuildContext,
   epoch: number,
+  tally: string | null,
 ): Promise<{ files: string[]; seconds: number }> {
   const before = new Set(listPrefix(ws.prefix));
   const file = join(ws.root, `build-${record.name}.sh`);
@@ -94,6 +96,7 @@ async function runBuild(
   logLine(ws.log, `== build ${script.name} for ${record.name}`);
   const started = performance.now();
   const env = buildEnv(ws, record, prep.toolchain, ctx.env, epoch);
+  if (tally) env.ACCEL_CC_TALLY = tally;
   const wrap = prep.toolchain.cross
     ? emulationPrefix(prep.toolchain.host.split('-')[0] as string, prep.toolchain.emulator)
     : null;
@@ -170,9 +173,26 @@ export async function buildPrepared(
   prep: PreparedFeedstock,
   ws: Workspace,
   ctx: BuildContext,
-): Promise<{ staged: StagedPackage[]; scriptSeconds: number }> {
+): Promise<{ staged: StagedPackage[]; scriptSeconds: number; cc: CacheTally | null }> {
   const { epoch, overrides } = await prepareSources(prep, ws, ctx);
   await installEnvironments(prep, ws, ctx);
+  // The build scripts' compiles go through the compile cache, tagged so that this feedstock's are counted.
+  const tally = ctx.cc && prep.toolchain.paths.CC ? `conda-${process.pid}-${randomBytes(6).toString('hex')}` : null;
+  try {
+    return await buildOutputs(prep, ws, ctx, epoch, overrides, tally);
+  } finally {
+    if (tally) ctx.cc?.take(tally);
+  }
+}
+
+async function buildOutputs(
+  prep: PreparedFeedstock,
+  ws: Workspace,
+  ctx: BuildContext,
+  epoch: number,
+  overrides: SourceOverride[],
+  tally: string | null,
+): Promise<{ staged: StagedPackage[]; scriptSeconds: number; cc: CacheTally | null }> {
   const { writeCondaPackage } = await import('../pkg/write.ts');
   let scriptSeconds = 0;
   const staged: StagedPackage[] = [];
@@ -184,7 +204,7 @@ export async function buildPrepared(
   let shared: string[] = [];
   let runs = 0;
   if (top) {
-    const r = await runBuild({ name: top.file ?? 'build/script', text: top.text }, first, ws, prep, ctx, epoch);
+    const r = await runBuild({ name: top.file ?? 'build/script', text: top.text }, first, ws, prep, ctx, epoch, tally);
     shared = r.files;
     scriptSeconds += r.seconds;
     runs++;
@@ -216,6 +236,7 @@ export async function buildPrepared(
         prep,
         ctx,
         epoch,
+        tally,
       );
       runs++;
       scriptSeconds += r.seconds;
@@ -275,12 +296,14 @@ export async function buildPrepared(
   if (staged.some((s) => s.record.depends.some((d) => /^lib(gcc|stdcxx)\b/.test(d)))) {
     await ensureRuntimePackages(ctx, prep.toolchain, ws.root);
   }
+  const cc = tally && ctx.cc ? ctx.cc.take(tally) : null;
+  if (cc) logLine(ws.log, `== compile cache: ${cc.hit} hits, ${cc.miss} misses, ${cc.uncacheable} uncacheable`);
   if (ctx.test !== 'skip') {
     for (const s of staged) {
       scriptSeconds += await testOutput({ record: s.output, staged, ws, toolchain: prep.toolchain, ctx });
     }
   }
-  return { staged, scriptSeconds };
+  return { staged, scriptSeconds, cc };
 }
 
 /** The build and host prefixes: packages from the channel, and gnuconfig's scripts from the machine. */
@@ -298,6 +321,15 @@ async function installEnvironments(prep: PreparedFeedstock, ws: Workspace, ctx: 
   // Debian links libtool's config.* to /usr/share/misc: copied as files, so that they resolve anywhere.
   if (prep.toolchain.provides.has('libtool')) await run('cp', ['-RL', '/usr/share/libtool', join(share, 'libtool')]);
   linkMachineTools(join(ws.buildPrefix, 'bin'), prep.toolchain.provides, ctx.env.PATH);
+  // The compile cache: the compilers' names in $BUILD_PREFIX/bin (which leads PATH, and CC names no path)
+  // link to accel's native client, which finds the real compiler further down PATH.
+  if (ctx.cc && prep.toolchain.paths.CC) {
+    await ctx.cc.start();
+    for (const v of ['CC', 'CXX']) {
+      const real = prep.toolchain.paths[v];
+      if (real) symlinkSync(ctx.cc.client, join(ws.buildPrefix, 'bin', basename(real)));
+    }
+  }
 }
 
 async function copyTree(from: string, to: string): Promise<void> {
@@ -338,7 +370,7 @@ function glibcFloor(record: OutputRecord, binaries: string[], toolchain: Toolcha
   const stdlib = record.variant.c_stdlib_version;
   const usesStdlib = record.requirements.build.some((b) => /^sysroot_/.test(specName(b)));
   if (stdlib && usesStdlib) versions.push(stdlib);
-  const needed = binaries.length > 0 ? glibcNeeded(binaries, toolchain.env.READELF ?? 'readelf') : null;
+  const needed = binaries.length > 0 ? glibcNeeded(binaries, toolchain.paths.READELF ?? 'readelf') : null;
   if (needed) versions.push(needed);
   if (versions.length === 0) return null;
   return versions.sort(compareVersions).at(-1) as string;

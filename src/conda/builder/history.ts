@@ -11,6 +11,8 @@ export interface BuildEntry {
   packages: string[];
   log: string | null;
   error: string | null;
+  /** The compile cache's outcomes for the build's compiles (absent without the cache or on a store hit). */
+  cc?: FeedstockResult['cc'];
 }
 
 const NS = 'conda-builds';
@@ -26,6 +28,7 @@ export function recordBuild(store: Store, r: FeedstockResult, startedAt: number)
     packages: r.packages.map((p) => `${p.subdir}/${p.filename}`),
     log: r.log,
     error: r.error ? `[${r.error.code}] ${r.error.message.split('\n')[0]}` : null,
+    ...(r.cc ? { cc: r.cc } : {}),
   };
   // Keys sort by time; the pid and feedstock keep two builds of the same millisecond apart.
   const key = `${String(startedAt).padStart(15, '0')}-${process.pid}-${r.feedstock}`;

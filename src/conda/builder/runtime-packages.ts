@@ -86,7 +86,7 @@ async function publishRuntime(ctx: BuildContext, toolchain: Toolchain, version: 
         }
       }
       const elves = names.filter((n) => !lstatSync(join(lib, n)).isSymbolicLink()).map((n) => join(prefix, 'lib', n));
-      const glibc = elves.length > 0 ? glibcNeeded(elves, toolchain.env.READELF ?? 'readelf') : null;
+      const glibc = elves.length > 0 ? glibcNeeded(elves, toolchain.paths.READELF ?? 'readelf') : null;
       const pkg = await writeCondaPackage({
         prefix,
         files: names.map((n) => `lib/${n}`),

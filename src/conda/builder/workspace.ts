@@ -10,8 +10,10 @@ import { findOnPath, type Toolchain } from './cross-toolchain.ts';
 const PREFIX_LENGTH = 255;
 
 /**
- * The directories of one build. The root depends only on the build's inputs (not on ACCEL_HOME or the
- * time), because the host prefix ends up inside binaries (rpath) and packages: same inputs, same bytes.
+ * The directories of one build. The root depends only on the feedstock and the target (not on ACCEL_HOME, the
+ * time or the other inputs), because the host prefix ends up inside binaries (rpath) and packages: same inputs,
+ * same bytes. And a rebuild with other inputs (a build number bump) compiles with the very same paths, so
+ * its compiles are the compile cache's hits.
  */
 export interface Workspace {
   root: string;
@@ -23,8 +25,8 @@ export interface Workspace {
   log: string;
 }
 
-export function workspaceFor(key: string): Workspace {
-  const root = join(tmpdir(), 'accel-conda-bld', key.slice(0, 16));
+export function workspaceFor(feedstock: string, target: string): Workspace {
+  const root = join(tmpdir(), 'accel-conda-bld', `${feedstock}-${target}`);
   const pad = (name: string) => `${name}${'_placehold'.repeat(30)}`.slice(0, PREFIX_LENGTH - root.length - 1);
   return {
     root,
@@ -52,8 +54,8 @@ export function claimWorkspace(ws: Workspace): () => void {
     if (errnoCode(err) !== 'EEXIST') throw err;
     const pid = Number(readFileSync(owner, 'utf8'));
     if (pid !== process.pid && Number.isInteger(pid) && pid > 0 && isProcessAlive(pid)) {
-      throw new AccelError('ACCEL_CONDA_BUSY', `another accel (pid ${pid}) is building the same inputs in ${ws.root}`, {
-        hint: 'wait for it to finish; its result will be in the store',
+      throw new AccelError('ACCEL_CONDA_BUSY', `another accel (pid ${pid}) is building this feedstock in ${ws.root}`, {
+        hint: 'wait for it to finish (a build of the same inputs will then be a store hit)',
       });
     }
     writeFileSync(owner, String(process.pid));
