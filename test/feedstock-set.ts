@@ -75,6 +75,39 @@ export function linkFeedstocks(dir: string, names: string[]): string {
   return dir;
 }
 
+/** Adds `by` to the build number of each named feedstock's meta.yaml under `dir` (a copy: never the shared set). */
+export function bumpBuildNumbers(dir: string, names: string[], by: number): void {
+  for (const name of names) {
+    const file = join(dir, `${name}-feedstock`, 'recipe', 'meta.yaml');
+    const text = readFileSync(file, 'utf8')
+      .replace(/^(\s+number:\s*)(\d+)\s*$/m, (_, k, n) => `${k}${Number(n) + by}`)
+      .replace(/^({% set build_num(?:ber)? = )(\d+)( %})/m, (_, a, n, b) => `${a}${Number(n) + by}${b}`);
+    writeFileSync(file, text);
+  }
+}
+
+/** sha256 of every file a .conda installs (its pkg- part), read by unzip, zstd and tar: contents without info/. */
+export function payloadDigests(pkg: string, work: string): Map<string, string> {
+  const dir = join(work, `p-${pkg.split('/').pop()}`);
+  mkdirSync(dir, { recursive: true });
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      `cd '${dir}' && unzip -q -o '${pkg}' 'pkg-*' && for t in pkg-*.tar.zst; do zstd -dc "$t" | tar -x; done && rm -f pkg-*.tar.zst && find . -type f -print0 | sort -z | xargs -0r sha256sum`,
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 26 },
+  );
+  if (r.status !== 0) throw new Error(`unpacking ${pkg}: ${r.stderr}`);
+  return new Map(
+    r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => [l.slice(66), l.slice(0, 64)] as [string, string]),
+  );
+}
+
 /** The ELF machine of every ELF member of a .conda, read by unzip, zstd, tar and readelf (not by accel). */
 export function elfMachines(pkg: string, work: string): { file: string; machine: string }[] {
   const dir = join(work, `x-${pkg.split('/').pop()}`);

@@ -139,7 +139,16 @@ async function dispatch(
   for (let submission = 1; ; submission++) {
     const result = await submit(client, { ...spec, submission }, startTimeoutMs, jobTimeoutMs);
     if (result.status === 'not-started') throw new Fallback('no worker in time');
-    if (result.status === 'failed') throw new Fallback('infrastructure failure');
+    if (result.status === 'failed') {
+      // A file made here a moment ago (a build writing its sources as it goes, as configure and conda builds
+      // do) may not be in the syncer's tree yet: have it read that file and send the job again.
+      const missing = /^the job read (\/.+), which is not among its inputs$/.exec(result.reason)?.[1];
+      if (missing && submission < MAX_SUBMISSIONS && fileDigest(missing) !== undefined) {
+        await refresh(client, [missing]);
+        continue;
+      }
+      throw new Fallback('infrastructure failure');
+    }
     if (result.status === 'refused') throw new Fallback(`refused: ${result.code}`);
     // Did the worker see the files as they are here? Headers changed since the manifest are refreshed.
     const stale = result.inputs.filter(([path, digest]) => fileDigest(path) !== digest).map(([path]) => path);

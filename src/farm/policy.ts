@@ -38,8 +38,15 @@ export function within(path: string, dirs: readonly string[]): boolean {
   return dirs.some((d) => path === d || path.startsWith(d.endsWith(sep) ? d : `${d}${sep}`));
 }
 
+/**
+ * A compiler name the farm takes: one of `allowed`, or a GNU cross compiler of one (`aarch64-linux-gnu-gcc` when
+ * gcc is allowed). Which worker runs it is decided by its toolchain identity (name, version, target machine,
+ * system headers), so a cross compile only reaches a worker that has the same cross compiler.
+ */
 export function checkCompiler(compiler: string, allowed: readonly string[]): void {
-  if (compiler !== basename(compiler) || !allowed.includes(compiler)) {
+  const cross = /^[a-z0-9_]+(?:-[a-z0-9_]+){2,3}-(.+)$/.exec(compiler);
+  const ok = allowed.includes(compiler) || (cross !== null && allowed.includes(cross[1] as string));
+  if (compiler !== basename(compiler) || !ok) {
     throw new Refusal(
       'ACCEL_FARM_COMPILER_REFUSED',
       `compiler '${compiler}' is not on the farm's allowlist (${allowed.join(', ')})`,

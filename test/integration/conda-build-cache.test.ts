@@ -1,10 +1,10 @@
 // `accel conda build` compiles through accel's own compile cache: a rebuild that changes nothing the compiler
 // sees (a build number bump) is all hits, and its packages are byte-identical to a build without the cache.
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { missingSources, SHARED_FEEDSTOCKS, sourceFlags } from '../feedstock-set.ts';
+import { bumpBuildNumbers, missingSources, SHARED_FEEDSTOCKS, sourceFlags } from '../feedstock-set.ts';
 import { runAccel, tempDir } from '../helpers.ts';
 import {
   type BuildRun,
@@ -17,17 +17,6 @@ import {
 
 type Tally = { hit: number; miss: number; uncacheable: number; failed: number };
 type WithCc = ResultJson & { results: { cc?: Tally | null }[] };
-
-/** Adds `by` to every `number:` (build number) of the feedstocks' recipes under `dir`. */
-function bumpBuildNumbers(dir: string, names: string[], by: number): void {
-  for (const name of names) {
-    const file = join(dir, `${name}-feedstock`, 'recipe', 'meta.yaml');
-    const text = readFileSync(file, 'utf8')
-      .replace(/^(\s+number:\s*)(\d+)\s*$/m, (_, k, n) => `${k}${Number(n) + by}`)
-      .replace(/^({% set build_num(?:ber)? = )(\d+)( %})/m, (_, a, n, b) => `${a}${Number(n) + by}${b}`);
-    writeFileSync(file, text);
-  }
-}
 
 function tally(out: WithCc, feedstock: string): Tally {
   const r = out.results.find((x) => x.feedstock === feedstock) as { cc?: Tally | null } | undefined;

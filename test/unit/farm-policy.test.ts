@@ -77,8 +77,13 @@ test('mapArgs refuses code loading, @files, and inputs outside the roots; -o can
   assert.ok(escaping.args.includes(`${root}/etc/passwd`), 'an output always lands inside the job root');
 });
 
-test('checkCompiler: only bare names on the allowlist', () => {
+test('checkCompiler: only bare names on the allowlist, and GNU cross compilers of them', () => {
   checkCompiler('gcc', ['gcc', 'g++']);
+  checkCompiler('aarch64-linux-gnu-gcc', ['gcc', 'g++']);
+  checkCompiler('powerpc64le-linux-gnu-g++', ['gcc', 'g++']);
+  refused(() => checkCompiler('aarch64-linux-gnu-python3', ['gcc']), 'ACCEL_FARM_COMPILER_REFUSED', /python3/);
+  refused(() => checkCompiler('x-gcc', ['gcc']), 'ACCEL_FARM_COMPILER_REFUSED', /x-gcc/);
+  refused(() => checkCompiler('../../bin/aarch64-linux-gnu-gcc', ['gcc']), 'ACCEL_FARM_COMPILER_REFUSED', /allowlist/);
   refused(() => checkCompiler('python3', ['gcc']), 'ACCEL_FARM_COMPILER_REFUSED', /python3/);
   refused(() => checkCompiler('/tmp/gcc', ['gcc', '/tmp/gcc']), 'ACCEL_FARM_COMPILER_REFUSED', /allowlist/);
 });
