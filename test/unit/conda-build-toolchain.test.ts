@@ -21,9 +21,17 @@ test('compiler(c), stdlib(c) and make map to Debian’s cross toolchain, with co
   assert.equal(toolchain.cross, true);
   assert.equal(toolchain.host, 'aarch64-linux-gnu');
   assert.equal(toolchain.build, 'x86_64-linux-gnu');
-  assert.match(toolchain.env.CC ?? '', /\/aarch64-linux-gnu-gcc$/);
-  assert.match(toolchain.env.AR ?? '', /\/aarch64-linux-gnu-ar$/);
-  assert.match(toolchain.env.RANLIB ?? '', /\/aarch64-linux-gnu-ranlib$/);
+  // The variables name commands, as conda-forge's activation does; the paths are kept apart.
+  assert.equal(toolchain.env.CC, 'aarch64-linux-gnu-gcc');
+  assert.equal(toolchain.env.AR, 'aarch64-linux-gnu-ar');
+  assert.match(toolchain.paths.RANLIB ?? '', /\/aarch64-linux-gnu-ranlib$/);
+  // gcc_bootstrap (conda-forge's compiler for zlib) is the same cross gcc; an unknown compiler lists the known.
+  const bootstrap = resolveToolchain('linux-aarch64', ['gcc_bootstrap_linux-aarch64 14'], process.env).toolchain;
+  assert.equal(bootstrap.env.CC, 'aarch64-linux-gnu-gcc');
+  assert.throws(
+    () => resolveToolchain('linux-aarch64', ['icx_linux-aarch64 2024'], process.env),
+    /icx_linux-aarch64: no compiler of this machine stands in for it \(known: gcc_linux-aarch64, gcc_bootstrap_linux-aarch64/,
+  );
   assert.match(toolchain.emulator ?? '', /qemu-aarch64-static$/);
   assert.equal(toolchain.sysroot, '/usr/aarch64-linux-gnu');
   assert.match(toolchain.identity, /^gcc \d+\.\d+/m, 'the compiler version is part of every build’s inputs');
