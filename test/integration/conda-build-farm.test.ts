@@ -43,7 +43,8 @@ test('conda build with a farm: cross compiles run on the worker that has the cro
   const syncer = await startSyncer(t, homes.syncer as string, [join(tmp, 'accel-conda-bld')]);
   const plain = await startWorker(t, homes.plain as string, syncer.url, 2);
   const dev = homes.dev as string;
-  const env = { TMPDIR: tmp, ACCEL_FARM_SYNCER: syncer.url, ACCEL_FARM_START_TIMEOUT: '2' };
+  // A short wait for a worker while none can take the job; the cc daemon reads it when the build starts it.
+  let env: NodeJS.ProcessEnv = { TMPDIR: tmp, ACCEL_FARM_SYNCER: syncer.url, ACCEL_FARM_START_TIMEOUT: '2' };
   const build = (feedstockDir: string) =>
     runAccel(
       [
@@ -75,6 +76,10 @@ test('conda build with a farm: cross compiles run on the worker that has the cro
   );
 
   const cross = await startWorker(t, homes.cross as string, syncer.url, 2);
+  // Now a worker can: wait as long as it takes it to poll (a new daemon, with the longer wait).
+  const stopped = await runAccel(['--home', dev, 'cc', 'daemon', '--stop']);
+  assert.equal(stopped.code, 0, stopped.stderr.toString());
+  env = { ...env, ACCEL_FARM_START_TIMEOUT: '30' };
   const farmed = okJson(await build(feedstock(src, 'crossb', 4)));
   assert.deepEqual(statuses(farmed), { crossb: 'built' });
   stats = await ccStats(dev);
