@@ -13,7 +13,7 @@ import { emulationPrefix } from './emulation.ts';
 import { linkMachineTools } from './machine-bin.ts';
 import { compareVersions } from './match.ts';
 import type { PreparedFeedstock } from './prepare.ts';
-import { logLine, logTail, ranForeignProgram, runScript } from './run-script.ts';
+import { lastErrorLine, logLine, logTail, ranForeignProgram, runScript } from './run-script.ts';
 import { ensureRuntimePackages } from './runtime-packages.ts';
 import { applyPatches, extractSource, fetchSource, type SourceOverride } from './source.ts';
 import { type StagedPackage, testOutput } from './test-run.ts';
@@ -111,9 +111,10 @@ async function runBuild(
         },
       );
     }
+    const cause = lastErrorLine(ws.log);
     throw new AccelError(
       'ACCEL_CONDA_BUILD_FAILED',
-      `${prep.feedstock}: ${script.name} failed (exit ${code})\n${logTail(ws.log)}`,
+      `${prep.feedstock}: ${script.name} failed (exit ${code})${cause ? `: ${cause}` : ''}\n${logTail(ws.log)}`,
       { hint: 'nothing was published' },
     );
   }

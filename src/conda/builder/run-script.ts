@@ -41,6 +41,17 @@ export function logLine(log: string, line: string): void {
   appendFileSync(log, `${line}\n`);
 }
 
+/**
+ * The last line of a log's end that reads as an error (`config.status: error: cannot find input file`,
+ * `foo.c:3: error: …`, `make: *** … Error 2` only when nothing better is there): the cause in one line.
+ */
+export function lastErrorLine(log: string): string | undefined {
+  const lines = logTail(log, 200).split('\n');
+  const pick = (re: RegExp) => lines.findLast((l) => re.test(l) && !/^\+ /.test(l));
+  const line = pick(/\berror\b|\bfatal\b|No such file|not found|cannot |Exec format error/i) ?? pick(/\*\*\*/);
+  return line?.trim().slice(0, 300);
+}
+
 /** The last lines of a log, for the error a failed build shows. */
 export function logTail(log: string, lines = 25): string {
   try {
