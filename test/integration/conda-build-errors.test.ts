@@ -60,7 +60,7 @@ test('a failing build script: exit 1, the log tail on stderr, the failure in con
   assert.equal(existsSync(`${abandoned}.pid`), false);
   // The cause on the error line itself, then the log's end above it.
   assert.match(r.stderr, /error: broken: build\.sh failed \(exit 3\): broken\.c:3: error: expected ; before \}/);
-  assert.match(r.stderr, /end of the build log ---\n[^]*\ncompiling broken\n/);
+  assert.match(r.stderr, /end of the build log ---\n[\s\S]*\ncompiling broken\n/);
   assert.ok(emptyChannel(run.channel));
   const builds = await runAccel(['--home', run.home, '--json', 'conda', 'builds']);
   const [entry] = JSON.parse(builds.stdout.toString()) as { feedstock: string; status: string; log: string }[];
