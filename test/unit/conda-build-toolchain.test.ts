@@ -52,6 +52,11 @@ test('a missing C++ cross compiler is named by its apt package; a noarch build n
       return true;
     },
   );
+  // Without qemu, a cross build whose tests are skipped still resolves (--test skip).
+  const noQemu = pathWith(join(dir, 'noqemu'), (n) => n.startsWith('aarch64-linux-gnu-') || n === 'make');
+  assert.throws(() => resolveToolchain('linux-aarch64', C_BUILD, { PATH: noQemu }), /qemu-user-static/);
+  const skipped = resolveToolchain('linux-aarch64', C_BUILD, { PATH: noQemu }, false).toolchain;
+  assert.equal(skipped.emulator, null);
   const noarch = resolveToolchain('noarch', [], { PATH: join(dir, 'nothing') });
   assert.deepEqual(noarch.missing, []);
   assert.throws(() => resolveToolchain('osx-arm64', [], process.env), /cannot build for osx-arm64/);

@@ -130,6 +130,8 @@ export function resolveToolchain(
   target: string,
   build: string[],
   env: NodeJS.ProcessEnv,
+  /** Whether the build needs qemu (its tests run emulated); without, only a build that runs its programs does. */
+  needEmulator = true,
 ): { toolchain: Toolchain; missing: string[] } {
   const hostArch = process.arch === 'arm64' ? 'linux-aarch64' : 'linux-64';
   const t = TRIPLETS[target === 'noarch' ? hostArch : target];
@@ -193,7 +195,7 @@ export function resolveToolchain(
   let emulator: string | null = null;
   if (cross) {
     emulator = findOnPath(t.qemu, env.PATH) ?? null;
-    if (!emulator && wanted.size > 0) missingApt.add('qemu-user-static');
+    if (!emulator && wanted.size > 0 && needEmulator) missingApt.add('qemu-user-static');
   }
   if (missingApt.size > 0) {
     const list = [...missingApt].sort();

@@ -50,7 +50,8 @@ export function prepareFeedstock(rendered: RenderedRecipe, ctx: BuildContext): P
   const hostSpecs = unique([...records.flatMap((r) => r.requirements.host), ...top.flatMap((t) => t.host)]).filter(
     (s) => !own(s) && !TOOLCHAIN_RUNTIME.has(specName(s)),
   );
-  const { toolchain, missing } = resolveToolchain(ctx.targetPlatform, buildSpecs, ctx.env);
+  // --test skip needs no qemu (a build that runs what it built then fails saying so).
+  const { toolchain, missing } = resolveToolchain(ctx.targetPlatform, buildSpecs, ctx.env, ctx.test !== 'skip');
   const channel = readChannel(ctx.channel, channelSubdirs(ctx.targetPlatform));
   // Build requirements the machine lacks may come from the channel's noarch packages (they run anywhere).
   const build = solve(
