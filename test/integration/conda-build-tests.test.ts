@@ -31,7 +31,9 @@ test('package tests: run_test.sh runs, machine tools in test/requires are not pa
   writeFileSync(join(recipe, 'run_test.sh'), 'grep -qx nope "$PREFIX/share/tools/marker"\n');
 
   // run_test.sh runs after the commands, and fails here: the marker says "built".
-  failed(await condaBuild(run, [join(dir, 'tools-feedstock')]), 'ACCEL_CONDA_TEST_FAILED');
+  const failing = await condaBuild(run, [join(dir, 'tools-feedstock')]);
+  failed(failing, 'ACCEL_CONDA_TEST_FAILED');
+  assert.match(failing.stderr.toString(), /tests failed \(exit 1\), at `bash -e .*run_test\.sh'?`/);
   const skipped = okJson(await condaBuild(run, [join(dir, 'tools-feedstock'), '--test', 'skip']));
   assert.deepEqual(statuses(skipped), { tools: 'built' });
 

@@ -120,7 +120,12 @@ export async function testOutput(options: {
   const started = performance.now();
   const code = await runScript(file, { cwd, env, log: ws.log, wrap });
   if (code !== 0) {
-    throw new AccelError('ACCEL_CONDA_TEST_FAILED', `${what}: tests failed (exit ${code})\n${logTail(ws.log)}`, {
+    // With `set -x`, the last traced command is the one that failed.
+    const last = logTail(ws.log, 200)
+      .split('\n')
+      .findLast((l) => l.startsWith('+ '));
+    const at = last ? `, at \`${last.slice(2, 200)}\`` : '';
+    throw new AccelError('ACCEL_CONDA_TEST_FAILED', `${what}: tests failed (exit ${code})${at}\n${logTail(ws.log)}`, {
       hint: 'nothing was published',
     });
   }
