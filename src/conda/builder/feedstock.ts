@@ -4,6 +4,7 @@ import { copyFileSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, w
 import { basename, join, matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
 import { AccelError } from '../../core/errors.ts';
+import { normalizeArchive } from '../pkg/ar-normalize.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
 import type { BuildContext, BuiltPackage, CacheTally } from './context.ts';
@@ -246,6 +247,9 @@ async function buildOutputs(
       files = record.files.length > 0 ? pickFiles(record, shared) : record.script ? shared : [];
     }
     const binaries = checkBinaries(ws.prefix, files, record, prep.toolchain);
+    for (const f of files.filter((f) => f.endsWith('.a'))) {
+      if (lstatSync(join(ws.prefix, f)).isFile()) normalizeArchive(join(ws.prefix, f));
+    }
     const glibc = record.subdir === 'noarch' ? null : glibcFloor(record, binaries, prep.toolchain);
     const runExports = Object.fromEntries(
       Object.entries(record.run_exports).filter(([, v]) => (v as string[]).length > 0),
