@@ -144,6 +144,9 @@ async function probeOnce(
       continue;
     }
     try {
+      // Another process may have probed and let go of the lock between our look at the state and taking it.
+      const known = verdict(readFile(home, syncer), Date.now());
+      if (known) return { up: known === 'up', probed: false };
       const up = await probe();
       if (up) markSyncerUp(home, syncer);
       else markSyncerDown(home, syncer);
