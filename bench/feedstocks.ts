@@ -39,14 +39,18 @@ for (const n of names) {
   const r = accel(['--json', 'conda', 'render', join(set, `${n}-feedstock`), '--target-platform', 'linux-aarch64']);
   rendered.set(n, r.status === 0 ? 'yes' : `no: ${/\[(ACCEL_[A-Z_]+)\]/.exec(r.stderr)?.[1] ?? r.stderr.trim()}`);
 }
-const started = performance.now();
-const build = spawnSync(process.execPath, [MAIN, ...buildArgs(home, channel, set, names, jobs), '--keep-going'], {
-  encoding: 'utf8',
-  maxBuffer: 1 << 28,
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const wall = (performance.now() - started) / 1000;
-const results = (JSON.parse(build.stdout) as { results: FeedstockResult[] }).results;
+/** `accel conda build --keep-going` of the set in `dir`: its wall seconds and per-feedstock results. */
+function buildSet(dir: string): { wall: number; results: FeedstockResult[] } {
+  const started = performance.now();
+  const r = spawnSync(process.execPath, [MAIN, ...buildArgs(home, channel, dir, names, jobs), '--keep-going'], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const wall = (performance.now() - started) / 1000;
+  return { wall, results: (JSON.parse(r.stdout) as { results: FeedstockResult[] }).results };
+}
+const { wall, results } = buildSet(set);
 const glibc = sysrootGlibc();
 const solved = await solveWithRattler(
   channel,
@@ -87,14 +91,7 @@ const bumped = join(work, 'bumped');
 for (const n of names)
   cpSync(join(SHARED_FEEDSTOCKS, `${n}-feedstock`), join(bumped, `${n}-feedstock`), { recursive: true });
 bumpBuildNumbers(bumped, names, 100);
-const again = performance.now();
-const rebuild = spawnSync(process.execPath, [MAIN, ...buildArgs(home, channel, bumped, names, jobs), '--keep-going'], {
-  encoding: 'utf8',
-  maxBuffer: 1 << 28,
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const rewall = (performance.now() - again) / 1000;
-const reresults = (JSON.parse(rebuild.stdout) as { results: FeedstockResult[] }).results;
+const { wall: rewall, results: reresults } = buildSet(bumped);
 const sum = (rs: FeedstockResult[], k: 'hit' | 'miss') => rs.reduce((n, r) => n + (r.cc?.[k] ?? 0), 0);
 const rerows = [
   '| feedstock | cold s | rebuild s | rebuild / cold | compiles cached | compiled | same contents |',
