@@ -53,15 +53,7 @@ export function feedstockGraph(recipes: RenderedRecipe[]): {
   for (const r of sorted) {
     const mine = new Map<string, Set<string>>();
     deps.set(r.feedstock, mine);
-    const needs = new Set([
-      ...r.buildRequires.map(specName),
-      ...r.records.flatMap((o) => [
-        ...o.requirements.run.map(specName).filter((n) => !TOOLCHAIN_RUNTIME.has(n)),
-        // A test may need make or a compiler to build a test program: the machine's, like the build's.
-        ...o.test.requires.map(specName).filter((n) => !isMachineTool(n) && !isCompilerPackage(n)),
-      ]),
-    ]);
-    for (const name of needs) {
+    for (const name of feedstockNeeds(r)) {
       const from = provider.get(name);
       if (from === undefined) {
         // Only build and host requirements are reported as external: run and test ones come from the channel.
@@ -72,6 +64,21 @@ export function feedstockGraph(recipes: RenderedRecipe[]): {
     }
   }
   return { sorted, deps, external, providers };
+}
+
+/**
+ * The package names a feedstock needs from other feedstocks: its build and host requirements and its outputs'
+ * run and test requirements, less what the build machine provides (tools, compilers, the toolchain's runtime).
+ */
+export function feedstockNeeds(r: RenderedRecipe): Set<string> {
+  return new Set([
+    ...r.buildRequires.map(specName),
+    ...r.records.flatMap((o) => [
+      ...o.requirements.run.map(specName).filter((n) => !TOOLCHAIN_RUNTIME.has(n)),
+      // A test may need make or a compiler to build a test program: the machine's, like the build's.
+      ...o.test.requires.map(specName).filter((n) => !isMachineTool(n) && !isCompilerPackage(n)),
+    ]),
+  ]);
 }
 
 export function planBuilds(

@@ -14,6 +14,10 @@ export interface Toolchain {
   target: string;
   /** GNU triplet of the target (`aarch64-linux-gnu`). */
   host: string;
+  /** Its CPU, the triplet's first part (`aarch64`): ELF machine, qemu, CMake and Meson names. */
+  cpu: string;
+  /** Debian's name for it (`arm64`): the cross packages' suffix. */
+  debArch: string;
   /** GNU triplet of the machine the build runs on. */
   build: string;
   cross: boolean;
@@ -215,6 +219,8 @@ export function resolveToolchain(
     toolchain: {
       target,
       host: t.triplet,
+      cpu: t.triplet.split('-')[0] as string,
+      debArch: t.debArch,
       build: b.triplet,
       cross,
       sysroot,

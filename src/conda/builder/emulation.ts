@@ -21,17 +21,22 @@ const MAGIC: Record<string, { magic: string; mask: string }> = {
   },
 };
 
-/** The shell that mounts a private binfmt_misc, registers the emulator and then runs "$@". */
-function registerScript(cpu: string, emulator: string): string {
+/**
+ * The shell that mounts a private binfmt_misc, registers the rule it is given as $1 (an argument, never
+ * spliced into the script, whatever the emulator's path holds) and then runs the rest of its arguments.
+ */
+const REGISTER = [
+  'set -e',
+  'mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc',
+  'printf \'%b\' "$1" > /proc/sys/fs/binfmt_misc/register',
+  'shift',
+  'exec "$@"',
+].join('\n');
+
+/** The binfmt_misc rule for the target ('F': the kernel opens the emulator now, visible or not later). */
+function rule(cpu: string, emulator: string): string {
   const m = MAGIC[cpu] as { magic: string; mask: string };
-  // 'F': the kernel opens the emulator now, so it need not be visible where the program runs.
-  const rule = `:accel-${cpu}:M::${m.magic}:${m.mask}:${emulator}:F`;
-  return [
-    'set -e',
-    'mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc',
-    `printf '%b' '${rule}' > /proc/sys/fs/binfmt_misc/register`,
-    'exec "$@"',
-  ].join('\n');
+  return `:accel-${cpu}:M::${m.magic}:${m.mask}:${emulator}:F`;
 }
 
 const probed = new Map<string, string[] | null>();
@@ -54,8 +59,9 @@ export function emulationPrefix(cpu: string, emulator: string | null): string[] 
     '--',
     '/bin/sh',
     '-c',
-    registerScript(cpu, emulator),
+    REGISTER,
     'accel-binfmt',
+    rule(cpu, emulator),
   ];
   let ok = false;
   if (existsSync('/proc/sys/fs/binfmt_misc')) {

@@ -98,9 +98,7 @@ async function runBuild(
   const started = performance.now();
   const env = buildEnv(ws, record, prep.toolchain, ctx.env, epoch);
   if (tally) env.ACCEL_CC_TALLY = tally;
-  const wrap = prep.toolchain.cross
-    ? emulationPrefix(prep.toolchain.host.split('-')[0] as string, prep.toolchain.emulator)
-    : null;
+  const wrap = prep.toolchain.cross ? emulationPrefix(prep.toolchain.cpu, prep.toolchain.emulator) : null;
   const code = await runScript(file, { cwd: ws.srcDir, env, log: ws.log, wrap });
   if (code !== 0) {
     if (prep.toolchain.cross && !wrap && ranForeignProgram(ws.log)) {
@@ -344,7 +342,7 @@ async function copyTree(from: string, to: string): Promise<void> {
 /** The ELF files among `files`; any of the wrong architecture fails the build, naming it (zlib's x86-64 case). */
 function checkBinaries(prefix: string, files: string[], record: OutputRecord, toolchain: Toolchain): string[] {
   if (record.subdir === 'noarch') return [];
-  const want = ELF_MACHINES[toolchain.host.split('-')[0] as string];
+  const want = ELF_MACHINES[toolchain.cpu];
   const elves: string[] = [];
   for (const f of files) {
     const abs = join(prefix, f);

@@ -4,8 +4,7 @@ import PQueue from 'p-queue';
 import { AccelError, isAccelError } from '../../core/errors.ts';
 import type { Digest } from '../../store/digest.ts';
 import { blobPath } from '../../store/layout.ts';
-import { feedstockGraph, stronglyConnected } from '../plan.ts';
-import { specName } from '../record.ts';
+import { feedstockGraph, feedstockNeeds, stronglyConnected } from '../plan.ts';
 import type { RenderedRecipe } from '../render.ts';
 import { readChannel } from './channel-packages.ts';
 import type { BuildContext, BuiltPackage, FeedstockResult } from './context.ts';
@@ -86,9 +85,7 @@ export async function buildFeedstocks(
       );
       const broken = [
         ...before.filter((b) => b.status === 'failed' || b.status === 'blocked').map((b) => b.feedstock),
-        ...needsOf(r)
-          .map((n) => unavailable.get(n))
-          .filter((f): f is string => f !== undefined),
+        ...[...feedstockNeeds(r)].map((n) => unavailable.get(n)).filter((f): f is string => f !== undefined),
       ];
       if (broken.length > 0) {
         const detail = `needs ${[...new Set(broken)].join(', ')}, which failed`;
@@ -110,11 +107,6 @@ export async function buildFeedstocks(
     return p;
   };
   return Promise.all(recipes.map(start));
-}
-
-/** Every package name a feedstock needs to build and test (what a feedstock that did not render may provide). */
-function needsOf(r: RenderedRecipe): string[] {
-  return [...r.buildRequires, ...r.records.flatMap((o) => [...o.requirements.run, ...o.test.requires].map(specName))];
 }
 
 function blocked(feedstock: string, message: string): FeedstockResult {

@@ -68,7 +68,7 @@ async function publishRuntime(ctx: BuildContext, toolchain: Toolchain, version: 
       const names = readdirSync(lib).filter((n) => spec.files.test(n));
       if (spec.files.source !== '^$' && names.length === 0) {
         throw new AccelError('ACCEL_CONDA_NO_TOOLCHAIN', `the cross toolchain has no ${spec.name} runtime in ${lib}`, {
-          hint: `install it with: apt-get install -y ${spec.name === 'libgcc' ? 'libgcc-s1' : 'libstdc++6'}-${debArch(toolchain)}-cross`,
+          hint: `install it with: apt-get install -y ${spec.name === 'libgcc' ? 'libgcc-s1' : 'libstdc++6'}-${toolchain.debArch}-cross`,
         });
       }
       let newest = 0;
@@ -114,12 +114,4 @@ async function publishRuntime(ctx: BuildContext, toolchain: Toolchain, version: 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-}
-
-function debArch(toolchain: Toolchain): string {
-  return toolchain.host.startsWith('aarch64')
-    ? 'arm64'
-    : toolchain.host.startsWith('powerpc64le')
-      ? 'ppc64el'
-      : 'amd64';
 }

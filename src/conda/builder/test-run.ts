@@ -75,7 +75,7 @@ export async function testOutput(options: {
   linkMachineTools(tools, testTools.toolchain.provides, ctx.env.PATH);
   let path = `${join(ws.testPrefix, 'bin')}:${tools}:${ctx.env.PATH ?? '/usr/bin:/bin'}`;
   const emulated = ctx.test === 'emulated' && toolchain.cross;
-  const wrap = emulated ? emulationPrefix(toolchain.host.split('-')[0] as string, toolchain.emulator) : null;
+  const wrap = emulated ? emulationPrefix(toolchain.cpu, toolchain.emulator) : null;
   if (emulated && !wrap) {
     // No private binfmt_misc here: the prefix's programs are reached through shims that run them under qemu.
     const shims = join(ws.root, '_test_shims');
@@ -87,7 +87,7 @@ export async function testOutput(options: {
   // What conda-build's test environment sets: the package's variables, the platform, pkg-config on the
   // test prefix, and the compilers when the test builds something (test/requires names a compiler).
   const tested = testTools.toolchain;
-  Object.assign(env, tested.env, Object.keys(tested.env).length > 0 ? compilerFlags(t, cpuOf(toolchain)) : {}, {
+  Object.assign(env, tested.env, Object.keys(tested.env).length > 0 ? compilerFlags(t, toolchain.cpu) : {}, {
     PATH: path,
     PREFIX: t,
     CONDA_PREFIX: t,
@@ -132,10 +132,6 @@ export async function testOutput(options: {
   return (performance.now() - started) / 1000;
 }
 
-function cpuOf(toolchain: Toolchain): string {
-  return toolchain.host.split('-')[0] as string;
-}
-
 /** Copies the files a test names (globs allowed, directories whole) from `from` into the test directory. */
 async function copyInto(from: string, patterns: string[], to: string, what: string, key: string): Promise<void> {
   for (const pattern of patterns) {
@@ -159,7 +155,7 @@ async function copyInto(from: string, patterns: string[], to: string, what: stri
 /** One shim per executable of the target's architecture: `exec qemu -L <sysroot> <file> "$@"`. */
 function writeShims(bin: string, shims: string, toolchain: Toolchain): void {
   mkdirSync(shims, { recursive: true });
-  const wanted = ELF_MACHINES[toolchain.host.split('-')[0] as string];
+  const wanted = ELF_MACHINES[toolchain.cpu];
   let names: string[] = [];
   try {
     names = readdirSync(bin);

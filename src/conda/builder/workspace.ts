@@ -88,7 +88,7 @@ export function buildEnv(
     if (v !== undefined) env[k] = v;
   }
   const p = ws.prefix;
-  const flags = compilerFlags(p, toolchain.host.split('-')[0] as string);
+  const flags = compilerFlags(p, toolchain.cpu);
   const pkgconfig = `${p}/lib/pkgconfig:${p}/share/pkgconfig`;
   Object.assign(env, toolchain.env, flags, {
     PATH: `${ws.buildPrefix}/bin:${env.PATH ?? '/usr/bin:/bin'}`,
@@ -107,7 +107,7 @@ export function buildEnv(
     target_platform: toolchain.target === 'noarch' ? 'noarch' : toolchain.target,
     build_platform: process.arch === 'arm64' ? 'linux-aarch64' : 'linux-64',
     SUBDIR: toolchain.target,
-    ARCH: toolchain.host.split('-')[0] as string,
+    ARCH: toolchain.cpu,
     HOST: toolchain.host,
     BUILD: toolchain.build,
     host_alias: toolchain.host,
@@ -148,7 +148,7 @@ export function buildEnv(
     // prefix and the sysroot only, programs from the build machine.
     cmake.push(
       '-DCMAKE_SYSTEM_NAME=Linux',
-      `-DCMAKE_SYSTEM_PROCESSOR=${toolchain.host.split('-')[0]}`,
+      `-DCMAKE_SYSTEM_PROCESSOR=${toolchain.cpu}`,
       `-DCMAKE_FIND_ROOT_PATH=${p};${toolchain.sysroot}`,
       '-DCMAKE_FIND_ROOT_PATH_MODE_PROGRAM=NEVER',
       '-DCMAKE_FIND_ROOT_PATH_MODE_LIBRARY=ONLY',
@@ -191,7 +191,7 @@ export function compilerFlags(prefix: string, cpu: string): Record<string, strin
 function mesonCrossFile(toolchain: Toolchain, flags: Record<string, string>): string {
   const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   const list = (s: string | undefined) => `[${(s ?? '').split(/\s+/).filter(Boolean).map(q).join(', ')}]`;
-  const cpu = toolchain.host.split('-')[0] as string;
+  const cpu = toolchain.cpu;
   const binaries = Object.entries({ c: 'CC', cpp: 'CXX', ar: 'AR', strip: 'STRIP', nm: 'NM', ranlib: 'RANLIB' })
     .filter(([, v]) => toolchain.env[v])
     .map(([k, v]) => `${k} = ${q(toolchain.env[v] as string)}`);
