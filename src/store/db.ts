@@ -66,9 +66,11 @@ export function openDb(file: string, options: OpenDbOptions = {}): Db {
   }
   try {
     db.pragma('busy_timeout = 30000');
-    if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+    retryBusy(() => {
+      if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+    });
     db.pragma('synchronous = NORMAL');
-    migrate(db, file);
+    retryBusy(() => migrate(db, file));
   } catch (err) {
     db.close();
     if (errnoCode(err)?.startsWith('SQLITE_READONLY') || errnoCode(err) === 'SQLITE_CANTOPEN') {
@@ -80,6 +82,27 @@ export function openDb(file: string, options: OpenDbOptions = {}): Db {
     throw err;
   }
   return db;
+}
+
+const BUSY_RETRY_MS = 30_000;
+
+/**
+ * Runs `fn` again while SQLite answers SQLITE_BUSY without having waited. Switching a new index to WAL
+ * takes an exclusive lock, and SQLite skips the busy handler where waiting could deadlock (a connection
+ * that already reads asking to write), so 32 `accel cc` processes opening a fresh store at once can see
+ * "database is locked" at once. Sleeps a few milliseconds between tries, up to the busy timeout.
+ */
+function retryBusy<T>(fn: () => T): T {
+  const deadline = Date.now() + BUSY_RETRY_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (err) {
+      if (!errnoCode(err)?.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw err;
+      Atomics.wait(pause, 0, 0, Math.min(5 + attempt * 5, 100) + Math.random() * 10);
+    }
+  }
 }
 
 function migrate(db: Db, file: string): void {

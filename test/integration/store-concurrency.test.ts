@@ -49,3 +49,15 @@ test('8 processes putting and reading the same and different blobs leave a consi
   assert.equal(verify.corrupt.length + verify.missing.length + verify.adopted.length, 0);
   assert.equal(store.refs.get('test', 'shared-0')?.digest, sha256(Buffer.from('shared blob 0\n'.repeat(200))));
 });
+
+test('32 processes opening a store that does not exist yet all open it (the switch to WAL is retried, not fatal)', async (t) => {
+  const opener = join(ROOT, 'test', 'fixtures', 'store-open.ts');
+  for (let round = 0; round < 3; round++) {
+    const home = tempDir(t);
+    const results = await Promise.all(Array.from({ length: 32 }, () => runCommand(process.execPath, [opener, home])));
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    const store = Store.open({ home });
+    assert.equal(store.info().blobs, 0);
+    store.close();
+  }
+});
