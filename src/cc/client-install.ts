@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
-  mkdirSync,
   readFileSync,
   readlinkSync,
   realpathSync,
@@ -14,6 +13,7 @@ import {
 import { join, resolve } from 'node:path';
 import { getAsset, isSea } from 'node:sea';
 import { tempName } from '../core/atomic-fs.ts';
+import { makeDirs } from '../core/dirs.ts';
 import { AccelError, errnoCode } from '../core/errors.ts';
 import { masqueradePath } from './masquerade.ts';
 
@@ -32,7 +32,7 @@ export function clientPaths(home: string) {
 export function installClient(home: string): { client: string; accel: string } {
   const paths = clientPaths(home);
   const binary = clientBinary();
-  mkdirSync(paths.bin, { recursive: true });
+  makeDirs(paths.bin);
   replaceIfChanged(paths.client, binary, 0o755);
   if (isSea()) {
     const target = process.execPath;

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { connect } from 'node:net';
 import { isSea } from 'node:sea';
+import { makeDirs } from '../core/dirs.ts';
 import { AccelError, errnoCode } from '../core/errors.ts';
 import { lockHeld } from './daemon-lock.ts';
 import { daemonPaths, encodeRequest, FrameReader, type FrameType, type Request } from './protocol.ts';
@@ -113,7 +114,7 @@ export async function startDetached(
   const paths = daemonPaths(home);
   const running = await daemonStatus(home);
   if (running) return running;
-  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  makeDirs(paths.dir, { mode: 0o700 });
   // Keep the log short: it is for the last few starts, not an archive.
   if (existsSync(paths.log) && statSync(paths.log).size > 1 << 20) truncateSync(paths.log, 0);
   const self = isSea() ? [process.execPath] : [process.execPath, process.argv[1] as string];

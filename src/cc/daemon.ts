@@ -1,11 +1,12 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import PQueue from 'p-queue';
 import type { CompileFn } from '../compiler/run.ts';
 import { runCompiler } from '../compiler/run.ts';
 import { tempName } from '../core/atomic-fs.ts';
+import { makeDirs } from '../core/dirs.ts';
 import { AccelError, isAccelError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import type { Store } from '../store/store.ts';
@@ -220,7 +221,7 @@ export function createDaemon(options: DaemonOptions): Daemon & { listen(): Promi
   }
 
   async function listen(): Promise<void> {
-    mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+    makeDirs(paths.dir, { mode: 0o700 });
     chmodSync(paths.dir, 0o700);
     if (Buffer.byteLength(paths.socket) > 107) {
       throw new AccelError(

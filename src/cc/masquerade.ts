@@ -1,7 +1,8 @@
-import { mkdirSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
+import { readlinkSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMPILER_NAMES } from '../compiler/compiler-identity.ts';
 import { tempName } from '../core/atomic-fs.ts';
+import { makeDirs } from '../core/dirs.ts';
 
 /**
  * A directory whose gcc, g++, cc, c++, clang and clang++ compile through accel: put it first on PATH and any
@@ -15,7 +16,7 @@ export function masqueradePath(home: string): string {
 
 export function writeMasqueradeDir(home: string): string {
   const dir = masqueradePath(home);
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const target = join('..', 'bin', 'accel-cc');
   for (const name of COMPILER_NAMES) {
     const path = join(dir, name);

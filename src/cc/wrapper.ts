@@ -1,10 +1,11 @@
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type Compile, classify } from '../compiler/args.ts';
 import { compilerIdentity, compilerVersion, resolveCompiler } from '../compiler/compiler-identity.ts';
 import { parseDepFile } from '../compiler/depfile.ts';
 import { type CompileFn, type CompilerRun, runCompiler } from '../compiler/run.ts';
 import { tempName } from '../core/atomic-fs.ts';
+import { makeDirs } from '../core/dirs.ts';
 import { isAccelError } from '../core/errors.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
@@ -188,7 +189,7 @@ function announceFallback(store: Store, reason: string): Buffer {
     // never announced
   }
   try {
-    mkdirSync(dirname(marker), { recursive: true, mode: 0o700 });
+    makeDirs(dirname(marker), { mode: 0o700 });
     writeFileSync(marker, `${reason}\n`);
   } catch {
     // announcing is best effort; the counters still say it

@@ -37,14 +37,18 @@ Examples:
     .argument('<name>', 'machine name, e.g. build1')
     .requiredOption('--role <role>', 'syncer, worker or client')
     .option('--san <names>', 'extra host names and IP addresses, comma-separated')
+    .option('--force', 'replace a certificate already issued under this name')
     .action(
-      runner.action(async (g, name: string, flags: { role: string; san?: string }) => {
+      runner.action(async (g, name: string, flags: { role: string; san?: string; force?: boolean }) => {
         const san =
           flags.san
             ?.split(',')
             .map((s) => s.trim())
             .filter(Boolean) ?? [];
-        return show('issued', await issueCert(g.home, { name, role: flags.role as Role, san }));
+        return show(
+          'issued',
+          await issueCert(g.home, { name, role: flags.role as Role, san, force: flags.force === true }),
+        );
       }),
     );
   certs

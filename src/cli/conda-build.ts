@@ -22,6 +22,7 @@ import type { Log } from '../core/log.ts';
 import { formatSize } from '../core/size.ts';
 import type { Store } from '../store/store.ts';
 import { type Globals, withStore } from './globals.ts';
+import { parseCount } from './parse.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
 
@@ -118,12 +119,7 @@ Examples:
           variantFiles: flags.variantConfig ?? [],
           env: { ...g.env },
         };
-        const jobs = Number(flags.jobs);
-        if (!Number.isInteger(jobs) || jobs < 1) {
-          throw new AccelError('ACCEL_USAGE_JOBS', `--jobs must be a positive integer, not '${flags.jobs}'`, {
-            exitCode: 2,
-          });
-        }
+        const jobs = parseCount(flags.jobs, '--jobs', 'ACCEL_USAGE_JOBS');
         const sources = { ...g.config.conda.sources, ...parseSourceFlags(flags.source ?? []) };
         const keepGoing = flags.keepGoing === true;
         const { recipes, failed, unsupported } = renderFeedstocks(roots, options, {

@@ -7,7 +7,15 @@ import { createLog } from '../core/log.ts';
 import { createProgress } from '../core/progress.ts';
 import { formatSize } from '../core/size.ts';
 import { Fetcher } from '../fetch/fetcher.ts';
-import { currentEpoch, findEpoch, listEpochs, pinEpoch, pinnedEpochId, unpinSuite } from '../mirror/apt/epochs.ts';
+import {
+  currentEpoch,
+  findEpoch,
+  listEpochs,
+  listPins,
+  pinEpoch,
+  pinnedEpochId,
+  unpinSuite,
+} from '../mirror/apt/epochs.ts';
 import { aptClientConfig, readMachineSources } from '../mirror/apt/sources.ts';
 import { cacheToken } from '../mirror/cache-token.ts';
 import {
@@ -27,6 +35,7 @@ import { discoverUpstreams, npmRegistryFromNpm } from '../mirror/upstreams.ts';
 import { readWantedFiles } from '../mirror/wanted.ts';
 import { parseBind, parsePort } from '../net/address.ts';
 import { type Globals, withStore } from './globals.ts';
+import { collect, parseCount } from './parse.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
 import { runService } from './service.ts';
@@ -147,9 +156,14 @@ Routes:
     )
     .argument('<files...>', 'URL lists or Bazel files')
     .option('-j, --jobs <n>', 'downloads at once', '8')
-    .option('--allow <host...>', 'allow upstreams (host or host:port) on private or loopback addresses')
+    .option(
+      '--allow <host>',
+      'allow an upstream (host or host:port) on a private or loopback address; repeatable, or comma-separated',
+      collect,
+    )
     .action(
       runner.action(async (g, files: string[], flags: { jobs: string; allow?: string[] }) => {
+        const concurrency = parseCount(flags.jobs, '--jobs');
         const wanted = files.flatMap((f) => readWantedFiles(f));
         const config = g.config.mirror;
         const result = await withStore(g, async (store) => {
@@ -161,7 +175,7 @@ Routes:
           const progress = createProgress(wanted.length, 'prefetch');
           try {
             return await prefetch(store, fetcher, wanted, {
-              concurrency: Math.max(1, Number(flags.jobs) || 8),
+              concurrency,
               policy: freshnessPolicy(config.ttl, config.immutable),
               now: Date.now,
               onDone: (url) => progress.tick(url),
@@ -183,7 +197,11 @@ Routes:
     .command('import')
     .description('import files already on disk: a Bazel repository cache, a distdir, or a folder of files')
     .argument('<dir>', 'repository cache (content_addressable/sha256/<hex>/file), distdir or folder')
-    .option('--urls <file...>', 'URL lists or Bazel files naming what the files are (url [sha256] per line)')
+    .option(
+      '--urls <file>',
+      'a URL list or Bazel file naming what the files are (url [sha256] per line); repeatable',
+      collect,
+    )
     .action(
       runner.action(async (g, dir: string, flags: { urls?: string[] }) => {
         const wanted = (flags.urls ?? []).flatMap((f) => readWantedFiles(f));
@@ -202,7 +220,7 @@ Routes:
     .description(`print what makes a tool use the mirror (apt, ${CLIENT_TOOLS.join(', ')}, cache)`)
     .argument('<tool>', `apt | ${CLIENT_TOOLS.join(' | ')} | cache (the shared build cache and its write token)`)
     .option('--url <base>', 'the mirror as clients reach it (default: http://<mirror.bind>:<mirror.port>)')
-    .option('--upstream <url...>', "the upstream(s) to mirror, instead of the tool's own configuration")
+    .option('--upstream <url>', "an upstream to mirror, instead of the tool's own configuration; repeatable", collect)
     .option('--write <workspace>', 'bazel only: write accel-downloader.cfg and the .bazelrc line into the workspace')
     .action(
       runner.action(async (g, tool: string, flags: { url?: string; upstream?: string[]; write?: string }) => {
@@ -288,8 +306,14 @@ Routes:
     .argument('<suite>')
     .action(
       runner.action(async (g, remap: string, suite: string) => {
-        const removed = await withStore(g, (store) => unpinSuite(store, remap, suite));
-        return dataResult({ removed }, () => (removed ? `${remap}/${suite} follows the newest epoch` : 'no pin'));
+        await withStore(g, (store) => {
+          if (unpinSuite(store, remap, suite)) return;
+          const pinned = listPins(store);
+          throw new AccelError('ACCEL_APT_NOT_PINNED', `${remap}/${suite} is not pinned`, {
+            hint: pinned.length > 0 ? `pinned now: ${pinned.join(', ')}` : 'no suite is pinned',
+          });
+        });
+        return dataResult({ removed: true }, () => `${remap}/${suite} follows the newest epoch`);
       }),
     );
 

@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { errnoCode, isAccelError } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
 import type { CommandResult } from './result.ts';
@@ -40,10 +40,6 @@ async function buildProgram(runner: Runner, argv: string[]): Promise<Command> {
   const program = new Command('accel')
     .description('build accelerator: dependency mirror, compile cache and farm, over one content-addressed store')
     .version(VERSION, '-V, --version', 'print the accel version')
-    .option('--home <dir>', 'store directory (default: $ACCEL_HOME, $XDG_CACHE_HOME/accel, ~/.cache/accel)')
-    .option('--json', 'print results as JSON on stdout')
-    .option('-v, --verbose', 'log more on stderr')
-    .option('-q, --quiet', 'log only errors on stderr')
     .showSuggestionAfterError()
     // `accel cc -- gcc -c x.c`: options after the subcommand's operands belong to the compiler.
     .enablePositionalOptions()
@@ -68,10 +64,26 @@ Settings: flags > ACCEL_* environment > $ACCEL_HOME/config.json > defaults.
   return program;
 }
 
+/**
+ * The options every command takes, wherever they are typed before `--`: `accel --json store info`,
+ * `accel store info --json` and `accel cc --stats --json` all work, as git, cargo and kubectl allow. Each
+ * command of the tree declares them (under "Global Options:" in its help); `optsWithGlobals()` merges them,
+ * the one typed nearest the end winning.
+ */
+function globalOptions(): Option[] {
+  return [
+    new Option('--home <dir>', 'store directory (default: $ACCEL_HOME, $XDG_CACHE_HOME/accel, ~/.cache/accel)'),
+    new Option('--json', 'print results as JSON on stdout'),
+    new Option('-v, --verbose', 'log more on stderr'),
+    new Option('-q, --quiet', 'log only errors on stderr'),
+  ];
+}
+
 /** Subcommands added with addCommand do not inherit these settings, so apply them to the whole tree. */
 function configureDeep(cmd: Command): void {
   cmd.exitOverride();
   cmd.configureOutput({ outputError: (text, write) => write(`accel: ${text}`) });
+  for (const option of globalOptions()) cmd.addOption(option.helpGroup('Global Options:'));
   cmd.commands.forEach(configureDeep);
 }
 
@@ -81,7 +93,7 @@ export async function run(argv: string[]): Promise<number> {
   const program = await buildProgram(runner, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return runner.result ? await emit(runner.result, program.opts().json === true) : EXIT_OK;
+    return runner.result ? await emit(runner.result, runner.json) : EXIT_OK;
   } catch (err) {
     return report(err);
   }

@@ -8,11 +8,15 @@ import type { CommandResult } from './result.ts';
  */
 export class Runner {
   result: CommandResult | undefined;
+  /** `--json`, wherever it was typed. */
+  json = false;
 
   action<A extends unknown[]>(handler: (globals: Globals, ...args: A) => Promise<CommandResult>) {
     return async (...args: unknown[]): Promise<void> => {
       const cmd = args[args.length - 1] as Command;
-      this.result = await handler(resolveGlobals(cmd), ...(args.slice(0, -1) as A));
+      const globals = resolveGlobals(cmd);
+      this.json = globals.json;
+      this.result = await handler(globals, ...(args.slice(0, -1) as A));
     };
   }
 }

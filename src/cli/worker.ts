@@ -5,6 +5,7 @@ import { createWorker } from '../farm/worker.ts';
 import { parseBind, parsePort, parseServerUrl } from '../net/address.ts';
 import { loadIdentity } from '../net/tls-identity.ts';
 import { withStore } from './globals.ts';
+import { parseCount } from './parse.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
 import { runService } from './service.ts';
@@ -52,12 +53,7 @@ Examples:
         const cores =
           flags.cores === undefined
             ? farm.cores || availableParallelism()
-            : /^\d+$/.test(flags.cores)
-              ? Number(flags.cores)
-              : Number.NaN;
-        if (!Number.isInteger(cores) || cores < 1) {
-          throw new AccelError('ACCEL_USAGE_BAD_CORES', `--cores must be a positive integer, not '${flags.cores}'`);
-        }
+            : parseCount(flags.cores, '--cores', 'ACCEL_USAGE_BAD_CORES');
         const identity = loadIdentity(g.home, 'worker');
         const status = await withStore(g, async (store) => {
           const worker = createWorker({

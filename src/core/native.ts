@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { getAsset, isSea } from 'node:sea';
 import { tempName } from './atomic-fs.ts';
-import { AccelError, errnoCode } from './errors.ts';
+import { makeDirs } from './dirs.ts';
+import { AccelError, errnoCode, isAccelError } from './errors.ts';
 
 /** The native addons accel uses; in the single executable they are embedded assets. */
 export type AddonName = 'better_sqlite3' | 'watcher';
@@ -30,9 +32,20 @@ export function nativeAddon(name: AddonName, home: string): object | undefined {
   const manifest = JSON.parse(text) as NativeManifest;
   const entry = manifest.addons[name];
   // One folder per build's set of addons, named by the manifest (which holds each addon's digest).
-  const dir = join(home, 'native', `${createHash('sha256').update(text).digest('hex').slice(0, 16)}-${manifest.arch}`);
-  const file = join(dir, `${name}.node`);
-  if (!existsSync(file)) extract(entry.asset, entry.sha256, dir, file);
+  const folder = `${createHash('sha256').update(text).digest('hex').slice(0, 16)}-${manifest.arch}`;
+  let file = join(home, 'native', folder, `${name}.node`);
+  if (!existsSync(file)) {
+    try {
+      extract(entry.asset, entry.sha256, dirname(file), file);
+    } catch (err) {
+      // A home we may not write (read-only, another user's): `accel version`, `--help` and `config` must still
+      // work, so unpack into a private folder of this user's under the temp directory instead.
+      const fallback = privateTempDir();
+      if (!isAccelError(err) || err.code !== 'ACCEL_NATIVE_NOT_WRITABLE' || !fallback) throw err;
+      file = join(fallback, folder, `${name}.node`);
+      if (!existsSync(file)) extract(entry.asset, entry.sha256, dirname(file), file);
+    }
+  }
   const exports = dlopenAddon(file, entry.glibc);
   loaded.set(name, exports);
   return exports;
@@ -46,10 +59,26 @@ export function watcherBinding(home: string): object {
   return require(`@parcel/watcher-${process.platform}-${process.arch}-glibc`) as object;
 }
 
+/**
+ * `$TMPDIR/accel-native-<uid>`, made 0700 by this user, or undefined when it is anything else (a link, someone
+ * else's, open to others): a folder another user could write into would let them choose the code accel loads.
+ */
+function privateTempDir(): string | undefined {
+  const dir = join(tmpdir(), `accel-native-${process.getuid?.() ?? 'user'}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') return undefined;
+  }
+  const stat = lstatSync(dir);
+  const own = process.getuid === undefined || stat.uid === process.getuid();
+  return stat.isDirectory() && own && (stat.mode & 0o077) === 0 ? dir : undefined;
+}
+
 function extract(asset: string, sha256: string, dir: string, file: string): void {
   const temp = join(dir, tempName('.'));
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     const data = Buffer.from(getAsset(asset));
     if (createHash('sha256').update(data).digest('hex') !== sha256) {
       throw new Error(`embedded asset ${asset} does not match its manifest: the executable is damaged`);
@@ -60,7 +89,7 @@ function extract(asset: string, sha256: string, dir: string, file: string): void
   } catch (err) {
     rmSync(temp, { force: true });
     const code = errnoCode(err);
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR' || code === 'ENOSPC') {
+    if (code && ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'ENOSPC', 'EEXIST', 'ENOENT', 'EDQUOT'].includes(code)) {
       throw new AccelError('ACCEL_NATIVE_NOT_WRITABLE', `cannot unpack native code into ${dir} (${code})`, {
         hint: 'accel writes its native addons under ACCEL_HOME once; point ACCEL_HOME or --home at a writable directory',
         cause: err,

@@ -18,6 +18,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { makeDirs } from '../core/dirs.ts';
 import { errnoCode } from '../core/errors.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
@@ -31,7 +32,7 @@ export function sandboxDirs(home: string): { jobs: string; inputs: string } {
 /** A job directory's name carries its worker's pid, so a later worker can tell a dead worker's leftovers. */
 export function createJobRoot(home: string): string {
   const { jobs } = sandboxDirs(home);
-  mkdirSync(jobs, { recursive: true, mode: 0o700 });
+  makeDirs(jobs, { mode: 0o700 });
   return realpathSync(mkdtempSync(join(jobs, `job-${process.pid}-`)));
 }
 
@@ -93,12 +94,12 @@ export class InputPool {
     const path = join(this.#dir, digest);
     if (existsSync(path)) return path;
     if (this.#count < 0) {
-      mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+      makeDirs(this.#dir, { mode: 0o700 });
       this.#count = readdirSync(this.#dir).length;
     }
     if (this.#count >= POOL_MAX) {
       rmSync(this.#dir, { recursive: true, force: true });
-      mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+      makeDirs(this.#dir, { mode: 0o700 });
       this.#count = 0;
     }
     // read() hashes what it reads and throws (quarantining the blob) on a mismatch.
@@ -131,7 +132,7 @@ export function materialize(options: {
     const target = join(root, path);
     // Manifest paths are normalised client paths; one that climbs out of the job root is not laid out anywhere.
     if (!target.startsWith(`${root}/`)) throw new Error(`include-tree path ${path} leaves the job directory`);
-    makeDirs(root, dirname(target), made, mode);
+    makeJobDirs(root, dirname(target), made, mode);
     if (mode.kind === 'link') {
       try {
         linkSync(pool.path(digest), target);
@@ -147,9 +148,9 @@ export function materialize(options: {
 }
 
 /** mkdir -p below `root`, each new directory owned by the job's uid when the job runs as another one. */
-export function makeDirs(root: string, dir: string, made: Set<string>, mode: InputMode): void {
+export function makeJobDirs(root: string, dir: string, made: Set<string>, mode: InputMode): void {
   if (made.has(dir) || dir === root || !dir.startsWith(`${root}/`)) return;
-  makeDirs(root, dirname(dir), made, mode);
+  makeJobDirs(root, dirname(dir), made, mode);
   try {
     mkdirSync(dir);
   } catch (err) {

@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempName } from '../core/atomic-fs.ts';
+import { makeDirs } from '../core/dirs.ts';
 import { errnoCode } from '../core/errors.ts';
 
 /**
@@ -61,7 +62,7 @@ function read(home: string, syncer: string): SyncerHealth | undefined {
 function write(home: string, state: SyncerHealth): void {
   known.set(`${home}\0${state.syncer}`, state);
   const dir = join(home, 'run');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirs(dir, { mode: 0o700 });
   const temp = join(dir, tempName('.farm-down.'));
   try {
     writeFileSync(temp, `${JSON.stringify(state)}\n`, { mode: 0o600 });
@@ -130,7 +131,7 @@ async function probeOnce(
   probeMs: number,
 ): Promise<{ up: boolean; probed: boolean }> {
   const lock = probeLock(home);
-  mkdirSync(join(home, 'run'), { recursive: true, mode: 0o700 });
+  makeDirs(join(home, 'run'), { mode: 0o700 });
   for (;;) {
     try {
       writeFileSync(lock, `${JSON.stringify({ pid: process.pid, until: Date.now() + probeMs + 5000 })}\n`, {

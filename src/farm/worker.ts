@@ -31,7 +31,7 @@ import {
   createJobRoot,
   type InputMode,
   InputPool,
-  makeDirs,
+  makeJobDirs,
   materialize,
   readDigest,
   readJobFile,
@@ -205,8 +205,8 @@ export function createWorker(options: WorkerOptions) {
       if (user) chownSync(host, user.uid, user.gid);
       materialize({ store, pool, manifest, root: host, mode: inputMode });
       const made = new Set<string>();
-      makeDirs(host, join(host, cwd), made, inputMode);
-      for (const out of mapped.outputs) makeDirs(host, dirname(join(host, out)), made, inputMode);
+      makeJobDirs(host, join(host, cwd), made, inputMode);
+      for (const out of mapped.outputs) makeJobDirs(host, dirname(join(host, out)), made, inputMode);
       const env: NodeJS.ProcessEnv = {
         ...jobEnv(spec.env),
         PATH: options.env.PATH ?? '/usr/bin:/bin',

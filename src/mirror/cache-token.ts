@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempName } from '../core/atomic-fs.ts';
+import { makeDirs } from '../core/dirs.ts';
 import { errnoCode } from '../core/errors.ts';
 
 /**
@@ -22,7 +23,7 @@ export function cacheToken(home: string): string {
   } catch (err) {
     if (errnoCode(err) !== 'ENOENT') throw err;
   }
-  mkdirSync(home, { recursive: true, mode: 0o700 });
+  makeDirs(home, { mode: 0o700 });
   // Written aside, then linked into place: two first starts at once agree on one token (link fails EEXIST
   // for the second, which reads the first's), and nobody ever reads a half-written file.
   const temp = join(home, tempName('.mirror-cache.token.'));

@@ -1,9 +1,10 @@
 import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { writeFileAtomic } from '../core/atomic-fs.ts';
+import { makeDirs } from '../core/dirs.ts';
 import { AccelError, errnoCode } from '../core/errors.ts';
 import { type CertPaths, certPaths } from './paths.ts';
 import { ROLES, type Role, roleOf } from './tls-identity.ts';
@@ -61,7 +62,7 @@ export async function initCa(home: string, name = 'accel installation CA'): Prom
       hint: 'issue certificates with `accel certs issue NAME --role ROLE`; remove the directory to start over',
     });
   }
-  mkdirSync(paths.issued, { recursive: true, mode: 0o700 });
+  makeDirs(paths.issued, { mode: 0o700 });
   const keys = newKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(keys.publicPem);
@@ -92,6 +93,8 @@ export interface IssueOptions {
   role: Role;
   /** Extra subjectAltNames: host names or IP addresses (localhost and 127.0.0.1 are always included). */
   san?: string[];
+  /** Replace a certificate already issued under this name (otherwise ACCEL_CERTS_EXISTS). */
+  force?: boolean;
 }
 
 /** Issues a certificate signed by this home's CA into certs/issued/NAME.{crt,key}. */
@@ -108,6 +111,16 @@ export async function issueCert(home: string, options: IssueOptions): Promise<Ce
     });
   }
   const ca = loadCa(paths);
+  const existing = join(paths.issued, `${options.name}.crt`);
+  if (!options.force && existsSync(existing)) {
+    throw new AccelError(
+      'ACCEL_CERTS_EXISTS',
+      `a certificate named '${options.name}' was already issued: ${existing}`,
+      {
+        hint: `bundle it with \`accel certs bundle ${options.name} -o FILE\`, or pass --force to issue a new key and certificate in its place`,
+      },
+    );
+  }
   const keys = newKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(keys.publicPem);
@@ -134,7 +147,7 @@ export async function issueCert(home: string, options: IssueOptions): Promise<Ce
   ]);
   cert.sign(ca.key, forge.md.sha256.create());
   const pem = forge.pki.certificateToPem(cert);
-  mkdirSync(paths.issued, { recursive: true, mode: 0o700 });
+  makeDirs(paths.issued, { mode: 0o700 });
   const base = join(paths.issued, options.name);
   await writeSecret(`${base}.key`, keys.privatePem);
   await writeFileAtomic(`${base}.crt`, (fh) => fh.writeFile(pem));
@@ -214,7 +227,7 @@ export async function installBundle(home: string, file: string): Promise<CertInf
       });
     }
   }
-  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  makeDirs(paths.dir, { mode: 0o700 });
   await writeSecret(paths.key, bundle.key);
   await writeFileAtomic(paths.cert, (fh) => fh.writeFile(bundle.cert));
   if (!existsSync(paths.caCert)) await writeFile(paths.caCert, bundle.ca);

@@ -1,4 +1,5 @@
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, statSync } from 'node:fs';
+import { makeDirs } from '../core/dirs.ts';
 import { errnoCode } from '../core/errors.ts';
 
 /**
@@ -27,7 +28,7 @@ export function storeModes(shared: boolean): StoreModes {
  * bit, which would leave a shared store's new directories closed to the group.
  */
 export function makeDir(path: string, mode: number): void {
-  if (mkdirSync(path, { recursive: true, mode }) !== undefined) chmodSync(path, mode);
+  if (makeDirs(path, { mode }) !== undefined) chmodSync(path, mode);
 }
 
 /** chmod a file or directory this user owns to `mode`; others' files and missing ones are left as they are. */

@@ -218,7 +218,9 @@ function prepareDirs(layout: Layout, modes: StoreModes): void {
     }
   } catch (err) {
     const code = errnoCode(err);
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EEXIST') {
+    // ENOENT after makeDirs: a directory that refuses children (`--home /proc/x`).
+    const refused = ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'ENOENT', 'ENOSPC', 'EDQUOT'];
+    if (code && refused.includes(code)) {
       throw new AccelError('ACCEL_STORE_NOT_WRITABLE', `cannot create the store in ${layout.home} (${code})`, {
         hint: 'set ACCEL_HOME or --home to a writable directory',
         cause: err,

@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, lstatSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join, matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
+import { makeDirs } from '../../core/dirs.ts';
 import { AccelError } from '../../core/errors.ts';
 import { normalizeArchive } from '../pkg/ar-normalize.ts';
 import type { OutputRecord } from '../record.ts';
@@ -218,7 +219,7 @@ async function buildOutputs(
       if (runs > 0) {
         // conda-build gives each output its own host environment and the work directory the top level left.
         rmSync(ws.prefix, { recursive: true, force: true });
-        mkdirSync(ws.prefix, { recursive: true });
+        makeDirs(ws.prefix);
         for (const p of prep.host) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.prefix);
         rmSync(ws.srcDir, { recursive: true, force: true });
         await copyTree(workCopy, ws.srcDir);
@@ -317,7 +318,7 @@ async function installEnvironments(prep: PreparedFeedstock, ws: Workspace, ctx: 
   // libtool's config.guess and config.sub (to replace a tarball's outdated ones), libtool's build-aux.
   const share = join(ws.buildPrefix, 'share');
   if (prep.toolchain.provides.has('gnuconfig') || prep.toolchain.provides.has('libtool')) {
-    mkdirSync(join(share, 'gnuconfig'), { recursive: true });
+    makeDirs(join(share, 'gnuconfig'));
     for (const f of ['config.guess', 'config.sub'])
       copyFileSync(join('/usr/share/misc', f), join(share, 'gnuconfig', f));
   }

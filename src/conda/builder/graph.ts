@@ -1,6 +1,7 @@
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
+import { makeDirs } from '../../core/dirs.ts';
 import { AccelError, isAccelError } from '../../core/errors.ts';
 import type { Digest } from '../../store/digest.ts';
 import { blobPath } from '../../store/layout.ts';
@@ -207,7 +208,7 @@ async function republish(packages: BuiltPackage[], ctx: BuildContext): Promise<v
   for (const p of packages) {
     if (have.has(`${p.subdir}/${p.filename} ${p.sha256}`)) continue;
     const dir = join(ctx.store.layout.tmp, `republish-${process.pid}-${p.sha256.slice(0, 12)}`);
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     try {
       const file = join(dir, p.filename);
       copyFileSync(blobPath(ctx.store.layout, p.sha256 as Digest), file);

@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirs } from '../../core/dirs.ts';
 import { MACHINE_TOOLS } from '../build-tools.ts';
 import { findOnPath } from './cross-toolchain.ts';
 
@@ -10,7 +11,7 @@ import { findOnPath } from './cross-toolchain.ts';
  * that ncurses' tests grep for): a wrapper strips it.
  */
 export function linkMachineTools(bin: string, names: Iterable<string>, path: string | undefined): void {
-  mkdirSync(bin, { recursive: true });
+  makeDirs(bin);
   for (const name of names) {
     const machine = MACHINE_TOOLS[name];
     if (!machine) continue;

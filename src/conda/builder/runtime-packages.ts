@@ -1,15 +1,7 @@
 import { createHash } from 'node:crypto';
-import {
-  copyFileSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  symlinkSync,
-} from 'node:fs';
+import { copyFileSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirs } from '../../core/dirs.ts';
 import { AccelError } from '../../core/errors.ts';
 import { readChannel } from './channel-packages.ts';
 import type { BuildContext } from './context.ts';
@@ -64,7 +56,7 @@ async function publishRuntime(ctx: BuildContext, toolchain: Toolchain, version: 
   try {
     for (const spec of missing) {
       const prefix = join(root, spec.name);
-      mkdirSync(join(prefix, 'lib'), { recursive: true });
+      makeDirs(join(prefix, 'lib'));
       const names = readdirSync(lib).filter((n) => spec.files.test(n));
       if (spec.files.source !== '^$' && names.length === 0) {
         throw new AccelError('ACCEL_CONDA_NO_TOOLCHAIN', `the cross toolchain has no ${spec.name} runtime in ${lib}`, {

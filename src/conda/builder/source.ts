@@ -1,18 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  rmdirSync,
-  statSync,
-} from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { makeDirs } from '../../core/dirs.ts';
 import { AccelError } from '../../core/errors.ts';
 import { VERSION } from '../../core/version.ts';
 import type { Digest } from '../../store/digest.ts';
@@ -188,7 +179,7 @@ function archiveKind(file: string): 'tar' | 'zip' {
 export async function extractSource(store: Store, digest: Digest, dir: string, what: string): Promise<void> {
   const file = blobPath(store.layout, digest);
   const tmp = `${dir}.unpack`;
-  mkdirSync(tmp, { recursive: true });
+  makeDirs(tmp);
   try {
     if (archiveKind(file) === 'zip') await run('unzip', ['-q', '-o', file, '-d', tmp]);
     else await run('tar', ['-xf', file, '-C', tmp, '--no-same-owner']);
@@ -200,7 +191,7 @@ export async function extractSource(store: Store, digest: Digest, dir: string, w
     });
   }
   const top = readdirSync(tmp);
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const only = top.length === 1 ? join(tmp, top[0] as string) : undefined;
   const from = only && statSync(only).isDirectory() ? only : tmp;
   for (const name of readdirSync(from)) renameSync(join(from, name), join(dir, name));

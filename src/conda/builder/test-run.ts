@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import { compilerFlags } from './workspace.ts';
 
 const run = promisify(execFile);
 
+import { makeDirs } from '../../core/dirs.ts';
 import type { Workspace } from './workspace.ts';
 
 /** A package built in this run and not yet published: tests install it from its build output. */
@@ -46,7 +47,7 @@ export async function testOutput(options: {
   if (script.length === 0 || ctx.test === 'skip') return 0;
   const what = `${record.name}-${record.version}-${record.build_string}`;
   rmSync(ws.testPrefix, { recursive: true, force: true });
-  mkdirSync(ws.testPrefix, { recursive: true });
+  makeDirs(ws.testPrefix);
   const channel = readChannel(ctx.channel, channelSubdirs(ctx.targetPlatform));
   const stagedNames = new Set(staged.map((s) => s.record.filename));
   const pool = [...staged.map((s) => s.record), ...channel.filter((p) => !stagedNames.has(p.filename))];
@@ -111,7 +112,7 @@ export async function testOutput(options: {
   // The test runs in a directory of its own holding test/files (from the recipe) and test/source_files.
   const cwd = join(ws.root, 'test_tmp');
   rmSync(cwd, { recursive: true, force: true });
-  mkdirSync(cwd, { recursive: true });
+  makeDirs(cwd);
   await copyInto(record.recipe_dir, record.test.files, cwd, what, 'test/files');
   await copyInto(ws.srcDir, record.test.source_files, cwd, what, 'test/source_files');
   const file = join(ws.root, `test-${record.name}.sh`);
@@ -146,7 +147,7 @@ async function copyInto(from: string, patterns: string[], to: string, what: stri
       });
     }
     for (const m of matches) {
-      mkdirSync(dirname(join(to, m)), { recursive: true });
+      makeDirs(dirname(join(to, m)));
       await run('cp', ['-a', join(from, m), join(to, m)]);
     }
   }
@@ -154,7 +155,7 @@ async function copyInto(from: string, patterns: string[], to: string, what: stri
 
 /** One shim per executable of the target's architecture: `exec qemu -L <sysroot> <file> "$@"`. */
 function writeShims(bin: string, shims: string, toolchain: Toolchain): void {
-  mkdirSync(shims, { recursive: true });
+  makeDirs(shims);
   const wanted = ELF_MACHINES[toolchain.cpu];
   let names: string[] = [];
   try {

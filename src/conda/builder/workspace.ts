@@ -1,7 +1,8 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isProcessAlive } from '../../core/atomic-fs.ts';
+import { makeDirs } from '../../core/dirs.ts';
 import { AccelError, errnoCode } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
 import { findOnPath, type Toolchain } from './cross-toolchain.ts';
@@ -45,7 +46,7 @@ export function workspaceFor(feedstock: string, target: string): Workspace {
  * clearly rather than sharing the directories; a workspace left by a dead process is cleared.
  */
 export function claimWorkspace(ws: Workspace): () => void {
-  mkdirSync(join(ws.root, '..'), { recursive: true });
+  makeDirs(join(ws.root, '..'));
   sweepAbandoned(join(ws.root, '..'));
   const owner = `${ws.root}.pid`;
   try {
@@ -61,7 +62,7 @@ export function claimWorkspace(ws: Workspace): () => void {
     writeFileSync(owner, String(process.pid));
   }
   rmSync(ws.root, { recursive: true, force: true });
-  for (const d of [ws.srcDir, ws.prefix, ws.buildPrefix, ws.outDir]) mkdirSync(d, { recursive: true });
+  for (const d of [ws.srcDir, ws.prefix, ws.buildPrefix, ws.outDir]) makeDirs(d);
   return () => {
     rmSync(ws.root, { recursive: true, force: true });
     rmSync(owner, { force: true });

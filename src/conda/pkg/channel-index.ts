@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { tempName, writeFileAtomic } from '../../core/atomic-fs.ts';
+import { makeDirs } from '../../core/dirs.ts';
 import { AccelError, errnoCode, fsError } from '../../core/errors.ts';
 import { checkCondaPackage, readCondaInfo } from './read.ts';
 import { type IndexJson, SUBDIR_RE, stableJson } from './types.ts';
@@ -42,7 +43,7 @@ export async function indexChannel(channelDir: string): Promise<ChannelIndex> {
       cause: err,
     });
   }
-  mkdirSync(join(channel, 'noarch'), { recursive: true });
+  makeDirs(join(channel, 'noarch'));
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const listed = listChannel(channel);
     const subdirs: ChannelIndex['subdirs'] = [];
@@ -76,7 +77,7 @@ export async function addToChannel(
   const dest = join(dir, basename(condaFile));
   let added = true;
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     const existing = existingDigest(dest);
     if (existing === check.sha256) added = false;
     else if (existing !== undefined) {

@@ -11,6 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { makeDirs } from '../../core/dirs.ts';
 import { AccelError, errnoCode, fsError } from '../../core/errors.ts';
 import { readCondaPackage, verifyCondaPackage } from './read.ts';
 import { replaceBinary, replaceText } from './relocate.ts';
@@ -49,7 +50,7 @@ export async function installCondaPackage(file: string, targetPrefix: string): P
     }
   }
   try {
-    mkdirSync(prefix, { recursive: true });
+    makeDirs(prefix);
   } catch (err) {
     throw fsError(err, 'creating', prefix);
   }
@@ -63,7 +64,7 @@ export async function installCondaPackage(file: string, targetPrefix: string): P
       const member = byName.get(entry._path);
       if (!member) continue; // verifyCondaPackage guarantees it exists
       const staged = join(staging, 'new', entry._path);
-      mkdirSync(dirname(staged), { recursive: true });
+      makeDirs(dirname(staged));
       if (member.type === 'symlink') symlinkSync(member.linkname ?? '', staged);
       else {
         let data = member.data;
@@ -82,7 +83,7 @@ export async function installCondaPackage(file: string, targetPrefix: string): P
     }
     const record = `conda-meta/${packageStem(pkg.index)}.json`;
     const stagedRecord = join(staging, 'new', record);
-    mkdirSync(dirname(stagedRecord), { recursive: true });
+    makeDirs(dirname(stagedRecord));
     writeFileSync(stagedRecord, prefixRecord(pkg, files));
     for (const rel of files) moved.move(rel, prefix);
     moved.move(record, prefix); // last: a prefix lists the package only once its files are all there
@@ -126,7 +127,7 @@ class Transaction {
     if (exists(dest)) {
       // Another package's file (conda "clobbers" it too); kept until the install commits.
       backup = join(this.staging, 'old', rel);
-      mkdirSync(dirname(backup), { recursive: true });
+      makeDirs(dirname(backup));
       renameSync(dest, backup);
     }
     try {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { writeFileAtomic } from '../../core/atomic-fs.ts';
+import { makeDirs } from '../../core/dirs.ts';
 import { AccelError, errnoCode, fsError } from '../../core/errors.ts';
 import { DEFAULT_ZSTD_LEVEL, isSafeRelative, packTarZst, type TarMember } from './tar-zst.ts';
 import { type IndexInput, type IndexJson, type PathEntry, type PathsJson, packageStem, stableJson } from './types.ts';
@@ -75,7 +76,7 @@ export async function writeCondaPackage(options: WritePackageOptions): Promise<W
   const filename = `${stem}.conda`;
   const path = join(options.outDir, filename);
   try {
-    mkdirSync(options.outDir, { recursive: true });
+    makeDirs(options.outDir);
   } catch (err) {
     throw fsError(err, 'creating', options.outDir);
   }

@@ -67,6 +67,11 @@ export function unpinSuite(store: Store, remap: string, suite: string): boolean 
   return store.refs.delete(PIN_NS, `${remap}/${suite}`);
 }
 
+/** Every pinned suite, as `remap/suite`. */
+export function listPins(store: Store): string[] {
+  return [...store.refs.list(PIN_NS)].map((r) => r.key);
+}
+
 export function pinnedEpochId(store: Store, remap: string, suite: string): string | undefined {
   return (store.refs.get(PIN_NS, `${remap}/${suite}`)?.meta as { epoch?: string } | undefined)?.epoch;
 }
