@@ -23,64 +23,161 @@ const sizeString = z.string().check(
   ),
 );
 
+/** What the docs table and the error messages say of a setting; attached to its schema, read by walking it. */
+interface SettingMeta {
+  /** What it does, one line (the docs table's last column). */
+  doc: string;
+  /** The value a user must give, in words: "a whole number from 0 to 65535". */
+  type: string;
+  /** The flag that overrides it, if any. */
+  flag?: string;
+}
+
+const META = z.registry<SettingMeta>();
+
+/** A setting: its schema with its default, and what the docs and errors say of it. */
+function setting<T extends z.core.SomeType>(schema: T, fallback: z.core.output<T>, meta: SettingMeta) {
+  // biome-ignore lint/suspicious/noExplicitAny: zod's default() typing needs the inner output type
+  const withDefault = z._default(schema as any, fallback as any) as unknown as z.ZodMiniDefault<T>;
+  META.add(withDefault, meta);
+  return withDefault;
+}
+
+const port = () => z.number().check(z.int(), z.gte(0), z.lte(65535));
+const PORT = 'a whole number from 0 to 65535';
+const seconds = () => z.number().check(z.gt(0));
+const SECONDS = 'a number of seconds > 0';
+const name = () => z.string().check(z.regex(/^[A-Za-z0-9._-]+$/));
+const strings = () => z.array(z.string());
+
 const MirrorSchema = z.strictObject({
-  port: z._default(z.number().check(z.int(), z.gte(0), z.lte(65535)), 8000),
-  bind: z._default(z.string(), '127.0.0.1'),
-  /** Bearer token every request must carry; off when empty. */
-  token: z._default(z.string(), ''),
-  /** Seconds before volatile content is revalidated with the upstream. */
-  ttl: z._default(z.number().check(z.gte(0)), 3600),
-  /** Seconds without a byte from an upstream before the download is aborted (and resumed if possible). */
-  stallTimeout: z._default(z.number().check(z.gt(0)), 30),
-  /** Named upstream lists for `/r/<name>/<path>`, tried in order. */
-  remaps: z._default(z.record(z.string().check(z.regex(/^[A-Za-z0-9._-]+$/)), z.array(z.string())), {}),
-  /** Regular expressions over the upstream URL marking content that never changes. */
-  immutable: z._default(z.array(z.string()), []),
-  /** Upstream `host` or `host:port` entries allowed although they resolve to private addresses. */
-  allow: z._default(z.array(z.string()), []),
-  /** Hosts served in forward-proxy mode (`Acquire::http::Proxy`) besides the remaps' upstreams. */
-  proxyHosts: z._default(z.array(z.string()), []),
-  /** Local conda channel directories served read-only at `/conda/<name>/`: name → directory. */
-  condaChannels: z._default(z.record(z.string().check(z.regex(/^[A-Za-z0-9._-]+$/)), z.string()), {}),
+  port: setting(port(), 8000, {
+    type: PORT,
+    flag: '--port',
+    doc: 'where `accel mirror serve` listens (0: any free port)',
+  }),
+  bind: setting(z.string(), '127.0.0.1', { type: 'an address', flag: '--bind', doc: 'the address it listens on' }),
+  token: setting(z.string(), '', {
+    type: 'a string',
+    flag: '--token',
+    doc: 'bearer token every request must carry; empty: none',
+  }),
+  ttl: setting(z.number().check(z.gte(0)), 3600, {
+    type: 'a number of seconds ≥ 0',
+    doc: 'seconds before mutable content is revalidated with its upstream',
+  }),
+  stallTimeout: setting(seconds(), 30, {
+    type: SECONDS,
+    doc: 'seconds without a byte from an upstream before a download is aborted (and resumed where possible)',
+  }),
+  remaps: setting(
+    z.record(name(), strings()),
+    {},
+    {
+      type: 'an object: name → list of base URLs',
+      doc: 'upstreams for `/r/<name>/<path>`, tried in order',
+    },
+  ),
+  immutable: setting(strings(), [], {
+    type: 'a list of regular expressions',
+    doc: 'upstream URLs whose content never changes (never revalidated)',
+  }),
+  allow: setting(strings(), [], {
+    type: 'a list of host or host:port',
+    flag: '--allow',
+    doc: 'upstreams allowed although they resolve to private or loopback addresses',
+  }),
+  proxyHosts: setting(strings(), [], {
+    type: 'a list of host names',
+    doc: 'hosts served in forward-proxy mode (`Acquire::http::Proxy`) besides the remaps’ upstreams',
+  }),
+  condaChannels: setting(
+    z.record(name(), z.string()),
+    {},
+    {
+      type: 'an object: name → directory',
+      doc: 'local conda channels served read-only at `/conda/<name>/`',
+    },
+  ),
 });
 
 const CcSchema = z.strictObject({
-  /** A shared build cache in Bazel's HTTP layout, e.g. http://build-cache:8000/cache (accel mirror serve). */
-  remote: z._default(z.string(), ''),
-  /** Bearer token for the remote cache. */
-  remoteToken: z._default(z.string(), ''),
-  /** Seconds without a request before the cc daemon exits (it is started again on demand). */
-  daemonIdleTimeout: z._default(z.number().check(z.gt(0)), 600),
+  remote: setting(z.string(), '', {
+    type: 'a URL',
+    doc: 'a shared build cache in Bazel’s HTTP layout, e.g. `http://build-cache:8000/cache`; empty: none',
+  }),
+  remoteToken: setting(z.string(), '', { type: 'a string', doc: 'bearer token for writing to the remote cache' }),
+  daemonIdleTimeout: setting(seconds(), 600, {
+    type: SECONDS,
+    flag: '--idle-timeout',
+    doc: 'seconds without a request before the cc daemon exits (it starts again on demand)',
+  }),
 });
 
 const FarmSchema = z.strictObject({
-  /** The syncer's URL (https://HOST:5000); when set, `accel cc` sends cache misses to the farm. */
-  syncer: z._default(z.string(), ''),
-  /** Where `accel syncer` listens. */
-  port: z._default(z.number().check(z.int(), z.gte(0), z.lte(65535)), 5000),
-  bind: z._default(z.string(), '127.0.0.1'),
-  /** Include roots the syncer snapshots and ships to workers (absolute paths, as the clients see them). */
-  dirs: z._default(z.array(z.string()), []),
-  /** Jobs a worker runs at once; 0: one per CPU. */
-  cores: z._default(z.number().check(z.int(), z.gte(0)), 0),
-  /** Where a worker serves /status. */
-  statusPort: z._default(z.number().check(z.int(), z.gte(0), z.lte(65535)), 8443),
-  /** Seconds a job may wait for a worker before the client compiles it locally. */
-  startTimeout: z._default(z.number().check(z.gt(0)), 10),
-  /** Seconds a compile may run on a worker before it is killed. */
-  jobTimeout: z._default(z.number().check(z.gt(0)), 300),
-  /** Seconds a worker's lease on a job lasts without a heartbeat before the job is queued again. */
-  lease: z._default(z.number().check(z.gt(0)), 15),
-  /** Compiler names a worker runs (found on its PATH). */
-  compilers: z._default(z.array(z.string()), ['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++']),
+  syncer: setting(z.string(), '', {
+    type: 'a URL (https://HOST:5000)',
+    flag: '--syncer',
+    doc: 'the syncer; when set, `accel cc` sends cache misses to the farm',
+  }),
+  port: setting(port(), 5000, { type: PORT, flag: '--port', doc: 'where `accel syncer` listens' }),
+  bind: setting(z.string(), '127.0.0.1', {
+    type: 'an address',
+    flag: '--bind',
+    doc: 'the address the syncer (and a worker’s /status) listens on',
+  }),
+  dirs: setting(strings(), [], {
+    type: 'a list of absolute paths',
+    flag: '--dir',
+    doc: 'include roots the syncer snapshots and ships to workers',
+  }),
+  cores: setting(z.number().check(z.int(), z.gte(0)), 0, {
+    type: 'a whole number ≥ 0',
+    flag: '--cores',
+    doc: 'jobs a worker runs at once; 0: one per CPU',
+  }),
+  statusPort: setting(port(), 8443, { type: PORT, flag: '--status-port', doc: 'where a worker serves /status' }),
+  startTimeout: setting(seconds(), 10, {
+    type: SECONDS,
+    doc: 'seconds a job may wait for a worker before the client compiles it locally',
+  }),
+  jobTimeout: setting(seconds(), 300, { type: SECONDS, doc: 'seconds a compile may run on a worker' }),
+  lease: setting(seconds(), 15, {
+    type: SECONDS,
+    doc: 'seconds a worker’s lease on a job lasts without a heartbeat before another worker gets the job',
+  }),
+  compilers: setting(strings(), ['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++'], {
+    type: 'a list of compiler names',
+    doc: 'compilers a worker runs (from its PATH) and the syncer accepts, with GNU cross compilers of them',
+  }),
 });
 
 const CondaSchema = z.strictObject({
-  /**
-   * Source archives used instead of a recipe's source URL: feedstock name (or the URL's file name) → file.
-   * For a dead URL or a distribution's repack of the same release; every use is warned about and recorded.
-   */
-  sources: z._default(z.record(z.string(), z.string()), {}),
+  sources: setting(
+    z.record(z.string(), z.string()),
+    {},
+    {
+      type: 'an object: feedstock or file name → file',
+      flag: '--source',
+      doc: 'source archives used instead of a recipe’s URL; every use is warned about and recorded',
+    },
+  ),
+});
+
+const StoreSchema = z.strictObject({
+  maxSize: setting(sizeString, '10G', {
+    type: 'a size such as 500M or 10G',
+    flag: '--max-size',
+    doc: 'what `accel store gc` shrinks the store to',
+  }),
+  shared: setting(z.boolean(), false, {
+    type: 'true or false',
+    doc: 'a store shared by a group (directories 2770, index 0660); otherwise private (0700/0600)',
+  }),
+  verifyHits: setting(z.enum(['always', 'changed']), 'always', {
+    type: 'always or changed',
+    doc: 'when a server re-hashes a blob it serves whole: always, or only when the file changed since (ZFS, btrfs)',
+  }),
 });
 
 const ConfigSchema = z.strictObject({
@@ -88,61 +185,41 @@ const ConfigSchema = z.strictObject({
   conda: z.prefault(CondaSchema, {}),
   farm: z.prefault(FarmSchema, {}),
   mirror: z.prefault(MirrorSchema, {}),
-  store: z.prefault(
-    z.strictObject({
-      /** Budget that `accel store gc` shrinks the store to when no --max-size is given. */
-      maxSize: z._default(sizeString, '10G'),
-      /** A store shared by a group (directories 2770, index 0660); otherwise private to its user (0700/0600). */
-      shared: z._default(z.boolean(), false),
-      /**
-       * When a server re-hashes a blob it serves whole: 'always' (every full response is hashed as it
-       * streams), or 'changed' (only when the file's size, inode or times changed since this process
-       * hashed it; for filesystems that checksum data themselves, such as ZFS and btrfs).
-       */
-      verifyHits: z._default(z.enum(['always', 'changed']), 'always'),
-    }),
-    {},
-  ),
+  store: z.prefault(StoreSchema, {}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
 
-/** `ACCEL_*` variables that override config.json keys, by key path. */
-const ENV_KEYS: Record<string, readonly string[]> = {
-  ACCEL_STORE_MAX_SIZE: ['store', 'maxSize'],
-  ACCEL_STORE_SHARED: ['store', 'shared'],
-  ACCEL_STORE_VERIFY_HITS: ['store', 'verifyHits'],
-  ACCEL_MIRROR_PORT: ['mirror', 'port'],
-  ACCEL_MIRROR_BIND: ['mirror', 'bind'],
-  ACCEL_MIRROR_TOKEN: ['mirror', 'token'],
-  ACCEL_MIRROR_TTL: ['mirror', 'ttl'],
-  ACCEL_CC_REMOTE: ['cc', 'remote'],
-  ACCEL_CC_REMOTE_TOKEN: ['cc', 'remoteToken'],
-  ACCEL_CC_DAEMON_IDLE_TIMEOUT: ['cc', 'daemonIdleTimeout'],
-  ACCEL_FARM_SYNCER: ['farm', 'syncer'],
-  ACCEL_FARM_PORT: ['farm', 'port'],
-  ACCEL_FARM_BIND: ['farm', 'bind'],
-  ACCEL_FARM_CORES: ['farm', 'cores'],
-  ACCEL_FARM_STATUS_PORT: ['farm', 'statusPort'],
-  ACCEL_FARM_START_TIMEOUT: ['farm', 'startTimeout'],
-  ACCEL_FARM_JOB_TIMEOUT: ['farm', 'jobTimeout'],
-  ACCEL_FARM_LEASE: ['farm', 'lease'],
-};
+/** One row per setting, walked from the schema: the docs table, the known-keys hint and the env names. */
+export interface SettingInfo extends SettingMeta {
+  key: string;
+  /** The ACCEL_* variable that overrides it; lists and objects have none (config.json only). */
+  env?: string;
+  kind: 'number' | 'string' | 'boolean' | 'enum' | 'array' | 'record';
+  fallback: unknown;
+}
 
-/** Keys whose environment variable holds a number. */
-/** Variables whose value is a boolean: 1/true and 0/false. */
-const BOOLEAN_ENV = new Set(['ACCEL_STORE_SHARED']);
-const NUMERIC_ENV = new Set([
-  'ACCEL_MIRROR_PORT',
-  'ACCEL_MIRROR_TTL',
-  'ACCEL_CC_DAEMON_IDLE_TIMEOUT',
-  'ACCEL_FARM_PORT',
-  'ACCEL_FARM_CORES',
-  'ACCEL_FARM_STATUS_PORT',
-  'ACCEL_FARM_START_TIMEOUT',
-  'ACCEL_FARM_JOB_TIMEOUT',
-  'ACCEL_FARM_LEASE',
-]);
+type Def = { type: string; innerType?: { _zod: { def: Def } }; shape?: Record<string, { _zod: { def: Def } }> };
+
+export const SETTINGS: readonly SettingInfo[] = (() => {
+  const rows: SettingInfo[] = [];
+  const sections = (ConfigSchema._zod.def as Def).shape ?? {};
+  for (const [section, wrapped] of Object.entries(sections)) {
+    const shape = (wrapped._zod.def.innerType?._zod.def ?? wrapped._zod.def).shape ?? {};
+    for (const [key, schema] of Object.entries(shape)) {
+      const meta = META.get(schema as z.core.$ZodType) as SettingMeta;
+      const def = schema._zod.def as Def & { defaultValue: unknown };
+      const kind = (def.innerType?._zod.def.type ?? def.type) as SettingInfo['kind'];
+      const scalar = kind === 'number' || kind === 'string' || kind === 'boolean' || kind === 'enum';
+      const env = `ACCEL_${section}_${key.replace(/[A-Z]/g, (c) => `_${c}`)}`.toUpperCase();
+      rows.push({ ...meta, key: `${section}.${key}`, env: scalar ? env : undefined, kind, fallback: def.defaultValue });
+    }
+  }
+  return rows;
+})();
+
+const BY_ENV = new Map(SETTINGS.filter((s) => s.env).map((s) => [s.env as string, s]));
+const BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
 
 /** Variables the CLI reads itself; everything else under ACCEL_ that is not a config key is a likely typo. */
 const OTHER_ENV = new Set([
@@ -157,6 +234,25 @@ const OTHER_ENV = new Set([
   'ACCEL_CC_TALLY',
 ]);
 
+/**
+ * The settings (of one section, or all) as a Markdown table. The docs hold these tables between
+ * `<!-- settings SECTION -->` and `<!-- end settings -->`; `npm run docs:settings` rewrites them and a test
+ * keeps them equal to this.
+ */
+export function settingsTable(section?: string): string {
+  const cell = (s: string) => s.replaceAll('|', '\\|');
+  const shown = (v: unknown) =>
+    Array.isArray(v) && v.length > 0 ? v.join(' ') : v === '' ? 'none' : typeof v === 'string' ? v : JSON.stringify(v);
+  return [
+    '| config.json key | variable | flag | value | default | what it does |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...SETTINGS.filter((s) => section === undefined || s.key.startsWith(`${section}.`)).map(
+      (s) =>
+        `| \`${s.key}\` | ${s.env ? `\`${s.env}\`` : ''} | ${s.flag ? `\`${s.flag}\`` : ''} | ${cell(s.type)} | ${cell(shown(s.fallback))} | ${cell(s.doc)} |`,
+    ),
+  ].join('\n');
+}
+
 export interface LoadedConfig {
   config: Config;
   /** Where the config file was looked for (it need not exist). */
@@ -170,17 +266,25 @@ export function loadConfig(home: string, env: NodeJS.ProcessEnv): LoadedConfig {
   const file = join(home, 'config.json');
   const raw = readConfigFile(file);
   const unknownEnv: string[] = [];
+  const fromEnv = new Map<string, string>();
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('ACCEL_') || value === undefined) continue;
-    const path = ENV_KEYS[name];
-    if (path) {
-      const typed = NUMERIC_ENV.has(name) && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value;
-      setPath(raw, path, BOOLEAN_ENV.has(name) && /^(1|true|0|false)$/.test(value) ? /^(1|true)$/.test(value) : typed);
+    const setting = BY_ENV.get(name);
+    if (setting) {
+      setPath(raw, setting.key.split('.'), envValue(setting, value));
+      fromEnv.set(setting.key, `${name}=${value}`);
     } else if (!OTHER_ENV.has(name)) unknownEnv.push(name);
   }
-  const parsed = z.safeParse(ConfigSchema, raw);
-  if (!parsed.success) throw configError(parsed.error, file);
+  const parsed = z.safeParse(ConfigSchema, raw, { reportInput: true });
+  if (!parsed.success) throw configError(parsed.error, file, fromEnv);
   return { config: parsed.data, file, unknownEnv };
+}
+
+/** A variable's text as the setting's type; text that is not one stays text, for the schema to refuse. */
+function envValue(setting: SettingInfo, value: string): unknown {
+  if (setting.kind === 'number' && /^\s*-?\d+(\.\d+)?\s*$/.test(value)) return Number(value);
+  if (setting.kind === 'boolean' && /^(1|true|yes|0|false|no)$/i.test(value)) return /^(1|true|yes)$/i.test(value);
+  return value;
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
@@ -215,20 +319,30 @@ function setPath(target: Record<string, unknown>, path: readonly string[], value
   node[path[path.length - 1] as string] = value;
 }
 
-function configError(error: z.core.$ZodError, file: string): AccelError {
+function configError(error: z.core.$ZodError, file: string, fromEnv: Map<string, string>): AccelError {
   const issue = error.issues[0];
   if (issue?.code === 'unrecognized_keys') {
     const keys = issue.keys.map((k) => [...issue.path, k].join('.'));
+    const section = issue.path[0] === undefined ? undefined : String(issue.path[0]);
+    const known = SETTINGS.map((s) => s.key).filter((k) => section === undefined || k.startsWith(`${section}.`));
     return new AccelError('ACCEL_CONFIG_UNKNOWN_KEY', `unknown config key ${keys.join(', ')} in ${file}`, {
-      hint: `known keys: ${knownKeys().join(', ')}`,
+      hint: `known keys${section ? ` of ${section}` : ''}: ${known.join(', ')}${section ? '' : ` (sections: ${[...new Set(SETTINGS.map((s) => s.key.split('.')[0]))].join(', ')})`}`,
     });
   }
-  const where = issue?.path.join('.') || '(root)';
-  return new AccelError('ACCEL_CONFIG_INVALID', `config key ${where}: ${issue?.message ?? 'invalid'} (${file})`, {
-    hint: 'settings come from flags, then ACCEL_* variables, then config.json',
-  });
-}
-
-function knownKeys(): string[] {
-  return Object.values(ENV_KEYS).map((p) => p.join('.'));
+  const path = issue?.path.map(String) ?? [];
+  const key = path.slice(0, 2).join('.');
+  const setting = BY_KEY.get(key);
+  const source = fromEnv.get(key) ?? file;
+  const inner = path.length > 2 ? ` (at ${path.join('.')})` : '';
+  const expected = setting ? `expected ${setting.type}` : (issue?.message ?? 'invalid');
+  const got = issue && 'input' in issue && issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : '';
+  return new AccelError(
+    'ACCEL_CONFIG_INVALID',
+    `config key ${key || '(root)'}${inner}: ${expected}${got} (from ${source})`,
+    {
+      hint: fromEnv.has(key)
+        ? `fix or unset ${fromEnv.get(key)?.split('=')[0]}; the settings are listed in docs/configuration.md`
+        : `fix ${file}; the settings are listed in docs/configuration.md`,
+    },
+  );
 }
