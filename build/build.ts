@@ -34,18 +34,43 @@ const { values } = parseArgs({ options: { arch: { type: 'string', default: 'x64'
 const arch = values.arch as Arch;
 if (arch !== 'x64' && arch !== 'arm64') throw new Error(`--arch must be x64 or arm64, not ${arch}`);
 
+/** The system tools each target's build runs, with their Debian packages (scripts/setup.sh installs them). */
+const TOOLS: Record<Arch, Record<string, string>> = {
+  x64: { gcc: 'gcc libc6-dev', strip: 'binutils' },
+  arm64: {
+    'aarch64-linux-gnu-gcc': 'gcc-aarch64-linux-gnu libc6-dev-arm64-cross',
+    'aarch64-linux-gnu-strip': 'binutils-aarch64-linux-gnu',
+    [QEMU[0] as string]: 'qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross',
+  },
+};
+const missing = Object.entries(TOOLS[arch]).filter(
+  ([tool]) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
+);
+if (missing.length > 0) {
+  console.error(`build: missing ${missing.map(([tool]) => tool).join(', ')}, which the linux-${arch} build runs.`);
+  console.error(`build: install: apt-get install ${missing.map(([, pkg]) => pkg).join(' ')}`);
+  console.error(`build: or run \`bash scripts/setup.sh${arch === 'arm64' ? ' --test' : ''}\`, which installs them.`);
+  process.exit(1);
+}
+
 const started = Date.now();
 const targetDir = join(WORK, arch);
 mkdirSync(targetDir, { recursive: true });
-step('bundle src/main.ts with esbuild', bundle);
-const node = step(`Node ${NODE_VERSION} for linux-${arch}`, () => nodeBinary(arch));
-step('stage native addons', () => stageAddons(arch, targetDir));
-step('native cc client (native/accel-cc.c)', () => buildClient(arch, targetDir));
-const blob = step('SEA blob with code cache', () => seaBlob(arch, targetDir, node));
-const output = step('strip Node and inject the blob', () => inject(arch, node, blob));
-step('SHA256SUMS', writeChecksums);
-step('smoke test (--version, no PATH)', () => smoke(arch, output));
-console.log(`built ${output} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+try {
+  step('bundle src/main.ts with esbuild', bundle);
+  const node = step(`Node ${NODE_VERSION} for linux-${arch}`, () => nodeBinary(arch));
+  step('stage native addons', () => stageAddons(arch, targetDir));
+  step('native cc client (native/accel-cc.c)', () => buildClient(arch, targetDir));
+  const blob = step('SEA blob with code cache', () => seaBlob(arch, targetDir, node));
+  const output = step('strip Node and inject the blob', () => inject(arch, node, blob));
+  step('SHA256SUMS', writeChecksums);
+  step('smoke test (--version, no PATH)', () => smoke(arch, output));
+  console.log(`built ${output} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+} catch (err) {
+  // A failed step says what failed and why; its stack would only hide that.
+  console.error(`build: failed: ${(err as Error).message}`);
+  process.exit(1);
+}
 
 function step<T>(what: string, fn: () => T): T {
   const t = Date.now();
@@ -161,8 +186,8 @@ function writeChecksums(): void {
 }
 
 function smoke(target: Arch, exe: string): void {
-  const qemu = [run('bash', ['-c', `command -v ${QEMU[0]}`]).trim(), ...QEMU.slice(1)];
-  const cmd = target === 'x64' ? [exe] : [...qemu, exe];
+  // An absolute qemu path: the smoke test runs with no PATH. The x64 build never needs qemu.
+  const cmd = target === 'x64' ? [exe] : [run('sh', ['-c', `command -v ${QEMU[0]}`]).trim(), ...QEMU.slice(1), exe];
   const version = run(cmd[0] as string, [...cmd.slice(1), '--version'], { env: { PATH: '/nonexistent' } }).trim();
   const expected = (require(join(ROOT, 'package.json')) as { version: string }).version;
   if (version !== expected) throw new Error(`smoke test: --version printed '${version}', expected ${expected}`);

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { type SpawnOptions, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, chownSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { TestContext } from 'node:test';
+import { delimiter, join, resolve } from 'node:path';
+import { test as nodeTest, type TestContext, type TestOptions } from 'node:test';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const MAIN = join(ROOT, 'src', 'main.ts');
@@ -153,4 +153,80 @@ export function failed(r: RunResult, exitCode: number, code: string): void {
   assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stderr}`);
   assert.match(r.stderr, new RegExp(`\\[${code}\\]`));
   assert.doesNotMatch(r.stderr, /internal error/);
+}
+
+/** The Debian package of each tool a test may need, for the skip message (scripts/setup.sh --test installs them). */
+const TOOL_PACKAGES: Record<string, string> = {
+  gcc: 'gcc',
+  'g++': 'g++',
+  cc: 'gcc',
+  make: 'make',
+  strip: 'binutils',
+  readelf: 'binutils',
+  ar: 'binutils',
+  'aarch64-linux-gnu-gcc': 'gcc-aarch64-linux-gnu',
+  'aarch64-linux-gnu-g++': 'g++-aarch64-linux-gnu',
+  'qemu-aarch64-static': 'qemu-user-static',
+  bwrap: 'bubblewrap',
+  ccache: 'ccache',
+  curl: 'curl',
+  bazel: 'bazel-bootstrap',
+  'apt-get': 'apt',
+  'apt-ftparchive': 'apt-utils',
+  gpg: 'gnupg',
+  xz: 'xz-utils',
+  patch: 'patch',
+  bzip2: 'bzip2',
+  unzip: 'unzip',
+  zip: 'zip',
+  zstd: 'zstd',
+  unshare: 'util-linux',
+  autoreconf: 'autoconf',
+  cmake: 'cmake',
+  meson: 'meson',
+  ninja: 'ninja-build',
+  'pkg-config': 'pkgconf',
+  python3: 'python3',
+  perl: 'perl',
+};
+
+/** Whether `tool` is an executable on PATH. */
+export function onPath(tool: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    if (dir === '') return false;
+    try {
+      accessSync(join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Test options that skip, naming the tools and their packages, when a system tool is missing: a fresh machine
+ * says what to install instead of failing. CI installs everything (scripts/setup.sh --test) and fails the run
+ * when any test skips this way (.ci/run looks for "missing tool" in the report).
+ */
+export function needsTools(...tools: string[]): { skip: string | false } {
+  const missing = tools.filter((tool) => !onPath(tool));
+  if (missing.length === 0) return { skip: false };
+  const packages = [...new Set(missing.map((t) => TOOL_PACKAGES[t] ?? t))];
+  return {
+    skip: `missing tool: ${missing.join(', ')} (install ${packages.join(' ')}, or run bash scripts/setup.sh --test)`,
+  };
+}
+
+/**
+ * `test` for a file whose every test needs `tools`: `const test = testNeeding('gcc', 'make')` in place of
+ * node:test's. Options given to a test are kept; the skip is added when a tool is missing.
+ */
+export function testNeeding(...tools: string[]): typeof nodeTest {
+  const wrapped = (name: string, ...rest: unknown[]) => {
+    const fn = rest.pop();
+    const options = (rest[0] ?? {}) as TestOptions;
+    const needed = needsTools(...tools);
+    return nodeTest(name, { ...options, skip: options.skip || needed.skip }, fn as never);
+  };
+  return Object.assign(wrapped, nodeTest) as unknown as typeof nodeTest;
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import { updateConfigFile } from '../core/config.ts';
 import { AccelError } from '../core/errors.ts';
 import { createLog } from '../core/log.ts';
 import { createProgress } from '../core/progress.ts';
@@ -26,6 +27,7 @@ import {
   formatClientConfig,
   mirrorBaseUrl,
   writeBazelConfig,
+  writeHomeDownloaderConfig,
 } from '../mirror/client-config.ts';
 import { freshnessPolicy } from '../mirror/freshness.ts';
 import { importDirectory } from '../mirror/import.ts';
@@ -49,7 +51,7 @@ interface ServeFlags {
 }
 
 /** apt: sources for this machine's archives through the mirror, and the remaps that name their upstreams. */
-function aptConfig(g: Globals, url: string | undefined) {
+function aptConfig(g: Globals, url: string | undefined, save: boolean) {
   const { bind, port } = g.config.mirror;
   const base = url ?? mirrorBaseUrl(bind, port);
   const sources = readMachineSources(g.env.ACCEL_APT_ETC ?? '/etc/apt').filter((s) =>
@@ -62,13 +64,22 @@ function aptConfig(g: Globals, url: string | undefined) {
     });
   }
   const config = aptClientConfig(sources, base);
+  if (save) {
+    const file = updateConfigFile(g.home, (raw) => {
+      const mirror = (raw.mirror ??= {}) as Record<string, unknown>;
+      mirror.remaps = { ...((mirror.remaps as object | undefined) ?? {}), ...config.remaps };
+    });
+    g.log.info(`saved the remaps ${Object.keys(config.remaps).join(', ')} into ${file}`);
+  }
   const text = [
     '# ---- /etc/apt/sources.list.d/accel.sources (replace the sources it mirrors)',
     '# Pin a build to one snapshot epoch with URIs: <base>/r/<remap>@<epoch> (see `accel mirror apt epochs`).',
     config.sources,
     '# ---- end of accel.sources',
     '',
-    "# $ACCEL_HOME/config.json: the upstream archives, read from this machine's apt sources",
+    save
+      ? `# ${g.home}/config.json now holds these remaps (the upstream archives, from this machine's apt sources)`
+      : "# $ACCEL_HOME/config.json: the upstream archives, from this machine's apt sources (--save merges them in)",
     JSON.stringify({ mirror: { remaps: config.remaps } }, null, 2),
   ].join('\n');
   return dataResult(config, () => text);
@@ -222,37 +233,49 @@ Routes:
     .option('--url <base>', 'the mirror as clients reach it (default: http://<mirror.bind>:<mirror.port>)')
     .option('--upstream <url>', "an upstream to mirror, instead of the tool's own configuration; repeatable", collect)
     .option('--write <workspace>', 'bazel only: write accel-downloader.cfg and the .bazelrc line into the workspace')
+    .option('--save', 'apt only: merge the remaps into $ACCEL_HOME/config.json, keeping its other settings')
     .action(
-      runner.action(async (g, tool: string, flags: { url?: string; upstream?: string[]; write?: string }) => {
-        if (tool === 'apt') return aptConfig(g, flags.url);
-        if (tool === 'cache') {
+      runner.action(
+        async (g, tool: string, flags: { url?: string; upstream?: string[]; write?: string; save?: boolean }) => {
+          if (tool === 'apt') return aptConfig(g, flags.url, flags.save === true);
+          if (flags.save) throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--save is for apt only', { exitCode: 2 });
+          if (tool === 'cache') {
+            const { bind, port } = g.config.mirror;
+            const config = buildCacheConfig(flags.url ?? mirrorBaseUrl(bind, port), cacheToken(g.home));
+            return dataResult(config, () => formatClientConfig(config).trimEnd());
+          }
+          if (!(CLIENT_TOOLS as readonly string[]).includes(tool)) {
+            throw new AccelError('ACCEL_USAGE_BAD_TOOL', `no client config for '${tool}'`, {
+              hint: `choose one of apt, ${CLIENT_TOOLS.join(', ')}, cache`,
+            });
+          }
           const { bind, port } = g.config.mirror;
-          const config = buildCacheConfig(flags.url ?? mirrorBaseUrl(bind, port), cacheToken(g.home));
-          return dataResult(config, () => formatClientConfig(config).trimEnd());
-        }
-        if (!(CLIENT_TOOLS as readonly string[]).includes(tool)) {
-          throw new AccelError('ACCEL_USAGE_BAD_TOOL', `no client config for '${tool}'`, {
-            hint: `choose one of apt, ${CLIENT_TOOLS.join(', ')}, cache`,
+          const base = flags.url ?? mirrorBaseUrl(bind, port);
+          if (flags.write !== undefined) {
+            if (tool !== 'bazel') throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--write is for bazel only');
+            const written = writeBazelConfig(resolve(flags.write), base);
+            return dataResult(written, () => `wrote ${written.downloaderConfig}\nupdated ${written.bazelrc}`);
+          }
+          const upstreams = discoverUpstreams(g.env, g.env.HOME || homedir(), {
+            askNpm: tool === 'npm' && !flags.upstream ? () => npmRegistryFromNpm(g.env) : undefined,
           });
-        }
-        const { bind, port } = g.config.mirror;
-        const base = flags.url ?? mirrorBaseUrl(bind, port);
-        if (flags.write !== undefined) {
-          if (tool !== 'bazel') throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--write is for bazel only');
-          const written = writeBazelConfig(resolve(flags.write), base);
-          return dataResult(written, () => `wrote ${written.downloaderConfig}\nupdated ${written.bazelrc}`);
-        }
-        const upstreams = discoverUpstreams(g.env, g.env.HOME || homedir(), {
-          askNpm: tool === 'npm' && !flags.upstream ? () => npmRegistryFromNpm(g.env) : undefined,
-        });
-        if (flags.upstream) {
-          if (tool === 'pip') upstreams.pipIndex = flags.upstream[0];
-          if (tool === 'npm') upstreams.npmRegistry = flags.upstream[0];
-          if (tool === 'conda') upstreams.condaChannels = flags.upstream;
-        }
-        const config = clientConfig(tool as ClientTool, { base, upstreams });
-        return dataResult(config, () => formatClientConfig(config).trimEnd());
-      }),
+          if (flags.upstream) {
+            if (tool === 'pip') upstreams.pipIndex = flags.upstream[0];
+            if (tool === 'npm') upstreams.npmRegistry = flags.upstream[0];
+            if (tool === 'conda') upstreams.condaChannels = flags.upstream;
+          }
+          // Bazel's .bazelrc line names a file: accel writes it into its home, so the line works as printed.
+          const written = tool === 'bazel' ? writeHomeDownloaderConfig(g.home, base) : undefined;
+          if (tool === 'bazel' && !written) g.log.warn(`cannot write into ${g.home}: save the config where it says`);
+          const config = clientConfig(tool as ClientTool, {
+            base,
+            upstreams,
+            downloaderConfigPath: written,
+            downloaderConfigWritten: written !== undefined,
+          });
+          return dataResult(config, () => formatClientConfig(config).trimEnd());
+        },
+      ),
     );
 
   const apt = mirror.command('apt').description('Debian archives through the mirror: consistent snapshot epochs');

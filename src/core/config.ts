@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
+import { replaceFileSync } from './atomic-fs.ts';
+import { makeDirs } from './dirs.ts';
 import { AccelError, errnoCode } from './errors.ts';
 import { parseSize } from './size.ts';
 
@@ -285,6 +287,23 @@ function envValue(setting: SettingInfo, value: string): unknown {
   if (setting.kind === 'number' && /^\s*-?\d+(\.\d+)?\s*$/.test(value)) return Number(value);
   if (setting.kind === 'boolean' && /^(1|true|yes|0|false|no)$/i.test(value)) return /^(1|true|yes)$/i.test(value);
   return value;
+}
+
+/**
+ * Changes `$home/config.json` in place: reads it (or starts from `{}`), lets `change` edit the parsed object,
+ * checks the result against the schema, and replaces the file atomically (0600: it may hold tokens). Settings
+ * it does not touch are kept as they were. Instead of `accel … > config.json`, which empties the file before
+ * accel reads it.
+ */
+export function updateConfigFile(home: string, change: (raw: Record<string, unknown>) => void): string {
+  const file = join(home, 'config.json');
+  const raw = readConfigFile(file);
+  change(raw);
+  const parsed = z.safeParse(ConfigSchema, raw, { reportInput: true });
+  if (!parsed.success) throw configError(parsed.error, file, new Map());
+  makeDirs(home, { mode: 0o700 });
+  replaceFileSync(file, `${JSON.stringify(raw, null, 2)}\n`, 0o600);
+  return file;
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

@@ -2,6 +2,7 @@ import { appendFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 
 import { basename, dirname, join, resolve } from 'node:path';
 import { Document } from 'yaml';
 import { tempName } from '../core/atomic-fs.ts';
+import { makeDirs } from '../core/dirs.ts';
 import { AccelError, errnoCode, fsError } from '../core/errors.ts';
 import type { Upstreams } from './upstreams.ts';
 import { mirrorUrlFor } from './url-map.ts';
@@ -34,6 +35,8 @@ export interface ClientConfigOptions {
   upstreams: Upstreams;
   /** Absolute path the .bazelrc line points at; defaults to accel-downloader.cfg in the current directory. */
   downloaderConfigPath?: string;
+  /** Whether accel already wrote that file (writeHomeDownloaderConfig), or the user must save it there. */
+  downloaderConfigWritten?: boolean;
 }
 
 export const DOWNLOADER_CONFIG_NAME = 'accel-downloader.cfg';
@@ -42,7 +45,11 @@ export function clientConfig(tool: ClientTool, options: ClientConfigOptions): Cl
   const base = normalizeBase(options.base);
   switch (tool) {
     case 'bazel':
-      return bazelConfig(base, resolve(options.downloaderConfigPath ?? DOWNLOADER_CONFIG_NAME));
+      return bazelConfig(
+        base,
+        resolve(options.downloaderConfigPath ?? DOWNLOADER_CONFIG_NAME),
+        options.downloaderConfigWritten === true,
+      );
     case 'pip':
       return pipConfig(base, options.upstreams);
     case 'npm':
@@ -78,13 +85,33 @@ export function writeBazelConfig(workspace: string, base: string): { downloaderC
   return { downloaderConfig, bazelrc };
 }
 
-function bazelConfig(base: string, configPath: string): ClientConfig {
+/**
+ * Writes the downloader config for `base` into accel's home (`$ACCEL_HOME/bazel/<host>_<port>.cfg`), so the
+ * .bazelrc line `accel mirror config bazel` prints works as pasted; undefined when the home cannot be written
+ * (then the printed text says where to save it).
+ */
+export function writeHomeDownloaderConfig(home: string, base: string): string | undefined {
+  const normalized = normalizeBase(base);
+  const name = new URL(normalized).host.replace(/[^A-Za-z0-9.-]/g, '_');
+  const file = join(home, 'bazel', `${name}.cfg`);
+  try {
+    makeDirs(dirname(file));
+    writeFileReplacing(file, downloaderConfigText(normalized));
+    return file;
+  } catch {
+    return undefined;
+  }
+}
+
+function bazelConfig(base: string, configPath: string, written: boolean): ClientConfig {
   return {
     files: [
       {
         name: DOWNLOADER_CONFIG_NAME,
         content: downloaderConfigText(base),
-        purpose: `save as ${configPath} (the .bazelrc line below points there)`,
+        purpose: written
+          ? `written to ${configPath} (the .bazelrc line below points there)`
+          : `save as ${configPath} (the .bazelrc line below points there)`,
       },
     ],
     lines: [
