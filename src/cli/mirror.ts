@@ -66,7 +66,8 @@ function aptConfig(g: Globals, url: string | undefined, save: boolean) {
   const config = aptClientConfig(sources, base);
   if (save) {
     const file = updateConfigFile(g.home, (raw) => {
-      const mirror = (raw.mirror ??= {}) as Record<string, unknown>;
+      if (typeof raw.mirror !== 'object' || raw.mirror === null) raw.mirror = {};
+      const mirror = raw.mirror as Record<string, unknown>;
       mirror.remaps = { ...((mirror.remaps as object | undefined) ?? {}), ...config.remaps };
     });
     g.log.info(`saved the remaps ${Object.keys(config.remaps).join(', ')} into ${file}`);

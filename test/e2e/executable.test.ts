@@ -14,7 +14,7 @@ import {
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SCHEMA_VERSION } from '../../src/store/db.ts';
-import { ok, ROOT, runCommand, sha256, tempDir, unprivileged } from '../helpers.ts';
+import { needsTools, ok, ROOT, runCommand, sha256, tempDir, unprivileged } from '../helpers.ts';
 
 const X64 = join(ROOT, 'build', 'out', 'accel-linux-x64');
 const ARM64 = join(ROOT, 'build', 'out', 'accel-linux-arm64');
@@ -157,7 +157,9 @@ test(
   },
 );
 
-test('arm64: --version and a store round trip under qemu', needs(ARM64, 'build:arm64'), async (t) => {
+test('arm64: --version and a store round trip under qemu', {
+  skip: needs(ARM64, 'build:arm64').skip || needsTools('qemu-aarch64-static').skip,
+}, async (t) => {
   const { bin, home } = isolate(t, ARM64);
   const run = (args: string[], input?: string) =>
     runCommand('env', ['-i', `HOME=${home}`, ...QEMU, join(bin, 'accel'), ...args], { input });

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { type TestContext, test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { blobPath } from '../../src/store/layout.ts';
 import { Store } from '../../src/store/store.ts';
-import { MAIN, okStderr, ROOT, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
+import { MAIN, okStderr, ROOT, type RunResult, runAccel, runCommand, tempDir, testNeeding } from '../helpers.ts';
 import { startTestMirror, TEST_CACHE_TOKEN } from '../mirror-harness.ts';
+
+/** Every test here runs gcc, g++, make: without them it skips, naming them. */
+const test = testNeeding('gcc', 'g++', 'make');
 
 const EXAMPLE = join(ROOT, 'examples', 'c-project');
 const TUS = 22;

@@ -3,9 +3,8 @@
 import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
 import { bumpBuildNumbers, missingSources, SHARED_FEEDSTOCKS, sourceFlags } from '../feedstock-set.ts';
-import { runAccel, tempDir } from '../helpers.ts';
+import { runAccel, tempDir, testNeeding } from '../helpers.ts';
 import {
   type BuildRun,
   condaBuild,
@@ -14,6 +13,9 @@ import {
   type ResultJson,
   startUpstream,
 } from './conda-build-harness.ts';
+
+/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make: without them it skips, naming them. */
+const test = testNeeding('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make');
 
 type Tally = { hit: number; miss: number; uncacheable: number; failed: number };
 type WithCc = ResultJson & { results: { cc?: Tally | null }[] };

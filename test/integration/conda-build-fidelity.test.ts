@@ -5,10 +5,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
 import { readCondaPackage } from '../../src/conda/pkg/read.ts';
 import { solveWithRattler, sysrootGlibc } from '../feedstock-set.ts';
-import { runAccel, runCommand, tempDir } from '../helpers.ts';
+import { runAccel, runCommand, tempDir, testNeeding } from '../helpers.ts';
 import {
   condaBuild,
   FEEDSTOCKS,
@@ -18,6 +17,9 @@ import {
   startUpstream,
   statuses,
 } from './conda-build-harness.ts';
+
+/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make: without them it skips, naming them. */
+const test = testNeeding('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make');
 
 /** Writes `<root>/<name>-feedstock/recipe/<file>` for each file. */
 function recipe(root: string, name: string, files: Record<string, string>): string {

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
 import {
   buildArgs,
   elfMachines,
@@ -17,8 +16,22 @@ import {
   solveWithRattler,
   sysrootGlibc,
 } from '../feedstock-set.ts';
-import { runAccel, tempDir } from '../helpers.ts';
+import { runAccel, tempDir, testNeeding } from '../helpers.ts';
 import { okJson, type ResultJson, statuses } from './conda-build-harness.ts';
+
+/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make, autoreconf, libtoolize, pkg-config, cmake, perl, patch: without them it skips, naming them. */
+const test = testNeeding(
+  'aarch64-linux-gnu-gcc',
+  'aarch64-linux-gnu-g++',
+  'qemu-aarch64-static',
+  'make',
+  'autoreconf',
+  'libtoolize',
+  'pkg-config',
+  'cmake',
+  'perl',
+  'patch',
+);
 
 const SUBSET = ['zlib', 'bzip2', 'lz4-c', 'ncurses', 'readline'];
 const missing = existsSync(SHARED_FEEDSTOCKS) ? missingSources(SUBSET) : SUBSET;

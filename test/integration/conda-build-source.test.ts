@@ -1,10 +1,22 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
 import { applyPatches, extractSource } from '../../src/conda/builder/source.ts';
 import { Store } from '../../src/store/store.ts';
-import { runCommand, tempDir } from '../helpers.ts';
+import { runCommand, tempDir, testNeeding } from '../helpers.ts';
+
+/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make, patch, bzip2, xz, zip, unzip: without them it skips, naming them. */
+const test = testNeeding(
+  'aarch64-linux-gnu-gcc',
+  'aarch64-linux-gnu-g++',
+  'qemu-aarch64-static',
+  'make',
+  'patch',
+  'bzip2',
+  'xz',
+  'zip',
+  'unzip',
+);
 
 async function sh(cmd: string, args: string[], cwd: string): Promise<void> {
   const r = await runCommand(cmd, args, { cwd });

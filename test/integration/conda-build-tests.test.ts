@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
 import { readCondaPackage } from '../../src/conda/pkg/read.ts';
-import { tempDir } from '../helpers.ts';
+import { tempDir, testNeeding } from '../helpers.ts';
 import { condaBuild, failed, okJson, startUpstream, statuses } from './conda-build-harness.ts';
+
+/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make: without them it skips, naming them. */
+const test = testNeeding('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make');
 
 test('package tests: run_test.sh runs, machine tools in test/requires are not packages, --test skip skips', async (t) => {
   const dir = tempDir(t, 'accel-conda-build-tests-');

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
 import { simpleSolve } from '@conda-org/rattler';
 import { elfMachine } from '../../src/conda/builder/elf.ts';
 import { installCondaPackage } from '../../src/conda/pkg/install.ts';
 import { checkCondaPackage, readCondaPackage } from '../../src/conda/pkg/read.ts';
 import { sysrootGlibc, writeTargetSystem } from '../feedstock-set.ts';
-import { runAccel, runCommand, tempDir } from '../helpers.ts';
+import { runAccel, runCommand, tempDir, testNeeding } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
 import {
   type BuildRun,
@@ -18,6 +17,9 @@ import {
   startUpstream,
   statuses,
 } from './conda-build-harness.ts';
+
+/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make: without them it skips, naming them. */
+const test = testNeeding('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make');
 
 const EM_AARCH64 = 183;
 const QEMU = ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu'];

@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { test } from 'node:test';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { loadRecipe } from '../../src/conda/recipe.ts';
 import { renderRecipe } from '../../src/conda/render.ts';
-import { ROOT, sha256 } from '../helpers.ts';
+import { ROOT, sha256, testNeeding } from '../helpers.ts';
+
+/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make: without them it skips, naming them. */
+const test = testNeeding('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make');
 
 const FEEDSTOCKS = join(ROOT, 'examples', 'feedstocks');
 const UPSTREAM = join(FEEDSTOCKS, 'upstream');

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { type TestContext, test } from 'node:test';
-import { ok, runAccel, runCommand, tempDir, until } from '../helpers.ts';
+import type { TestContext } from 'node:test';
+import { ok, runAccel, runCommand, tempDir, testNeeding, until } from '../helpers.ts';
 import {
   accelCc,
   ccStats,
@@ -16,6 +16,9 @@ import {
   startSyncer,
   startWorker,
 } from './farm-harness.ts';
+
+/** Every test here runs gcc, g++, make, bwrap: without them it skips, naming them. */
+const test = testNeeding('gcc', 'g++', 'make', 'bwrap');
 
 const TUS = 22;
 

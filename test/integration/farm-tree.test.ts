@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
 import { MtlsClient } from '../../src/net/client.ts';
 import { loadIdentity } from '../../src/net/tls-identity.ts';
-import { runAccel, runCommand, tempDir } from '../helpers.ts';
+import { runAccel, runCommand, tempDir, testNeeding } from '../helpers.ts';
 import { ccStats, copyProject, farmCerts, getJson, startSyncer, startWorker } from './farm-harness.ts';
+
+/** Every test here runs gcc, bwrap: without them it skips, naming them. */
+const test = testNeeding('gcc', 'bwrap');
 
 test('a header edit under a watched dir reaches the next farm compile, moving only that blob', async (t) => {
   const dir = tempDir(t);

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { test } from 'node:test';
-import { okStderr, runCommand, tempDir } from '../helpers.ts';
+import { okStderr, runCommand, tempDir, testNeeding } from '../helpers.ts';
 import { accelCc, ccStats, copyProject, farmCerts, farmStatus, startSyncer, startWorker } from './farm-harness.ts';
+
+/** Every test here runs gcc, g++, make, bwrap: without them it skips, naming them. */
+const test = testNeeding('gcc', 'g++', 'make', 'bwrap');
 
 const TUS = 22;
 

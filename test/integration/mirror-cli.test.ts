@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
-import { runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import { needsTools, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
 
 async function upstream(t: import('node:test').TestContext): Promise<FakeUpstream> {
@@ -25,55 +25,62 @@ async function curl(url: string, extra: string[] = []) {
   return { code: r.code, body: r.stdout, headers: `${headers}${r.stderr}` };
 }
 
-test('prefetch a URL list (one failure listed, exit 1), then serve it offline to curl', async (t) => {
-  const up = await upstream(t);
-  const a = randomBytes(50_000);
-  const b = randomBytes(70_000);
-  up.files.set('/dl/a-1.0.tar.gz', { body: a });
-  up.files.set('/dl/b.bin', { body: b });
-  const home = tempDir(t);
-  const list = join(tempDir(t), 'urls.txt');
-  writeFileSync(
-    list,
-    [
-      '# what the build needs',
-      `http://${up.origin}/dl/a-1.0.tar.gz ${sha256(a)}`,
-      `http://${up.origin}/dl/b.bin`,
-      `http://${up.origin}/dl/missing-2.0.tar.gz`,
-    ].join('\n'),
-  );
-  const r = await runAccel(['--home', home, 'mirror', 'prefetch', list, '--allow', up.origin]);
-  assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stdout.toString(), /failed {2}http:\/\/.*missing-2\.0\.tar\.gz .*404/);
-  assert.match(r.stdout.toString(), /prefetched 2 files .* 0 already cached, 1 failed/);
-  const again = await runAccel(['--home', home, 'mirror', 'prefetch', list, '--allow', up.origin]);
-  assert.match(again.stdout.toString(), /prefetched 0 files .* 2 already cached, 1 failed/);
-  const requestsBefore = up.requests.length;
+test(
+  'prefetch a URL list (one failure listed, exit 1), then serve it offline to curl',
+  needsTools('curl'),
+  async (t) => {
+    const up = await upstream(t);
+    const a = randomBytes(50_000);
+    const b = randomBytes(70_000);
+    up.files.set('/dl/a-1.0.tar.gz', { body: a });
+    up.files.set('/dl/b.bin', { body: b });
+    const home = tempDir(t);
+    const list = join(tempDir(t), 'urls.txt');
+    writeFileSync(
+      list,
+      [
+        '# what the build needs',
+        `http://${up.origin}/dl/a-1.0.tar.gz ${sha256(a)}`,
+        `http://${up.origin}/dl/b.bin`,
+        `http://${up.origin}/dl/missing-2.0.tar.gz`,
+      ].join('\n'),
+    );
+    const r = await runAccel(['--home', home, 'mirror', 'prefetch', list, '--allow', up.origin]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout.toString(), /failed {2}http:\/\/.*missing-2\.0\.tar\.gz .*404/);
+    assert.match(r.stdout.toString(), /prefetched 2 files .* 0 already cached, 1 failed/);
+    const again = await runAccel(['--home', home, 'mirror', 'prefetch', list, '--allow', up.origin]);
+    assert.match(again.stdout.toString(), /prefetched 0 files .* 2 already cached, 1 failed/);
+    const requestsBefore = up.requests.length;
 
-  const m = await serve(t, home, ['--offline']);
-  const got = await curl(`${m.base}/http/${up.origin}/dl/a-1.0.tar.gz`);
-  assert.equal(got.code, 0);
-  assert.equal(sha256(got.body), sha256(a));
-  assert.match(got.headers, /x-accel-cache: HIT/i);
-  assert.equal(sha256((await curl(`${m.base}/http/${up.origin}/dl/b.bin`)).body), sha256(b));
-  const miss = await curl(`${m.base}/http/${up.origin}/dl/missing-2.0.tar.gz`);
-  assert.equal(miss.code, 22, 'curl -f fails on the 504');
-  assert.match(miss.headers, /HTTP\/1\.1 504/);
-  assert.equal(up.requests.length, requestsBefore, 'offline: the upstream saw nothing');
-});
+    const m = await serve(t, home, ['--offline']);
+    const got = await curl(`${m.base}/http/${up.origin}/dl/a-1.0.tar.gz`);
+    assert.equal(got.code, 0);
+    assert.equal(sha256(got.body), sha256(a));
+    assert.match(got.headers, /x-accel-cache: HIT/i);
+    assert.equal(sha256((await curl(`${m.base}/http/${up.origin}/dl/b.bin`)).body), sha256(b));
+    const miss = await curl(`${m.base}/http/${up.origin}/dl/missing-2.0.tar.gz`);
+    assert.equal(miss.code, 22, 'curl -f fails on the 504');
+    assert.match(miss.headers, /HTTP\/1\.1 504/);
+    assert.equal(up.requests.length, requestsBefore, 'offline: the upstream saw nothing');
+  },
+);
 
-test('import a Bazel repository cache, map it with a WORKSPACE, and serve it offline', async (t) => {
-  const home = tempDir(t);
-  const dir = tempDir(t);
-  const tarball = randomBytes(30_000);
-  const hex = sha256(tarball);
-  const cache = join(dir, 'repo-cache', 'content_addressable', 'sha256', hex);
-  mkdirSync(cache, { recursive: true });
-  writeFileSync(join(cache, 'file'), tarball);
-  const workspace = join(dir, 'WORKSPACE');
-  writeFileSync(
-    workspace,
-    `load("@bazel_tools//tools/build_defs/repo:http.bzl", "http_archive")
+test(
+  'import a Bazel repository cache, map it with a WORKSPACE, and serve it offline',
+  needsTools('curl'),
+  async (t) => {
+    const home = tempDir(t);
+    const dir = tempDir(t);
+    const tarball = randomBytes(30_000);
+    const hex = sha256(tarball);
+    const cache = join(dir, 'repo-cache', 'content_addressable', 'sha256', hex);
+    mkdirSync(cache, { recursive: true });
+    writeFileSync(join(cache, 'file'), tarball);
+    const workspace = join(dir, 'WORKSPACE');
+    writeFileSync(
+      workspace,
+      `load("@bazel_tools//tools/build_defs/repo:http.bzl", "http_archive")
 http_archive(
     name = "rules_x",
     sha256 = "${hex}",
@@ -81,17 +88,18 @@ http_archive(
     urls = ["https://github.com/example/rules_x/archive/v1.2.3.tar.gz"],
 )
 `,
-  );
-  const imported = await runAccel(['--home', home, 'mirror', 'import', join(dir, 'repo-cache'), '--urls', workspace]);
-  assert.equal(imported.code, 0, imported.stderr);
-  assert.match(imported.stdout.toString(), /imported 1 files \(1 with URLs\), 0 failed/);
-  const m = await serve(t, home, ['--offline']);
-  const got = await curl(`${m.base}/https/github.com/example/rules_x/archive/v1.2.3.tar.gz`);
-  assert.equal(got.code, 0, got.headers);
-  assert.equal(sha256(got.body), hex);
-});
+    );
+    const imported = await runAccel(['--home', home, 'mirror', 'import', join(dir, 'repo-cache'), '--urls', workspace]);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(imported.stdout.toString(), /imported 1 files \(1 with URLs\), 0 failed/);
+    const m = await serve(t, home, ['--offline']);
+    const got = await curl(`${m.base}/https/github.com/example/rules_x/archive/v1.2.3.tar.gz`);
+    assert.equal(got.code, 0, got.headers);
+    assert.equal(sha256(got.body), hex);
+  },
+);
 
-test('serve: a non-loopback bind without a token warns; SIGTERM stops it cleanly', async (t) => {
+test('serve: a non-loopback bind without a token warns; SIGTERM stops it cleanly', needsTools('curl'), async (t) => {
   const home = tempDir(t);
   const m = await serve(t, home, ['--bind', '0.0.0.0']);
   assert.match(m.stderr(), /warning: listening on 0\.0\.0\.0 without --token/);

@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AccelError } from '../../src/core/errors.ts';
 import { dlopenAddon, runtimeGlibc } from '../../src/core/native.ts';
-import { tempDir } from '../helpers.ts';
+import { needsTools, tempDir } from '../helpers.ts';
 
 function gcc(args: string[], cwd: string): void {
   const r = spawnSync('gcc', args, { cwd, encoding: 'utf8' });
   assert.equal(r.status, 0, `gcc ${args.join(' ')}: ${r.stderr}`);
 }
 
-test('an addon that needs a newer glibc than the system has is named in a clear error', (t) => {
+test('an addon that needs a newer glibc than the system has is named in a clear error', needsTools('gcc'), (t) => {
   // Build a real shared object that asks for symbol version GLIBC_2.99, as an addon built on a newer
   // distribution would: link it against a stand-in libc.so.6 that defines that version.
   const dir = tempDir(t);
