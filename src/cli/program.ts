@@ -36,7 +36,8 @@ function wanted(argv: string[]): string[] {
   return Object.keys(COMMANDS);
 }
 
-async function buildProgram(runner: Runner, argv: string[]): Promise<Command> {
+/** The command tree; `argv` selects which command groups load (all of them for help, errors and tests). */
+export async function buildProgram(runner: Runner, argv: string[]): Promise<Command> {
   const program = new Command('accel')
     .description('build accelerator: dependency mirror, compile cache and farm, over one content-addressed store')
     .version(VERSION, '-V, --version', 'print the accel version')

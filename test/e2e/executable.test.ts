@@ -102,25 +102,51 @@ test('x64: the embedded @parcel/watcher sees a file change', needs(X64, 'build')
   assert.match(stdout, new RegExp(`create\\t${join(watched, 'changed.h')}`));
 });
 
-test('x64: an ACCEL_HOME where native code cannot be written is a clear error', needs(X64, 'build'), async (t) => {
-  const { bin, dir } = isolate(t, X64);
-  const home = join(dir, 'readonly-home');
-  mkdirSync(home, { mode: 0o555 });
-  chmodSync(home, 0o555);
-  const user = unprivileged();
-  if (!user) {
-    t.diagnostic('not root: relying on the directory mode alone');
-  }
-  for (const args of [['version'], ['store', 'info']]) {
-    const r = await runCommand(join(bin, 'accel'), ['--home', home, ...args], { env: { PATH: bin, HOME: dir }, user });
-    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(r.stderr, /\[ACCEL_(NATIVE|STORE)_NOT_WRITABLE\]/);
+test(
+  'x64: a read-only ACCEL_HOME: version, --help and mirror config work; the store is a clear error',
+  needs(X64, 'build'),
+  async (t) => {
+    const { bin, dir } = isolate(t, X64);
+    const home = join(dir, 'readonly-home');
+    mkdirSync(home, { mode: 0o555 });
+    chmodSync(home, 0o555);
+    const user = unprivileged();
+    if (!user) t.diagnostic('not root: relying on the directory mode alone');
+    const env = { PATH: bin, HOME: dir, TMPDIR: join(dir, 'tmp') };
+    mkdirSync(env.TMPDIR, { mode: 0o1777 });
+    chmodSync(env.TMPDIR, 0o1777);
+    // Native code (SQLite for `version`) unpacks into a private folder under TMPDIR when the home refuses it.
+    for (const args of [
+      ['version'],
+      ['store', '--help'],
+      ['mirror', 'config', 'pip', '--upstream', 'http://127.0.0.1:1/simple'],
+    ]) {
+      const r = await runCommand(join(bin, 'accel'), ['--home', home, ...args], { env, user });
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    const v = await runCommand(join(bin, 'accel'), ['--home', home, 'version', '--json'], { env, user });
+    assert.match(JSON.parse(v.stdout.toString()).sqlite, /^3\./);
+    // The store itself needs a writable home: a clear error with a hint, never a crash.
+    const r = await runCommand(join(bin, 'accel'), ['--home', home, 'store', 'info'], { env, user });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /\[ACCEL_STORE_NOT_WRITABLE\]/);
     assert.match(r.stderr, /hint: /);
     assert.doesNotMatch(r.stderr, /internal error|Segmentation|Error: /);
-  }
-  const v = await runCommand(join(bin, 'accel'), ['--home', home, 'version'], { env: { PATH: bin, HOME: dir }, user });
-  assert.match(v.stderr, /cannot unpack native code into .*readonly-home\/native/);
-});
+    // A temp folder someone else could write into is never used for native code.
+    const shared = join(dir, 'shared-tmp');
+    mkdirSync(shared, { mode: 0o777 });
+    chmodSync(shared, 0o777);
+    const uid = user?.uid ?? process.getuid?.() ?? 0;
+    mkdirSync(join(shared, `accel-native-${uid}`), { mode: 0o777 });
+    chmodSync(join(shared, `accel-native-${uid}`), 0o777);
+    const refused = await runCommand(join(bin, 'accel'), ['--home', home, 'version'], {
+      env: { ...env, TMPDIR: shared },
+      user,
+    });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /\[ACCEL_NATIVE_NOT_WRITABLE\]/);
+  },
+);
 
 test(
   'x64: the embedded native cc client: installed on first use, starts the daemon, a second compile hits',
