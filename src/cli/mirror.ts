@@ -176,15 +176,20 @@ Routes:
     .action(
       runner.action(async (g, files: string[], flags: { jobs: string; allow?: string[] }) => {
         const concurrency = parseCount(flags.jobs, '--jobs');
+        const started = Date.now();
         const wanted = files.flatMap((f) => readWantedFiles(f));
         const config = g.config.mirror;
         const result = await withStore(g, async (store) => {
+          const progress = createProgress(wanted.length, 'prefetch', {
+            quiet: g.log.level === 'quiet',
+            withBytes: true,
+          });
           const fetcher = new Fetcher(store, {
             allow: [...config.allow, ...(flags.allow ?? [])],
             stallMs: config.stallTimeout * 1000,
             log: createLog('quiet'),
+            onBytes: (n) => progress.bytes(n),
           });
-          const progress = createProgress(wanted.length, 'prefetch');
           try {
             return await prefetch(store, fetcher, wanted, {
               concurrency,
@@ -197,9 +202,11 @@ Routes:
           }
         });
         const bytes = result.fetched.reduce((n, f) => n + f.size, 0);
+        const seconds = (Date.now() - started) / 1000;
+        const rate = seconds > 0 && bytes > 0 ? ` in ${seconds.toFixed(1)} s, ${formatSize(bytes / seconds)}/s` : '';
         const lines = [
           ...result.failed.map((f) => `failed  ${f.url} (${f.source}): ${f.reason}`),
-          `prefetched ${result.fetched.length} files (${formatSize(bytes)}), ${result.cached.length} already cached, ${result.failed.length} failed`,
+          `prefetched ${result.fetched.length} files (${formatSize(bytes)}${rate}), ${result.cached.length} already cached, ${result.failed.length} failed`,
         ];
         return dataResult(result, () => lines.join('\n'), result.failed.length > 0 ? 1 : 0);
       }),

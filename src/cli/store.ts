@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { writeFileAtomic } from '../core/atomic-fs.ts';
 import { AccelError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
+import { createProgress, type Progress } from '../core/progress.ts';
 import { formatSize, parseSize } from '../core/size.ts';
 import type { BlobInfo, PutOptions } from '../store/cas.ts';
 import { type Digest, parseDigest } from '../store/digest.ts';
@@ -135,7 +136,15 @@ export function storeCommand(runner: Runner): Command {
     .action(
       runner.action(async (g, opts: { maxSize?: string }) => {
         const budget = parseSize(opts.maxSize ?? g.config.store.maxSize);
-        const r = await withStore(g, (s) => s.gc(budget));
+        const quiet = g.log.level === 'quiet';
+        let progress: Progress | undefined;
+        const r = await withStore(g, (s) =>
+          s.gc(budget, (done, total) => {
+            progress ??= createProgress(total, 'gc: removing', { quiet });
+            progress.tick();
+            if (done === total) progress.stop();
+          }),
+        );
         if (r.overBudget)
           g.log.warn(`pinned blobs (${formatSize(r.pinnedBytes)}) alone exceed the budget ${formatSize(budget)}`);
         return dataResult(r, () =>
@@ -161,7 +170,19 @@ export function storeCommand(runner: Runner): Command {
         if (bytesPerSecond === 0) {
           throw new AccelError('ACCEL_USAGE_BAD_SIZE', '--rate must be more than 0', { hint: 'e.g. --rate 50M' });
         }
-        const r = await withStore(g, (s) => s.verify({ bytesPerSecond }));
+        const quiet = g.log.level === 'quiet';
+        let progress: Progress | undefined;
+        const r = await withStore(g, (s) =>
+          s.verify({
+            bytesPerSecond,
+            onProgress: (done, total, bytes) => {
+              progress ??= createProgress(total, 'verify', { quiet, withBytes: true });
+              progress.bytes(bytes);
+              progress.tick();
+              if (done === total) progress.stop();
+            },
+          }),
+        );
         const bad = r.corrupt.length + r.missing.length;
         const lines = [
           ...r.corrupt.map((c) => `corrupt ${c.digest} (quarantined to ${c.quarantinedTo})`),

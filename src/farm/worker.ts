@@ -63,6 +63,9 @@ export interface WorkerOptions {
  * it has a free slot), compiling it in a fresh job directory with the include tree linked in, and sending
  * the outputs back as blobs. Only allowed compilers from this machine's PATH run, with checked arguments.
  */
+/** How often a worker repeats that its syncer cannot be reached, while it cannot. */
+const UNREACHABLE_REPEAT_MS = 30_000;
+
 export function createWorker(options: WorkerOptions) {
   const { store, log } = options;
   const id = `${options.identity.name}-${randomUUID().slice(0, 8)}`;
@@ -118,6 +121,24 @@ export function createWorker(options: WorkerOptions) {
     };
   }
 
+  /**
+   * Whether the syncer answers, shared by the slots: the first failed poll says so at once, then every 30 s
+   * while it lasts, and the first answer after says it is back (a worker whose syncer is down is not silent).
+   */
+  const reach = { down: false, lastWarned: 0 };
+  function unreachable(err: Error): void {
+    const now = Date.now();
+    if (reach.down && now - reach.lastWarned < UNREACHABLE_REPEAT_MS) return;
+    log.warn(`cannot reach the syncer at ${options.syncer} (${err.message}), retrying`);
+    reach.down = true;
+    reach.lastWarned = now;
+  }
+  function reached(): void {
+    if (!reach.down) return;
+    reach.down = false;
+    log.info(`the syncer at ${options.syncer} answers again`);
+  }
+
   async function slot(): Promise<void> {
     while (!closing) {
       const abort = new AbortController();
@@ -125,11 +146,12 @@ export function createWorker(options: WorkerOptions) {
       let job: Assignment | undefined;
       try {
         const res = await client.request('POST', '/work', report(), { signal: abort.signal });
+        reached();
         if (res.status === 200) job = parseMessage(AssignmentSchema, JSON.parse(res.body.toString()), 'assignment');
         else if (res.status !== 204) throw new Error(`syncer answered ${res.status}: ${res.body.toString()}`);
       } catch (err) {
         if (closing) return;
-        log.debug(`asking for work: ${(err as Error).message}`);
+        unreachable(err as Error);
         // The syncer is down or restarting: ask again shortly.
         await new Promise((r) => setTimeout(r, 500));
       } finally {

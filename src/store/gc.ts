@@ -20,7 +20,11 @@ export interface GcResult {
  * transaction (a reader either finds a blob or misses it); files are unlinked afterwards. A reader that
  * already has a blob open keeps reading it to the end: unlink removes the name, not the open file.
  */
-export function collectGarbage(ctx: StoreContext, budget: number): GcResult {
+export function collectGarbage(
+  ctx: StoreContext,
+  budget: number,
+  onProgress?: (done: number, total: number) => void,
+): GcResult {
   const { db } = ctx;
   const totals = db.prepare('SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes FROM blobs');
   const pinned = db.prepare('SELECT coalesce(sum(size), 0) AS bytes FROM blobs WHERE pinned = 1');
@@ -55,6 +59,9 @@ export function collectGarbage(ctx: StoreContext, budget: number): GcResult {
       overBudget: bytes > budget,
     };
   });
-  for (const digest of evicted) rmSync(blobPath(ctx.layout, digest), { force: true });
+  evicted.forEach((digest, i) => {
+    rmSync(blobPath(ctx.layout, digest), { force: true });
+    onProgress?.(i + 1, evicted.length);
+  });
   return result;
 }

@@ -181,8 +181,9 @@ export class Store {
     return this.#ctx.db.prepare('UPDATE blobs SET pinned = ? WHERE digest = ?').run(pinned ? 1 : 0, digest).changes > 0;
   }
 
-  gc(budget: number): GcResult {
-    return collectGarbage(this.#ctx, budget);
+  /** Evicts down to `budget`; `onProgress` follows the removal of the evicted files (the slow part). */
+  gc(budget: number, onProgress?: (done: number, total: number) => void): GcResult {
+    return collectGarbage(this.#ctx, budget, onProgress);
   }
 
   verify(options?: VerifyOptions): Promise<VerifyResult> {

@@ -20,7 +20,8 @@ export interface VerifyResult {
 }
 
 export interface VerifyOptions {
-  onProgress?: (done: number, total: number) => void;
+  /** After each blob: how many are done, of how many, and the bytes of this one. */
+  onProgress?: (done: number, total: number, bytes: number) => void;
   /** Reads at most this many bytes per second (a scrub beside running builds); unlimited when absent. */
   bytesPerSecond?: number;
 }
@@ -39,7 +40,7 @@ export async function verifyStore(ctx: StoreContext, options: VerifyOptions = {}
     indexed.add(digest);
     const actual = await hashFile(blobPath(ctx.layout, digest), pace);
     result.checked++;
-    options.onProgress?.(result.checked, rows.length);
+    options.onProgress?.(result.checked, rows.length, actual?.size ?? 0);
     if (actual === undefined) {
       ctx.statements.delete.run(digest);
       result.missing.push(digest);

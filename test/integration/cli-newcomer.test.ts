@@ -1,7 +1,7 @@
 // What a newcomer types in the first hour (issue 17): global flags after the subcommand, homes that cannot
 // work, repeatable options, counts, and the commands that must refuse rather than do something silently.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +9,20 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildProgram } from '../../src/cli/program.ts';
 import { Runner } from '../../src/cli/runner.ts';
-import { failed, ok, ROOT, runAccel, runCommand, sha256, tempDir, unprivileged } from '../helpers.ts';
+import {
+  cleanEnv,
+  failed,
+  MAIN,
+  needsTools,
+  ok,
+  ROOT,
+  runAccel,
+  runCommand,
+  sha256,
+  tempDir,
+  unprivileged,
+  until,
+} from '../helpers.ts';
 
 test('global flags work anywhere before --, as the docs write them', async (t) => {
   const home = tempDir(t);
@@ -200,3 +213,73 @@ test('scripts/setup.sh: nothing to do when all is installed; otherwise root inst
     assert.ok(list.stdout.split('\n').includes(p), `${p} in the test profile`);
   }
 });
+
+test('a worker whose syncer is down says so at once, and not once per poll', async (t) => {
+  const dir = tempDir(t);
+  const ca = join(dir, 'ca');
+  const home = join(dir, 'worker');
+  ok(await runAccel(['--home', ca, 'certs', 'init']));
+  ok(await runAccel(['--home', ca, 'certs', 'issue', 'w1', '--role', 'worker']));
+  ok(await runAccel(['--home', ca, 'certs', 'bundle', 'w1', '-o', join(dir, 'w1.json')]));
+  ok(await runAccel(['--home', home, 'certs', 'install', join(dir, 'w1.json')]));
+  // A port nobody listens on: take one, then close it.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const child = spawn(
+    process.execPath,
+    [
+      MAIN,
+      '--home',
+      home,
+      'worker',
+      '--unsandboxed',
+      '--cores',
+      '4',
+      '--status-port',
+      '0',
+      '--syncer',
+      `https://127.0.0.1:${port}`,
+    ],
+    { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  t.after(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const started = Date.now();
+  await until('the worker says the syncer is down', () => /cannot reach the syncer/.test(stderr), 10_000);
+  t.diagnostic(`said after ${Date.now() - started} ms`);
+  assert.match(stderr, new RegExp(`cannot reach the syncer at https://127\\.0\\.0\\.1:${port} \\(.*\\), retrying`));
+  // Four slots polling every half second for 3 s: still one line, until 30 s have passed.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  assert.equal(stderr.match(/cannot reach the syncer/g)?.length, 1, stderr);
+  child.kill('SIGTERM');
+});
+
+test(
+  'long work shows progress on a terminal (verify, gc) and stays silent in a pipe',
+  needsTools('script'),
+  async (t) => {
+    const home = tempDir(t);
+    for (let i = 0; i < 40; i++)
+      ok(await runAccel(['--home', home, 'store', 'put', '-'], { input: `blob ${i}\n`.repeat(5000) }));
+    const onTerminal = async (args: string[]) => {
+      const command = [process.execPath, MAIN, '--home', home, ...args].map((a) => `'${a}'`).join(' ');
+      // script(1) gives the command a pseudo-terminal, as an interactive shell would.
+      const r = await runCommand('script', ['-qefc', command, '/dev/null'], { env: { COLUMNS: '120' } });
+      assert.equal(r.code, 0, r.stderr + r.stdout.toString());
+      return r.stdout.toString();
+    };
+    const verify = await onTerminal(['store', 'verify']);
+    assert.match(verify, /verify \[[^\]]*\] 40\/40 [\d.]+ (KiB|MiB) [\d.]+ (B|KiB|MiB|GiB)\/s/);
+    assert.match(verify, /checked 40 blobs/);
+    const gc = await onTerminal(['store', 'gc', '--max-size', '100K']);
+    assert.match(gc, /gc: removing \[[^\]]*\] \d+\/\d+/);
+    // In a pipe (CI logs, scripts) nothing but the result.
+    const piped = await runAccel(['--home', home, 'store', 'verify']);
+    assert.equal(piped.stderr, '');
+  },
+);
