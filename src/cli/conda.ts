@@ -39,7 +39,9 @@ function render(recipe: Recipe, options: RenderOptions, flags: PlatformFlags): R
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function condaCommand(runner: Runner): Command {
-  const conda = new Command('conda').description('read conda-forge feedstocks: render recipes, plan build order');
+  const conda = new Command('conda').description(
+    'conda-forge feedstocks for linux-aarch64: render, plan, build, install, index',
+  );
 
   conda
     .command('render')

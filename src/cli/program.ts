@@ -23,6 +23,13 @@ const COMMANDS: Record<string, { hidden?: boolean; load: () => Promise<(runner: 
   farm: { load: async () => (await import('./farm.ts')).farmCommand },
   conda: { load: async () => (await import('./conda.ts')).condaCommand },
   version: { load: async () => (await import('./version.ts')).versionCommand },
+  completion: {
+    load: async () => {
+      const { completionCommand } = await import('./completion.ts');
+      // The script covers the whole tree, so it is made from a program with every command group loaded.
+      return (runner: Runner) => completionCommand(runner, () => buildProgram(new Runner(), []));
+    },
+  },
   debug: { hidden: true, load: async () => (await import('./debug.ts')).debugCommand },
 };
 

@@ -45,7 +45,14 @@ function accelBin(dir: string): string {
 
 test('the docs mark their local worked examples runnable', () => {
   const marked = new Set(examples.map((e) => e.file));
-  for (const f of ['docs/configuration.md', 'docs/store.md', 'docs/cc.md', 'docs/farm.md', 'docs/mirror.md']) {
+  for (const f of [
+    'docs/cli.md',
+    'docs/configuration.md',
+    'docs/store.md',
+    'docs/cc.md',
+    'docs/farm.md',
+    'docs/mirror.md',
+  ]) {
     assert.ok(marked.has(f), `${f} has a runnable example`);
   }
 });

@@ -283,3 +283,41 @@ test(
     assert.equal(piped.stderr, '');
   },
 );
+
+test('accel completion: bash completes commands, nested commands and flags from the command tree; zsh and fish scripts cover it', async (t) => {
+  const dir = tempDir(t);
+  const script = join(dir, 'accel.bash');
+  writeFileSync(script, ok(await runAccel(['completion', 'bash'])));
+  const complete = (...words: string[]) => {
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `source ${script}; COMP_WORDS=("$@"); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _accel; printf '%s\\n' "\${COMPREPLY[@]}"`,
+        'bash',
+        'accel',
+        ...words,
+      ],
+      { encoding: 'utf8', cwd: dir },
+    );
+    assert.equal(r.stderr, '');
+    return r.stdout.split('\n').filter(Boolean);
+  };
+  assert.ok(complete('').includes('mirror') && complete('').includes('completion'));
+  assert.deepEqual(complete('mirror', 'ap'), ['apt']);
+  assert.deepEqual(complete('mirror', 'apt', ''), ['epochs', 'pin', 'unpin']);
+  assert.deepEqual(complete('--home', '/tmp', 'store', 'i'), ['info'], 'a flag value is not a command');
+  assert.deepEqual(complete('store', 'info', '--js'), ['--json'], 'global flags after the subcommand');
+  assert.deepEqual(complete('mirror', 'prefetch', '--al'), ['--allow']);
+  assert.deepEqual(complete('conda', 'build', '--keep'), ['--keep-going']);
+  assert.deepEqual(complete('cc', '--', 'gc'), [], 'after -- the words are the compiler’s');
+
+  const zsh = ok(await runAccel(['completion', 'zsh']));
+  assert.match(zsh, /^#compdef accel/);
+  assert.match(zsh, /bashcompinit/);
+  assert.match(zsh, /complete -F _accel accel/);
+  const fish = ok(await runAccel(['completion', 'fish']));
+  assert.match(fish, /complete -c accel -n '__accel_at '\\''mirror apt'\\''' -a 'epochs'/);
+  assert.match(fish, /complete -c accel -n '__accel_at '\\''store gc'\\''' -l max-size -r -F/);
+  failed(await runAccel(['completion', 'powershell']), 2, 'ACCEL_USAGE_BAD_SHELL');
+});

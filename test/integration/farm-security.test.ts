@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { MtlsClient } from '../../src/net/client.ts';
 import { initCa, installBundle, issueCert, writeBundle } from '../../src/net/tls.ts';
 import { loadIdentity } from '../../src/net/tls-identity.ts';
-import { runCommand, tempDir } from '../helpers.ts';
+import { needsTools, runCommand, tempDir } from '../helpers.ts';
 import { accelCc, ccStats, copyProject, farmCerts, startSyncer } from './farm-harness.ts';
 
 function job(args: string[], compiler = 'gcc', cwd = '/') {
@@ -86,30 +86,34 @@ test('the syncer refuses other CAs, missing certificates, wrong roles, code-load
   assert.equal(status.value.queue.fallbacks, 4);
 });
 
-test('farm down: the build still succeeds locally and the stats count the fallbacks', async (t) => {
-  const dir = tempDir(t);
-  const src = copyProject(dir);
-  const homes = await farmCerts(dir, { dev: 'client' });
-  const dev = homes.dev as string;
-  // Nothing listens on port 9 of loopback (discard is not running in CI containers).
-  const env = { ACCEL_FARM_SYNCER: 'https://127.0.0.1:9', ACCEL_FARM_START_TIMEOUT: '0.3' };
-  // A few C and C++ objects are enough to show it (each accel cc costs a Node start-up in CI).
-  const build = join(dir, 'b');
-  const targets = ['src/main.o', 'src/util/fib.o', 'src/core/vec.o', 'src/cpp/banner.o'].map(
-    (o) => `${build}/obj/${o}`,
-  );
-  const r = await runCommand(
-    'make',
-    ['-C', src, '-j4', `BUILD=${build}`, `CC=${accelCc(dev, 'gcc')}`, `CXX=${accelCc(dev, 'g++')}`, ...targets],
-    { env },
-  );
-  assert.equal(r.code, 0, r.stderr);
-  for (const t of targets) assert.ok(existsSync(t), t);
-  const stats = await ccStats(dev);
-  // One compile finds the farm down; the others learn it from that one (run/farm-down.json).
-  const unreachable = stats['farm fallback: farm unreachable'] ?? 0;
-  const remembered = stats['farm fallback: farm unreachable (remembered)'] ?? 0;
-  assert.ok(unreachable >= 1, JSON.stringify(stats));
-  assert.equal(unreachable + remembered, targets.length, JSON.stringify(stats));
-  assert.equal(stats.miss, targets.length);
-});
+test(
+  'farm down: the build still succeeds locally and the stats count the fallbacks',
+  needsTools('gcc', 'make'),
+  async (t) => {
+    const dir = tempDir(t);
+    const src = copyProject(dir);
+    const homes = await farmCerts(dir, { dev: 'client' });
+    const dev = homes.dev as string;
+    // Nothing listens on port 9 of loopback (discard is not running in CI containers).
+    const env = { ACCEL_FARM_SYNCER: 'https://127.0.0.1:9', ACCEL_FARM_START_TIMEOUT: '0.3' };
+    // A few C and C++ objects are enough to show it (each accel cc costs a Node start-up in CI).
+    const build = join(dir, 'b');
+    const targets = ['src/main.o', 'src/util/fib.o', 'src/core/vec.o', 'src/cpp/banner.o'].map(
+      (o) => `${build}/obj/${o}`,
+    );
+    const r = await runCommand(
+      'make',
+      ['-C', src, '-j4', `BUILD=${build}`, `CC=${accelCc(dev, 'gcc')}`, `CXX=${accelCc(dev, 'g++')}`, ...targets],
+      { env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    for (const t of targets) assert.ok(existsSync(t), t);
+    const stats = await ccStats(dev);
+    // One compile finds the farm down; the others learn it from that one (run/farm-down.json).
+    const unreachable = stats['farm fallback: farm unreachable'] ?? 0;
+    const remembered = stats['farm fallback: farm unreachable (remembered)'] ?? 0;
+    assert.ok(unreachable >= 1, JSON.stringify(stats));
+    assert.equal(unreachable + remembered, targets.length, JSON.stringify(stats));
+    assert.equal(stats.miss, targets.length);
+  },
+);
