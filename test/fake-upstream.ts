@@ -11,6 +11,8 @@ export interface FakeFile {
   ranges?: boolean;
   /** Answer with this status and no body. */
   status?: number;
+  /** Answer 302 (or `status`) with this Location. */
+  redirect?: string;
   /** Send this many bytes of the body, then cut the connection (once, unless `truncateAlways`). */
   truncateAt?: number;
   truncateAlways?: boolean;
@@ -43,6 +45,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     requests.push({ path, headers: req.headers });
     const file = files.get(path);
     if (!file) return void res.writeHead(404).end('not found');
+    if (file.redirect) return void res.writeHead(file.status ?? 302, { location: file.redirect }).end();
     if (file.status) return void res.writeHead(file.status).end(`status ${file.status}`);
     const headers: Record<string, string | number> = { 'content-type': file.contentType ?? 'application/octet-stream' };
     if (file.etag) headers.etag = file.etag;

@@ -26,6 +26,10 @@ export type DownloadHead =
   | { kind: 'not-modified'; url: string }
   | { kind: 'status'; status: number; url: string };
 
+/** Redirects followed per request, as browsers and curl -L limit them. */
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
 /** Resume an interrupted body with Range this many times before giving up. */
 const MAX_RESUMES = 3;
 const READ_CHUNK = 256 * 1024;
@@ -152,8 +156,9 @@ export class Download {
     for (const candidate of options.candidates) {
       if (this.#aborted) throw this.#aborted;
       let response: IncomingMessage;
+      let source: string;
       try {
-        response = await this.#request(candidate, options, conditionalHeaders(options.conditional));
+        ({ response, url: source } = await this.#request(candidate, options, conditionalHeaders(options.conditional)));
       } catch (err) {
         // Unreachable or refused: the next mirror may do.
         lastError = err;
@@ -179,7 +184,8 @@ export class Download {
       const head = bodyHead(candidate, response);
       setHead(head);
       try {
-        await this.#pump(response, writer, candidate, head, options);
+        // A resumed body is asked of the URL that served it, past any redirect.
+        await this.#pump(response, writer, source, head, options);
         return await writer.commit({ expected: options.expected });
       } catch (err) {
         await writer.abort();
@@ -199,10 +205,47 @@ export class Download {
     throw error;
   }
 
-  #request(url: string, options: DownloadOptions, headers: Record<string, string>): Promise<IncomingMessage> {
-    return resolveUpstream(url, options.allow).then((upstream) =>
-      requestUpstream({ upstream, headers, stallMs: options.stallMs, userAgent: options.userAgent }),
-    );
+  /**
+   * Requests `url`, following redirects (GitHub's archives and release assets, most package CDNs): up to
+   * MAX_REDIRECTS hops, each one through the same guard as the first URL (scheme, private and loopback
+   * addresses, the allowlist), and never from https down to plain http unless the content is pinned by a
+   * digest, which makes the transport irrelevant. Returns the final response and where it came from.
+   */
+  async #request(
+    url: string,
+    options: DownloadOptions,
+    headers: Record<string, string>,
+  ): Promise<{ response: IncomingMessage; url: string }> {
+    let current = url;
+    for (let hop = 0; ; hop++) {
+      const upstream = await resolveUpstream(current, options.allow);
+      const response = await requestUpstream({
+        upstream,
+        headers,
+        stallMs: options.stallMs,
+        userAgent: options.userAgent,
+      });
+      const location = response.headers.location;
+      if (!REDIRECTS.has(response.statusCode ?? 0) || !location) return { response, url: current };
+      response.resume();
+      if (hop >= MAX_REDIRECTS) {
+        throw new AccelError('ACCEL_FETCH_REDIRECTS', `${url} redirects more than ${MAX_REDIRECTS} times`, {
+          hint: 'ask for the final URL instead',
+        });
+      }
+      let next: URL;
+      try {
+        next = new URL(location, current);
+      } catch {
+        throw new AccelError('ACCEL_FETCH_BAD_URL', `${current} redirects to an invalid URL: ${location}`);
+      }
+      if (new URL(current).protocol === 'https:' && next.protocol === 'http:' && options.expected === undefined) {
+        throw new AccelError('ACCEL_FETCH_REFUSED', `${current} redirects to plain http (${next.href}): refused`, {
+          hint: 'a downgrade is followed only for content pinned by its digest (?sha256=…)',
+        });
+      }
+      current = next.href;
+    }
   }
 
   /** Copies the body into the writer; on a broken connection resumes with Range where the upstream allows it. */
@@ -238,7 +281,7 @@ export class Download {
           throw err instanceof AccelError ? err : truncated(url, writer.size, head.contentLength, err);
         }
         response.destroy();
-        response = await this.#request(url, options, { range: `bytes=${writer.size}-`, 'if-range': validator });
+        ({ response } = await this.#request(url, options, { range: `bytes=${writer.size}-`, 'if-range': validator }));
         this.#response = response;
         const range = /^bytes (\d+)-/.exec(String(response.headers['content-range'] ?? ''));
         if (response.statusCode !== 206 || Number(range?.[1]) !== writer.size) {

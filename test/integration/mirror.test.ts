@@ -408,3 +408,45 @@ test('close() stops downloads in flight before it resolves: no temp file, nothin
   const got = await pending;
   assert.ok(!got || got.broken || got.status !== 200, 'the client saw a broken transfer, not a complete one');
 });
+
+test('redirects are followed to another allowed upstream and cached under the URL asked for; each hop is guarded', async (t) => {
+  const a = await upstream(t);
+  const b = await upstream(t);
+  const body = tarball();
+  // Like a code host's /archive/ URL answering with a redirect to its download host.
+  a.files.set('/org/proj/archive/v1.0.tar.gz', {
+    body: Buffer.alloc(0),
+    redirect: `http://${b.origin}/codeload/proj-1.0.tar.gz`,
+  });
+  b.files.set('/codeload/proj-1.0.tar.gz', { body });
+  const m = await mirror(t, a, { allow: [a.origin, b.origin] });
+  const url = `${m.base}/http/${a.origin}/org/proj/archive/v1.0.tar.gz`;
+  const cold = await get(url);
+  assert.equal(cold.status, 200, cold.body.toString());
+  assert.equal(cold.headers['x-accel-cache'], 'MISS');
+  assert.deepEqual(cold.body, body);
+  const warm = await get(url);
+  assert.equal(warm.headers['x-accel-cache'], 'HIT');
+  assert.deepEqual(warm.body, body);
+  assert.equal(a.count('/org/proj/archive/v1.0.tar.gz') + b.count('/codeload/proj-1.0.tar.gz'), 2, 'one download');
+  // A relative Location and a 301 work the same way.
+  a.files.set('/moved.tar.gz', { body: Buffer.alloc(0), redirect: '/org/proj/archive/v1.0.tar.gz', status: 301 });
+  assert.deepEqual((await get(`${m.base}/http/${a.origin}/moved.tar.gz`)).body, body);
+
+  // A redirect into an address the mirror may not reach (a loopback upstream nobody allowed) is refused
+  // before a request is made there.
+  const c = await upstream(t);
+  c.files.set('/secret', { body: Buffer.from('internal') });
+  a.files.set('/evil.tar.gz', { body: Buffer.alloc(0), redirect: `http://${c.origin}/secret` });
+  const evil = await get(`${m.base}/http/${a.origin}/evil.tar.gz`);
+  assert.equal(evil.status, 403);
+  assert.equal(c.requests.length, 0, 'the forbidden host saw nothing');
+  assert.doesNotMatch(evil.body.toString(), /internal/);
+
+  // A loop ends after 5 hops with a 502 naming the URL.
+  a.files.set('/loop', { body: Buffer.alloc(0), redirect: '/loop' });
+  const loop = await get(`${m.base}/http/${a.origin}/loop`);
+  assert.equal(loop.status, 502);
+  assert.match(loop.body.toString(), /redirects more than 5 times/);
+  assert.equal(a.count('/loop'), 6);
+});
