@@ -130,6 +130,7 @@ Routes:
             token,
             cacheToken: cacheToken(g.home),
             ttlSeconds: config.ttl,
+            negativeTtlSeconds: config.negativeTtl,
             stallSeconds: config.stallTimeout,
             remaps: config.remaps,
             immutable: config.immutable,

@@ -68,6 +68,10 @@ const MirrorSchema = z.strictObject({
     type: 'a number of seconds ≥ 0',
     doc: 'seconds before mutable content is revalidated with its upstream',
   }),
+  negativeTtl: setting(z.number().check(z.gte(0)), 60, {
+    type: 'a number of seconds ≥ 0',
+    doc: 'seconds an upstream’s 404 or 410 is answered from memory before asking again; offline, always',
+  }),
   stallTimeout: setting(seconds(), 30, {
     type: SECONDS,
     doc: 'seconds without a byte from an upstream before a download is aborted (and resumed where possible)',

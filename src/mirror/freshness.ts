@@ -15,11 +15,13 @@ export interface FreshnessPolicy {
   ttlSeconds: number;
   /** Extra regular expressions (config `mirror.immutable`) over the upstream URL. */
   immutable: RegExp[];
+  /** Seconds an upstream's 404/410 is answered from memory before the upstream is asked again (offline: always). */
+  negativeTtlSeconds: number;
 }
 
-/** The policy from settings: `mirror.ttl` seconds and `mirror.immutable` patterns. */
-export function freshnessPolicy(ttlSeconds: number, immutable: string[]): FreshnessPolicy {
-  return { ttlSeconds, immutable: immutable.map((pattern) => new RegExp(pattern)) };
+/** The policy from settings: `mirror.ttl` seconds, `mirror.immutable` patterns, `mirror.negativeTtl` seconds. */
+export function freshnessPolicy(ttlSeconds: number, immutable: string[], negativeTtlSeconds = 60): FreshnessPolicy {
+  return { ttlSeconds, immutable: immutable.map((pattern) => new RegExp(pattern)), negativeTtlSeconds };
 }
 
 export function isImmutableUrl(url: string, policy: FreshnessPolicy): boolean {

@@ -15,7 +15,7 @@ import { serveBlob, write } from './respond.ts';
 import { type CacheStatus, count, type MirrorStats } from './stats.ts';
 import { statusResponse } from './status.ts';
 import { parseMirrorPath, type Target } from './url-map.ts';
-import { URL_NS, type UrlMeta } from './url-ref.ts';
+import { MISSING_NS, type MissingMeta, URL_NS, type UrlMeta } from './url-ref.ts';
 
 export interface MirrorContext {
   store: Store;
@@ -159,6 +159,14 @@ async function serveWanted(ctx: MirrorContext, req: IncomingMessage, res: Server
       return revalidate(ctx, req, res, wanted, ref.digest, meta);
     }
   }
+  const missing = store.refs.get(MISSING_NS, wanted.key)?.meta as MissingMeta | undefined;
+  if (missing && (ctx.offline || ctx.now() - missing.at < ctx.policy.negativeTtlSeconds * 1000)) {
+    ctx.stats.errors++;
+    const when = new Date(missing.at).toISOString();
+    const body = `upstream answered ${missing.status} for ${wanted.candidates[0]} (remembered from ${when})\n`;
+    res.writeHead(missing.status, { 'content-type': 'text/plain; charset=utf-8', 'x-accel-cache': 'HIT' }).end(body);
+    return;
+  }
   if (ctx.offline) {
     ctx.stats.errors++;
     const body = `accel mirror is offline and has no copy of ${wanted.candidates[0]}\n`;
@@ -208,6 +216,7 @@ async function revalidate(
   }
   if (head.kind === 'body') return streamDownload(ctx, req, res, wanted, download, head);
   if (head.status === 404 || head.status === 410) {
+    await rememberMissing(ctx, wanted, head.status);
     return sendError(ctx, res, head.status, `upstream answered ${head.status} for ${head.url}`);
   }
   ctx.stats.upstreamErrors++;
@@ -225,6 +234,7 @@ async function fetchAndServe(ctx: MirrorContext, req: IncomingMessage, res: Serv
     const status = head.kind === 'status' ? head.status : 502;
     if (status !== 404 && status !== 410 && status !== 403) ctx.stats.upstreamErrors++;
     await download.done; // rethrows a refusal or network failure, mapped by httpError
+    if (status === 404 || status === 410) await rememberMissing(ctx, wanted, status);
     return sendError(
       ctx,
       res,
@@ -279,7 +289,14 @@ async function streamDownload(
   }
 }
 
+/** Keeps an upstream's 404/410 (see MissingMeta); a later 200 for the URL forgets it. */
+async function rememberMissing(ctx: MirrorContext, wanted: Wanted, status: 404 | 410): Promise<void> {
+  const answer = await ctx.store.putBuffer(Buffer.from(`${status}\n`));
+  ctx.store.refs.set(MISSING_NS, wanted.key, answer.digest, { status, at: ctx.now() } satisfies MissingMeta);
+}
+
 function recordRef(ctx: MirrorContext, wanted: Wanted, info: BlobInfo, head: DownloadHead): void {
+  ctx.store.refs.delete(MISSING_NS, wanted.key);
   const body = head.kind === 'body' ? head : undefined;
   const meta: UrlMeta = {
     immutable: wanted.pinned !== undefined || isImmutableUrl(wanted.candidates[0] ?? wanted.key, ctx.policy),

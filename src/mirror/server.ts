@@ -25,6 +25,8 @@ export interface MirrorOptions {
   /** Bearer token a write to the build cache needs (`mirror.token` also does); see cache-token.ts. */
   cacheToken: string;
   ttlSeconds: number;
+  /** Seconds a 404/410 is remembered online (default 60). */
+  negativeTtlSeconds?: number;
   stallSeconds: number;
   remaps: Record<string, string[]>;
   immutable: string[];
@@ -61,7 +63,7 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
     store: options.store,
     fetcher,
     stats,
-    policy: freshnessPolicy(options.ttlSeconds, options.immutable),
+    policy: freshnessPolicy(options.ttlSeconds, options.immutable, options.negativeTtlSeconds),
     offline: options.offline,
     token: options.token,
     cacheToken: options.cacheToken,

@@ -10,3 +10,15 @@ export interface UrlMeta {
 }
 
 export const URL_NS = 'url';
+
+/**
+ * An upstream's 404 or 410 for a URL, remembered in namespace `url-missing` (key: the full URL; the ref points
+ * at a tiny blob of the answer) so that it is replayed offline and for `mirror.negativeTtl` seconds online:
+ * apt asks for InRelease first and falls back to Release on a 404, which offline must still be a 404.
+ */
+export interface MissingMeta {
+  status: 404 | 410;
+  at: number;
+}
+
+export const MISSING_NS = 'url-missing';

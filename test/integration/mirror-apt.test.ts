@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
-import { cpSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { listEpochs } from '../../src/mirror/apt/epochs.ts';
 import { parseRelease } from '../../src/mirror/apt/release.ts';
 import type { MirrorOptions } from '../../src/mirror/server.ts';
-import { aptGet, aptToolsInstalled, buildAptRepo, debsDownloaded, startArchiveServer } from '../apt-fixture.ts';
-import { sha256, tempDir } from '../helpers.ts';
+import { aptGet, buildAptRepo, debsDownloaded, startArchiveServer } from '../apt-fixture.ts';
+import { needsTools, sha256, tempDir } from '../helpers.ts';
 import { startTestMirror } from '../mirror-harness.ts';
 
-const skip = aptToolsInstalled() ? false : 'apt-get/dpkg-deb/apt-ftparchive/gpg not installed';
+const skip = needsTools('apt-get', 'apt-ftparchive', 'dpkg-deb', 'gpg', 'gpgconf', 'xz').skip;
 const SUITE = 'accel';
 const STATE_A = [
   { name: 'accel-hello', version: '1.0', depends: 'accel-lib (>= 1.0)' },
@@ -190,4 +190,30 @@ test('forward-proxy mode: apt with Acquire::http::Proxy reaches the remap upstre
       .end();
   });
   assert.equal(open, 403, 'not an open proxy');
+});
+
+test("a repository without InRelease (apt-ftparchive's Release only): the 404 is remembered, so apt works offline too", {
+  skip,
+}, async (t) => {
+  const w = await world(t);
+  rmSync(join(w.a, 'dists', SUITE, 'InRelease'));
+  const upstream = await startArchiveServer(w.a);
+  t.after(() => upstream.close());
+  const home = tempDir(t);
+  // Through the plain URL route (what `deb http://mirror/http/<host>/…` lines use), no remap involved.
+  const direct = (port: number) =>
+    `deb [signed-by=${w.keyring}] http://127.0.0.1:${port}/http/${upstream.origin}/ ${SUITE} main\n`;
+  const online = await startMirror(t, upstream.origin, { home });
+  const debs = await updateAndDownload(t, direct(online.port));
+  assert.deepEqual(debs, ['accel-hello_1.0_all.deb', 'accel-lib_1.0_all.deb']);
+  const again = await get(online.port, `/http/${upstream.origin}/dists/${SUITE}/InRelease`);
+  assert.equal(again.status, 404);
+  await online.close();
+  await upstream.close();
+
+  const offline = await startMirror(t, upstream.origin, { home, offline: true });
+  const remembered = await get(offline.port, `/http/${upstream.origin}/dists/${SUITE}/InRelease`);
+  assert.equal(remembered.status, 404, remembered.body.toString());
+  assert.match(remembered.body.toString(), /remembered/);
+  assert.deepEqual(await updateAndDownload(t, direct(offline.port)), debs);
 });

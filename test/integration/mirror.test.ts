@@ -450,3 +450,26 @@ test('redirects are followed to another allowed upstream and cached under the UR
   assert.match(loop.body.toString(), /redirects more than 5 times/);
   assert.equal(a.count('/loop'), 6);
 });
+
+test('an upstream 404 is remembered for mirror.negativeTtl seconds, then asked again; a 200 forgets it', async (t) => {
+  const up = await upstream(t);
+  let now = 1_000_000;
+  const m = await mirror(t, up, { negativeTtlSeconds: 60, now: () => now });
+  const url = `${m.base}/http/${up.origin}/dists/stable/InRelease`;
+  assert.equal((await get(url)).status, 404);
+  const replay = await get(url);
+  assert.equal(replay.status, 404);
+  assert.equal(replay.headers['x-accel-cache'], 'HIT');
+  assert.equal(up.count('/dists/stable/InRelease'), 1, 'the second 404 came from memory');
+  up.files.set('/dists/stable/InRelease', { body: Buffer.from('now it exists\n') });
+  now += 61_000;
+  const found = await get(url);
+  assert.equal(found.status, 200);
+  assert.equal(found.body.toString(), 'now it exists\n');
+  assert.equal(up.count('/dists/stable/InRelease'), 2);
+  assert.equal(
+    m.store.refs.get('url-missing', `http://${up.origin}/dists/stable/InRelease`),
+    undefined,
+    'the 200 forgot the 404',
+  );
+});

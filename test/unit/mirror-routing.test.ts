@@ -52,7 +52,7 @@ test('traversal in any spelling and unknown layouts are refused', () => {
 });
 
 test('versioned artifacts and by-hash paths are immutable; indexes are not', () => {
-  const policy = { ttlSeconds: 60, immutable: [/\/releases\/download\//] };
+  const policy = { ttlSeconds: 60, immutable: [/\/releases\/download\//], negativeTtlSeconds: 60 };
   for (const url of [
     'https://h/zlib-1.3.1.tar.gz',
     'https://h/archive/v2.0.zip',
