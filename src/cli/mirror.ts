@@ -26,6 +26,7 @@ import {
   clientConfig,
   formatClientConfig,
   mirrorBaseUrl,
+  plainHttpHosts,
   writeBazelConfig,
   writeHomeDownloaderConfig,
 } from '../mirror/client-config.ts';
@@ -34,6 +35,7 @@ import { importDirectory } from '../mirror/import.ts';
 import { prefetch } from '../mirror/prefetch.ts';
 import { createMirrorServer } from '../mirror/server.ts';
 import { discoverUpstreams, npmRegistryFromNpm } from '../mirror/upstreams.ts';
+import { URL_NS, type UrlMeta } from '../mirror/url-ref.ts';
 import { readWantedFiles } from '../mirror/wanted.ts';
 import { parseBind, parsePort } from '../net/address.ts';
 import { type Globals, withStore } from './globals.ts';
@@ -84,6 +86,30 @@ function aptConfig(g: Globals, url: string | undefined, save: boolean) {
     JSON.stringify({ mirror: { remaps: config.remaps } }, null, 2),
   ].join('\n');
   return dataResult(config, () => text);
+}
+
+/**
+ * The hosts Bazel must reach over plain http: those the given Bazel files (and, with --write, the workspace's
+ * own WORKSPACE files) name with `http://`, and those `mirror prefetch`/`import` stored pinned URLs of.
+ */
+async function bazelHttpHosts(g: Globals, files: string[], workspace: string | undefined): Promise<string[]> {
+  const found = workspace
+    ? ['WORKSPACE', 'WORKSPACE.bazel', 'MODULE.bazel']
+        .map((f) => join(resolve(workspace), f))
+        .filter((f) => existsSync(f))
+    : [];
+  const urls = [...files, ...found].flatMap((f) => readWantedFiles(f).flatMap((w) => w.urls));
+  try {
+    await withStore(g, (store) => {
+      for (const ref of store.refs.list(URL_NS)) {
+        if (ref.key.startsWith('http://') && (ref.meta as UrlMeta | undefined)?.pinned) urls.push(ref.key);
+      }
+    });
+  } catch (err) {
+    // A home we may not write: the files alone decide.
+    g.log.debug(`not reading the store's URLs: ${(err as Error).message}`);
+  }
+  return plainHttpHosts(urls);
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -243,9 +269,18 @@ Routes:
     .option('--upstream <url>', "an upstream to mirror, instead of the tool's own configuration; repeatable", collect)
     .option('--write <workspace>', 'bazel only: write accel-downloader.cfg and the .bazelrc line into the workspace')
     .option('--save', 'apt only: merge the remaps into $ACCEL_HOME/config.json, keeping its other settings')
+    .option(
+      '--workspace <file>',
+      'bazel only: a WORKSPACE or .bzl file whose plain-http hosts get rules of their own; repeatable',
+      collect,
+    )
     .action(
       runner.action(
-        async (g, tool: string, flags: { url?: string; upstream?: string[]; write?: string; save?: boolean }) => {
+        async (
+          g,
+          tool: string,
+          flags: { url?: string; upstream?: string[]; write?: string; save?: boolean; workspace?: string[] },
+        ) => {
           if (tool === 'apt') return aptConfig(g, flags.url, flags.save === true);
           if (flags.save) throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--save is for apt only', { exitCode: 2 });
           if (tool === 'cache') {
@@ -260,9 +295,10 @@ Routes:
           }
           const { bind, port } = g.config.mirror;
           const base = flags.url ?? mirrorBaseUrl(bind, port);
+          const httpHosts = tool === 'bazel' ? await bazelHttpHosts(g, flags.workspace ?? [], flags.write) : [];
           if (flags.write !== undefined) {
             if (tool !== 'bazel') throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--write is for bazel only');
-            const written = writeBazelConfig(resolve(flags.write), base);
+            const written = writeBazelConfig(resolve(flags.write), base, httpHosts);
             return dataResult(written, () => `wrote ${written.downloaderConfig}\nupdated ${written.bazelrc}`);
           }
           const upstreams = discoverUpstreams(g.env, g.env.HOME || homedir(), {
@@ -274,13 +310,14 @@ Routes:
             if (tool === 'conda') upstreams.condaChannels = flags.upstream;
           }
           // Bazel's .bazelrc line names a file: accel writes it into its home, so the line works as printed.
-          const written = tool === 'bazel' ? writeHomeDownloaderConfig(g.home, base) : undefined;
+          const written = tool === 'bazel' ? writeHomeDownloaderConfig(g.home, base, httpHosts) : undefined;
           if (tool === 'bazel' && !written) g.log.warn(`cannot write into ${g.home}: save the config where it says`);
           const config = clientConfig(tool as ClientTool, {
             base,
             upstreams,
             downloaderConfigPath: written,
             downloaderConfigWritten: written !== undefined,
+            httpHosts,
           });
           return dataResult(config, () => formatClientConfig(config).trimEnd());
         },

@@ -37,6 +37,8 @@ export interface ClientConfigOptions {
   downloaderConfigPath?: string;
   /** Whether accel already wrote that file (writeHomeDownloaderConfig), or the user must save it there. */
   downloaderConfigWritten?: boolean;
+  /** Hosts Bazel must reach over plain http (see plainHttpHosts). */
+  httpHosts?: readonly string[];
 }
 
 export const DOWNLOADER_CONFIG_NAME = 'accel-downloader.cfg';
@@ -49,6 +51,7 @@ export function clientConfig(tool: ClientTool, options: ClientConfigOptions): Cl
         base,
         resolve(options.downloaderConfigPath ?? DOWNLOADER_CONFIG_NAME),
         options.downloaderConfigWritten === true,
+        options.httpHosts ?? [],
       );
     case 'pip':
       return pipConfig(base, options.upstreams);
@@ -75,12 +78,16 @@ export function formatClientConfig(config: ClientConfig): string {
  * Zero-hand-edit mode for Bazel: writes `<workspace>/accel-downloader.cfg` (temp file + rename, so Bazel never
  * reads half of it) and appends the .bazelrc line unless it is already there, so running it twice is harmless.
  */
-export function writeBazelConfig(workspace: string, base: string): { downloaderConfig: string; bazelrc: string } {
+export function writeBazelConfig(
+  workspace: string,
+  base: string,
+  httpHosts: readonly string[] = [],
+): { downloaderConfig: string; bazelrc: string } {
   const root = resolve(workspace);
   const downloaderConfig = join(root, DOWNLOADER_CONFIG_NAME);
   const bazelrc = join(root, '.bazelrc');
   const normalized = normalizeBase(base);
-  writeFileReplacing(downloaderConfig, downloaderConfigText(normalized));
+  writeFileReplacing(downloaderConfig, downloaderConfigText(normalized, httpHosts));
   appendLineOnce(bazelrc, bazelrcLine(downloaderConfig), `# accel mirror at ${normalized}`);
   return { downloaderConfig, bazelrc };
 }
@@ -90,25 +97,29 @@ export function writeBazelConfig(workspace: string, base: string): { downloaderC
  * .bazelrc line `accel mirror config bazel` prints works as pasted; undefined when the home cannot be written
  * (then the printed text says where to save it).
  */
-export function writeHomeDownloaderConfig(home: string, base: string): string | undefined {
+export function writeHomeDownloaderConfig(
+  home: string,
+  base: string,
+  httpHosts: readonly string[] = [],
+): string | undefined {
   const normalized = normalizeBase(base);
   const name = new URL(normalized).host.replace(/[^A-Za-z0-9.-]/g, '_');
   const file = join(home, 'bazel', `${name}.cfg`);
   try {
     makeDirs(dirname(file));
-    writeFileReplacing(file, downloaderConfigText(normalized));
+    writeFileReplacing(file, downloaderConfigText(normalized, httpHosts));
     return file;
   } catch {
     return undefined;
   }
 }
 
-function bazelConfig(base: string, configPath: string, written: boolean): ClientConfig {
+function bazelConfig(base: string, configPath: string, written: boolean, httpHosts: readonly string[]): ClientConfig {
   return {
     files: [
       {
         name: DOWNLOADER_CONFIG_NAME,
-        content: downloaderConfigText(base),
+        content: downloaderConfigText(base, httpHosts),
         purpose: written
           ? `written to ${configPath} (the .bazelrc line below points there)`
           : `save as ${configPath} (the .bazelrc line below points there)`,
@@ -121,15 +132,35 @@ function bazelConfig(base: string, configPath: string, written: boolean): Client
   };
 }
 
-function downloaderConfigText(base: string): string {
+/**
+ * Bazel's downloader config for the mirror. Its regex sees each URL without the scheme, so the catch-all
+ * sends everything to `/https/…`; hosts a workspace names with plain `http://` get a rule of their own first
+ * (Bazel tries every matching rewrite in order), so they are fetched over http and found where
+ * `mirror prefetch`/`import` stored them.
+ */
+function downloaderConfigText(base: string, httpHosts: readonly string[]): string {
+  const hosts = [...new Set(httpHosts)].sort();
   return [
     `# Bazel downloads through the accel mirror at ${base}.`,
     '# The regex sees each URL without its scheme, and a replacement that starts with http(s):// sets the',
-    '# scheme, so http:// and https:// URLs alike are fetched from their origin over https. For an origin that',
-    `# serves only plain http, add an earlier line such as: rewrite (that-host/.*) ${base}/http/$1`,
+    '# scheme: the last rule sends every URL to its origin over https; the rules before it send the hosts',
+    '# the workspace names with plain http:// (accel mirror config bazel --workspace FILE) over http.',
+    ...hosts.map((h) => `rewrite (${h.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/.*) ${base}/http/$1`),
     `rewrite (.*) ${base}/https/$1`,
     '',
   ].join('\n');
+}
+
+/** The hosts of the plain-http URLs among `urls` (with their port, as Bazel's rewriter sees them). */
+export function plainHttpHosts(urls: Iterable<string>): string[] {
+  const hosts = new Set<string>();
+  for (const url of urls) {
+    if (!url.startsWith('http://')) continue;
+    try {
+      hosts.add(new URL(url).host);
+    } catch {}
+  }
+  return [...hosts].sort();
 }
 
 function bazelrcLine(configPath: string): string {

@@ -159,6 +159,8 @@ async function serveWanted(ctx: MirrorContext, req: IncomingMessage, res: Server
       return revalidate(ctx, req, res, wanted, ref.digest, meta);
     }
   }
+  const twin = pinnedTwin(ctx, wanted);
+  if (twin && (await serveStored(ctx, req, res, twin.digest, 'HIT', twin.contentType))) return;
   const missing = store.refs.get(MISSING_NS, wanted.key)?.meta as MissingMeta | undefined;
   if (missing && (ctx.offline || ctx.now() - missing.at < ctx.policy.negativeTtlSeconds * 1000)) {
     ctx.stats.errors++;
@@ -174,6 +176,22 @@ async function serveWanted(ctx: MirrorContext, req: IncomingMessage, res: Server
     return;
   }
   return fetchAndServe(ctx, req, res, wanted);
+}
+
+/**
+ * The copy stored for the same URL under `http://`, when an `https://` URL has none and that copy was checked
+ * against a digest a client or a workspace named. Bazel 4's downloader config drops the scheme, so a
+ * workspace's `http://host/x` arrives as `/https/host/x`, while `mirror prefetch`/`import` stored it under
+ * `http://`; with the content pinned, the scheme it came over does not matter. Unpinned copies never cross.
+ */
+function pinnedTwin(ctx: MirrorContext, wanted: Wanted): { digest: Digest; contentType?: string } | undefined {
+  if (!wanted.key.startsWith('https://')) return undefined;
+  const ref = ctx.store.refs.get(URL_NS, `http://${wanted.key.slice('https://'.length)}`);
+  const meta = ref?.meta as UrlMeta | undefined;
+  if (!ref || !meta?.pinned || (wanted.pinned && wanted.pinned !== ref.digest) || !ctx.store.has(ref.digest)) {
+    return undefined;
+  }
+  return { digest: ref.digest, contentType: meta.contentType };
 }
 
 async function serveStored(
@@ -304,6 +322,7 @@ function recordRef(ctx: MirrorContext, wanted: Wanted, info: BlobInfo, head: Dow
     etag: body?.etag,
     lastModified: body?.lastModified,
     contentType: body?.contentType,
+    ...(wanted.pinned !== undefined ? { pinned: true } : {}),
   };
   ctx.store.refs.set(URL_NS, wanted.key, info.digest, meta);
 }

@@ -186,7 +186,7 @@ async function storeAndRef(
   }
   const fetchedAt = run.now();
   for (const [url, pinned] of immutable) {
-    const meta: UrlMeta = { immutable: pinned, fetchedAt };
+    const meta: UrlMeta = { immutable: pinned, fetchedAt, ...(pinned ? { pinned } : {}) };
     run.store.refs.set(URL_NS, url, digest, meta);
   }
   run.result.imported.push({ file, digest, urls: [...immutable.keys()] });

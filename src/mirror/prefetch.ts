@@ -36,7 +36,13 @@ export async function prefetch(
   const record = (file: WantedFile, digest: Digest, meta: Omit<UrlMeta, 'immutable' | 'fetchedAt'> = {}) => {
     for (const url of file.urls) {
       const immutable = file.sha256 !== undefined || isImmutableUrl(url, options.policy);
-      store.refs.set(URL_NS, url, digest, { ...meta, immutable, fetchedAt: options.now() } satisfies UrlMeta);
+      const pinned = file.sha256 !== undefined ? { pinned: true } : {};
+      store.refs.set(URL_NS, url, digest, {
+        ...meta,
+        ...pinned,
+        immutable,
+        fetchedAt: options.now(),
+      } satisfies UrlMeta);
     }
   };
   for (const file of wanted) {

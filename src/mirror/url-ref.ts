@@ -7,6 +7,11 @@ export interface UrlMeta {
   etag?: string;
   lastModified?: string;
   contentType?: string;
+  /**
+   * The bytes were checked against a sha256 that a client (`?sha256=`) or a workspace (`mirror prefetch`,
+   * `mirror import --urls`) named for this URL: the same URL under the other scheme may be answered with them.
+   */
+  pinned?: boolean;
 }
 
 export const URL_NS = 'url';

@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { ok, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
+import { needsTools, ok, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'bazel-workspace');
@@ -88,7 +88,7 @@ async function bazelBuild(t: TestContext, workspace: string, label: string): Pro
 }
 
 test('Bazel builds a github.com http_archive from an offline mirror, configured only by `mirror config bazel --write`', {
-  skip: !onPath('bazel') && 'bazel not installed (apt-get install bazel-bootstrap)',
+  ...needsTools('bazel'),
   timeout: 900_000,
 }, async (t) => {
   const dir = tempDir(t, 'accel-bazel-e2e-');
@@ -143,4 +143,67 @@ test('Bazel builds a github.com http_archive from an offline mirror, configured 
   assert.equal(status.offline, true);
   assert.ok(status.hits >= 1, `expected a hit: ${JSON.stringify(status)}`);
   assert.equal(status.bytesFetched, 0, 'offline: nothing came from an upstream');
+});
+
+test('Bazel 4 offline with an http-only dependency: mirror config bazel --write adds the host rule, no hand edits', {
+  ...needsTools('bazel'),
+  timeout: 900_000,
+}, async (t) => {
+  const dir = tempDir(t, 'accel-bazel-http-');
+  const tarball = await packHello(dir);
+  const hex = sha256(tarball);
+  const workspace = workspaceCopy(dir, hex);
+  // A second dependency on a host that serves only plain http (Bazel 4's rewriter would send it to /https/).
+  const plainUrl = 'http://plain-http.invalid/dist/hello-1.0.0.tar.gz';
+  writeFileSync(
+    join(workspace, 'WORKSPACE'),
+    `${readFileSync(join(workspace, 'WORKSPACE'), 'utf8')}
+http_archive(
+    name = "hello_plain",
+    build_file_content = 'exports_files(["greeting.txt"])\\n',
+    sha256 = "${hex}",
+    strip_prefix = "hello-1.0.0",
+    urls = ["${plainUrl}"],
+)
+`,
+  );
+  writeFileSync(
+    join(workspace, 'BUILD.bazel'),
+    `${readFileSync(join(workspace, 'BUILD.bazel'), 'utf8')}
+genrule(
+    name = "plain",
+    srcs = ["@hello_plain//:greeting.txt"],
+    outs = ["plain.out"],
+    cmd = "cp $< $@",
+)
+`,
+  );
+  const cacheEntry = join(dir, 'repo-cache', 'content_addressable', 'sha256', hex);
+  mkdirSync(cacheEntry, { recursive: true });
+  writeFileSync(join(cacheEntry, 'file'), tarball);
+  const home = join(dir, 'accel-home');
+  ok(
+    await runAccel([
+      '--home',
+      home,
+      'mirror',
+      'import',
+      join(dir, 'repo-cache'),
+      '--urls',
+      join(workspace, 'WORKSPACE'),
+    ]),
+  );
+
+  const base = await serve(t, home, ['--offline']);
+  ok(await runAccel(['--home', home, 'mirror', 'config', 'bazel', '--write', workspace, '--url', base]));
+  const cfg = readFileSync(join(workspace, 'accel-downloader.cfg'), 'utf8');
+  assert.match(cfg, new RegExp(`^rewrite \\(plain-http\\\\\\.invalid/\\.\\*\\) ${base}/http/\\$1$`, 'm'), cfg);
+
+  const built = await bazelBuild(t, workspace, 'http-only dependency, offline');
+  assert.equal(built.code, 0, built.stderr);
+  assert.ok(
+    built.stderr.includes(`Rewritten [${plainUrl}] as [${base}/http/plain-http.invalid/dist/hello-1.0.0.tar.gz`),
+    built.stderr,
+  );
+  assert.equal(readFileSync(join(workspace, 'bazel-bin', 'plain.out'), 'utf8'), 'hello from hello-1.0.0\n');
 });

@@ -473,3 +473,30 @@ test('an upstream 404 is remembered for mirror.negativeTtl seconds, then asked a
     'the 200 forgot the 404',
   );
 });
+
+test('an https:// request is answered from the http:// copy only when that copy is pinned by a digest', async (t) => {
+  const up = await upstream(t);
+  const pinnedBody = tarball();
+  const looseBody = tarball();
+  up.files.set('/zlib-1.3.1.tar.gz', { body: pinnedBody });
+  up.files.set('/notes.txt', { body: looseBody });
+  const home = tempDir(t);
+  const online = await mirror(t, up, { home });
+  // As `mirror prefetch` of a WORKSPACE does: the http URL with the sha256 the workspace names.
+  const pinned = await get(`${online.base}/http/${up.origin}/zlib-1.3.1.tar.gz?sha256=${sha256(pinnedBody)}`);
+  assert.equal(pinned.status, 200);
+  assert.equal((await get(`${online.base}/http/${up.origin}/notes.txt`)).status, 200);
+  await online.close();
+
+  // Offline, Bazel 4 asks for /https/… (its rewriter drops the scheme): the pinned copy answers.
+  const offline = await mirror(t, up, { home, offline: true });
+  const twin = await get(`${offline.base}/https/${up.origin}/zlib-1.3.1.tar.gz`);
+  assert.equal(twin.status, 200);
+  assert.equal(twin.headers['x-accel-cache'], 'HIT');
+  assert.deepEqual(twin.body, pinnedBody);
+  // An unpinned copy never crosses schemes: what came over http is not what https would have served.
+  assert.equal((await get(`${offline.base}/https/${up.origin}/notes.txt`)).status, 504);
+  // A client pin that disagrees (content the store does not hold) is not answered from the twin either.
+  const wrong = await get(`${offline.base}/https/${up.origin}/zlib-1.3.1.tar.gz?sha256=${sha256(tarball())}`);
+  assert.equal(wrong.status, 504);
+});
