@@ -1,9 +1,9 @@
 // A real Bazel builds examples/bazel-workspace, whose http_archive lives on github.com, from the accel mirror alone.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { needsTools, ok, ROOT, type RunResult, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
@@ -12,10 +12,6 @@ const EXAMPLE = join(ROOT, 'examples', 'bazel-workspace');
 const ARCHIVE_URL = 'https://github.com/accel-example/hello/archive/refs/tags/v1.0.0.tar.gz';
 /** Bazel 4 starts a JVM per --batch command; a hung download must fail the test, not stall the suite. */
 const BAZEL_TIMEOUT_SECONDS = 300;
-
-function onPath(command: string): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, command)));
-}
 
 /** Packs upstream/hello-1.0.0 the way the README does: same bytes on every run, so the sha256 is stable. */
 async function packHello(dir: string): Promise<Buffer> {
