@@ -302,6 +302,7 @@ Routes:
             return dataResult(written, () => `wrote ${written.downloaderConfig}\nupdated ${written.bazelrc}`);
           }
           const upstreams = discoverUpstreams(g.env, g.env.HOME || homedir(), {
+            only: tool,
             askNpm: tool === 'npm' && !flags.upstream ? () => npmRegistryFromNpm(g.env) : undefined,
           });
           if (flags.upstream) {

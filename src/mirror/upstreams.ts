@@ -27,6 +27,11 @@ export interface DiscoverOptions {
    * in npm itself, not in any file). Off unless given: tests must not depend on the machine's npm.
    */
   askNpm?: () => string | undefined;
+  /**
+   * Read only this tool's configuration (`mirror config pip` has no business reading ~/.npmrc, which may not
+   * even be readable); all of them when absent.
+   */
+  only?: string;
 }
 
 /** `npm config get registry` from the npm on PATH, or undefined when there is none. */
@@ -38,12 +43,13 @@ export function npmRegistryFromNpm(env: NodeJS.ProcessEnv): string | undefined {
 
 /** Reads the upstreams from `env` and the config files under `home` (both passed in, never read globally). */
 export function discoverUpstreams(env: NodeJS.ProcessEnv, home: string, options: DiscoverOptions = {}): Upstreams {
-  const pipIndex = discoverPipIndex(env, home, options.etc ?? '/etc');
-  const npmRegistry = discoverNpmRegistry(env, home) ?? options.askNpm?.();
+  const wants = (tool: string) => options.only === undefined || options.only === tool;
+  const pipIndex = wants('pip') ? discoverPipIndex(env, home, options.etc ?? '/etc') : undefined;
+  const npmRegistry = wants('npm') ? (discoverNpmRegistry(env, home) ?? options.askNpm?.()) : undefined;
   return {
     ...(pipIndex === undefined ? {} : { pipIndex }),
     ...(npmRegistry === undefined ? {} : { npmRegistry }),
-    ...discoverConda(env, home),
+    ...(wants('conda') ? discoverConda(env, home) : {}),
   };
 }
 
