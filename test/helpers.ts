@@ -170,6 +170,8 @@ const TOOL_PACKAGES: Record<string, string> = {
   bwrap: 'bubblewrap',
   ccache: 'ccache',
   curl: 'curl',
+  nginx: 'nginx',
+  script: 'bsdutils',
   bazel: 'bazel-bootstrap',
   'apt-get': 'apt',
   'apt-ftparchive': 'apt-utils',

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import { replaceFileSync } from '../core/atomic-fs.ts';
 import { updateConfigFile } from '../core/config.ts';
 import { AccelError } from '../core/errors.ts';
 import { createLog } from '../core/log.ts';
@@ -31,7 +32,9 @@ import {
   writeHomeDownloaderConfig,
 } from '../mirror/client-config.ts';
 import { freshnessPolicy } from '../mirror/freshness.ts';
+import { fillFront, frontDir, sweepFront } from '../mirror/front.ts';
 import { importDirectory } from '../mirror/import.ts';
+import { nginxSite } from '../mirror/nginx.ts';
 import { prefetch } from '../mirror/prefetch.ts';
 import { createMirrorServer } from '../mirror/server.ts';
 import { discoverUpstreams, npmRegistryFromNpm } from '../mirror/upstreams.ts';
@@ -110,6 +113,27 @@ async function bazelHttpHosts(g: Globals, files: string[], workspace: string | u
     g.log.debug(`not reading the store's URLs: ${(err as Error).message}`);
   }
   return plainHttpHosts(urls);
+}
+
+/**
+ * `mirror config nginx`: makes (or refreshes) the front tree nginx serves hits from, and prints or writes the
+ * site that puts nginx in front of accel.
+ */
+async function nginxConfig(g: Globals, url: string | undefined, listen: string, write: string | undefined) {
+  const { bind, port, token } = g.config.mirror;
+  const accel = url ?? mirrorBaseUrl(bind, port);
+  const linked = await withStore(g, (store) => {
+    const swept = sweepFront(g.home);
+    return { linked: fillFront(store), swept };
+  });
+  const site = nginxSite({ home: g.home, accel, listen, token });
+  g.log.info(`front tree ${frontDir(g.home)}: ${linked.linked} immutable URLs linked`);
+  if (write !== undefined) {
+    const file = resolve(write);
+    replaceFileSync(file, site, 0o644);
+    return dataResult({ file, ...linked }, () => `wrote ${file}\nreload nginx: nginx -s reload`);
+  }
+  return dataResult({ site, ...linked }, () => site.trimEnd());
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -263,11 +287,18 @@ Routes:
 
   mirror
     .command('config')
-    .description(`print what makes a tool use the mirror (apt, ${CLIENT_TOOLS.join(', ')}, cache)`)
-    .argument('<tool>', `apt | ${CLIENT_TOOLS.join(' | ')} | cache (the shared build cache and its write token)`)
+    .description(`print what makes a tool use the mirror (apt, ${CLIENT_TOOLS.join(', ')}, cache, nginx)`)
+    .argument(
+      '<tool>',
+      `apt | ${CLIENT_TOOLS.join(' | ')} | cache (the shared build cache and its write token) | nginx (a front for hits)`,
+    )
     .option('--url <base>', 'the mirror as clients reach it (default: http://<mirror.bind>:<mirror.port>)')
     .option('--upstream <url>', "an upstream to mirror, instead of the tool's own configuration; repeatable", collect)
-    .option('--write <workspace>', 'bazel only: write accel-downloader.cfg and the .bazelrc line into the workspace')
+    .option(
+      '--write <path>',
+      'bazel: write accel-downloader.cfg and the .bazelrc line into this workspace; nginx: write the site to this file',
+    )
+    .option('--listen <address>', 'nginx only: what nginx listens on (default: 127.0.0.1:8080)')
     .option('--save', 'apt only: merge the remaps into $ACCEL_HOME/config.json, keeping its other settings')
     .option(
       '--workspace <file>',
@@ -279,9 +310,17 @@ Routes:
         async (
           g,
           tool: string,
-          flags: { url?: string; upstream?: string[]; write?: string; save?: boolean; workspace?: string[] },
+          flags: {
+            url?: string;
+            upstream?: string[];
+            write?: string;
+            save?: boolean;
+            workspace?: string[];
+            listen?: string;
+          },
         ) => {
           if (tool === 'apt') return aptConfig(g, flags.url, flags.save === true);
+          if (tool === 'nginx') return nginxConfig(g, flags.url, flags.listen ?? '127.0.0.1:8080', flags.write);
           if (flags.save) throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--save is for apt only', { exitCode: 2 });
           if (tool === 'cache') {
             const { bind, port } = g.config.mirror;
@@ -290,14 +329,14 @@ Routes:
           }
           if (!(CLIENT_TOOLS as readonly string[]).includes(tool)) {
             throw new AccelError('ACCEL_USAGE_BAD_TOOL', `no client config for '${tool}'`, {
-              hint: `choose one of apt, ${CLIENT_TOOLS.join(', ')}, cache`,
+              hint: `choose one of apt, ${CLIENT_TOOLS.join(', ')}, cache, nginx`,
             });
           }
           const { bind, port } = g.config.mirror;
           const base = flags.url ?? mirrorBaseUrl(bind, port);
           const httpHosts = tool === 'bazel' ? await bazelHttpHosts(g, flags.workspace ?? [], flags.write) : [];
           if (flags.write !== undefined) {
-            if (tool !== 'bazel') throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--write is for bazel only');
+            if (tool !== 'bazel') throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--write is for bazel and nginx only');
             const written = writeBazelConfig(resolve(flags.write), base, httpHosts);
             return dataResult(written, () => `wrote ${written.downloaderConfig}\nupdated ${written.bazelrc}`);
           }

@@ -6,6 +6,7 @@ import { AccelError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import { createProgress, type Progress } from '../core/progress.ts';
 import { formatSize, parseSize } from '../core/size.ts';
+import { sweepFront } from '../mirror/front.ts';
 import type { BlobInfo, PutOptions } from '../store/cas.ts';
 import { type Digest, parseDigest } from '../store/digest.ts';
 import { blobPath } from '../store/layout.ts';
@@ -145,6 +146,8 @@ export function storeCommand(runner: Runner): Command {
             if (done === total) progress.stop();
           }),
         );
+        // The nginx front's links to evicted blobs (mirror config nginx) go with them.
+        if (r.freed.blobs > 0) sweepFront(g.home);
         if (r.overBudget)
           g.log.warn(`pinned blobs (${formatSize(r.pinnedBytes)}) alone exceed the budget ${formatSize(budget)}`);
         return dataResult(r, () =>

@@ -11,6 +11,7 @@ import type { AptArchive } from './apt/archive.ts';
 import { handleCacheRequest, isCachePath } from './cache-routes.ts';
 import { handleCondaRequest, isCondaPath } from './conda-routes.ts';
 import { type FreshnessPolicy, isFresh, isImmutableUrl } from './freshness.ts';
+import { linkFront } from './front.ts';
 import { serveBlob, write } from './respond.ts';
 import { type CacheStatus, count, type MirrorStats } from './stats.ts';
 import { statusResponse } from './status.ts';
@@ -325,6 +326,7 @@ function recordRef(ctx: MirrorContext, wanted: Wanted, info: BlobInfo, head: Dow
     ...(wanted.pinned !== undefined ? { pinned: true } : {}),
   };
   ctx.store.refs.set(URL_NS, wanted.key, info.digest, meta);
+  if (meta.immutable) linkFront(ctx.store, wanted.key, info.digest);
 }
 
 function httpError(err: unknown): [number, string] {

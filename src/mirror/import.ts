@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { errnoCode, fsError, isAccelError } from '../core/errors.ts';
 import { type Digest, isDigest, newHasher } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
+import { linkFront } from './front.ts';
 import { URL_NS, type UrlMeta } from './url-ref.ts';
 import type { WantedFile } from './wanted.ts';
 
@@ -188,6 +189,7 @@ async function storeAndRef(
   for (const [url, pinned] of immutable) {
     const meta: UrlMeta = { immutable: pinned, fetchedAt, ...(pinned ? { pinned } : {}) };
     run.store.refs.set(URL_NS, url, digest, meta);
+    if (pinned) linkFront(run.store, url, digest);
   }
   run.result.imported.push({ file, digest, urls: [...immutable.keys()] });
 }

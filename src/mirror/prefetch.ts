@@ -3,6 +3,7 @@ import type { Fetcher } from '../fetch/fetcher.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { type FreshnessPolicy, isImmutableUrl } from './freshness.ts';
+import { linkFront } from './front.ts';
 import { URL_NS, type UrlMeta } from './url-ref.ts';
 import type { WantedFile } from './wanted.ts';
 
@@ -43,6 +44,7 @@ export async function prefetch(
         immutable,
         fetchedAt: options.now(),
       } satisfies UrlMeta);
+      if (immutable) linkFront(store, url, digest);
     }
   };
   for (const file of wanted) {

@@ -1,0 +1,92 @@
+import { existsSync, lstatSync, readdirSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { tempName } from '../core/atomic-fs.ts';
+import { makeDirs } from '../core/dirs.ts';
+import type { Digest } from '../store/digest.ts';
+import { blobPath } from '../store/layout.ts';
+import type { Store } from '../store/store.ts';
+import { URL_NS, type UrlMeta } from './url-ref.ts';
+
+/**
+ * The tree a web server in front of the mirror (nginx, `accel mirror config nginx`) serves hits from, with
+ * sendfile and without asking accel: `$ACCEL_HOME/front/<scheme>/<host>/<path>`, one symbolic link per
+ * immutable URL to its blob, so the mirror's own paths (`/https/<host>/<path>`) map onto it one to one.
+ * It exists only once `mirror config nginx` made it; from then on the mirror, prefetch and import keep it.
+ * Only immutable content is linked (versioned archives, pinned URLs): what must be revalidated, carries a
+ * query, or has a path a server would decode differently always goes to accel. A link whose blob gc evicted
+ * dangles and the front server falls through to accel, which fetches it again; `sweepFront` removes those.
+ */
+export function frontDir(home: string): string {
+  return join(home, 'front');
+}
+
+/** Path characters that mean the same thing to nginx's decoded `$uri` and to the URL as stored. */
+const PLAIN_PATH = /^\/[A-Za-z0-9._~+\-/]*$/;
+
+/** Where `url`'s link goes in the tree, or undefined when the front must leave it to accel. */
+export function frontPath(home: string, url: string): string | undefined {
+  const m = /^(https?):\/\/([A-Za-z0-9.-]+(?::\d+)?)(\/[^?#]*)$/.exec(url);
+  if (!m) return undefined;
+  const [, scheme, host, path] = m as unknown as [string, string, string, string];
+  if (!PLAIN_PATH.test(path) || path.endsWith('/') || path.split('/').some((s) => s === '.' || s === '..')) {
+    return undefined;
+  }
+  return join(frontDir(home), scheme, host.toLowerCase(), path);
+}
+
+/** Links `url` to its blob in the front tree (atomically replacing an older link), when the tree exists. */
+export function linkFront(store: Store, url: string, digest: Digest): void {
+  const home = store.layout.home;
+  if (!existsSync(frontDir(home))) return;
+  const link = frontPath(home, url);
+  if (!link) return;
+  try {
+    makeDirs(dirname(link));
+    const temp = join(dirname(link), tempName('.link-'));
+    symlinkSync(blobPath(store.layout, digest), temp);
+    renameSync(temp, link);
+  } catch {
+    // A name that is a directory here (`/x` and `/x/y` both immutable): that URL stays with accel.
+  }
+}
+
+/** Fills a new front tree with every immutable URL the store already holds. Returns how many were linked. */
+export function fillFront(store: Store): number {
+  makeDirs(frontDir(store.layout.home), { mode: 0o755 });
+  let linked = 0;
+  for (const ref of store.refs.list(URL_NS)) {
+    const meta = ref.meta as UrlMeta | undefined;
+    if (!meta?.immutable || !store.has(ref.digest as Digest)) continue;
+    linkFront(store, ref.key, ref.digest as Digest);
+    if (frontPath(store.layout.home, ref.key)) linked++;
+  }
+  return linked;
+}
+
+/** Removes links whose blob is gone (after gc or a quarantine). Returns how many. */
+export function sweepFront(home: string): number {
+  const root = frontDir(home);
+  if (!existsSync(root)) return 0;
+  let removed = 0;
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isSymbolicLink() && !targetExists(path)) {
+        rmSync(path, { force: true });
+        removed++;
+      }
+    }
+  };
+  walk(root);
+  return removed;
+}
+
+function targetExists(link: string): boolean {
+  try {
+    statSync(link);
+    return true;
+  } catch {
+    return !lstatSync(link).isSymbolicLink();
+  }
+}

@@ -1,0 +1,84 @@
+import { frontDir } from './front.ts';
+
+export interface NginxSiteOptions {
+  /** The accel store (its front tree is what nginx serves). */
+  home: string;
+  /** Where accel's mirror listens, e.g. http://127.0.0.1:8000. */
+  accel: string;
+  /** What nginx listens on: a port, or address:port. */
+  listen: string;
+  /** The mirror's bearer token (`mirror.token`): nginx asks for it too, before serving anything. */
+  token: string;
+}
+
+/** A value for nginx's configuration language, in double quotes. */
+function quoted(value: string): string {
+  return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
+
+/**
+ * An nginx site in front of `accel mirror serve`: nginx serves immutable hits itself, from the front tree
+ * (symbolic links into the store, see front.ts) with sendfile and without asking accel; everything else (misses,
+ * content that must be revalidated, queries such as `?sha256=`, other methods, apt epochs under `/r/`, the
+ * build cache, status pages) is proxied to accel, streaming, with long timeouts for slow upstreams.
+ */
+export function nginxSite(options: NginxSiteOptions): string {
+  const accel = new URL(options.accel);
+  const root = frontDir(options.home);
+  const auth = options.token
+    ? [
+        '    # mirror.token is set: nothing is served without it, from the tree or from accel.',
+        `    if ($http_authorization != ${quoted(`Bearer ${options.token}`)}) { return 401; }`,
+      ]
+    : [];
+  return [
+    `# accel mirror behind nginx (accel mirror config nginx). nginx serves what accel stored as immutable`,
+    `# straight from ${root} with sendfile; everything else goes to accel at ${accel.origin}.`,
+    '# The nginx worker user must be able to read the store: make it a shared store (store.shared: true,',
+    '# ACCEL_HOME on a group-owned directory) and put the nginx user in that group, or run nginx as the',
+    "# store's user.",
+    'upstream accel_mirror {',
+    `    server ${accel.host};`,
+    '    keepalive 32;',
+    '}',
+    '',
+    'server {',
+    `    listen ${options.listen};`,
+    '    access_log off;',
+    '    client_max_body_size 0;',
+    ...auth,
+    '',
+    '    # Immutable hits: the front tree has a link per URL accel may serve forever. Anything with a query or',
+    '    # another method, and any path without a link (a miss, or a link whose blob gc evicted), goes to accel.',
+    '    location ~ ^/https?/ {',
+    `        root ${quoted(root)};`,
+    '        sendfile on;',
+    '        tcp_nopush on;',
+    '        default_type application/octet-stream;',
+    '        error_page 418 = @accel;',
+    '        if ($args != "") { return 418; }',
+    '        if ($request_method !~ ^(GET|HEAD)$) { return 418; }',
+    '        add_header X-Accel-Cache HIT always;',
+    '        add_header X-Accel-Front nginx always;',
+    '        try_files $uri @accel;',
+    '    }',
+    '',
+    '    location / {',
+    '        try_files /nonexistent @accel;',
+    '    }',
+    '',
+    '    location @accel {',
+    '        proxy_pass http://accel_mirror;',
+    '        proxy_http_version 1.1;',
+    '        proxy_set_header Connection "";',
+    '        proxy_set_header Host $http_host;',
+    '        # Bytes reach the client as the upstream sends them, and a slow upstream is not cut off.',
+    '        proxy_buffering off;',
+    '        proxy_request_buffering off;',
+    '        proxy_read_timeout 1h;',
+    '        proxy_send_timeout 1h;',
+    '    }',
+    '}',
+    '',
+  ].join('\n');
+}

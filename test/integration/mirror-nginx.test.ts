@@ -1,0 +1,183 @@
+// nginx (Debian's package) in front of `accel mirror serve`, with the site `accel mirror config nginx` writes:
+// immutable hits come from the store through nginx alone; everything else reaches accel.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
+import { ok, runAccel, sha256, tempDir, testNeeding, until } from '../helpers.ts';
+import { serveCli } from '../mirror-harness.ts';
+
+const test = testNeeding('nginx');
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** nginx with only `site` as its http configuration, everything it writes under `dir`; stopped after the test. */
+async function startNginx(t: TestContext, dir: string, site: string, port: number): Promise<void> {
+  mkdirSync(join(dir, 'temp'), { recursive: true });
+  const conf = join(dir, 'nginx.conf');
+  const temps = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((k) => `  ${k}_temp_path ${join(dir, 'temp', k)};`)
+    .join('\n');
+  writeFileSync(
+    conf,
+    `daemon off;
+worker_processes 1;
+user root root;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'error.log')} warn;
+events { worker_connections 128; }
+http {
+${temps}
+  include ${site};
+}
+`,
+  );
+  const child: ChildProcess = spawn('nginx', ['-p', dir, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise((resolve) => child.on('close', resolve));
+  t.after(async () => {
+    child.kill('SIGQUIT');
+    await exited;
+  });
+  await until(
+    `nginx on ${port}: ${stderr}`,
+    async () => {
+      if (child.exitCode !== null)
+        throw new Error(`nginx exited: ${stderr}${readFileSync(join(dir, 'error.log'), 'utf8')}`);
+      return fetch(`http://127.0.0.1:${port}/_accel/status.json`).then(
+        () => true,
+        () => false,
+      );
+    },
+    20_000,
+  );
+}
+
+async function upstream(t: TestContext): Promise<FakeUpstream> {
+  const up = await startFakeUpstream();
+  t.after(() => up.close());
+  return up;
+}
+
+async function requestsSeenByAccel(base: string): Promise<number> {
+  const status = (await (await fetch(`${base}/_accel/status.json`)).json()) as { requests: number };
+  return status.requests;
+}
+
+test('nginx in front: immutable hits are served by nginx from the store; misses, queries and volatile files reach accel; gc and tokens hold', async (t) => {
+  const dir = tempDir(t);
+  const home = join(dir, 'home');
+  const up = await upstream(t);
+  const big = Buffer.alloc(3 << 20, 7);
+  up.files.set('/dist/big-1.0.tar.gz', { body: big });
+  up.files.set('/dist/later-2.0.tar.gz', { body: Buffer.from('fetched later\n') });
+  up.files.set('/index.json', { body: Buffer.from('{"volatile": true}\n') });
+  const mirror = await serveCli(t, home, ['--allow', up.origin]);
+  // A blob stored before the front existed is linked when the front is made.
+  assert.equal((await fetch(`${mirror.base}/http/${up.origin}/dist/big-1.0.tar.gz`)).status, 200);
+
+  const port = await freePort();
+  const site = join(dir, 'accel.conf');
+  const made = ok(
+    await runAccel([
+      '--home',
+      home,
+      'mirror',
+      'config',
+      'nginx',
+      '--url',
+      mirror.base,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--write',
+      site,
+    ]),
+  );
+  assert.match(made, /wrote .*accel\.conf/);
+  assert.ok(existsSync(join(home, 'front', 'http', up.origin, 'dist', 'big-1.0.tar.gz')), 'linked');
+  await startNginx(t, join(dir, 'nginx'), site, port);
+  const front = `http://127.0.0.1:${port}`;
+
+  // 1. An immutable hit: nginx alone (accel sees no request), the same bytes.
+  const before = await requestsSeenByAccel(mirror.base);
+  const hit = await fetch(`${front}/http/${up.origin}/dist/big-1.0.tar.gz`);
+  assert.equal(hit.status, 200);
+  assert.equal(hit.headers.get('x-accel-front'), 'nginx');
+  assert.equal(sha256(Buffer.from(await hit.arrayBuffer())), sha256(big));
+  assert.equal(await requestsSeenByAccel(mirror.base), before + 1, 'only the status request reached accel');
+
+  // 2. A miss goes to accel, which fetches, stores and links it: the next request is nginx's.
+  const miss = await fetch(`${front}/http/${up.origin}/dist/later-2.0.tar.gz`);
+  assert.equal(miss.headers.get('x-accel-cache'), 'MISS');
+  assert.equal(miss.headers.get('x-accel-front'), null);
+  assert.equal(await miss.text(), 'fetched later\n');
+  const linked = await fetch(`${front}/http/${up.origin}/dist/later-2.0.tar.gz`);
+  assert.equal(linked.headers.get('x-accel-front'), 'nginx');
+  assert.equal(await linked.text(), 'fetched later\n');
+
+  // 3. Volatile content and anything with a query stay with accel (revalidation, ?sha256= pins).
+  const index = await fetch(`${front}/http/${up.origin}/index.json`);
+  assert.equal(index.headers.get('x-accel-front'), null);
+  assert.equal(await index.text(), '{"volatile": true}\n');
+  const pinned = await fetch(`${front}/http/${up.origin}/dist/big-1.0.tar.gz?sha256=${sha256(big)}`);
+  assert.equal(pinned.headers.get('x-accel-front'), null);
+  assert.equal(pinned.status, 200);
+  await pinned.arrayBuffer();
+  // Status pages come from accel through the front.
+  assert.equal((await fetch(`${front}/_accel/status.json`)).status, 200);
+
+  // 4. With accel stopped, nginx still serves every immutable hit (offline and then some).
+  mirror.child.kill('SIGTERM');
+  await mirror.exited;
+  const alone = await fetch(`${front}/http/${up.origin}/dist/big-1.0.tar.gz`);
+  assert.equal(alone.status, 200);
+  await alone.arrayBuffer();
+  assert.equal((await fetch(`${front}/http/${up.origin}/index.json`)).status, 502, 'volatile needs accel');
+
+  // 5. gc evicts a blob: its link goes too, and the front falls back to accel again.
+  ok(await runAccel(['--home', home, 'store', 'gc', '--max-size', '1K']));
+  assert.equal(existsSync(join(home, 'front', 'http', up.origin, 'dist', 'big-1.0.tar.gz')), false, 'link swept');
+  const again = await serveCli(t, home, ['--allow', up.origin, '--port', '0']);
+  const refetched = await fetch(`${again.base}/http/${up.origin}/dist/big-1.0.tar.gz`);
+  assert.equal(refetched.headers.get('x-accel-cache'), 'MISS');
+  await refetched.arrayBuffer();
+
+  // 6. A mirror token: the site makes nginx ask for it before serving anything, hits included.
+  writeFileSync(join(home, 'config.json'), JSON.stringify({ mirror: { token: 's3cret' } }));
+  const lockedPort = await freePort();
+  const lockedSite = join(dir, 'locked.conf');
+  ok(
+    await runAccel([
+      '--home',
+      home,
+      'mirror',
+      'config',
+      'nginx',
+      '--url',
+      again.base,
+      '--listen',
+      `127.0.0.1:${lockedPort}`,
+      '--write',
+      lockedSite,
+    ]),
+  );
+  await startNginx(t, join(dir, 'nginx-locked'), lockedSite, lockedPort);
+  const locked = `http://127.0.0.1:${lockedPort}/http/${up.origin}/dist/big-1.0.tar.gz`;
+  assert.equal((await fetch(locked)).status, 401);
+  const allowed = await fetch(locked, { headers: { authorization: 'Bearer s3cret' } });
+  assert.equal(allowed.status, 200);
+  assert.equal(allowed.headers.get('x-accel-front'), 'nginx');
+  await allowed.arrayBuffer();
+});
