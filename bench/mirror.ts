@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { canConnect, median, type Server, startAccelMirror, stop, waitUntil } from './servers.ts';
+import { canConnect, MAIN, median, type Server, startAccelMirror, stop, waitUntil } from './servers.ts';
 import { fmt, sh } from './util.ts';
 
 const MB = 2 ** 20;
@@ -100,6 +100,30 @@ export async function benchMirror(print: (line: string) => void): Promise<void> 
       wrkNote = `- small files: \`wrk -t${WRK_THREADS} -c${WRK_CLIENTS} -d${WRK_SECONDS}s\` after a 1 s warm-up run, a Lua script cycling through the ${SMALL_COUNT} paths; server CPU is user + system time of the server processes (nginx master and worker, the mirror's one Node process) over the run`;
     }
 
+    // 2b. nginx in front of the mirror (`accel mirror config nginx`): the same hits, served from the store by
+    //     nginx through the front tree, beside plain nginx serving the same files from its own directory.
+    const frontRows: Row[] = [];
+    const front = await startFront(root, mirror.url);
+    children.push(front.child);
+    const viaFront = `${front.url}/http/${nginx.url.slice('http://'.length)}`;
+    curlGet(`${viaFront}/${LARGE_NAME}`, LARGE_SIZE, '');
+    const largeFront = median(repeat(LARGE_RUNS, () => curlGet(`${viaFront}/${LARGE_NAME}`, LARGE_SIZE, '')));
+    frontRows.push({
+      what: '1 x 200 MB, 1 client, warm: MB/s',
+      nginx: largeNginx,
+      accel: largeFront,
+      better: 'higher',
+    });
+    if (hasWrk) {
+      const script = join(root, 'cycle.lua');
+      const n = wrkRun(script, nginx, '/small/', nginxPids(nginx.child));
+      const f = wrkRun(script, front, `${new URL(viaFront).pathname}/small/`, nginxPids(front.child));
+      const what = `${SMALL_COUNT} x 100 KB, ${WRK_CLIENTS} keep-alive clients, warm`;
+      frontRows.push({ what: `${what}: requests/s`, nginx: n.rps, accel: f.rps, better: 'higher', digits: 0 });
+      frontRows.push({ what: `${what}: MB/s`, nginx: n.mbps, accel: f.mbps, better: 'higher' });
+      frontRows.push({ what: `${what}: p99 latency ms`, nginx: n.p99, accel: f.p99, better: 'lower', digits: 2 });
+    }
+
     // 3. Cold misses: the mirror fetches from nginx, stores (fsync) and streams, beside asking nginx directly.
     const coldNginx: number[] = [];
     const coldAccel: number[] = [];
@@ -127,6 +151,17 @@ export async function benchMirror(print: (line: string) => void): Promise<void> 
     print('| measurement | nginx | accel mirror | ratio |');
     print('| --- | ---: | ---: | ---: |');
     for (const r of rows) {
+      const ratio = r.better === 'higher' ? r.nginx / r.accel : r.accel / r.nginx;
+      const d = r.digits ?? 1;
+      print(`| ${r.what} (${r.better} is better) | ${fmt(r.nginx, d)} | ${fmt(r.accel, d)} | ${fmt(ratio, 2)} |`);
+    }
+    print('');
+    print(
+      'Through nginx in front of the mirror (`accel mirror config nginx`: hits served by a second nginx of the same configuration from the store, via the front tree of links; goal ≥ 0.9 of plain nginx, that is a ratio ≤ 1.11):\n',
+    );
+    print('| measurement | nginx | nginx front of accel | ratio |');
+    print('| --- | ---: | ---: | ---: |');
+    for (const r of frontRows) {
       const ratio = r.better === 'higher' ? r.nginx / r.accel : r.accel / r.nginx;
       const d = r.digits ?? 1;
       print(`| ${r.what} (${r.better} is better) | ${fmt(r.nginx, d)} | ${fmt(r.accel, d)} | ${fmt(ratio, 2)} |`);
@@ -277,6 +312,56 @@ http {
     listen 127.0.0.1:${port};
     root ${www};
   }
+}
+`;
+  const confPath = join(prefix, 'nginx.conf');
+  writeFileSync(confPath, conf);
+  const child = spawn('nginx', ['-p', prefix, '-c', confPath, '-e', join(prefix, 'error.log')], { stdio: 'ignore' });
+  await waitUntil(child, join(prefix, 'error.log'), () => canConnect(port));
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+/**
+ * A second nginx, configured only by the site `accel mirror config nginx` writes for the bench's store, with
+ * the same process settings as the plain one (one worker, sendfile, no access log).
+ */
+async function startFront(root: string, accel: string): Promise<Server> {
+  const prefix = join(root, 'front-nginx');
+  mkdirSync(prefix);
+  const port = await freePort();
+  const site = join(prefix, 'accel.conf');
+  const made = spawnSync(
+    process.execPath,
+    [
+      MAIN,
+      '--home',
+      join(root, 'home'),
+      'mirror',
+      'config',
+      'nginx',
+      '--url',
+      accel,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--write',
+      site,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (made.status !== 0) throw new Error(`mirror config nginx: ${made.stderr}`);
+  const temp = (name: string) => `${name}_temp_path ${join(prefix, name)};`;
+  const conf = `
+${process.getuid?.() === 0 ? 'user root;' : ''}
+daemon off;
+worker_processes 1;
+pid ${join(prefix, 'nginx.pid')};
+error_log ${join(prefix, 'error.log')} warn;
+events { worker_connections 1024; }
+http {
+  keepalive_timeout 65;
+  keepalive_requests 1000000;
+  ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join('\n  ')}
+  include ${site};
 }
 `;
   const confPath = join(prefix, 'nginx.conf');

@@ -48,7 +48,7 @@ export interface Server {
   child: ChildProcess;
 }
 
-const MAIN = resolve(import.meta.dirname, '..', 'src', 'main.ts');
+export const MAIN = resolve(import.meta.dirname, '..', 'src', 'main.ts');
 
 /**
  * `accel mirror serve --port 0` as a separate process (so the load generator does not share its event loop),
