@@ -38,8 +38,8 @@ test_packages=(
   # reads what accel stored in the shared cache
   make bubblewrap ccache
   # the mirror's real clients: curl, Bazel 4, apt (apt-ftparchive, gpg) and xz for the test archives; nginx in
-  # front of the mirror (mirror config nginx)
-  curl bazel-bootstrap apt-utils gnupg xz-utils nginx
+  # front of the mirror (mirror config nginx); chromium renders the mirror's status page
+  curl bazel-bootstrap apt-utils gnupg xz-utils nginx chromium
   # conda builds: patches, archives (zip makes a test archive; unzip and zstd read our .conda files)
   patch bzip2 unzip zip zstd
   # what real conda-forge recipes run (autotools, pkg-config, cmake, meson, ninja, …); python3: get-sources

@@ -171,6 +171,7 @@ const TOOL_PACKAGES: Record<string, string> = {
   ccache: 'ccache',
   curl: 'curl',
   nginx: 'nginx',
+  chromium: 'chromium',
   script: 'bsdutils',
   bazel: 'bazel-bootstrap',
   'apt-get': 'apt',

@@ -13,7 +13,7 @@ import { handleCondaRequest, isCondaPath } from './conda-routes.ts';
 import { type FreshnessPolicy, isFresh, isImmutableUrl } from './freshness.ts';
 import { linkFront } from './front.ts';
 import { serveBlob, write } from './respond.ts';
-import { type CacheStatus, count, type MirrorStats } from './stats.ts';
+import { type CacheStatus, count, type MirrorStats, noteDownload, noteFailure } from './stats.ts';
 import { statusResponse } from './status.ts';
 import { parseMirrorPath, type Target } from './url-map.ts';
 import { MISSING_NS, type MissingMeta, URL_NS, type UrlMeta } from './url-ref.ts';
@@ -172,6 +172,7 @@ async function serveWanted(ctx: MirrorContext, req: IncomingMessage, res: Server
   }
   if (ctx.offline) {
     ctx.stats.errors++;
+    noteFailure(ctx.stats, wanted.candidates[0] ?? wanted.key, 504, 'offline, and not in the store', ctx.now(), false);
     const body = `accel mirror is offline and has no copy of ${wanted.candidates[0]}\n`;
     res.writeHead(504, { 'content-type': 'text/plain; charset=utf-8', 'x-accel-cache': 'MISS' }).end(body);
     return;
@@ -222,11 +223,12 @@ async function revalidate(
   digest: Digest,
   meta: UrlMeta,
 ): Promise<void> {
-  const { download } = ctx.fetcher.fetch(
+  const { download, joined } = ctx.fetcher.fetch(
     `revalidate ${wanted.key}`,
     { candidates: wanted.candidates, conditional: { etag: meta.etag, lastModified: meta.lastModified } },
     (info, head) => recordRef(ctx, wanted, info, head),
   );
+  watch(ctx, download, wanted.candidates[0] ?? wanted.key, joined);
   const head = await download.head;
   if (head.kind === 'not-modified') {
     ctx.store.refs.set(URL_NS, wanted.key, digest, { ...meta, fetchedAt: ctx.now() } satisfies UrlMeta);
@@ -242,17 +244,36 @@ async function revalidate(
   await serveStored(ctx, req, res, digest, 'STALE', meta.contentType);
 }
 
+/** Follows a download for the status page: what it fetched, or why it failed. */
+function watch(ctx: MirrorContext, download: Download, url: string, joined: boolean): void {
+  if (joined) return;
+  const started = performance.now();
+  download.done.then(
+    (info) => {
+      if (info) noteDownload(ctx.stats, url, info.size, performance.now() - started, ctx.now());
+    },
+    (err: unknown) => {
+      const [status, message] = httpError(err);
+      noteFailure(ctx.stats, url, status, message, ctx.now(), status >= 502);
+    },
+  );
+}
+
 async function fetchAndServe(ctx: MirrorContext, req: IncomingMessage, res: ServerResponse, wanted: Wanted) {
-  const { download } = ctx.fetcher.fetch(
+  const { download, joined } = ctx.fetcher.fetch(
     wanted.pinned ? `${wanted.key} sha256=${wanted.pinned}` : wanted.key,
     { candidates: wanted.candidates, expected: wanted.pinned },
     (info, head) => recordRef(ctx, wanted, info, head),
   );
+  watch(ctx, download, wanted.candidates[0] ?? wanted.key, joined);
   const head = await download.head;
   if (head.kind !== 'body') {
     const status = head.kind === 'status' ? head.status : 502;
     if (status !== 404 && status !== 410 && status !== 403) ctx.stats.upstreamErrors++;
     await download.done; // rethrows a refusal or network failure, mapped by httpError
+    if (!joined) {
+      noteFailure(ctx.stats, head.url, status, `upstream answered ${status}`, ctx.now(), status >= 500);
+    }
     if (status === 404 || status === 410) await rememberMissing(ctx, wanted, status);
     return sendError(
       ctx,

@@ -11,7 +11,16 @@ export interface MirrorStats {
   upstreamErrors: number;
   bytesServed: number;
   bytesFetched: number;
+  /** Per upstream host: downloads finished, their bytes, and failures. */
+  upstreams: Record<string, { downloads: number; bytes: number; failures: number }>;
+  /** The latest failed requests, newest first (at most RECENT). */
+  recentFailures: { at: number; url: string; status: number; error: string }[];
+  /** The latest downloads from upstreams, newest first (at most RECENT). */
+  recentDownloads: { at: number; url: string; bytes: number; ms: number }[];
 }
+
+/** How many failures and downloads the status page remembers. */
+const RECENT = 20;
 
 export function newStats(now: number): MirrorStats {
   return {
@@ -25,6 +34,9 @@ export function newStats(now: number): MirrorStats {
     upstreamErrors: 0,
     bytesServed: 0,
     bytesFetched: 0,
+    upstreams: {},
+    recentFailures: [],
+    recentDownloads: [],
   };
 }
 
@@ -35,4 +47,41 @@ export function count(stats: MirrorStats, status: CacheStatus): void {
   else if (status === 'MISS') stats.misses++;
   else if (status === 'REVALIDATED') stats.revalidated++;
   else stats.stale++;
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+function upstream(stats: MirrorStats, url: string) {
+  const host = hostOf(url);
+  stats.upstreams[host] ??= { downloads: 0, bytes: 0, failures: 0 };
+  return stats.upstreams[host];
+}
+
+/** A download from `url` finished and was stored. */
+export function noteDownload(stats: MirrorStats, url: string, bytes: number, ms: number, now: number): void {
+  const u = upstream(stats, url);
+  u.downloads++;
+  u.bytes += bytes;
+  stats.recentDownloads.unshift({ at: now, url, bytes, ms: Math.round(ms) });
+  stats.recentDownloads.length = Math.min(stats.recentDownloads.length, RECENT);
+}
+
+/** A request for `url` failed with `status`; `upstreamFault` when the upstream (not the client) caused it. */
+export function noteFailure(
+  stats: MirrorStats,
+  url: string,
+  status: number,
+  error: string,
+  now: number,
+  upstreamFault: boolean,
+): void {
+  if (upstreamFault && /^https?:\/\//.test(url)) upstream(stats, url).failures++;
+  stats.recentFailures.unshift({ at: now, url, status, error: error.split('\n')[0] ?? error });
+  stats.recentFailures.length = Math.min(stats.recentFailures.length, RECENT);
 }
