@@ -40,12 +40,12 @@ export async function startTestMirror(t: TestContext, options: Partial<MirrorOpt
 }
 
 /** `accel mirror serve --port 0` as a child process; resolves once it listens. SIGTERM at the end of the test. */
-export async function serveCli(t: TestContext, home: string, args: string[] = []) {
+export async function serveCli(t: TestContext, home: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
   const child: ChildProcess = spawn(
     process.execPath,
     [MAIN, '--home', home, 'mirror', 'serve', '--port', '0', ...args],
     {
-      env: cleanEnv(),
+      env: { ...cleanEnv(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

@@ -151,8 +151,8 @@ export function mirrorCommand(runner: Runner): Command {
     .option('--offline', 'never contact an upstream; a miss is 504')
     .option('--token <token>', 'require "Authorization: Bearer <token>" on every request')
     .addOption(
-      new Option('--allow <host>', 'allow an upstream on a private or loopback address (repeatable)')
-        .argParser((value: string, previous: string[]) => [...previous, value])
+      new Option('--allow <host>', 'allow an upstream on a private or loopback address; repeatable, or comma-separated')
+        .argParser(collect)
         .default([]),
     )
     .addHelpText(

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { initCa, issueCert } from '../../src/net/tls.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
 import { needsTools, runAccel, runCommand, sha256, tempDir } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
@@ -173,4 +177,40 @@ test("mirror config apt: deb822 sources through the mirror and remaps from the m
   assert.match(config.sources, /^Suites: bookworm$/m);
   assert.match(config.sources, /^Components: main contrib$/m);
   assert.match(config.sources, /^Signed-By: \/k\.gpg$/m);
+});
+
+test('an https upstream that redirects to plain http is refused, unless the content is pinned by its digest', async (t) => {
+  const dir = tempDir(t);
+  // A CA of our own for the https upstream, trusted by the mirror process only (NODE_EXTRA_CA_CERTS).
+  const ca = join(dir, 'ca');
+  await initCa(ca);
+  const leaf = await issueCert(ca, { name: 'upstream', role: 'syncer' });
+  const body = Buffer.from('archive bytes\n');
+  let plainRequests = 0;
+  const plain = createHttpServer((_req, res) => {
+    plainRequests++;
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+  t.after(() => plain.close());
+  const plainOrigin = `127.0.0.1:${(plain.address() as AddressInfo).port}`;
+  const secure = createHttpsServer(
+    { cert: readFileSync(leaf.file), key: readFileSync(leaf.file.replace(/\.crt$/, '.key')) },
+    (req, res) => res.writeHead(302, { location: `http://${plainOrigin}${req.url}` }).end(),
+  );
+  await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+  t.after(() => secure.close());
+  const secureOrigin = `127.0.0.1:${(secure.address() as AddressInfo).port}`;
+  const m = await serveCli(t, join(dir, 'home'), ['--allow', `${secureOrigin},${plainOrigin}`], {
+    NODE_EXTRA_CA_CERTS: join(ca, 'certs', 'ca.crt'),
+  });
+
+  const downgraded = await fetch(`${m.base}/https/${secureOrigin}/dl/tool-1.0.tar.gz`);
+  assert.equal(downgraded.status, 403);
+  const why = await downgraded.text();
+  assert.match(why, /redirects to plain http .*refused/, why);
+  assert.equal(plainRequests, 0, 'the plain-http host was never asked');
+  const pinned = await fetch(`${m.base}/https/${secureOrigin}/dl/tool-1.0.tar.gz?sha256=${sha256(body)}`);
+  assert.equal(pinned.status, 200, await pinned.clone().text());
+  assert.deepEqual(Buffer.from(await pinned.arrayBuffer()), body);
 });
