@@ -27,6 +27,7 @@ import {
   clientConfig,
   formatClientConfig,
   mirrorBaseUrl,
+  pinnedUrls,
   plainHttpHosts,
   writeBazelConfig,
   writeHomeDownloaderConfig,
@@ -38,7 +39,6 @@ import { nginxSite } from '../mirror/nginx.ts';
 import { prefetch } from '../mirror/prefetch.ts';
 import { createMirrorServer } from '../mirror/server.ts';
 import { discoverUpstreams, npmRegistryFromNpm } from '../mirror/upstreams.ts';
-import { URL_NS, type UrlMeta } from '../mirror/url-ref.ts';
 import { readWantedFiles } from '../mirror/wanted.ts';
 import { parseBind, parsePort } from '../net/address.ts';
 import { type Globals, withStore } from './globals.ts';
@@ -103,11 +103,7 @@ async function bazelHttpHosts(g: Globals, files: string[], workspace: string | u
     : [];
   const urls = [...files, ...found].flatMap((f) => readWantedFiles(f).flatMap((w) => w.urls));
   try {
-    await withStore(g, (store) => {
-      for (const ref of store.refs.list(URL_NS)) {
-        if (ref.key.startsWith('http://') && (ref.meta as UrlMeta | undefined)?.pinned) urls.push(ref.key);
-      }
-    });
+    await withStore(g, (store) => urls.push(...pinnedUrls(store)));
   } catch (err) {
     // A home we may not write: the files alone decide.
     g.log.debug(`not reading the store's URLs: ${(err as Error).message}`);

@@ -4,8 +4,10 @@ import { Document } from 'yaml';
 import { tempName } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
 import { AccelError, errnoCode, fsError } from '../core/errors.ts';
+import type { Store } from '../store/store.ts';
 import type { Upstreams } from './upstreams.ts';
 import { mirrorUrlFor } from './url-map.ts';
+import { URL_NS, type UrlMeta } from './url-ref.ts';
 
 /*
  * What `accel mirror config <tool>` prints: the files and shell lines that make a tool download through the
@@ -149,6 +151,13 @@ function downloaderConfigText(base: string, httpHosts: readonly string[]): strin
     `rewrite (.*) ${base}/https/$1`,
     '',
   ].join('\n');
+}
+
+/** The URLs the store holds content for that was checked against a digest (prefetch or import of a workspace). */
+export function pinnedUrls(store: Store): string[] {
+  const urls: string[] = [];
+  for (const ref of store.refs.list(URL_NS)) if ((ref.meta as UrlMeta | undefined)?.pinned) urls.push(ref.key);
+  return urls;
 }
 
 /** The hosts of the plain-http URLs among `urls` (with their port, as Bazel's rewriter sees them). */
