@@ -66,7 +66,10 @@ test('a repository cache is imported verified; wanted URLs with that sha256 get 
   assert.equal(store.has(sha256('bit rot') as Digest), false);
   assert.equal(store.info().blobs, 2);
   for (const url of wanted[0]?.urls ?? []) {
-    assert.deepEqual(refOf(store, url), { digest: sha256('zlib source'), meta: { immutable: true, fetchedAt: NOW } });
+    assert.deepEqual(refOf(store, url), {
+      digest: sha256('zlib source'),
+      meta: { immutable: true, fetchedAt: NOW, pinned: true },
+    });
   }
   assert.equal(refOf(store, 'https://example.invalid/claimed.tar.gz'), undefined);
 });
@@ -119,7 +122,7 @@ test('a distdir is matched by file name against a URL list; checksums are enforc
   assert.equal(store.has(sha256('not looked at') as Digest), false, 'not recursive');
   assert.equal(store.has(sha256('ignored') as Digest), false, 'dot-files are skipped');
 
-  const pinned = { immutable: true, fetchedAt: NOW };
+  const pinned = { immutable: true, fetchedAt: NOW, pinned: true };
   const unpinned = { immutable: false, fetchedAt: NOW };
   assert.deepEqual(refOf(store, 'https://example.invalid/dl/lib-1.0.tar.gz'), {
     digest: sha256('lib one'),
