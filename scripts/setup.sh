@@ -88,6 +88,15 @@ else
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+# Without an init system (a container, a CI job) a package's service must not start while it installs: nginx's
+# would take port 80, or fail to and fail the install. Debian's way to say so is a policy-rc.d that denies.
+# (SETUP_POLICY_RC_D moves it, for the script's own test.)
+policy=${SETUP_POLICY_RC_D:-/usr/sbin/policy-rc.d}
+if [ ! -d /run/systemd/system ] && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
+  "${as_root[@]}" chmod 755 "$policy"
+  trap '"${as_root[@]}" rm -f "$policy"' EXIT
+fi
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "setup: installed ${missing[*]}"

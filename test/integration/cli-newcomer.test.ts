@@ -182,13 +182,17 @@ test('scripts/setup.sh: nothing to do when all is installed; otherwise root inst
   // A stand-in for the package database (the outside world here): every package installed, or none.
   const fake = (installed: boolean) => {
     writeFileSync(join(bin, 'dpkg-query'), `#!/bin/sh\n${installed ? "printf 'install ok installed'" : 'exit 1'}\n`);
-    writeFileSync(join(bin, 'apt-get'), `#!/bin/sh\necho "apt-get $*" >> ${join(dir, 'apt.log')}\n`);
+    writeFileSync(
+      join(bin, 'apt-get'),
+      `#!/bin/sh\necho "apt-get $*" >> ${join(dir, 'apt.log')}\n[ -x ${join(dir, 'policy-rc.d')} ] && echo "services held" >> ${join(dir, 'apt.log')}\nexit 0\n`,
+    );
     chmodSync(join(bin, 'dpkg-query'), 0o755);
     chmodSync(join(bin, 'apt-get'), 0o755);
   };
+  const policy = join(dir, 'policy-rc.d');
   const run = (args: string[], user?: { uid: number; gid: number }) =>
     runCommand('bash', [join(ROOT, 'scripts', 'setup.sh'), ...args], {
-      env: { PATH: `${bin}:/usr/bin:/bin` },
+      env: { PATH: `${bin}:/usr/bin:/bin`, SETUP_POLICY_RC_D: policy },
       user,
     });
   fake(true);
@@ -207,6 +211,10 @@ test('scripts/setup.sh: nothing to do when all is installed; otherwise root inst
     const asRoot = await run([]);
     assert.equal(asRoot.code, 0, asRoot.stderr);
     assert.match(readFileSync(join(dir, 'apt.log'), 'utf8'), /update[\s\S]*install .*gcc libc6-dev binutils/);
+    if (!existsSync('/run/systemd/system')) {
+      assert.match(readFileSync(join(dir, 'apt.log'), 'utf8'), /services held/, 'no service starts without an init');
+    }
+    assert.equal(existsSync(policy), false, 'the service-start policy is removed after the install');
   }
   const list = spawnSync('bash', [join(ROOT, 'scripts', 'setup.sh'), '--test', '--list'], { encoding: 'utf8' });
   for (const p of ['qemu-user-static', 'bubblewrap', 'gcc-aarch64-linux-gnu', 'curl']) {
