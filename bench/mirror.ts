@@ -148,25 +148,11 @@ export async function benchMirror(print: (line: string) => void): Promise<void> 
     print(
       'ratio: how many times better nginx is, nginx ÷ accel for throughput (higher is better) and accel ÷ nginx for times and CPU (lower is better); above 1 means accel is slower.\n',
     );
-    print('| measurement | nginx | accel mirror | ratio |');
-    print('| --- | ---: | ---: | ---: |');
-    for (const r of rows) {
-      const ratio = r.better === 'higher' ? r.nginx / r.accel : r.accel / r.nginx;
-      const d = r.digits ?? 1;
-      print(`| ${r.what} (${r.better} is better) | ${fmt(r.nginx, d)} | ${fmt(r.accel, d)} | ${fmt(ratio, 2)} |`);
-    }
-    print('');
+    printRows(print, 'accel mirror', rows);
     print(
       'Through nginx in front of the mirror (`accel mirror config nginx`: hits served by a second nginx of the same configuration from the store, via the front tree of links; goal ≥ 0.9 of plain nginx, that is a ratio ≤ 1.11):\n',
     );
-    print('| measurement | nginx | nginx front of accel | ratio |');
-    print('| --- | ---: | ---: | ---: |');
-    for (const r of frontRows) {
-      const ratio = r.better === 'higher' ? r.nginx / r.accel : r.accel / r.nginx;
-      const d = r.digits ?? 1;
-      print(`| ${r.what} (${r.better} is better) | ${fmt(r.nginx, d)} | ${fmt(r.accel, d)} | ${fmt(ratio, 2)} |`);
-    }
-    print('');
+    printRows(print, 'nginx front of accel', frontRows);
     print(
       `- large file: \`curl -o /dev/null\`, median of ${LARGE_RUNS} runs after one unmeasured request each (for the mirror that one is the MISS that fills the cache; every measured one was a HIT, verified while it streams)`,
     );
@@ -181,6 +167,18 @@ export async function benchMirror(print: (line: string) => void): Promise<void> 
     for (const child of children.reverse()) await stop(child);
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** A table of rows beside nginx, with the ratio (above 1: worse than nginx). */
+function printRows(print: (line: string) => void, column: string, rows: Row[]): void {
+  print(`| measurement | nginx | ${column} | ratio |`);
+  print('| --- | ---: | ---: | ---: |');
+  for (const r of rows) {
+    const ratio = r.better === 'higher' ? r.nginx / r.accel : r.accel / r.nginx;
+    const d = r.digits ?? 1;
+    print(`| ${r.what} (${r.better} is better) | ${fmt(r.nginx, d)} | ${fmt(r.accel, d)} | ${fmt(ratio, 2)} |`);
+  }
+  print('');
 }
 
 /** The store's verifyHits settings compared: what the mirror did before issue 18, and its default now. */
@@ -287,12 +285,21 @@ function writeFiles(www: string): void {
 }
 
 async function startNginx(root: string, www: string): Promise<Server> {
-  const prefix = join(root, 'nginx');
-  mkdirSync(prefix);
   const port = await freePort();
+  return runNginx(
+    join(root, 'nginx'),
+    port,
+    `sendfile on;\n  tcp_nopush on;\n  default_type application/octet-stream;\n  access_log off;\n  server {\n    listen 127.0.0.1:${port};\n    root ${www};\n  }`,
+  );
+}
+
+/**
+ * nginx as both benches run it: one worker, long keep-alive, every path inside `prefix` (so it runs as root
+ * without touching /var; workers as root read the 0700 temp dirs), `http` holding the rest.
+ */
+async function runNginx(prefix: string, port: number, http: string): Promise<Server> {
+  mkdirSync(prefix, { recursive: true });
   const temp = (name: string) => `${name}_temp_path ${join(prefix, name)};`;
-  // Every path inside the temp dir, so nginx runs as root without touching /var; workers as root read the
-  // 0700 temp dir.
   const conf = `
 ${process.getuid?.() === 0 ? 'user root;' : ''}
 daemon off;
@@ -301,17 +308,10 @@ pid ${join(prefix, 'nginx.pid')};
 error_log ${join(prefix, 'error.log')} warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
   keepalive_timeout 65;
   keepalive_requests 1000000;
-  default_type application/octet-stream;
   ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join('\n  ')}
-  server {
-    listen 127.0.0.1:${port};
-    root ${www};
-  }
+  ${http}
 }
 `;
   const confPath = join(prefix, 'nginx.conf');
@@ -349,26 +349,7 @@ async function startFront(root: string, accel: string): Promise<Server> {
     { encoding: 'utf8' },
   );
   if (made.status !== 0) throw new Error(`mirror config nginx: ${made.stderr}`);
-  const temp = (name: string) => `${name}_temp_path ${join(prefix, name)};`;
-  const conf = `
-${process.getuid?.() === 0 ? 'user root;' : ''}
-daemon off;
-worker_processes 1;
-pid ${join(prefix, 'nginx.pid')};
-error_log ${join(prefix, 'error.log')} warn;
-events { worker_connections 1024; }
-http {
-  keepalive_timeout 65;
-  keepalive_requests 1000000;
-  ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join('\n  ')}
-  include ${site};
-}
-`;
-  const confPath = join(prefix, 'nginx.conf');
-  writeFileSync(confPath, conf);
-  const child = spawn('nginx', ['-p', prefix, '-c', confPath, '-e', join(prefix, 'error.log')], { stdio: 'ignore' });
-  await waitUntil(child, join(prefix, 'error.log'), () => canConnect(port));
-  return { url: `http://127.0.0.1:${port}`, child };
+  return runNginx(prefix, port, `include ${site};`);
 }
 
 function startMirror(root: string, upstream: string): Promise<Server> {
@@ -389,7 +370,7 @@ function freePort(): Promise<number> {
 /** Downloads with curl and returns MB/s; checks status, size and the mirror's cache status. */
 function curlGet(url: string, size: number, cache?: string): number {
   const format = '%{http_code} %{size_download} %{speed_download} %header{x-accel-cache}';
-  const [status, bytes, speed, got] = sh(`curl -sS -o /dev/null -w '${format}' '${url}'`).trim().split(' ');
+  const [status, bytes, speed, got = ''] = sh(`curl -sS -o /dev/null -w '${format}' '${url}'`).trim().split(' ');
   if (status !== '200' || Number(bytes) !== size || (cache !== undefined && got !== cache)) {
     throw new Error(`GET ${url}: ${status}, ${bytes} of ${size} bytes, x-accel-cache ${got} (wanted ${cache})`);
   }
