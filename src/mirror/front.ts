@@ -23,15 +23,24 @@ export function frontDir(home: string): string {
 /** Path characters that mean the same thing to nginx's decoded `$uri` and to the URL as stored. */
 const PLAIN_PATH = /^\/[A-Za-z0-9._~+\-/]*$/;
 
-/** Where `url`'s link goes in the tree, or undefined when the front must leave it to accel. */
+/**
+ * Where a URL's link goes in the tree, or undefined when the front must leave it to accel. Besides
+ * `http(s)://host/path` (served at `/http(s)/host/path`), a remap's Debian `pool/` files (ref key
+ * `r/<remap>/pool/…`, served at `/r/<remap>/pool/…`) are linked: packages are what apt clients fetch most.
+ */
 export function frontPath(home: string, url: string): string | undefined {
-  const m = /^(https?):\/\/([A-Za-z0-9.-]+(?::\d+)?)(\/[^?#]*)$/.exec(url);
-  if (!m) return undefined;
-  const [, scheme, host, path] = m as unknown as [string, string, string, string];
+  const direct = /^(https?):\/\/([A-Za-z0-9.-]+(?::\d+)?)(\/[^?#]*)$/.exec(url);
+  const pool = /^r\/([A-Za-z0-9._-]+)(\/pool\/[^?#]*)$/.exec(url);
+  const [dir, path] = direct
+    ? [join(direct[1] as string, (direct[2] as string).toLowerCase()), direct[3] as string]
+    : pool
+      ? [join('r', pool[1] as string), pool[2] as string]
+      : [undefined, undefined];
+  if (dir === undefined || path === undefined) return undefined;
   if (!PLAIN_PATH.test(path) || path.endsWith('/') || path.split('/').some((s) => s === '.' || s === '..')) {
     return undefined;
   }
-  return join(frontDir(home), scheme, host.toLowerCase(), path);
+  return join(frontDir(home), dir, path);
 }
 
 /** Links `url` to its blob in the front tree (atomically replacing an older link), when the tree exists. */

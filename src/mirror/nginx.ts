@@ -50,7 +50,7 @@ export function nginxSite(options: NginxSiteOptions): string {
     '',
     '    # Immutable hits: the front tree has a link per URL accel may serve forever. Anything with a query or',
     '    # another method, and any path without a link (a miss, or a link whose blob gc evicted), goes to accel.',
-    '    location ~ ^/https?/ {',
+    '    location ~ ^/(https?|r/[A-Za-z0-9._-]+/pool)/ {',
     `        root ${quoted(root)};`,
     '        sendfile on;',
     '        tcp_nopush on;',

@@ -84,6 +84,12 @@ test('nginx in front: immutable hits are served by nginx from the store; misses,
   up.files.set('/dist/big-1.0.tar.gz', { body: big });
   up.files.set('/dist/later-2.0.tar.gz', { body: Buffer.from('fetched later\n') });
   up.files.set('/index.json', { body: Buffer.from('{"volatile": true}\n') });
+  up.files.set('/debian/pool/main/h/hello/hello_1.0-1_all.deb', { body: Buffer.from('a package\n') });
+  mkdirSync(home, { recursive: true });
+  writeFileSync(
+    join(home, 'config.json'),
+    JSON.stringify({ mirror: { remaps: { deb: [`http://${up.origin}/debian`] } } }),
+  );
   const mirror = await serveCli(t, home, ['--allow', up.origin]);
   // A blob stored before the front existed is linked when the front is made.
   assert.equal((await fetch(`${mirror.base}/http/${up.origin}/dist/big-1.0.tar.gz`)).status, 200);
@@ -125,6 +131,13 @@ test('nginx in front: immutable hits are served by nginx from the store; misses,
   const linked = await fetch(`${front}/http/${up.origin}/dist/later-2.0.tar.gz`);
   assert.equal(linked.headers.get('x-accel-cache'), null);
   assert.equal(await linked.text(), 'fetched later\n');
+
+  // A remap's Debian pool file (what apt fetches most) the same way.
+  const deb = '/r/deb/pool/main/h/hello/hello_1.0-1_all.deb';
+  assert.equal((await fetch(`${front}${deb}`)).headers.get('x-accel-cache'), 'MISS');
+  const debHit = await fetch(`${front}${deb}`);
+  assert.equal(debHit.headers.get('x-accel-cache'), null, 'the second is nginx’s');
+  assert.equal(await debHit.text(), 'a package\n');
 
   // 3. Volatile content and anything with a query stay with accel (revalidation, ?sha256= pins).
   const index = await fetch(`${front}/http/${up.origin}/index.json`);

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { AccelError } from '../../src/core/errors.ts';
 import { embeddedIpv4, resolveUpstream } from '../../src/fetch/guard.ts';
 import { isFresh, isImmutableUrl } from '../../src/mirror/freshness.ts';
+import { frontPath } from '../../src/mirror/front.ts';
 import { parseRange } from '../../src/mirror/respond.ts';
 import { mirrorUrlFor, parseMirrorPath } from '../../src/mirror/url-map.ts';
 
@@ -142,4 +143,27 @@ test('the address guard sees IPv4 hidden in IPv6 and the ranges it missed (no tr
   assert.equal(embeddedIpv4('::ffff:0:10.0.0.1'), '10.0.0.1');
   assert.equal(embeddedIpv4('2002:0a00:0001::'), '10.0.0.1');
   assert.equal(embeddedIpv4('2001:db8::1'), undefined);
+});
+
+test('frontPath: only plain, immutable-looking paths get a link; traversal, queries and encodings stay with accel', () => {
+  const home = '/h';
+  assert.equal(frontPath(home, 'https://Example.ORG/a/b-1.0.tar.gz'), '/h/front/https/example.org/a/b-1.0.tar.gz');
+  assert.equal(frontPath(home, 'http://127.0.0.1:8001/x.tgz'), '/h/front/http/127.0.0.1:8001/x.tgz');
+  assert.equal(
+    frontPath(home, 'r/debian/pool/main/h/hello_2.10-3_amd64.deb'),
+    '/h/front/r/debian/pool/main/h/hello_2.10-3_amd64.deb',
+  );
+  for (const url of [
+    'https://h/a/../../etc/passwd',
+    'https://h/a/./b',
+    'https://h/x.tar.gz?sha256=abc',
+    'https://h/a%2e%2e/b',
+    'https://h/dir/',
+    'r/debian/dists/bookworm/InRelease',
+    'r/debian@20260101/pool/x.deb',
+    'ftp://h/x',
+    'https://user@h/x',
+  ]) {
+    assert.equal(frontPath(home, url), undefined, url);
+  }
 });
