@@ -134,7 +134,9 @@ test('nginx in front: immutable hits are served by nginx from the store; misses,
 
   // A remap's Debian pool file (what apt fetches most) the same way.
   const deb = '/r/deb/pool/main/h/hello/hello_1.0-1_all.deb';
-  assert.equal((await fetch(`${front}${deb}`)).headers.get('x-accel-cache'), 'MISS');
+  const debMiss = await fetch(`${front}${deb}`);
+  assert.equal(debMiss.headers.get('x-accel-cache'), 'MISS');
+  assert.equal(await debMiss.text(), 'a package\n'); // all of it: stored and linked before the last byte
   const debHit = await fetch(`${front}${deb}`);
   assert.equal(debHit.headers.get('x-accel-cache'), null, 'the second is nginx’s');
   assert.equal(await debHit.text(), 'a package\n');
