@@ -92,7 +92,9 @@ test('nginx in front: immutable hits are served by nginx from the store; misses,
   );
   const mirror = await serveCli(t, home, ['--allow', up.origin]);
   // A blob stored before the front existed is linked when the front is made.
-  assert.equal((await fetch(`${mirror.base}/http/${up.origin}/dist/big-1.0.tar.gz`)).status, 200);
+  const first = await fetch(`${mirror.base}/http/${up.origin}/dist/big-1.0.tar.gz`);
+  assert.equal(first.status, 200);
+  await first.arrayBuffer();
 
   const port = await freePort();
   const site = join(dir, 'accel.conf');
