@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCondaPackage } from '../../src/conda/pkg/read.ts';
 import { tempDir, testNeeding } from '../helpers.ts';
@@ -120,4 +120,48 @@ test('build scripts see conda-forge’s cross-build variables', async (t) => {
   assert.ok((env.CMAKE_ARGS as string).includes('-DCMAKE_SYSTEM_PROCESSOR=aarch64'));
   assert.ok((env.PATH as string).startsWith(`${env.BUILD_PREFIX}/bin:`));
   assert.equal(env.EXAMPLES_UPSTREAM, undefined, 'the caller’s environment does not leak in');
+});
+
+test('--test skip builds for linux-aarch64 on a machine without qemu; testing there names the package to install', async (t) => {
+  const dir = tempDir(t, 'accel-conda-build-noqemu-');
+  const upstream = await startUpstream(t);
+  const run = { home: join(dir, 'home'), channel: join(dir, 'channel'), upstream };
+  const recipe = join(dir, 'hi-feedstock', 'recipe');
+  mkdirSync(recipe, { recursive: true });
+  writeFileSync(
+    join(recipe, 'meta.yaml'),
+    [
+      'package: {name: hi, version: "1.0"}',
+      'requirements:',
+      '  build: ["{{ compiler(\'c\') }}"]',
+      'test:',
+      '  commands: [hi]',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(recipe, 'build.sh'),
+    'mkdir -p "$PREFIX/bin"\nprintf "int main(void){return 0;}\\n" > hi.c\n$CC hi.c -o "$PREFIX/bin/hi"\n',
+  );
+  // This machine as one without qemu-user-static: every program on PATH but the emulators.
+  const bin = join(dir, 'bin-without-qemu');
+  mkdirSync(bin);
+  for (const d of (process.env.PATH ?? '').split(':').filter(Boolean)) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(d);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (name.startsWith('qemu-') || existsSync(join(bin, name))) continue;
+      symlinkSync(join(d, name), join(bin, name));
+    }
+  }
+  const env = { PATH: bin };
+  const skipped = okJson(await condaBuild(run, [join(dir, 'hi-feedstock'), '--test', 'skip'], env));
+  assert.deepEqual(statuses(skipped), { hi: 'built' });
+  const tested = await condaBuild(run, [join(dir, 'hi-feedstock')], env);
+  assert.notEqual(tested.code, 0);
+  assert.match(tested.stderr, /qemu-user-static/, tested.stderr);
+  t.diagnostic(tested.stderr.split('\n').find((l) => l.includes('qemu')) ?? '');
 });
