@@ -118,11 +118,12 @@ async function bazelHttpHosts(g: Globals, files: string[], workspace: string | u
 async function nginxConfig(g: Globals, url: string | undefined, listen: string, write: string | undefined) {
   const { bind, port, token } = g.config.mirror;
   const accel = url ?? mirrorBaseUrl(bind, port);
+  // The site first: a value it refuses leaves the store untouched.
+  const site = nginxSite({ home: g.home, accel, listen, token });
   const linked = await withStore(g, (store) => {
     const swept = sweepFront(g.home);
     return { linked: fillFront(store), swept };
   });
-  const site = nginxSite({ home: g.home, accel, listen, token });
   g.log.info(`front tree ${frontDir(g.home)}: ${linked.linked} immutable URLs linked`);
   if (write !== undefined) {
     const file = resolve(write);

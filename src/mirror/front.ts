@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readdirSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tempName } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
@@ -43,19 +43,25 @@ export function frontPath(home: string, url: string): string | undefined {
   return join(frontDir(home), dir, path);
 }
 
-/** Links `url` to its blob in the front tree (atomically replacing an older link), when the tree exists. */
-export function linkFront(store: Store, url: string, digest: Digest): void {
+/**
+ * Links `url` to its blob in the front tree (atomically replacing an older link), when the tree exists.
+ * Returns whether it did.
+ */
+export function linkFront(store: Store, url: string, digest: Digest): boolean {
   const home = store.layout.home;
-  if (!existsSync(frontDir(home))) return;
+  if (!existsSync(frontDir(home))) return false;
   const link = frontPath(home, url);
-  if (!link) return;
+  if (!link) return false;
+  const temp = join(dirname(link), tempName('.link-'));
   try {
     makeDirs(dirname(link));
-    const temp = join(dirname(link), tempName('.link-'));
     symlinkSync(blobPath(store.layout, digest), temp);
     renameSync(temp, link);
+    return true;
   } catch {
     // A name that is a directory here (`/x` and `/x/y` both immutable): that URL stays with accel.
+    rmSync(temp, { force: true });
+    return false;
   }
 }
 
@@ -65,9 +71,9 @@ export function fillFront(store: Store): number {
   let linked = 0;
   for (const ref of store.refs.list(URL_NS)) {
     const meta = ref.meta as UrlMeta | undefined;
-    if (!meta?.immutable || !store.has(ref.digest as Digest)) continue;
-    linkFront(store, ref.key, ref.digest as Digest);
-    if (frontPath(store.layout.home, ref.key)) linked++;
+    if (meta?.immutable && store.has(ref.digest as Digest) && linkFront(store, ref.key, ref.digest as Digest)) {
+      linked++;
+    }
   }
   return linked;
 }
@@ -91,11 +97,12 @@ export function sweepFront(home: string): number {
   return removed;
 }
 
+/** Whether a link's target is there (statSync follows the link; a dangling one throws). */
 function targetExists(link: string): boolean {
   try {
     statSync(link);
     return true;
   } catch {
-    return !lstatSync(link).isSymbolicLink();
+    return false;
   }
 }

@@ -1,3 +1,4 @@
+import { AccelError } from '../core/errors.ts';
 import { frontDir } from './front.ts';
 
 export interface NginxSiteOptions {
@@ -11,9 +12,37 @@ export interface NginxSiteOptions {
   token: string;
 }
 
-/** A value for nginx's configuration language, in double quotes. */
+/** `8080`, `127.0.0.1:8080`, `[::1]:8080` or `host:8080`: nothing nginx would read as more directives. */
+const LISTEN = /^(?:(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?\d{1,5}$/;
+
+/**
+ * What goes into the site must stay one value each: `--listen 8080; include /etc/shadow` would add
+ * directives, and nginx expands `$` inside quoted strings (a `$` in the store path or the token would turn
+ * into a variable), so such values are refused rather than written.
+ */
+function checkSafe(options: NginxSiteOptions): void {
+  if (!LISTEN.test(options.listen)) {
+    throw new AccelError('ACCEL_USAGE_BAD_LISTEN', `--listen must be PORT or ADDRESS:PORT, not '${options.listen}'`, {
+      hint: 'for example --listen 127.0.0.1:8080',
+      exitCode: 2,
+    });
+  }
+  for (const [what, value] of [
+    ['the store path', options.home],
+    ['mirror.token', options.token],
+  ] as const) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+    if (/[$"\\\x00-\x1f\x7f]/.test(value)) {
+      throw new AccelError('ACCEL_MIRROR_NGINX_UNSAFE', `${what} holds a character nginx would not keep as written`, {
+        hint: 'nginx expands $ and ends strings at quotes: use a store path and a token without $, quotes, backslashes or control characters',
+      });
+    }
+  }
+}
+
+/** A value for nginx's configuration language, in double quotes (checkSafe has refused what it cannot hold). */
 function quoted(value: string): string {
-  return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  return `"${value}"`;
 }
 
 /**
@@ -25,6 +54,7 @@ function quoted(value: string): string {
 export function nginxSite(options: NginxSiteOptions): string {
   const accel = new URL(options.accel);
   const root = frontDir(options.home);
+  checkSafe(options);
   const auth = options.token
     ? [
         '    # mirror.token is set: nothing is served without it, from the tree or from accel.',

@@ -197,3 +197,20 @@ test('nginx in front: immutable hits are served by nginx from the store; misses,
   assert.equal(allowed.headers.get('x-accel-cache'), null);
   await allowed.arrayBuffer();
 });
+
+test('mirror config nginx refuses values that would become more nginx configuration, and changes nothing then', async (t) => {
+  const home = join(tempDir(t), 'home');
+  for (const listen of ['8080; include /etc/shadow', '127.0.0.1:8080 default_server; location / {', '$remote_addr']) {
+    const r = await runAccel(['--home', home, 'mirror', 'config', 'nginx', '--listen', listen]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /\[ACCEL_USAGE_BAD_LISTEN\]/);
+  }
+  assert.equal(existsSync(join(home, 'front')), false, 'no front tree was made');
+  // A token nginx would expand ($) or end (") is refused, never written half-right.
+  mkdirSync(home, { recursive: true });
+  writeFileSync(join(home, 'config.json'), JSON.stringify({ mirror: { token: 'ab$http_x"c' } }));
+  const r = await runAccel(['--home', home, 'mirror', 'config', 'nginx']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /mirror\.token holds .*\[ACCEL_MIRROR_NGINX_UNSAFE\]/);
+  assert.equal(existsSync(join(home, 'front')), false);
+});
