@@ -48,6 +48,18 @@ function workspaceCopy(dir: string, hex: string): string {
   return workspace;
 }
 
+/**
+ * A Bazel repository cache in `dir` holding the tarball, imported into the store at `home` with the
+ * workspace's WORKSPACE naming its URLs (`mirror import --urls`). Returns what the import printed.
+ */
+async function importRepoCache(dir: string, home: string, tarball: Buffer, workspace: string): Promise<string> {
+  const entry = join(dir, 'repo-cache', 'content_addressable', 'sha256', sha256(tarball));
+  mkdirSync(entry, { recursive: true });
+  writeFileSync(join(entry, 'file'), tarball);
+  const args = ['mirror', 'import', join(dir, 'repo-cache'), '--urls', join(workspace, 'WORKSPACE')];
+  return ok(await runAccel(['--home', home, ...args]), 'mirror import');
+}
+
 async function serve(t: TestContext, home: string, args: string[]): Promise<string> {
   return (await serveCli(t, home, args)).base;
 }
@@ -90,24 +102,9 @@ test('Bazel builds a github.com http_archive from an offline mirror, configured 
   const dir = tempDir(t, 'accel-bazel-e2e-');
   const tarball = await packHello(dir);
   const hex = sha256(tarball);
-  const cacheEntry = join(dir, 'repo-cache', 'content_addressable', 'sha256', hex);
-  mkdirSync(cacheEntry, { recursive: true });
-  writeFileSync(join(cacheEntry, 'file'), tarball);
   const workspace = workspaceCopy(dir, hex);
   const home = join(dir, 'accel-home');
-
-  const imported = ok(
-    await runAccel([
-      '--home',
-      home,
-      'mirror',
-      'import',
-      join(dir, 'repo-cache'),
-      '--urls',
-      join(workspace, 'WORKSPACE'),
-    ]),
-    'mirror import',
-  );
+  const imported = await importRepoCache(dir, home, tarball, workspace);
   assert.match(imported, /imported 1 files \(1 with URLs\), 0 failed/);
 
   // Control: without the mirror the archive is unreachable, so a pass below is the mirror's doing.
@@ -174,21 +171,8 @@ genrule(
 )
 `,
   );
-  const cacheEntry = join(dir, 'repo-cache', 'content_addressable', 'sha256', hex);
-  mkdirSync(cacheEntry, { recursive: true });
-  writeFileSync(join(cacheEntry, 'file'), tarball);
   const home = join(dir, 'accel-home');
-  ok(
-    await runAccel([
-      '--home',
-      home,
-      'mirror',
-      'import',
-      join(dir, 'repo-cache'),
-      '--urls',
-      join(workspace, 'WORKSPACE'),
-    ]),
-  );
+  await importRepoCache(dir, home, tarball, workspace);
 
   const base = await serve(t, home, ['--offline']);
   ok(await runAccel(['--home', home, 'mirror', 'config', 'bazel', '--write', workspace, '--url', base]));

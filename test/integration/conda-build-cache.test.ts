@@ -7,6 +7,7 @@ import { bumpBuildNumbers, missingSources, SHARED_FEEDSTOCKS, sourceFlags } from
 import { runAccel, tempDir, testNeeding } from '../helpers.ts';
 import {
   type BuildRun,
+  CROSS_BUILD_TOOLS,
   condaBuild,
   copyFeedstocks,
   okJson,
@@ -14,8 +15,8 @@ import {
   startUpstream,
 } from './conda-build-harness.ts';
 
-/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make: without them it skips, naming them. */
-const test = testNeeding('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make');
+/** Every test here runs the cross toolchain: without them it skips, naming them. */
+const test = testNeeding(...CROSS_BUILD_TOOLS);
 
 type Tally = { hit: number; miss: number; uncacheable: number; failed: number };
 type WithCc = ResultJson & { results: { cc?: Tally | null }[] };

@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { needsTools, runAccel, tempDir } from '../helpers.ts';
-import { type BuildRun, condaBuild, copyFeedstocks, FEEDSTOCKS, failed, startUpstream } from './conda-build-harness.ts';
+import {
+  type BuildRun,
+  CROSS_BUILD_TOOLS,
+  condaBuild,
+  copyFeedstocks,
+  FEEDSTOCKS,
+  failed,
+  startUpstream,
+} from './conda-build-harness.ts';
 
 function feedstock(root: string, name: string, meta: string, build?: string): string {
   const dir = join(root, `${name}-feedstock`);
@@ -29,7 +37,7 @@ async function setup(t: TestContext): Promise<BuildRun & { dir: string }> {
 
 test(
   'a source whose sha256 differs from the recipe fails the build, stores nothing and publishes nothing',
-  needsTools('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make'),
+  needsTools(...CROSS_BUILD_TOOLS),
   async (t) => {
     const run = await setup(t);
     const dir = join(run.dir, 'libgreet-feedstock');
@@ -47,7 +55,7 @@ test(
 
 test(
   'a failing build script: exit 1, the log tail on stderr, the failure in conda builds, nothing published',
-  needsTools('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make'),
+  needsTools(...CROSS_BUILD_TOOLS),
   async (t) => {
     const run = await setup(t);
     const dir = feedstock(
@@ -77,32 +85,28 @@ test(
   },
 );
 
-test(
-  'failing tests publish nothing, not even the outputs that passed',
-  needsTools('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make'),
-  async (t) => {
-    const run = await setup(t);
-    const dir = feedstock(
-      run.dir,
-      'untested',
-      [
-        'package: {name: untested-split, version: "1.0"}',
-        'outputs:',
-        '  - name: good',
-        '    files: [share/good]',
-        '    test: {commands: [test -f $PREFIX/share/good]}',
-        '  - name: bad',
-        '    files: [share/bad]',
-        '    test: {commands: [test -f $PREFIX/share/missing]}',
-      ].join('\n'),
-      '#!/bin/bash\nmkdir -p "$PREFIX/share"\ntouch "$PREFIX/share/good" "$PREFIX/share/bad"\n',
-    );
-    const r = await condaBuild(run, [dir]);
-    failed(r, 'ACCEL_CONDA_TEST_FAILED');
-    assert.match(r.stderr, /bad-1\.0-\w+: tests failed/);
-    assert.ok(emptyChannel(run.channel));
-  },
-);
+test('failing tests publish nothing, not even the outputs that passed', needsTools(...CROSS_BUILD_TOOLS), async (t) => {
+  const run = await setup(t);
+  const dir = feedstock(
+    run.dir,
+    'untested',
+    [
+      'package: {name: untested-split, version: "1.0"}',
+      'outputs:',
+      '  - name: good',
+      '    files: [share/good]',
+      '    test: {commands: [test -f $PREFIX/share/good]}',
+      '  - name: bad',
+      '    files: [share/bad]',
+      '    test: {commands: [test -f $PREFIX/share/missing]}',
+    ].join('\n'),
+    '#!/bin/bash\nmkdir -p "$PREFIX/share"\ntouch "$PREFIX/share/good" "$PREFIX/share/bad"\n',
+  );
+  const r = await condaBuild(run, [dir]);
+  failed(r, 'ACCEL_CONDA_TEST_FAILED');
+  assert.match(r.stderr, /bad-1\.0-\w+: tests failed/);
+  assert.ok(emptyChannel(run.channel));
+});
 
 test('a missing cross toolchain is named with its apt package', async (t) => {
   const run = await setup(t);
@@ -117,7 +121,7 @@ test('a missing cross toolchain is named with its apt package', async (t) => {
 
 test(
   'host requirements that neither the channel nor the toolchain satisfy are listed',
-  needsTools('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make'),
+  needsTools(...CROSS_BUILD_TOOLS),
   async (t) => {
     const run = await setup(t);
     const dir = feedstock(
@@ -142,7 +146,7 @@ test(
 
 test(
   'a failing feedstock blocks only its dependents: the others still build and are published',
-  needsTools('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make'),
+  needsTools(...CROSS_BUILD_TOOLS),
   async (t) => {
     const run = await setup(t);
     const feedstocks = copyFeedstocks(run.dir);

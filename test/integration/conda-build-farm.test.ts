@@ -4,18 +4,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runAccel, tempDir, testNeeding } from '../helpers.ts';
-import { okJson, statuses } from './conda-build-harness.ts';
+import { CROSS_BUILD_TOOLS, okJson, statuses } from './conda-build-harness.ts';
 import { ccStats, farmCerts, farmStatus, startSyncer, startWorker } from './farm-harness.ts';
 
-/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make, gcc, bwrap: without them it skips, naming them. */
-const test = testNeeding(
-  'aarch64-linux-gnu-gcc',
-  'aarch64-linux-gnu-g++',
-  'qemu-aarch64-static',
-  'make',
-  'gcc',
-  'bwrap',
-);
+/** Every test here runs the cross toolchain, gcc, bwrap: without them it skips, naming them. */
+const test = testNeeding(...CROSS_BUILD_TOOLS, 'gcc', 'bwrap');
 
 /** A recipe that compiles `n` C files one by one with $CC -c (cacheable, so farmable) and links a library. */
 function feedstock(root: string, name: string, n: number): string {

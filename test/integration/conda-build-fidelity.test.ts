@@ -9,6 +9,7 @@ import { readCondaPackage } from '../../src/conda/pkg/read.ts';
 import { solveWithRattler, sysrootGlibc } from '../feedstock-set.ts';
 import { runAccel, runCommand, tempDir, testNeeding } from '../helpers.ts';
 import {
+  CROSS_BUILD_TOOLS,
   condaBuild,
   FEEDSTOCKS,
   failed,
@@ -18,8 +19,8 @@ import {
   statuses,
 } from './conda-build-harness.ts';
 
-/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make: without them it skips, naming them. */
-const test = testNeeding('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make');
+/** Every test here runs the cross toolchain: without them it skips, naming them. */
+const test = testNeeding(...CROSS_BUILD_TOOLS);
 
 /** Writes `<root>/<name>-feedstock/recipe/<file>` for each file. */
 function recipe(root: string, name: string, files: Record<string, string>): string {

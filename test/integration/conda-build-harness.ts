@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { ROOT, type RunResult, runAccel } from '../helpers.ts';
 
+/** What a linux-aarch64 build of the examples runs: the cross compilers, qemu for the tests, make. */
+export const CROSS_BUILD_TOOLS = ['aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make'];
+
 export const FEEDSTOCKS = join(ROOT, 'examples', 'feedstocks');
 const UPSTREAM = join(FEEDSTOCKS, 'upstream');
 

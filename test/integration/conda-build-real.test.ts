@@ -17,21 +17,10 @@ import {
   sysrootGlibc,
 } from '../feedstock-set.ts';
 import { runAccel, tempDir, testNeeding } from '../helpers.ts';
-import { okJson, type ResultJson, statuses } from './conda-build-harness.ts';
+import { CROSS_BUILD_TOOLS, okJson, type ResultJson, statuses } from './conda-build-harness.ts';
 
-/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make, autoreconf, libtoolize, pkg-config, cmake, perl, patch: without them it skips, naming them. */
-const test = testNeeding(
-  'aarch64-linux-gnu-gcc',
-  'aarch64-linux-gnu-g++',
-  'qemu-aarch64-static',
-  'make',
-  'autoreconf',
-  'libtoolize',
-  'pkg-config',
-  'cmake',
-  'perl',
-  'patch',
-);
+/** Every test here runs the cross toolchain, autoreconf, libtoolize, pkg-config, cmake, perl, patch: without them it skips, naming them. */
+const test = testNeeding(...CROSS_BUILD_TOOLS, 'autoreconf', 'libtoolize', 'pkg-config', 'cmake', 'perl', 'patch');
 
 const SUBSET = ['zlib', 'bzip2', 'lz4-c', 'ncurses', 'readline'];
 const missing = existsSync(SHARED_FEEDSTOCKS) ? missingSources(SUBSET) : SUBSET;

@@ -4,19 +4,10 @@ import { join } from 'node:path';
 import { applyPatches, extractSource } from '../../src/conda/builder/source.ts';
 import { Store } from '../../src/store/store.ts';
 import { runCommand, tempDir, testNeeding } from '../helpers.ts';
+import { CROSS_BUILD_TOOLS } from './conda-build-harness.ts';
 
-/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make, patch, bzip2, xz, zip, unzip: without them it skips, naming them. */
-const test = testNeeding(
-  'aarch64-linux-gnu-gcc',
-  'aarch64-linux-gnu-g++',
-  'qemu-aarch64-static',
-  'make',
-  'patch',
-  'bzip2',
-  'xz',
-  'zip',
-  'unzip',
-);
+/** Every test here runs the cross toolchain, patch, bzip2, xz, zip, unzip: without them it skips, naming them. */
+const test = testNeeding(...CROSS_BUILD_TOOLS, 'patch', 'bzip2', 'xz', 'zip', 'unzip');
 
 async function sh(cmd: string, args: string[], cwd: string): Promise<void> {
   const r = await runCommand(cmd, args, { cwd });

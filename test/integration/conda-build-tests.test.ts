@@ -3,10 +3,10 @@ import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from '
 import { join } from 'node:path';
 import { readCondaPackage } from '../../src/conda/pkg/read.ts';
 import { tempDir, testNeeding } from '../helpers.ts';
-import { condaBuild, failed, okJson, startUpstream, statuses } from './conda-build-harness.ts';
+import { CROSS_BUILD_TOOLS, condaBuild, failed, okJson, startUpstream, statuses } from './conda-build-harness.ts';
 
-/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make: without them it skips, naming them. */
-const test = testNeeding('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make');
+/** Every test here runs the cross toolchain: without them it skips, naming them. */
+const test = testNeeding(...CROSS_BUILD_TOOLS);
 
 test('package tests: run_test.sh runs, machine tools in test/requires are not packages, --test skip skips', async (t) => {
   const dir = tempDir(t, 'accel-conda-build-tests-');

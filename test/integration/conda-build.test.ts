@@ -10,6 +10,7 @@ import { runAccel, runCommand, tempDir, testNeeding } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
 import {
   type BuildRun,
+  CROSS_BUILD_TOOLS,
   condaBuild,
   copyFeedstocks,
   okJson,
@@ -18,8 +19,8 @@ import {
   statuses,
 } from './conda-build-harness.ts';
 
-/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make: without them it skips, naming them. */
-const test = testNeeding('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make');
+/** Every test here runs the cross toolchain: without them it skips, naming them. */
+const test = testNeeding(...CROSS_BUILD_TOOLS);
 
 const EM_AARCH64 = 183;
 const QEMU = ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu'];

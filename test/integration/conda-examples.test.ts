@@ -7,9 +7,10 @@ import { extract } from 'tar-stream';
 import { loadRecipe } from '../../src/conda/recipe.ts';
 import { renderRecipe } from '../../src/conda/render.ts';
 import { ROOT, sha256, testNeeding } from '../helpers.ts';
+import { CROSS_BUILD_TOOLS } from './conda-build-harness.ts';
 
-/** Every test here runs aarch64-linux-gnu-gcc, aarch64-linux-gnu-g++, qemu-aarch64-static, make: without them it skips, naming them. */
-const test = testNeeding('aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64-static', 'make');
+/** Every test here runs the cross toolchain: without them it skips, naming them. */
+const test = testNeeding(...CROSS_BUILD_TOOLS);
 
 const FEEDSTOCKS = join(ROOT, 'examples', 'feedstocks');
 const UPSTREAM = join(FEEDSTOCKS, 'upstream');

@@ -65,6 +65,12 @@ ${temps}
   );
 }
 
+/** `accel mirror config nginx` for a mirror at `accel`, nginx listening on `port`, the site written to `site`. */
+async function writeSite(home: string, accel: string, port: number, site: string): Promise<string> {
+  const args = ['--url', accel, '--listen', `127.0.0.1:${port}`, '--write', site];
+  return ok(await runAccel(['--home', home, 'mirror', 'config', 'nginx', ...args]));
+}
+
 async function upstream(t: TestContext): Promise<FakeUpstream> {
   const up = await startFakeUpstream();
   t.after(() => up.close());
@@ -98,21 +104,7 @@ test('nginx in front: immutable hits are served by nginx from the store; misses,
 
   const port = await freePort();
   const site = join(dir, 'accel.conf');
-  const made = ok(
-    await runAccel([
-      '--home',
-      home,
-      'mirror',
-      'config',
-      'nginx',
-      '--url',
-      mirror.base,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--write',
-      site,
-    ]),
-  );
+  const made = await writeSite(home, mirror.base, port, site);
   assert.match(made, /wrote .*accel\.conf/);
   assert.ok(existsSync(join(home, 'front', 'http', up.origin, 'dist', 'big-1.0.tar.gz')), 'linked');
   await startNginx(t, join(dir, 'nginx'), site, port);
@@ -174,21 +166,7 @@ test('nginx in front: immutable hits are served by nginx from the store; misses,
   writeFileSync(join(home, 'config.json'), JSON.stringify({ mirror: { token: 's3cret' } }));
   const lockedPort = await freePort();
   const lockedSite = join(dir, 'locked.conf');
-  ok(
-    await runAccel([
-      '--home',
-      home,
-      'mirror',
-      'config',
-      'nginx',
-      '--url',
-      again.base,
-      '--listen',
-      `127.0.0.1:${lockedPort}`,
-      '--write',
-      lockedSite,
-    ]),
-  );
+  await writeSite(home, again.base, lockedPort, lockedSite);
   await startNginx(t, join(dir, 'nginx-locked'), lockedSite, lockedPort);
   const locked = `http://127.0.0.1:${lockedPort}/http/${up.origin}/dist/big-1.0.tar.gz`;
   assert.equal((await fetch(locked)).status, 401);
