@@ -77,7 +77,7 @@ function metrics(s: Status): string {
 }
 
 /** Cache hits among the answers that could have been one: hits and revalidations over all cached or fetched. */
-export function hitRate(s: Pick<Status, 'hits' | 'misses' | 'revalidated' | 'stale'>): number | undefined {
+function hitRate(s: Pick<Status, 'hits' | 'misses' | 'revalidated' | 'stale'>): number | undefined {
   const answered = s.hits + s.misses + s.revalidated + s.stale;
   return answered === 0 ? undefined : (s.hits + s.revalidated + s.stale) / answered;
 }
