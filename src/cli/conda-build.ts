@@ -122,13 +122,11 @@ Examples:
         const jobs = parseCount(flags.jobs, '--jobs', 'ACCEL_USAGE_JOBS');
         const sources = { ...g.config.conda.sources, ...parseSourceFlags(flags.source ?? []) };
         const keepGoing = flags.keepGoing === true;
-        const { recipes, failed, unsupported } = renderFeedstocks(roots, options, {
+        const { recipes, failed } = renderFeedstocks(roots, options, {
           ciSupport: flags.ciSupport,
           keepGoing,
         });
-        if (unsupported.length > 0) {
-          g.log.warn(`not built (rattler-build recipe.yaml): ${unsupported.join(', ')}`);
-        }
+        for (const w of recipes.flatMap((r) => r.warnings)) g.log.warn(w);
         for (const f of failed) g.log.warn(`${f.feedstock}: does not render: ${f.error.message.split('\n')[0]}`);
         const cross = target !== build;
         const test: TestMode = flags.test ?? (cross ? 'emulated' : 'native');

@@ -67,6 +67,7 @@ Examples:
     .action(
       runner.action(async (g, dir: string, flags: PlatformFlags) => {
         const rendered = render(loadRecipe(dir), renderOptions(g, flags), flags);
+        for (const w of rendered.warnings) g.log.warn(w);
         return dataResult(rendered.records, () => rendered.records.map(recordText).join('\n'));
       }),
     );
@@ -99,17 +100,13 @@ Examples:
           throw new AccelError('ACCEL_USAGE_CONFLICT', '--dot and --json cannot be used together');
         }
         const options = renderOptions(g, flags);
-        const { recipes, failed, unsupported } = renderFeedstocks(dirs, options, {
+        const { recipes, failed } = renderFeedstocks(dirs, options, {
           ciSupport: flags.ciSupport !== false,
           keepGoing: flags.keepGoing === true,
         });
-        const plan: BuildPlan = planBuilds(recipes, unsupported, failed);
+        const plan: BuildPlan = planBuilds(recipes, failed);
+        for (const w of recipes.flatMap((r) => r.warnings)) g.log.warn(w);
         for (const f of failed) g.log.warn(`${f.feedstock}: does not render: ${f.error.message.split('\n')[0]}`);
-        if (unsupported.length > 0) {
-          g.log.warn(
-            `${unsupported.length} feedstock(s) not read (rattler-build recipe.yaml): ${unsupported.join(', ')}`,
-          );
-        }
         if (plan.cycles.length > 0) {
           g.log.warn(
             `${plan.cycles.length} dependency cycle(s): ${plan.cycles.map((c) => c.join(' <-> ')).join('; ')}`,

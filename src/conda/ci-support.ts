@@ -44,5 +44,6 @@ export function renderWithCiSupport(recipe: Recipe, options: RenderOptions): Ren
     records,
     buildRequires: merge((p) => p.buildRequires),
     machineRequires: merge((p) => p.machineRequires),
+    warnings: [...new Set(parts.flatMap((p) => p.warnings))],
   };
 }

@@ -30,12 +30,31 @@ export class Evaluator {
   private readonly file: string;
   private readonly scopes: Scope[];
   private readonly unknownIsFalse: boolean;
+  private readonly undefinedHint: ((name: string) => string) | undefined;
 
-  /** `unknownIsFalse`: selector semantics, where a name nobody defined is simply false. */
-  constructor(file: string, globals: Dict, options: { unknownIsFalse?: boolean } = {}) {
+  /**
+   * `unknownIsFalse`: selector semantics, where a name nobody defined is simply false. `undefinedHint`: what
+   * an undefined name's error tells to do (recipe formats define variables in different places).
+   */
+  constructor(
+    file: string,
+    globals: Dict,
+    options: { unknownIsFalse?: boolean; undefinedHint?: (name: string) => string } = {},
+  ) {
     this.file = file;
     this.scopes = [new Map(Object.entries(globals))];
     this.unknownIsFalse = options.unknownIsFalse === true;
+    this.undefinedHint = options.undefinedHint;
+  }
+
+  /** Sets a global (a v1 recipe's `context:` entries, defined one after another). */
+  define(name: string, value: unknown): void {
+    this.scopes[0]?.set(name, value);
+  }
+
+  /** An expression's value; an undefined one is an error at `line`. */
+  value(e: Expr, line: number): unknown {
+    return this.defined(this.eval(e), line);
   }
 
   /** The value of a variable after rendering (e.g. `{% set version = … %}`), or undefined. */
@@ -128,7 +147,8 @@ export class Evaluator {
       'UNDEFINED',
       line,
       `undefined Jinja variable '${u.name}'`,
-      `define it with {% set ${u.name.split('.')[0]} = ... %} or in conda_build_config.yaml, or write '${u.name} | default(...)'`,
+      this.undefinedHint?.(u.name) ??
+        `define it with {% set ${u.name.split('.')[0]} = ... %} or in conda_build_config.yaml, or write '${u.name} | default(...)'`,
     );
   }
 

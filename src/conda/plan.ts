@@ -20,8 +20,6 @@ export interface BuildPlan {
   machine: { name: string; needed_by: string[] }[];
   /** Packages that more than one feedstock provides; the first (by name) is used. */
   duplicates: { name: string; feedstocks: string[] }[];
-  /** Feedstock directories that were not read (rattler-build recipe.yaml): their packages may show as external. */
-  unsupported: string[];
   /** Feedstocks that did not render (with --keep-going), and the feedstocks that need a package named like them. */
   failed: { feedstock: string; error: { code: string; message: string }; needed_by: string[] }[];
 }
@@ -81,11 +79,7 @@ export function feedstockNeeds(r: RenderedRecipe): Set<string> {
   ]);
 }
 
-export function planBuilds(
-  recipes: RenderedRecipe[],
-  unsupported: string[] = [],
-  failed: RenderFailure[] = [],
-): BuildPlan {
+export function planBuilds(recipes: RenderedRecipe[], failed: RenderFailure[] = []): BuildPlan {
   const { sorted, deps, external, providers } = feedstockGraph(recipes);
   const nodes = sorted.map((r) => r.feedstock);
   const components = stronglyConnected(nodes, (n) => [...(deps.get(n)?.keys() ?? [])]);
@@ -135,7 +129,6 @@ export function planBuilds(
       .filter(([, f]) => f.length > 1)
       .map(([name, feedstocks]) => ({ name, feedstocks }))
       .sort((a, b) => a.name.localeCompare(b.name)),
-    unsupported: [...unsupported].sort(),
     failed: failed.map((f) => ({
       feedstock: f.feedstock,
       error: { code: f.error.code, message: f.error.message },
@@ -217,7 +210,6 @@ export function planText(plan: BuildPlan): string {
     const by = f.needed_by.length > 0 ? ` (needed by ${f.needed_by.join(', ')})` : '';
     lines.push(`does not render: ${f.feedstock}${by}: [${f.error.code}] ${f.error.message.split('\n')[0]}`);
   }
-  for (const u of plan.unsupported) lines.push(`not read (recipe.yaml is not supported): ${u}`);
   return lines.join('\n');
 }
 

@@ -2,11 +2,16 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { AccelError } from '../core/errors.ts';
 
-/** A conda-build recipe on disk: meta.yaml, its own conda_build_config.yaml and its build scripts. */
+/**
+ * A recipe on disk: conda-build's meta.yaml or rattler-build's recipe.yaml (the v1 format), its own variant
+ * config (conda_build_config.yaml, or variants.yaml beside a v1 recipe) and its build scripts.
+ */
 export interface Recipe {
   /** The feedstock's name (`zlib` for `zlib-feedstock/`). */
   feedstock: string;
+  format: 'meta.yaml' | 'v1';
   dir: string;
+  /** meta.yaml or recipe.yaml. */
   metaFile: string;
   metaText: string;
   configFile: string | undefined;
@@ -15,17 +20,21 @@ export interface Recipe {
   scripts: Map<string, string>;
 }
 
-/** Finds the recipe of a feedstock (`<dir>/recipe/meta.yaml`) or of a recipe directory (`<dir>/meta.yaml`). */
-export function findRecipeDir(dir: string): string | undefined {
+/**
+ * Finds the recipe of a feedstock (`<dir>/recipe/meta.yaml` or `recipe.yaml`) or of a recipe directory; a
+ * directory holding both (a feedstock midway through its move to v1) is read as meta.yaml, which it still builds
+ * with on conda-forge until the old file is removed.
+ */
+export function findRecipe(dir: string): { dir: string; file: string; format: Recipe['format'] } | undefined {
   for (const candidate of [join(dir, 'recipe'), dir]) {
-    if (existsSync(join(candidate, 'meta.yaml'))) return candidate;
+    if (existsSync(join(candidate, 'meta.yaml'))) {
+      return { dir: candidate, file: join(candidate, 'meta.yaml'), format: 'meta.yaml' };
+    }
+    if (existsSync(join(candidate, 'recipe.yaml'))) {
+      return { dir: candidate, file: join(candidate, 'recipe.yaml'), format: 'v1' };
+    }
   }
   return undefined;
-}
-
-/** A recipe in rattler-build's format (`recipe.yaml`), which accel does not read. */
-function findV1Recipe(dir: string): string | undefined {
-  return [join(dir, 'recipe', 'recipe.yaml'), join(dir, 'recipe.yaml')].find((f) => existsSync(f));
 }
 
 export function loadRecipe(dir: string): Recipe {
@@ -33,27 +42,24 @@ export function loadRecipe(dir: string): Recipe {
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new AccelError('ACCEL_CONDA_NO_RECIPE', `no such directory: ${dir}`);
   }
-  const recipeDir = findRecipeDir(root);
-  const v1 = recipeDir ? undefined : findV1Recipe(root);
-  if (v1) {
-    throw new AccelError(
-      'ACCEL_CONDA_UNSUPPORTED',
-      `${v1}:1: recipe.yaml (rattler-build's format) is not supported; accel reads conda-build's meta.yaml`,
-      { hint: 'render this feedstock with rattler-build, or use a version of it that still has meta.yaml' },
-    );
-  }
-  if (!recipeDir) {
+  const found = findRecipe(root);
+  if (!found) {
     throw new AccelError(
       'ACCEL_CONDA_NO_RECIPE',
-      `no recipe in ${dir}: neither recipe/meta.yaml nor meta.yaml exists`,
+      `no recipe in ${dir}: none of recipe/meta.yaml, recipe/recipe.yaml, meta.yaml, recipe.yaml exists`,
       {
-        hint: 'point at a feedstock (with recipe/meta.yaml) or a recipe directory (with meta.yaml)',
+        hint: 'point at a feedstock (with recipe/meta.yaml or recipe/recipe.yaml) or a recipe directory',
       },
     );
   }
-  const metaFile = join(recipeDir, 'meta.yaml');
-  const configFile = join(recipeDir, 'conda_build_config.yaml');
-  const hasConfig = existsSync(configFile);
+  const recipeDir = found.dir;
+  const metaFile = found.file;
+  // A v1 recipe's variants are in variants.yaml; conda_build_config.yaml is read too, as rattler-build does.
+  const configFile = [
+    ...(found.format === 'v1' ? [join(recipeDir, 'variants.yaml')] : []),
+    join(recipeDir, 'conda_build_config.yaml'),
+  ].find((f) => existsSync(f));
+  const hasConfig = configFile !== undefined;
   const scripts = new Map<string, string>();
   for (const name of readdirSync(recipeDir)) {
     if (/\.(sh|bat)$/.test(name)) scripts.set(name, readFileSync(join(recipeDir, name), 'utf8'));
@@ -62,6 +68,7 @@ export function loadRecipe(dir: string): Recipe {
   const base = basename(root) === 'recipe' ? basename(resolve(root, '..')) : basename(root);
   return {
     feedstock: base.replace(/-feedstock$/, ''),
+    format: found.format,
     dir: recipeDir,
     metaFile,
     metaText: readFileSync(metaFile, 'utf8'),
@@ -71,15 +78,10 @@ export function loadRecipe(dir: string): Recipe {
   };
 }
 
-/**
- * Feedstocks under `dir`: itself when it holds a recipe, else each subdirectory that does (sorted).
- * Feedstocks whose recipe is a rattler-build `recipe.yaml` are listed apart, so that a plan can say which
- * feedstocks it could not read instead of silently treating their packages as external.
- */
-export function feedstockDirs(dir: string): { feedstocks: string[]; unsupported: string[] } {
+/** Feedstocks under `dir`: itself when it holds a recipe, else each subdirectory that does (sorted). */
+export function feedstockDirs(dir: string): string[] {
   const root = resolve(dir);
-  if (findRecipeDir(root)) return { feedstocks: [root], unsupported: [] };
-  if (findV1Recipe(root)) return { feedstocks: [], unsupported: [root] };
+  if (findRecipe(root)) return [root];
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new AccelError('ACCEL_CONDA_NO_RECIPE', `no such directory: ${dir}`);
   }
@@ -88,14 +90,13 @@ export function feedstockDirs(dir: string): { feedstocks: string[]; unsupported:
     .map((name) => join(root, name))
     .filter((d) => isDirectory(d))
     .sort();
-  const found = subdirs.filter((d) => findRecipeDir(d));
-  const unsupported = subdirs.filter((d) => !findRecipeDir(d) && findV1Recipe(d));
-  if (found.length === 0 && unsupported.length === 0) {
+  const found = subdirs.filter((d) => findRecipe(d));
+  if (found.length === 0) {
     throw new AccelError('ACCEL_CONDA_NO_RECIPE', `no feedstock or recipe in ${dir}`, {
-      hint: 'pass feedstock directories (each with recipe/meta.yaml), or a directory that holds them',
+      hint: 'pass feedstock directories (each with recipe/meta.yaml or recipe/recipe.yaml), or a directory that holds them',
     });
   }
-  return { feedstocks: found, unsupported };
+  return found;
 }
 
 function isDirectory(path: string): boolean {
@@ -122,6 +123,10 @@ export function usedVariables(recipe: Recipe, keys: Iterable<string>): Set<strin
     }
   }
   for (const m of text.matchAll(/^\s*-\s+([A-Za-z0-9_.-]+)\s*(?:#.*)?$/gm)) words.add(m[1] as string);
+  // A v1 recipe's conditions are bare expressions: `- if: linux and cuda_compiler_version != "None"`.
+  for (const m of text.matchAll(/^\s*(?:-\s+)?(?:if|skip):\s*(.+)$/gm)) {
+    for (const w of (m[1] as string).replace(/(['"])(?:(?!\1).)*\1/g, ' ').match(IDENT) ?? []) words.add(w);
+  }
   for (const m of text.matchAll(/(compiler|stdlib)\(\s*['"](\w+)['"]/g)) {
     const lang = m[2] as string;
     if (m[1] === 'compiler') words.add(`${lang}_compiler`).add(`${lang}_compiler_version`);

@@ -17,6 +17,8 @@ export interface OutputRecord {
   variant: Record<string, string>;
   requirements: { build: string[]; host: string[]; run: string[]; run_constrained: string[] };
   run_exports: { weak: string[]; strong: string[] };
+  /** Host packages whose run_exports this output does not take: by the exported name, or all of a package's. */
+  ignore_run_exports: { by_name: string[]; from_package: string[] };
   test: { commands: string[]; requires: string[]; imports: string[]; files: string[]; source_files: string[] };
   sources: Source[];
   about: { home: string | null; license: string | null; summary: string | null };
@@ -52,6 +54,8 @@ export interface Source {
   git_url: string | null;
   git_rev: string | null;
   path: string | null;
+  /** Keep the download under this name in the work directory instead of unpacking it (a v1 `file_name`). */
+  file_name: string | null;
 }
 
 /** A recipe's source, to point errors about a field at the line that sets it. */
@@ -120,6 +124,7 @@ export function readSources(v: unknown, file: RecipeText): Source[] {
       git_url: str(d.git_url),
       git_rev: str(d.git_rev),
       path: str(d.path),
+      file_name: null,
     };
   });
 }

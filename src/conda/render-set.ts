@@ -20,11 +20,11 @@ export function renderFeedstocks(
   roots: string[],
   options: RenderOptions,
   flags: { ciSupport: boolean; keepGoing: boolean },
-): { recipes: RenderedRecipe[]; failed: RenderFailure[]; unsupported: string[] } {
-  const found = roots.map(feedstockDirs);
+): { recipes: RenderedRecipe[]; failed: RenderFailure[] } {
+  const found = roots.flatMap(feedstockDirs);
   const recipes: RenderedRecipe[] = [];
   const failed: RenderFailure[] = [];
-  for (const dir of found.flatMap((f) => f.feedstocks)) {
+  for (const dir of found) {
     try {
       const recipe = loadRecipe(dir);
       recipes.push(flags.ciSupport ? renderWithCiSupport(recipe, options) : renderRecipe(recipe, options));
@@ -37,5 +37,5 @@ export function renderFeedstocks(
       });
     }
   }
-  return { recipes, failed, unsupported: found.flatMap((f) => f.unsupported) };
+  return { recipes, failed };
 }

@@ -26,6 +26,7 @@ import {
   where,
 } from './record.ts';
 import { applySelectors } from './selectors.ts';
+import { renderV1 } from './v1/render.ts';
 import { addVariantFile, emptyConfig, expandVariants, firstValues, type VariantConfig, yamlError } from './variants.ts';
 
 export interface RenderOptions {
@@ -49,6 +50,8 @@ export interface RenderedRecipe {
   buildRequires: string[];
   /** Build requirements the build machine provides: tools (make, cmake, …) and compilers. */
   machineRequires: string[];
+  /** What the recipe asks for that accel accepts but does not do (a v1 recipe's dynamic_linking checks). */
+  warnings: string[];
 }
 
 /**
@@ -57,6 +60,7 @@ export interface RenderedRecipe {
  * need the outputs' versions and build strings, which only a render tells.
  */
 export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRecipe {
+  if (recipe.format === 'v1') return renderV1(recipe, options);
   const target = parsePlatform(options.targetPlatform);
   const build = parsePlatform(options.buildPlatform);
   const config = loadConfig(recipe, options, target, build);
@@ -153,6 +157,7 @@ export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRe
     records,
     buildRequires: [...buildRequires].sort(),
     machineRequires: [...tools].sort(),
+    warnings: [],
   };
 }
 
@@ -162,14 +167,14 @@ export function isCompilerPackage(name: string): boolean {
 }
 
 /** A build requirement: a package the set must provide, or a tool or compiler the build machine provides. */
-function addBuildSide(spec: string, packages: Set<string>, machine: Set<string>): void {
+export function addBuildSide(spec: string, packages: Set<string>, machine: Set<string>): void {
   const name = specName(spec);
   if (isMachineTool(name) || isCompilerPackage(name)) machine.add(name);
   else packages.add(name);
 }
 
 /** A host requirement: a package of the set, except the toolchain's runtime (libgcc, libstdcxx). */
-function addHostSide(spec: string, packages: Set<string>): void {
+export function addHostSide(spec: string, packages: Set<string>): void {
   const name = specName(spec);
   if (!TOOLCHAIN_RUNTIME.has(name)) packages.add(name);
 }
@@ -201,7 +206,7 @@ function buildVariables(recipe: Recipe, target: Platform, variant: Record<string
   return vars;
 }
 
-function loadConfig(recipe: Recipe, options: RenderOptions, target: Platform, build: Platform): VariantConfig {
+export function loadConfig(recipe: Recipe, options: RenderOptions, target: Platform, build: Platform): VariantConfig {
   const config = emptyConfig();
   const names = platformNames(target, build, {});
   // The recipe's own file first, then the given ones, which win (conda-build's `-m`): a feedstock's
@@ -246,7 +251,7 @@ export function variantHash(values: Record<string, string>): string {
     .slice(0, 7)}`;
 }
 
-interface BuildStringInput {
+export interface BuildStringInput {
   noarch: string | null;
   number: number;
   values: Record<string, string>;
@@ -255,7 +260,7 @@ interface BuildStringInput {
   usesPython: boolean;
 }
 
-function buildString({ noarch, number, values, target, usesPython }: BuildStringInput): string {
+export function buildString({ noarch, number, values, target, usesPython }: BuildStringInput): string {
   if (noarch) return `${noarch === 'python' ? 'py' : ''}${variantHash({})}_${number}`;
   const py = usesPython && values.python ? `py${values.python.replace(/^(\d+)\.(\d+).*$/, '$1$2')}` : '';
   return `${py}${variantHash({ ...values, target_platform: target.subdir })}_${number}`;
@@ -327,6 +332,10 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
         run_constrained: list('run_constrained'),
       },
       run_exports: readRunExports(b.run_exports, file),
+      ignore_run_exports: {
+        by_name: asList(b.ignore_run_exports, file, 'build/ignore_run_exports'),
+        from_package: asList(b.ignore_run_exports_from, file, 'build/ignore_run_exports_from').map(specName),
+      },
       test: readTest(spec.test, file),
       sources,
       about: readAbout(spec.about ?? meta.about, file),

@@ -1,0 +1,515 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import type { FunctionContext, OutputPin } from '../functions.ts';
+import { Evaluator } from '../jinja-eval.ts';
+import { type Platform, parsePlatform, platformNames } from '../platform.ts';
+import { type Recipe, usedVariables } from '../recipe.ts';
+import { recipeError } from '../recipe-error.ts';
+import { type OutputRecord, type Source, specName } from '../record.ts';
+import {
+  addBuildSide,
+  addHostSide,
+  buildString,
+  loadConfig,
+  type RenderedRecipe,
+  type RenderOptions,
+  variantHash,
+} from '../render.ts';
+import { expandVariants, firstValues } from '../variants.ts';
+import { condition, evaluate, join as joinPath, scalarValue } from './evaluate.ts';
+import { v1Functions } from './functions.ts';
+import { checkKeys } from './schema.ts';
+import { entry, parseTree, type YNode } from './tree.ts';
+
+/** Paths whose scalars are bare expressions, evaluated by the renderer rather than templated. */
+const BARE = new Set(['build/skip', 'outputs/build/skip', 'cache/build/skip']);
+
+/** Keys an output inherits from the top level of a multi-output recipe (an output's own value wins, key by key). */
+const INHERITED = ['build', 'requirements', 'about'];
+
+/**
+ * Renders a rattler-build recipe (`recipe.yaml`, the v1 format) into the same records a meta.yaml renders to,
+ * so plan, build, test and publish treat both alike. Per variant: context in order, then the tree with its
+ * `${{ … }}` expressions and `if:` items evaluated, then the records. Recipes that call pin_subpackage render
+ * twice, since a pin needs the outputs' versions and build strings.
+ */
+export function renderV1(recipe: Recipe, options: RenderOptions): RenderedRecipe {
+  const file = recipe.metaFile;
+  const tree = parseTree(recipe.metaText, file);
+  const warnings = checkKeys(tree, file);
+  const schema = entry(tree, 'schema_version');
+  if (schema && !(schema.value.kind === 'scalar' && schema.value.value === '1')) {
+    throw recipeError('UNSUPPORTED', { file, line: schema.line }, 'schema_version: only version 1 is known');
+  }
+  const target = parsePlatform(options.targetPlatform);
+  const build = parsePlatform(options.buildPlatform);
+  const config = loadConfig(recipe, options, target, build);
+  const used = usedVariables(recipe, config.values.keys());
+  used.delete('target_platform');
+  const base = firstValues(config);
+  const records: OutputRecord[] = [];
+  const buildRequires = new Set<string>();
+  const tools = new Set<string>();
+  const dists = new Set<string>();
+  for (const variant of expandVariants(config, used)) {
+    const all: Record<string, string> = { ...base, ...variant, target_platform: target.subdir };
+    const usedValues = Object.fromEntries([...used].sort().map((k) => [k, all[k] as string]));
+    const ctx: FunctionContext = { file, target, variant: all, outputs: undefined, usedPins: { value: false } };
+    const pass = () => renderVariant({ recipe, tree, target, build, all, usedValues, ctx, env: options.env });
+    let result = pass();
+    if (result && ctx.usedPins.value) {
+      ctx.outputs = new Map<string, OutputPin>(
+        result.outputs.map((o) => [o.name, { version: o.version, build: o.build_string }]),
+      );
+      result = pass();
+    }
+    if (!result) continue;
+    for (const record of result.outputs) {
+      for (const spec of record.requirements.build) addBuildSide(spec, buildRequires, tools);
+      for (const spec of record.requirements.host) addHostSide(spec, buildRequires);
+      const top = record.top_level?.requirements;
+      for (const spec of top?.build ?? []) addBuildSide(spec, buildRequires, tools);
+      for (const spec of top?.host ?? []) addHostSide(spec, buildRequires);
+      const dist = `${record.subdir}/${record.name}-${record.version}-${record.build_string}`;
+      if (dists.has(dist)) continue;
+      dists.add(dist);
+      records.push(record);
+    }
+  }
+  return {
+    feedstock: recipe.feedstock,
+    metaFile: file,
+    records,
+    buildRequires: [...buildRequires].sort(),
+    machineRequires: [...tools].sort(),
+    warnings,
+  };
+}
+
+interface VariantInput {
+  recipe: Recipe;
+  tree: YNode;
+  target: Platform;
+  build: Platform;
+  all: Record<string, string>;
+  usedValues: Record<string, string>;
+  ctx: FunctionContext;
+  env: Record<string, string | undefined>;
+}
+
+/** One variant's records, or null when the recipe's build/skip is true for it. */
+function renderVariant(input: VariantInput): { outputs: OutputRecord[] } | null {
+  const { recipe, tree, target, build, all, usedValues, ctx } = input;
+  const file = recipe.metaFile;
+  const names = platformNames(target, build, all);
+  const ev = new Evaluator(
+    file,
+    { ...names, ...v1Functions(ctx, input.env) },
+    {
+      undefinedHint: (name) => `define '${name.split('.')[0]}' under context:, or pass it in variants.yaml`,
+    },
+  );
+  ev.define('hash', variantHash({ ...usedValues, target_platform: target.subdir }));
+  const context = entry(tree, 'context')?.value;
+  if (context && context.kind !== 'map') {
+    throw recipeError('RECIPE', { file, line: context.line }, "'context' must be a mapping of names to values");
+  }
+  for (const e of context?.kind === 'map' ? context.entries : []) {
+    if (e.value.kind !== 'scalar') {
+      throw recipeError('RECIPE', { file, line: e.line }, `context/${e.key} must be a value`);
+    }
+    ev.define(e.key, contextValue(ev, e.value, file));
+  }
+  const rest: YNode = {
+    kind: 'map',
+    line: tree.line,
+    entries: tree.kind === 'map' ? tree.entries.filter((e) => e.key !== 'context' && e.key !== 'extra') : [],
+  };
+  const doc = new Node(evaluate(ev, rest, file, '', BARE), file, '');
+  if (skipped(ev, doc.get('build')?.get('skip'), file)) return null;
+  const topSources = readSources(doc.get('source'));
+  const outputs = doc.get('outputs');
+  const render = { recipe, target, usedValues, ev };
+  if (!outputs) {
+    const pkg = doc.require('package');
+    return {
+      outputs: [
+        outputRecord(render, doc, {
+          name: pkg.require('name').str(),
+          version: pkg.require('version').str(),
+          sources: topSources,
+          topLevel: null,
+          inherited: false,
+        }),
+      ],
+    };
+  }
+  if (doc.get('package')) {
+    throw recipeError(
+      'RECIPE',
+      doc.get('package')?.pos() ?? doc.pos(),
+      'a recipe with outputs names itself under recipe:, not package:',
+    );
+  }
+  const top = doc.get('recipe');
+  const version = top?.get('version')?.str() ?? '';
+  const cache = doc.get('cache');
+  const cacheReq = cache?.get('requirements');
+  const topLevel: OutputRecord['top_level'] = cache
+    ? {
+        name: top?.get('name')?.str() ?? recipe.feedstock,
+        requirements: { build: cacheReq?.get('build')?.strings() ?? [], host: cacheReq?.get('host')?.strings() ?? [] },
+        script: (() => {
+          const s = scriptOf(recipe, cache.get('build')?.get('script'), cache.pos());
+          return s ? { file: s.file, text: s.text } : null;
+        })(),
+      }
+    : null;
+  const sources = [...topSources, ...readSources(cache?.get('source'))];
+  const records: OutputRecord[] = [];
+  for (const out of outputs.items()) {
+    const merged = inherit(doc, out);
+    if (skipped(ev, merged.get('build')?.get('skip'), file)) continue;
+    const pkg = merged.require('package');
+    records.push(
+      outputRecord(render, merged, {
+        name: pkg.require('name').str(),
+        version: pkg.get('version')?.str() || version,
+        sources: [...sources, ...readSources(out.get('source'))],
+        topLevel,
+        inherited: true,
+      }),
+    );
+  }
+  return { outputs: records };
+}
+
+/** A context value: typed when it is one expression or a plain integer or boolean, else the rendered text. */
+function contextValue(ev: Evaluator, node: Extract<YNode, { kind: 'scalar' }>, file: string): unknown {
+  if (node.value.includes('${{')) return scalarValue(ev, node.value, file, node.line);
+  if (node.plain && /^-?\d+$/.test(node.value)) return Number(node.value);
+  if (node.plain && /^(true|false)$/i.test(node.value)) return node.value.toLowerCase() === 'true';
+  return node.value;
+}
+
+function skipped(ev: Evaluator, node: Node | undefined, file: string): boolean {
+  if (!node) return false;
+  const list = node.raw.kind === 'seq' ? node.items() : [node];
+  return list.some((n) => {
+    const s = n.scalar();
+    return condition(ev, s.value, file, s.line);
+  });
+}
+
+/** An output with the top level's build, requirements and about merged under its own (its own keys win). */
+function inherit(doc: Node, out: Node): Node {
+  const entries = out.raw.kind === 'map' ? [...out.raw.entries] : [];
+  for (const key of INHERITED) {
+    const mine = entries.findIndex((e) => e.key === key);
+    const theirs = doc.get(key)?.raw;
+    if (theirs?.kind !== 'map') continue;
+    const own = entries[mine];
+    if (!own) {
+      entries.push({ key, value: theirs, line: theirs.line });
+    } else if (own.value.kind === 'map') {
+      const keys = new Set(own.value.entries.map((e) => e.key));
+      const value: YNode = {
+        ...own.value,
+        entries: [...own.value.entries, ...theirs.entries.filter((e) => !keys.has(e.key))],
+      };
+      entries[mine] = { ...own, value };
+    }
+  }
+  return new Node({ ...out.raw, kind: 'map', entries } as YNode, out.file, 'outputs');
+}
+
+interface RenderInput {
+  recipe: Recipe;
+  target: Platform;
+  usedValues: Record<string, string>;
+  ev: Evaluator;
+}
+
+function outputRecord(
+  input: RenderInput,
+  spec: Node,
+  o: { name: string; version: string; sources: Source[]; topLevel: OutputRecord['top_level']; inherited: boolean },
+): OutputRecord {
+  const { recipe, target, usedValues } = input;
+  const b = spec.get('build');
+  const req = spec.get('requirements');
+  const list = (k: string) => req?.get(k)?.strings() ?? [];
+  const number = b?.get('number')?.int() ?? 0;
+  const noarch = b?.get('noarch')?.str() || null;
+  const explicit = b?.get('string')?.str();
+  const usesPython = [...list('build'), ...list('host')].some((s) => specName(s) === 'python');
+  const files = b?.get('files');
+  const own = b?.get('script');
+  let script: OutputRecord['script'] = null;
+  if (own) {
+    const s = scriptOf(recipe, own, own.pos());
+    script = s ? { ...s, shared: false } : null;
+  } else if (o.topLevel) {
+    // A cache output without a script of its own is made of the cache's files (all, or its `files:`).
+    script = { file: null, text: '', shared: true };
+  } else {
+    const s = scriptOf(recipe, undefined, spec.pos());
+    script = s ? { ...s, shared: false } : null;
+  }
+  if (!o.version) throw recipeError('RECIPE', spec.pos(), `package/version is missing for ${o.name}`);
+  const runExports = req?.get('run_exports');
+  const ignore = req?.get('ignore_run_exports');
+  const about = spec.get('about');
+  return {
+    feedstock: recipe.feedstock,
+    recipe_dir: recipe.dir,
+    name: o.name,
+    version: o.version,
+    build_number: number,
+    build_string: explicit || buildString({ noarch, number, values: usedValues, target, usesPython }),
+    subdir: noarch ? 'noarch' : target.subdir,
+    noarch,
+    variant: usedValues,
+    requirements: {
+      build: list('build'),
+      host: pinFromVariant(list('host'), usedValues),
+      run: list('run'),
+      run_constrained: list('run_constraints'),
+    },
+    run_exports: !runExports
+      ? { weak: [], strong: [] }
+      : runExports.raw.kind === 'map'
+        ? { weak: runExports.get('weak')?.strings() ?? [], strong: runExports.get('strong')?.strings() ?? [] }
+        : { weak: runExports.strings(), strong: [] },
+    ignore_run_exports: {
+      by_name: ignore?.get('by_name')?.strings() ?? [],
+      from_package: (ignore?.get('from_package')?.strings() ?? []).map(specName),
+    },
+    test: readTests(spec.get('tests'), recipe, target),
+    sources: o.sources,
+    about: {
+      home: about?.get('homepage')?.str() || null,
+      license: about?.get('license')?.str() || null,
+      summary: about?.get('summary')?.str() || null,
+    },
+    top_level: o.topLevel,
+    files: files ? (files.raw.kind === 'map' ? (files.get('include')?.strings() ?? []) : files.strings()) : [],
+    files_exclude: files?.raw.kind === 'map' ? (files.get('exclude')?.strings() ?? []) : [],
+    script,
+  };
+}
+
+/** A bare host requirement named like a variant key takes that key's value (`zlib` → `zlib 1.3`). */
+function pinFromVariant(specs: string[], used: Record<string, string>): string[] {
+  return specs.map((s) => (/\s/.test(s) || used[s] === undefined ? s : `${s} ${used[s]}`));
+}
+
+function readSources(node: Node | undefined): Source[] {
+  if (!node) return [];
+  const list = node.raw.kind === 'seq' ? node.items() : [node];
+  return list.map((s) => {
+    const str = (k: string) => s.get(k)?.str() || null;
+    const url = s.get('url');
+    return {
+      url: url ? (url.raw.kind === 'seq' ? (url.strings()[0] ?? null) : url.str()) : null,
+      sha256: str('sha256'),
+      md5: str('md5'),
+      sha1: null,
+      patches: s.get('patches')?.strings() ?? [],
+      folder: str('target_directory'),
+      git_url: str('git'),
+      git_rev: str('rev') ?? str('tag') ?? str('branch'),
+      path: str('path'),
+      file_name: str('file_name'),
+    };
+  });
+}
+
+/**
+ * A build script: a file of the recipe (`build.sh` when none is named), inline commands (a string or a list),
+ * or `{file | content, env}`. Returns null when there is nothing to run.
+ */
+function scriptOf(
+  recipe: Recipe,
+  node: Node | undefined,
+  pos: { file: string; line: number },
+): { file: string | null; text: string } | null {
+  const fromFile = (name: string, at: { file: string; line: number }) => {
+    const candidates = name.endsWith('.sh') ? [name] : [name, `${name}.sh`];
+    for (const c of candidates) {
+      const path = resolve(recipe.dir, c);
+      if (relative(recipe.dir, path).startsWith('..')) {
+        throw recipeError('RECIPE', at, `script file ${name} is outside the recipe directory`);
+      }
+      if (existsSync(path) && statSync(path).isFile()) return { file: c, text: readFileSync(path, 'utf8') };
+    }
+    return undefined;
+  };
+  if (!node) return fromFile('build.sh', pos) ?? null;
+  if (node.raw.kind === 'seq') return { file: null, text: node.strings().join('\n') };
+  if (node.raw.kind === 'scalar') {
+    const s = node.str();
+    // One line naming a file of the recipe is that file; anything else is a command.
+    if (!s.includes('\n')) {
+      const f = fromFile(s.trim(), node.pos());
+      if (f) return f;
+      if (/\.(sh|bat|ps1)$/.test(s.trim())) {
+        throw recipeError('RECIPE', node.pos(), `build script ${s.trim()} is not in ${recipe.dir}`);
+      }
+    }
+    return { file: null, text: s };
+  }
+  const interpreter = node.get('interpreter')?.str();
+  if (interpreter && interpreter !== 'bash') {
+    throw recipeError(
+      'UNSUPPORTED',
+      node.get('interpreter')?.pos() ?? node.pos(),
+      `${node.path}/interpreter: ${interpreter} is not supported; accel runs build scripts with bash`,
+    );
+  }
+  const env = node.get('env');
+  const exports =
+    env?.raw.kind === 'map'
+      ? env.raw.entries.map((e) => `export ${e.key}=${shellQuote(new Node(e.value, node.file, '').str())}`)
+      : [];
+  const named = node.get('file')?.str();
+  const content = node.get('content');
+  let body: { file: string | null; text: string } | null;
+  if (named) {
+    const f = fromFile(named, node.get('file')?.pos() ?? node.pos());
+    if (!f)
+      throw recipeError(
+        'RECIPE',
+        node.get('file')?.pos() ?? node.pos(),
+        `build script ${named} is not in ${recipe.dir}`,
+      );
+    body = f;
+  } else if (content) {
+    body = { file: null, text: content.raw.kind === 'seq' ? content.strings().join('\n') : content.str() };
+  } else {
+    body = fromFile('build.sh', node.pos()) ?? null;
+  }
+  if (!body || exports.length === 0) return body;
+  return { file: null, text: `${exports.join('\n')}\n${body.text}` };
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The v1 `tests:` list as the builder's one test: `script` tests' commands, requirements and files;
+ * `package_contents` as checks on the installed package; `python` imports as python commands.
+ */
+function readTests(node: Node | undefined, recipe: Recipe, target: Platform): OutputRecord['test'] {
+  const test: OutputRecord['test'] = { commands: [], requires: [], imports: [], files: [], source_files: [] };
+  if (!node) return test;
+  for (const t of node.items()) {
+    const script = t.get('script');
+    if (script) {
+      const s = scriptOf(recipe, script, script.pos());
+      if (s) test.commands.push(s.text);
+      const req = t.get('requirements');
+      test.requires.push(...(req?.get('run')?.strings() ?? []), ...(req?.get('build')?.strings() ?? []));
+      const files = t.get('files');
+      test.files.push(...(files?.get('recipe')?.strings() ?? []));
+      test.source_files.push(...(files?.get('source')?.strings() ?? []));
+    }
+    const contents = t.get('package_contents');
+    if (contents) test.commands.push(...contentChecks(contents, target));
+    const python = t.get('python');
+    if (python) {
+      const imports = python.get('imports')?.strings() ?? [];
+      test.imports.push(...imports);
+      for (const m of imports) test.commands.push(`python -c ${shellQuote(`import ${m}`)}`);
+      if (python.get('pip_check')?.str() !== 'false') {
+        test.commands.push('python -m pip check');
+        test.requires.push('pip');
+      }
+      test.requires.push('python');
+    }
+  }
+  test.requires = [...new Set(test.requires)];
+  return test;
+}
+
+/** Shell checks for `package_contents`: each listed path (globs allowed) must exist in the test prefix. */
+function contentChecks(node: Node, target: Platform): string[] {
+  const checks: string[] = [];
+  const exists = (glob: string, what: string) =>
+    `( shopt -s nullglob globstar; set -- "$PREFIX"/${glob}; [ $# -gt 0 ] ) || { echo ${shellQuote(`package_contents: no ${what} matches ${glob}`)} >&2; exit 1; }`;
+  const absent = (glob: string) =>
+    `( shopt -s nullglob globstar; set -- "$PREFIX"/${glob}; [ $# -eq 0 ] ) || { echo ${shellQuote(`package_contents: ${glob} must not exist`)} >&2; exit 1; }`;
+  const files = node.get('files');
+  if (files?.raw.kind === 'map') {
+    for (const f of files.get('exists')?.strings() ?? []) checks.push(exists(f, 'file'));
+    for (const f of files.get('not_exists')?.strings() ?? []) checks.push(absent(f));
+  } else {
+    for (const f of files?.strings() ?? []) checks.push(exists(f, 'file'));
+  }
+  for (const h of node.get('include')?.strings() ?? []) checks.push(exists(`include/${h}`, 'header'));
+  const shlib = target.os === 'osx' ? 'dylib' : 'so';
+  for (const l of node.get('lib')?.strings() ?? []) {
+    checks.push(exists(l.includes('.') ? `lib/${l}` : `lib/lib${l}.${shlib}`, 'library'));
+  }
+  for (const b of node.get('bin')?.strings() ?? []) checks.push(exists(`bin/${b}`, 'program'));
+  for (const p of node.get('site_packages')?.strings() ?? []) {
+    const path = p.replace(/\./g, '/');
+    checks.push(
+      `( shopt -s nullglob; set -- "$PREFIX"/lib/python*/site-packages/${path}/__init__.py "$PREFIX"/lib/python*/site-packages/${path}.py; [ $# -gt 0 ] ) || { echo ${shellQuote(`package_contents: no module ${p}`)} >&2; exit 1; }`,
+    );
+  }
+  return checks;
+}
+
+/** A node of the evaluated tree with its path, read as the types recipe keys have. */
+export class Node {
+  readonly raw: YNode;
+  readonly file: string;
+  readonly path: string;
+  constructor(raw: YNode, file: string, path: string) {
+    this.raw = raw;
+    this.file = file;
+    this.path = path;
+  }
+  pos(): { file: string; line: number } {
+    return { file: this.file, line: this.raw.line };
+  }
+  get(key: string): Node | undefined {
+    if (this.raw.kind !== 'map') return undefined;
+    const e = this.raw.entries.find((x) => x.key === key);
+    // A key with no value (`run_exports:` emptied by its conditions) is as good as absent.
+    if (!e || (e.value.kind === 'scalar' && e.value.value === '' && e.value.plain)) return undefined;
+    return new Node(e.value, this.file, joinPath(this.path, key));
+  }
+  require(key: string): Node {
+    const n = this.get(key);
+    if (!n) throw recipeError('RECIPE', this.pos(), `${joinPath(this.path, key)} is missing`);
+    return n;
+  }
+  scalar(): Extract<YNode, { kind: 'scalar' }> {
+    if (this.raw.kind !== 'scalar')
+      throw recipeError('RECIPE', this.pos(), `${this.path || 'the recipe'} must be a value`);
+    return this.raw;
+  }
+  str(): string {
+    return this.scalar().value.trim();
+  }
+  int(): number {
+    const s = this.str();
+    if (!/^\d+$/.test(s))
+      throw recipeError('RECIPE', this.pos(), `${this.path} must be a non-negative integer, not '${s}'`);
+    return Number(s);
+  }
+  items(): Node[] {
+    if (this.raw.kind !== 'seq') throw recipeError('RECIPE', this.pos(), `${this.path} must be a list`);
+    return this.raw.items.map((i) => new Node(i, this.file, this.path));
+  }
+  /** A list of strings (a single value counts as a list of one); empty items (a condition's leftovers) dropped. */
+  strings(): string[] {
+    if (this.raw.kind === 'scalar') return this.raw.value.trim() === '' ? [] : [this.raw.value.trim()];
+    return this.items()
+      .map((n) => n.str())
+      .filter((s) => s !== '');
+  }
+}
