@@ -1,5 +1,7 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import type { Dict } from './jinja-values.ts';
+import { Evaluator } from './jinja-eval.ts';
+import { parseExpr } from './jinja-expr.ts';
+import { type Dict, isDict, truthy } from './jinja-values.ts';
 import { recipeError } from './recipe-error.ts';
 import { applySelectors } from './selectors.ts';
 
@@ -46,7 +48,7 @@ export function addVariantFile(into: VariantConfig, file: string, text: string, 
     // explicit `""` is a value (openblas' empty suffix variant), told apart from an empty item by the core
     // schema, which reads the one as '' and the other as null.
     const explicit = (core as Dict | null)?.[key];
-    const all = Array.isArray(value) ? value : [value];
+    const all = conditionalItems(Array.isArray(value) ? value : [value], file, text, key, names);
     const list = all.filter(
       (v, i) => v !== null && (v !== '' || (Array.isArray(explicit) ? explicit[i] : explicit) === ''),
     );
@@ -57,6 +59,25 @@ export function addVariantFile(into: VariantConfig, file: string, text: string, 
     into.values.set(key, list as string[]);
     into.origin.set(key, file);
   }
+}
+
+/**
+ * A variants.yaml (rattler-build's) chooses values with `- if: linux then: … else: …` items instead of selector
+ * comments: such an item becomes the values of the branch taken.
+ */
+function conditionalItems(items: unknown[], file: string, text: string, key: string, names: Dict): unknown[] {
+  if (!items.some((i) => isDict(i) && 'if' in i)) return items;
+  const evaluator = new Evaluator(file, names, { unknownIsFalse: true });
+  return items.flatMap((item) => {
+    if (!isDict(item) || !('if' in item)) return [item];
+    const line = lineOf(text, key);
+    if (typeof item.if !== 'string' || item.then === undefined) {
+      throw recipeError('VARIANT', { file, line }, `${key}: a condition needs 'if: <expression>' and 'then:'`);
+    }
+    const branch = truthy(evaluator.eval(parseExpr(item.if, file, line))) ? item.then : item.else;
+    if (branch === undefined || branch === null) return [];
+    return conditionalItems(Array.isArray(branch) ? branch : [branch], file, text, key, names);
+  });
 }
 
 function addZipKeys(into: VariantConfig, file: string, value: unknown): void {

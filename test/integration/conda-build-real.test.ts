@@ -22,7 +22,8 @@ import { CROSS_BUILD_TOOLS, okJson, type ResultJson, statuses } from './conda-bu
 /** Every test here runs the cross toolchain, autoreconf, libtoolize, pkg-config, cmake, perl, patch: without them it skips, naming them. */
 const test = testNeeding(...CROSS_BUILD_TOOLS, 'autoreconf', 'libtoolize', 'pkg-config', 'cmake', 'perl', 'patch');
 
-const SUBSET = ['zlib', 'bzip2', 'lz4-c', 'ncurses', 'readline'];
+// yaml and libedit are rattler-build recipes (recipe.yaml): libedit builds on ncurses from the meta.yaml set.
+const SUBSET = ['zlib', 'bzip2', 'lz4-c', 'ncurses', 'readline', 'yaml', 'libedit'];
 const missing = existsSync(SHARED_FEEDSTOCKS) ? missingSources(SUBSET) : SUBSET;
 const skip =
   missing.length === 0
@@ -43,9 +44,11 @@ test('real conda-forge feedstocks build unchanged for linux-aarch64 and pass the
   const out = okJson(r);
   assert.deepEqual(statuses(out), {
     bzip2: 'built',
+    libedit: 'built',
     'lz4-c': 'built',
     ncurses: 'built',
     readline: 'built',
+    yaml: 'built',
     zlib: 'built',
   });
   // zlib's Debian tarball is a repack (relation=repack): the override is said, never silent.
@@ -53,7 +56,7 @@ test('real conda-forge feedstocks build unchanged for linux-aarch64 and pass the
 
   const packages = out.results.flatMap((x) => x.packages);
   const names = packages.map((p) => p.name).sort();
-  for (const want of ['bzip2', 'libzlib', 'zlib', 'lz4-c', 'lz4-c-static', 'ncurses', 'readline']) {
+  for (const want of ['bzip2', 'libzlib', 'zlib', 'lz4-c', 'lz4-c-static', 'ncurses', 'readline', 'yaml', 'libedit']) {
     assert.ok(names.includes(want), `${want} in ${names.join(' ')}`);
   }
   let elves = 0;
@@ -76,6 +79,17 @@ test('real conda-forge feedstocks build unchanged for linux-aarch64 and pass the
     readline.depends.join(', '),
   );
   assert.ok(readline.depends.some((d) => /^__glibc >=2\.\d+/.test(d)));
+  // The v1 recipes: libedit runs on ncurses through ncurses' run_exports, and exports its own pin.
+  const record = (name: string) =>
+    Object.values(repodata['packages.conda']).find((x) => (x as { name: string }).name === name) as {
+      depends: string[];
+      version: string;
+    };
+  assert.ok(
+    record('libedit').depends.some((d) => /^ncurses >=6\.4/.test(d)),
+    record('libedit').depends.join(', '),
+  );
+  assert.equal(record('yaml').version, '0.2.5');
 
   const solved = await solveWithRattler(channel, [...new Set(names)], sysrootGlibc());
   for (const [spec, answer] of solved) assert.ok(answer.ok, `${spec}: ${JSON.stringify(answer)}`);

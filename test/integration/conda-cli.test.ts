@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { linkFeedstocks, SHARED_FEEDSTOCKS } from '../feedstock-set.ts';
 import { failed, ok, ROOT, runAccel, tempDir } from '../helpers.ts';
 import { startUpstream } from './conda-build-harness.ts';
 
@@ -249,19 +250,50 @@ for (const [what, meta, code, message] of BAD) {
   });
 }
 
-test('a rattler-build recipe.yaml: render refuses it with file:line; plan lists it as not read', async (t) => {
+test('v1 recipes (recipe.yaml) and meta.yaml ones plan in one graph: the real snappy, yaml and libedit feedstocks beside ncurses and lz4-c', async (t) => {
+  const set = linkFeedstocks(join(tempDir(t), 'set'), ['snappy', 'yaml', 'libedit', 'ncurses', 'lz4-c']);
+  const p = await runAccel(['--json', 'conda', 'plan', set, '--target-platform', 'linux-aarch64']);
+  const plan = JSON.parse(ok(p));
+  const order: string[] = plan.order;
+  assert.deepEqual([...order].sort(), ['libedit', 'lz4-c', 'ncurses', 'snappy', 'yaml']);
+  assert.ok(order.indexOf('ncurses') < order.indexOf('libedit'), order.join(' '));
+  assert.ok(order.indexOf('lz4-c') < order.indexOf('snappy'), order.join(' '));
+  // snappy's test libraries come from no feedstock here: external, with who needs them.
+  const external = Object.fromEntries(
+    plan.external.map((e: { name: string; needed_by: string[] }) => [e.name, e.needed_by]),
+  );
+  assert.deepEqual([external.gtest, external.gmock], [['snappy'], ['snappy']]);
+  const r = await runAccel([
+    '--json',
+    'conda',
+    'render',
+    join(SHARED_FEEDSTOCKS, 'libedit-feedstock'),
+    '--target-platform',
+    'linux-aarch64',
+  ]);
+  const [libedit] = JSON.parse(ok(r));
+  assert.equal(libedit.version, '3.1.20250104');
+  assert.deepEqual(libedit.run_exports.weak, ['libedit >=3.1.20250104,<3.2.0a0']);
+});
+
+test('a bad recipe.yaml: render names file:line and the key; plan --keep-going lists it as failed and plans the rest', async (t) => {
   const root = tempDir(t);
   mkdirSync(join(root, 'v1-feedstock', 'recipe'), { recursive: true });
-  writeFileSync(join(root, 'v1-feedstock', 'recipe', 'recipe.yaml'), 'schema_version: 1\n');
+  const file = join(root, 'v1-feedstock', 'recipe', 'recipe.yaml');
+  writeFileSync(file, 'package:\n  name: v1\n  version: "1"\nbuild:\n  numbr: 2\n');
   feedstock(root, 'ok', 'package:\n  name: ok\n  version: 1\nrequirements:\n  host:\n    - v1\n');
   const r = await runAccel(['conda', 'render', join(root, 'v1-feedstock')]);
   failed(r, 1, 'ACCEL_CONDA_UNSUPPORTED');
-  assert.ok(r.stderr.includes(`${join(root, 'v1-feedstock', 'recipe', 'recipe.yaml')}:1: `), r.stderr);
-  const p = await runAccel(['--json', 'conda', 'plan', root]);
-  const plan = JSON.parse(ok(p));
-  assert.deepEqual(plan.unsupported, [join(root, 'v1-feedstock')]);
+  assert.ok(r.stderr.includes(`${file}:5: unknown key build/numbr`), r.stderr);
+  assert.match(r.stderr, /hint: known keys under build: number, string, skip/);
+  const p = await runAccel(['--json', 'conda', 'plan', root, '--keep-going']);
+  assert.equal(p.code, 1);
+  const plan = JSON.parse(p.stdout.toString());
   assert.deepEqual(plan.order, ['ok']);
-  assert.match(p.stderr, /1 feedstock\(s\) not read/);
+  assert.deepEqual(
+    plan.failed.map((f: { feedstock: string; needed_by: string[] }) => [f.feedstock, f.needed_by]),
+    [['v1', ['ok']]],
+  );
 });
 
 test('render: a directory without a recipe is exit 1; an unknown platform is a usage error', async (t) => {

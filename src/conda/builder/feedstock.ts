@@ -17,7 +17,7 @@ import { compareVersions } from './match.ts';
 import type { PreparedFeedstock } from './prepare.ts';
 import { lastErrorLine, logLine, logTail, ranForeignProgram, runScript } from './run-script.ts';
 import { ensureRuntimePackages } from './runtime-packages.ts';
-import { applyPatches, extractSource, fetchSource, type SourceOverride } from './source.ts';
+import { applyPatches, extractSource, fetchSource, placeSource, type SourceOverride } from './source.ts';
 import { type StagedPackage, testOutput } from './test-run.ts';
 import { buildEnv, type Workspace } from './workspace.ts';
 
@@ -48,12 +48,14 @@ export async function prepareSources(
   const record = prep.records[0] as OutputRecord;
   const overrides: SourceOverride[] = [];
   let newest = 0;
-  for (const source of record.sources) {
+  for (const [i, source] of record.sources.entries()) {
     const got = await fetchSource(source, prep.feedstock, {
       store: ctx.store,
       allow: ctx.allow,
       stallMs: ctx.stallMs,
       overrides: ctx.sources,
+      // `--source NAME=FILE` replaces a feedstock's first source; the others by their file names only.
+      byFeedstock: i === 0,
     });
     if (got.override) {
       overrides.push(got.override);
@@ -66,7 +68,8 @@ export async function prepareSources(
       `== source ${source.url} sha256:${got.digest}${got.override ? ` (override: ${got.override.file})` : ''}`,
     );
     const dir = source.folder ? join(ws.srcDir, source.folder) : ws.srcDir;
-    await extractSource(ctx.store, got.digest, dir, prep.feedstock);
+    if (source.file_name) await placeSource(ctx.store, got.digest, dir, source.file_name, prep.feedstock);
+    else await extractSource(ctx.store, got.digest, dir, prep.feedstock);
     // The newest file of the archive as released, before patches touch anything: fixed by the inputs.
     for (const f of listPrefix(dir)) newest = Math.max(newest, lstatSync(join(dir, f)).mtimeMs);
     await applyPatches(record.recipe_dir, source.patches, dir, prep.feedstock);
@@ -139,6 +142,7 @@ async function runDepends(
   glibc: string | null,
 ): Promise<string[]> {
   const depends = [...record.requirements.run];
+  const ignored = record.ignore_run_exports;
   const add = (spec: string) => {
     const name = specName(spec);
     if (name === record.name) return;
@@ -148,9 +152,9 @@ async function runDepends(
   };
   const named = new Set(record.requirements.host.map(specName));
   for (const p of prep.host) {
-    if (!named.has(p.name)) continue;
+    if (!named.has(p.name) || ignored.from_package.includes(p.name)) continue;
     const ex = await ctx.tools.runExports(join(ctx.channel, p.subdir, p.filename));
-    for (const spec of [...ex.weak, ...ex.strong]) add(spec);
+    for (const spec of [...ex.weak, ...ex.strong]) if (!ignored.by_name.includes(specName(spec))) add(spec);
   }
   const languages = new Set(record.requirements.build.map((b) => compilerLanguage(specName(b))));
   const uses = (kind: 'c' | 'cxx') => languages.has(kind);

@@ -1,7 +1,18 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+} from 'node:fs';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { makeDirs } from '../../core/dirs.ts';
 import { AccelError } from '../../core/errors.ts';
@@ -20,6 +31,8 @@ export interface FetchSourceOptions {
   stallMs: number;
   /** `--source NAME=FILE` and conda.sources: feedstock name or the URL's file name → a local archive. */
   overrides?: Readonly<Record<string, string>>;
+  /** Whether an override named after the feedstock applies (its first source); others match by file name. */
+  byFeedstock?: boolean;
 }
 
 /** A source taken from a local file instead of its URL: recorded in the package's about.json. */
@@ -59,7 +72,8 @@ export async function fetchSource(
     });
   }
   const fileName = url.split('/').pop() ?? '';
-  const local = options.overrides?.[fileName] ?? options.overrides?.[what];
+  const local =
+    options.overrides?.[fileName] ?? (options.byFeedstock === false ? undefined : options.overrides?.[what]);
   if (local !== undefined) {
     let info: Awaited<ReturnType<Store['putFile']>>;
     try {
@@ -197,6 +211,23 @@ export async function extractSource(store: Store, digest: Digest, dir: string, w
   for (const name of readdirSync(from)) renameSync(join(from, name), join(dir, name));
   if (from !== tmp) rmdirSync(from);
   rmdirSync(tmp);
+}
+
+/** A source kept as it was downloaded (a v1 `file_name`): copied into `dir` under that name, not unpacked. */
+export async function placeSource(
+  store: Store,
+  digest: Digest,
+  dir: string,
+  name: string,
+  what: string,
+): Promise<void> {
+  const to = join(dir, name);
+  if (relative(dir, to).startsWith('..') || name.includes('/')) {
+    throw new AccelError('ACCEL_CONDA_SOURCE', `${what}: source file_name ${name} must be a plain file name`);
+  }
+  makeDirs(dir);
+  copyFileSync(blobPath(store.layout, digest), to);
+  chmodSync(to, 0o644);
 }
 
 /** Applies the recipe's patches in order with `patch -p1` (conda-build tries -p0..; feedstocks use -p1). */

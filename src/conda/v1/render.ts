@@ -45,6 +45,8 @@ export function renderV1(recipe: Recipe, options: RenderOptions): RenderedRecipe
   const build = parsePlatform(options.buildPlatform);
   const config = loadConfig(recipe, options, target, build);
   const used = usedVariables(recipe, config.values.keys());
+  // Requirements in flow lists (`host: [zlib, python]`) are bare words too, which the text scan cannot see.
+  for (const word of bareWords(tree)) if (config.values.has(word)) used.add(word);
   used.delete('target_platform');
   const base = firstValues(config);
   const records: OutputRecord[] = [];
@@ -84,6 +86,18 @@ export function renderV1(recipe: Recipe, options: RenderOptions): RenderedRecipe
     machineRequires: [...tools].sort(),
     warnings,
   };
+}
+
+/** Every scalar of the recipe that is a single word (`zlib`, `python`): the names a variant key may pin. */
+function bareWords(node: YNode, out = new Set<string>()): Set<string> {
+  if (node.kind === 'scalar') {
+    if (/^[A-Za-z0-9_.-]+$/.test(node.value.trim())) out.add(node.value.trim());
+  } else if (node.kind === 'seq') {
+    for (const i of node.items) bareWords(i, out);
+  } else {
+    for (const e of node.entries) bareWords(e.value, out);
+  }
+  return out;
 }
 
 interface VariantInput {

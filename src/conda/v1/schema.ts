@@ -161,18 +161,18 @@ const RECIPE: Rule = {
 /** Checks the recipe's keys; returns the warnings for keys accepted but not acted on. */
 export function checkKeys(tree: YNode, file: string): string[] {
   const warnings = new Set<string>();
-  const check = (node: YNode, rule: Rule, path: string) => {
+  const check = (node: YNode, rule: Rule, path: string, line: number) => {
     if (rule === true) return;
     if ('refuse' in rule) {
-      throw recipeError('UNSUPPORTED', { file, line: node.line }, `${path} is not supported: ${rule.refuse}`);
+      throw recipeError('UNSUPPORTED', { file, line }, `${path} is not supported: ${rule.refuse}`);
     }
     if ('warn' in rule) {
-      warnings.add(`${file}:${node.line}: ${path} is accepted but ${rule.warn}`);
+      warnings.add(`${file}:${line}: ${path} is accepted but ${rule.warn}`);
       return;
     }
     if (node.kind === 'seq') {
       for (const item of node.items) {
-        for (const branch of branches(item)) check(branch, rule, path);
+        for (const branch of branches(item)) check(branch, rule, path, branch.line);
       }
       return;
     }
@@ -188,10 +188,10 @@ export function checkKeys(tree: YNode, file: string): string[] {
           `known keys${path ? ` under ${path}` : ''}: ${Object.keys(rule.keys).join(', ')}`,
         );
       }
-      check(e.value, sub, at);
+      check(e.value, sub, at, e.line);
     }
   };
-  check(tree, RECIPE, '');
+  check(tree, RECIPE, '', tree.line);
   return [...warnings];
 }
 
