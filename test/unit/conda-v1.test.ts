@@ -47,7 +47,7 @@ function renderError(t: TestContext, files: Record<string, string>, code: string
 
 const SHA = 'fa240dbf262be053f3898006d502d514936c818e422afdcf33921c63bed9bf2e';
 
-test('context entries build on each other; ${{ }} renders in keys, filters and string methods work; typed values stay typed', (t) => {
+test('context entries build on each other; expressions render in values, filters and string methods work; typed values stay typed', (t) => {
   const r = only(
     render(t, {
       'recipe/recipe.yaml': `
@@ -73,7 +73,7 @@ build:
   assert.equal(r.build_number, 5);
   assert.equal(r.sources[0]?.url, 'https://example.invalid/LibDemo-1.10.tar.gz');
   // Only ${{ }} is a template: shell's ${VAR} and ${#x} stay as written.
-  assert.equal(r.script?.text.trim(), 'echo 1 "${PREFIX}" ${#x}');
+  assert.equal(r.script?.text.trim(), ['echo 1 "$', '{PREFIX}" $', '{#x}'].join(''));
   assert.equal(r.script?.file, null);
 });
 
