@@ -7,6 +7,7 @@ import {
   percentFormat,
   pyEquals,
   pySlice,
+  pySplit,
   pyStr,
   replaceCount,
   stringMethod,
@@ -23,7 +24,8 @@ export interface Rendered {
 
 type Scope = Map<string, unknown>;
 
-const FILTERS = 'lower, upper, replace, default (d), join, int, float, string, length, trim, first, last, list';
+const FILTERS =
+  'lower, upper, replace, default (d), join, int, float, string, length, trim, first, last, list, split, version_to_buildstring';
 
 /** Evaluates parsed templates and expressions against variables, with StrictUndefined semantics. */
 export class Evaluator {
@@ -380,6 +382,15 @@ export class Evaluator {
         return this.iterable(v, e.line).at(-1) ?? new Undefined(`${describe(e.v)}|last`);
       case 'list':
         return this.iterable(v, e.line);
+      // rattler-build's (minijinja) filters, which v1 recipes use: `version | split('.')`, `python | version_to_buildstring`.
+      case 'split':
+        return pySplit(
+          pyStr(v),
+          args[0] ?? kw.split ?? null,
+          typeof (args[1] ?? kw.maxsplit) === 'number' ? Number(args[1] ?? kw.maxsplit) : -1,
+        );
+      case 'version_to_buildstring':
+        return pyStr(v).split('.').slice(0, 2).join('');
     }
     throw this.error('UNSUPPORTED', e.line, `unsupported Jinja filter '${e.n}'`, `supported filters: ${FILTERS}`);
   }

@@ -32,6 +32,8 @@ export interface OutputRecord {
     /** The recipe's own build script (build.sh or build/script), run once before the outputs' own scripts. */
     script: { file: string | null; text: string } | null;
   } | null;
+  /** Python entry points (`name = module:function`), written into bin/ after the build script. */
+  entry_points: string[];
   /** Files an output takes from the recipe's top-level build (`files:` globs), when it has no script of its own. */
   files: string[];
   /** Globs an output's `files: {include, exclude}` takes back out. */

@@ -340,6 +340,7 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
       sources,
       about: readAbout(spec.about ?? meta.about, file),
       top_level: topLevel,
+      entry_points: asList(b.entry_points, file, 'build/entry_points'),
       ...filesOf(isTop ? undefined : spec.files, file),
       script: scriptOf(spec, isTop, recipe, meta),
     };

@@ -147,6 +147,7 @@ test('a conda-forge split recipe renders: pins, run_exports, selectors on requir
       git_url: null,
       git_rev: null,
       path: null,
+      file_name: null,
     },
   ]);
   // The recipe's own build needs make on unix and cmake only on Windows: tools and compilers come from the

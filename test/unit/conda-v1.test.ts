@@ -141,7 +141,7 @@ context:
   flavor: \${{ env.get("DEMO_FLAVOR", default="plain") }}
 package: {name: demo, version: "1.0"}
 build:
-  string: \${{ flavor }}_\${{ "set" if env.exists("DEMO_FLAVOR") else "unset" }}_\${{ hash }}
+  string: \${{ flavor }}_\${{ "set" if env.exists("DEMO_FLAVOR") else "unset" }}_h\${{ hash }}
 requirements:
   host:
     - libfoo
@@ -292,7 +292,7 @@ test('build scripts: build.sh by default, a named file, a list of commands, cont
     t,
     { 'recipe/recipe.yaml': `${base}build:\n  script:\n    interpreter: python\n    content: print(1)\n` },
     'ACCEL_CONDA_UNSUPPORTED',
-    /recipe\.yaml:4: build\/script\/interpreter: python is not supported/,
+    /recipe\.yaml:4: build\/script\/interpreter: python is not supported here; accel runs bash scripts here/,
   );
   renderError(
     t,

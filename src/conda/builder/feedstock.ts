@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, lstatSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join, matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
 import { makeDirs } from '../../core/dirs.ts';
@@ -121,7 +121,30 @@ async function runBuild(
       { hint: 'nothing was published' },
     );
   }
+  writeEntryPoints(record, ws.prefix);
   return { files: listPrefix(ws.prefix).filter((f) => !before.has(f)), seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Python entry points (`f2py = numpy.f2py.f2py2e:main`) as the launchers conda-build writes into bin/: a
+ * script run by the prefix's python, whose path the package's prefix placeholder relocates on install.
+ */
+function writeEntryPoints(record: OutputRecord, prefix: string): void {
+  for (const ep of record.entry_points) {
+    const m = /^\s*([\w.-]+)\s*=\s*([\w.]+)\s*:\s*([\w.]+)\s*$/.exec(ep);
+    if (!m) {
+      throw new AccelError('ACCEL_CONDA_RECIPE', `${record.name}: entry point '${ep}' is not 'name = module:function'`);
+    }
+    const [, name, module, fn] = m as unknown as [string, string, string, string];
+    const [head, ...rest] = fn.split('.');
+    const file = join(prefix, 'bin', name);
+    makeDirs(join(prefix, 'bin'));
+    writeFileSync(
+      file,
+      `#!${prefix}/bin/python\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n\nfrom ${module} import ${head}\n\nif __name__ == '__main__':\n    sys.argv[0] = re.sub(r'(-script\\.pyw?|\\.exe)?$', '', sys.argv[0])\n    sys.exit(${[head, ...rest].join('.')}())\n`,
+    );
+    chmodSync(file, 0o755);
+  }
 }
 
 /** An output's `files:` globs over what the shared build installed (a directory takes what is under it). */

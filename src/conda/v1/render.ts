@@ -47,6 +47,9 @@ export function renderV1(recipe: Recipe, options: RenderOptions): RenderedRecipe
   const used = usedVariables(recipe, config.values.keys());
   // Requirements in flow lists (`host: [zlib, python]`) are bare words too, which the text scan cannot see.
   for (const word of bareWords(tree)) if (config.values.has(word)) used.add(word);
+  // build/variant: keys that vary the build though the recipe does not name them, and keys that must not.
+  for (const key of variantKeys(tree, 'use_keys')) used.add(key);
+  for (const key of variantKeys(tree, 'ignore_keys')) used.delete(key);
   used.delete('target_platform');
   const base = firstValues(config);
   const records: OutputRecord[] = [];
@@ -88,6 +91,19 @@ export function renderV1(recipe: Recipe, options: RenderOptions): RenderedRecipe
   };
 }
 
+/** The scalars of build/variant/<which> at the top level and in every output (conditions' branches too). */
+function variantKeys(tree: YNode, which: 'use_keys' | 'ignore_keys'): string[] {
+  const builds = [entry(tree, 'build')?.value];
+  const outputs = entry(tree, 'outputs')?.value;
+  if (outputs?.kind === 'seq') for (const o of outputs.items) builds.push(entry(o, 'build')?.value);
+  const keys: string[] = [];
+  for (const b of builds) {
+    const list = entry(entry(b, 'variant')?.value, which)?.value;
+    if (list) keys.push(...bareWords(list));
+  }
+  return keys;
+}
+
 /** Every scalar of the recipe that is a single word (`zlib`, `python`): the names a variant key may pin. */
 function bareWords(node: YNode, out = new Set<string>()): Set<string> {
   if (node.kind === 'scalar') {
@@ -123,7 +139,9 @@ function renderVariant(input: VariantInput): { outputs: OutputRecord[] } | null 
       undefinedHint: (name) => `define '${name.split('.')[0]}' under context:, or pass it in variants.yaml`,
     },
   );
-  ev.define('hash', variantHash({ ...usedValues, target_platform: target.subdir }));
+  // rattler-build's names: the hash without its `h` (recipes write `h${{ hash }}`), and host_platform.
+  ev.define('hash', variantHash({ ...usedValues, target_platform: target.subdir }).slice(1));
+  ev.define('host_platform', target.subdir);
   const context = entry(tree, 'context')?.value;
   if (context && context.kind !== 'map') {
     throw recipeError('RECIPE', { file, line: context.line }, "'context' must be a mapping of names to values");
@@ -307,6 +325,7 @@ function outputRecord(
       summary: about?.get('summary')?.str() || null,
     },
     top_level: o.topLevel,
+    entry_points: b?.get('python')?.get('entry_points')?.strings() ?? [],
     files: files ? (files.raw.kind === 'map' ? (files.get('include')?.strings() ?? []) : files.strings()) : [],
     files_exclude: files?.raw.kind === 'map' ? (files.get('exclude')?.strings() ?? []) : [],
     script,
@@ -347,7 +366,8 @@ function scriptOf(
   recipe: Recipe,
   node: Node | undefined,
   pos: { file: string; line: number },
-): { file: string | null; text: string } | null {
+  interpreters: readonly string[] = ['bash'],
+): { file: string | null; text: string; interpreter?: string } | null {
   const fromFile = (name: string, at: { file: string; line: number }) => {
     const candidates = name.endsWith('.sh') ? [name] : [name, `${name}.sh`];
     for (const c of candidates) {
@@ -373,12 +393,12 @@ function scriptOf(
     }
     return { file: null, text: s };
   }
-  const interpreter = node.get('interpreter')?.str();
-  if (interpreter && interpreter !== 'bash') {
+  const interpreter = node.get('interpreter')?.str() ?? 'bash';
+  if (!interpreters.includes(interpreter)) {
     throw recipeError(
       'UNSUPPORTED',
       node.get('interpreter')?.pos() ?? node.pos(),
-      `${node.path}/interpreter: ${interpreter} is not supported; accel runs build scripts with bash`,
+      `${node.path}/interpreter: ${interpreter} is not supported here; accel runs ${interpreters.join(' or ')} scripts here`,
     );
   }
   const env = node.get('env');
@@ -403,7 +423,14 @@ function scriptOf(
   } else {
     body = fromFile('build.sh', node.pos()) ?? null;
   }
-  if (!body || exports.length === 0) return body;
+  if (!body) return null;
+  if (interpreter !== 'bash') {
+    // A test in python: its text fed to the test environment's python, after the exports.
+    const tag = 'ACCEL_PYTHON_SCRIPT';
+    const text = [...exports, `python - <<'${tag}'`, body.text.replace(/\n$/, ''), tag].join('\n');
+    return { file: null, text, interpreter };
+  }
+  if (exports.length === 0) return body;
   return { file: null, text: `${exports.join('\n')}\n${body.text}` };
 }
 
@@ -421,8 +448,9 @@ function readTests(node: Node | undefined, recipe: Recipe, target: Platform): Ou
   for (const t of node.items()) {
     const script = t.get('script');
     if (script) {
-      const s = scriptOf(recipe, script, script.pos());
+      const s = scriptOf(recipe, script, script.pos(), ['bash', 'python']);
       if (s) test.commands.push(s.text);
+      if (s?.interpreter === 'python') test.requires.push('python');
       const req = t.get('requirements');
       test.requires.push(...(req?.get('run')?.strings() ?? []), ...(req?.get('build')?.strings() ?? []));
       const files = t.get('files');

@@ -78,8 +78,22 @@ const BUILD: Rule = {
     always_include_files: { refuse: 'files already in the host environment are never packaged' },
     always_copy_files: { refuse: 'files are never linked, always copied' },
     merge_build_and_host_envs: { refuse: 'the build and host environments are always apart (cross builds need it)' },
-    variant: { refuse: 'use_keys and ignore_keys are not applied; put the key in variants.yaml or the recipe' },
-    python: { refuse: 'python entry points and site-packages settings are not applied' },
+    variant: {
+      keys: {
+        use_keys: ANY,
+        ignore_keys: ANY,
+        down_prioritize_variant: { warn: 'no track_features are added: a solver may prefer this variant' },
+      },
+    },
+    python: {
+      keys: {
+        entry_points: ANY,
+        skip_pyc_compilation: { warn: 'accel never compiles .pyc files into a package' },
+        use_python_app_entrypoint: { refuse: 'python.app launchers are macOS only' },
+        version_independent: { refuse: 'abi3 (version independent) python packages are not made' },
+        site_packages_path: { refuse: 'site-packages is where python puts it' },
+      },
+    },
     post_process: { refuse: 'post-process regexes are not applied' },
   },
 };
