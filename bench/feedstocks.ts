@@ -1,10 +1,12 @@
-// `npm run check:feedstocks [-- NAME...]`: builds the real conda-forge feedstocks of ../shared/feedstocks for
-// linux-aarch64 as a new user would (unchanged recipes, Debian's orig tarballs as --source), then checks each
-// package without trusting accel: ELF headers by readelf, the channel solved by rattler. Prints a Markdown
-// table for docs/benchmarks.md. Needs the cross toolchain, qemu-user-static and the build tools (.ci/run
-// installs them); downloads the sources once with get-sources.
+// `npm run check:feedstocks [-- NAME... --extra DIR --source NAME=FILE]`: builds the real conda-forge
+// feedstocks of ../shared/feedstocks (meta.yaml and recipe.yaml alike) for linux-aarch64 as a new user would
+// (unchanged recipes, Debian's orig tarballs as --source), then checks each package without trusting accel:
+// ELF headers by readelf, the channel solved by rattler. `--extra DIR` adds the feedstocks under DIR (checkouts
+// fetched by hand), with their sources given by `--source`. Prints a Markdown table for docs/benchmarks.md.
+// Needs the cross toolchain, qemu-user-static and the build tools (.ci/run installs them); downloads the shared
+// set's sources once with get-sources.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FeedstockResult } from '../src/conda/builder/context.ts';
@@ -13,21 +15,50 @@ import {
   bumpBuildNumbers,
   elfMachines,
   fetchSources,
-  linkFeedstocks,
-  metaYamlFeedstocks,
   payloadDigests,
+  recipeFile,
   SHARED_FEEDSTOCKS,
+  sharedFeedstocks,
   solveWithRattler,
   sourceRows,
   sysrootGlibc,
 } from '../test/feedstock-set.ts';
 
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
-const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : metaYamlFeedstocks();
+const argv = process.argv.slice(2);
+const extraDirs: string[] = [];
+const extraSources: string[] = [];
+const picked: string[] = [];
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i] as string;
+  if (a === '--extra') extraDirs.push(argv[++i] as string);
+  else if (a === '--source') extraSources.push('--source', argv[++i] as string);
+  else picked.push(a);
+}
+/** Every feedstock by name: the shared set's, then those under each --extra directory. */
+const dirs = new Map(sharedFeedstocks().map((n) => [n, join(SHARED_FEEDSTOCKS, `${n}-feedstock`)]));
+const extra = new Set<string>();
+for (const d of extraDirs) {
+  for (const e of readdirSync(d).filter((x) => x.endsWith('-feedstock') && recipeFile(join(d, x)))) {
+    const n = e.replace(/-feedstock$/, '');
+    dirs.set(n, realpathSync(join(d, e)));
+    extra.add(n);
+  }
+}
+const shared = sharedFeedstocks();
+const names = picked.length > 0 ? picked : [...shared, ...extra];
 const jobs = process.env.JOBS ?? '2';
-fetchSources(names);
+fetchSources(names.filter((n) => !extra.has(n)));
 const work = mkdtempSync(join(tmpdir(), 'accel-check-feedstocks-'));
-const set = linkFeedstocks(join(work, 'feedstocks'), names);
+const set = join(work, 'feedstocks');
+mkdirSync(set, { recursive: true });
+for (const n of names) {
+  const dir = dirs.get(n);
+  if (!dir || !existsSync(dir))
+    throw new Error(`check: no feedstock ${n} (give its checkout's directory with --extra)`);
+  symlinkSync(dir, join(set, `${n}-feedstock`));
+}
+const format = (n: string) => (recipeFile(dirs.get(n) as string)?.endsWith('recipe.yaml') ? 'v1' : 'meta.yaml');
 const home = join(work, 'home');
 const channel = join(work, 'channel');
 const accel = (args: string[]) =>
@@ -42,11 +73,15 @@ for (const n of names) {
 /** `accel conda build --keep-going` of the set in `dir`: its wall seconds and per-feedstock results. */
 function buildSet(dir: string): { wall: number; results: FeedstockResult[] } {
   const started = performance.now();
-  const r = spawnSync(process.execPath, [MAIN, ...buildArgs(home, channel, dir, names, jobs), '--keep-going'], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const r = spawnSync(
+    process.execPath,
+    [MAIN, ...buildArgs(home, channel, dir, names, jobs), ...extraSources, '--keep-going'],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 28,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const wall = (performance.now() - started) / 1000;
   return { wall, results: (JSON.parse(r.stdout) as { results: FeedstockResult[] }).results };
 }
@@ -60,8 +95,8 @@ const solved = await solveWithRattler(
 const relation = new Map(sourceRows().map((r) => [r.feedstock, r.relation]));
 
 const rows: string[] = [
-  '| feedstock | source | rendered | built | own tests (qemu) | ELF all aarch64 | solved by rattler | build s | accel overhead s | why not |',
-  '| --- | --- | --- | --- | --- | --- | --- | ---: | ---: | --- |',
+  '| feedstock | recipe | source | rendered | built | own tests (qemu) | ELF all aarch64 | solved by rattler | build s | accel overhead s | why not |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | ---: | ---: | --- |',
 ];
 let good = 0;
 for (const n of names) {
@@ -82,14 +117,13 @@ for (const n of names) {
     ? ''
     : `${r?.status ?? 'not built'}: [${r?.error?.code ?? '?'}] ${(r?.error?.message ?? '').split('\n')[0]}`;
   rows.push(
-    `| ${n} | ${relation.get(n) ?? '?'} | ${rendered.get(n)} | ${r?.status ?? '-'} | ${tests} | ${elf} | ${solve} | ${r ? r.seconds.toFixed(1) : '-'} | ${r && built ? (r.seconds - r.scriptSeconds).toFixed(1) : '-'} | ${why.replace(/\|/g, '\\|')} |`,
+    `| ${n} | ${format(n)} | ${relation.get(n) ?? (extra.has(n) ? 'given' : '?')} | ${rendered.get(n)} | ${r?.status ?? '-'} | ${tests} | ${elf} | ${solve} | ${r ? r.seconds.toFixed(1) : '-'} | ${r && built ? (r.seconds - r.scriptSeconds).toFixed(1) : '-'} | ${why.replace(/\|/g, '\\|')} |`,
   );
 }
 // Second pass: every build number bumped (in a copy of the set), rebuilt into the same store and channel, so
 // that every compile the first pass cached is a hit; package contents must not change apart from the number.
 const bumped = join(work, 'bumped');
-for (const n of names)
-  cpSync(join(SHARED_FEEDSTOCKS, `${n}-feedstock`), join(bumped, `${n}-feedstock`), { recursive: true });
+for (const n of names) cpSync(dirs.get(n) as string, join(bumped, `${n}-feedstock`), { recursive: true });
 bumpBuildNumbers(bumped, names, 100);
 const { wall: rewall, results: reresults } = buildSet(bumped);
 const sum = (rs: FeedstockResult[], k: 'hit' | 'miss') => rs.reduce((n, r) => n + (r.cc?.[k] ?? 0), 0);

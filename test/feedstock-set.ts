@@ -31,12 +31,17 @@ export function sourceRows(): SourceRow[] {
   });
 }
 
-/** The feedstocks with a conda-build recipe (meta.yaml), by name. */
-export function metaYamlFeedstocks(): string[] {
+/** The feedstocks with a recipe (conda-build's meta.yaml or rattler-build's recipe.yaml), by name. */
+export function sharedFeedstocks(): string[] {
   return readdirSync(SHARED_FEEDSTOCKS)
-    .filter((d) => d.endsWith('-feedstock') && existsSync(join(SHARED_FEEDSTOCKS, d, 'recipe', 'meta.yaml')))
+    .filter((d) => d.endsWith('-feedstock') && recipeFile(join(SHARED_FEEDSTOCKS, d)) !== undefined)
     .map((d) => d.replace(/-feedstock$/, ''))
     .sort();
+}
+
+/** A feedstock's recipe file: recipe/meta.yaml, or recipe/recipe.yaml (v1). */
+export function recipeFile(feedstock: string): string | undefined {
+  return ['meta.yaml', 'recipe.yaml'].map((f) => join(feedstock, 'recipe', f)).find((f) => existsSync(f));
 }
 
 /** The orig tarballs of `names` that are not in FEEDSTOCK_SOURCES yet. */
@@ -75,13 +80,26 @@ export function linkFeedstocks(dir: string, names: string[]): string {
   return dir;
 }
 
-/** Adds `by` to the build number of each named feedstock's meta.yaml under `dir` (a copy: never the shared set). */
+/**
+ * Adds `by` to the build number of each named feedstock's recipe under `dir` (a copy: never the shared set):
+ * `number: N`, meta.yaml's `{% set build_number = N %}`, or a v1 recipe's `context:` entry that build/number uses.
+ */
 export function bumpBuildNumbers(dir: string, names: string[], by: number): void {
   for (const name of names) {
-    const file = join(dir, `${name}-feedstock`, 'recipe', 'meta.yaml');
-    const text = readFileSync(file, 'utf8')
+    const file = recipeFile(join(dir, `${name}-feedstock`));
+    if (!file) throw new Error(`no recipe in ${dir}/${name}-feedstock`);
+    const original = readFileSync(file, 'utf8');
+    let text = original
       .replace(/^(\s+number:\s*)(\d+)\s*$/m, (_, k, n) => `${k}${Number(n) + by}`)
       .replace(/^({% set build_num(?:ber)? = )(\d+)( %})/m, (_, a, n, b) => `${a}${Number(n) + by}${b}`);
+    if (text === original) {
+      // `number: ${{ build }}` with the number under context:.
+      text = original.replace(
+        /^(\s+(?:build|build_num|build_number):\s*)(\d+)\s*$/m,
+        (_, k, n) => `${k}${Number(n) + by}`,
+      );
+    }
+    if (text === original) throw new Error(`${file}: no build number found to bump`);
     writeFileSync(file, text);
   }
 }
