@@ -1,7 +1,8 @@
 // rattler-build recipes (recipe.yaml, the v1 format): each construct rendered from a small recipe of our own,
 // and the errors a user gets for a bad or unsupported one, with file:line and the key's path.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { renderWithCiSupport } from '../../src/conda/ci-support.ts';
@@ -361,9 +362,13 @@ outputs:
   assert.deepEqual(tools.requirements.run, [`libdemo 3.0.1 ${lib.build_string}`]);
   assert.equal(lib.sources[0]?.url, 'https://example.invalid/demo-3.0.1.tar.gz');
   assert.deepEqual([lib.about.license, lib.about.summary, tools.about.summary], ['MIT', 'shared summary', 'the tools']);
-  assert.equal(lib.test.commands.length, 4);
-  assert.match(lib.test.commands.join('\n'), /lib\/libdemo\.so/);
-  assert.match(lib.test.commands.join('\n'), /\[ \$# -eq 0 \]/);
+  assert.deepEqual(lib.test.commands, [
+    'shopt -s globstar',
+    'compgen -G "$PREFIX/share/demo/*.txt" >/dev/null',
+    `test ! -e "$PREFIX"/'lib/libdemo.a'`,
+    `test -e "$PREFIX"/'include/demo.h'`,
+    `test -e "$PREFIX"/'lib/libdemo.so'`,
+  ]);
 });
 
 test('cache: one staging build whose files the outputs take by their files: globs', (t) => {
@@ -503,4 +508,39 @@ build:
     r.warnings[0] ?? '',
     /recipe\.yaml:4: build\/dynamic_linking is accepted but rpaths, overlinking and overdepending: accel does not check it/,
   );
+});
+
+test('package_contents checks run in bash pass on the files they name and fail, naming the path, on the others', (t) => {
+  const [r] = render(t, {
+    'recipe/recipe.yaml': `
+package: {name: demo, version: "1.0"}
+tests:
+  - package_contents:
+      files:
+        exists: [share/demo/**/*.txt]
+        not_exists: [lib/*.a, etc/demo.conf]
+      include: [demo.h]
+      lib: [demo]
+      bin: [demo]
+`,
+  });
+  const checks = (r as OutputRecord).test.commands.join('\n');
+  const prefix = tempDir(t);
+  const run = () => spawnSync('bash', ['-e', '-x', '-c', checks], { env: { PREFIX: prefix }, encoding: 'utf8' });
+  const failing = run();
+  assert.notEqual(failing.status, 0);
+  assert.match(failing.stderr.trim().split('\n').at(-1) ?? '', /compgen -G '.*\/share\/demo\/\*\*\/\*\.txt'/);
+  for (const f of ['share/demo/a/b/x.txt', 'include/demo.h', 'lib/libdemo.so', 'bin/demo']) {
+    mkdirSync(join(prefix, f, '..'), { recursive: true });
+    writeFileSync(join(prefix, f), '');
+  }
+  assert.equal(run().status, 0, run().stderr);
+  writeFileSync(join(prefix, 'lib', 'libdemo.a'), '');
+  const extra = run();
+  assert.notEqual(extra.status, 0);
+  assert.match(extra.stderr.trim().split('\n').at(-1) ?? '', /test -z .*libdemo\.a/);
+  rmSync(join(prefix, 'lib', 'libdemo.a'));
+  mkdirSync(join(prefix, 'etc'));
+  writeFileSync(join(prefix, 'etc', 'demo.conf'), '');
+  assert.match(run().stderr.trim().split('\n').at(-1) ?? '', /test '!' -e .*etc\/demo\.conf/);
 });

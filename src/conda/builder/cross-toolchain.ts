@@ -157,8 +157,11 @@ export function resolveToolchain(
     const tool = compilerTool(name, subdir);
     if (tool === 'stdlib') stdlib = true;
     else if (tool === 'binutils') wanted.add(CC);
-    else if (tool) wanted.add(tool);
-    else if (name.endsWith(`_${subdir}`)) {
+    else if (tool) {
+      wanted.add(tool);
+      // conda-forge's gcc_bootstrap is one package holding gcc and g++ (zstd's C++ pzstd is linked by $CXX).
+      if (name.startsWith('gcc_bootstrap_') || name.startsWith('gxx_bootstrap_')) wanted.add(CXX);
+    } else if (name.endsWith(`_${subdir}`)) {
       const known = Object.keys(COMPILER_NAMES).map((n) => `${n}_${subdir}`);
       throw new AccelError(
         'ACCEL_CONDA_UNKNOWN_COMPILER',

@@ -475,33 +475,36 @@ function readTests(node: Node | undefined, recipe: Recipe, target: Platform): Ou
   return test;
 }
 
-/** Shell checks for `package_contents`: each listed path (globs allowed) must exist in the test prefix. */
+/**
+ * Shell checks for `package_contents`: each listed path must exist in the test prefix (a glob: match something),
+ * or for `not_exists` must not. Each check is one traced command, so a failure names the path it was about.
+ */
 function contentChecks(node: Node, target: Platform): string[] {
   const checks: string[] = [];
-  const exists = (glob: string, what: string) =>
-    `( shopt -s nullglob globstar; set -- "$PREFIX"/${glob}; [ $# -gt 0 ] ) || { echo ${shellQuote(`package_contents: no ${what} matches ${glob}`)} >&2; exit 1; }`;
-  const absent = (glob: string) =>
-    `( shopt -s nullglob globstar; set -- "$PREFIX"/${glob}; [ $# -eq 0 ] ) || { echo ${shellQuote(`package_contents: ${glob} must not exist`)} >&2; exit 1; }`;
+  const isGlob = (p: string) => /[*?[]/.test(p);
+  const at = (p: string) => `"$PREFIX"/${shellQuote(p)}`;
+  const exists = (p: string) => (isGlob(p) ? `compgen -G "$PREFIX/${p}" >/dev/null` : `test -e ${at(p)}`);
+  const absent = (p: string) => (isGlob(p) ? `test -z "$(compgen -G "$PREFIX/${p}")"` : `test ! -e ${at(p)}`);
   const files = node.get('files');
   if (files?.raw.kind === 'map') {
-    for (const f of files.get('exists')?.strings() ?? []) checks.push(exists(f, 'file'));
+    for (const f of files.get('exists')?.strings() ?? []) checks.push(exists(f));
     for (const f of files.get('not_exists')?.strings() ?? []) checks.push(absent(f));
   } else {
-    for (const f of files?.strings() ?? []) checks.push(exists(f, 'file'));
+    for (const f of files?.strings() ?? []) checks.push(exists(f));
   }
-  for (const h of node.get('include')?.strings() ?? []) checks.push(exists(`include/${h}`, 'header'));
+  for (const h of node.get('include')?.strings() ?? []) checks.push(exists(`include/${h}`));
   const shlib = target.os === 'osx' ? 'dylib' : 'so';
-  for (const l of node.get('lib')?.strings() ?? []) {
-    checks.push(exists(l.includes('.') ? `lib/${l}` : `lib/lib${l}.${shlib}`, 'library'));
-  }
-  for (const b of node.get('bin')?.strings() ?? []) checks.push(exists(`bin/${b}`, 'program'));
+  for (const l of node.get('lib')?.strings() ?? [])
+    checks.push(exists(l.includes('.') ? `lib/${l}` : `lib/lib${l}.${shlib}`));
+  for (const b of node.get('bin')?.strings() ?? []) checks.push(exists(`bin/${b}`));
   for (const p of node.get('site_packages')?.strings() ?? []) {
     const path = p.replace(/\./g, '/');
     checks.push(
-      `( shopt -s nullglob; set -- "$PREFIX"/lib/python*/site-packages/${path}/__init__.py "$PREFIX"/lib/python*/site-packages/${path}.py; [ $# -gt 0 ] ) || { echo ${shellQuote(`package_contents: no module ${p}`)} >&2; exit 1; }`,
+      `compgen -G "$PREFIX/lib/python*/site-packages/${path}/__init__.py" >/dev/null || compgen -G "$PREFIX/lib/python*/site-packages/${path}.py" >/dev/null`,
     );
   }
-  return checks;
+  // Globs with ** reach into subdirectories, as rattler-build's do.
+  return checks.length > 0 ? ['shopt -s globstar', ...checks] : [];
 }
 
 /** A node of the evaluated tree with its path, read as the types recipe keys have. */
