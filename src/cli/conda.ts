@@ -46,7 +46,7 @@ export function condaCommand(runner: Runner): Command {
   conda
     .command('render')
     .description('render a recipe for every variant: one record per output per variant')
-    .argument('<dir>', 'feedstock (with recipe/meta.yaml) or recipe directory')
+    .argument('<dir>', 'feedstock (with recipe/meta.yaml or recipe/recipe.yaml) or recipe directory')
     .option('--target-platform <subdir>', 'platform to build for, e.g. linux-aarch64 (default: this machine)')
     .option('--build-platform <subdir>', 'platform the build runs on (default: this machine)')
     .option(
