@@ -241,3 +241,29 @@ test('a v1 test that fails fails the build, naming the command; nothing is publi
     [],
   );
 });
+
+test('--source NAME=FILE replaces a feedstock’s first source only; its second is still fetched by its own digest', async (t) => {
+  const dir = tempDir(t, 'accel-conda-v1-');
+  const set = join(dir, 'set');
+  write(join(set, 'greet-feedstock', 'recipe'), { 'recipe.yaml': GREET, 'hello.c': HELLO_C });
+  // A repack of the same release: another tarball of the same tree.
+  const repack = join(dir, 'greet-1.2.0-repack.tar.gz');
+  const r0 = spawnSync('tar', ['-czf', repack, '-C', UPSTREAM, 'greet-1.2.0'], { encoding: 'utf8' });
+  assert.equal(r0.status, 0, r0.stderr);
+  const upstream = await startUpstream(t);
+  const run = { home: join(dir, 'home'), channel: join(dir, 'channel'), upstream };
+  const r = await condaBuild(run, ['--all', set, '--source', `greet=${repack}`]);
+  const out = okJson(r);
+  assert.deepEqual(statuses(out), { greet: 'built' });
+  const warned = r.stderr
+    .toString()
+    .split('\n')
+    .filter((l) => l.includes('replaced by'));
+  assert.equal(warned.length, 1, warned.join('\n'));
+  assert.match(
+    warned[0] ?? '',
+    /source http:\/\/127\.0\.0\.1:\d+\/accel-examples\/greet-1\.2\.0\.tar\.gz replaced by /,
+  );
+  assert.ok(upstream.requests.includes('/accel-examples/greet-data-2024.1.tar.gz'), upstream.requests.join(' '));
+  assert.ok(!upstream.requests.includes('/accel-examples/greet-1.2.0.tar.gz'), upstream.requests.join(' '));
+});
