@@ -75,6 +75,7 @@ export function classify(compiler: string, rawArgs: string[], cwd: string): Clas
   const prefixMaps: [string, string][] = [];
   const quoteDirs: string[] = [];
   const angleDirs: string[] = [];
+  const systemDirs: string[] = [];
   const afterDirs: string[] = [];
   const keyArgs: string[] = [];
 
@@ -111,7 +112,7 @@ export function classify(compiler: string, rawArgs: string[], cwd: string): Clas
         quoteDirs.push(value as string);
         break;
       case '-isystem':
-        angleDirs.push(value as string);
+        systemDirs.push(value as string);
         break;
       case '-idirafter':
         afterDirs.push(value as string);
@@ -164,7 +165,10 @@ export function classify(compiler: string, rawArgs: string[], cwd: string): Clas
       deps,
       debug,
       prefixMaps,
-      includeDirs: [...quoteDirs, ...angleDirs, ...afterDirs],
+      // GCC's search order, whatever the order on the command line: -iquote, -I, -isystem, then -idirafter.
+      // conda's CFLAGS put `-isystem $PREFIX/include` before a project's own -I's; read in command-line order,
+      // a header the project installed into the prefix earlier would seem to shadow the project's own.
+      includeDirs: [...quoteDirs, ...angleDirs, ...systemDirs, ...afterDirs],
       keyArgs,
     },
   };

@@ -26,6 +26,11 @@ test('a compile: source, language, output (given or default), dependency file an
   assert.equal(a.output, 'build/a.o');
   assert.deepEqual(a.deps, { file: 'build/a.d', target: 'build/a.o', system: false });
   assert.deepEqual(a.includeDirs, ['include', 'inc2']);
+  // GCC searches -iquote, -I, -isystem, -idirafter in that order, however the command line orders them (conda's
+  // CFLAGS put -isystem $PREFIX/include first).
+  const order = ok(['-idirafter', 'after', '-isystem', '/prefix/include', '-I../include', '-iquote', 'q', '-c', 'x.c']);
+  assert.deepEqual(order.includeDirs, ['q', '../include', '/prefix/include', 'after']);
+  assert.deepEqual(shadowCandidates('../include/curses.h', 'x.c', order.includeDirs), ['curses.h', 'q/curses.h']);
   assert.ok(!a.keyArgs.includes('build/a.o'), 'the output path is not in the key');
   assert.ok(a.keyArgs.includes('-DX=1') || a.keyArgs.join(' ').includes('-D X=1'));
   const b = ok(['-c', 'x.cpp', '-MD', '-MF', 'deps/x.dep', '-MT', 'custom']);
