@@ -38,6 +38,7 @@ interface BuildFlags {
   source?: string[];
   keepGoing?: boolean;
   ccCache: boolean;
+  testCache: boolean;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -91,6 +92,10 @@ export function condaBuildCommand(runner: Runner): Command {
     )
     .option('-k, --keep-going', 'after a render or build failure, build everything that does not need it')
     .option('--no-cc-cache', 'compile without accel’s compile cache (on by default: rebuilds reuse every compile)')
+    .option(
+      '--no-test-cache',
+      'run every test again (by default, tests that passed before with the same inputs are not run again)',
+    )
     .option('--no-ci-support', 'ignore the feedstocks’ .ci_support/<target>_*.yaml variant files (used by default)')
     .option(
       '--allow <host>',
@@ -137,6 +142,7 @@ Examples:
             channel,
             targetPlatform: target,
             test,
+            testCache: flags.testCache,
             env: g.env,
             allow: [...g.config.mirror.allow, ...(flags.allow ?? [])],
             stallMs: g.config.mirror.stallTimeout * 1000,
@@ -263,7 +269,8 @@ function summarise(results: FeedstockResult[], channel: string, log: Log) {
         ...results.map((r) => {
           const size = r.packages.reduce((n, p) => n + p.size, 0);
           const cc = r.cc ? `, compiles: ${r.cc.hit} cached, ${r.cc.miss} compiled` : '';
-          return `${r.status.padEnd(8)}${r.feedstock.padEnd(20)}${r.seconds.toFixed(2).padStart(7)} s  ${r.packages.length} package(s), ${formatSize(size)}${cc}`;
+          const tests = r.tests?.cached ? `, tests: ${r.tests.cached} passed before, ${r.tests.run} run` : '';
+          return `${r.status.padEnd(8)}${r.feedstock.padEnd(20)}${r.seconds.toFixed(2).padStart(7)} s  ${r.packages.length} package(s), ${formatSize(size)}${cc}${tests}`;
         }),
         `channel: ${channel}`,
       ].join('\n'),

@@ -1,7 +1,7 @@
 // `accel conda build` compiles through accel's own compile cache: a rebuild that changes nothing the compiler
 // sees (a build number bump) is all hits, and its packages are byte-identical to a build without the cache.
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bumpBuildNumbers, missingSources, SHARED_FEEDSTOCKS, sourceFlags } from '../feedstock-set.ts';
 import { runAccel, tempDir, testNeeding } from '../helpers.ts';
@@ -19,7 +19,11 @@ import {
 const test = testNeeding(...CROSS_BUILD_TOOLS);
 
 type Tally = { hit: number; miss: number; uncacheable: number; failed: number };
-type WithCc = ResultJson & { results: { cc?: Tally | null }[] };
+type Tests = { run: number; cached: number };
+type WithCc = ResultJson & { results: { cc?: Tally | null; tests?: Tests }[] };
+
+const testsOf = (out: WithCc, feedstock: string) =>
+  (out.results.find((x) => x.feedstock === feedstock) as { tests?: Tests } | undefined)?.tests;
 
 function tally(out: WithCc, feedstock: string): Tally {
   const r = out.results.find((x) => x.feedstock === feedstock) as { cc?: Tally | null } | undefined;
@@ -48,6 +52,10 @@ test('a build number bump rebuilds the example graph from the compile cache: all
     assert.equal(c.hit, tally(cold, f).miss, `${f}: as many hits as the cold build compiled`);
   }
   assert.match(JSON.stringify(warm.results.map((r) => r.packages.map((p) => p.filename))), /_10\.conda/);
+  // The packages' files are the same, so are their tests' inputs: the tests passed before and are not run again.
+  assert.deepEqual(testsOf(cold, 'hello'), { run: 1, cached: 0 });
+  assert.deepEqual(testsOf(warm, 'hello'), { run: 0, cached: 1 });
+  assert.deepEqual(testsOf(warm, 'greet-data'), { run: 0, cached: 1 });
   const history = JSON.parse(
     (await runAccel(['--home', run.home, '--json', 'conda', 'builds', '-n', '4'])).stdout.toString(),
   );
@@ -66,6 +74,52 @@ test('a build number bump rebuilds the example graph from the compile cache: all
     'no cache, no numbers',
   );
   assert.deepEqual(digests(plain), digests(warm));
+  assert.deepEqual(testsOf(plain, 'hello'), { run: 1, cached: 0 }, 'another store has no test results');
+});
+
+test('a test result is reused only while its inputs are the same: a changed test runs, a failing one is never kept, --no-test-cache runs all', async (t) => {
+  const dir = tempDir(t, 'accel-conda-tests-');
+  const feedstocks = copyFeedstocks(dir);
+  const upstream = await startUpstream(t);
+  const run: BuildRun = { home: join(dir, 'home'), channel: join(dir, 'channel'), upstream };
+  const all = ['greet-data', 'libgreet', 'libshout', 'hello'];
+  okJson(await condaBuild(run, ['--all', feedstocks]));
+  const meta = join(feedstocks, 'hello-feedstock', 'recipe', 'meta.yaml');
+  const original = readFileSync(meta, 'utf8');
+
+  // A test command more: hello's tests run again (and only hello's).
+  writeFileSync(
+    meta,
+    original.replace('    - hello --version\n', '    - hello --version\n    - hello Again | grep -x "Hello, Again!"\n'),
+  );
+  bumpBuildNumbers(feedstocks, all, 1);
+  const changed = okJson(await condaBuild(run, ['--all', feedstocks])) as WithCc;
+  assert.deepEqual(testsOf(changed, 'hello'), { run: 1, cached: 0 });
+  assert.deepEqual(testsOf(changed, 'libshout'), { run: 0, cached: 1 });
+
+  // A file the test reads beside the recipe (run_test.sh) is an input too.
+  const runTest = join(feedstocks, 'hello-feedstock', 'recipe', 'run_test.sh');
+  writeFileSync(runTest, 'hello Test | grep -x "Hello, Test!"\n');
+  bumpBuildNumbers(feedstocks, all, 1);
+  const withScript = okJson(await condaBuild(run, ['--all', feedstocks])) as WithCc;
+  assert.deepEqual(testsOf(withScript, 'hello'), { run: 1, cached: 0 });
+
+  // A failing test is not kept: the same inputs fail again, twice.
+  writeFileSync(runTest, 'hello Test | grep -x "Goodbye"\n');
+  for (const i of [1, 2]) {
+    bumpBuildNumbers(feedstocks, all, 1);
+    const r = await condaBuild(run, ['--all', feedstocks]);
+    assert.equal(r.code, 1, `failing test, try ${i}: ${r.stderr}`);
+    assert.match(r.stderr, /\[ACCEL_CONDA_TEST_FAILED\]/);
+  }
+  rmSync(runTest);
+
+  // --no-test-cache: every test runs.
+  bumpBuildNumbers(feedstocks, all, 1);
+  const again = okJson(await condaBuild(run, ['--all', feedstocks, '--no-test-cache'])) as WithCc;
+  for (const f of ['greet-data', 'libshout', 'hello']) assert.deepEqual(testsOf(again, f), { run: 1, cached: 0 }, f);
+  const help = await runAccel(['--home', run.home, 'conda', 'build', '--help']);
+  assert.match(help.stdout.toString(), /--no-test-cache/);
 });
 
 const zlibMissing = existsSharedZlib() ? false : 'zlib’s source is not downloaded (get-sources; .ci/run does it)';

@@ -18,6 +18,8 @@ export interface BuildContext {
   channel: string;
   targetPlatform: string;
   test: TestMode;
+  /** Tests that passed before with the same inputs are not run again (`--no-test-cache` turns it off). */
+  testCache: boolean;
   env: NodeJS.ProcessEnv;
   allow: readonly string[];
   stallMs: number;
@@ -75,4 +77,11 @@ export interface FeedstockResult {
   key: string | null;
   /** The compile cache's outcomes for this feedstock's build scripts (null without the cache, or on a hit). */
   cc?: CacheTally | null;
+  /** How many outputs' tests ran, and how many had passed before with the same inputs (not run again). */
+  tests?: TestTally;
+}
+
+export interface TestTally {
+  run: number;
+  cached: number;
 }

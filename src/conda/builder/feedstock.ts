@@ -8,7 +8,7 @@ import { AccelError } from '../../core/errors.ts';
 import { normalizeArchive } from '../pkg/ar-normalize.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
-import type { BuildContext, BuiltPackage, CacheTally } from './context.ts';
+import type { BuildContext, BuiltPackage, CacheTally, TestTally } from './context.ts';
 import { compilerLanguage, type Toolchain } from './cross-toolchain.ts';
 import { ELF_MACHINES, elfMachine, elfMachineName, glibcNeeded } from './elf.ts';
 import { emulationPrefix } from './emulation.ts';
@@ -201,7 +201,7 @@ export async function buildPrepared(
   prep: PreparedFeedstock,
   ws: Workspace,
   ctx: BuildContext,
-): Promise<{ staged: StagedPackage[]; scriptSeconds: number; cc: CacheTally | null }> {
+): Promise<{ staged: StagedPackage[]; scriptSeconds: number; cc: CacheTally | null; tests: TestTally }> {
   const { epoch, overrides } = await prepareSources(prep, ws, ctx);
   await installEnvironments(prep, ws, ctx);
   // The build scripts' compiles go through the compile cache, tagged so that this feedstock's are counted.
@@ -220,7 +220,7 @@ async function buildOutputs(
   epoch: number,
   overrides: SourceOverride[],
   tally: string | null,
-): Promise<{ staged: StagedPackage[]; scriptSeconds: number; cc: CacheTally | null }> {
+): Promise<{ staged: StagedPackage[]; scriptSeconds: number; cc: CacheTally | null; tests: TestTally }> {
   const { writeCondaPackage } = await import('../pkg/write.ts');
   let scriptSeconds = 0;
   const staged: StagedPackage[] = [];
@@ -329,12 +329,16 @@ async function buildOutputs(
   }
   const cc = tally && ctx.cc ? ctx.cc.take(tally) : null;
   if (cc) logLine(ws.log, `== compile cache: ${cc.hit} hits, ${cc.miss} misses, ${cc.uncacheable} uncacheable`);
+  const tests: TestTally = { run: 0, cached: 0 };
   if (ctx.test !== 'skip') {
     for (const s of staged) {
-      scriptSeconds += await testOutput({ record: s.output, staged, ws, toolchain: prep.toolchain, ctx });
+      const t = await testOutput({ record: s.output, staged, ws, toolchain: prep.toolchain, ctx });
+      scriptSeconds += t.seconds;
+      if (t.ran) tests.run++;
+      if (t.cached) tests.cached++;
     }
   }
-  return { staged, scriptSeconds, cc };
+  return { staged, scriptSeconds, cc, tests };
 }
 
 /** The build and host prefixes: packages from the channel, and gnuconfig's scripts from the machine. */

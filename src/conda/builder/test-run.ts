@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
 import { AccelError } from '../../core/errors.ts';
+import type { Digest } from '../../store/digest.ts';
 import type { OutputRecord } from '../record.ts';
 import { type ChannelPackage, readChannel, solve } from './channel-packages.ts';
 import type { BuildContext } from './context.ts';
@@ -13,6 +14,7 @@ import { emulationPrefix } from './emulation.ts';
 import { linkMachineTools } from './machine-bin.ts';
 import { channelSubdirs } from './prepare.ts';
 import { logLine, logTail, runScript } from './run-script.ts';
+import { TESTED_NS, testKey } from './test-cache.ts';
 import { compilerFlags } from './workspace.ts';
 
 const run = promisify(execFile);
@@ -39,12 +41,12 @@ export async function testOutput(options: {
   ws: Workspace;
   toolchain: Toolchain;
   ctx: BuildContext;
-}): Promise<number> {
+}): Promise<TestOutcome> {
   const { record, staged, ws, toolchain, ctx } = options;
   const script = [...record.test.commands];
   const runTest = join(record.recipe_dir, 'run_test.sh');
   if (existsSync(runTest)) script.push(`bash -e ${shellQuote(runTest)}`);
-  if (script.length === 0 || ctx.test === 'skip') return 0;
+  if (script.length === 0 || ctx.test === 'skip') return { seconds: 0, ran: false, cached: false };
   const what = `${record.name}-${record.version}-${record.build_string}`;
   rmSync(ws.testPrefix, { recursive: true, force: true });
   makeDirs(ws.testPrefix);
@@ -118,6 +120,32 @@ export async function testOutput(options: {
   const file = join(ws.root, `test-${record.name}.sh`);
   writeFileSync(file, `set -x\n${script.join('\n')}\n`);
   logLine(ws.log, `== test ${what} (${solved.packages.map((p) => p.filename).join(', ')})`);
+  const inputs = ctx.testCache
+    ? testKey({
+        script: readFileSync(file, 'utf8'),
+        recipeDir: record.recipe_dir,
+        testDir: cwd,
+        testPrefix: t,
+        toolsDir: tools,
+        env,
+        workspacePaths: { test_prefix: t, work: ws.srcDir, root: ws.root },
+        identities: [toolchain.identity, testTools.toolchain.identity],
+        emulator: emulated ? toolchain.emulator : null,
+      })
+    : { uncached: '--no-test-cache' };
+  if ('key' in inputs) {
+    const before = ctx.store.refs.get(TESTED_NS, inputs.key);
+    if (before && ctx.store.has(before.digest as Digest)) {
+      logLine(
+        ws.log,
+        `== test ${what}: passed before with the same inputs (test inputs ${inputs.key}), not run again; its output: accel store get ${before.digest}`,
+      );
+      return { seconds: 0, ran: false, cached: true };
+    }
+  } else {
+    logLine(ws.log, `== test ${what}: not taken from the test cache: ${inputs.uncached}`);
+  }
+  const from = statSync(ws.log).size;
   const started = performance.now();
   const code = await runScript(file, { cwd, env, log: ws.log, wrap });
   if (code !== 0) {
@@ -130,7 +158,22 @@ export async function testOutput(options: {
       hint: 'nothing was published',
     });
   }
-  return (performance.now() - started) / 1000;
+  const seconds = (performance.now() - started) / 1000;
+  if ('key' in inputs) {
+    // The test's own output is what the cache keeps: a later build that takes the result can show it.
+    const out = readFileSync(ws.log).subarray(from);
+    const blob = await ctx.store.putBuffer(out);
+    ctx.store.refs.set(TESTED_NS, inputs.key, blob.digest, { test: what, seconds });
+  }
+  return { seconds, ran: true, cached: false };
+}
+
+export interface TestOutcome {
+  seconds: number;
+  /** The tests ran (and passed). */
+  ran: boolean;
+  /** They passed before with the same inputs, and were not run again. */
+  cached: boolean;
 }
 
 /** Copies the files a test names (globs allowed, directories whole) from `from` into the test directory. */

@@ -1,0 +1,144 @@
+/**
+ * Test results kept like Bazel keeps them: a package's tests that passed once are not run again while
+ * everything they can see is the same. A build number bump rebuilds a package with the same files; running
+ * its tests again under qemu (openssl's take a quarter of an hour) would only repeat a known answer.
+ *
+ * What a test can see, and so its key: the test script; the recipe directory but its recipe file (run_test.sh,
+ * test programs; the recipe file changes with the build number, and what it says about the test is in the
+ * script already); the test directory (test/files, test/source_files); the test environment's installed files
+ * (every package's payload, not conda-meta/, which names build numbers); the environment variables but the
+ * workspace's own paths; the toolchain and emulator identities; the machine tools linked for the test. A
+ * test that names the build number ($PKG_BUILDNUM, $PKG_BUILD_STRING) keeps it in its key, and one that
+ * reads $SRC_DIR (the build's work tree, which holds logs and timestamps) is never taken from the cache.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const TESTED_NS = 'conda-test';
+
+/** Files of a recipe directory that are the recipe itself, not something a test reads. */
+const RECIPE_FILES = new Set(['meta.yaml', 'recipe.yaml']);
+
+export interface TestInputs {
+  /** The test script accel runs (its commands, `bash -e run_test.sh`). */
+  script: string;
+  recipeDir: string;
+  /** The test's working directory, test/files and test/source_files copied in. */
+  testDir: string;
+  testPrefix: string;
+  /** The machine tools linked for the test (symlinks to the machine's own). */
+  toolsDir: string;
+  env: Record<string, string>;
+  /** Paths of this build's workspace: the same on every build of the feedstock, named rather than hashed. */
+  workspacePaths: Record<string, string>;
+  /** Toolchain identities (compilers' versions and digests), and the emulator's file. */
+  identities: string[];
+  emulator: string | null;
+}
+
+/** The key of a test's inputs, or why it cannot have one. */
+export function testKey(inputs: TestInputs): { key: string } | { uncached: string } {
+  const h = createHash('sha256');
+  const part = (name: string, value: string) => h.update(`${name}\0${value.length}\0${value}\0`);
+  part('accel-conda-test', '1');
+  part('script', inputs.script);
+  const texts: string[] = [inputs.script];
+  part(
+    'recipe',
+    treeDigest(inputs.recipeDir, (rel) => RECIPE_FILES.has(rel), texts),
+  );
+  part(
+    'test-dir',
+    treeDigest(inputs.testDir, () => false, texts),
+  );
+  part(
+    'prefix',
+    treeDigest(inputs.testPrefix, (rel) => rel === 'conda-meta'),
+  );
+  part('tools', toolsDigest(inputs.toolsDir));
+  const read = texts.join('\n');
+  if (/\bSRC_DIR\b/.test(read)) return { uncached: 'it reads $SRC_DIR, the build’s work tree' };
+  const namesBuild = /\bPKG_BUILD(NUM|_STRING)\b/.test(read);
+  // The workspace's paths stand for themselves by name: they do not change between builds of the feedstock,
+  // and what lies under them is hashed above.
+  const paths = Object.entries(inputs.workspacePaths).sort(([a], [b]) => a.localeCompare(b));
+  for (const [k, v] of Object.entries(inputs.env).sort(([a], [b]) => a.localeCompare(b))) {
+    if (!namesBuild && (k === 'PKG_BUILDNUM' || k === 'PKG_BUILD_STRING')) continue;
+    part(
+      `env ${k}`,
+      paths.reduce((s, [name, p]) => s.split(p).join(`<${name}>`), v),
+    );
+  }
+  for (const id of inputs.identities) part('identity', id);
+  if (inputs.emulator) {
+    const s = statSync(inputs.emulator);
+    part('emulator', `${inputs.emulator} ${s.size} ${s.mtimeMs}`);
+  }
+  return { key: h.digest('hex') };
+}
+
+/**
+ * A directory tree's digest: each entry's path, its kind, a file's executable bit and content, a link's
+ * target, in sorted order. `skip` leaves out entries by path relative to the root; the text of every file
+ * under 1 MiB is appended to `texts` when given (to look for names the test uses).
+ */
+function treeDigest(root: string, skip: (rel: string) => boolean, texts?: string[]): string {
+  const h = createHash('sha256');
+  walk(root, '', skip, h, texts);
+  return h.digest('hex');
+}
+
+function walk(root: string, rel: string, skip: (rel: string) => boolean, h: Hash, texts?: string[]): void {
+  let names: string[];
+  try {
+    names = readdirSync(join(root, rel)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const name of names) {
+    const r = rel ? `${rel}/${name}` : name;
+    if (skip(r)) continue;
+    const file = join(root, r);
+    const st = lstatSync(file);
+    if (st.isDirectory()) {
+      h.update(`d ${r}\0`);
+      walk(root, r, skip, h, texts);
+    } else if (st.isSymbolicLink()) {
+      h.update(`l ${r}\0${readlinkSync(file)}\0`);
+    } else if (st.isFile()) {
+      const data = readFileSync(file);
+      h.update(`f ${r} ${st.mode & 0o111 ? 'x' : '-'} ${data.length}\0`);
+      h.update(data);
+      if (texts && data.length < 1 << 20) texts.push(data.toString('latin1'));
+    } else {
+      h.update(`o ${r}\0`);
+    }
+  }
+}
+
+/** The machine tools a test uses: each link's name and the size and time of the file it reaches; scripts' text. */
+function toolsDigest(dir: string): string {
+  const h = createHash('sha256');
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).sort();
+  } catch {
+    // No tools linked.
+  }
+  for (const name of names) {
+    const file = join(dir, name);
+    if (lstatSync(file).isSymbolicLink()) {
+      const target = realpathSync(file);
+      const s = statSync(target);
+      h.update(`l ${name} ${target} ${s.size} ${s.mtimeMs}\0`);
+    } else {
+      // A script accel writes (pkg-config's wrapper, activate): what it says.
+      const data = readFileSync(file);
+      h.update(`f ${name} ${data.length}\0`);
+      h.update(data);
+    }
+  }
+  return h.digest('hex');
+}
