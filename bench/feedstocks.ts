@@ -127,9 +127,10 @@ for (const n of names) cpSync(dirs.get(n) as string, join(bumped, `${n}-feedstoc
 bumpBuildNumbers(bumped, names, 100);
 const { wall: rewall, results: reresults } = buildSet(bumped);
 const sum = (rs: FeedstockResult[], k: 'hit' | 'miss') => rs.reduce((n, r) => n + (r.cc?.[k] ?? 0), 0);
+const tests = (rs: FeedstockResult[], k: 'run' | 'cached') => rs.reduce((n, r) => n + (r.tests?.[k] ?? 0), 0);
 const rerows = [
-  '| feedstock | cold s | rebuild s | rebuild / cold | compiles cached | compiled | same contents |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+  '| feedstock | cold s | rebuild s | rebuild / cold | compiles cached | compiled | tests passed before | tests run | same contents |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
 ];
 let coldSum = 0;
 let warmSum = 0;
@@ -151,7 +152,7 @@ for (const n of names) {
     }
   }
   rerows.push(
-    `| ${n} | ${a.seconds.toFixed(1)} | ${b.seconds.toFixed(1)} | ${(b.seconds / a.seconds).toFixed(2)} | ${b.cc?.hit ?? '-'} | ${b.cc?.miss ?? '-'} | ${same} |`,
+    `| ${n} | ${a.seconds.toFixed(1)} | ${b.seconds.toFixed(1)} | ${(b.seconds / a.seconds).toFixed(2)} | ${b.cc?.hit ?? '-'} | ${b.cc?.miss ?? '-'} | ${b.tests?.cached ?? '-'} | ${b.tests?.run ?? '-'} | ${same} |`,
   );
 }
 const packages = results.flatMap((r) => r.packages).length;
@@ -165,7 +166,7 @@ process.stdout.write(
     '',
     `### Rebuilt after a build number bump (\`accel conda build\` through its compile cache)`,
     '',
-    `Every feedstock that built, its build number raised by 100 in a copy of the recipe, rebuilt into the same store: ${rewall.toFixed(0)} s wall against ${wall.toFixed(0)} s cold (${((100 * rewall) / wall).toFixed(0)} %); per feedstock ${warmSum.toFixed(0)} s against ${coldSum.toFixed(0)} s (${((100 * warmSum) / Math.max(coldSum, 1)).toFixed(0)} %). ${sum(reresults, 'hit')} compiles came from the cache, ${sum(reresults, 'miss')} were compiled (the cold pass compiled ${sum(results, 'miss')}). "Same contents": every installed file of every package has the same sha256 (info/ differs by the build number).`,
+    `Every feedstock that built, its build number raised by 100 in a copy of the recipe, rebuilt into the same store: ${rewall.toFixed(0)} s wall against ${wall.toFixed(0)} s cold (${((100 * rewall) / wall).toFixed(0)} %); per feedstock ${warmSum.toFixed(0)} s against ${coldSum.toFixed(0)} s (${((100 * warmSum) / Math.max(coldSum, 1)).toFixed(0)} %). ${sum(reresults, 'hit')} compiles came from the cache, ${sum(reresults, 'miss')} were compiled (the cold pass compiled ${sum(results, 'miss')}); ${tests(reresults, 'cached')} outputs' tests had passed before with the same inputs and were not run again, ${tests(reresults, 'run')} ran. "Same contents": every installed file of every package has the same sha256 (info/ differs by the build number).`,
     '',
     ...rerows,
     '',
