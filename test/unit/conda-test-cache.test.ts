@@ -26,8 +26,14 @@ function setup(dir: string): TestInputs {
     testDir,
     testPrefix,
     toolsDir,
-    env: { PREFIX: testPrefix, PATH: `${testPrefix}/bin:${toolsDir}:/usr/bin`, PKG_BUILDNUM: '0', PKG_NAME: 'hello' },
-    workspacePaths: { root: dir },
+    env: {
+      PREFIX: testPrefix,
+      PATH: `${testPrefix}/bin:${toolsDir}:/usr/bin`,
+      RECIPE_DIR: recipeDir,
+      PKG_BUILDNUM: '0',
+      PKG_NAME: 'hello',
+    },
+    workspacePaths: { root: dir, recipe: recipeDir },
     identities: ['target linux-aarch64\ngcc 12.2.0 0123'],
     emulator: null,
   };
@@ -84,7 +90,7 @@ test('a test naming the build number keeps it in its key; one reading SRC_DIR ge
   assert.ok('uncached' in k && /SRC_DIR/.test(k.uncached), JSON.stringify(k));
 });
 
-test('the workspace paths are named, not spelled: the same build in another root has the same key', (t) => {
+test('the workspace and recipe paths are named, not spelled: the same build elsewhere has the same key', (t) => {
   const a = setup(tempDir(t));
   const b = setup(tempDir(t));
   assert.equal(keyOf(a), keyOf(b));

@@ -6,9 +6,9 @@
  * What a test can see, and so its key: the test script; the recipe directory but its recipe file (run_test.sh,
  * test programs; the recipe file changes with the build number, and what it says about the test is in the
  * script already); the test directory (test/files, test/source_files); the test environment's installed files
- * (every package's payload, not conda-meta/, which names build numbers); the environment variables but the
- * workspace's own paths; the toolchain and emulator identities; the machine tools linked for the test. A
- * test that names the build number ($PKG_BUILDNUM, $PKG_BUILD_STRING) keeps it in its key, and one that
+ * (every package's payload, not conda-meta/, which names build numbers); the environment variables (the
+ * workspace's and the recipe directory's paths by name); the toolchain and emulator identities; the machine
+ * tools linked for the test. A test that names the build number ($PKG_BUILDNUM, $PKG_BUILD_STRING) keeps it in its key, and one that
  * reads $SRC_DIR (the build's work tree, which holds logs and timestamps) is never taken from the cache.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -30,7 +30,10 @@ export interface TestInputs {
   /** The machine tools linked for the test (symlinks to the machine's own). */
   toolsDir: string;
   env: Record<string, string>;
-  /** Paths of this build's workspace: the same on every build of the feedstock, named rather than hashed. */
+  /**
+   * Paths named rather than spelled: this build's workspace (the same on every build of the feedstock) and the
+   * recipe directory (a copy of the feedstock elsewhere tests the same); what lies under them is hashed.
+   */
   workspacePaths: Record<string, string>;
   /** Toolchain identities (compilers' versions and digests), and the emulator's file. */
   identities: string[];
@@ -60,9 +63,8 @@ export function testKey(inputs: TestInputs): { key: string } | { uncached: strin
   const read = texts.join('\n');
   if (/\bSRC_DIR\b/.test(read)) return { uncached: 'it reads $SRC_DIR, the build’s work tree' };
   const namesBuild = /\bPKG_BUILD(NUM|_STRING)\b/.test(read);
-  // The workspace's paths stand for themselves by name: they do not change between builds of the feedstock,
-  // and what lies under them is hashed above.
-  const paths = Object.entries(inputs.workspacePaths).sort(([a], [b]) => a.localeCompare(b));
+  // Longest first, so that a path under another is named by its own name.
+  const paths = Object.entries(inputs.workspacePaths).sort(([, a], [, b]) => b.length - a.length);
   for (const [k, v] of Object.entries(inputs.env).sort(([a], [b]) => a.localeCompare(b))) {
     if (!namesBuild && (k === 'PKG_BUILDNUM' || k === 'PKG_BUILD_STRING')) continue;
     part(

@@ -128,7 +128,7 @@ export async function testOutput(options: {
         testPrefix: t,
         toolsDir: tools,
         env,
-        workspacePaths: { test_prefix: t, work: ws.srcDir, root: ws.root },
+        workspacePaths: { test_prefix: t, work: ws.srcDir, root: ws.root, recipe: record.recipe_dir },
         identities: [toolchain.identity, testTools.toolchain.identity],
         emulator: emulated ? toolchain.emulator : null,
       })
