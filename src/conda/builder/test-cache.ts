@@ -8,8 +8,9 @@
  * script already); the test directory (test/files, test/source_files); the test environment's installed files
  * (every package's payload, not conda-meta/, which names build numbers); the environment variables (the
  * workspace's and the recipe directory's paths by name); the toolchain and emulator identities; the machine
- * tools linked for the test. A test that names the build number ($PKG_BUILDNUM, $PKG_BUILD_STRING) keeps it in its key, and one that
- * reads $SRC_DIR (the build's work tree, which holds logs and timestamps) is never taken from the cache.
+ * tools linked for the test. A test that names the build number ($PKG_BUILDNUM, $PKG_BUILD_STRING) keeps it
+ * in its key, and one that reads $SRC_DIR (the build's work tree, which holds logs and timestamps) is never
+ * taken from the cache.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
