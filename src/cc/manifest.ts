@@ -47,10 +47,17 @@ function matches(entry: ManifestEntry, cwd: string, hasher: FileHasher): boolean
   return true;
 }
 
-/** Adds an entry (newest first) and returns the key's entries. */
+/**
+ * Adds an entry (newest first) and returns the key's entries. An entry is its header state: one with the same
+ * headers and absent paths is replaced; one with other headers stays, even when it made the same object (the
+ * narrow and wide builds of ncurses, one tree, a generated config header switching between two contents: each
+ * state must keep its entry, or every rebuild replaces the other's and misses).
+ */
 export function recordEntry(store: Store, key: Digest, entry: ManifestEntry): ManifestEntry[] {
   const old = manifestEntries(store, key);
-  const entries = [entry, ...old.filter((e) => e.result !== entry.result)].slice(0, MAX_ENTRIES);
+  const state = (e: ManifestEntry) => JSON.stringify([e.includes, [...e.absent].sort()]);
+  const mine = state(entry);
+  const entries = [entry, ...old.filter((e) => state(e) !== mine)].slice(0, MAX_ENTRIES);
   store.refs.set(NS, key, entry.result, { entries });
   return entries;
 }

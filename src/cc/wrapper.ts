@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type Compile, classify } from '../compiler/args.ts';
 import { compilerIdentity, compilerVersion, resolveCompiler } from '../compiler/compiler-identity.ts';
@@ -230,7 +230,12 @@ function learnEntry(
     if (hash.tooNew) return `header ${dep} changed during the compile`;
     if (hash.timeMacros) return '__DATE__ or __TIME__ in a header';
     includes.push([dep, hash.digest]);
-    for (const candidate of shadowCandidates(dep, compile.source, compile.includeDirs)) absent.add(candidate);
+    // Only a header that appears where none was can change what the compiler finds: a candidate present now
+    // was there for this compile and not taken (the same file by another name, a quoted search that started
+    // in another header's directory, an angle include), and must not make the entry unmatchable.
+    for (const candidate of shadowCandidates(dep, compile.source, compile.includeDirs)) {
+      if (!existsSync(resolve(cwd, candidate))) absent.add(candidate);
+    }
   }
   return { includes, absent: [...absent] };
 }

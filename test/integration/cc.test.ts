@@ -136,6 +136,51 @@ for (const mode of MODES) {
     okStderr(await make(src, build, { ...cc.vars, CPPFLAGS: '-DACCEL_EXTRA=1' }));
     assert.equal(((await stats(home)).miss ?? 0) - missesBeforeD, TUS);
   });
+
+  test(`${mode}: a header switching between two states hits in both (ncurses' narrow and wide builds); a header the compiler passed over does not stop hits`, async (t) => {
+    const dir = tempDir(t);
+    const home = join(dir, 'home');
+    const cc = await wrapper(t, mode, home);
+    const w = join(dir, 'w');
+    mkdirSync(join(w, 'inc'), { recursive: true });
+    mkdirSync(join(w, 'src'));
+    writeFileSync(join(w, 'src', 'x.c'), '#include "cfg.h"\n#include <eti.h>\nint x(void) { return CFG + ETI; }\n');
+    writeFileSync(join(w, 'inc', 'eti.h'), '#define ETI 2\n');
+    // Beside the source, but an angle include does not look there: it was there, and passed over.
+    writeFileSync(join(w, 'src', 'eti.h'), '#define ETI 3\n');
+    writeFileSync(join(w, 'src', 'y.c'), '#include "y.h"\nint y(void) { return Y; }\n');
+    writeFileSync(join(w, 'src', 'y.h'), '#define Y 4\n');
+    const outcome = async (args: string[], cwd: string) => {
+      const before = (await stats(home)).hit ?? 0;
+      const r = await cc.run(args, { cwd });
+      assert.equal(r.code, 0, r.stderr.toString());
+      return ((await stats(home)).hit ?? 0) > before ? 'hit' : 'miss';
+    };
+    // Two contents of a generated header that make the same object: each state keeps its own entry.
+    const states = ['/* narrow */\n#define CFG 1\n', '/* wide characters */\n#define CFG 1\n'];
+    const seen: string[] = [];
+    for (const s of [0, 1, 0, 1]) {
+      writeFileSync(join(w, 'inc', 'cfg.h'), states[s] as string);
+      seen.push(await outcome(['gcc', '-Iinc', '-c', 'src/x.c', '-o', 'x.o'], w));
+    }
+    assert.deepEqual(seen, ['miss', 'miss', 'hit', 'hit']);
+    const nm = await runCommand('nm', [join(w, 'x.o')]);
+    assert.match(nm.stdout.toString(), /T x$/m);
+    // The same header by two names (cwd is the source's directory, -I.): not a shadow of itself.
+    const twice = [];
+    for (let i = 0; i < 2; i++)
+      twice.push(await outcome(['gcc', '-I.', '-c', '../src/y.c', '-o', '../y.o'], join(w, 'src')));
+    assert.deepEqual(twice, ['miss', 'hit']);
+    // A header appearing where the compiler would now find it first still misses, and compiles the new value.
+    writeFileSync(join(w, 'src', 'cfg.h'), '#define CFG 5\n');
+    assert.equal(await outcome(['gcc', '-Iinc', '-c', 'src/x.c', '-o', 'x.o'], w), 'miss');
+    const plain = join(w, 'plain.o');
+    await runCommand('gcc', ['-Iinc', '-c', 'src/x.c', '-o', plain], { cwd: w });
+    assert.ok(
+      readFileSync(join(w, 'x.o')).equals(readFileSync(plain)),
+      'the object is what gcc makes of the new header',
+    );
+  });
 }
 
 test('make -j8 through the masquerade directory: eight wrappers at once, no errors, counters add up', async (t) => {
