@@ -1,7 +1,7 @@
 /**
  * Test results kept like Bazel keeps them: a package's tests that passed once are not run again while
  * everything they can see is the same. A build number bump rebuilds a package with the same files; running
- * its tests again under qemu (openssl's take a quarter of an hour) would only repeat a known answer.
+ * its tests again under qemu would only repeat a known answer.
  *
  * What a test can see, and so its key: the test script; the recipe directory but its recipe file (run_test.sh,
  * test programs; the recipe file changes with the build number, and what it says about the test is in the
