@@ -21,7 +21,7 @@ function setup(dir: string): TestInputs {
   symlinkSync('/bin/sh', join(toolsDir, 'sh'));
   writeFileSync(join(toolsDir, 'activate'), '# active\n');
   return {
-    script: 'set -x\nhello --version\n',
+    script: `set -x\nhello --version\nbash -e '${recipeDir}/run_test.sh'\n`,
     recipeDir,
     testDir,
     testPrefix,
@@ -80,12 +80,17 @@ test('what a test can see changes the key', async (t) => {
   }
 });
 
-test('a test naming the build number keeps it in its key; one reading SRC_DIR gets none', (t) => {
+test('a test naming the build number keeps it in its key; one reading SRC_DIR gets none, a build script reading it does not count', (t) => {
   const dir = tempDir(t);
   const inputs = setup(dir);
   const names = { ...inputs, script: 'test "$PKG_BUILDNUM" = 0\n' };
   assert.notEqual(keyOf(names), keyOf({ ...names, env: { ...names.env, PKG_BUILDNUM: '1' } }));
-  writeFileSync(join(inputs.recipeDir, 'run_test.sh'), 'cd "$SRC_DIR" && make check\n');
+  // The build script beside the test reads $SRC_DIR, as every build script does: no test runs it.
+  writeFileSync(join(inputs.recipeDir, 'build.sh'), 'cmake -S "$SRC_DIR" -B build\n');
+  keyOf(inputs);
+  // A helper that run_test.sh runs reads it: no key.
+  writeFileSync(join(inputs.recipeDir, 'run_test.sh'), 'bash helper.sh\n');
+  writeFileSync(join(inputs.recipeDir, 'helper.sh'), 'cd "$SRC_DIR" && make check\n');
   const k = testKey(inputs);
   assert.ok('uncached' in k && /SRC_DIR/.test(k.uncached), JSON.stringify(k));
 });

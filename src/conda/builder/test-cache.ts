@@ -10,7 +10,8 @@
  * workspace's and the recipe directory's paths by name); the toolchain and emulator identities; the machine
  * tools linked for the test. A test that names the build number ($PKG_BUILDNUM, $PKG_BUILD_STRING) keeps it
  * in its key, and one that reads $SRC_DIR (the build's work tree, which holds logs and timestamps) is never
- * taken from the cache.
+ * taken from the cache: its script, its test files and the recipe files they name are read for those names
+ * (not the build scripts beside them).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
@@ -45,33 +46,32 @@ export interface TestInputs {
 export function testKey(inputs: TestInputs): { key: string } | { uncached: string } {
   const h = createHash('sha256');
   const part = (name: string, value: string) => h.update(`${name}\0${value.length}\0${value}\0`);
+  // Longest first, so that a path under another is named by its own name.
+  const paths = Object.entries(inputs.workspacePaths).sort(([, a], [, b]) => b.length - a.length);
+  const named = (v: string) => paths.reduce((s, [name, p]) => s.split(p).join(`<${name}>`), v);
   part('accel-conda-test', '1');
-  part('script', inputs.script);
-  const texts: string[] = [inputs.script];
+  part('script', named(inputs.script));
+  const recipeTexts = new Map<string, string>();
+  const testTexts = new Map<string, string>();
   part(
     'recipe',
-    treeDigest(inputs.recipeDir, (rel) => RECIPE_FILES.has(rel), texts),
+    treeDigest(inputs.recipeDir, (rel) => RECIPE_FILES.has(rel), recipeTexts),
   );
   part(
     'test-dir',
-    treeDigest(inputs.testDir, () => false, texts),
+    treeDigest(inputs.testDir, () => false, testTexts),
   );
   part(
     'prefix',
     treeDigest(inputs.testPrefix, (rel) => rel === 'conda-meta'),
   );
   part('tools', toolsDigest(inputs.toolsDir));
-  const read = texts.join('\n');
+  const read = textsTheTestRuns(inputs.script, testTexts, recipeTexts);
   if (/\bSRC_DIR\b/.test(read)) return { uncached: 'it reads $SRC_DIR, the build’s work tree' };
   const namesBuild = /\bPKG_BUILD(NUM|_STRING)\b/.test(read);
-  // Longest first, so that a path under another is named by its own name.
-  const paths = Object.entries(inputs.workspacePaths).sort(([, a], [, b]) => b.length - a.length);
   for (const [k, v] of Object.entries(inputs.env).sort(([a], [b]) => a.localeCompare(b))) {
     if (!namesBuild && (k === 'PKG_BUILDNUM' || k === 'PKG_BUILD_STRING')) continue;
-    part(
-      `env ${k}`,
-      paths.reduce((s, [name, p]) => s.split(p).join(`<${name}>`), v),
-    );
+    part(`env ${k}`, named(v));
   }
   for (const id of inputs.identities) part('identity', id);
   if (inputs.emulator) {
@@ -82,17 +82,39 @@ export function testKey(inputs: TestInputs): { key: string } | { uncached: strin
 }
 
 /**
+ * The texts a test runs, to look for the variables it reads: its script, the test directory's files, and the
+ * recipe directory's files that one of those names (run_test.sh by the script, a helper by run_test.sh), but
+ * not the build scripts beside them, which read $SRC_DIR and which no test runs.
+ */
+function textsTheTestRuns(script: string, testTexts: Map<string, string>, recipeTexts: Map<string, string>): string {
+  const read = [script, ...testTexts.values()];
+  const left = new Map(recipeTexts);
+  for (let more = true; more; ) {
+    more = false;
+    for (const [rel, text] of left) {
+      const name = rel.split('/').pop() as string;
+      if (read.some((t) => t.includes(name))) {
+        read.push(text);
+        left.delete(rel);
+        more = true;
+      }
+    }
+  }
+  return read.join('\n');
+}
+
+/**
  * A directory tree's digest: each entry's path, its kind, a file's executable bit and content, a link's
  * target, in sorted order. `skip` leaves out entries by path relative to the root; the text of every file
- * under 1 MiB is appended to `texts` when given (to look for names the test uses).
+ * under 1 MiB goes into `texts` by its path when given (to look for names the test uses).
  */
-function treeDigest(root: string, skip: (rel: string) => boolean, texts?: string[]): string {
+function treeDigest(root: string, skip: (rel: string) => boolean, texts?: Map<string, string>): string {
   const h = createHash('sha256');
   walk(root, '', skip, h, texts);
   return h.digest('hex');
 }
 
-function walk(root: string, rel: string, skip: (rel: string) => boolean, h: Hash, texts?: string[]): void {
+function walk(root: string, rel: string, skip: (rel: string) => boolean, h: Hash, texts?: Map<string, string>): void {
   let names: string[];
   try {
     names = readdirSync(join(root, rel)).sort();
@@ -114,7 +136,7 @@ function walk(root: string, rel: string, skip: (rel: string) => boolean, h: Hash
       const data = readFileSync(file);
       h.update(`f ${r} ${st.mode & 0o111 ? 'x' : '-'} ${data.length}\0`);
       h.update(data);
-      if (texts && data.length < 1 << 20) texts.push(data.toString('latin1'));
+      if (texts && data.length < 1 << 20) texts.set(r, data.toString('latin1'));
     } else {
       h.update(`o ${r}\0`);
     }
