@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { needsTools, runAccel, tempDir } from '../helpers.ts';
 import {
   type BuildRun,
+  buildTmp,
   CROSS_BUILD_TOOLS,
   condaBuild,
   copyFeedstocks,
@@ -66,7 +66,7 @@ test(
     );
     // The workspace of a build whose process was killed is swept by the next build.
     const dead = spawnSync('true').pid as number;
-    const abandoned = join(tmpdir(), 'accel-conda-bld', `test${process.pid}`);
+    const abandoned = join(buildTmp(run), 'accel-conda-bld', `test${process.pid}`);
     mkdirSync(join(abandoned, '_h_env', 'lib'), { recursive: true });
     writeFileSync(`${abandoned}.pid`, String(dead));
     const r = await condaBuild(run, [dir]);

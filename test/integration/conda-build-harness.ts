@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { cpSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { ROOT, type RunResult, runAccel } from '../helpers.ts';
 
@@ -60,6 +60,17 @@ export interface BuildRun {
   upstream: Upstream;
 }
 
+/**
+ * The TMPDIR of a run's builds, beside its home: the build workspaces ($TMPDIR/accel-conda-bld/<feedstock>-…)
+ * are the test's own, so that tests building the same example feedstock at once never meet (ACCEL_CONDA_BUSY).
+ * A second home beside the first (an uncached build to compare) shares it, and so builds on the same paths.
+ */
+export function buildTmp(run: BuildRun): string {
+  const tmp = join(dirname(run.home), 'tmp');
+  mkdirSync(tmp, { recursive: true });
+  return tmp;
+}
+
 /** `accel conda build` for linux-aarch64 into the run's channel, from the test's upstream. */
 export function condaBuild(run: BuildRun, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   return runAccel(
@@ -77,7 +88,7 @@ export function condaBuild(run: BuildRun, args: string[], env: NodeJS.ProcessEnv
       '--allow',
       run.upstream.host,
     ],
-    { env: { EXAMPLES_UPSTREAM: run.upstream.base, ...env } },
+    { env: { EXAMPLES_UPSTREAM: run.upstream.base, TMPDIR: buildTmp(run), ...env } },
   );
 }
 
