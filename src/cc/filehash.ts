@@ -76,6 +76,22 @@ export class FileHasher {
     return { digest, tooNew, timeMacros };
   }
 
+  /**
+   * Whether a path holds nothing, or something from before the compile started, or something made or changed
+   * since (`new`: the compiler may or may not have seen it).
+   */
+  presence(path: string): 'absent' | 'old' | 'new' {
+    let st: import('node:fs').BigIntStats | undefined;
+    try {
+      st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    } catch (err) {
+      if (errnoCode(err) === 'ENOTDIR') return 'absent';
+      throw err;
+    }
+    if (!st) return 'absent';
+    return st.mtimeNs >= this.#startNs || st.ctimeNs >= this.#startNs ? 'new' : 'old';
+  }
+
   #remember(path: string, stamp: string, hash: FileHash): void {
     if (!this.#memo) return;
     // A crude bound: a daemon that has seen this many files starts over rather than growing without end.

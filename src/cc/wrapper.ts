@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type Compile, classify } from '../compiler/args.ts';
 import { compilerIdentity, compilerVersion, resolveCompiler } from '../compiler/compiler-identity.ts';
@@ -230,11 +230,14 @@ function learnEntry(
     if (hash.tooNew) return `header ${dep} changed during the compile`;
     if (hash.timeMacros) return '__DATE__ or __TIME__ in a header';
     includes.push([dep, hash.digest]);
-    // Only a header that appears where none was can change what the compiler finds: a candidate present now
-    // was there for this compile and not taken (the same file by another name, a quoted search that started
-    // in another header's directory, an angle include), and must not make the entry unmatchable.
+    // Only a header that appears where none was can change what the compiler finds: a candidate that was
+    // there before the compile started and not taken (the same file by another name, a quoted search that
+    // started in another header's directory, an angle include) must not make the entry unmatchable. One made
+    // during the compile may or may not have been seen: not cached.
     for (const candidate of shadowCandidates(dep, compile.source, compile.includeDirs)) {
-      if (!existsSync(resolve(cwd, candidate))) absent.add(candidate);
+      const there = hasher.presence(resolve(cwd, candidate));
+      if (there === 'new') return `header ${candidate} appeared during the compile`;
+      if (there === 'absent') absent.add(candidate);
     }
   }
   return { includes, absent: [...absent] };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { TestContext } from 'node:test';
 import { blobPath } from '../../src/store/layout.ts';
@@ -171,6 +171,14 @@ for (const mode of MODES) {
     for (let i = 0; i < 2; i++)
       twice.push(await outcome(['gcc', '-I.', '-c', '../src/y.c', '-o', '../y.o'], join(w, 'src')));
     assert.deepEqual(twice, ['miss', 'hit']);
+    // A file in a shadowing place made or changed while the compile ran (here: a time from the future) may or
+    // may not have been seen by the compiler: that compile is not cached.
+    const future = new Date(Date.now() + 3_600_000);
+    utimesSync(join(w, 'src', 'eti.h'), future, future);
+    writeFileSync(join(w, 'inc', 'cfg.h'), '/* third */\n#define CFG 1\n');
+    await cc.run(['gcc', '-Iinc', '-c', 'src/x.c', '-o', 'x.o'], { cwd: w });
+    const counters = await stats(home);
+    assert.equal(counters['uncacheable: header src/eti.h appeared during the compile'], 1, JSON.stringify(counters));
     // A header appearing where the compiler would now find it first still misses, and compiles the new value.
     writeFileSync(join(w, 'src', 'cfg.h'), '#define CFG 5\n');
     assert.equal(await outcome(['gcc', '-Iinc', '-c', 'src/x.c', '-o', 'x.o'], w), 'miss');
