@@ -39,6 +39,7 @@ interface BuildFlags {
   keepGoing?: boolean;
   ccCache: boolean;
   testCache: boolean;
+  buildCache: boolean;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -93,6 +94,10 @@ export function condaBuildCommand(runner: Runner): Command {
     .option('-k, --keep-going', 'after a render or build failure, build everything that does not need it')
     .option('--no-cc-cache', 'compile without accel’s compile cache (on by default: rebuilds reuse every compile)')
     .option(
+      '--no-build-cache',
+      'run every build script again (by default, scripts that ran before with the same inputs are not run again)',
+    )
+    .option(
       '--no-test-cache',
       'run every test again (by default, tests that passed before with the same inputs are not run again)',
     )
@@ -143,6 +148,7 @@ Examples:
             targetPlatform: target,
             test,
             testCache: flags.testCache,
+            buildCache: flags.buildCache,
             env: g.env,
             allow: [...g.config.mirror.allow, ...(flags.allow ?? [])],
             stallMs: g.config.mirror.stallTimeout * 1000,
@@ -269,8 +275,11 @@ function summarise(results: FeedstockResult[], channel: string, log: Log) {
         ...results.map((r) => {
           const size = r.packages.reduce((n, p) => n + p.size, 0);
           const cc = r.cc ? `, compiles: ${r.cc.hit} cached, ${r.cc.miss} compiled` : '';
+          const scripts = r.scripts?.reused
+            ? `, build scripts: ${r.scripts.reused} not run (same inputs as before)`
+            : '';
           const tests = r.tests?.cached ? `, tests: ${r.tests.cached} passed before, ${r.tests.run} run` : '';
-          return `${r.status.padEnd(8)}${r.feedstock.padEnd(20)}${r.seconds.toFixed(2).padStart(7)} s  ${r.packages.length} package(s), ${formatSize(size)}${cc}${tests}`;
+          return `${r.status.padEnd(8)}${r.feedstock.padEnd(20)}${r.seconds.toFixed(2).padStart(7)} s  ${r.packages.length} package(s), ${formatSize(size)}${scripts}${cc}${tests}`;
         }),
         `channel: ${channel}`,
       ].join('\n'),

@@ -20,7 +20,11 @@ const test = testNeeding(...CROSS_BUILD_TOOLS);
 
 type Tally = { hit: number; miss: number; uncacheable: number; failed: number };
 type Tests = { run: number; cached: number };
-type WithCc = ResultJson & { results: { cc?: Tally | null; tests?: Tests }[] };
+type Scripts = { run: number; reused: number };
+type WithCc = ResultJson & { results: { cc?: Tally | null; tests?: Tests; scripts?: Scripts }[] };
+
+const scriptsOf = (out: WithCc, feedstock: string) =>
+  (out.results.find((x) => x.feedstock === feedstock) as { scripts?: Scripts } | undefined)?.scripts;
 
 const testsOf = (out: WithCc, feedstock: string) =>
   (out.results.find((x) => x.feedstock === feedstock) as { tests?: Tests } | undefined)?.tests;
@@ -45,7 +49,8 @@ test('a build number bump rebuilds the example graph from the compile cache: all
   assert.equal(coldShout.hit, 0);
 
   bumpBuildNumbers(feedstocks, ['greet-data', 'libgreet', 'libshout', 'hello'], 10);
-  const warm = okJson(await condaBuild(run, ['--all', feedstocks])) as WithCc;
+  // The build scripts run again (their kept results would leave nothing to compile).
+  const warm = okJson(await condaBuild(run, ['--all', feedstocks, '--no-build-cache'])) as WithCc;
   for (const f of ['libgreet', 'libshout', 'hello']) {
     const c = tally(warm, f);
     assert.equal(c.miss, 0, `${f}: every cacheable compile is a hit`);
@@ -122,6 +127,64 @@ test('a test result is reused only while its inputs are the same: a changed test
   assert.match(help.stdout.toString(), /--no-test-cache/);
 });
 
+test('build scripts that ran with the same inputs are not run again: a bump reuses them all, a changed script or a changed dependency runs them, the packages equal a build that ran them', async (t) => {
+  const dir = tempDir(t, 'accel-conda-scripts-');
+  const feedstocks = copyFeedstocks(dir);
+  const upstream = await startUpstream(t);
+  const run: BuildRun = { home: join(dir, 'home'), channel: join(dir, 'channel'), upstream };
+  const all = ['greet-data', 'libgreet', 'libshout', 'hello'];
+  const cold = okJson(await condaBuild(run, ['--all', feedstocks])) as WithCc;
+  for (const f of all) assert.deepEqual(scriptsOf(cold, f), { run: 1, reused: 0 }, f);
+
+  // A build number bump: no script runs, nothing is compiled, and the packages are those of a build that ran
+  // every script (another store, --no-build-cache), byte for byte.
+  bumpBuildNumbers(feedstocks, all, 10);
+  const warm = okJson(await condaBuild(run, ['--all', feedstocks])) as WithCc;
+  for (const f of all) assert.deepEqual(scriptsOf(warm, f), { run: 0, reused: 1 }, f);
+  for (const f of ['libgreet', 'libshout', 'hello'])
+    assert.deepEqual(tally(warm, f), { hit: 0, miss: 0, uncacheable: 0, failed: 0 }, f);
+  const plain = okJson(
+    await condaBuild({ ...run, home: join(dir, 'home-plain'), channel: join(dir, 'channel-plain') }, [
+      '--all',
+      feedstocks,
+      '--no-build-cache',
+    ]),
+  ) as WithCc;
+  for (const f of all) assert.deepEqual(scriptsOf(plain, f), { run: 1, reused: 0 }, f);
+  assert.deepEqual(digests(plain), digests(warm));
+
+  // libshout's build script changes (a comment): its script runs; hello, built on libshout, gets a libshout
+  // with the same files and does not; libgreet and greet-data are untouched.
+  const script = join(feedstocks, 'libshout-feedstock', 'recipe', 'build.sh');
+  writeFileSync(script, `${readFileSync(script, 'utf8')}# rebuilt\n`);
+  bumpBuildNumbers(feedstocks, all, 1);
+  const edited = okJson(await condaBuild(run, ['--all', feedstocks])) as WithCc;
+  assert.deepEqual(scriptsOf(edited, 'libshout'), { run: 1, reused: 0 });
+  for (const f of ['greet-data', 'libgreet', 'hello']) assert.deepEqual(scriptsOf(edited, f), { run: 0, reused: 1 }, f);
+
+  // libgreet's library changes (built at -O0): libgreet runs, and so do libshout and hello, whose host
+  // prefixes now hold other files.
+  const greet = join(feedstocks, 'libgreet-feedstock', 'recipe', 'build.sh');
+  const flags = ['CFLAGS="$', '{CFLAGS}"'].join('');
+  writeFileSync(greet, readFileSync(greet, 'utf8').replace(flags, flags.replace('}', '} -O0')));
+  bumpBuildNumbers(feedstocks, all, 1);
+  const changed = okJson(await condaBuild(run, ['--all', feedstocks])) as WithCc;
+  assert.deepEqual(scriptsOf(changed, 'greet-data'), { run: 0, reused: 1 });
+  for (const f of ['libgreet', 'libshout', 'hello']) assert.deepEqual(scriptsOf(changed, f), { run: 1, reused: 0 }, f);
+
+  // --no-build-cache runs every script.
+  bumpBuildNumbers(feedstocks, all, 1);
+  const again = okJson(await condaBuild(run, ['--all', feedstocks, '--no-build-cache'])) as WithCc;
+  for (const f of all) assert.deepEqual(scriptsOf(again, f), { run: 1, reused: 0 }, f);
+  const history = JSON.parse(
+    (await runAccel(['--home', run.home, '--json', 'conda', 'builds', '-n', '20'])).stdout.toString(),
+  ) as { feedstock: string; scripts?: Scripts }[];
+  assert.ok(
+    history.some((e) => e.feedstock === 'hello' && e.scripts?.reused === 1),
+    JSON.stringify(history),
+  );
+});
+
 const zlibMissing = existsSharedZlib() ? false : 'zlib’s source is not downloaded (get-sources; .ci/run does it)';
 
 function existsSharedZlib(): boolean {
@@ -157,7 +220,7 @@ test('zlib (the real feedstock) rebuilt after a build number bump: its library i
   const cold = okJson(await build(join(dir, 'home'), join(dir, 'channel'))) as WithCc;
   const first = tally(cold, 'zlib');
   bumpBuildNumbers(copy, ['zlib'], 90);
-  const warm = okJson(await build(join(dir, 'home'), join(dir, 'channel'))) as WithCc;
+  const warm = okJson(await build(join(dir, 'home'), join(dir, 'channel'), ['--no-build-cache'])) as WithCc;
   const second = tally(warm, 'zlib');
   // zlib's configure names its probes ztest<pid>.c, so those (and only those) are new sources each time; the
   // library's own objects are all hits.

@@ -20,6 +20,8 @@ export interface BuildContext {
   test: TestMode;
   /** Tests that passed before with the same inputs are not run again (`--no-test-cache` turns it off). */
   testCache: boolean;
+  /** Build scripts that ran before with the same inputs are not run again (`--no-build-cache` turns it off). */
+  buildCache: boolean;
   env: NodeJS.ProcessEnv;
   allow: readonly string[];
   stallMs: number;
@@ -79,6 +81,13 @@ export interface FeedstockResult {
   cc?: CacheTally | null;
   /** How many outputs' tests ran, and how many had passed before with the same inputs (not run again). */
   tests?: TestTally;
+  /** How many build scripts ran, and how many had run before with the same inputs (their files put back). */
+  scripts?: ScriptTally;
+}
+
+export interface ScriptTally {
+  run: number;
+  reused: number;
 }
 
 export interface TestTally {

@@ -1,6 +1,15 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, lstatSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join, matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
 import { makeDirs } from '../../core/dirs.ts';
@@ -8,7 +17,8 @@ import { AccelError } from '../../core/errors.ts';
 import { normalizeArchive } from '../pkg/ar-normalize.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
-import type { BuildContext, BuiltPackage, CacheTally, TestTally } from './context.ts';
+import { BuildRecorder, buildKey, keptBuild, restoreRun } from './build-cache.ts';
+import type { BuildContext, BuiltPackage, CacheTally, ScriptTally, TestTally } from './context.ts';
 import { compilerLanguage, type Toolchain } from './cross-toolchain.ts';
 import { ELF_MACHINES, elfMachine, elfMachineName, glibcNeeded } from './elf.ts';
 import { emulationPrefix } from './emulation.ts';
@@ -197,11 +207,7 @@ async function runDepends(
  * top-level build. One `.conda` per output, each checked (ELF architecture) and given its true run
  * dependencies, then each output's tests. Publishes nothing: the caller does, once all passed.
  */
-export async function buildPrepared(
-  prep: PreparedFeedstock,
-  ws: Workspace,
-  ctx: BuildContext,
-): Promise<{ staged: StagedPackage[]; scriptSeconds: number; cc: CacheTally | null; tests: TestTally }> {
+export async function buildPrepared(prep: PreparedFeedstock, ws: Workspace, ctx: BuildContext): Promise<Built> {
   const { epoch, overrides } = await prepareSources(prep, ws, ctx);
   await installEnvironments(prep, ws, ctx);
   // The build scripts' compiles go through the compile cache, tagged so that this feedstock's are counted.
@@ -220,7 +226,7 @@ async function buildOutputs(
   epoch: number,
   overrides: SourceOverride[],
   tally: string | null,
-): Promise<{ staged: StagedPackage[]; scriptSeconds: number; cc: CacheTally | null; tests: TestTally }> {
+): Promise<Built> {
   const { writeCondaPackage } = await import('../pkg/write.ts');
   let scriptSeconds = 0;
   const staged: StagedPackage[] = [];
@@ -231,8 +237,24 @@ async function buildOutputs(
   const ordered = [...prep.records.filter((r) => !own(r)), ...prep.records.filter(own)];
   let shared: string[] = [];
   let runs = 0;
+  const kept = keptScripts(prep, ws, ctx, epoch, top ? { name: top.file ?? 'build/script', text: top.text } : null);
+  // A script whose result the store keeps is not run: its files are put back as it left them.
+  const scriptRun = async (script: Script, record: OutputRecord) => {
+    const i = runs;
+    if (kept.replay) {
+      const files = restoreRun(ctx.store, kept.replay.runs[i] ?? [], ws.prefix);
+      logLine(
+        ws.log,
+        `== build ${script.name} for ${record.name}: ${files.length} files as the build with the same inputs left them`,
+      );
+      return { files, seconds: 0 };
+    }
+    const r = await runBuild(script, record, ws, prep, ctx, epoch, tally);
+    await kept.recorder?.record(ws.prefix, r.files);
+    return r;
+  };
   if (top) {
-    const r = await runBuild({ name: top.file ?? 'build/script', text: top.text }, first, ws, prep, ctx, epoch, tally);
+    const r = await scriptRun({ name: top.file ?? 'build/script', text: top.text }, first);
     shared = r.files;
     scriptSeconds += r.seconds;
     runs++;
@@ -257,15 +279,7 @@ async function buildOutputs(
         const sibling = staged.find((s) => s.record.name === specName(spec));
         if (sibling) await ctx.tools.install(sibling.path, ws.prefix);
       }
-      const r = await runBuild(
-        { name: script.file ?? 'the output’s script', text: script.text },
-        record,
-        ws,
-        prep,
-        ctx,
-        epoch,
-        tally,
-      );
+      const r = await scriptRun({ name: script.file ?? 'the output’s script', text: script.text }, record);
       runs++;
       scriptSeconds += r.seconds;
       files = record.files.length > 0 ? pickFiles(record, r.files) : r.files;
@@ -324,6 +338,14 @@ async function buildOutputs(
     });
   }
   rmSync(workCopy, { recursive: true, force: true });
+  if (kept.recorder && kept.key) {
+    const refused = await kept.recorder.keep(kept.key, ws.log);
+    logLine(
+      ws.log,
+      refused ? `== build result not kept: ${refused}` : `== build result kept (build inputs ${kept.key})`,
+    );
+  }
+  const scripts: ScriptTally = kept.replay ? { run: 0, reused: runs } : { run: runs, reused: 0 };
   if (staged.some((s) => s.record.depends.some((d) => /^lib(gcc|stdcxx)\b/.test(d)))) {
     await ensureRuntimePackages(ctx, prep.toolchain, ws.root);
   }
@@ -338,7 +360,81 @@ async function buildOutputs(
       if (t.cached) tests.cached++;
     }
   }
-  return { staged, scriptSeconds, cc, tests };
+  return { staged, scriptSeconds, cc, tests, scripts };
+}
+
+interface Built {
+  staged: StagedPackage[];
+  scriptSeconds: number;
+  cc: CacheTally | null;
+  tests: TestTally;
+  scripts: ScriptTally;
+}
+
+/**
+ * The build scripts' kept result, when the store has one for these inputs (`replay`), or the recorder that
+ * keeps this build's. Neither when the cache is off, or an output's tests read the work tree (which a build
+ * whose scripts did not run leaves as the sources were).
+ */
+function keptScripts(
+  prep: PreparedFeedstock,
+  ws: Workspace,
+  ctx: BuildContext,
+  epoch: number,
+  top: Script | null,
+): { key: string | null; replay: ReturnType<typeof keptBuild>; recorder: BuildRecorder | null } {
+  const none = { key: null, replay: null, recorder: null };
+  const first = prep.records[0] as OutputRecord;
+  const runs = [
+    ...(top ? [{ record: first, text: top.text }] : []),
+    ...prep.records
+      .filter((r) => r.script !== null && !r.script.shared)
+      .map((r) => ({ record: r, text: (r.script as { text: string }).text })),
+  ];
+  if (!ctx.buildCache || runs.length === 0) return none;
+  const reader = prep.records.find((r) => testReadsWorkTree(r));
+  if (reader) {
+    logLine(ws.log, `== build scripts always run: ${reader.name}'s tests read the work tree`);
+    return none;
+  }
+  const key = buildKey({
+    runs: runs.map(({ record, text }) => ({
+      output: record.name,
+      text,
+      env: buildEnv(ws, record, prep.toolchain, ctx.env, epoch),
+      shape: { host: record.requirements.host, entry_points: record.entry_points },
+    })),
+    srcDir: ws.srcDir,
+    recipeDir: first.recipe_dir,
+    prefix: ws.prefix,
+    buildPrefix: ws.buildPrefix,
+    identities: [prep.toolchain.identity],
+    emulator: prep.toolchain.cross ? prep.toolchain.emulator : null,
+    machinePackages: '/var/lib/dpkg/status',
+  });
+  const replay = keptBuild(ctx.store, key);
+  if (replay) {
+    logLine(
+      ws.log,
+      `== build scripts not run: a build with the same inputs (build inputs ${key}) ran them; its log: accel store get ${replay.log}`,
+    );
+    return { key, replay, recorder: null };
+  }
+  return { key, replay: null, recorder: new BuildRecorder(ctx.store, first.recipe_dir) };
+}
+
+/** An output's tests take files from the work tree (test/source_files) or read $SRC_DIR. */
+function testReadsWorkTree(record: OutputRecord): boolean {
+  if (record.test.source_files.length > 0) return true;
+  const texts = [...record.test.commands];
+  for (const f of ['run_test.sh', ...record.test.files]) {
+    try {
+      texts.push(readFileSync(join(record.recipe_dir, f), 'latin1'));
+    } catch {
+      // Not a file (a directory of test files, or no run_test.sh).
+    }
+  }
+  return texts.some((t) => /\bSRC_DIR\b/.test(t));
 }
 
 /** The build and host prefixes: packages from the channel, and gnuconfig's scripts from the machine. */

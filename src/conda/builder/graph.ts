@@ -166,7 +166,7 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
   }
   logLine(ws.log, `== accel conda build ${r.feedstock} for ${ctx.targetPlatform} (inputs ${prep.key})`);
   try {
-    const { staged, scriptSeconds, cc, tests } = await buildPrepared(prep, ws, ctx);
+    const { staged, scriptSeconds, cc, tests, scripts } = await buildPrepared(prep, ws, ctx);
     const packages: BuiltPackage[] = [];
     for (const s of staged) {
       const info = await ctx.store.putFile(s.path, { expected: s.record.sha256 as Digest });
@@ -176,7 +176,7 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
     for (const s of staged) await ctx.tools.publish(ctx.channel, s.path);
     const log = (await ctx.store.putFile(ws.log)).digest;
     ctx.store.refs.set(BUILT_NS, prep.key, log, { feedstock: r.feedstock, packages } satisfies BuiltMeta);
-    return done({ status: 'built', packages, log, scriptSeconds, key: prep.key, cc, tests });
+    return done({ status: 'built', packages, log, scriptSeconds, key: prep.key, cc, tests, scripts });
   } catch (err) {
     // One feedstock's failure, whatever it is, fails that feedstock (and its dependents), not the run.
     if (!isAccelError(err)) logLine(ws.log, `== unexpected error: ${(err as Error)?.stack ?? String(err)}`);

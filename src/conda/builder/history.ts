@@ -13,6 +13,8 @@ export interface BuildEntry {
   error: string | null;
   /** The compile cache's outcomes for the build's compiles (absent without the cache or on a store hit). */
   cc?: FeedstockResult['cc'];
+  /** Build scripts not run because a build with the same inputs ran them (absent when none). */
+  scripts?: FeedstockResult['scripts'];
 }
 
 const NS = 'conda-builds';
@@ -29,6 +31,7 @@ export function recordBuild(store: Store, r: FeedstockResult, startedAt: number)
     log: r.log,
     error: r.error ? `[${r.error.code}] ${r.error.message.split('\n')[0]}` : null,
     ...(r.cc ? { cc: r.cc } : {}),
+    ...(r.scripts?.reused ? { scripts: r.scripts } : {}),
   };
   // Keys sort by time; the pid and feedstock keep two builds of the same millisecond apart.
   const key = `${String(startedAt).padStart(15, '0')}-${process.pid}-${r.feedstock}`;

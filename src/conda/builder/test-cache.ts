@@ -13,9 +13,9 @@
  * taken from the cache: its script, its test files and the recipe files they name are read for those names
  * (not the build scripts beside them).
  */
-import { createHash, type Hash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { toolsDigest, treeDigest } from './tree-digest.ts';
 
 export const TESTED_NS = 'conda-test';
 
@@ -55,11 +55,11 @@ export function testKey(inputs: TestInputs): { key: string } | { uncached: strin
   const testTexts = new Map<string, string>();
   part(
     'recipe',
-    treeDigest(inputs.recipeDir, (rel) => RECIPE_FILES.has(rel), recipeTexts),
+    treeDigest(inputs.recipeDir, (rel) => RECIPE_FILES.has(rel), textsInto(recipeTexts)),
   );
   part(
     'test-dir',
-    treeDigest(inputs.testDir, () => false, testTexts),
+    treeDigest(inputs.testDir, () => false, textsInto(testTexts)),
   );
   part(
     'prefix',
@@ -103,67 +103,6 @@ function textsTheTestRuns(script: string, testTexts: Map<string, string>, recipe
   return read.join('\n');
 }
 
-/**
- * A directory tree's digest: each entry's path, its kind, a file's executable bit and content, a link's
- * target, in sorted order. `skip` leaves out entries by path relative to the root; the text of every file
- * under 1 MiB goes into `texts` by its path when given (to look for names the test uses).
- */
-function treeDigest(root: string, skip: (rel: string) => boolean, texts?: Map<string, string>): string {
-  const h = createHash('sha256');
-  walk(root, '', skip, h, texts);
-  return h.digest('hex');
-}
-
-function walk(root: string, rel: string, skip: (rel: string) => boolean, h: Hash, texts?: Map<string, string>): void {
-  let names: string[];
-  try {
-    names = readdirSync(join(root, rel)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  for (const name of names) {
-    const r = rel ? `${rel}/${name}` : name;
-    if (skip(r)) continue;
-    const file = join(root, r);
-    const st = lstatSync(file);
-    if (st.isDirectory()) {
-      h.update(`d ${r}\0`);
-      walk(root, r, skip, h, texts);
-    } else if (st.isSymbolicLink()) {
-      h.update(`l ${r}\0${readlinkSync(file)}\0`);
-    } else if (st.isFile()) {
-      const data = readFileSync(file);
-      h.update(`f ${r} ${st.mode & 0o111 ? 'x' : '-'} ${data.length}\0`);
-      h.update(data);
-      if (texts && data.length < 1 << 20) texts.set(r, data.toString('latin1'));
-    } else {
-      h.update(`o ${r}\0`);
-    }
-  }
-}
-
-/** The machine tools a test uses: each link's name and the size and time of the file it reaches; scripts' text. */
-function toolsDigest(dir: string): string {
-  const h = createHash('sha256');
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir).sort();
-  } catch {
-    // No tools linked.
-  }
-  for (const name of names) {
-    const file = join(dir, name);
-    if (lstatSync(file).isSymbolicLink()) {
-      const target = realpathSync(file);
-      const s = statSync(target);
-      h.update(`l ${name} ${target} ${s.size} ${s.mtimeMs}\0`);
-    } else {
-      // A script accel writes (pkg-config's wrapper, activate): what it says.
-      const data = readFileSync(file);
-      h.update(`f ${name} ${data.length}\0`);
-      h.update(data);
-    }
-  }
-  return h.digest('hex');
-}
+const textsInto = (texts: Map<string, string>) => (rel: string, text: string) => {
+  texts.set(rel, text);
+};
