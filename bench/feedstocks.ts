@@ -71,11 +71,11 @@ for (const n of names) {
   rendered.set(n, r.status === 0 ? 'yes' : `no: ${/\[(ACCEL_[A-Z_]+)\]/.exec(r.stderr)?.[1] ?? r.stderr.trim()}`);
 }
 /** `accel conda build --keep-going` of the set in `dir`: its wall seconds and per-feedstock results. */
-function buildSet(dir: string): { wall: number; results: FeedstockResult[] } {
+function buildSet(dir: string, extraArgs: string[] = []): { wall: number; results: FeedstockResult[] } {
   const started = performance.now();
   const r = spawnSync(
     process.execPath,
-    [MAIN, ...buildArgs(home, channel, dir, names, jobs), ...extraSources, '--keep-going'],
+    [MAIN, ...buildArgs(home, channel, dir, names, jobs), ...extraSources, '--keep-going', ...extraArgs],
     {
       encoding: 'utf8',
       maxBuffer: 1 << 28,
@@ -120,39 +120,53 @@ for (const n of names) {
     `| ${n} | ${format(n)} | ${relation.get(n) ?? (extra.has(n) ? 'given' : '?')} | ${rendered.get(n)} | ${r?.status ?? '-'} | ${tests} | ${elf} | ${solve} | ${r ? r.seconds.toFixed(1) : '-'} | ${r && built ? (r.seconds - r.scriptSeconds).toFixed(1) : '-'} | ${why.replace(/\|/g, '\\|')} |`,
   );
 }
-// Second pass: every build number bumped (in a copy of the set), rebuilt into the same store and channel, so
-// that every compile the first pass cached is a hit; package contents must not change apart from the number.
-const bumped = join(work, 'bumped');
-for (const n of names) cpSync(dirs.get(n) as string, join(bumped, `${n}-feedstock`), { recursive: true });
-bumpBuildNumbers(bumped, names, 100);
-const { wall: rewall, results: reresults } = buildSet(bumped);
+// Second pass: every build number bumped (in a copy of the set), rebuilt into the same store and channel: the
+// build scripts that ran with the same inputs are not run again. Third pass: bumped again and rebuilt with
+// --no-build-cache, so that every script runs and every compile the first pass cached is a hit. Package
+// contents must not change apart from the number.
+const bumped = (by: number) => {
+  const dir = join(work, `bumped-${by}`);
+  for (const n of names) cpSync(dirs.get(n) as string, join(dir, `${n}-feedstock`), { recursive: true });
+  bumpBuildNumbers(dir, names, by);
+  return dir;
+};
+const { wall: rewall, results: reresults } = buildSet(bumped(100));
+const { wall: ccwall, results: ccresults } = buildSet(bumped(200), ['--no-build-cache']);
 const sum = (rs: FeedstockResult[], k: 'hit' | 'miss') => rs.reduce((n, r) => n + (r.cc?.[k] ?? 0), 0);
+const scripts = (rs: FeedstockResult[], k: 'run' | 'reused') => rs.reduce((n, r) => n + (r.scripts?.[k] ?? 0), 0);
 const tests = (rs: FeedstockResult[], k: 'run' | 'cached') => rs.reduce((n, r) => n + (r.tests?.[k] ?? 0), 0);
 const rerows = [
-  '| feedstock | cold s | rebuild s | rebuild / cold | compiles cached | compiled | tests passed before | tests run | same contents |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  '| feedstock | cold s | rebuild s | rebuild / cold | scripts not run | rebuild s, scripts run | / cold | compiles cached | compiled | tests passed before | tests run | same contents |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
 ];
+/** Whether every installed file of the cold build's packages has the same sha256 in a rebuild's. */
+const sameContents = (a: FeedstockResult, b: FeedstockResult) => {
+  for (const p of a.packages) {
+    const q = b.packages.find((x) => x.name === p.name);
+    if (!q) return `no: ${p.name} missing`;
+    const x = payloadDigests(join(channel, p.subdir, p.filename), join(work, 'a'));
+    const y = payloadDigests(join(channel, q.subdir, q.filename), join(work, 'b'));
+    const differ = [...x].filter(([f, d]) => y.get(f) !== d).map(([f]) => f);
+    if (differ.length > 0 || x.size !== y.size) return `no: ${p.name} ${differ[0] ?? 'file list'}`;
+  }
+  return 'yes';
+};
 let coldSum = 0;
 let warmSum = 0;
+let ccSum = 0;
 for (const n of names) {
   const a = results.find((x) => x.feedstock === n);
   const b = reresults.find((x) => x.feedstock === n);
-  if (a?.status !== 'built' || b?.status !== 'built') continue;
+  const c = ccresults.find((x) => x.feedstock === n);
+  if (a?.status !== 'built' || b?.status !== 'built' || c?.status !== 'built') continue;
   coldSum += a.seconds;
   warmSum += b.seconds;
-  let same = 'yes';
-  for (const p of a.packages) {
-    const q = b.packages.find((x) => x.name === p.name);
-    if (!q) same = `no: ${p.name} missing`;
-    else {
-      const x = payloadDigests(join(channel, p.subdir, p.filename), join(work, 'a'));
-      const y = payloadDigests(join(channel, q.subdir, q.filename), join(work, 'b'));
-      const differ = [...x].filter(([f, d]) => y.get(f) !== d).map(([f]) => f);
-      if (differ.length > 0 || x.size !== y.size) same = `no: ${p.name} ${differ[0] ?? 'file list'}`;
-    }
-  }
+  ccSum += c.seconds;
+  const sb = sameContents(a, b);
+  const sc = sameContents(a, c);
+  const same = sb === 'yes' && sc === 'yes' ? 'yes' : sb === 'yes' ? `scripts run: ${sc}` : sb;
   rerows.push(
-    `| ${n} | ${a.seconds.toFixed(1)} | ${b.seconds.toFixed(1)} | ${(b.seconds / a.seconds).toFixed(2)} | ${b.cc?.hit ?? '-'} | ${b.cc?.miss ?? '-'} | ${b.tests?.cached ?? '-'} | ${b.tests?.run ?? '-'} | ${same} |`,
+    `| ${n} | ${a.seconds.toFixed(1)} | ${b.seconds.toFixed(1)} | ${(b.seconds / a.seconds).toFixed(2)} | ${b.scripts?.reused ?? 0} of ${(b.scripts?.reused ?? 0) + (b.scripts?.run ?? 0)} | ${c.seconds.toFixed(1)} | ${(c.seconds / a.seconds).toFixed(2)} | ${c.cc?.hit ?? '-'} | ${c.cc?.miss ?? '-'} | ${b.tests?.cached ?? '-'} | ${b.tests?.run ?? '-'} | ${same} |`,
   );
 }
 const packages = results.flatMap((r) => r.packages).length;
@@ -164,9 +178,9 @@ process.stdout.write(
     '',
     ...rows,
     '',
-    `### Rebuilt after a build number bump (\`accel conda build\` through its compile cache)`,
+    `### Rebuilt after a build number bump (\`accel conda build\` through its build results and compile cache)`,
     '',
-    `Every feedstock that built, its build number raised by 100 in a copy of the recipe, rebuilt into the same store: ${rewall.toFixed(0)} s wall against ${wall.toFixed(0)} s cold (${((100 * rewall) / wall).toFixed(0)} %); per feedstock ${warmSum.toFixed(0)} s against ${coldSum.toFixed(0)} s (${((100 * warmSum) / Math.max(coldSum, 1)).toFixed(0)} %). ${sum(reresults, 'hit')} compiles came from the cache, ${sum(reresults, 'miss')} were compiled (the cold pass compiled ${sum(results, 'miss')}); ${tests(reresults, 'cached')} outputs' tests had passed before with the same inputs and were not run again, ${tests(reresults, 'run')} ran. "Same contents": every installed file of every package has the same sha256 (info/ differs by the build number).`,
+    `Every feedstock that built, its build number raised by 100 in a copy of the recipe, rebuilt into the same store: ${rewall.toFixed(0)} s wall against ${wall.toFixed(0)} s cold (${((100 * rewall) / wall).toFixed(0)} %); per feedstock ${warmSum.toFixed(0)} s against ${coldSum.toFixed(0)} s (${((100 * warmSum) / Math.max(coldSum, 1)).toFixed(0)} %); ${scripts(reresults, 'reused')} build scripts had run before with the same inputs and were not run again, ${scripts(reresults, 'run')} ran. Raised by 200 and rebuilt with --no-build-cache (every script runs, its compiles through the compile cache): ${ccwall.toFixed(0)} s wall (${((100 * ccwall) / wall).toFixed(0)} %), per feedstock ${ccSum.toFixed(0)} s (${((100 * ccSum) / Math.max(coldSum, 1)).toFixed(0)} %); ${sum(ccresults, 'hit')} compiles came from the cache, ${sum(ccresults, 'miss')} were compiled (the cold pass compiled ${sum(results, 'miss')}). ${tests(reresults, 'cached')} outputs' tests had passed before with the same inputs and were not run again, ${tests(reresults, 'run')} ran. "Same contents": every installed file of every package of both rebuilds has the same sha256 as the cold build's (info/ differs by the build number).`,
     '',
     ...rerows,
     '',
