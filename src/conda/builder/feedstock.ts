@@ -392,6 +392,7 @@ function keptScripts(
       .map((r) => ({ record: r, text: (r.script as { text: string }).text })),
   ];
   if (!ctx.buildCache || runs.length === 0) return none;
+  const siblings = new Set(prep.records.map((r) => r.name));
   const reader = prep.records.find((r) => testReadsWorkTree(r));
   if (reader) {
     logLine(ws.log, `== build scripts always run: ${reader.name}'s tests read the work tree`);
@@ -402,7 +403,12 @@ function keptScripts(
       output: record.name,
       text,
       env: buildEnv(ws, record, prep.toolchain, ctx.env, epoch),
-      shape: { host: record.requirements.host, entry_points: record.entry_points },
+      // A sibling output in host (an exact pin names its build number) is named only: its files come from
+      // this very build, whose inputs the key holds.
+      shape: {
+        host: record.requirements.host.map((h) => (siblings.has(specName(h)) ? specName(h) : h)),
+        entry_points: record.entry_points,
+      },
     })),
     srcDir: ws.srcDir,
     recipeDir: first.recipe_dir,
