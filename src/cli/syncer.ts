@@ -12,6 +12,8 @@ interface SyncerFlags {
   port?: string;
   bind?: string;
   dir: string[];
+  reapiPort?: string;
+  reapi: boolean;
 }
 
 export function syncerCommand(runner: Runner): Command {
@@ -19,6 +21,8 @@ export function syncerCommand(runner: Runner): Command {
     .description('run the farm syncer: job queue, include trees and blobs over mutual TLS')
     .option('--port <port>', 'port to listen on (default: farm.port, 5000)')
     .option('--bind <address>', 'address to bind (default: farm.bind, 127.0.0.1)')
+    .option('--reapi-port <port>', 'port for the Remote Execution API over gRPC (default: farm.reapiPort, 5001)')
+    .option('--no-reapi', 'do not serve the Remote Execution API')
     .option('--dir <dir>', 'an include root to ship to workers (repeatable; adds to farm.dirs)', collect, [])
     .addHelpText(
       'after',
@@ -45,12 +49,21 @@ Status: https://HOST:5000/ (HTML) and /status (JSON), or \`accel farm status\`.`
             dirs: [...farm.dirs, ...flags.dir.map((d) => resolve(d))],
             compilers: farm.compilers,
             leaseMs: farm.lease * 1000,
+            reapiPort: flags.reapi
+              ? parsePort(
+                  flags.reapiPort ?? farm.reapiPort,
+                  flags.reapiPort === undefined ? 'farm.reapiPort' : '--reapi-port',
+                )
+              : undefined,
+            startTimeoutMs: farm.jobTimeout * 1000,
           });
           const address = await syncer.listen();
           const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           g.log.info(
             `syncer listening on https://${shown}:${address.port}/ (${syncer.tree.files} files under ${syncer.tree.roots.join(', ') || 'no include dirs'})`,
           );
+          const reapiPort = syncer.reapiPort();
+          if (reapiPort !== undefined) g.log.info(`REAPI (gRPC) listening on grpcs://${shown}:${reapiPort}`);
           await runService(syncer);
           return syncer.status().queue;
         });

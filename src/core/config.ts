@@ -127,6 +127,11 @@ const FarmSchema = z.strictObject({
     doc: 'the syncer; when set, `accel cc` sends cache misses to the farm',
   }),
   port: setting(port(), 5000, { type: PORT, flag: '--port', doc: 'where `accel syncer` listens' }),
+  reapiPort: setting(port(), 5001, {
+    type: PORT,
+    flag: '--reapi-port',
+    doc: 'where `accel syncer` serves the Remote Execution API (gRPC, same mutual TLS)',
+  }),
   bind: setting(z.string(), '127.0.0.1', {
     type: 'an address',
     flag: '--bind',

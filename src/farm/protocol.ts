@@ -53,6 +53,8 @@ export const JobOutputSchema = z.strictObject({
   size: count,
   /** Small outputs travel inside the result (base64): two round trips and two fsyncs less per job. */
   data: z.optional(z.string().check(z.maxLength(((INLINE_OUTPUT_MAX + 2) / 3) * 4 + 4))),
+  /** Set when the file is executable (a linked program): an REAPI result says so. */
+  executable: z.optional(z.boolean()),
 });
 export type JobOutput = z.infer<typeof JobOutputSchema>;
 

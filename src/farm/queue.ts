@@ -10,6 +10,8 @@ export interface Lease {
 interface Job {
   id: string;
   spec: JobSpec;
+  /** The job's own input tree (an REAPI action's), instead of the include tree's current manifest. */
+  manifest?: string;
   state: 'queued' | 'leased' | 'done';
   lease?: Lease;
   attempts: number;
@@ -106,13 +108,13 @@ export class JobQueue {
   }
 
   /** Queues a job; resolves with its result. `cancel` drops it (the client went away). */
-  submit(spec: JobSpec): { id: string; result: Promise<JobResult>; cancel: () => void } {
+  submit(spec: JobSpec, manifest?: string): { id: string; result: Promise<JobResult>; cancel: () => void } {
     const id = randomUUID();
     let finish!: (r: JobResult) => void;
     const result = new Promise<JobResult>((resolve) => {
       finish = resolve;
     });
-    const job: Job = { id, spec, state: 'queued', attempts: 0, skippedBy: new Set(), finish };
+    const job: Job = { id, spec, manifest, state: 'queued', attempts: 0, skippedBy: new Set(), finish };
     this.#jobs.set(id, job);
     this.stats.submitted++;
     if ((spec.submission ?? 1) > 1) this.stats.resubmitted++;
@@ -213,7 +215,10 @@ export class JobQueue {
   }
 
   #fits(job: Job, worker: WorkerReport): boolean {
-    if (worker.toolchains.includes(job.spec.toolchain)) return true;
+    // An REAPI action names its compiler only: any worker that has one takes it.
+    const { toolchain, compiler } = job.spec;
+    if (toolchain ? worker.toolchains.includes(toolchain) : worker.toolchains.some((t) => t.startsWith(`${compiler} `)))
+      return true;
     if (!job.skippedBy.has(worker.id)) {
       job.skippedBy.add(worker.id);
       this.stats.toolchainMismatches++;
@@ -241,7 +246,7 @@ export class JobQueue {
     job.attempts++;
     job.lease = { worker: worker.id, until: Date.now() + this.#leaseMs };
     clearTimeout(job.startTimer);
-    return { id: job.id, spec: job.spec, manifest: this.#manifest(), leaseMs: this.#leaseMs };
+    return { id: job.id, spec: job.spec, manifest: job.manifest ?? this.#manifest(), leaseMs: this.#leaseMs };
   }
 
   /** A queued job that no worker starts in time goes back to its client, which compiles locally. */

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Log } from '../core/log.ts';
 import { createMtlsServer, type Peer, readBody, sendError, sendJson } from '../net/server.ts';
 import type { Identity, Role } from '../net/tls-identity.ts';
+import { createReapiServer } from '../reapi/server.ts';
 import { isDigest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { checkCompiler, mapArgs, Refusal } from './policy.ts';
@@ -31,6 +32,10 @@ export interface SyncerOptions {
   dirs: string[];
   compilers: string[];
   leaseMs: number;
+  /** Where the Remote Execution API (gRPC) listens; undefined: not served. 0: any free port. */
+  reapiPort?: number;
+  /** How long an REAPI action waits for a worker. */
+  startTimeoutMs?: number;
 }
 
 /** How long a worker's request for work waits before it is answered "nothing" and asks again. */
@@ -74,6 +79,19 @@ export function createSyncer(options: SyncerOptions) {
     onError: (err) => log.warn(`syncer: ${(err as Error).message}`),
   });
   let url = '';
+  const reapi =
+    options.reapiPort === undefined
+      ? undefined
+      : createReapiServer({
+          store,
+          queue,
+          identity: options.identity,
+          log,
+          host: options.host,
+          port: options.reapiPort,
+          compilers: options.compilers,
+          startTimeoutMs: options.startTimeoutMs ?? 60_000,
+        });
 
   function status(): FarmStatus {
     const now = Date.now();
@@ -215,13 +233,24 @@ export function createSyncer(options: SyncerOptions) {
         throw err;
       }
       url = `https://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
+      try {
+        await reapi?.listen();
+      } catch (err) {
+        await server.close();
+        await tree.close();
+        throw err;
+      }
       return address;
     },
     address: () => server.address(),
+    /** The REAPI port, once listening (undefined when REAPI is off). */
+    reapiPort: () => reapi?.port(),
+    reapiStats: () => reapi?.stats,
     status,
     tree,
     async close(): Promise<void> {
       queue.close();
+      await reapi?.close();
       await server.close();
       await tree.close();
     },

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { chownSync } from 'node:fs';
+import { chownSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -275,11 +275,13 @@ export function createWorker(options: WorkerOptions) {
             }
           }
           const digest = createHash('sha256').update(data).digest('hex');
+          // readJobFile checked it is a regular file inside the job; the job's processes are gone by now.
+          const executable = (statSync(join(host, path)).mode & 0o111) !== 0 ? { executable: true } : {};
           if (data.length <= INLINE_OUTPUT_MAX)
-            outputs.push({ path, digest, size: data.length, data: data.toString('base64') });
+            outputs.push({ path, digest, size: data.length, data: data.toString('base64'), ...executable });
           else {
             await upload(digest, data);
-            outputs.push({ path, digest, size: data.length });
+            outputs.push({ path, digest, size: data.length, ...executable });
           }
         }
       }

@@ -57,7 +57,16 @@ export function startAccel(t: TestContext, args: string[], ready: RegExp, env: N
 }
 
 export function startSyncer(t: TestContext, home: string, dirs: string[], env: NodeJS.ProcessEnv = {}, port = 0) {
-  const args = ['--home', home, 'syncer', '--port', String(port), ...dirs.flatMap((d) => ['--dir', d])];
+  const args = [
+    '--home',
+    home,
+    'syncer',
+    '--port',
+    String(port),
+    '--reapi-port',
+    '0',
+    ...dirs.flatMap((d) => ['--dir', d]),
+  ];
   return startAccel(t, args, /syncer listening on (https:\/\/[^/\s]+)\//, env);
 }
 
