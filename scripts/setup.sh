@@ -40,6 +40,8 @@ test_packages=(
   # the mirror's real clients: curl, Bazel 4, apt (apt-ftparchive, gpg) and xz for the test archives; nginx in
   # front of the mirror (mirror config nginx); chromium renders the mirror's status page
   curl bazel-bootstrap apt-utils gnupg xz-utils nginx chromium
+  # Debian's Bazel speaks grpcs:// (the farm's Remote Execution API) only through netty-tcnative
+  libnetty-tcnative-jni
   # conda builds: patches, archives (zip makes a test archive; unzip and zstd read our .conda files)
   patch bzip2 unzip zip zstd
   # what real conda-forge recipes run (autotools, pkg-config, cmake, meson, ninja, …); python3: get-sources

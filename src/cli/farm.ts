@@ -1,5 +1,8 @@
+import { resolve } from 'node:path';
 import { Command } from 'commander';
+import type { Config } from '../core/config.ts';
 import { AccelError } from '../core/errors.ts';
+import { bazelFarmConfig, writeBazelrcBlock } from '../farm/bazel-config.ts';
 import type { FarmStatus } from '../farm/syncer.ts';
 import { parseServerUrl } from '../net/address.ts';
 import { MtlsClient } from '../net/client.ts';
@@ -40,7 +43,57 @@ export function farmCommand(runner: Runner): Command {
         }
       }),
     );
+  farm
+    .command('config')
+    .description('print (or write) the settings that point a build tool at the farm')
+    .argument('<tool>', 'bazel')
+    .option('--reapi <url>', 'the REAPI endpoint (default: farm.reapi, else farm.syncer’s host at farm.reapiPort)')
+    .option('--cache-only', 'use the farm as a remote cache only (--remote_cache), building locally')
+    .option('--write <workspace>', 'write the lines into this workspace’s .bazelrc (replacing an earlier accel block)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ accel farm config bazel --write .
+  $ accel farm config bazel --reapi grpcs://build-farm:5001 --cache-only >> ~/.bazelrc`,
+    )
+    .action(
+      runner.action(async (g, tool: string, flags: { reapi?: string; cacheOnly?: boolean; write?: string }) => {
+        if (tool !== 'bazel') {
+          throw new AccelError('ACCEL_USAGE_BAD_TOOL', `no farm config for '${tool}'`, { hint: 'known: bazel' });
+        }
+        const endpoint = reapiEndpoint(flags.reapi, g.config.farm);
+        const config = bazelFarmConfig(g.home, endpoint, flags.cacheOnly ? 'cache' : 'execute');
+        for (const w of config.warnings) g.log.warn(w);
+        if (flags.write !== undefined) {
+          const file = writeBazelrcBlock(resolve(flags.write), config.lines);
+          return dataResult({ ...config, bazelrc: file }, () => `updated ${file}:\n${config.lines.join('\n')}`);
+        }
+        return dataResult(config, () => config.lines.join('\n'));
+      }),
+    );
   return farm;
+}
+
+/** --reapi, else farm.reapi, else the syncer's host at farm.reapiPort. */
+function reapiEndpoint(flag: string | undefined, farm: Config['farm']): string {
+  const url = flag ?? (farm.reapi || (farm.syncer ? syncerReapi(farm.syncer, farm.reapiPort) : ''));
+  if (!url) {
+    throw new AccelError('ACCEL_USAGE_NO_SYNCER', 'no REAPI endpoint', {
+      hint: 'pass --reapi grpcs://HOST:5001, or set farm.reapi or farm.syncer',
+    });
+  }
+  if (!/^grpcs?:\/\/[^/\s]+$/.test(url)) {
+    throw new AccelError(
+      'ACCEL_USAGE_BAD_URL',
+      `${flag === undefined ? 'farm.reapi' : '--reapi'} must look like grpcs://HOST:PORT, not '${url}'`,
+    );
+  }
+  return url;
+}
+
+function syncerReapi(syncer: string, port: number): string {
+  return `grpcs://${new URL(syncer).hostname}:${port}`;
 }
 
 function formatStatus(s: FarmStatus): string {

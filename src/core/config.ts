@@ -126,6 +126,22 @@ const FarmSchema = z.strictObject({
     flag: '--syncer',
     doc: 'the syncer; when set, `accel cc` sends cache misses to the farm',
   }),
+  reapi: setting(z.string(), '', {
+    type: 'a URL (grpcs://HOST:5001, or grpc:// without TLS)',
+    doc: 'a Remote Execution API engine; when set, `accel cc` sends cache misses there as REAPI actions (instead of `farm.syncer`)',
+  }),
+  reapiToken: setting(z.string(), '', {
+    type: 'a string',
+    doc: 'bearer token sent to `farm.reapi` (engines that take API keys instead of client certificates)',
+  }),
+  reapiInstance: setting(z.string(), '', {
+    type: 'a string',
+    doc: 'the REAPI instance name, when the engine wants one',
+  }),
+  reapiPlatform: setting(strings(), [], {
+    type: 'a list of NAME=VALUE',
+    doc: 'platform properties of `accel cc`’s actions, e.g. OSFamily=Linux or container-image=docker://IMAGE',
+  }),
   port: setting(port(), 5000, { type: PORT, flag: '--port', doc: 'where `accel syncer` listens' }),
   reapiPort: setting(port(), 5001, {
     type: PORT,

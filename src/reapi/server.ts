@@ -330,7 +330,7 @@ export function createReapiServer(options: ReapiOptions) {
         call.write(op);
         call.end();
       },
-      (err: unknown) => call.destroy(toServiceError(err, log)),
+      (err: unknown) => call.emit('error', toServiceError(err, log)),
     );
   }
 
@@ -405,7 +405,7 @@ export function createReapiServer(options: ReapiOptions) {
         for (let i = 0; i < directories.length; i += 1000) call.write({ directories: directories.slice(i, i + 1000) });
         call.end();
       } catch (err) {
-        call.destroy(toServiceError(err, log));
+        call.emit('error', toServiceError(err, log));
       }
     },
   });
@@ -446,7 +446,7 @@ export function createReapiServer(options: ReapiOptions) {
         for (let i = offset; i < end; i += CHUNK) call.write({ data: data.subarray(i, Math.min(end, i + CHUNK)) });
         call.end();
       } catch (err) {
-        call.destroy(toServiceError(err, log));
+        call.emit('error', toServiceError(err, log));
       }
     },
     Write: (
@@ -526,12 +526,12 @@ export function createReapiServer(options: ReapiOptions) {
       try {
         authorize(call);
       } catch (err) {
-        call.destroy(toServiceError(err, log));
+        call.emit('error', toServiceError(err, log));
         return;
       }
       const run = operations.get(call.request.name);
       if (!run) {
-        call.destroy(toServiceError(new RpcError(Code.NOT_FOUND, `no operation ${call.request.name}`), log));
+        call.emit('error', toServiceError(new RpcError(Code.NOT_FOUND, `no operation ${call.request.name}`), log));
         return;
       }
       streamOperation(call, run);

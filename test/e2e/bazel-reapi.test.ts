@@ -1,0 +1,172 @@
+// Debian's Bazel 4 as a Remote Execution API client of the syncer: gcc genrules built on accel's workers over
+// grpcs with client certificates, then from the remote cache, then with --remote_cache alone; refused without
+// a certificate, and refused when a genrule's command is anything but a compiler call.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { MtlsClient } from '../../src/net/client.ts';
+import { loadIdentity } from '../../src/net/tls-identity.ts';
+import { needsTools, ok, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
+import { farmCerts, type Proc, startSyncer, startWorker } from '../integration/farm-harness.ts';
+
+const BAZEL_TIMEOUT_SECONDS = 300;
+
+const BUILD = `
+genrule(name = "greet_o", srcs = ["greet.c", "greet.h"], outs = ["greet.o"], cmd = "gcc -O2 -c $(location greet.c) -o $@")
+genrule(name = "hello_o", srcs = ["hello.c", "greet.h"], outs = ["hello.o"], cmd = "gcc -O2 -Wall -c $(location hello.c) -o $@")
+genrule(
+    name = "hello",
+    srcs = [":hello_o", ":greet_o"],
+    outs = ["hello_bin"],
+    cmd = "gcc -o $@ $(location :hello_o) $(location :greet_o)",
+    executable = True,
+)
+`;
+
+function workspace(dir: string, greeting: string): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'WORKSPACE'), '');
+  writeFileSync(join(dir, 'BUILD'), BUILD);
+  writeFileSync(join(dir, 'greet.h'), 'const char *greeting(void);\n');
+  writeFileSync(join(dir, 'greet.c'), `#include "greet.h"\nconst char *greeting(void) { return "${greeting}"; }\n`);
+  writeFileSync(
+    join(dir, 'hello.c'),
+    '#include <stdio.h>\n#include "greet.h"\nint main(void) { puts(greeting()); return 0; }\n',
+  );
+  return dir;
+}
+
+/** `bazel --batch build //:hello` with a fresh output root (nothing cached locally), plus `flags`. */
+async function bazel(t: TestContext, ws: string, label: string, flags: string[] = []): Promise<RunResult> {
+  const scratch = mkdtempSync(join(tmpdir(), 'accel-reapi-bazel-'));
+  t.after(() => {
+    spawnSync('chmod', ['-R', 'u+w', scratch]);
+    rmSync(scratch, { recursive: true, force: true });
+  });
+  mkdirSync(join(scratch, 'home'));
+  const started = performance.now();
+  const r = await runCommand(
+    'bazel',
+    ['--batch', `--output_user_root=${join(scratch, 'output')}`, 'build', '//:hello', ...flags],
+    { cwd: ws, env: { HOME: join(scratch, 'home') }, wrapper: ['timeout', String(BAZEL_TIMEOUT_SECONDS)] },
+  );
+  t.diagnostic(`${label}: bazel exit ${r.code} after ${Math.round(performance.now() - started)} ms`);
+  return r;
+}
+
+function outputs(ws: string): Record<string, Buffer> {
+  return Object.fromEntries(
+    ['hello.o', 'greet.o', 'hello_bin'].map((f) => [f, readFileSync(join(ws, 'bazel-bin', f))] as const),
+  );
+}
+
+async function reapiPort(syncer: Proc): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const m = /REAPI \(gRPC\) listening on grpcs:\/\/\S+:(\d+)/.exec(syncer.stderr());
+    if (m) return Number(m[1]);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the syncer announced no REAPI port:\n${syncer.stderr()}`);
+}
+
+async function jobsSubmitted(home: string, syncer: Proc): Promise<number> {
+  const client = new MtlsClient(syncer.url, loadIdentity(home));
+  try {
+    const { value } = await client.json<{ queue: { submitted: number } }>('GET', '/status');
+    return value.queue.submitted;
+  } finally {
+    client.close();
+  }
+}
+
+test('Bazel 4 runs gcc genrules on the farm over REAPI with client certificates; a clean rebuild is all remote cache hits; --remote_cache alone works; no certificate or a shell command is refused', {
+  ...needsTools('bazel', 'gcc'),
+  timeout: 900_000,
+}, async (t) => {
+  const dir = tempDir(t, 'accel-reapi-bazel-');
+  const homes = await farmCerts(dir, { syncer: 'syncer', w1: 'worker', dev: 'client' });
+  const syncer = await startSyncer(t, homes.syncer as string, []);
+  const port = await reapiPort(syncer);
+  await startWorker(t, homes.w1 as string, syncer.url, 2);
+  const endpoint = `grpcs://127.0.0.1:${port}`;
+
+  // The reference: the same workspace built locally, without any farm.
+  const local = workspace(join(dir, 'local'), 'hello from the farm');
+  ok(await bazel(t, local, 'local'), 'local bazel build');
+  const expected = outputs(local);
+
+  const ws = workspace(join(dir, 'ws'), 'hello from the farm');
+  ok(await runAccel(['--home', homes.dev as string, 'farm', 'config', 'bazel', '--reapi', endpoint, '--write', ws]));
+  const rc = readFileSync(join(ws, '.bazelrc'), 'utf8');
+  assert.match(rc, /^build --remote_executor=grpcs:\/\/127\.0\.0\.1:\d+$/m);
+  assert.match(rc, /^build --tls_client_key=.*identity\.pk8\.key$/m);
+
+  const remote = await bazel(t, ws, 'remote execution');
+  ok(remote, 'bazel build on the farm');
+  assert.match(remote.stderr, /3 remote\b/, remote.stderr);
+  assert.deepEqual(outputs(ws), expected, 'objects and program equal the local build’s');
+  assert.equal(spawnSync(join(ws, 'bazel-bin', 'hello_bin'), { encoding: 'utf8' }).stdout, 'hello from the farm\n');
+  assert.equal(await jobsSubmitted(homes.dev as string, syncer), 3, 'three actions ran on the worker');
+
+  // A clean output base: every action is a remote cache hit; nothing runs on a worker.
+  const again = await bazel(t, ws, 'clean rebuild');
+  ok(again, 'clean rebuild');
+  assert.match(again.stderr, /3 remote cache hit/, again.stderr);
+  assert.deepEqual(outputs(ws), expected);
+  assert.equal(await jobsSubmitted(homes.dev as string, syncer), 3, 'no new jobs for a cached build');
+
+  // --remote_cache alone: a changed source builds locally and uploads; a clean rebuild then hits.
+  const cacheOnly = workspace(join(dir, 'cache-only'), 'hello from the cache');
+  ok(
+    await runAccel([
+      '--home',
+      homes.dev as string,
+      'farm',
+      'config',
+      'bazel',
+      '--reapi',
+      endpoint,
+      '--cache-only',
+      '--write',
+      cacheOnly,
+    ]),
+  );
+  assert.match(readFileSync(join(cacheOnly, '.bazelrc'), 'utf8'), /^build --remote_cache=grpcs:/m);
+  const uploaded = await bazel(t, cacheOnly, 'remote cache, first');
+  ok(uploaded, 'remote-cache build');
+  // greet.o differs (new string): built here and uploaded; hello.o is the farm's earlier result.
+  assert.match(uploaded.stderr, /1 remote cache hit/, uploaded.stderr);
+  const hit = await bazel(t, cacheOnly, 'remote cache, clean');
+  ok(hit, 'remote-cache rebuild');
+  assert.match(hit.stderr, /3 remote cache hit/, hit.stderr);
+  assert.equal(
+    spawnSync(join(cacheOnly, 'bazel-bin', 'hello_bin'), { encoding: 'utf8' }).stdout,
+    'hello from the cache\n',
+  );
+  assert.equal(await jobsSubmitted(homes.dev as string, syncer), 3, '--remote_cache runs nothing on workers');
+
+  // No client certificate: the TLS handshake is refused and the build fails.
+  const bare = workspace(join(dir, 'bare'), 'hello from nobody');
+  const caOnly = rc.split('\n').filter((l) => /^startup|--tls_certificate=/.test(l));
+  writeFileSync(join(bare, '.bazelrc'), `${caOnly.join('\n')}\nbuild --remote_executor=${endpoint}\n`);
+  const refused = await bazel(t, bare, 'no certificate');
+  assert.notEqual(refused.code, 0, 'a client without a certificate must not build');
+  assert.doesNotMatch(refused.stderr, /Build completed successfully/);
+
+  // The attack: a genrule whose command is a shell script, not a compiler call. It must never run.
+  const evil = workspace(join(dir, 'evil'), 'x');
+  cpSync(join(ws, '.bazelrc'), join(evil, '.bazelrc'));
+  const marker = join(dir, 'pwned');
+  writeFileSync(
+    join(evil, 'BUILD'),
+    `genrule(name = "hello", outs = ["hello_bin"], cmd = "touch ${marker}; id > $@")\n`,
+  );
+  const attack = await bazel(t, evil, 'shell genrule');
+  assert.notEqual(attack.code, 0);
+  assert.match(attack.stderr, /ACCEL_REAPI_COMMAND_REFUSED/, attack.stderr);
+  assert.throws(() => readFileSync(marker), /ENOENT/, 'the command did not run anywhere');
+  assert.equal(await jobsSubmitted(homes.dev as string, syncer), 3, 'the refused action never reached a worker');
+});
