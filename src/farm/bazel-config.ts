@@ -84,13 +84,13 @@ export function writeBazelrcBlock(workspace: string, lines: string[]): string {
   const begin = '# accel farm (accel farm config bazel) begin';
   const end = '# accel farm end';
   const old = readOrEmpty(file);
-  const kept = old.replace(new RegExp(`${escape(begin)}\\n[\\s\\S]*?${escape(end)}\\n?`), '');
+  const kept = old.replace(new RegExp(`${escapeRegExp(begin)}\\n[\\s\\S]*?${escapeRegExp(end)}\\n?`), '');
   const separator = kept === '' || kept.endsWith('\n') ? '' : '\n';
   replaceFileSync(file, `${kept}${separator}${begin}\n${lines.join('\n')}\n${end}\n`);
   return file;
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 

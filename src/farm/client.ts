@@ -168,12 +168,12 @@ async function dispatch(
  * `gcc -c foo.c` writes foo.o without naming it: say it, so the worker sends it back (mapArgs only knows the
  * outputs the arguments name). The same file either way, and the same target in a dependency file.
  */
-function withOutput(args: string[], compile: Compile): string[] {
+export function withOutput(args: string[], compile: Compile): string[] {
   return args.some((a) => a === '-o' || (a.startsWith('-o') && a.length > 2)) ? args : [...args, '-o', compile.output];
 }
 
 /** The arguments as the compiler gets them: @files expanded (they are not shipped). */
-function withExpandedArgs(args: string[], compile: Compile): string[] {
+export function withExpandedArgs(args: string[], compile: Compile): string[] {
   if (!args.some((a) => a.startsWith('@'))) return args;
   // compile.args expands the user's arguments; without dependency flags of its own the cache appended -MD -MF F.
   return compile.deps ? compile.args : [...compile.args, ...args.slice(-3)];

@@ -1,0 +1,492 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { parseDepFile } from '../compiler/depfile.ts';
+import { parseArgs } from '../compiler/options.ts';
+import type { CompileFn } from '../compiler/run.ts';
+import { runCompiler } from '../compiler/run.ts';
+import { tempName } from '../core/atomic-fs.ts';
+import type { Config } from '../core/config.ts';
+import { fsError } from '../core/errors.ts';
+import type { FarmRun } from '../farm/client.ts';
+import { withExpandedArgs, withOutput } from '../farm/client.ts';
+import { jobEnv, mapArgs, Refusal, SYSTEM_PREFIXES, within } from '../farm/policy.ts';
+import { checkSyncer, markSyncerDown, markSyncerUp } from '../farm/syncer-health.ts';
+import { loadIdentity } from '../net/tls-identity.ts';
+import {
+  type ActionResult,
+  type Command,
+  type Digest,
+  type Directory,
+  type MethodSpec,
+  msg,
+  type Operation,
+  services,
+} from './proto.ts';
+
+/**
+ * `accel cc` as a Remote Execution API client (farm.reapi): a cache miss becomes an action on any REAPI engine
+ * (accel's syncer, Buildbarn, BuildBuddy, NativeLink …). The input root is the source and the headers it reads,
+ * found by a dependency scan here (`-M`, as recc does), under the nearest directory holding them, the
+ * working directory and the outputs; system headers (/usr) are the engine's. Absolute paths in the arguments
+ * under that root become relative, so the action means the same on any machine. Only blobs the engine lacks
+ * (FindMissingBlobs) are uploaded. Whatever goes wrong with the engine, the compile runs here instead, and
+ * `fallback` says why (counted and announced once, like the farm's).
+ */
+type DispatchOptions = Parameters<CompileFn>[2];
+
+class Fallback extends Error {}
+
+const BATCH_MAX = 3 * 1024 * 1024;
+const QUICK_MS = 30_000;
+
+export async function reapiCompile(
+  config: Config,
+  home: string,
+  call: { compilerPath: string; args: string[]; options: DispatchOptions },
+): Promise<FarmRun> {
+  const { compilerPath, args, options } = call;
+  const farm = config.farm;
+  const local = async (reason: string): Promise<FarmRun> => ({
+    ...(await options.local(compilerPath, args)),
+    fallback: reason,
+  });
+  let client: ReapiClient;
+  try {
+    client = clientFor(farm, home);
+  } catch (err) {
+    if (err instanceof Fallback) return local(err.message);
+    throw err;
+  }
+  const health = await checkSyncer(
+    home,
+    farm.reapi,
+    () => client.reachable(farm.startTimeout * 1000),
+    farm.startTimeout * 1000,
+  );
+  if (!health.up) return local(health.probed ? 'farm unreachable' : 'farm unreachable (remembered)');
+  try {
+    const run = await execute(client, compilerPath, args, options, farm);
+    markSyncerUp(home, farm.reapi);
+    return run;
+  } catch (err) {
+    if (!(err instanceof Fallback)) throw err;
+    if (err.message === 'farm unreachable') markSyncerDown(home, farm.reapi);
+    return local(err.message);
+  }
+}
+
+interface Input {
+  digest: Digest;
+  executable: boolean;
+}
+
+async function execute(
+  client: ReapiClient,
+  compilerPath: string,
+  userArgs: string[],
+  options: DispatchOptions,
+  farm: Config['farm'],
+): Promise<FarmRun> {
+  const { cwd, compile } = options;
+  let args = withOutput(withExpandedArgs(userArgs, compile), compile);
+  let outputs: string[];
+  try {
+    outputs = mapArgs({ args, cwd, roots: ['/'], root: '/' }).outputs;
+  } catch (err) {
+    if (err instanceof Refusal)
+      throw new Fallback(err.argument ? `refused argument ${err.argument}` : `refused: ${err.code}`);
+    throw err;
+  }
+  const deps = await scan(compilerPath, args, options);
+  const inputs = deps.map((d) => resolve(cwd, d)).filter((p) => !within(p, SYSTEM_PREFIXES));
+  const root = commonDir([cwd, ...inputs.map(dirname), ...outputs.map(dirname)]);
+  // A dependency file names its target as the arguments spelled the output; keep the user's spelling.
+  if (compile.deps && !args.some((a) => /^-M[TQ]/.test(a))) args = [...args, '-MT', compile.deps.target];
+  args = relativeArgs(args, cwd, root);
+  const files = new Map<string, Input>();
+  const blobs = new Map<string, { digest: Digest; data: () => Buffer }>();
+  for (const path of inputs) {
+    let data: Buffer;
+    let mode: number;
+    try {
+      data = readFileSync(path);
+      mode = statSync(path).mode;
+    } catch {
+      throw new Fallback('input vanished');
+    }
+    const digest = digestOf(data);
+    files.set(relative(root, path), { digest, executable: (mode & 0o111) !== 0 });
+    blobs.set(digest.hash, { digest, data: () => data });
+  }
+  const workingDirectory = relative(root, cwd);
+  const tree = buildTree(files, [workingDirectory, ...outputs.map((o) => relative(root, dirname(o)))]);
+  for (const [hash, data] of tree.blobs)
+    blobs.set(hash, { digest: { hash, size_bytes: data.length }, data: () => data });
+  const platform = {
+    properties: farm.reapiPlatform
+      .map((p) => {
+        const at = p.indexOf('=');
+        return { name: at < 0 ? p : p.slice(0, at), value: at < 0 ? '' : p.slice(at + 1) };
+      })
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+  const relOutputs = outputs.map((o) => relative(cwd, o)).sort();
+  const command: Command = {
+    arguments: [basename(compilerPath), ...args],
+    environment_variables: Object.entries({ ...jobEnv(options.env), PATH: '/usr/local/bin:/usr/bin:/bin' })
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([name, value]) => ({ name, value })),
+    output_files: relOutputs,
+    output_directories: [],
+    output_paths: relOutputs,
+    working_directory: workingDirectory,
+    platform,
+  };
+  const commandBytes = msg.Command.encode(command);
+  const commandDigest = digestOf(commandBytes);
+  blobs.set(commandDigest.hash, { digest: commandDigest, data: () => commandBytes });
+  const actionBytes = msg.Action.encode({
+    command_digest: commandDigest,
+    input_root_digest: tree.root,
+    do_not_cache: false,
+    salt: Buffer.alloc(0),
+    platform,
+  });
+  const actionDigest = digestOf(actionBytes);
+  blobs.set(actionDigest.hash, { digest: actionDigest, data: () => actionBytes });
+  await client.upload([...blobs.values()]);
+  const result = await client.execute(actionDigest);
+  return finish(client, result, cwd, new Set(relOutputs));
+}
+
+/** The files the compile reads: the compiler's own dependency output for these arguments (-M), here. */
+async function scan(compilerPath: string, args: string[], options: DispatchOptions): Promise<string[]> {
+  const kept: string[] = [];
+  for (const arg of parseArgs(args)) {
+    if (arg.kind === 'output-path') continue; // -o, -MF
+    if (['-MD', '-MMD', '-MP', '-MT', '-MQ', '-c', '-S'].includes(arg.option)) continue;
+    kept.push(...arg.raw);
+  }
+  const depFile = join(tmpdir(), tempName('accel-reapi-deps-'));
+  try {
+    const run = await runCompiler(compilerPath, [...kept, '-M', '-MF', depFile], {
+      cwd: options.cwd,
+      env: options.env,
+    });
+    if (run.code !== 0) throw new Fallback('dependency scan failed');
+    return parseDepFile(readFileSync(depFile, 'utf8')).deps;
+  } finally {
+    rmSync(depFile, { force: true });
+  }
+}
+
+/** Absolute paths of sources, inputs and outputs under `root`, rewritten relative to the working directory. */
+function relativeArgs(args: string[], cwd: string, root: string): string[] {
+  const out: string[] = [];
+  const rel = (value: string) =>
+    isAbsolute(value) && within(value, [root]) && !within(value, SYSTEM_PREFIXES) ? relative(cwd, value) || '.' : value;
+  for (const arg of parseArgs(args)) {
+    if (arg.kind === 'source') out.push(rel(arg.value as string));
+    else if ((arg.kind === 'input-path' || arg.kind === 'output-path') && arg.value !== undefined) {
+      const value = rel(arg.value);
+      if (arg.raw.length === 2) out.push(arg.option, value);
+      else out.push(`${arg.option}${arg.option.startsWith('--') ? '=' : ''}${value}`);
+    } else out.push(...arg.raw);
+  }
+  return out;
+}
+
+function commonDir(paths: string[]): string {
+  let common = paths[0] as string;
+  for (const p of paths.slice(1)) {
+    while (!within(p, [common])) common = dirname(common);
+  }
+  return common;
+}
+
+function digestOf(data: Buffer): Digest {
+  return { hash: createHash('sha256').update(data).digest('hex'), size_bytes: data.length };
+}
+
+/** The input root as REAPI Directory messages (names sorted, as the protocol asks), with the dirs `dirs` exist. */
+function buildTree(files: Map<string, Input>, dirs: string[]): { root: Digest; blobs: Map<string, Buffer> } {
+  interface Node {
+    files: Map<string, Input>;
+    dirs: Map<string, Node>;
+  }
+  const top: Node = { files: new Map(), dirs: new Map() };
+  const dirNode = (path: string): Node => {
+    let node = top;
+    for (const part of path.split(sep).filter((p) => p && p !== '.')) {
+      let next = node.dirs.get(part);
+      if (!next) {
+        next = { files: new Map(), dirs: new Map() };
+        node.dirs.set(part, next);
+      }
+      node = next;
+    }
+    return node;
+  };
+  for (const d of dirs) dirNode(d);
+  for (const [path, input] of files) dirNode(dirname(path)).files.set(basename(path), input);
+  const blobs = new Map<string, Buffer>();
+  const encode = (node: Node): Digest => {
+    const byName = <T>(m: Map<string, T>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const dir: Directory = {
+      files: byName(node.files).map(([name, f]) => ({ name, digest: f.digest, is_executable: f.executable })),
+      directories: byName(node.dirs).map(([name, sub]) => ({ name, digest: encode(sub) })),
+      symlinks: [],
+    };
+    const data = msg.Directory.encode(dir);
+    const digest = digestOf(data);
+    blobs.set(digest.hash, data);
+    return digest;
+  };
+  return { root: encode(top), blobs };
+}
+
+/** Writes the outputs at the client's paths (each by rename: never half-written) and returns the run. */
+async function finish(client: ReapiClient, result: ActionResult, cwd: string, expected: Set<string>): Promise<FarmRun> {
+  const wanted = result.output_files.filter((f) => f.digest);
+  for (const f of wanted) if (!expected.has(f.path)) throw new Fallback('unexpected output');
+  const contents = await client.download(wanted.map((f) => f.digest as Digest));
+  const stdout = result.stdout_raw?.length ? Buffer.from(result.stdout_raw) : await client.text(result.stdout_digest);
+  const stderr = result.stderr_raw?.length ? Buffer.from(result.stderr_raw) : await client.text(result.stderr_digest);
+  for (const f of wanted) {
+    const target = resolve(cwd, f.path);
+    const data = contents.get((f.digest as Digest).hash) as Buffer;
+    const temp = join(dirname(target), tempName(`.${basename(target)}.`));
+    try {
+      writeFileSync(temp, data, { mode: f.is_executable ? 0o755 : 0o644 });
+      renameSync(temp, target);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw fsError(err, 'writing', target);
+    }
+  }
+  return { code: result.exit_code, stdout, stderr, remote: true };
+}
+
+const clients = new Map<string, ReapiClient>();
+
+function clientFor(farm: Config['farm'], home: string): ReapiClient {
+  const key = `${farm.reapi}\0${farm.reapiInstance}\0${farm.reapiToken}\0${home}`;
+  let client = clients.get(key);
+  if (!client) {
+    client = new ReapiClient(farm.reapi, farm.reapiInstance, farm.reapiToken, home);
+    clients.set(key, client);
+  }
+  return client;
+}
+
+/** The few calls `accel cc` makes, over one channel; every engine error becomes a Fallback. */
+class ReapiClient {
+  readonly #client: grpc.Client;
+  readonly #instance: string;
+  readonly #token: string;
+
+  constructor(url: string, instance: string, token: string, home: string) {
+    const m = /^(grpcs?):\/\/([^/\s]+)\/?$/.exec(url);
+    if (!m) throw new Fallback('farm.reapi is not a grpc(s)://HOST:PORT URL');
+    let credentials: grpc.ChannelCredentials;
+    if (m[1] === 'grpc') credentials = grpc.credentials.createInsecure();
+    else {
+      let identity: ReturnType<typeof loadIdentity> | undefined;
+      try {
+        identity = loadIdentity(home, 'client');
+      } catch {
+        identity = undefined; // an engine that takes a token over plain TLS with public roots
+      }
+      credentials = identity
+        ? grpc.credentials.createSsl(Buffer.from(identity.ca), Buffer.from(identity.key), Buffer.from(identity.cert))
+        : grpc.credentials.createSsl();
+    }
+    this.#client = new grpc.Client(m[2] as string, credentials, {
+      'grpc.max_receive_message_length': 8 * 1024 * 1024,
+      'grpc.max_send_message_length': 8 * 1024 * 1024,
+    });
+    this.#instance = instance;
+    this.#token = token;
+  }
+
+  #metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.#token) md.set('authorization', `Bearer ${this.#token}`);
+    return md;
+  }
+
+  #unary<Req, Res>(spec: MethodSpec, req: Req, timeoutMs = QUICK_MS): Promise<Res> {
+    return new Promise((resolvePromise, reject) => {
+      this.#client.makeUnaryRequest(
+        spec.path,
+        spec.requestSerialize as (v: Req) => Buffer,
+        spec.responseDeserialize as (b: Buffer) => Res,
+        req,
+        this.#metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, res) => (err ? reject(engineError(err)) : resolvePromise(res as Res)),
+      );
+    });
+  }
+
+  async reachable(timeoutMs: number): Promise<boolean> {
+    try {
+      await this.#unary(services.Capabilities.GetCapabilities, { instance_name: this.#instance }, timeoutMs);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Uploads the blobs the engine lacks: small ones in batches, large ones over ByteStream. */
+  async upload(blobs: { digest: Digest; data: () => Buffer }[]): Promise<void> {
+    const res = await this.#unary<unknown, { missing_blob_digests: Digest[] }>(
+      services.ContentAddressableStorage.FindMissingBlobs,
+      { instance_name: this.#instance, blob_digests: blobs.map((b) => b.digest) },
+    );
+    const missing = new Set(res.missing_blob_digests.map((d) => d.hash));
+    const todo = blobs.filter((b) => missing.has(b.digest.hash));
+    let batch: { digest: Digest; data: Buffer }[] = [];
+    let size = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const r = await this.#unary<unknown, { responses: { status?: { code: number; message: string } }[] }>(
+        services.ContentAddressableStorage.BatchUpdateBlobs,
+        { instance_name: this.#instance, requests: batch },
+      );
+      if (r.responses.some((x) => (x.status?.code ?? 0) !== 0)) throw new Fallback('upload refused');
+      batch = [];
+      size = 0;
+    };
+    for (const blob of todo) {
+      const data = blob.data();
+      if (data.length > BATCH_MAX) {
+        await this.#write(blob.digest, data);
+        continue;
+      }
+      if (size + data.length > BATCH_MAX) await flush();
+      batch.push({ digest: blob.digest, data });
+      size += data.length;
+    }
+    await flush();
+  }
+
+  #write(digest: Digest, data: Buffer): Promise<void> {
+    const spec = services.ByteStream.Write;
+    const name = `${this.#instance ? `${this.#instance}/` : ''}uploads/${randomUUID()}/blobs/${digest.hash}/${digest.size_bytes}`;
+    return new Promise((resolvePromise, reject) => {
+      const stream = this.#client.makeClientStreamRequest(
+        spec.path,
+        spec.requestSerialize,
+        spec.responseDeserialize,
+        this.#metadata(),
+        { deadline: Date.now() + 5 * QUICK_MS },
+        (err) => (err ? reject(engineError(err)) : resolvePromise()),
+      );
+      const chunk = 1024 * 1024;
+      for (let i = 0; i < data.length || i === 0; i += chunk) {
+        const end = Math.min(data.length, i + chunk);
+        stream.write({
+          resource_name: i === 0 ? name : '',
+          write_offset: i,
+          finish_write: end === data.length,
+          data: data.subarray(i, end),
+        });
+        if (data.length === 0) break;
+      }
+      stream.end();
+    });
+  }
+
+  /** Runs the action; resolves with its result, or a Fallback for anything but a finished compile. */
+  execute(action: Digest): Promise<ActionResult> {
+    const spec = services.Execution.Execute;
+    return new Promise((resolvePromise, reject) => {
+      const stream = this.#client.makeServerStreamRequest(
+        spec.path,
+        spec.requestSerialize,
+        spec.responseDeserialize,
+        { instance_name: this.#instance, action_digest: action, skip_cache_lookup: false },
+        this.#metadata(),
+        { deadline: Date.now() + 60 * 60_000 },
+      );
+      let last: Operation | undefined;
+      stream.on('data', (op: Operation) => {
+        last = op;
+      });
+      stream.on('error', (err: grpc.ServiceError) => reject(engineError(err)));
+      stream.on('end', () => {
+        if (!last?.done) return reject(new Fallback('the engine ended the operation unfinished'));
+        if (last.error && last.error.code !== 0)
+          return reject(new Fallback(`engine error ${grpc.status[last.error.code]}`));
+        if (!last.response) return reject(new Fallback('the engine sent no result'));
+        const response = msg.ExecuteResponse.decode(last.response.value);
+        if (response.status && response.status.code !== 0)
+          return reject(new Fallback(`engine error ${grpc.status[response.status.code] ?? response.status.code}`));
+        if (!response.result) return reject(new Fallback('the engine sent no result'));
+        resolvePromise(response.result);
+      });
+    });
+  }
+
+  async download(digests: Digest[]): Promise<Map<string, Buffer>> {
+    const out = new Map<string, Buffer>();
+    const small = digests.filter((d) => d.size_bytes <= BATCH_MAX);
+    for (let i = 0; i < small.length; ) {
+      const batch: Digest[] = [];
+      let size = 0;
+      while (i < small.length && (batch.length === 0 || size + (small[i] as Digest).size_bytes <= BATCH_MAX)) {
+        size += (small[i] as Digest).size_bytes;
+        batch.push(small[i++] as Digest);
+      }
+      const r = await this.#unary<
+        unknown,
+        { responses: { digest?: Digest; data: Buffer; status?: { code: number } }[] }
+      >(services.ContentAddressableStorage.BatchReadBlobs, { instance_name: this.#instance, digests: batch });
+      for (const x of r.responses)
+        if (x.digest && (x.status?.code ?? 0) === 0) out.set(x.digest.hash, Buffer.from(x.data));
+    }
+    for (const d of digests.filter((x) => x.size_bytes > BATCH_MAX)) out.set(d.hash, await this.#read(d));
+    for (const d of digests) {
+      const data = out.get(d.hash);
+      if (!data || digestOf(data).hash !== d.hash) throw new Fallback('output missing on the engine');
+    }
+    return out;
+  }
+
+  #read(digest: Digest): Promise<Buffer> {
+    const spec = services.ByteStream.Read;
+    const name = `${this.#instance ? `${this.#instance}/` : ''}blobs/${digest.hash}/${digest.size_bytes}`;
+    return new Promise((resolvePromise, reject) => {
+      const chunks: Buffer[] = [];
+      const stream = this.#client.makeServerStreamRequest(
+        spec.path,
+        spec.requestSerialize,
+        spec.responseDeserialize,
+        { resource_name: name, read_offset: 0, read_limit: 0 },
+        this.#metadata(),
+        { deadline: Date.now() + 5 * QUICK_MS },
+      );
+      stream.on('data', (r: { data: Buffer }) => chunks.push(Buffer.from(r.data)));
+      stream.on('error', (err: grpc.ServiceError) => reject(engineError(err)));
+      stream.on('end', () => resolvePromise(Buffer.concat(chunks)));
+    });
+  }
+
+  async text(digest: Digest | undefined): Promise<Buffer> {
+    if (!digest?.hash || digest.size_bytes === 0) return Buffer.alloc(0);
+    return (await this.download([digest])).get(digest.hash) as Buffer;
+  }
+}
+
+/** An engine that cannot be reached is "farm unreachable" (remembered); anything else is its code's name. */
+function engineError(err: grpc.ServiceError): Fallback {
+  if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED)
+    return new Fallback('farm unreachable');
+  if (err.code === grpc.status.PERMISSION_DENIED && /ACCEL_[A-Z_]+/.test(err.details))
+    return new Fallback(`refused: ${/ACCEL_[A-Z_]+/.exec(err.details)?.[0]}`);
+  return new Fallback(`engine error ${grpc.status[err.code] ?? err.code}`);
+}
