@@ -134,6 +134,10 @@ const FarmSchema = z.strictObject({
     type: 'a string',
     doc: 'bearer token sent to `farm.reapi` (engines that take API keys instead of client certificates)',
   }),
+  reapiHeaders: setting(strings(), [], {
+    type: 'a list of NAME=VALUE',
+    doc: 'request headers sent to `farm.reapi`, e.g. an engine’s API-key header',
+  }),
   reapiInstance: setting(z.string(), '', {
     type: 'a string',
     doc: 'the REAPI instance name, when the engine wants one',

@@ -273,10 +273,21 @@ async function finish(client: ReapiClient, result: ActionResult, cwd: string, ex
 const clients = new Map<string, ReapiClient>();
 
 function clientFor(farm: Config['farm'], home: string): ReapiClient {
-  const key = `${farm.reapi}\0${farm.reapiInstance}\0${farm.reapiToken}\0${home}`;
+  const headers = farm.reapiHeaders.map((h) => {
+    const at = h.indexOf('=');
+    return [
+      h
+        .slice(0, at < 0 ? h.length : at)
+        .trim()
+        .toLowerCase(),
+      at < 0 ? '' : h.slice(at + 1),
+    ] as [string, string];
+  });
+  if (farm.reapiToken) headers.push(['authorization', `Bearer ${farm.reapiToken}`]);
+  const key = JSON.stringify([farm.reapi, farm.reapiInstance, headers, home]);
   let client = clients.get(key);
   if (!client) {
-    client = new ReapiClient(farm.reapi, farm.reapiInstance, farm.reapiToken, home);
+    client = new ReapiClient(farm.reapi, farm.reapiInstance, headers, home);
     clients.set(key, client);
   }
   return client;
@@ -286,9 +297,9 @@ function clientFor(farm: Config['farm'], home: string): ReapiClient {
 class ReapiClient {
   readonly #client: grpc.Client;
   readonly #instance: string;
-  readonly #token: string;
+  readonly #headers: [string, string][];
 
-  constructor(url: string, instance: string, token: string, home: string) {
+  constructor(url: string, instance: string, headers: [string, string][], home: string) {
     const m = /^(grpcs?):\/\/([^/\s]+)\/?$/.exec(url);
     if (!m) throw new Fallback('farm.reapi is not a grpc(s)://HOST:PORT URL');
     let credentials: grpc.ChannelCredentials;
@@ -309,12 +320,12 @@ class ReapiClient {
       'grpc.max_send_message_length': 8 * 1024 * 1024,
     });
     this.#instance = instance;
-    this.#token = token;
+    this.#headers = headers;
   }
 
   #metadata(): grpc.Metadata {
     const md = new grpc.Metadata();
-    if (this.#token) md.set('authorization', `Bearer ${this.#token}`);
+    for (const [name, value] of this.#headers) md.set(name, value);
     return md;
   }
 
