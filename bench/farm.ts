@@ -163,7 +163,7 @@ async function dispatch(
     const path = `${bin}:${process.env.PATH}`;
     for (const home of Object.values(homes)) writeFileSync(join(home, 'config.json'), '{"farm":{"compilers":["gcc"]}}');
     const syncer = await start(
-      ['--home', homes.syncer as string, 'syncer', '--port', '0', '--dir', project],
+      ['--home', homes.syncer as string, 'syncer', '--port', '0', '--reapi-port', '0', '--dir', project],
       /listening on (https:\/\/[^/\s]+)/,
       {},
       procs,
@@ -264,9 +264,10 @@ async function coldBuild(print: (line: string) => void): Promise<void> {
     const env = cleanEnv();
     const plain = timeMake(build, 'gcc', env);
 
-    const homes = await certs(dir, { syncer: 'syncer', w1: 'worker', dev: 'client', dev2: 'client' });
+    const homes = await certs(dir, { syncer: 'syncer', w1: 'worker', dev: 'client', dev2: 'client', dev3: 'client' });
+    const reapiPort = await freePort();
     const syncer = await start(
-      ['--home', homes.syncer as string, 'syncer', '--port', '0', '--dir', build],
+      ['--home', homes.syncer as string, 'syncer', '--port', '0', '--reapi-port', String(reapiPort), '--dir', build],
       /listening on (https:\/\/[^/\s]+)/,
       {},
       procs,
@@ -297,6 +298,18 @@ async function coldBuild(print: (line: string) => void): Promise<void> {
     const daemonCounters = JSON.parse(accelIn(homes.dev2 as string, ['--json', 'cc', '--stats']).stdout)
       .counters as Record<string, number>;
     accelIn(homes.dev2 as string, ['cc', 'daemon', '--stop']);
+    // The same through the Remote Execution API: a dependency scan here and an action per miss, no include tree.
+    const reapiEnv = cleanEnv({ ACCEL_FARM_REAPI: `grpcs://127.0.0.1:${reapiPort}` });
+    const reapiIn = (args: string[]) =>
+      spawnSync(ACCEL[0] as string, [...ACCEL.slice(1), '--home', homes.dev3 as string, ...args], {
+        encoding: 'utf8',
+        env: reapiEnv,
+      });
+    const reapiMasq = reapiIn(['cc', '--masquerade-dir']).stdout.trim();
+    spawnSync('make', ['-C', build, 'clean'], { stdio: 'ignore' });
+    const viaReapi = timeMake(build, join(reapiMasq, 'gcc'), reapiEnv);
+    const reapiCounters = JSON.parse(reapiIn(['--json', 'cc', '--stats']).stdout).counters as Record<string, number>;
+    reapiIn(['cc', 'daemon', '--stop']);
 
     let distcc: number | string = 'not installed';
     if (spawnSync('which', ['distccd']).status === 0) {
@@ -319,7 +332,8 @@ async function coldBuild(print: (line: string) => void): Promise<void> {
         .reduce((n, [, v]) => n + v, 0);
     print(
       `- accel: ${counters['farm compiled'] ?? 0} compiled on the farm, ${fallbacks(counters)} local fallbacks` +
-        ` (\`accel cc --\`); ${daemonCounters['farm compiled'] ?? 0} and ${fallbacks(daemonCounters)} (native client + daemon)`,
+        ` (\`accel cc --\`); ${daemonCounters['farm compiled'] ?? 0} and ${fallbacks(daemonCounters)} (native client + daemon);` +
+        ` ${reapiCounters['farm compiled'] ?? 0} and ${fallbacks(reapiCounters)} (native client + daemon over REAPI)`,
     );
     print('');
     print('| build | seconds | ÷ plain |');
@@ -327,6 +341,9 @@ async function coldBuild(print: (line: string) => void): Promise<void> {
     print(`| plain gcc | ${fmt(plain, 2)} | 1.00 |`);
     print(`| \`accel cc --\` via syncer + 1 worker | ${fmt(farm, 2)} | ${fmt(farm / plain, 2)} |`);
     print(`| native client + daemon via syncer + 1 worker | ${fmt(viaDaemon, 2)} | ${fmt(viaDaemon / plain, 2)} |`);
+    print(
+      `| native client + daemon via the syncer's REAPI + 1 worker | ${fmt(viaReapi, 2)} | ${fmt(viaReapi / plain, 2)} |`,
+    );
     if (typeof distcc === 'number') print(`| distcc to localhost | ${fmt(distcc, 2)} | ${fmt(distcc / plain, 2)} |`);
     else print(`| distcc | ${distcc} | |`);
     print('');
@@ -341,4 +358,117 @@ export async function benchFarm(print: (line: string) => void): Promise<void> {
   await benchFarmPolicy(print);
   if (!process.env.BENCH_FARM_SKIP_DISPATCH) await dispatchOverhead(print);
   if (!process.env.BENCH_FARM_SKIP_BUILD) await coldBuild(print);
+  if (!process.env.BENCH_FARM_SKIP_BAZEL) await bazelGenrules(print);
+}
+
+const GENRULES = 100;
+
+/**
+ * Bazel 4 building 100 small gcc genrules: locally (linux-sandbox), on the syncer's REAPI with one 2-slot worker
+ * (fresh output base), and a fully cached rebuild (`bazel clean`, then the same build: every action a remote
+ * cache hit). One Bazel server per configuration, started before the timed builds.
+ */
+async function bazelGenrules(print: (line: string) => void): Promise<void> {
+  if (spawnSync('which', ['bazel']).status !== 0) {
+    print('Bazel genrules over REAPI: skipped (no bazel; `apt-get install bazel-bootstrap`)\n');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'accel-bench-bazel-'));
+  const procs: ChildProcess[] = [];
+  const roots: string[] = [];
+  try {
+    const homes = await certs(dir, { syncer: 'syncer', w1: 'worker', dev: 'client' });
+    const reapiPort = await freePort();
+    const syncer = await start(
+      ['--home', homes.syncer as string, 'syncer', '--port', '0', '--reapi-port', String(reapiPort)],
+      /listening on (https:\/\/[^/\s]+)/,
+      {},
+      procs,
+    );
+    await start(
+      ['--home', homes.w1 as string, 'worker', '--cores', '2', '--syncer', syncer, '--status-port', '0'],
+      /status on (https:\/\/\S+)/,
+      {},
+      procs,
+    );
+    const workspace = (name: string) => {
+      const ws = join(dir, name);
+      mkdirSync(ws);
+      writeFileSync(join(ws, 'WORKSPACE'), '');
+      const rules: string[] = [];
+      for (let i = 0; i < GENRULES; i++) {
+        writeFileSync(join(ws, `f${i}.c`), `int f${i}(int x) { return x * ${i} + ${i % 7}; }\n`);
+        rules.push(
+          `genrule(name = "o${i}", srcs = ["f${i}.c"], outs = ["f${i}.o"], cmd = "gcc -O2 -c $(location f${i}.c) -o $@")`,
+        );
+      }
+      writeFileSync(join(ws, 'BUILD'), `${rules.join('\n')}\n`);
+      return ws;
+    };
+    const bazel = (ws: string, args: string[]) => {
+      const root = join(dir, `root-${roots.length}`);
+      roots.push(root);
+      spawnSync('bazel', [`--output_user_root=${root}`, 'version'], { cwd: ws, stdio: 'ignore', env: cleanEnv() });
+      const t0 = performance.now();
+      const r = spawnSync('bazel', [`--output_user_root=${root}`, 'build', '//:all', ...args], {
+        cwd: ws,
+        encoding: 'utf8',
+        env: cleanEnv(),
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      if (r.status !== 0) throw new Error(`bazel build failed:\n${r.stderr}`);
+      return { seconds, root, summary: /INFO: (\d+ processes: .*)/.exec(r.stderr)?.[1] ?? '' };
+    };
+    const local = bazel(workspace('local'), []);
+    const remoteWs = workspace('remote');
+    const config = spawnSync(
+      ACCEL[0] as string,
+      [
+        ...ACCEL.slice(1),
+        '--home',
+        homes.dev as string,
+        'farm',
+        'config',
+        'bazel',
+        '--reapi',
+        `grpcs://127.0.0.1:${reapiPort}`,
+        '--write',
+        remoteWs,
+      ],
+      { encoding: 'utf8', env: cleanEnv() },
+    );
+    if (config.status !== 0) throw new Error(config.stderr);
+    const remote = bazel(remoteWs, []);
+    // The same server, its output base cleaned: every action must come from the remote cache.
+    spawnSync('bazel', [`--output_user_root=${remote.root}`, 'clean'], { cwd: remoteWs, stdio: 'ignore' });
+    const t0 = performance.now();
+    const cached = spawnSync('bazel', [`--output_user_root=${remote.root}`, 'build', '//:all'], {
+      cwd: remoteWs,
+      encoding: 'utf8',
+      env: cleanEnv(),
+    });
+    const cachedSeconds = (performance.now() - t0) / 1000;
+    const cachedSummary = /INFO: (\d+ processes: .*)/.exec(cached.stderr)?.[1] ?? cached.stderr.slice(-300);
+    print(
+      `- Bazel ${spawnSync('bazel', ['--version'], { encoding: 'utf8' }).stdout.trim()}, ${GENRULES} genrules each \`gcc -O2 -c\` of a one-line C file, ${availableParallelism()} CPUs; one Bazel server per output base, started before timing; syncer + one 2-slot worker on loopback, grpcs with client certificates`,
+    );
+    print('');
+    print('| build | seconds | per action (ms) | Bazel says |');
+    print('| --- | ---: | ---: | --- |');
+    print(
+      `| local (linux-sandbox) | ${fmt(local.seconds, 2)} | ${fmt((local.seconds * 1000) / GENRULES, 1)} | ${local.summary} |`,
+    );
+    print(
+      `| remote execution on the syncer | ${fmt(remote.seconds, 2)} | ${fmt((remote.seconds * 1000) / GENRULES, 1)} | ${remote.summary} |`,
+    );
+    print(
+      `| after \`bazel clean\`: remote cache | ${fmt(cachedSeconds, 2)} | ${fmt((cachedSeconds * 1000) / GENRULES, 1)} | ${cachedSummary} |`,
+    );
+    print('');
+  } finally {
+    for (const root of roots) spawnSync('bazel', [`--output_user_root=${root}`, 'shutdown'], { stdio: 'ignore' });
+    await stopAll(procs);
+    spawnSync('chmod', ['-R', 'u+w', dir]);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
