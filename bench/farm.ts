@@ -324,7 +324,7 @@ async function coldBuild(print: (line: string) => void): Promise<void> {
       distcc = timeMake(build, 'distcc gcc', { ...env, DISTCC_HOSTS: `127.0.0.1:${port}/2`, DISTCC_FALLBACK: '0' });
     }
     print(
-      `- lua 5.4 from \`apt-get source\`, ${tus} TUs, \`make -j2\`, cold (empty accel cache), ${availableParallelism()} CPUs; accel ${ACCEL.length === 1 ? `as the single executable ${EXE.slice(ROOT.length + 1)}` : "from source (`node src/main.ts`, each compile pays Node's start-up)"}, syncer and one 2-slot worker on loopback; distcc ${spawnSync('distcc', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]} to a local distccd`,
+      `- lua 5.4 from \`apt-get source\`, ${tus} TUs, \`make -j2\`, cold (empty accel cache), ${availableParallelism()} CPUs; accel ${ACCEL.length === 1 ? `as the single executable ${EXE.slice(ROOT.length + 1)}` : "from source (`node src/main.ts`, each compile pays Node's start-up)"}, syncer and one 2-slot worker on loopback; distcc ${(spawnSync('distcc', ['--version'], { encoding: 'utf8' }).stdout ?? 'not installed').split('\n')[0]} to a local distccd`,
     );
     const fallbacks = (c: Record<string, number>) =>
       Object.entries(c)

@@ -85,6 +85,8 @@ export const AssignmentSchema = z.strictObject({
   id: z.string().check(z.minLength(1), z.maxLength(255)),
   spec: JobSpecSchema,
   manifest: digest,
+  /** The manifest itself, when the job brought its own input tree (an REAPI action): no round trip to fetch it. */
+  inputs: z.optional(z.lazy(() => TreeManifestSchema)),
   leaseMs: z.number().check(z.gt(0)),
 });
 export type Assignment = z.infer<typeof AssignmentSchema>;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Assignment, JobResult, JobSpec, WorkerReport } from './protocol.ts';
+import type { Assignment, JobResult, JobSpec, TreeManifest, WorkerReport } from './protocol.ts';
 
 /** A job leased to a worker: it is the worker's until `until` unless heartbeats extend it. */
 export interface Lease {
@@ -10,8 +10,8 @@ export interface Lease {
 interface Job {
   id: string;
   spec: JobSpec;
-  /** The job's own input tree (an REAPI action's), instead of the include tree's current manifest. */
-  manifest?: string;
+  /** The job's own input tree (an REAPI action's) and its digest, instead of the include tree's manifest. */
+  inputs?: { digest: string; manifest: TreeManifest };
   state: 'queued' | 'leased' | 'done';
   lease?: Lease;
   attempts: number;
@@ -108,13 +108,16 @@ export class JobQueue {
   }
 
   /** Queues a job; resolves with its result. `cancel` drops it (the client went away). */
-  submit(spec: JobSpec, manifest?: string): { id: string; result: Promise<JobResult>; cancel: () => void } {
+  submit(
+    spec: JobSpec,
+    inputs?: { digest: string; manifest: TreeManifest },
+  ): { id: string; result: Promise<JobResult>; cancel: () => void } {
     const id = randomUUID();
     let finish!: (r: JobResult) => void;
     const result = new Promise<JobResult>((resolve) => {
       finish = resolve;
     });
-    const job: Job = { id, spec, manifest, state: 'queued', attempts: 0, skippedBy: new Set(), finish };
+    const job: Job = { id, spec, inputs, state: 'queued', attempts: 0, skippedBy: new Set(), finish };
     this.#jobs.set(id, job);
     this.stats.submitted++;
     if ((spec.submission ?? 1) > 1) this.stats.resubmitted++;
@@ -246,7 +249,11 @@ export class JobQueue {
     job.attempts++;
     job.lease = { worker: worker.id, until: Date.now() + this.#leaseMs };
     clearTimeout(job.startTimer);
-    return { id: job.id, spec: job.spec, manifest: job.manifest ?? this.#manifest(), leaseMs: this.#leaseMs };
+    if (job.inputs) {
+      const { digest, manifest } = job.inputs;
+      return { id: job.id, spec: job.spec, manifest: digest, inputs: manifest, leaseMs: this.#leaseMs };
+    }
+    return { id: job.id, spec: job.spec, manifest: this.#manifest(), leaseMs: this.#leaseMs };
   }
 
   /** A queued job that no worker starts in time goes back to its client, which compiles locally. */

@@ -209,7 +209,7 @@ export function createWorker(options: WorkerOptions) {
       throw err;
     }
     const t0 = performance.now();
-    const manifest = await loadManifest(job.manifest);
+    const manifest = job.inputs ?? (await loadManifest(job.manifest));
     const host = createJobRoot(options.home);
     // Inside the sandbox the job directory appears at a path of its own; unsandboxed it is the host path.
     const root = options.unsandboxed ? host : `/accel-job-${randomBytes(6).toString('hex')}`;
@@ -249,7 +249,9 @@ export function createWorker(options: WorkerOptions) {
         // The sandbox could not start the compiler: the worker's problem, never the client's compile error.
         return { status: 'failed', reason: `sandbox: ${stderr.trim().split('\n')[0]}`, retry: false };
       }
-      if (run.code !== 0) {
+      // A job with its own complete input tree (an REAPI action) has no client to resend it: a read outside
+      // that tree is the compile's own error, reported as such.
+      if (run.code !== 0 && !job.inputs) {
         const undeclared = undeclaredRead(stderr, cwd, manifest);
         // Not a compile error: the job wanted a file the farm did not give it; the client compiles locally.
         if (undeclared)

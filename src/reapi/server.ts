@@ -160,8 +160,14 @@ export function createReapiServer(options: ReapiOptions) {
   }
 
   async function storeResult(hash: string, result: ActionResult): Promise<void> {
-    const info = await store.putBuffer(msg.ActionResult.encode(result));
-    store.refs.set(CACHE_AC_NS, hash, info.digest);
+    store.refs.set(CACHE_AC_NS, hash, await ensure(msg.ActionResult.encode(result)));
+  }
+
+  /** Stores `data` unless the store has it (every put is an fsync); returns its digest. */
+  async function ensure(data: Buffer): Promise<StoreDigest> {
+    const digest = createHash('sha256').update(data).digest('hex') as StoreDigest;
+    if (!has(digest)) await store.putBuffer(data, { expected: digest });
+    return digest;
   }
 
   async function putBlob(d: Digest, data: Buffer): Promise<void> {
@@ -216,6 +222,7 @@ export function createReapiServer(options: ReapiOptions) {
     name: string,
     req: { action_digest?: Digest; skip_cache_lookup: boolean },
     progress: (op: Operation) => void,
+    cancelled: AbortSignal,
   ): Promise<Operation> {
     const actionDigest = checkDigest(req.action_digest, 'action_digest');
     const meta = (stage: number) => ({
@@ -269,10 +276,12 @@ export function createReapiServer(options: ReapiOptions) {
       stats.refused++;
       throw new RpcError(Code.PERMISSION_DENIED, `${err.code}: ${err.message}`);
     }
-    const manifestInfo = await store.putBuffer(Buffer.from(JSON.stringify(manifest)));
+    // The manifest travels inside the assignment; its digest only names it (results say which tree they saw).
+    const manifestDigest = createHash('sha256').update(JSON.stringify(manifest)).digest('hex');
     progress({ name, done: false, metadata: meta(STAGE.QUEUED) });
     const queuedAt = new Date();
-    const job = queue.submit(spec, manifestInfo.digest);
+    const job = queue.submit(spec, { digest: manifestDigest, manifest });
+    cancelled.addEventListener('abort', () => job.cancel(), { once: true });
     const result = await job.result;
     stats.executed++;
     const actionResult = await toActionResult(result, command, cwd, queuedAt);
@@ -296,7 +305,7 @@ export function createReapiServer(options: ReapiOptions) {
     for (const out of result.outputs) {
       const rel = posix.relative(cwd, out.path);
       if (!declared.has(rel)) continue;
-      if (out.data !== undefined)
+      if (out.data !== undefined && !has(out.digest))
         await store.putBuffer(Buffer.from(out.data, 'base64'), { expected: out.digest as StoreDigest });
       if (!has(out.digest)) throw new RpcError(Code.UNAVAILABLE, `output ${rel} did not reach the syncer`);
       outputs.push({
@@ -307,13 +316,13 @@ export function createReapiServer(options: ReapiOptions) {
     }
     const stdout = Buffer.from(result.stdout, 'latin1');
     const stderr = Buffer.from(result.stderr, 'latin1');
-    const stdoutInfo = await store.putBuffer(stdout);
-    const stderrInfo = await store.putBuffer(stderr);
+    const stdoutDigest = await ensure(stdout);
+    const stderrDigest = await ensure(stderr);
     return {
       output_files: outputs.sort((a, b) => (a.path < b.path ? -1 : 1)),
       exit_code: result.exitCode,
-      stdout_digest: { hash: stdoutInfo.digest, size_bytes: stdout.length },
-      stderr_digest: { hash: stderrInfo.digest, size_bytes: stderr.length },
+      stdout_digest: { hash: stdoutDigest, size_bytes: stdout.length },
+      stderr_digest: { hash: stderrDigest, size_bytes: stderr.length },
       ...(stdout.length <= INLINE_MAX ? { stdout_raw: stdout } : {}),
       ...(stderr.length <= INLINE_MAX ? { stderr_raw: stderr } : {}),
       execution_metadata: {
@@ -510,9 +519,17 @@ export function createReapiServer(options: ReapiOptions) {
       let run: Promise<Operation>;
       try {
         authorize(call);
-        run = execute(name, call.request, (op) => {
-          if (!call.cancelled) call.write(op);
-        });
+        // A client that goes away (Ctrl-C in Bazel) takes its queued or running job with it.
+        const gone = new AbortController();
+        call.on('cancelled', () => gone.abort());
+        run = execute(
+          name,
+          call.request,
+          (op) => {
+            if (!call.cancelled) call.write(op);
+          },
+          gone.signal,
+        );
       } catch (err) {
         run = Promise.reject(err);
       }

@@ -1,0 +1,294 @@
+// The syncer's Remote Execution API with a real gRPC client: hostile bodies and certificates, and the action
+// cache shared with the mirror's /cache/ac (one store, two protocols).
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { type TestContext, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { cacheToken } from '../../src/mirror/cache-token.ts';
+import { loadIdentity } from '../../src/net/tls-identity.ts';
+import {
+  type ActionResult,
+  type Digest,
+  type MethodSpec,
+  msg,
+  type Operation,
+  services,
+} from '../../src/reapi/proto.ts';
+import { tempDir } from '../helpers.ts';
+import { serveCli } from '../mirror-harness.ts';
+import { farmCerts, type Proc, startSyncer, startWorker } from './farm-harness.ts';
+
+function digestOf(data: Buffer): Digest {
+  return { hash: createHash('sha256').update(data).digest('hex'), size_bytes: data.length };
+}
+
+async function reapiPort(syncer: Proc): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const m = /REAPI \(gRPC\) listening on grpcs:\/\/\S+:(\d+)/.exec(syncer.stderr());
+    if (m) return Number(m[1]);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no REAPI port announced:\n${syncer.stderr()}`);
+}
+
+/** A gRPC client presenting `home`'s certificate (or none). */
+function client(t: TestContext, port: number, home: string | undefined, caHome: string): grpc.Client {
+  const ca = Buffer.from(loadIdentity(caHome).ca);
+  const credentials = home
+    ? (() => {
+        const id = loadIdentity(home);
+        return grpc.credentials.createSsl(ca, Buffer.from(id.key), Buffer.from(id.cert));
+      })()
+    : grpc.credentials.createSsl(ca);
+  const c = new grpc.Client(`127.0.0.1:${port}`, credentials);
+  t.after(() => c.close());
+  return c;
+}
+
+function unary<Res>(c: grpc.Client, spec: MethodSpec, req: unknown): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    c.makeUnaryRequest(
+      spec.path,
+      spec.requestSerialize,
+      spec.responseDeserialize as (b: Buffer) => Res,
+      req,
+      new grpc.Metadata(),
+      { deadline: Date.now() + 20_000 },
+      (err, res) => (err ? reject(err) : resolve(res as Res)),
+    );
+  });
+}
+
+function executeOps(c: grpc.Client, action: Digest): Promise<Operation[]> {
+  const spec = services.Execution.Execute;
+  return new Promise((resolve, reject) => {
+    const ops: Operation[] = [];
+    const s = c.makeServerStreamRequest(
+      spec.path,
+      spec.requestSerialize,
+      spec.responseDeserialize,
+      { action_digest: action, skip_cache_lookup: false },
+      new grpc.Metadata(),
+      { deadline: Date.now() + 60_000 },
+    );
+    s.on('data', (op: Operation) => ops.push(op));
+    s.on('error', reject);
+    s.on('end', () => resolve(ops));
+  });
+}
+
+function write(c: grpc.Client, name: string, data: Buffer): Promise<unknown> {
+  const spec = services.ByteStream.Write;
+  return new Promise((resolve, reject) => {
+    const s = c.makeClientStreamRequest(
+      spec.path,
+      spec.requestSerialize,
+      spec.responseDeserialize,
+      new grpc.Metadata(),
+      { deadline: Date.now() + 20_000 },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+    s.write({ resource_name: name, write_offset: 0, finish_write: true, data });
+    s.end();
+  });
+}
+
+/** Uploads an action (command + input tree of one file) and returns its digest. */
+async function putAction(c: grpc.Client, args: string[], files: Record<string, Buffer>, names?: string[]) {
+  const blobs: { digest: Digest; data: Buffer }[] = [];
+  const add = (data: Buffer) => {
+    const digest = digestOf(data);
+    blobs.push({ digest, data });
+    return digest;
+  };
+  const entries = Object.entries(files).map(([name, data]) => ({ name, digest: add(data), is_executable: false }));
+  const root = add(
+    msg.Directory.encode({
+      files: entries.map((e, i) => ({ ...e, name: names?.[i] ?? e.name })),
+      directories: [],
+      symlinks: [],
+    }),
+  );
+  const command = add(
+    msg.Command.encode({
+      arguments: args,
+      environment_variables: [],
+      output_files: ['out.o'],
+      output_directories: [],
+      output_paths: ['out.o'],
+      working_directory: '',
+    }),
+  );
+  const action = add(
+    msg.Action.encode({ command_digest: command, input_root_digest: root, do_not_cache: false, salt: Buffer.alloc(0) }),
+  );
+  const r = await unary<{ responses: { status?: { code: number } }[] }>(
+    c,
+    services.ContentAddressableStorage.BatchUpdateBlobs,
+    {
+      requests: blobs,
+    },
+  );
+  assert.ok(
+    r.responses.every((x) => (x.status?.code ?? 0) === 0),
+    JSON.stringify(r),
+  );
+  return action;
+}
+
+test('REAPI: a compile action runs on a worker and is cached; hostile bodies, names, commands and certificates are refused, nothing half-stored', async (t) => {
+  const dir = tempDir(t);
+  const homes = await farmCerts(dir, { syncer: 'syncer', w1: 'worker', dev: 'client' });
+  const syncer = await startSyncer(t, homes.syncer as string, []);
+  const port = await reapiPort(syncer);
+  await startWorker(t, homes.w1 as string, syncer.url, 2);
+  const dev = client(t, port, homes.dev, homes.dev as string);
+
+  const caps = await unary<{ execution_capabilities: { exec_enabled: boolean } }>(
+    dev,
+    services.Capabilities.GetCapabilities,
+    {},
+  );
+  assert.equal(caps.execution_capabilities.exec_enabled, true);
+
+  // A real compile: runs once, then the same action is a cached result.
+  const source = Buffer.from('int answer(void) { return 42; }\n');
+  const action = await putAction(dev, ['gcc', '-O2', '-c', 'a.c', '-o', 'out.o'], { 'a.c': source });
+  const ops = await executeOps(dev, action);
+  const last = ops.at(-1) as Operation;
+  assert.equal(last.done, true);
+  const response = msg.ExecuteResponse.decode((last.response as { value: Buffer }).value);
+  assert.equal(response.result?.exit_code, 0, JSON.stringify(response));
+  assert.equal(response.cached_result, false);
+  const out = response.result?.output_files[0];
+  assert.equal(out?.path, 'out.o');
+  const read = await unary<{ responses: { data: Buffer; status?: { code: number } }[] }>(
+    dev,
+    services.ContentAddressableStorage.BatchReadBlobs,
+    { digests: [out?.digest] },
+  );
+  assert.equal(read.responses[0]?.data.subarray(0, 4).toString('latin1'), '\x7fELF');
+  const again = msg.ExecuteResponse.decode(
+    ((await executeOps(dev, action)).at(-1)?.response as { value: Buffer }).value,
+  );
+  assert.equal(again.cached_result, true);
+
+  // A blob whose bytes do not hash to its name: refused, and not stored under either name.
+  const liar = Buffer.from('not what the digest says');
+  const claimed = digestOf(Buffer.from('something else entirely!'));
+  const batch = await unary<{ responses: { status?: { code: number } }[] }>(
+    dev,
+    services.ContentAddressableStorage.BatchUpdateBlobs,
+    {
+      requests: [{ digest: claimed, data: liar }],
+    },
+  );
+  assert.equal(batch.responses[0]?.status?.code, grpc.status.INVALID_ARGUMENT);
+  await assert.rejects(
+    write(dev, `uploads/x/blobs/${claimed.hash}/${claimed.size_bytes}`, liar),
+    (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT,
+  );
+  await assert.rejects(
+    write(dev, 'uploads/x/blobs/../../etc/passwd/12', liar),
+    (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT,
+  );
+  const missing = await unary<{ missing_blob_digests: Digest[] }>(
+    dev,
+    services.ContentAddressableStorage.FindMissingBlobs,
+    {
+      blob_digests: [claimed, digestOf(liar)],
+    },
+  );
+  assert.equal(missing.missing_blob_digests.length, 2, 'neither name holds the lying bytes');
+
+  // Commands that are not a compiler call, or read outside the input root: refused before any worker.
+  for (const [args, code] of [
+    [['/bin/sh', '-c', 'id > out.o'], /ACCEL_REAPI_COMMAND_REFUSED/],
+    [['bash', '-c', 'gcc -c a.c -o out.o && curl x'], /ACCEL_REAPI_COMMAND_REFUSED/],
+    [['bash', '-c', 'gcc -c a.c -o out.o $(id)'], /ACCEL_REAPI_COMMAND_REFUSED/],
+    [['python3', '-c', 'print(1)'], /ACCEL_FARM_COMPILER_REFUSED/],
+    [['gcc', '-c', 'a.c', '-o', 'out.o', '-include', '/etc/shadow'], /ACCEL_FARM_OUTSIDE_TREE/],
+    [['gcc', '-c', 'a.c', '-o', 'out.o', '-fplugin=./evil.so'], /ACCEL_FARM_ARG_REFUSED/],
+  ] as const) {
+    const evil = await putAction(dev, [...args], { 'a.c': source });
+    await assert.rejects(executeOps(dev, evil), (e: grpc.ServiceError) => {
+      assert.equal(e.code, grpc.status.PERMISSION_DENIED, `${args.join(' ')}: ${e.details}`);
+      assert.match(e.details, code);
+      return true;
+    });
+  }
+  // An input named to climb out of the job directory.
+  const climb = await putAction(dev, ['gcc', '-c', 'a.c', '-o', 'out.o'], { 'a.c': source }, ['../a.c']);
+  await assert.rejects(executeOps(dev, climb), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT);
+  // An action whose blobs are not uploaded: FAILED_PRECONDITION (the client uploads and asks again).
+  await assert.rejects(
+    executeOps(dev, digestOf(Buffer.from('never uploaded'))),
+    (e: grpc.ServiceError) => e.code === grpc.status.FAILED_PRECONDITION,
+  );
+
+  // Certificates: a worker's is not a client's; none at all does not get through the handshake.
+  const worker = client(t, port, homes.w1, homes.dev as string);
+  await assert.rejects(
+    unary(worker, services.ContentAddressableStorage.FindMissingBlobs, { blob_digests: [] }),
+    (e: grpc.ServiceError) => e.code === grpc.status.PERMISSION_DENIED,
+  );
+  const nobody = client(t, port, undefined, homes.dev as string);
+  await assert.rejects(
+    unary(nobody, services.Capabilities.GetCapabilities, {}),
+    (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE,
+  );
+});
+
+test('REAPI and the mirror’s /cache share one action cache: a result put through either is a hit through the other', async (t) => {
+  const dir = tempDir(t);
+  const homes = await farmCerts(dir, { syncer: 'syncer', dev: 'client' });
+  const home = homes.syncer as string;
+  const syncer = await startSyncer(t, home, []);
+  const port = await reapiPort(syncer);
+  const mirror = await serveCli(t, home);
+  const dev = client(t, port, homes.dev, homes.dev as string);
+  const auth = { authorization: `Bearer ${cacheToken(home)}` };
+
+  // Bazel's HTTP cache layout: the output in /cache/cas, the ActionResult in /cache/ac.
+  const output = Buffer.from('an object file');
+  const outDigest = digestOf(output);
+  const viaHttp: ActionResult = {
+    output_files: [{ path: 'x.o', digest: outDigest, is_executable: false }],
+    exit_code: 0,
+  };
+  const httpKey = digestOf(Buffer.from('action one')).hash;
+  for (const [path, body] of [
+    [`cas/${outDigest.hash}`, output],
+    [`ac/${httpKey}`, msg.ActionResult.encode(viaHttp)],
+  ] as const) {
+    const res = await fetch(`${mirror.base}/cache/${path}`, { method: 'PUT', headers: auth, body });
+    assert.equal(res.status, 200, path);
+  }
+  const got = await unary<ActionResult>(dev, services.ActionCache.GetActionResult, {
+    action_digest: { hash: httpKey, size_bytes: 10 },
+  });
+  assert.equal(got.output_files[0]?.digest?.hash, outDigest.hash);
+
+  // And the other way: UpdateActionResult over gRPC, read back over HTTP.
+  const grpcKey = digestOf(Buffer.from('action two')).hash;
+  await unary(dev, services.ActionCache.UpdateActionResult, {
+    action_digest: { hash: grpcKey, size_bytes: 10 },
+    action_result: { ...viaHttp, exit_code: 0, stdout_raw: Buffer.from('hi') },
+  });
+  const res = await fetch(`${mirror.base}/cache/ac/${grpcKey}`, { headers: auth });
+  assert.equal(res.status, 200);
+  const decoded = msg.ActionResult.decode(Buffer.from(await res.arrayBuffer()));
+  assert.equal(decoded.output_files[0]?.path, 'x.o');
+  assert.equal(Buffer.from(decoded.stdout_raw ?? []).toString(), 'hi');
+
+  // A result whose output blob is gone is a miss, not a result pointing at nothing.
+  const orphanKey = digestOf(Buffer.from('action three')).hash;
+  await unary(dev, services.ActionCache.UpdateActionResult, {
+    action_digest: { hash: orphanKey, size_bytes: 12 },
+    action_result: { output_files: [{ path: 'y.o', digest: digestOf(Buffer.from('never stored')) }], exit_code: 0 },
+  });
+  await assert.rejects(
+    unary(dev, services.ActionCache.GetActionResult, { action_digest: { hash: orphanKey, size_bytes: 12 } }),
+    (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND,
+  );
+});
