@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import type { Log } from '../core/log.ts';
 import { createMtlsServer, type Peer, readBody, sendError, sendJson } from '../net/server.ts';
 import type { Identity, Role } from '../net/tls-identity.ts';
-import { createReapiServer } from '../reapi/server.ts';
 import { isDigest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { checkCompiler, mapArgs, Refusal } from './policy.ts';
@@ -19,6 +18,7 @@ import {
   WorkerReportSchema,
 } from './protocol.ts';
 import { JobQueue } from './queue.ts';
+import { createReapiServer } from './reapi/server.ts';
 import { farmStatusHtml } from './status-page.ts';
 import { IncludeTree } from './tree.ts';
 

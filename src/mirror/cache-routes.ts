@@ -13,7 +13,10 @@ import type { MirrorStats } from './stats.ts';
  *   /cache/ac/<64 hex>    an action-cache entry: any bytes, stored as a blob and named by a ref in `cache-ac`
  */
 export const CACHE_PREFIX = '/cache/';
-export const CACHE_AC_NS = 'cache-ac';
+
+import { CACHE_AC_NS } from '../store/refs.ts';
+
+export { CACHE_AC_NS };
 export const MAX_CACHE_PUT_BYTES = 2 * 1024 ** 3;
 
 export interface CacheRouteOptions {

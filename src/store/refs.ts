@@ -20,6 +20,12 @@ interface RefRow {
   updated_at: number;
 }
 
+/**
+ * The action cache shared by two protocols: the mirror's Bazel HTTP cache (`/cache/ac`) and the syncer's
+ * Remote Execution API (ActionCache, Execute). Keys are action digests; blobs are encoded ActionResults.
+ */
+export const CACHE_AC_NS = 'cache-ac';
+
 const NS_RE = /^[a-z][a-z0-9-]{0,31}$/;
 
 export function checkNamespace(ns: string): string {

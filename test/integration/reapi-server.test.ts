@@ -4,8 +4,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { cacheToken } from '../../src/mirror/cache-token.ts';
-import { loadIdentity } from '../../src/net/tls-identity.ts';
 import {
   type ActionResult,
   type Digest,
@@ -13,7 +11,9 @@ import {
   msg,
   type Operation,
   services,
-} from '../../src/reapi/proto.ts';
+} from '../../src/farm/reapi/proto.ts';
+import { cacheToken } from '../../src/mirror/cache-token.ts';
+import { loadIdentity } from '../../src/net/tls-identity.ts';
 import { tempDir } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
 import { farmCerts, type Proc, startSyncer, startWorker } from './farm-harness.ts';

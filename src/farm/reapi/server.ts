@@ -1,16 +1,16 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { AccelError } from '../core/errors.ts';
-import type { Log } from '../core/log.ts';
-import { jobEnv, mapArgs, Refusal } from '../farm/policy.ts';
-import type { JobResult, JobSpec, TreeManifest } from '../farm/protocol.ts';
-import type { JobQueue } from '../farm/queue.ts';
-import { CACHE_AC_NS } from '../mirror/cache-routes.ts';
-import type { Identity, Role } from '../net/tls-identity.ts';
-import { roleFromOu } from '../net/tls-identity.ts';
-import type { Digest as StoreDigest } from '../store/digest.ts';
-import type { Store } from '../store/store.ts';
+import { AccelError } from '../../core/errors.ts';
+import type { Log } from '../../core/log.ts';
+import type { Identity, Role } from '../../net/tls-identity.ts';
+import { roleFromOu } from '../../net/tls-identity.ts';
+import type { Digest as StoreDigest } from '../../store/digest.ts';
+import { CACHE_AC_NS } from '../../store/refs.ts';
+import type { Store } from '../../store/store.ts';
+import { jobEnv, mapArgs, Refusal } from '../policy.ts';
+import type { JobResult, JobSpec, TreeManifest } from '../protocol.ts';
+import type { JobQueue } from '../queue.ts';
 import { compilerCall } from './command.ts';
 import {
   type Action,

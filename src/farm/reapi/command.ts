@@ -1,5 +1,5 @@
 import { basename, isAbsolute } from 'node:path';
-import { checkCompiler, Refusal } from '../farm/policy.ts';
+import { checkCompiler, Refusal } from '../policy.ts';
 
 /**
  * What an REAPI action may run on accel's workers: exactly what the farm runs for `accel cc` — an allowed
