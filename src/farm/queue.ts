@@ -167,8 +167,18 @@ export class JobQueue {
     }
   }
 
+  /** Whether a worker seen in the last `withinMs` (asking for work or renewing a lease) has this compiler. */
+  hasWorkerFor(compiler: string, withinMs: number, now = Date.now()): boolean {
+    for (const w of this.workers.values()) {
+      if (now - w.lastSeen < withinMs && w.toolchains.some((t) => t.startsWith(`${compiler} `))) return true;
+    }
+    return false;
+  }
+
   /** Extends the lease; false when the job is no longer this worker's (it should stop). */
   heartbeat(id: string, worker: string): boolean {
+    const seen = this.workers.get(worker);
+    if (seen) seen.lastSeen = Date.now();
     const job = this.#jobs.get(id);
     if (job?.state !== 'leased' || job.lease?.worker !== worker) return false;
     job.lease.until = Date.now() + this.#leaseMs;

@@ -281,6 +281,14 @@ test('REAPI and the mirror’s /cache share one action cache: a result put throu
   assert.equal(decoded.output_files[0]?.path, 'x.o');
   assert.equal(Buffer.from(decoded.stdout_raw ?? []).toString(), 'hi');
 
+  // No worker at all: Execute fails at once with UNAVAILABLE (a client builds elsewhere), it does not queue.
+  const lonely = await putAction(dev, ['gcc', '-c', 'a.c', '-o', 'out.o'], { 'a.c': Buffer.from('int x;\n') });
+  await assert.rejects(executeOps(dev, lonely), (e: grpc.ServiceError) => {
+    assert.equal(e.code, grpc.status.UNAVAILABLE, e.details);
+    assert.match(e.details, /no worker with gcc/);
+    return true;
+  });
+
   // A result whose output blob is gone is a miss, not a result pointing at nothing.
   const orphanKey = digestOf(Buffer.from('action three')).hash;
   await unary(dev, services.ActionCache.UpdateActionResult, {

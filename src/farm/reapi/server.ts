@@ -59,6 +59,8 @@ const MAX_MESSAGE = 8 * 1024 * 1024;
 /** Blobs up to this size travel inline in a result (stdout, stderr). */
 const INLINE_MAX = 64 * 1024;
 const CHUNK = 64 * 1024;
+/** A worker polls at least every 20 s while idle and renews its leases while busy. */
+const WORKER_SEEN_MS = 60_000;
 const ROLES: Role[] = ['client'];
 
 const Code = grpc.status;
@@ -275,6 +277,11 @@ export function createReapiServer(options: ReapiOptions) {
       if (!(err instanceof Refusal)) throw err;
       stats.refused++;
       throw new RpcError(Code.PERMISSION_DENIED, `${err.code}: ${err.message}`);
+    }
+    // Without a worker that could take it, the action fails now (the client builds locally or elsewhere);
+    // with one, it waits its turn however long the queue is.
+    if (!queue.hasWorkerFor(spec.compiler, WORKER_SEEN_MS)) {
+      throw new RpcError(Code.UNAVAILABLE, `no worker with ${spec.compiler} has asked for work in the last minute`);
     }
     // The manifest travels inside the assignment; its digest only names it (results say which tree they saw).
     const manifestDigest = createHash('sha256').update(JSON.stringify(manifest)).digest('hex');
