@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
-import { okStderr, runCommand, tempDir, testNeeding } from '../helpers.ts';
+import { ok, okStderr, runAccel, runCommand, tempDir, testNeeding } from '../helpers.ts';
 import {
   accelCc,
   ccStats,
@@ -96,4 +96,41 @@ test('farm.reapi pointing at an engine that is down: every TU compiles here, cou
   assert.equal(stats['farm fallback: farm unreachable (remembered)'], TUS - 1, JSON.stringify(stats));
   assert.equal(stats['farm compiled'] ?? 0, 0);
   assert.equal(stderr.match(/compiling locally/g)?.length, 1, stderr);
+});
+
+test('through the daemon, an engine that lost the blobs it had (gc) is given them again: the next build still runs on the farm', async (t) => {
+  const dir = tempDir(t);
+  const src = copyProject(dir);
+  const homes = await farmCerts(dir, { syncer: 'syncer', w1: 'worker', dev: 'client' });
+  const syncer = await startSyncer(t, homes.syncer as string, []);
+  const port = await reapiPort(syncer);
+  await startWorker(t, homes.w1 as string, syncer.url, 2);
+  const dev = homes.dev as string;
+  const env = { ACCEL_FARM_REAPI: `grpcs://127.0.0.1:${port}`, ACCEL_CC_DAEMON_IDLE_TIMEOUT: '120' };
+  const masq = ok(await runAccel(['--home', dev, 'cc', '--masquerade-dir'], { env })).trim();
+  t.after(() => runAccel(['--home', dev, 'cc', 'daemon', '--stop']));
+  const make = (cflags: string) =>
+    runCommand(
+      'make',
+      [
+        '-C',
+        src,
+        '-j4',
+        'BUILD=build',
+        `CC=${join(masq, 'gcc')}`,
+        `CXX=${join(masq, 'g++')}`,
+        `CFLAGS=${cflags}`,
+        `CXXFLAGS=${cflags}`,
+        'objs',
+      ],
+      { env },
+    );
+  okStderr(await make('-O2 -Wall'));
+  // The engine forgets everything; the daemon still believes it has the headers it uploaded.
+  ok(await runAccel(['--home', homes.syncer as string, 'store', 'gc', '--max-size', '1K']));
+  okStderr(await runCommand('make', ['-C', src, 'clean']));
+  okStderr(await make('-O1 -Wall'));
+  const stats = await ccStats(dev);
+  assert.equal(stats['farm compiled'], 2 * TUS, JSON.stringify(stats));
+  assert.equal(Object.keys(stats).filter((k) => k.startsWith('farm fallback')).length, 0, JSON.stringify(stats));
 });

@@ -59,7 +59,7 @@ function unary<Res>(c: grpc.Client, spec: MethodSpec, req: unknown): Promise<Res
   });
 }
 
-function executeOps(c: grpc.Client, action: Digest): Promise<Operation[]> {
+function executeOps(c: grpc.Client, action: Digest, inline: string[] = []): Promise<Operation[]> {
   const spec = services.Execution.Execute;
   return new Promise((resolve, reject) => {
     const ops: Operation[] = [];
@@ -67,7 +67,7 @@ function executeOps(c: grpc.Client, action: Digest): Promise<Operation[]> {
       spec.path,
       spec.requestSerialize,
       spec.responseDeserialize,
-      { action_digest: action, skip_cache_lookup: false },
+      { action_digest: action, skip_cache_lookup: false, inline_output_files: inline },
       new grpc.Metadata(),
       { deadline: Date.now() + 60_000 },
     );
@@ -172,6 +172,23 @@ test('REAPI: a compile action runs on a worker and is cached; hostile bodies, na
     ((await executeOps(dev, action)).at(-1)?.response as { value: Buffer }).value,
   );
   assert.equal(again.cached_result, true);
+
+  // Asked inline, the object comes in the answer; the result is cached a moment later, without it.
+  const inlined = await putAction(dev, ['gcc', '-c', 'a.c', '-o', 'out.o'], { 'a.c': Buffer.from('int inl;\n') });
+  const inlineOps = await executeOps(dev, inlined, ['out.o']);
+  const inlineResult = msg.ExecuteResponse.decode((inlineOps.at(-1)?.response as { value: Buffer }).value).result;
+  const contents = Buffer.from(inlineResult?.output_files[0]?.contents ?? []);
+  assert.equal(contents.subarray(0, 4).toString('latin1'), '\x7fELF');
+  assert.equal(createHash('sha256').update(contents).digest('hex'), inlineResult?.output_files[0]?.digest?.hash);
+  let cached: ActionResult | undefined;
+  for (let i = 0; i < 100 && !cached; i++) {
+    cached = await unary<ActionResult>(dev, services.ActionCache.GetActionResult, { action_digest: inlined }).catch(
+      () => undefined,
+    );
+    if (!cached) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(cached?.output_files[0]?.digest?.hash, inlineResult?.output_files[0]?.digest?.hash);
+  assert.equal(Buffer.from(cached?.output_files[0]?.contents ?? []).length, 0, 'the cache keeps digests, not bytes');
 
   // A blob whose bytes do not hash to its name: refused, and not stored under either name.
   const liar = Buffer.from('not what the digest says');

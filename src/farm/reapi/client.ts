@@ -39,6 +39,9 @@ type DispatchOptions = Parameters<CompileFn>[2];
 
 class Fallback extends Error {}
 
+/** Execute said FAILED_PRECONDITION: blobs the action needs are not (or no longer) on the engine. */
+class MissingOnEngine extends Fallback {}
+
 const BATCH_MAX = 3 * 1024 * 1024;
 const QUICK_MS = 30_000;
 
@@ -109,17 +112,9 @@ async function execute(
   const files = new Map<string, Input>();
   const blobs = new Map<string, { digest: Digest; data: () => Buffer }>();
   for (const path of inputs) {
-    let data: Buffer;
-    let mode: number;
-    try {
-      data = readFileSync(path);
-      mode = statSync(path).mode;
-    } catch {
-      throw new Fallback('input vanished');
-    }
-    const digest = digestOf(data);
-    files.set(relative(root, path), { digest, executable: (mode & 0o111) !== 0 });
-    blobs.set(digest.hash, { digest, data: () => data });
+    const known = fileInput(path);
+    files.set(relative(root, path), known);
+    blobs.set(known.digest.hash, { digest: known.digest, data: () => readInput(path, known.digest) });
   }
   const workingDirectory = relative(root, cwd);
   const tree = buildTree(files, [workingDirectory, ...outputs.map((o) => relative(root, dirname(o)))]);
@@ -158,8 +153,54 @@ async function execute(
   const actionDigest = digestOf(actionBytes);
   blobs.set(actionDigest.hash, { digest: actionDigest, data: () => actionBytes });
   await client.upload([...blobs.values()]);
-  const result = await client.execute(actionDigest);
+  let result: ActionResult;
+  try {
+    result = await client.execute(actionDigest, relOutputs);
+  } catch (err) {
+    // The engine dropped blobs it had said it had (evicted, restarted): forget what it had, upload, once more.
+    if (!(err instanceof MissingOnEngine)) throw err;
+    client.forget();
+    await client.upload([...blobs.values()]);
+    result = await client.execute(actionDigest, relOutputs);
+  }
   return finish(client, result, cwd, new Set(relOutputs));
+}
+
+/**
+ * A file's digest, kept for the life of the process (the compile-cache daemon's) while its size, mtime, ctime
+ * and inode stay the same: a header read by a hundred compiles is hashed once.
+ */
+const fileDigests = new Map<string, { key: string; input: Input }>();
+
+function fileInput(path: string): Input {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new Fallback('input vanished');
+  }
+  const key = `${st.size} ${st.mtimeMs} ${st.ctimeMs} ${st.ino}`;
+  const known = fileDigests.get(path);
+  if (known?.key === key) return known.input;
+  const input = { digest: digestOf(readInput(path)), executable: (st.mode & 0o111) !== 0 };
+  if (fileDigests.size > 100_000) fileDigests.clear();
+  fileDigests.set(path, { key, input });
+  return input;
+}
+
+/** A file's bytes; when `expected` is given they must still be what was hashed (else the compile runs here). */
+function readInput(path: string, expected?: Digest): Buffer {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch {
+    throw new Fallback('input vanished');
+  }
+  if (expected && digestOf(data).hash !== expected.hash) {
+    fileDigests.delete(path);
+    throw new Fallback('input changed during the compile');
+  }
+  return data;
 }
 
 /** The files the compile reads: the compiler's own dependency output for these arguments (-M), here. */
@@ -252,7 +293,15 @@ function buildTree(files: Map<string, Input>, dirs: string[]): { root: Digest; b
 async function finish(client: ReapiClient, result: ActionResult, cwd: string, expected: Set<string>): Promise<FarmRun> {
   const wanted = result.output_files.filter((f) => f.digest);
   for (const f of wanted) if (!expected.has(f.path)) throw new Fallback('unexpected output');
-  const contents = await client.download(wanted.map((f) => f.digest as Digest));
+  const contents = await client.download(
+    wanted
+      .filter((f) => !f.contents || digestOf(Buffer.from(f.contents)).hash !== f.digest?.hash)
+      .map((f) => f.digest as Digest),
+  );
+  for (const f of wanted) {
+    const hash = (f.digest as Digest).hash;
+    if (!contents.has(hash)) contents.set(hash, Buffer.from(f.contents as Uint8Array));
+  }
   const stdout = result.stdout_raw?.length ? Buffer.from(result.stdout_raw) : await client.text(result.stdout_digest);
   const stderr = result.stderr_raw?.length ? Buffer.from(result.stderr_raw) : await client.text(result.stderr_digest);
   // A file the dependency scan did not name (read by the assembler, say) is missing only there: compile here.
@@ -301,6 +350,8 @@ class ReapiClient {
   readonly #client: grpc.Client;
   readonly #instance: string;
   readonly #headers: [string, string][];
+  /** Blobs the engine has said it has, or took from us: not asked about again (FindMissingBlobs). */
+  readonly #present = new Set<string>();
 
   constructor(url: string, instance: string, headers: [string, string][], home: string) {
     const m = /^(grpcs?):\/\/([^/\s]+)\/?$/.exec(url);
@@ -356,13 +407,20 @@ class ReapiClient {
   }
 
   /** Uploads the blobs the engine lacks: small ones in batches, large ones over ByteStream. */
+  /** Forgets which blobs the engine has (it lost some). */
+  forget(): void {
+    this.#present.clear();
+  }
+
   async upload(blobs: { digest: Digest; data: () => Buffer }[]): Promise<void> {
+    const unknown = blobs.filter((b) => !this.#present.has(b.digest.hash));
+    if (unknown.length === 0) return;
     const res = await this.#unary<unknown, { missing_blob_digests: Digest[] }>(
       services.ContentAddressableStorage.FindMissingBlobs,
-      { instance_name: this.#instance, blob_digests: blobs.map((b) => b.digest) },
+      { instance_name: this.#instance, blob_digests: unknown.map((b) => b.digest) },
     );
     const missing = new Set(res.missing_blob_digests.map((d) => d.hash));
-    const todo = blobs.filter((b) => missing.has(b.digest.hash));
+    const todo = unknown.filter((b) => missing.has(b.digest.hash));
     let batch: { digest: Digest; data: Buffer }[] = [];
     let size = 0;
     const flush = async () => {
@@ -386,6 +444,8 @@ class ReapiClient {
       size += data.length;
     }
     await flush();
+    if (this.#present.size > 200_000) this.#present.clear();
+    for (const b of unknown) this.#present.add(b.digest.hash);
   }
 
   #write(digest: Digest, data: Buffer): Promise<void> {
@@ -416,14 +476,22 @@ class ReapiClient {
   }
 
   /** Runs the action; resolves with its result, or a Fallback for anything but a finished compile. */
-  execute(action: Digest): Promise<ActionResult> {
+  execute(action: Digest, inline: string[]): Promise<ActionResult> {
     const spec = services.Execution.Execute;
     return new Promise((resolvePromise, reject) => {
       const stream = this.#client.makeServerStreamRequest(
         spec.path,
         spec.requestSerialize,
         spec.responseDeserialize,
-        { instance_name: this.#instance, action_digest: action, skip_cache_lookup: false },
+        // Outputs inline (engines that honour it save a read per output), and stdout/stderr.
+        {
+          instance_name: this.#instance,
+          action_digest: action,
+          skip_cache_lookup: false,
+          inline_stdout: true,
+          inline_stderr: true,
+          inline_output_files: inline,
+        },
         this.#metadata(),
         { deadline: Date.now() + 60 * 60_000 },
       );
@@ -431,13 +499,21 @@ class ReapiClient {
       stream.on('data', (op: Operation) => {
         last = op;
       });
-      stream.on('error', (err: grpc.ServiceError) => reject(engineError(err)));
+      stream.on('error', (err: grpc.ServiceError) =>
+        reject(
+          err.code === grpc.status.FAILED_PRECONDITION
+            ? new MissingOnEngine('inputs missing on the engine')
+            : engineError(err),
+        ),
+      );
       stream.on('end', () => {
         if (!last?.done) return reject(new Fallback('the engine ended the operation unfinished'));
         if (last.error && last.error.code !== 0)
           return reject(new Fallback(`engine error ${grpc.status[last.error.code]}`));
         if (!last.response) return reject(new Fallback('the engine sent no result'));
         const response = msg.ExecuteResponse.decode(last.response.value);
+        if (response.status?.code === grpc.status.FAILED_PRECONDITION)
+          return reject(new MissingOnEngine('inputs missing on the engine'));
         if (response.status && response.status.code !== 0)
           return reject(new Fallback(`engine error ${grpc.status[response.status.code] ?? response.status.code}`));
         if (!response.result) return reject(new Fallback('the engine sent no result'));

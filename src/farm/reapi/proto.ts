@@ -46,6 +46,7 @@ message ResultsCachePolicy { int32 priority = 1; }
 message ExecuteRequest {
   string instance_name = 1; bool skip_cache_lookup = 3; Digest action_digest = 6;
   ExecutionPolicy execution_policy = 7; ResultsCachePolicy results_cache_policy = 8; int32 digest_function = 9;
+  bool inline_stdout = 10; bool inline_stderr = 11; repeated string inline_output_files = 12;
 }
 message ExecuteResponse { ActionResult result = 1; bool cached_result = 2; google.rpc.Status status = 3; string message = 5; }
 message ExecuteOperationMetadata { int32 stage = 1; Digest action_digest = 2; }

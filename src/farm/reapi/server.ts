@@ -222,7 +222,7 @@ export function createReapiServer(options: ReapiOptions) {
   /** Runs an action (or finds its cached result) and resolves with the finished Operation. */
   async function execute(
     name: string,
-    req: { action_digest?: Digest; skip_cache_lookup: boolean },
+    req: { action_digest?: Digest; skip_cache_lookup: boolean; inline_output_files?: string[] },
     progress: (op: Operation) => void,
     cancelled: AbortSignal,
   ): Promise<Operation> {
@@ -291,56 +291,95 @@ export function createReapiServer(options: ReapiOptions) {
     cancelled.addEventListener('abort', () => job.cancel(), { once: true });
     const result = await job.result;
     stats.executed++;
-    const actionResult = await toActionResult(result, command, cwd, queuedAt);
-    if (actionResult.exit_code === 0 && !action.do_not_cache) await storeResult(actionDigest.hash, actionResult);
+    const { result: actionResult, persist } = await toActionResult(
+      result,
+      command,
+      cwd,
+      queuedAt,
+      new Set(req.inline_output_files ?? []),
+    );
+    // Blobs first, then the cache entry that names them: a reader never finds an entry whose blobs are missing.
+    const cacheable = actionResult.exit_code === 0 && !action.do_not_cache;
+    const stored = persist().then(async () => {
+      if (!cacheable) return;
+      const { output_files, ...rest } = actionResult;
+      await storeResult(actionDigest.hash, { ...rest, output_files: output_files.map(({ contents: _, ...f }) => f) });
+    });
+    stored.catch((err: Error) => log.warn(`reapi: storing the result of ${actionDigest.hash}: ${err.message}`));
+    if (inlineOnly(actionResult)) {
+      // Everything the client needs is in the answer; the store catches up after it.
+      return done({ result: actionResult, cached_result: false, status: { code: 0, message: '' }, message: '' });
+    }
+    await stored;
     return done({ result: actionResult, cached_result: false, status: { code: 0, message: '' }, message: '' });
   }
 
   /** A finished job as an ActionResult: the declared outputs it made, stdout and stderr, all in the CAS. */
+  /**
+   * A finished job as an ActionResult, and what must be stored for it: its outputs, stdout and stderr in the
+   * CAS. Outputs the client asked to get inline travel in the answer, and are stored after it (off the
+   * compile's critical path, each put is an fsync); the others are stored before, since the client will
+   * read them from the CAS.
+   */
   async function toActionResult(
     result: JobResult,
     command: Command,
     cwd: string,
     queuedAt: Date,
-  ): Promise<ActionResult> {
+    inline: Set<string>,
+  ): Promise<{ result: ActionResult; persist: () => Promise<void> }> {
     if (result.status === 'refused') throw new RpcError(Code.PERMISSION_DENIED, `${result.code}: ${result.message}`);
     if (result.status === 'not-started') throw new RpcError(Code.UNAVAILABLE, 'no worker took the action in time');
     if (result.status === 'failed')
       throw new RpcError(Code.UNAVAILABLE, `the farm could not run the action: ${result.reason}`);
     const declared = new Set([...command.output_files, ...command.output_paths]);
-    const outputs: OutputFile[] = [];
     const kept = result.outputs.filter((out) => declared.has(posix.relative(cwd, out.path)));
-    // Side by side: each put ends in an fsync, and they overlap.
-    await Promise.all(
-      kept.map((out) =>
-        out.data !== undefined && !has(out.digest)
-          ? store.putBuffer(Buffer.from(out.data, 'base64'), { expected: out.digest as StoreDigest })
-          : undefined,
-      ),
-    );
+    const later: (() => Promise<unknown>)[] = [];
+    const now: Promise<unknown>[] = [];
+    const outputs: OutputFile[] = [];
     for (const out of kept) {
       const rel = posix.relative(cwd, out.path);
-      if (!has(out.digest)) throw new RpcError(Code.UNAVAILABLE, `output ${rel} did not reach the syncer`);
+      const data = out.data === undefined ? undefined : Buffer.from(out.data, 'base64');
+      const put = () =>
+        data && !has(out.digest) ? store.putBuffer(data, { expected: out.digest as StoreDigest }) : Promise.resolve();
+      if (data && inline.has(rel)) later.push(put);
+      else now.push(put());
       outputs.push({
         path: rel,
         digest: { hash: out.digest, size_bytes: out.size },
         is_executable: out.executable === true,
+        ...(data && inline.has(rel) ? { contents: data } : {}),
       });
+    }
+    // Side by side: each put ends in an fsync, and they overlap.
+    await Promise.all(now);
+    for (const out of outputs) {
+      if (!out.contents && !has(out.digest?.hash ?? ''))
+        throw new RpcError(Code.UNAVAILABLE, `output ${out.path} did not reach the syncer`);
     }
     const stdout = Buffer.from(result.stdout, 'latin1');
     const stderr = Buffer.from(result.stderr, 'latin1');
-    const [stdoutDigest, stderrDigest] = await Promise.all([ensure(stdout), ensure(stderr)]);
+    const streams = [stdout, stderr].map((b) => (b.length <= INLINE_MAX ? () => ensure(b) : undefined));
+    // Streams too large to travel inline are stored now; the others with the inline outputs.
+    await Promise.all([stdout, stderr].filter((b) => b.length > INLINE_MAX).map((b) => ensure(b)));
+    for (const s of streams) if (s) later.push(s);
+    const digestOf = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     return {
-      output_files: outputs.sort((a, b) => (a.path < b.path ? -1 : 1)),
-      exit_code: result.exitCode,
-      stdout_digest: { hash: stdoutDigest, size_bytes: stdout.length },
-      stderr_digest: { hash: stderrDigest, size_bytes: stderr.length },
-      ...(stdout.length <= INLINE_MAX ? { stdout_raw: stdout } : {}),
-      ...(stderr.length <= INLINE_MAX ? { stderr_raw: stderr } : {}),
-      execution_metadata: {
-        worker: result.worker,
-        queued_timestamp: timestamp(queuedAt),
-        worker_completed_timestamp: timestamp(new Date()),
+      result: {
+        output_files: outputs.sort((a, b) => (a.path < b.path ? -1 : 1)),
+        exit_code: result.exitCode,
+        stdout_digest: { hash: digestOf(stdout), size_bytes: stdout.length },
+        stderr_digest: { hash: digestOf(stderr), size_bytes: stderr.length },
+        ...(stdout.length <= INLINE_MAX ? { stdout_raw: stdout } : {}),
+        ...(stderr.length <= INLINE_MAX ? { stderr_raw: stderr } : {}),
+        execution_metadata: {
+          worker: result.worker,
+          queued_timestamp: timestamp(queuedAt),
+          worker_completed_timestamp: timestamp(new Date()),
+        },
+      },
+      persist: async () => {
+        await Promise.all(later.map((f) => f()));
       },
     };
   }
@@ -525,7 +564,12 @@ export function createReapiServer(options: ReapiOptions) {
   });
 
   server.addService(services.Execution as unknown as grpc.ServiceDefinition, {
-    Execute: (call: grpc.ServerWritableStream<{ action_digest?: Digest; skip_cache_lookup: boolean }, Operation>) => {
+    Execute: (
+      call: grpc.ServerWritableStream<
+        { action_digest?: Digest; skip_cache_lookup: boolean; inline_output_files: string[] },
+        Operation
+      >,
+    ) => {
       const name = `operations/${randomUUID()}`;
       let run: Promise<Operation>;
       try {
@@ -609,6 +653,15 @@ export function createReapiServer(options: ReapiOptions) {
 }
 
 export type ReapiServer = ReturnType<typeof createReapiServer>;
+
+/** Whether the client can use a result without reading anything from the CAS. */
+function inlineOnly(result: ActionResult): boolean {
+  return (
+    result.output_files.every((f) => f.contents !== undefined) &&
+    (result.stdout_raw !== undefined || result.stdout_digest?.size_bytes === 0) &&
+    (result.stderr_raw !== undefined || result.stderr_digest?.size_bytes === 0)
+  );
+}
 
 function checkName(name: string): void {
   if (!name || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
