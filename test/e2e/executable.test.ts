@@ -13,8 +13,12 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { services } from '../../src/farm/reapi/proto.ts';
+import { loadIdentity } from '../../src/net/tls-identity.ts';
 import { SCHEMA_VERSION } from '../../src/store/db.ts';
 import { needsTools, ok, ROOT, runCommand, sha256, tempDir, unprivileged } from '../helpers.ts';
+import { farmCerts } from '../integration/farm-harness.ts';
 
 const X64 = join(ROOT, 'build', 'out', 'accel-linux-x64');
 const ARM64 = join(ROOT, 'build', 'out', 'accel-linux-arm64');
@@ -180,6 +184,49 @@ test(
     assert.deepEqual(counters, { hit: 1, miss: 1 });
     assert.ok(readFileSync(join(dir, 'a.o')).equals(readFileSync(join(dir, 'b.o'))));
     assert.match(ok(await run(join(bin, 'accel'), ['cc', 'daemon', '--status'])), /requests: +2/);
+  },
+);
+
+test(
+  'x64: the syncer serves the Remote Execution API from inside the executable (gRPC and protobuf bundled)',
+  needs(X64, 'build'),
+  async (t) => {
+    const { bin, dir } = isolate(t, X64);
+    const homes = await farmCerts(dir, { syncer: 'syncer', dev: 'client' });
+    const child = spawn(
+      join(bin, 'accel'),
+      ['--home', homes.syncer as string, 'syncer', '--port', '0', '--reapi-port', '0'],
+      { env: { PATH: bin, HOME: dir }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    t.after(() => child.kill('SIGKILL'));
+    let stderr = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stderr?.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        const m = /REAPI \(gRPC\) listening on grpcs:\/\/\S+:(\d+)/.exec(stderr);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`the syncer exited ${code}: ${stderr}`)));
+    });
+    const id = loadIdentity(homes.dev as string);
+    const client = new grpc.Client(
+      `127.0.0.1:${port}`,
+      grpc.credentials.createSsl(Buffer.from(id.ca), Buffer.from(id.key), Buffer.from(id.cert)),
+    );
+    t.after(() => client.close());
+    const spec = services.Capabilities.GetCapabilities;
+    const caps = await new Promise<{ execution_capabilities?: { exec_enabled: boolean } }>((resolve, reject) =>
+      client.makeUnaryRequest(
+        spec.path,
+        spec.requestSerialize,
+        spec.responseDeserialize as (b: Buffer) => { execution_capabilities?: { exec_enabled: boolean } },
+        {},
+        new grpc.Metadata(),
+        { deadline: Date.now() + 20_000 },
+        (err, res) => (err || !res ? reject(err) : resolve(res)),
+      ),
+    );
+    assert.equal(caps.execution_capabilities?.exec_enabled, true);
   },
 );
 
