@@ -190,6 +190,74 @@ test('REAPI: a compile action runs on a worker and is cached; hostile bodies, na
   assert.equal(cached?.output_files[0]?.digest?.hash, inlineResult?.output_files[0]?.digest?.hash);
   assert.equal(Buffer.from(cached?.output_files[0]?.contents ?? []).length, 0, 'the cache keeps digests, not bytes');
 
+  // WaitExecution on the operation Execute named answers with the same finished operation.
+  const waited = await new Promise<Operation[]>((resolve, reject) => {
+    const spec = services.Execution.WaitExecution;
+    const got: Operation[] = [];
+    const stream = dev.makeServerStreamRequest(
+      spec.path,
+      spec.requestSerialize,
+      spec.responseDeserialize,
+      { name: ops[0]?.name },
+      new grpc.Metadata(),
+      { deadline: Date.now() + 20_000 },
+    );
+    stream.on('data', (op: Operation) => got.push(op));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(got));
+  });
+  assert.equal(waited.at(-1)?.done, true);
+  assert.equal(waited.at(-1)?.name, last.name);
+
+  // GetTree walks an input root; ByteStream reads a range of a blob.
+  const rootDir = msg.Directory.encode({
+    files: [],
+    directories: [
+      { name: 'sub', digest: digestOf(msg.Directory.encode({ files: [], directories: [], symlinks: [] })) },
+    ],
+    symlinks: [],
+  });
+  const emptyDir = msg.Directory.encode({ files: [], directories: [], symlinks: [] });
+  await unary(dev, services.ContentAddressableStorage.BatchUpdateBlobs, {
+    requests: [
+      { digest: digestOf(rootDir), data: rootDir },
+      { digest: digestOf(emptyDir), data: emptyDir },
+    ],
+  });
+  const trees = await new Promise<{ directories: unknown[] }[]>((resolve, reject) => {
+    const spec = services.ContentAddressableStorage.GetTree;
+    const pages: { directories: unknown[] }[] = [];
+    const stream = dev.makeServerStreamRequest(
+      spec.path,
+      spec.requestSerialize,
+      spec.responseDeserialize,
+      { root_digest: digestOf(rootDir) },
+      new grpc.Metadata(),
+      { deadline: Date.now() + 20_000 },
+    );
+    stream.on('data', (page: { directories: unknown[] }) => pages.push(page));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(pages));
+  });
+  assert.equal(trees.flatMap((p) => p.directories).length, 2);
+  const object = read.responses[0]?.data as Buffer;
+  const range = await new Promise<Buffer>((resolve, reject) => {
+    const spec = services.ByteStream.Read;
+    const chunks: Buffer[] = [];
+    const stream = dev.makeServerStreamRequest(
+      spec.path,
+      spec.requestSerialize,
+      spec.responseDeserialize,
+      { resource_name: `blobs/${out?.digest?.hash}/${out?.digest?.size_bytes}`, read_offset: 1, read_limit: 3 },
+      new grpc.Metadata(),
+      { deadline: Date.now() + 20_000 },
+    );
+    stream.on('data', (r: { data: Buffer }) => chunks.push(Buffer.from(r.data)));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+  });
+  assert.deepEqual(range, object.subarray(1, 4));
+
   // A blob whose bytes do not hash to its name: refused, and not stored under either name.
   const liar = Buffer.from('not what the digest says');
   const claimed = digestOf(Buffer.from('something else entirely!'));
