@@ -10,7 +10,7 @@ import { type TestContext, test } from 'node:test';
 import { MtlsClient } from '../../src/net/client.ts';
 import { loadIdentity } from '../../src/net/tls-identity.ts';
 import { needsTools, ok, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
-import { farmCerts, type Proc, startSyncer, startWorker } from '../integration/farm-harness.ts';
+import { farmCerts, type Proc, reapiPort, startSyncer, startWorker } from '../integration/farm-harness.ts';
 
 const BAZEL_TIMEOUT_SECONDS = 300;
 
@@ -61,15 +61,6 @@ function outputs(ws: string): Record<string, Buffer> {
   return Object.fromEntries(
     ['hello.o', 'greet.o', 'hello_bin'].map((f) => [f, readFileSync(join(ws, 'bazel-bin', f))] as const),
   );
-}
-
-async function reapiPort(syncer: Proc): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    const m = /REAPI \(gRPC\) listening on grpcs:\/\/\S+:(\d+)/.exec(syncer.stderr());
-    if (m) return Number(m[1]);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`the syncer announced no REAPI port:\n${syncer.stderr()}`);
 }
 
 async function jobsSubmitted(home: string, syncer: Proc): Promise<number> {

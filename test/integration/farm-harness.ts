@@ -83,6 +83,26 @@ export function copyProject(dir: string): string {
   return src;
 }
 
+/** Every file ending in `ext` under `dir`, by relative path: a build's objects (or dependency files). */
+export function objects(dir: string, ext = '.o'): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile() && e.name.endsWith(ext))
+      out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
+  }
+  return out;
+}
+
+/** The port a syncer announced for its Remote Execution API (logged just after its HTTPS URL). */
+export async function reapiPort(syncer: Proc): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const m = /REAPI \(gRPC\) listening on grpcs:\/\/\S+:(\d+)/.exec(syncer.stderr());
+    if (m) return Number(m[1]);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the syncer announced no REAPI port:\n${syncer.stderr()}`);
+}
+
 export function accelCc(home: string, compiler: string): string {
   return `${process.execPath} ${MAIN} --home ${home} cc -- ${compiler}`;
 }

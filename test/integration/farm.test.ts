@@ -1,22 +1,21 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { okStderr, runCommand, tempDir, testNeeding } from '../helpers.ts';
-import { accelCc, ccStats, copyProject, farmCerts, farmStatus, startSyncer, startWorker } from './farm-harness.ts';
+import {
+  accelCc,
+  ccStats,
+  copyProject,
+  farmCerts,
+  farmStatus,
+  objects,
+  startSyncer,
+  startWorker,
+} from './farm-harness.ts';
 
 /** Every test here runs gcc, g++, make, bwrap: without them it skips, naming them. */
 const test = testNeeding('gcc', 'g++', 'make', 'bwrap');
 
 const TUS = 22;
-
-function objects(dir: string, ext = '.o'): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile() && e.name.endsWith(ext))
-      out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
-  }
-  return out;
-}
 
 test('syncer + 3 workers: make -j12 through accel cc compiles every TU on the farm, byte-identical to gcc', async (t) => {
   const dir = tempDir(t);

@@ -2,9 +2,8 @@
 // inputs from the dependency scan, uploads only of what the engine lacks, outputs equal to plain gcc's; an
 // engine that is down means local compiles, counted and announced once.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { ok, okStderr, runAccel, runCommand, tempDir, testNeeding } from '../helpers.ts';
 import {
   accelCc,
@@ -12,31 +11,14 @@ import {
   copyProject,
   farmCerts,
   farmStatus,
-  type Proc,
+  objects,
+  reapiPort,
   startSyncer,
   startWorker,
 } from './farm-harness.ts';
 
 const test = testNeeding('gcc', 'g++', 'make', 'bwrap');
 const TUS = 22;
-
-function objects(dir: string, ext = '.o'): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile() && e.name.endsWith(ext))
-      out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
-  }
-  return out;
-}
-
-async function reapiPort(syncer: Proc): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    const m = /REAPI \(gRPC\) listening on grpcs:\/\/\S+:(\d+)/.exec(syncer.stderr());
-    if (m) return Number(m[1]);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no REAPI port announced:\n${syncer.stderr()}`);
-}
 
 test('make -j4 through accel cc with farm.reapi: every TU runs as an REAPI action on the syncer (no farm.dirs), objects and dependency files equal plain gcc’s', async (t) => {
   const dir = tempDir(t);

@@ -16,19 +16,10 @@ import { cacheToken } from '../../src/mirror/cache-token.ts';
 import { loadIdentity } from '../../src/net/tls-identity.ts';
 import { tempDir } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
-import { farmCerts, type Proc, startSyncer, startWorker } from './farm-harness.ts';
+import { farmCerts, reapiPort, startSyncer, startWorker } from './farm-harness.ts';
 
 function digestOf(data: Buffer): Digest {
   return { hash: createHash('sha256').update(data).digest('hex'), size_bytes: data.length };
-}
-
-async function reapiPort(syncer: Proc): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    const m = /REAPI \(gRPC\) listening on grpcs:\/\/\S+:(\d+)/.exec(syncer.stderr());
-    if (m) return Number(m[1]);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no REAPI port announced:\n${syncer.stderr()}`);
 }
 
 /** A gRPC client presenting `home`'s certificate (or none). */
