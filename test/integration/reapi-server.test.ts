@@ -68,6 +68,32 @@ function executeOps(c: grpc.Client, action: Digest, inline: string[] = []): Prom
   });
 }
 
+/** A ByteStream upload in `pieces` chunks; `finish` false leaves finish_write off (a client that died mid-way). */
+function writeChunks(c: grpc.Client, name: string, data: Buffer, pieces: number, finish = true): Promise<unknown> {
+  const spec = services.ByteStream.Write;
+  return new Promise((resolve, reject) => {
+    const s = c.makeClientStreamRequest(
+      spec.path,
+      spec.requestSerialize,
+      spec.responseDeserialize,
+      new grpc.Metadata(),
+      { deadline: Date.now() + 20_000 },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+    const step = Math.ceil(data.length / pieces);
+    for (let at = 0; at < data.length; at += step) {
+      const end = Math.min(data.length, at + step);
+      s.write({
+        resource_name: at === 0 ? name : '',
+        write_offset: at,
+        finish_write: finish && end === data.length,
+        data: data.subarray(at, end),
+      });
+    }
+    s.end();
+  });
+}
+
 function write(c: grpc.Client, name: string, data: Buffer): Promise<unknown> {
   const spec = services.ByteStream.Write;
   return new Promise((resolve, reject) => {
@@ -276,6 +302,31 @@ test('REAPI: a compile action runs on a worker and is cached; hostile bodies, na
     },
   );
   assert.equal(missing.missing_blob_digests.length, 2, 'neither name holds the lying bytes');
+
+  // A large blob in several chunks is stored whole; one whose client stops before finish_write is not stored.
+  const big = Buffer.alloc(300_000, 'abcdefgh');
+  const bigDigest = digestOf(big);
+  const committed = (await writeChunks(dev, `uploads/u1/blobs/${bigDigest.hash}/${big.length}`, big, 5)) as {
+    committed_size: number;
+  };
+  assert.equal(committed.committed_size, big.length);
+  const cut = Buffer.alloc(200_000, 'zyxw');
+  const cutDigest = digestOf(cut);
+  await assert.rejects(
+    writeChunks(dev, `uploads/u2/blobs/${cutDigest.hash}/${cut.length}`, cut, 4, false),
+    (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT,
+  );
+  const after = await unary<{ missing_blob_digests: Digest[] }>(
+    dev,
+    services.ContentAddressableStorage.FindMissingBlobs,
+    {
+      blob_digests: [bigDigest, cutDigest],
+    },
+  );
+  assert.deepEqual(
+    after.missing_blob_digests.map((d) => d.hash),
+    [cutDigest.hash],
+  );
 
   // Commands that are not a compiler call, or read outside the input root: refused before any worker.
   for (const [args, code] of [

@@ -113,8 +113,16 @@ export function createReapiServer(options: ReapiOptions) {
   const stats = { executed: 0, cached: 0, refused: 0, acHits: 0, acMisses: 0 };
 
   const has = (hash: string) => hash === EMPTY || store.has(hash as StoreDigest);
-  const read = (d: Digest): Buffer | undefined =>
-    d.hash === EMPTY ? Buffer.alloc(0) : store.read(d.hash as StoreDigest, { verify: false });
+  /** A blob as it was hashed; one whose bytes no longer match is quarantined by the store and reads as missing. */
+  const read = (d: Digest): Buffer | undefined => {
+    if (d.hash === EMPTY) return Buffer.alloc(0);
+    try {
+      return store.read(d.hash as StoreDigest);
+    } catch (err) {
+      if (err instanceof AccelError && err.code === 'ACCEL_STORE_CORRUPT') return undefined;
+      throw err;
+    }
+  };
 
   /** Every RPC: a certificate of this installation with an allowed role (the TLS layer checked the chain). */
   function authorize(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>): void {
@@ -143,7 +151,7 @@ export function createReapiServer(options: ReapiOptions) {
   /** An action result whose blobs are all still here, or undefined (evicted blobs make it a miss). */
   function cachedResult(hash: string): ActionResult | undefined {
     const ref = store.refs.get(CACHE_AC_NS, hash);
-    const data = ref && store.read(ref.digest);
+    const data = ref && read({ hash: ref.digest, size_bytes: 0 });
     if (!data) return undefined;
     let result: ActionResult;
     try {
@@ -515,7 +523,10 @@ export function createReapiServer(options: ReapiOptions) {
       >,
       callback: grpc.sendUnaryData<unknown>,
     ) => {
-      const chunks: Buffer[] = [];
+      // Streamed into a store writer chunk by chunk (the call paused while a write is in flight), so a large
+      // blob never sits whole in memory; committed only complete and matching its digest, else dropped.
+      let writer: Awaited<ReturnType<Store['createWriter']>> | undefined;
+      let writes: Promise<void> = Promise.resolve();
       let size = 0;
       let digest: Digest | undefined;
       let finished = false;
@@ -523,6 +534,7 @@ export function createReapiServer(options: ReapiOptions) {
       const fail = (err: unknown) => {
         if (failed) return;
         failed = true;
+        writes.finally(() => writer?.abort()).catch(() => {});
         callback(toServiceError(err, log));
       };
       try {
@@ -536,24 +548,54 @@ export function createReapiServer(options: ReapiOptions) {
           if (!digest) digest = parseResource(req.resource_name, true);
           if (req.write_offset !== size)
             throw new RpcError(Code.INVALID_ARGUMENT, `write_offset ${req.write_offset}, expected ${size}`);
+          if (finished) throw new RpcError(Code.INVALID_ARGUMENT, 'data after finish_write');
           size += req.data.length;
           if (size > digest.size_bytes)
             throw new RpcError(Code.INVALID_ARGUMENT, `more than the ${digest.size_bytes} bytes the digest names`);
-          chunks.push(Buffer.from(req.data));
           if (req.finish_write) finished = true;
         } catch (err) {
-          fail(err);
+          return fail(err);
         }
+        const chunk = Buffer.from(req.data);
+        call.pause();
+        writes = writes
+          .then(async () => {
+            writer ??= await store.createWriter();
+            if (chunk.length > 0) await writer.write(chunk);
+          })
+          .then(
+            () => {
+              if (!failed) call.resume();
+            },
+            (err: unknown) => fail(err),
+          );
       });
       call.on('end', () => {
         if (failed) return;
         if (!digest || !finished)
           return fail(new RpcError(Code.INVALID_ARGUMENT, 'the upload ended without finish_write'));
         const d = digest;
-        putBlob(d, Buffer.concat(chunks)).then(() => callback(null, { committed_size: d.size_bytes }), fail);
+        if (size !== d.size_bytes)
+          return fail(new RpcError(Code.INVALID_ARGUMENT, `${size} bytes, the digest says ${d.size_bytes}`));
+        writes
+          .then(async () => {
+            if (failed) return;
+            if (d.hash === EMPTY || has(d.hash)) await writer?.abort();
+            else await (writer ?? (await store.createWriter())).commit({ expected: d.hash as StoreDigest });
+            callback(null, { committed_size: d.size_bytes });
+          })
+          .catch((err: unknown) => {
+            writer?.abort().catch(() => {});
+            fail(
+              err instanceof AccelError && err.code === 'ACCEL_STORE_DIGEST_MISMATCH'
+                ? new RpcError(Code.INVALID_ARGUMENT, `the bytes do not hash to ${d.hash}`)
+                : err,
+            );
+          });
       });
       call.on('error', () => {
         failed = true;
+        writes.finally(() => writer?.abort()).catch(() => {});
       });
     },
     QueryWriteStatus: unary((req: { resource_name: string }) => {
