@@ -323,6 +323,8 @@ async function finish(client: ReapiClient, result: ActionResult, cwd: string, ex
 }
 
 const clients = new Map<string, ReapiClient>();
+// grpc-js would print its own diagnostics into the compile's stderr; an engine's trouble is a counted fallback.
+grpc.setLogVerbosity(grpc.logVerbosity.NONE);
 
 function clientFor(farm: Config['farm'], home: string): ReapiClient {
   const headers = farm.reapiHeaders.map((h) => {

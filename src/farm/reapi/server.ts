@@ -105,6 +105,8 @@ function checkDigest(d: Digest | undefined, what: string): Digest {
 
 export function createReapiServer(options: ReapiOptions) {
   const { store, queue, log } = options;
+  // grpc-js writes its own diagnostics to stderr; ours say the same with a code and a hint (--debug shows its).
+  grpc.setLogger({ error: (...args: unknown[]) => log.debug(`grpc: ${args.map(String).join(' ')}`) } as Console);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE,
     'grpc.max_send_message_length': MAX_MESSAGE,
@@ -674,7 +676,10 @@ export function createReapiServer(options: ReapiOptions) {
               inUse
                 ? `${address} (the REAPI port) is already in use`
                 : `cannot listen on ${address} for REAPI: ${err.message}`,
-              { hint: 'stop the other server or choose another --reapi-port (0 turns REAPI off)', exitCode: 2 },
+              {
+                hint: 'stop the other server, choose another --reapi-port, or serve no REAPI (--no-reapi)',
+                exitCode: 2,
+              },
             ),
           );
         });
