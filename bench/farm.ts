@@ -242,6 +242,28 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** A syncer (HTTPS on a free port, REAPI on another) and one 2-slot worker, from the homes `certs` made. */
+async function syncerAndWorker(
+  homes: Record<string, string>,
+  syncerArgs: string[],
+  procs: ChildProcess[],
+): Promise<{ syncer: string; reapiPort: number }> {
+  const reapiPort = await freePort();
+  const syncer = await start(
+    ['--home', homes.syncer as string, 'syncer', '--port', '0', '--reapi-port', String(reapiPort), ...syncerArgs],
+    /listening on (https:\/\/[^/\s]+)/,
+    {},
+    procs,
+  );
+  await start(
+    ['--home', homes.w1 as string, 'worker', '--cores', '2', '--syncer', syncer, '--status-port', '0'],
+    /status on (https:\/\/\S+)/,
+    {},
+    procs,
+  );
+  return { syncer, reapiPort };
+}
+
 async function coldBuild(print: (line: string) => void): Promise<void> {
   print('### Cold build through the farm\n');
   if (!existsSync(join(LUA_SRC, 'lvm.c'))) {
@@ -265,19 +287,7 @@ async function coldBuild(print: (line: string) => void): Promise<void> {
     const plain = timeMake(build, 'gcc', env);
 
     const homes = await certs(dir, { syncer: 'syncer', w1: 'worker', dev: 'client', dev2: 'client', dev3: 'client' });
-    const reapiPort = await freePort();
-    const syncer = await start(
-      ['--home', homes.syncer as string, 'syncer', '--port', '0', '--reapi-port', String(reapiPort), '--dir', build],
-      /listening on (https:\/\/[^/\s]+)/,
-      {},
-      procs,
-    );
-    await start(
-      ['--home', homes.w1 as string, 'worker', '--cores', '2', '--syncer', syncer, '--status-port', '0'],
-      /status on (https:\/\/\S+)/,
-      {},
-      procs,
-    );
+    const { syncer, reapiPort } = await syncerAndWorker(homes, ['--dir', build], procs);
     const accelEnv = cleanEnv({ ACCEL_FARM_SYNCER: syncer });
     const farm = timeMake(build, `${ACCEL.join(' ')} --home ${homes.dev} cc -- gcc`, accelEnv);
     const stats = spawnSync(
@@ -378,19 +388,7 @@ async function bazelGenrules(print: (line: string) => void): Promise<void> {
   const roots: string[] = [];
   try {
     const homes = await certs(dir, { syncer: 'syncer', w1: 'worker', dev: 'client' });
-    const reapiPort = await freePort();
-    const syncer = await start(
-      ['--home', homes.syncer as string, 'syncer', '--port', '0', '--reapi-port', String(reapiPort)],
-      /listening on (https:\/\/[^/\s]+)/,
-      {},
-      procs,
-    );
-    await start(
-      ['--home', homes.w1 as string, 'worker', '--cores', '2', '--syncer', syncer, '--status-port', '0'],
-      /status on (https:\/\/\S+)/,
-      {},
-      procs,
-    );
+    const { reapiPort } = await syncerAndWorker(homes, [], procs);
     const workspace = (name: string, salt = name) => {
       const ws = join(dir, name);
       mkdirSync(ws);

@@ -25,7 +25,8 @@ export type FarmRun = CompilerRun & {
   timings?: { prepare: number; compile: number; collect: number };
 };
 
-class Fallback extends Error {}
+/** Why the farm could not compile this one: it compiles here, and the message is counted. */
+export class Fallback extends Error {}
 
 /** Compiles one cache miss on the farm, or locally with the reason when the farm cannot. */
 export async function farmCompile(
@@ -47,30 +48,39 @@ export async function farmCompile(
     if (isAccelError(err) && err.code.startsWith('ACCEL_CERTS_')) return local('no client certificate');
     throw err;
   }
-  // A syncer found unreachable is not asked again until its back-off is over; one probe then decides for all.
-  const health = await checkSyncer(
+  return remoteOrLocal({
     home,
-    farm.syncer,
-    () => reachable(client, farm.startTimeout * 1000),
-    farm.startTimeout * 1000,
-  );
-  if (!health.up) return local(health.probed ? 'farm unreachable' : 'farm unreachable (remembered)');
+    endpoint: farm.syncer,
+    startTimeoutMs: farm.startTimeout * 1000,
+    reachable: () => reachable(client, farm.startTimeout * 1000),
+    local,
+    run: () => dispatch(client, store, compilerPath, args, options, farm.startTimeout * 1000, farm.jobTimeout * 1000),
+  });
+}
+
+/**
+ * The part every remote path shares (the syncer's protocol, REAPI): an endpoint found unreachable is not asked
+ * again until its back-off is over (one probe then decides for all compiles), and whatever the remote side
+ * cannot do (a {@link Fallback}) compiles here with the reason, which the wrapper counts and announces once.
+ */
+export async function remoteOrLocal(o: {
+  home: string;
+  endpoint: string;
+  startTimeoutMs: number;
+  reachable: () => Promise<boolean>;
+  local: (reason: string) => Promise<FarmRun>;
+  run: () => Promise<FarmRun>;
+}): Promise<FarmRun> {
+  const health = await checkSyncer(o.home, o.endpoint, o.reachable, o.startTimeoutMs);
+  if (!health.up) return o.local(health.probed ? 'farm unreachable' : 'farm unreachable (remembered)');
   try {
-    const run = await dispatch(
-      client,
-      store,
-      compilerPath,
-      args,
-      options,
-      farm.startTimeout * 1000,
-      farm.jobTimeout * 1000,
-    );
-    markSyncerUp(home, farm.syncer);
+    const run = await o.run();
+    markSyncerUp(o.home, o.endpoint);
     return run;
   } catch (err) {
     if (!(err instanceof Fallback)) throw err;
-    if (err.message === 'farm unreachable') markSyncerDown(home, farm.syncer);
-    return local(err.message);
+    if (err.message === 'farm unreachable') markSyncerDown(o.home, o.endpoint);
+    return o.local(err.message);
   }
 }
 

@@ -94,22 +94,6 @@ function writeChunks(c: grpc.Client, name: string, data: Buffer, pieces: number,
   });
 }
 
-function write(c: grpc.Client, name: string, data: Buffer): Promise<unknown> {
-  const spec = services.ByteStream.Write;
-  return new Promise((resolve, reject) => {
-    const s = c.makeClientStreamRequest(
-      spec.path,
-      spec.requestSerialize,
-      spec.responseDeserialize,
-      new grpc.Metadata(),
-      { deadline: Date.now() + 20_000 },
-      (err, res) => (err ? reject(err) : resolve(res)),
-    );
-    s.write({ resource_name: name, write_offset: 0, finish_write: true, data });
-    s.end();
-  });
-}
-
 /** Uploads an action (command + input tree of one file) and returns its digest. */
 async function putAction(c: grpc.Client, args: string[], files: Record<string, Buffer>, names?: string[]) {
   const blobs: { digest: Digest; data: Buffer }[] = [];
@@ -287,11 +271,11 @@ test('REAPI: a compile action runs on a worker and is cached; hostile bodies, na
   );
   assert.equal(batch.responses[0]?.status?.code, grpc.status.INVALID_ARGUMENT);
   await assert.rejects(
-    write(dev, `uploads/x/blobs/${claimed.hash}/${claimed.size_bytes}`, liar),
+    writeChunks(dev, `uploads/x/blobs/${claimed.hash}/${claimed.size_bytes}`, liar, 1),
     (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT,
   );
   await assert.rejects(
-    write(dev, 'uploads/x/blobs/../../etc/passwd/12', liar),
+    writeChunks(dev, 'uploads/x/blobs/../../etc/passwd/12', liar, 1),
     (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT,
   );
   const missing = await unary<{ missing_blob_digests: Digest[] }>(

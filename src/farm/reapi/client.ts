@@ -12,9 +12,8 @@ import type { Config } from '../../core/config.ts';
 import { fsError } from '../../core/errors.ts';
 import { loadIdentity } from '../../net/tls-identity.ts';
 import type { FarmRun } from '../client.ts';
-import { withExpandedArgs, withOutput } from '../client.ts';
+import { Fallback, remoteOrLocal, withExpandedArgs, withOutput } from '../client.ts';
 import { jobEnv, mapArgs, Refusal, SYSTEM_PREFIXES, within } from '../policy.ts';
-import { checkSyncer, markSyncerDown, markSyncerUp } from '../syncer-health.ts';
 import {
   type ActionResult,
   type Command,
@@ -36,8 +35,6 @@ import {
  * `fallback` says why (counted and announced once, like the farm's).
  */
 type DispatchOptions = Parameters<CompileFn>[2];
-
-class Fallback extends Error {}
 
 /** Execute said FAILED_PRECONDITION: blobs the action needs are not (or no longer) on the engine. */
 class MissingOnEngine extends Fallback {}
@@ -63,22 +60,14 @@ export async function reapiCompile(
     if (err instanceof Fallback) return local(err.message);
     throw err;
   }
-  const health = await checkSyncer(
+  return remoteOrLocal({
     home,
-    farm.reapi,
-    () => client.reachable(farm.startTimeout * 1000),
-    farm.startTimeout * 1000,
-  );
-  if (!health.up) return local(health.probed ? 'farm unreachable' : 'farm unreachable (remembered)');
-  try {
-    const run = await execute(client, compilerPath, args, options, farm);
-    markSyncerUp(home, farm.reapi);
-    return run;
-  } catch (err) {
-    if (!(err instanceof Fallback)) throw err;
-    if (err.message === 'farm unreachable') markSyncerDown(home, farm.reapi);
-    return local(err.message);
-  }
+    endpoint: farm.reapi,
+    startTimeoutMs: farm.startTimeout * 1000,
+    reachable: () => client.reachable(farm.startTimeout * 1000),
+    local,
+    run: () => execute(client, compilerPath, args, options, farm),
+  });
 }
 
 interface Input {
