@@ -14,6 +14,7 @@ import { loadIdentity } from '../../net/tls-identity.ts';
 import type { FarmRun } from '../client.ts';
 import { Fallback, remoteOrLocal, withExpandedArgs, withOutput } from '../client.ts';
 import { jobEnv, mapArgs, Refusal, SYSTEM_PREFIXES, within } from '../policy.ts';
+import { scanIncludes } from './include-scan.ts';
 import {
   type ActionResult,
   type Command,
@@ -92,7 +93,16 @@ async function execute(
       throw new Fallback(err.argument ? `refused argument ${err.argument}` : `refused: ${err.code}`);
     throw err;
   }
-  const deps = await scan(compilerPath, args, options);
+  // The headers, found by reading the files (cached per daemon); the compiler's own -M when that cannot be sure.
+  const deps =
+    scanIncludes({
+      compilerPath,
+      args,
+      cwd,
+      source: compile.source,
+      language: compile.language,
+      env: options.env,
+    }) ?? (await scan(compilerPath, args, options));
   const inputs = deps.map((d) => resolve(cwd, d)).filter((p) => !within(p, SYSTEM_PREFIXES));
   const root = commonDir([cwd, ...inputs.map(dirname), ...outputs.map(dirname)]);
   // A dependency file names its target as the arguments spelled the output; keep the user's spelling.
@@ -192,7 +202,7 @@ function readInput(path: string, expected?: Digest): Buffer {
   return data;
 }
 
-/** The files the compile reads: the compiler's own dependency output for these arguments (-M), here. */
+/** The files the compile reads, as the compiler's own dependency output for these arguments (-M) names them. */
 async function scan(compilerPath: string, args: string[], options: DispatchOptions): Promise<string[]> {
   const kept: string[] = [];
   for (const arg of parseArgs(args)) {
