@@ -70,6 +70,13 @@ test('include_next, a project header a system header picks up through -I, forced
   for (const dep of await compilerDeps('gcc', [...args, 'a.c'], dir)) assert.ok(found.has(dep), `misses ${dep}`);
   assert.ok(found.has(join(dir, 'shadow', 'bits', 'libc-header-start.h')));
 
+  // A header made between two compiles (a generated one) is seen by the next scan: the per-directory listings
+  // are kept only while the directory's mtime stays the same.
+  writeFileSync(join(dir, 'late.c'), '#include "late.h"\nint z;\n');
+  assert.ok(!scan('gcc', ['-Iinc', 'late.c'], dir, 'late.c', 'c')?.includes(join(dir, 'inc', 'late.h')));
+  writeFileSync(join(dir, 'inc', 'late.h'), '#define LATE 1\n');
+  assert.ok(scan('gcc', ['-Iinc', 'late.c'], dir, 'late.c', 'c')?.includes(join(dir, 'inc', 'late.h')));
+
   writeFileSync(join(dir, 'computed.c'), '#define H "inc/maybe.h"\n#include H\nint x = MAYBE;\n');
   assert.equal(scan('gcc', ['computed.c'], dir, 'computed.c', 'c'), undefined);
   // lua.h's `#if defined(LUA_USER_H) #include LUA_USER_H`: a macro nobody defines is a branch not taken…

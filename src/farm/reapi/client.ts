@@ -28,9 +28,9 @@ import {
 
 /**
  * `accel cc` as a Remote Execution API client (farm.reapi): a cache miss becomes an action on any REAPI engine
- * (accel's syncer, Buildbarn, BuildBuddy, NativeLink …). The input root is the source and the headers it reads,
- * found by a dependency scan here (`-M`, as recc does), under the nearest directory holding them, the
- * working directory and the outputs; system headers (/usr) are the engine's. Absolute paths in the arguments
+ * (accel's syncer, Buildbarn, BuildBuddy, NativeLink …). The input root is the source and the headers it may
+ * read (include-scan.ts, or the compiler's `-M` where that cannot be sure), under the nearest directory
+ * holding them, the working directory and the outputs; system headers (/usr) are the engine's. Absolute paths in the arguments
  * under that root become relative, so the action means the same on any machine. Only blobs the engine lacks
  * (FindMissingBlobs) are uploaded. Whatever goes wrong with the engine, the compile runs here instead, and
  * `fallback` says why (counted and announced once, like the farm's).

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from '../../compiler/options.ts';
 
 /**
@@ -66,8 +66,10 @@ export function scanIncludes(req: ScanRequest): string[] | undefined {
   const dirs = [...new Set([...quote, ...bracket, ...envDirs, ...system, ...after])];
   const found = new Set<string>();
   const queue: string[] = [];
+  const seen = new Map<string, Set<string> | null>();
+  const inDirs = new Map<string, string[]>();
   const add = (path: string) => {
-    if (found.has(path) || !isFile(path)) return;
+    if (found.has(path) || !isFile(path, seen)) return;
     found.add(path);
     queue.push(path);
   };
@@ -90,7 +92,13 @@ export function scanIncludes(req: ScanRequest): string[] | undefined {
         continue;
       }
       add(join(dirname(file), name));
-      for (const d of dirs) add(join(d, name));
+      // The search directories' candidates depend on the name only: looked up once per name and scan.
+      let candidates = inDirs.get(name);
+      if (!candidates) {
+        candidates = dirs.map((d) => join(d, name)).filter((p) => isFile(p, seen));
+        inDirs.set(name, candidates);
+      }
+      for (const c of candidates) add(c);
     }
   }
   // `#include MACRO` with MACRO undefined is an error, so in a compile that works such a directive sits in a
@@ -161,22 +169,52 @@ function directivesOf(file: string): Directives {
   return entry;
 }
 
-const existing = new Map<string, boolean>();
+/**
+ * The regular files of a directory, kept while the directory's mtime stays the same (a file created, removed
+ * or renamed in it changes that): an include name is looked up in every search directory, and most lookups
+ * miss, so a miss must be as cheap as a hit and must not outlive the directory's contents.
+ */
+const listings = new Map<string, { mtimeMs: number; files: Set<string> }>();
 
-function isFile(path: string): boolean {
-  // Existence only: whether a header exists changes rarely within a build, and a stale "no" is covered by the
-  // caller's fallback (a remote compile that misses a file compiles here).
-  const known = existing.get(path);
-  if (known !== undefined) return known;
-  let file = false;
-  try {
-    file = statSync(path).isFile();
-  } catch {
-    file = false;
+/** Whether `path` is a regular file; `seen` holds the listings checked during this scan. */
+function isFile(path: string, seen: Map<string, Set<string> | null>): boolean {
+  const dir = dirname(path);
+  let files = seen.get(dir);
+  if (files === undefined) {
+    files = listing(dir);
+    seen.set(dir, files);
   }
-  if (existing.size > 500_000) existing.clear();
-  if (file) existing.set(path, true);
-  return file;
+  return files?.has(basename(path)) ?? false;
+}
+
+function listing(dir: string): Set<string> | null {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(dir);
+  } catch {
+    return null;
+  }
+  if (!st.isDirectory()) return null;
+  const known = listings.get(dir);
+  if (known?.mtimeMs === st.mtimeMs) return known.files;
+  const files = new Set<string>();
+  try {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isFile()) files.add(e.name);
+      else if (e.isSymbolicLink()) {
+        try {
+          if (statSync(join(dir, e.name)).isFile()) files.add(e.name);
+        } catch {
+          // a dangling link is no header
+        }
+      }
+    }
+  } catch {
+    return null;
+  }
+  if (listings.size > 50_000) listings.clear();
+  listings.set(dir, { mtimeMs: st.mtimeMs, files });
+  return files;
 }
 
 const systemCache = new Map<string, string[] | undefined>();
