@@ -28,7 +28,7 @@ export interface ScanRequest {
 
 /** Options after which this scanner cannot know the search path; `-M` answers instead. */
 const UNMODELLED =
-  /^(--sysroot|-isysroot|-nostdinc|-nostdinc\+\+|-iprefix|-iwithprefix|-iwithprefixbefore|-imultilib|-I-|-Wp,|-Xpreprocessor|-B|-specs|-fmodules|-fmodule-map-file|-fplugin|-trigraphs|--include-directory-after|-cxx-isystem|-stdlib)/;
+  /^(--sysroot|-isysroot|-nostdinc|-nostdinc\+\+|-iprefix|-iwithprefix|-iwithprefixbefore|-imultilib|-imultiarch|-isystem-after|--no-standard-includes|-undef|-I-|-Wp,|-Xpreprocessor|-B|-specs|-fmodules|-fmodule-map-file|-fplugin|-trigraphs|--include-directory-after|-cxx-isystem|-stdlib)/;
 const TARGET = /^-m(32|64|x32|abi=.*)$/;
 
 export function scanIncludes(req: ScanRequest): string[] | undefined {
