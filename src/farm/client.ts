@@ -35,26 +35,24 @@ export async function farmCompile(
   store: Store,
   call: { compilerPath: string; args: string[]; options: DispatchOptions },
 ): Promise<FarmRun> {
-  const { compilerPath, args, options } = call;
   const farm = config.farm;
-  const local = async (reason: string): Promise<FarmRun> => ({
-    ...(await options.local(compilerPath, args)),
-    fallback: reason,
-  });
-  let client: MtlsClient;
-  try {
-    client = clientFor(farm.syncer, home);
-  } catch (err) {
-    if (isAccelError(err) && err.code.startsWith('ACCEL_CERTS_')) return local('no client certificate');
-    throw err;
-  }
+  const { compilerPath, args, options } = call;
   return remoteOrLocal({
     home,
     endpoint: farm.syncer,
     startTimeoutMs: farm.startTimeout * 1000,
-    reachable: () => reachable(client, farm.startTimeout * 1000),
-    local,
-    run: () => dispatch(client, store, compilerPath, args, options, farm.startTimeout * 1000, farm.jobTimeout * 1000),
+    call,
+    connect: () => {
+      try {
+        return clientFor(farm.syncer, home);
+      } catch (err) {
+        if (isAccelError(err) && err.code.startsWith('ACCEL_CERTS_')) throw new Fallback('no client certificate');
+        throw err;
+      }
+    },
+    reachable: (client) => reachable(client, farm.startTimeout * 1000),
+    run: (client) =>
+      dispatch(client, store, compilerPath, args, options, farm.startTimeout * 1000, farm.jobTimeout * 1000),
   });
 }
 
@@ -63,24 +61,38 @@ export async function farmCompile(
  * again until its back-off is over (one probe then decides for all compiles), and whatever the remote side
  * cannot do (a {@link Fallback}) compiles here with the reason, which the wrapper counts and announces once.
  */
-export async function remoteOrLocal(o: {
+export async function remoteOrLocal<C>(o: {
   home: string;
   endpoint: string;
   startTimeoutMs: number;
-  reachable: () => Promise<boolean>;
-  local: (reason: string) => Promise<FarmRun>;
-  run: () => Promise<FarmRun>;
+  call: { compilerPath: string; args: string[]; options: DispatchOptions };
+  /** The client for the endpoint; a {@link Fallback} when there can be none (no certificate, a bad URL). */
+  connect: () => C;
+  reachable: (client: C) => Promise<boolean>;
+  run: (client: C) => Promise<FarmRun>;
 }): Promise<FarmRun> {
-  const health = await checkSyncer(o.home, o.endpoint, o.reachable, o.startTimeoutMs);
-  if (!health.up) return o.local(health.probed ? 'farm unreachable' : 'farm unreachable (remembered)');
+  const { compilerPath, args, options } = o.call;
+  const local = async (reason: string): Promise<FarmRun> => ({
+    ...(await options.local(compilerPath, args)),
+    fallback: reason,
+  });
+  let client: C;
   try {
-    const run = await o.run();
+    client = o.connect();
+  } catch (err) {
+    if (err instanceof Fallback) return local(err.message);
+    throw err;
+  }
+  const health = await checkSyncer(o.home, o.endpoint, () => o.reachable(client), o.startTimeoutMs);
+  if (!health.up) return local(health.probed ? 'farm unreachable' : 'farm unreachable (remembered)');
+  try {
+    const run = await o.run(client);
     markSyncerUp(o.home, o.endpoint);
     return run;
   } catch (err) {
     if (!(err instanceof Fallback)) throw err;
     if (err.message === 'farm unreachable') markSyncerDown(o.home, o.endpoint);
-    return o.local(err.message);
+    return local(err.message);
   }
 }
 

@@ -48,26 +48,16 @@ export async function reapiCompile(
   home: string,
   call: { compilerPath: string; args: string[]; options: DispatchOptions },
 ): Promise<FarmRun> {
-  const { compilerPath, args, options } = call;
   const farm = config.farm;
-  const local = async (reason: string): Promise<FarmRun> => ({
-    ...(await options.local(compilerPath, args)),
-    fallback: reason,
-  });
-  let client: ReapiClient;
-  try {
-    client = clientFor(farm, home);
-  } catch (err) {
-    if (err instanceof Fallback) return local(err.message);
-    throw err;
-  }
+  const { compilerPath, args, options } = call;
   return remoteOrLocal({
     home,
     endpoint: farm.reapi,
     startTimeoutMs: farm.startTimeout * 1000,
-    reachable: () => client.reachable(farm.startTimeout * 1000),
-    local,
-    run: () => execute(client, compilerPath, args, options, farm),
+    call,
+    connect: () => clientFor(farm, home),
+    reachable: (client) => client.reachable(farm.startTimeout * 1000),
+    run: (client) => execute(client, compilerPath, args, options, farm),
   });
 }
 
