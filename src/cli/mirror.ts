@@ -36,6 +36,7 @@ import { freshnessPolicy } from '../mirror/freshness.ts';
 import { fillFront, frontDir, sweepFront } from '../mirror/front.ts';
 import { importDirectory } from '../mirror/import.ts';
 import { nginxSite } from '../mirror/nginx.ts';
+import { parseParent } from '../mirror/parent.ts';
 import { prefetch } from '../mirror/prefetch.ts';
 import { createMirrorServer } from '../mirror/server.ts';
 import { discoverUpstreams, npmRegistryFromNpm } from '../mirror/upstreams.ts';
@@ -53,6 +54,7 @@ interface ServeFlags {
   offline?: boolean;
   token?: string;
   allow: string[];
+  parent?: string;
 }
 
 /** apt: sources for this machine's archives through the mirror, and the remaps that name their upstreams. */
@@ -152,6 +154,7 @@ export function mirrorCommand(runner: Runner): Command {
         .argParser(collect)
         .default([]),
     )
+    .option('--parent <url>', 'ask this parent accel mirror for every miss instead of the upstreams (mirror.parent)')
     .addHelpText(
       'after',
       `
@@ -167,6 +170,10 @@ Routes:
         const port = parsePort(flags.port ?? config.port, flags.port === undefined ? 'mirror.port' : '--port');
         const bind = parseBind(flags.bind ?? config.bind, flags.bind === undefined ? 'mirror.bind' : '--bind');
         const token = flags.token ?? config.token;
+        const parent = parseParent(
+          flags.parent ?? config.parent,
+          flags.parent === undefined ? 'mirror.parent' : '--parent',
+        );
         const stats = await withStore(g, async (store) => {
           const server = createMirrorServer({
             store,
@@ -183,6 +190,8 @@ Routes:
             immutable: config.immutable,
             allow: [...config.allow, ...flags.allow],
             proxyHosts: config.proxyHosts,
+            parent,
+            parentToken: config.parentToken,
             condaChannels: Object.fromEntries(
               Object.entries(config.condaChannels).map(([name, dir]) => [name, resolve(dir)]),
             ),
@@ -200,7 +209,7 @@ Routes:
           const address = await server.listen();
           const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           g.log.info(
-            `mirror listening on http://${host}:${address.port}/ (${flags.offline ? 'offline' : 'online'}, store ${store.home})`,
+            `mirror listening on http://${host}:${address.port}/ (${flags.offline ? 'offline' : 'online'}${parent ? `, parent ${parent.base}` : ''}, store ${store.home})`,
           );
           await runService(server);
           return server.context.stats;

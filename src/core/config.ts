@@ -105,6 +105,15 @@ const MirrorSchema = z.strictObject({
       doc: 'local conda channels served read-only at `/conda/<name>/`',
     },
   ),
+  parent: setting(z.string(), '', {
+    type: 'a URL',
+    flag: '--parent',
+    doc: 'a parent accel mirror asked for every miss (same paths, same remap names), e.g. `http://central:8000`; empty: none',
+  }),
+  parentToken: setting(z.string(), '', {
+    type: 'a string',
+    doc: 'bearer token sent to the parent mirror (its `mirror.token`), to it only; empty: none',
+  }),
 });
 
 const CcSchema = z.strictObject({

@@ -18,11 +18,22 @@ export interface DownloadOptions {
   userAgent: string;
   /** Called with every chunk received from an upstream (for byte counters). */
   onBytes?: (n: number) => void;
+  /** An `Authorization` header for one origin (a parent mirror's token): sent on every hop to it, never elsewhere. */
+  authorization?: { origin: string; value: string };
 }
 
 /** What the upstream said, known as soon as a response head arrived. */
 export type DownloadHead =
-  | { kind: 'body'; url: string; contentLength?: number; contentType?: string; etag?: string; lastModified?: string }
+  | {
+      kind: 'body';
+      url: string;
+      contentLength?: number;
+      contentType?: string;
+      etag?: string;
+      lastModified?: string;
+      /** `X-Accel-Epoch`: the apt epoch an accel mirror served this release file from (see mirror/apt). */
+      epoch?: string;
+    }
   | { kind: 'not-modified'; url: string }
   | { kind: 'status'; status: number; url: string };
 
@@ -219,9 +230,10 @@ export class Download {
     let current = url;
     for (let hop = 0; ; hop++) {
       const upstream = await resolveUpstream(current, options.allow);
+      const auth = options.authorization;
       const response = await requestUpstream({
         upstream,
-        headers,
+        headers: auth && upstream.url.origin === auth.origin ? { ...headers, authorization: auth.value } : headers,
         stallMs: options.stallMs,
         userAgent: options.userAgent,
       });
@@ -302,7 +314,13 @@ function bodyHead(url: string, response: IncomingMessage): Extract<DownloadHead,
     contentType: response.headers['content-type'],
     etag: response.headers.etag,
     lastModified: response.headers['last-modified'],
+    epoch: header(response, 'x-accel-epoch'),
   };
+}
+
+function header(response: IncomingMessage, name: string): string | undefined {
+  const value = response.headers[name];
+  return typeof value === 'string' ? value : undefined;
 }
 
 function conditionalHeaders(conditional: DownloadOptions['conditional']): Record<string, string> {

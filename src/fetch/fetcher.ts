@@ -9,6 +9,8 @@ export interface FetcherOptions {
   stallMs: number;
   log: Log;
   onBytes?: (n: number) => void;
+  /** Sent to one origin only (see DownloadOptions.authorization). */
+  authorization?: { origin: string; value: string };
 }
 
 /**
@@ -49,6 +51,7 @@ export class Fetcher {
       stallMs: this.#options.stallMs,
       userAgent: `accel/${VERSION}`,
       onBytes: this.#options.onBytes,
+      authorization: this.#options.authorization,
     });
     this.#inflight.set(key, download);
     const forget = () => {

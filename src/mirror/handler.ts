@@ -12,6 +12,7 @@ import { handleCacheRequest, isCachePath } from './cache-routes.ts';
 import { handleCondaRequest, isCondaPath } from './conda-routes.ts';
 import { type FreshnessPolicy, isFresh, isImmutableUrl } from './freshness.ts';
 import { linkFront } from './front.ts';
+import { checkOrigin, mirrorPathOf, offlineNote, type Parent, parentDown, parentUrl } from './parent.ts';
 import { serveBlob, write } from './respond.ts';
 import { type CacheStatus, count, type MirrorStats, noteDownload, noteFailure } from './stats.ts';
 import { statusResponse } from './status.ts';
@@ -36,6 +37,10 @@ export interface MirrorContext {
   proxyHosts: string[];
   /** Local conda channel directories served read-only at /conda/<name>/ (config mirror.condaChannels). */
   condaChannels: Record<string, string>;
+  /** The mirror every miss is asked of instead of the origin (config mirror.parent); see parent.ts. */
+  parent?: Parent;
+  /** Upstreams allowed on private addresses (config mirror.allow), without the parent's own address. */
+  allow: readonly string[];
 }
 
 /** Longer request targets are refused (414): no legitimate artifact URL comes close. */
@@ -46,6 +51,15 @@ interface Wanted {
   key: string;
   candidates: string[];
   pinned?: Digest;
+  /** With a parent: the parent's URLs, asked instead of `candidates` (which still decide freshness). */
+  viaParent?: string[];
+  /** With a parent: a client-named origin URL, checked by our own guard before the parent is asked. */
+  origin?: string;
+}
+
+/** The URLs a miss is fetched from: the parent's when there is one, else the upstreams. */
+function sourcesOf(ctx: MirrorContext, wanted: Wanted): string[] {
+  return ctx.parent && wanted.viaParent ? wanted.viaParent : wanted.candidates;
 }
 
 export async function handleRequest(ctx: MirrorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -74,7 +88,7 @@ export async function handleRequest(ctx: MirrorContext, req: IncomingMessage, re
     if (isCondaPath(raw)) return await handleCondaRequest(ctx, req, res);
     const target = raw.startsWith('http://') ? proxyTarget(ctx, raw) : parseMirrorPath(raw);
     if (target.kind === 'remap') return await serveRemap(ctx, req, res, target.name, target.path);
-    await serveWanted(ctx, req, res, direct(target.url));
+    await serveWanted(ctx, req, res, direct(ctx, target.url));
   } catch (err) {
     if (res.headersSent) {
       res.destroy();
@@ -82,13 +96,21 @@ export async function handleRequest(ctx: MirrorContext, req: IncomingMessage, re
     }
     const [status, message] = httpError(err);
     if (status >= 500) ctx.log.warn(`${req.method} ${req.url}: ${message}`);
+    if (err instanceof AccelError) res.setHeader('x-accel-error', err.code);
     sendError(ctx, res, status, message);
   }
 }
 
-function direct(url: string): Wanted {
+function direct(ctx: MirrorContext, url: string): Wanted {
   const { rest, pinned } = takePin(url);
-  return { key: rest, candidates: [rest], pinned };
+  if (!ctx.parent) return { key: rest, candidates: [rest], pinned };
+  return {
+    key: rest,
+    candidates: [rest],
+    pinned,
+    viaParent: [parentUrl(ctx.parent, mirrorPathOf(rest), pinned)],
+    origin: rest,
+  };
 }
 
 /**
@@ -125,6 +147,8 @@ async function serveRemap(ctx: MirrorContext, req: IncomingMessage, res: ServerR
   const decision = await ctx.apt.decide(name, bases, epoch, rest);
   if (decision.kind === 'error') return sendError(ctx, res, decision.status, decision.message);
   if (decision.kind === 'blob') {
+    // The epoch travels with its release files: a mirror below this one fetches the indexes of that epoch.
+    res.setHeader('x-accel-epoch', decision.epoch);
     if (await serveStored(ctx, req, res, decision.digest, decision.status)) return;
     return sendError(ctx, res, 502, 'the epoch file vanished from the store');
   }
@@ -172,8 +196,9 @@ async function serveWanted(ctx: MirrorContext, req: IncomingMessage, res: Server
   }
   if (ctx.offline) {
     ctx.stats.errors++;
+    res.setHeader('x-accel-error', 'ACCEL_MIRROR_OFFLINE');
     noteFailure(ctx.stats, wanted.candidates[0] ?? wanted.key, 504, 'offline, and not in the store', ctx.now(), false);
-    const body = `accel mirror is offline and has no copy of ${wanted.candidates[0]}\n`;
+    const body = `accel mirror is offline and has no copy of ${wanted.candidates[0]}${offlineNote(ctx.parent)}\n`;
     res.writeHead(504, { 'content-type': 'text/plain; charset=utf-8', 'x-accel-cache': 'MISS' }).end(body);
     return;
   }
@@ -223,12 +248,14 @@ async function revalidate(
   digest: Digest,
   meta: UrlMeta,
 ): Promise<void> {
+  if (wanted.origin) await checkOrigin(wanted.origin, ctx.allow);
+  const sources = sourcesOf(ctx, wanted);
   const { download, joined } = ctx.fetcher.fetch(
     `revalidate ${wanted.key}`,
-    { candidates: wanted.candidates, conditional: { etag: meta.etag, lastModified: meta.lastModified } },
+    { candidates: sources, conditional: { etag: meta.etag, lastModified: meta.lastModified } },
     (info, head) => recordRef(ctx, wanted, info, head),
   );
-  watch(ctx, download, wanted.candidates[0] ?? wanted.key, joined);
+  watch(ctx, download, sources[0] ?? wanted.key, joined);
   const head = await download.head;
   if (head.kind === 'not-modified') {
     ctx.store.refs.set(URL_NS, wanted.key, digest, { ...meta, fetchedAt: ctx.now() } satisfies UrlMeta);
@@ -238,7 +265,7 @@ async function revalidate(
   if (head.kind === 'body') return streamDownload(ctx, req, res, wanted, download, head);
   if (head.status === 404 || head.status === 410) {
     await rememberMissing(ctx, wanted, head.status);
-    return sendError(ctx, res, head.status, `upstream answered ${head.status} for ${head.url}`);
+    return sendError(ctx, res, head.status, `${upstreamName(ctx)} answered ${head.status} for ${head.url}`);
   }
   ctx.stats.upstreamErrors++;
   await serveStored(ctx, req, res, digest, 'STALE', meta.contentType);
@@ -260,17 +287,21 @@ function watch(ctx: MirrorContext, download: Download, url: string, joined: bool
 }
 
 async function fetchAndServe(ctx: MirrorContext, req: IncomingMessage, res: ServerResponse, wanted: Wanted) {
+  if (wanted.origin) await checkOrigin(wanted.origin, ctx.allow);
+  const sources = sourcesOf(ctx, wanted);
   const { download, joined } = ctx.fetcher.fetch(
     wanted.pinned ? `${wanted.key} sha256=${wanted.pinned}` : wanted.key,
-    { candidates: wanted.candidates, expected: wanted.pinned },
+    { candidates: sources, expected: wanted.pinned },
     (info, head) => recordRef(ctx, wanted, info, head),
   );
-  watch(ctx, download, wanted.candidates[0] ?? wanted.key, joined);
+  watch(ctx, download, sources[0] ?? wanted.key, joined);
   const head = await download.head;
   if (head.kind !== 'body') {
     const status = head.kind === 'status' ? head.status : 502;
     if (status !== 404 && status !== 410 && status !== 403) ctx.stats.upstreamErrors++;
-    await download.done; // rethrows a refusal or network failure, mapped by httpError
+    // Rethrows a refusal or network failure, mapped by httpError; the parent's failure names the parent.
+    const { parent } = ctx;
+    await (parent ? download.done.catch((err: unknown) => Promise.reject(parentDown(parent, err))) : download.done);
     if (!joined) {
       noteFailure(ctx.stats, head.url, status, `upstream answered ${status}`, ctx.now(), status >= 500);
     }
@@ -279,7 +310,7 @@ async function fetchAndServe(ctx: MirrorContext, req: IncomingMessage, res: Serv
       ctx,
       res,
       status === 404 || status === 410 ? status : 502,
-      `upstream answered ${status} for ${head.url}`,
+      `${upstreamName(ctx)} answered ${status} for ${head.url}`,
     );
   }
   return streamDownload(ctx, req, res, wanted, download, head);
@@ -350,6 +381,10 @@ function recordRef(ctx: MirrorContext, wanted: Wanted, info: BlobInfo, head: Dow
   if (meta.immutable) linkFront(ctx.store, wanted.key, info.digest);
 }
 
+function upstreamName(ctx: MirrorContext): string {
+  return ctx.parent ? `the parent mirror ${ctx.parent.base}` : 'upstream';
+}
+
 function httpError(err: unknown): [number, string] {
   if (!(err instanceof AccelError)) return [500, `internal error: ${(err as Error)?.message ?? err}`];
   const [status, message] = errorStatus(err);
@@ -370,6 +405,8 @@ function errorStatus(err: AccelError): [number, string] {
       return [507, `the mirror's store is full: ${err.message}`];
     case 'ACCEL_STORE_DIGEST_MISMATCH':
       return [502, `upstream content does not match the pinned sha256: ${err.message}`];
+    case 'ACCEL_MIRROR_PARENT_DOWN':
+      return [502, err.message];
     default:
       return err.code.startsWith('ACCEL_FETCH_') ? [502, err.message] : [500, err.message];
   }

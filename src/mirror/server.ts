@@ -13,6 +13,7 @@ import type { Store } from '../store/store.ts';
 import { AptArchive } from './apt/archive.ts';
 import { freshnessPolicy } from './freshness.ts';
 import { handleRequest, type MirrorContext } from './handler.ts';
+import type { Parent } from './parent.ts';
 import { newStats } from './stats.ts';
 
 export interface MirrorOptions {
@@ -35,6 +36,10 @@ export interface MirrorOptions {
   proxyHosts?: string[];
   /** Local conda channels served at /conda/<name>/: name → directory. */
   condaChannels?: Record<string, string>;
+  /** A parent mirror asked for every miss instead of the upstreams (see parent.ts). */
+  parent?: Parent;
+  /** Bearer token for the parent (its mirror.token); sent to the parent's origin only. */
+  parentToken?: string;
   /** Connection cap and timeouts (tests shorten them). */
   connections?: ConnectionLimits;
   now?: () => number;
@@ -51,8 +56,14 @@ export interface MirrorServer {
 export function createMirrorServer(options: MirrorOptions): MirrorServer {
   const now = options.now ?? Date.now;
   const stats = newStats(now());
+  const { parent } = options;
   const fetcher = new Fetcher(options.store, {
-    allow: options.allow,
+    // The parent is configured, so trusted: it may be on the LAN. Origins a client names are still checked
+    // against `allow` alone before the parent is asked (handler.ts).
+    allow: parent ? [...options.allow, parent.host] : options.allow,
+    ...(parent && options.parentToken
+      ? { authorization: { origin: parent.origin, value: `Bearer ${options.parentToken}` } }
+      : {}),
     stallMs: options.stallSeconds * 1000,
     log: options.log,
     onBytes: (n) => {
@@ -78,9 +89,12 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
       ttlSeconds: options.ttlSeconds,
       now,
       log: options.log,
+      parent,
     }),
     proxyHosts: options.proxyHosts ?? [],
     condaChannels: options.condaChannels ?? {},
+    parent,
+    allow: options.allow,
   };
   const limits = options.connections ?? DEFAULT_CONNECTION_LIMITS;
   const server: Server = createServer({ maxHeaderSize: 16 * 1024, ...serverTimeouts(limits) }, (req, res) => {

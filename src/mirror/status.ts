@@ -12,6 +12,7 @@ export function mirrorStatus(ctx: MirrorContext) {
     version: VERSION,
     uptimeSeconds: Math.round((ctx.now() - ctx.stats.startedAt) / 1000),
     offline: ctx.offline,
+    parent: ctx.parent?.base ?? null,
     ...ctx.stats,
     inflight: ctx.fetcher.inflight,
     store: { home: store.home, blobs: store.blobs, bytes: store.bytes, urls },
@@ -105,6 +106,7 @@ function html(s: Status): string {
   const rate = hitRate(s);
   const summary: [string, unknown][] = [
     ['mode', s.offline ? 'offline' : 'online'],
+    ...(s.parent ? [['parent mirror', s.parent] as [string, unknown]] : []),
     ['up for', duration(s.uptimeSeconds)],
     ['hit rate', rate === undefined ? 'no answers yet' : `${(rate * 100).toFixed(1)} %`],
     ['requests', s.requests],

@@ -17,6 +17,8 @@ export interface Epoch {
   release: Partial<Record<'InRelease' | 'Release' | 'Release.gpg', Digest>>;
   /** Index paths (relative to dists/<suite>/) clients asked for: the next epoch fetches these before it is served. */
   used: string[];
+  /** Below a parent mirror: the parent's epoch these release files came from, whose indexes this one asks for. */
+  parentEpoch?: string;
 }
 
 const EPOCH_NS = 'apt-epoch';
