@@ -3,6 +3,8 @@ import { type Config, loadConfig } from '../core/config.ts';
 import { AccelError } from '../core/errors.ts';
 import { createLog, type Log, type LogLevel } from '../core/log.ts';
 import { resolveHome } from '../core/paths.ts';
+import { parseSize } from '../core/size.ts';
+import type { SizeLimitOptions } from '../store/limit.ts';
 import { Store } from '../store/store.ts';
 
 /** Everything a command needs from the global flags and the environment, resolved once. */
@@ -51,4 +53,35 @@ export async function withStore<T>(globals: Globals, fn: (store: Store) => Promi
   } finally {
     store.close();
   }
+}
+
+/** The size limit a server keeps (store.maxSize between its water marks), checked. */
+export function sizeLimitOf(config: Config): SizeLimitOptions {
+  const { maxSize, highWater, lowWater } = config.store;
+  if (lowWater > highWater) {
+    throw new AccelError(
+      'ACCEL_CONFIG_INVALID',
+      `store.lowWater (${lowWater}) is above store.highWater (${highWater})`,
+      {
+        hint: 'gc evicts from the high-water mark down to the low-water mark: set lowWater below highWater',
+      },
+    );
+  }
+  return { maxBytes: parseSize(maxSize), highWater: highWater / 100, lowWater: lowWater / 100 };
+}
+
+/**
+ * Opens the store for a server (mirror, syncer, worker) for the duration of `fn`: like withStore, and kept under
+ * store.maxSize while it runs (store/limit.ts). The limit stops before the store closes.
+ */
+export async function withServingStore<T>(globals: Globals, fn: (store: Store) => Promise<T> | T): Promise<T> {
+  const options = sizeLimitOf(globals.config);
+  return withStore(globals, async (store) => {
+    const limit = store.limitSize(options);
+    try {
+      return await fn(store);
+    } finally {
+      await limit.close();
+    }
+  });
 }

@@ -42,7 +42,7 @@ import { createMirrorServer } from '../mirror/server.ts';
 import { discoverUpstreams, npmRegistryFromNpm } from '../mirror/upstreams.ts';
 import { readWantedFiles } from '../mirror/wanted.ts';
 import { parseBind, parsePort } from '../net/address.ts';
-import { type Globals, withStore } from './globals.ts';
+import { type Globals, withServingStore, withStore } from './globals.ts';
 import { collect, parseCount } from './parse.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
@@ -174,7 +174,7 @@ Routes:
           flags.parent ?? config.parent,
           flags.parent === undefined ? 'mirror.parent' : '--parent',
         );
-        const stats = await withStore(g, async (store) => {
+        const stats = await withServingStore(g, async (store) => {
           const server = createMirrorServer({
             store,
             log: g.log,

@@ -139,11 +139,13 @@ export function storeCommand(runner: Runner): Command {
         const budget = parseSize(opts.maxSize ?? g.config.store.maxSize);
         const quiet = g.log.level === 'quiet';
         let progress: Progress | undefined;
+        let shown = 0;
         const r = await withStore(g, (s) =>
           s.gc(budget, (done, total) => {
-            progress ??= createProgress(total, 'gc: removing', { quiet });
-            progress.tick();
-            if (done === total) progress.stop();
+            // In percent of the bytes to free: how many blobs that takes is known only at the end.
+            progress ??= createProgress(100, 'gc: freeing %', { quiet });
+            for (const pct = Math.floor((100 * done) / total); shown < pct; shown++) progress.tick();
+            if (done >= total) progress.stop();
           }),
         );
         // The nginx front's links to evicted blobs (mirror config nginx) go with them.

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { createSyncer } from '../farm/syncer.ts';
 import { parseBind, parsePort } from '../net/address.ts';
 import { loadIdentity } from '../net/tls-identity.ts';
-import { withStore } from './globals.ts';
+import { withServingStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
 import { runService } from './service.ts';
@@ -38,7 +38,7 @@ Status: https://HOST:5000/ (HTML) and /status (JSON), or \`accel farm status\`.`
         const host = parseBind(flags.bind ?? farm.bind, flags.bind === undefined ? 'farm.bind' : '--bind');
         const port = parsePort(flags.port ?? farm.port, flags.port === undefined ? 'farm.port' : '--port');
         const identity = loadIdentity(g.home, 'syncer');
-        const stats = await withStore(g, async (store) => {
+        const stats = await withServingStore(g, async (store) => {
           const syncer = createSyncer({
             store,
             identity,

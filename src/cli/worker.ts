@@ -4,7 +4,7 @@ import { AccelError } from '../core/errors.ts';
 import { createWorker } from '../farm/worker.ts';
 import { parseBind, parsePort, parseServerUrl } from '../net/address.ts';
 import { loadIdentity } from '../net/tls-identity.ts';
-import { withStore } from './globals.ts';
+import { withServingStore } from './globals.ts';
 import { parseCount } from './parse.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
@@ -55,7 +55,7 @@ Examples:
             ? farm.cores || availableParallelism()
             : parseCount(flags.cores, '--cores', 'ACCEL_USAGE_BAD_CORES');
         const identity = loadIdentity(g.home, 'worker');
-        const status = await withStore(g, async (store) => {
+        const status = await withServingStore(g, async (store) => {
           const worker = createWorker({
             store,
             identity,

@@ -208,7 +208,15 @@ const StoreSchema = z.strictObject({
   maxSize: setting(sizeString, '10G', {
     type: 'a size such as 500M or 10G',
     flag: '--max-size',
-    doc: 'what `accel store gc` shrinks the store to',
+    doc: 'the store’s limit: every server (mirror, syncer, worker, cc daemon) keeps it while it runs, and `accel store gc` shrinks to it',
+  }),
+  highWater: setting(z.number().check(z.gt(0), z.lte(100)), 95, {
+    type: 'a percentage from 0 to 100',
+    doc: 'a server starts evicting least recently used blobs when the store passes this share of `store.maxSize`',
+  }),
+  lowWater: setting(z.number().check(z.gt(0), z.lte(100)), 85, {
+    type: 'a percentage from 0 to 100',
+    doc: '… and evicts down to this share',
   }),
   shared: setting(z.boolean(), false, {
     type: 'true or false',

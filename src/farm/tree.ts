@@ -4,6 +4,7 @@ import type { AsyncSubscription } from '@parcel/watcher';
 import { AccelError, errnoCode } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import { watchDirectory } from '../core/watcher.ts';
+import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { within } from './policy.ts';
 import type { TreeManifest } from './protocol.ts';
@@ -184,6 +185,8 @@ export class IncludeTree {
     const manifest: TreeManifest = { roots: this.roots, files };
     const info = await this.#store.putBuffer(Buffer.from(JSON.stringify(manifest)));
     if (info.digest !== this.#manifest) {
+      // Workers fetch the published tree's files from this store: gc keeps them while this syncer runs.
+      this.#store.hold(this.#store.processHold('farm-tree'), [info.digest, ...(Object.values(files) as Digest[])]);
       this.#manifest = info.digest;
       this.#publishes++;
       this.#log.debug(`include tree ${info.digest.slice(0, 12)}: ${this.#entries.size} files`);

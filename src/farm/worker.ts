@@ -223,9 +223,16 @@ export function createWorker(options: WorkerOptions) {
         if (err instanceof Refusal) return { status: 'refused', code: err.code, message: err.message };
         throw err;
       }
-      await fetchBlobs(Object.values(manifest.files));
-      if (user) chownSync(host, user.uid, user.gid);
-      materialize({ store, pool, manifest, root: host, mode: inputMode });
+      // An action's own input tree is held for this job (a syncer's tree is held with its manifest).
+      const hold = job.inputs ? store.processHold(`job:${job.id}`) : undefined;
+      if (hold) store.hold(hold, Object.values(manifest.files) as Digest[]);
+      try {
+        await fetchBlobs(Object.values(manifest.files));
+        if (user) chownSync(host, user.uid, user.gid);
+        materialize({ store, pool, manifest, root: host, mode: inputMode });
+      } finally {
+        if (hold) store.release(hold);
+      }
       const made = new Set<string>();
       makeJobDirs(host, join(host, cwd), made, inputMode);
       for (const out of mapped.outputs) makeJobDirs(host, dirname(join(host, out)), made, inputMode);
@@ -382,7 +389,13 @@ export function createWorker(options: WorkerOptions) {
       'include-tree manifest',
     );
     manifests.set(digest, manifest);
-    if (manifests.size > 8) manifests.delete(manifests.keys().next().value as string);
+    // A tree's files stay in this store while its manifest is one of the last eight: jobs in flight read them.
+    store.hold(store.processHold(`tree:${digest}`), [digest as Digest, ...(Object.values(manifest.files) as Digest[])]);
+    if (manifests.size > 8) {
+      const oldest = manifests.keys().next().value as string;
+      manifests.delete(oldest);
+      store.release(store.processHold(`tree:${oldest}`));
+    }
     return manifest;
   }
 

@@ -15,7 +15,7 @@ export function mirrorStatus(ctx: MirrorContext) {
     parent: ctx.parent?.base ?? null,
     ...ctx.stats,
     inflight: ctx.fetcher.inflight,
-    store: { home: store.home, blobs: store.blobs, bytes: store.bytes, urls },
+    store: { home: store.home, blobs: store.blobs, bytes: store.bytes, urls, limit: ctx.store.limitStatus() },
     condaChannels: Object.entries(ctx.condaChannels).map(([name, dir]) => ({ name, path: `/conda/${name}`, dir })),
   };
 }
@@ -74,6 +74,21 @@ function metrics(s: Status): string {
   }
   metric('store_bytes', 'gauge', 'Bytes held by the store.', s.store.bytes);
   metric('store_blobs', 'gauge', 'Blobs held by the store.', s.store.blobs);
+  const limit = s.store.limit;
+  if (limit) {
+    metric('store_max_bytes', 'gauge', 'The store limit (store.maxSize).', limit.maxBytes);
+    metric('store_pinned_bytes', 'gauge', 'Bytes of pinned blobs, which gc never evicts.', limit.pinnedBytes);
+    metric('store_gc_runs_total', 'counter', 'Background gc passes this process ran.', limit.gcRuns);
+    metric('store_evicted_blobs_total', 'counter', 'Blobs evicted by this process.', limit.evictedBlobs);
+    metric('store_evicted_bytes_total', 'counter', 'Bytes evicted by this process.', limit.evictedBytes);
+    metric('store_gc_cpu_seconds_total', 'counter', 'CPU time of the main thread spent evicting.', limit.gcCpuSeconds);
+    metric(
+      'store_over_limit_by_kept',
+      'gauge',
+      '1 while pinned or held blobs alone exceed the limit.',
+      +limit.overByKept,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -87,6 +102,15 @@ function duration(seconds: number): string {
   if (seconds < 120) return `${seconds} s`;
   if (seconds < 7200) return `${Math.floor(seconds / 60)} min`;
   return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+}
+
+function storeLimitRow(l: NonNullable<Status['store']['limit']>): [string, unknown] {
+  const over = l.overByKept ? '; over the limit by pinned or held blobs' : '';
+  return [
+    'store limit',
+    `${formatSize(l.bytes)} of ${formatSize(l.maxBytes)} (gc from ${formatSize(l.highBytes)} to ${formatSize(l.lowBytes)}); ` +
+      `${l.evictedBlobs} blobs, ${formatSize(l.evictedBytes)} evicted in ${l.gcRuns} passes${over}`,
+  ];
 }
 
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19);
@@ -116,6 +140,7 @@ function html(s: Status): string {
     ['fetched from upstreams', formatSize(s.bytesFetched)],
     ['downloads in flight', s.inflight],
     ['store', `${s.store.blobs} blobs, ${formatSize(s.store.bytes)}, ${s.store.urls} URLs (${s.store.home})`],
+    ...(s.store.limit ? [storeLimitRow(s.store.limit)] : []),
     ...s.condaChannels.map((c): [string, unknown] => [`conda channel ${c.path}`, c.dir]),
   ];
   const upstreams = Object.entries(s.upstreams)

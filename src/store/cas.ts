@@ -271,6 +271,8 @@ function commit(ctx: StoreContext, temp: string, digest: Digest, size: number, o
   // The exact mode, whatever the umask (a shared store's blobs must stay readable to the group).
   chmodSync(temp, ctx.modes.blob);
   makeDir(join(final, '..'), ctx.modes.dir);
+  // Room first: a new blob never takes the store past its limit (an existing one adds nothing).
+  if (ctx.limit && !ctx.statements.get.get(digest)) ctx.limit.admit(size);
   let created = false;
   try {
     // link, not rename: it never replaces, so an existing blob wins and a reader of it is never disturbed.
@@ -288,7 +290,9 @@ function commit(ctx: StoreContext, temp: string, digest: Digest, size: number, o
     else unlinkSync(temp);
   }
   try {
-    return record(ctx, digest, size, options);
+    const info = record(ctx, digest, size, options);
+    ctx.limit?.written();
+    return info;
   } catch (err) {
     // The index could not take the row (a full disk): a blob this put created goes too, so the failed put
     // leaves nothing behind. A concurrent put of the same bytes that did record it then reads as a miss.

@@ -12,6 +12,8 @@ export interface StoreContext {
   now: () => number;
   log: Log;
   modes: StoreModes;
+  /** The size limit of a long-running process (limit.ts): told before a new blob appears and after it did. */
+  limit?: { admit(size: number): void; written(): void; stop(): void };
 }
 
 export interface BlobStatements {

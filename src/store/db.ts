@@ -41,6 +41,38 @@ const MIGRATIONS: readonly string[] = [
      name  TEXT PRIMARY KEY,
      value INTEGER NOT NULL
    ) WITHOUT ROWID;`,
+  // 3: what a size limit needs without scanning the blobs table. Totals kept by triggers in the same
+  // transaction as every row change; holds (blobs an owner needs: an apt epoch's indexes, a job in flight)
+  // that gc never evicts; and the eviction journal (rows gone, files not yet unlinked) a crashed gc leaves.
+  `CREATE TABLE store_totals (
+     id           INTEGER PRIMARY KEY CHECK (id = 1),
+     blobs        INTEGER NOT NULL,
+     bytes        INTEGER NOT NULL,
+     pinned_bytes INTEGER NOT NULL
+   );
+   INSERT INTO store_totals
+     SELECT 1, count(*), coalesce(sum(size), 0), coalesce(sum(size * pinned), 0) FROM blobs;
+   CREATE TRIGGER blobs_total_insert AFTER INSERT ON blobs BEGIN
+     UPDATE store_totals SET blobs = blobs + 1, bytes = bytes + NEW.size,
+       pinned_bytes = pinned_bytes + NEW.size * NEW.pinned WHERE id = 1;
+   END;
+   CREATE TRIGGER blobs_total_delete AFTER DELETE ON blobs BEGIN
+     UPDATE store_totals SET blobs = blobs - 1, bytes = bytes - OLD.size,
+       pinned_bytes = pinned_bytes - OLD.size * OLD.pinned WHERE id = 1;
+   END;
+   CREATE TRIGGER blobs_total_update AFTER UPDATE OF size, pinned ON blobs BEGIN
+     UPDATE store_totals SET bytes = bytes - OLD.size + NEW.size,
+       pinned_bytes = pinned_bytes - OLD.size * OLD.pinned + NEW.size * NEW.pinned WHERE id = 1;
+   END;
+   CREATE TABLE holds (
+     owner  TEXT NOT NULL,
+     digest TEXT NOT NULL,
+     PRIMARY KEY (owner, digest)
+   ) WITHOUT ROWID;
+   CREATE INDEX holds_digest ON holds (digest);
+   CREATE TABLE evicting (
+     digest TEXT PRIMARY KEY
+   ) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,8 +1,12 @@
 import { rmSync } from 'node:fs';
+import { AccelError } from '../core/errors.ts';
 import type { StoreContext } from './context.ts';
 import { writeTx } from './db.ts';
 import type { Digest } from './digest.ts';
+import { dropDeadHolds } from './holds.ts';
 import { blobPath } from './layout.ts';
+import { type FileLock, takeFileLock } from './lock.ts';
+import { makeDir } from './modes.ts';
 
 export interface GcResult {
   budget: number;
@@ -11,57 +15,169 @@ export interface GcResult {
   freed: { blobs: number; bytes: number };
   /** Bytes held by pinned blobs, which gc never evicts. */
   pinnedBytes: number;
-  /** True when pinned blobs alone exceed the budget, so the budget could not be reached. */
+  /** True when what gc may not evict (pinned or held blobs) alone exceeds the budget. */
   overBudget: boolean;
 }
 
+export interface StoreTotals {
+  blobs: number;
+  bytes: number;
+  pinnedBytes: number;
+}
+
+/** The store's size from the row the index's triggers keep: one read, however many blobs there are. */
+export function readTotals(ctx: StoreContext): StoreTotals {
+  return (
+    (ctx.db.prepare('SELECT blobs, bytes, pinned_bytes AS pinnedBytes FROM store_totals WHERE id = 1').get() as
+      | StoreTotals
+      | undefined) ?? { blobs: 0, bytes: 0, pinnedBytes: 0 }
+  );
+}
+
+interface Candidate {
+  digest: Digest;
+  size: number;
+  last_access: number;
+}
+
 /**
- * Evicts least-recently-used unpinned blobs until the store fits `budget` bytes. Rows go first, in one write
- * transaction (a reader either finds a blob or misses it); files are unlinked afterwards. A reader that
- * already has a blob open keeps reading it to the end: unlink removes the name, not the open file.
+ * One step of eviction, shared by `accel store gc` and the size limit of a running server. The caller holds the
+ * gc lock. Rows go first, in a short write transaction that also journals them in `evicting` (a reader either
+ * finds a blob or misses it, and a writer waits milliseconds, never a whole gc); files are unlinked after, and
+ * leave the journal once gone. A process killed in between leaves journal rows that the next gc finishes, so the
+ * files never outgrow the index for long. A reader that already has a blob open keeps reading it to the end:
+ * unlink removes the name, not the open file.
+ */
+export class Evictor {
+  readonly #ctx: StoreContext;
+  readonly #select;
+  readonly #drop;
+  readonly #dropRefs;
+  readonly #journal;
+  readonly #unjournal;
+  readonly #stillGone;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+    const { db } = ctx;
+    // (pinned, last_access) is the index's order (digest, the key, follows in a WITHOUT ROWID index): no sort.
+    this.#select = db.prepare(
+      `SELECT digest, size, last_access FROM blobs INDEXED BY blobs_lru
+       WHERE pinned = 0 AND NOT EXISTS (SELECT 1 FROM holds WHERE holds.digest = blobs.digest)
+       ORDER BY pinned, last_access LIMIT ?`,
+    );
+    // Evicted only as seen: a blob read, pinned or held since it was chosen stays.
+    this.#drop = db.prepare(
+      `DELETE FROM blobs WHERE digest = ? AND last_access = ? AND pinned = 0
+       AND NOT EXISTS (SELECT 1 FROM holds WHERE holds.digest = blobs.digest)`,
+    );
+    this.#dropRefs = db.prepare('DELETE FROM refs WHERE digest = ?');
+    this.#journal = db.prepare('INSERT OR IGNORE INTO evicting (digest) VALUES (?)');
+    this.#unjournal = db.prepare('DELETE FROM evicting WHERE digest = ?');
+    this.#stillGone = db.prepare(
+      'SELECT e.digest FROM evicting e WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = e.digest)',
+    );
+  }
+
+  /** Removes the rows of up to `count` least recently used evictable blobs, stopping once `bytes` are freed. */
+  evictRows(bytes: number, count: number): Candidate[] {
+    const candidates = this.#select.all(count) as Candidate[];
+    if (candidates.length === 0) return [];
+    return writeTx(this.#ctx.db, () => {
+      const evicted: Candidate[] = [];
+      let freed = 0;
+      for (const c of candidates) {
+        if (freed >= bytes) break;
+        if (this.#drop.run(c.digest, c.last_access).changes === 0) continue;
+        this.#dropRefs.run(c.digest);
+        this.#journal.run(c.digest);
+        evicted.push(c);
+        freed += c.size;
+      }
+      return evicted;
+    });
+  }
+
+  /** Unlinks the files of journaled blobs whose rows are gone (a put of the same bytes since then keeps its file). */
+  unlinkJournaled(digests?: readonly Digest[]): number {
+    const gone = new Set((this.#stillGone.all() as { digest: Digest }[]).map((r) => r.digest));
+    const wanted = digests ?? [...gone];
+    let unlinked = 0;
+    const done: Digest[] = [];
+    for (const digest of wanted) {
+      if (gone.has(digest)) {
+        rmSync(blobPath(this.#ctx.layout, digest), { force: true });
+        unlinked++;
+      }
+      done.push(digest);
+    }
+    if (done.length > 0) {
+      writeTx(this.#ctx.db, () => {
+        for (const digest of done) this.#unjournal.run(digest);
+      });
+    }
+    return unlinked;
+  }
+
+  /** Work a gc killed part-way left: files of evicted rows, holds of processes that are gone. */
+  recover(): void {
+    this.unlinkJournaled();
+    dropDeadHolds(this.#ctx);
+  }
+}
+
+/** Takes the store's gc lock: at most one process collects garbage at a time. */
+export function takeGcLock(ctx: StoreContext, waitMs: number): FileLock | undefined {
+  makeDir(ctx.layout.run, 0o700);
+  return takeFileLock(ctx.layout.gcLock, ctx.layout.home, waitMs);
+}
+
+const BATCH = 256;
+
+/**
+ * Evicts least-recently-used blobs that are neither pinned nor held until the store fits `budget` bytes
+ * (`accel store gc`). Waits up to 30 s for a running server's gc to finish first.
  */
 export function collectGarbage(
   ctx: StoreContext,
   budget: number,
   onProgress?: (done: number, total: number) => void,
 ): GcResult {
-  const { db } = ctx;
-  const totals = db.prepare('SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes FROM blobs');
-  const pinned = db.prepare('SELECT coalesce(sum(size), 0) AS bytes FROM blobs WHERE pinned = 1');
-  const candidates = db.prepare('SELECT digest, size FROM blobs WHERE pinned = 0 ORDER BY last_access, digest');
-  const dropBlob = db.prepare('DELETE FROM blobs WHERE digest = ?');
-  const dropRefs = db.prepare('DELETE FROM refs WHERE digest = ?');
-
-  const evicted: Digest[] = [];
-  const result = writeTx(db, () => {
-    const before = totals.get() as { blobs: number; bytes: number };
-    const pinnedBytes = (pinned.get() as { bytes: number }).bytes;
+  const lock = takeGcLock(ctx, 30_000);
+  if (!lock) {
+    throw new AccelError('ACCEL_STORE_GC_BUSY', 'another process has been collecting garbage in this store for 30 s', {
+      hint: 'try again when it is done; a running mirror, syncer, worker or cc daemon keeps store.maxSize by itself',
+    });
+  }
+  try {
+    const evictor = new Evictor(ctx);
+    evictor.recover();
+    const before = readTotals(ctx);
     let bytes = before.bytes;
+    let freedBlobs = 0;
     let freedBytes = 0;
-    if (bytes > budget) {
-      for (const row of candidates.iterate() as Iterable<{ digest: Digest; size: number }>) {
-        if (bytes <= budget) break;
-        evicted.push(row.digest);
-        bytes -= row.size;
-        freedBytes += row.size;
+    const total = Math.max(0, before.bytes - budget);
+    while (bytes > budget) {
+      const evicted = evictor.evictRows(bytes - budget, BATCH);
+      if (evicted.length === 0) break;
+      evictor.unlinkJournaled(evicted.map((c) => c.digest));
+      for (const c of evicted) {
+        freedBlobs++;
+        freedBytes += c.size;
       }
-      for (const digest of evicted) {
-        dropBlob.run(digest);
-        dropRefs.run(digest);
-      }
+      bytes = readTotals(ctx).bytes;
+      onProgress?.(Math.min(freedBytes, total), total);
     }
+    const after = readTotals(ctx);
     return {
       budget,
-      before,
-      after: { blobs: before.blobs - evicted.length, bytes },
-      freed: { blobs: evicted.length, bytes: freedBytes },
-      pinnedBytes,
-      overBudget: bytes > budget,
+      before: { blobs: before.blobs, bytes: before.bytes },
+      after: { blobs: after.blobs, bytes: after.bytes },
+      freed: { blobs: freedBlobs, bytes: freedBytes },
+      pinnedBytes: after.pinnedBytes,
+      overBudget: after.bytes > budget,
     };
-  });
-  evicted.forEach((digest, i) => {
-    rmSync(blobPath(ctx.layout, digest), { force: true });
-    onProgress?.(i + 1, evicted.length);
-  });
-  return result;
+  } finally {
+    lock.release();
+  }
 }

@@ -8,6 +8,10 @@ export interface Layout {
   blobs: string;
   tmp: string;
   quarantine: string;
+  /** Runtime files of the processes on this store: sockets, pid files, locks. */
+  run: string;
+  /** Held by the one process collecting garbage at a time (store/lock.ts). */
+  gcLock: string;
 }
 
 export function layoutOf(home: string): Layout {
@@ -17,6 +21,8 @@ export function layoutOf(home: string): Layout {
     blobs: join(home, 'blobs', 'sha256'),
     tmp: join(home, 'tmp'),
     quarantine: join(home, 'quarantine'),
+    run: join(home, 'run'),
+    gcLock: join(home, 'run', 'gc.lock'),
   };
 }
 

@@ -27,8 +27,10 @@ import { Counters, StatCache } from './cc-tables.ts';
 import { prepareBlobStatements, type StoreContext } from './context.ts';
 import { openDb, SCHEMA_VERSION } from './db.ts';
 import type { Digest } from './digest.ts';
-import { collectGarbage, type GcResult } from './gc.ts';
+import { collectGarbage, type GcResult, readTotals, type StoreTotals } from './gc.ts';
+import { processOwner, releaseHold, setHold } from './holds.ts';
 import { type Layout, layoutOf } from './layout.ts';
+import { SizeLimit, type SizeLimitOptions, type SizeLimitStatus } from './limit.ts';
 import { makeDir, restrict, type StoreModes, storeModes } from './modes.ts';
 import { Refs } from './refs.ts';
 import { sweepTmp } from './sweep.ts';
@@ -181,9 +183,44 @@ export class Store {
     return this.#ctx.db.prepare('UPDATE blobs SET pinned = ? WHERE digest = ?').run(pinned ? 1 : 0, digest).changes > 0;
   }
 
-  /** Evicts down to `budget`; `onProgress` follows the removal of the evicted files (the slow part). */
+  /** Evicts down to `budget` (waiting for a running gc first); `onProgress` gets the bytes freed of those to free. */
   gc(budget: number, onProgress?: (done: number, total: number) => void): GcResult {
     return collectGarbage(this.#ctx, budget, onProgress);
+  }
+
+  /**
+   * Keeps the store under `maxBytes` while this process runs (a server's store; see limit.ts). The limit stays
+   * until `close()` of the returned object, which the caller awaits before closing the store.
+   */
+  limitSize(options: SizeLimitOptions): SizeLimit {
+    return new SizeLimit(this.#ctx, options);
+  }
+
+  /** The size limit's state when this process keeps one (a server), else undefined. */
+  limitStatus(): SizeLimitStatus | undefined {
+    return this.#ctx.limit instanceof SizeLimit ? this.#ctx.limit.status() : undefined;
+  }
+
+  /** The store's size from one row (the index keeps it in step with every change). */
+  totals(): StoreTotals {
+    return readTotals(this.#ctx);
+  }
+
+  /**
+   * Keeps `digests` from gc for `owner` (replacing what that owner held before), until `release(owner)`. Owners
+   * named by `processHold` end with the process.
+   */
+  hold(owner: string, digests: Iterable<Digest>): void {
+    setHold(this.#ctx, owner, digests);
+  }
+
+  release(owner: string): void {
+    releaseHold(this.#ctx, owner);
+  }
+
+  /** The owner name of a hold that ends with this process. */
+  processHold(name: string): string {
+    return processOwner(name);
   }
 
   verify(options?: VerifyOptions): Promise<VerifyResult> {
@@ -203,6 +240,7 @@ export class Store {
   }
 
   close(): void {
+    this.#ctx.limit?.stop();
     this.#ctx.db.close();
   }
 }

@@ -297,9 +297,12 @@ export function createReapiServer(options: ReapiOptions) {
     const manifestDigest = createHash('sha256').update(JSON.stringify(manifest)).digest('hex');
     progress({ name, done: false, metadata: meta(STAGE.QUEUED) });
     const queuedAt = new Date();
+    // The action's inputs stay in the store until a worker has them, whatever the size limit evicts meanwhile.
+    const hold = store.processHold(`reapi:${name}`);
+    store.hold(hold, Object.values(manifest.files) as StoreDigest[]);
     const job = queue.submit(spec, { digest: manifestDigest, manifest });
     cancelled.addEventListener('abort', () => job.cancel(), { once: true });
-    const result = await job.result;
+    const result = await job.result.finally(() => store.release(hold));
     stats.executed++;
     const { result: actionResult, persist } = await toActionResult(
       result,

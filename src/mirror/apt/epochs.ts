@@ -32,8 +32,20 @@ function mainRelease(epoch: Epoch): Digest {
   return (epoch.release.InRelease ?? epoch.release.Release) as Digest;
 }
 
+/**
+ * Records an epoch and holds what serving it needs (its release files and the indexes clients used), so a
+ * size-limited store never evicts half an epoch: pool files come back from the archive, a Release's state does not.
+ */
 export function saveEpoch(store: Store, epoch: Epoch): void {
-  store.refs.set(EPOCH_NS, `${epoch.remap}/${epoch.suite}/${epoch.id}`, mainRelease(epoch), epoch);
+  const key = `${epoch.remap}/${epoch.suite}/${epoch.id}`;
+  store.refs.set(EPOCH_NS, key, mainRelease(epoch), epoch);
+  const indexes = epochIndex(store, epoch)?.files;
+  const held = Object.values(epoch.release).filter((d): d is Digest => d !== undefined);
+  for (const path of epoch.used) {
+    const listed = indexes?.get(path);
+    if (listed) held.push(listed.sha256);
+  }
+  store.hold(`${EPOCH_NS}/${key}`, held);
 }
 
 export function listEpochs(store: Store, remap?: string): Epoch[] {
