@@ -38,7 +38,8 @@ test_packages=(
   # reads what accel stored in the shared cache
   make bubblewrap ccache
   # the mirror's real clients: curl, Bazel 4, apt (apt-ftparchive, gpg) and xz for the test archives; nginx in
-  # front of the mirror (mirror config nginx); chromium renders the mirror's status page
+  # front of the mirror (mirror config nginx) and as a WebDAV tier of accel cc's remote caches; chromium renders
+  # the mirror's status page
   curl bazel-bootstrap apt-utils gnupg xz-utils nginx chromium
   # Debian's Bazel speaks grpcs:// (the farm's Remote Execution API) only through netty-tcnative
   libnetty-tcnative-jni

@@ -130,8 +130,11 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
   if (remoteHit) {
     const restored = await restoreOrMiss(store, remoteHit.result, compile, at, umask);
     if (restored) {
-      recordEntry(store, key, remoteHit.entry);
+      const entries = recordEntry(store, key, remoteHit.entry);
+      // A hit at a lower tier is written back to the tiers before it, so the next reader finds it sooner.
+      if (remoteHit.tier > 0) await options.remote?.publish(store, key, entries, remoteHit.entry, remoteHit.tier);
       store.counters.bump('remote hit');
+      if ((options.remote?.tierCount ?? 0) > 1) store.counters.bump(`remote hit: tier ${remoteHit.tier + 1}`);
       return { exitCode: 0, ...restored, status: 'remote hit' };
     }
   }

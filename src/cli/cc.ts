@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
+import { cacheHealthFor } from '../cc/cache-health.ts';
 import { accelItself, installClient } from '../cc/client-install.ts';
 import { startDaemon } from '../cc/daemon.ts';
 import { compileViaDaemon, daemonStatus, startDetached, stopDaemon, waitFor } from '../cc/daemon-client.ts';
@@ -10,6 +11,7 @@ import { RemoteCache } from '../cc/remote.ts';
 import { runCc } from '../cc/wrapper.ts';
 import { runCompiler } from '../compiler/run.ts';
 import { AccelError, isAccelError } from '../core/errors.ts';
+import { parseRemoteTiers, RemoteSpecProblem } from '../core/remote-tiers.ts';
 import { formatSize } from '../core/size.ts';
 import { farmCompileFn } from '../farm/dispatch.ts';
 import { Store } from '../store/store.ts';
@@ -80,7 +82,7 @@ Examples:
               cwd: process.cwd(),
               env: g.env,
               skip: accelItself(g.home),
-              remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
+              remote: remoteCache(g),
               compile: farmCompileFn(g.config, g.home, store),
             });
             return { kind: 'passthrough' as const, ...outcome };
@@ -171,7 +173,7 @@ Examples:
             jobs,
             idleMs: idleSeconds * 1000,
             skip: accelItself(g.home),
-            remote: g.config.cc.remote ? new RemoteCache(g.config.cc.remote, g.config.cc.remoteToken) : undefined,
+            remote: remoteCache(g),
             compile: farmCompileFn(g.config, g.home, store),
           });
           g.log.info(`cc daemon: pid ${process.pid} on ${daemonPaths(g.home).socket}`);
@@ -187,6 +189,14 @@ Examples:
 async function stats(g: Globals, zero: boolean) {
   const { counters, info } = await withStore(g, (store) => {
     const before = store.counters.read();
+/** The shared caches `cc.remote` names (checked when the config was loaded), or none. */
+function remoteCache(g: Globals): RemoteCache | undefined {
+  const tiers = parseRemoteTiers(g.config.cc.remote);
+  if (tiers instanceof RemoteSpecProblem) throw new Error(`cc.remote passed the schema: ${tiers.problem}`);
+  if (tiers.length === 0) return undefined;
+  return new RemoteCache(tiers, { token: g.config.cc.remoteToken || undefined, health: cacheHealthFor(g.home) });
+}
+
     if (zero) store.counters.zero();
     return { counters: before, info: store.info() };
   });
@@ -202,6 +212,10 @@ async function stats(g: Globals, zero: boolean) {
     `  misses:            ${misses}${pct(misses, hits + misses)}`,
     `uncacheable calls:   ${uncacheable.reduce((n, [, v]) => n + v, 0)}`,
     ...uncacheable.map(([k, v]) => `  ${k.slice('uncacheable: '.length)}: ${v}`),
+    ...Object.entries(counters)
+      .filter(([k]) => k.startsWith('remote hit: '))
+      .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
+      .map(([k, v]) => `      ${`${k.slice('remote hit: '.length)}:`.padEnd(15)}${v}`),
     `failed compiles:     ${counters['compile failed'] ?? 0}`,
     `errors:              ${counters.errors ?? 0}`,
     `store:               ${info.blobs} blobs, ${formatSize(info.bytes)} (${info.home})`,

@@ -4,6 +4,7 @@ import * as z from 'zod/mini';
 import { replaceFileSync } from './atomic-fs.ts';
 import { makeDirs } from './dirs.ts';
 import { AccelError, errnoCode } from './errors.ts';
+import { parseRemoteTiers, RemoteSpecProblem } from './remote-tiers.ts';
 import { parseSize } from './size.ts';
 
 /*
@@ -116,12 +117,42 @@ const MirrorSchema = z.strictObject({
   }),
 });
 
-const CcSchema = z.strictObject({
-  remote: setting(z.string(), '', {
-    type: 'a URL',
-    doc: 'a shared build cache in Bazel’s HTTP layout, e.g. `http://build-cache:8000/cache`; empty: none',
+const remoteShard = z.union([z.string(), z.strictObject({ url: z.string(), weight: z.optional(z.number()) })]);
+const remoteTier = z.union([
+  z.string(),
+  z.strictObject({
+    url: z.optional(z.string()),
+    shards: z.optional(z.array(remoteShard)),
+    token: z.optional(z.string()),
   }),
-  remoteToken: setting(z.string(), '', { type: 'a string', doc: 'bearer token for writing to the remote cache' }),
+]);
+/** The tiers' syntax is checked here, so a bad one stops at load with what is wrong (params, for configError). */
+const remoteTiers = z.union([z.string(), z.array(remoteTier)]).check(
+  z.superRefine((value, ctx) => {
+    const parsed = parseRemoteTiers(value);
+    if (!(parsed instanceof RemoteSpecProblem)) return;
+    ctx.issues.push({
+      code: 'custom',
+      input: value,
+      path: parsed.path,
+      message: parsed.problem,
+      params: {
+        problem: parsed.problem,
+        hint: 'the syntax is in docs/cc.md, “Several cache servers: tiers and shards”',
+      },
+    });
+  }),
+);
+
+const CcSchema = z.strictObject({
+  remote: setting(remoteTiers, '', {
+    type: 'a URL, or tiers: URLs or shard sets (see docs/cc.md)',
+    doc: 'shared build caches in Bazel’s HTTP layout, e.g. `http://build-cache:8000/cache`; several: tiers read in order, each one server or shards (`http://cache-*:8000/cache|shards=a,b(2)`), separated by spaces in the variable; empty: none',
+  }),
+  remoteToken: setting(z.string(), '', {
+    type: 'a string',
+    doc: 'bearer token for the remote caches (those tiers of `cc.remote` without a `token` of their own)',
+  }),
   daemonIdleTimeout: setting(seconds(), 600, {
     type: SECONDS,
     flag: '--idle-timeout',
@@ -243,11 +274,16 @@ export interface SettingInfo extends SettingMeta {
   key: string;
   /** The ACCEL_* variable that overrides it; lists and objects have none (config.json only). */
   env?: string;
-  kind: 'number' | 'string' | 'boolean' | 'enum' | 'array' | 'record';
+  kind: 'number' | 'string' | 'boolean' | 'enum' | 'array' | 'record' | 'union';
   fallback: unknown;
 }
 
-type Def = { type: string; innerType?: { _zod: { def: Def } }; shape?: Record<string, { _zod: { def: Def } }> };
+type Def = {
+  type: string;
+  innerType?: { _zod: { def: Def } };
+  shape?: Record<string, { _zod: { def: Def } }>;
+  options?: readonly { _zod: { def: Def } }[];
+};
 
 export const SETTINGS: readonly SettingInfo[] = (() => {
   const rows: SettingInfo[] = [];
@@ -258,7 +294,14 @@ export const SETTINGS: readonly SettingInfo[] = (() => {
       const meta = META.get(schema as z.core.$ZodType) as SettingMeta;
       const def = schema._zod.def as Def & { defaultValue: unknown };
       const kind = (def.innerType?._zod.def.type ?? def.type) as SettingInfo['kind'];
-      const scalar = kind === 'number' || kind === 'string' || kind === 'boolean' || kind === 'enum';
+      // A union that takes a string (cc.remote: a URL or a list) takes its variable as that string.
+      const inner = def.innerType?._zod.def ?? def;
+      const scalar =
+        kind === 'number' ||
+        kind === 'string' ||
+        kind === 'boolean' ||
+        kind === 'enum' ||
+        (kind === 'union' && (inner.options ?? []).some((o) => o._zod.def.type === 'string'));
       const env = `ACCEL_${section}_${key.replace(/[A-Z]/g, (c) => `_${c}`)}`.toUpperCase();
       rows.push({ ...meta, key: `${section}.${key}`, env: scalar ? env : undefined, kind, fallback: def.defaultValue });
     }
@@ -401,13 +444,17 @@ function configError(error: z.core.$ZodError, file: string, fromEnv: Map<string,
   const inner = path.length > 2 ? ` (at ${path.join('.')})` : '';
   const expected = setting ? `expected ${setting.type}` : (issue?.message ?? 'invalid');
   const got = issue && 'input' in issue && issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : '';
+  // A setting's own check may say what exactly is wrong, and where to read more.
+  const own = issue?.code === 'custom' ? (issue.params as { problem?: string; hint?: string } | undefined) : undefined;
   return new AccelError(
     'ACCEL_CONFIG_INVALID',
-    `config key ${key || '(root)'}${inner}: ${expected}${got} (from ${source})`,
+    `config key ${key || '(root)'}${inner}: ${expected}${got} (from ${source})${own?.problem ? `: ${own.problem}` : ''}`,
     {
-      hint: fromEnv.has(key)
-        ? `fix or unset ${fromEnv.get(key)?.split('=')[0]}; the settings are listed in docs/configuration.md`
-        : `fix ${file}; the settings are listed in docs/configuration.md`,
+      hint: own?.hint
+        ? `${own.hint}; fix ${fromEnv.get(key)?.split('=')[0] ?? file}`
+        : fromEnv.has(key)
+          ? `fix or unset ${fromEnv.get(key)?.split('=')[0]}; the settings are listed in docs/configuration.md`
+          : `fix ${file}; the settings are listed in docs/configuration.md`,
     },
   );
 }
