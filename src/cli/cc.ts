@@ -15,7 +15,7 @@ import { parseRemoteTiers, RemoteSpecProblem } from '../core/remote-tiers.ts';
 import { formatSize } from '../core/size.ts';
 import { farmCompileFn } from '../farm/dispatch.ts';
 import { Store } from '../store/store.ts';
-import { type Globals, withStore } from './globals.ts';
+import { type Globals, sizeLimitOf, withStore } from './globals.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
 import { runService } from './service.ts';
@@ -164,7 +164,9 @@ Examples:
           return dataResult(status, () => `cc daemon running (pid ${status.pid})`);
         }
 
-        const store = Store.open({ home: g.home, log: g.log, shared: g.config.store.shared });
+        const { shared, verifyHits } = g.config.store;
+        const store = Store.open({ home: g.home, log: g.log, shared, verifyHits });
+        const limit = store.limitSize(sizeLimitOf(g.config));
         try {
           const daemon = await startDaemon({
             home: g.home,
@@ -179,6 +181,7 @@ Examples:
           g.log.info(`cc daemon: pid ${process.pid} on ${daemonPaths(g.home).socket}`);
           await runService(daemon);
         } finally {
+          await limit.close();
           store.close();
         }
         return dataResult({ stopped: process.pid }, () => '');
@@ -186,9 +189,6 @@ Examples:
     );
 }
 
-async function stats(g: Globals, zero: boolean) {
-  const { counters, info } = await withStore(g, (store) => {
-    const before = store.counters.read();
 /** The shared caches `cc.remote` names (checked when the config was loaded), or none. */
 function remoteCache(g: Globals): RemoteCache | undefined {
   const tiers = parseRemoteTiers(g.config.cc.remote);
@@ -197,6 +197,9 @@ function remoteCache(g: Globals): RemoteCache | undefined {
   return new RemoteCache(tiers, { token: g.config.cc.remoteToken || undefined, health: cacheHealthFor(g.home) });
 }
 
+async function stats(g: Globals, zero: boolean) {
+  const { counters, info } = await withStore(g, (store) => {
+    const before = store.counters.read();
     if (zero) store.counters.zero();
     return { counters: before, info: store.info() };
   });
@@ -209,13 +212,13 @@ function remoteCache(g: Globals): RemoteCache | undefined {
     `  hits:              ${hits}${pct(hits, hits + misses)}`,
     `    local:           ${counters.hit ?? 0}`,
     `    remote:          ${counters['remote hit'] ?? 0}`,
-    `  misses:            ${misses}${pct(misses, hits + misses)}`,
-    `uncacheable calls:   ${uncacheable.reduce((n, [, v]) => n + v, 0)}`,
-    ...uncacheable.map(([k, v]) => `  ${k.slice('uncacheable: '.length)}: ${v}`),
     ...Object.entries(counters)
       .filter(([k]) => k.startsWith('remote hit: '))
       .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
       .map(([k, v]) => `      ${`${k.slice('remote hit: '.length)}:`.padEnd(15)}${v}`),
+    `  misses:            ${misses}${pct(misses, hits + misses)}`,
+    `uncacheable calls:   ${uncacheable.reduce((n, [, v]) => n + v, 0)}`,
+    ...uncacheable.map(([k, v]) => `  ${k.slice('uncacheable: '.length)}: ${v}`),
     `failed compiles:     ${counters['compile failed'] ?? 0}`,
     `errors:              ${counters.errors ?? 0}`,
     `store:               ${info.blobs} blobs, ${formatSize(info.bytes)} (${info.home})`,
