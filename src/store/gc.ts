@@ -132,6 +132,19 @@ export function takeGcLock(ctx: StoreContext, waitMs: number): FileLock | undefi
   return takeFileLock(ctx.layout.gcLock, ctx.layout.home, waitMs);
 }
 
+/** Finishes what a gc killed part-way left (store/verify and a server's start), unless a gc is running now. */
+export function finishEvictions(ctx: StoreContext): void {
+  const pending = ctx.db.prepare('SELECT count(*) FROM evicting').pluck().get() as number;
+  if (pending === 0) return;
+  const lock = takeGcLock(ctx, 5_000);
+  if (!lock) return;
+  try {
+    new Evictor(ctx).recover();
+  } finally {
+    lock.release();
+  }
+}
+
 const BATCH = 256;
 
 /**

@@ -1,6 +1,6 @@
 import { formatSize } from '../core/size.ts';
 import type { StoreContext } from './context.ts';
-import { Evictor, readTotals, takeGcLock } from './gc.ts';
+import { Evictor, finishEvictions, readTotals, takeGcLock } from './gc.ts';
 import { heldBytes } from './holds.ts';
 import type { FileLock } from './lock.ts';
 
@@ -65,6 +65,7 @@ export class SizeLimit {
     this.#high = Math.floor(options.maxBytes * (options.highWater ?? 0.95));
     this.#low = Math.floor(options.maxBytes * (options.lowWater ?? 0.85));
     this.#timer = setInterval(() => this.written(), options.checkEveryMs ?? 5_000).unref();
+    finishEvictions(ctx);
     // A store that is already over (a lower limit than last time, another process's writes) shrinks now.
     this.written();
   }

@@ -6,6 +6,7 @@ import { errnoCode } from '../core/errors.ts';
 import { type BlobRow, quarantineBlob } from './cas.ts';
 import type { StoreContext } from './context.ts';
 import { type Digest, isDigest, newHasher } from './digest.ts';
+import { finishEvictions } from './gc.ts';
 import { blobPath } from './layout.ts';
 
 export interface VerifyResult {
@@ -28,6 +29,8 @@ export interface VerifyOptions {
 
 /** Rehashes every blob, quarantines the ones that do not match their digest, and reconciles files with rows. */
 export async function verifyStore(ctx: StoreContext, options: VerifyOptions = {}): Promise<VerifyResult> {
+  // An eviction a crash cut short is finished first: its files are evicted blobs, not blobs to adopt.
+  finishEvictions(ctx);
   const rows = ctx.db.prepare('SELECT digest, size FROM blobs ORDER BY digest').all() as Pick<
     BlobRow,
     'digest' | 'size'
