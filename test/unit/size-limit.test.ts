@@ -28,7 +28,9 @@ function assertTotalsTrue(store: Store, home: string): void {
   const db = new Database(join(home, 'index.db'), { readonly: true });
   try {
     const full = db
-      .prepare('SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes, coalesce(sum(size * pinned), 0) AS p FROM blobs')
+      .prepare(
+        'SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes, coalesce(sum(size * pinned), 0) AS p FROM blobs',
+      )
       .get() as { blobs: number; bytes: number; p: number };
     assert.deepEqual(store.totals(), { blobs: full.blobs, bytes: full.bytes, pinnedBytes: full.p });
   } finally {
