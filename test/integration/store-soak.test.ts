@@ -44,7 +44,10 @@ function content(i: number): Buffer {
 function zipf(n: number, next: () => number): () => number {
   const cumulative = new Float64Array(n);
   let sum = 0;
-  for (let k = 0; k < n; k++) cumulative[k] = sum += 1 / (k + 1);
+  for (let k = 0; k < n; k++) {
+    sum += 1 / (k + 1);
+    cumulative[k] = sum;
+  }
   return () => {
     const x = next() * sum;
     let lo = 0;
@@ -70,9 +73,11 @@ async function startOrigin(t: TestContext) {
   t.after(() => new Promise((r) => server.close(r)));
   const origin = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const expected = (i: number) => {
-    let d = digests.get(i);
-    if (!d) digests.set(i, (d = sha256(content(i))));
-    return d;
+    const known = digests.get(i);
+    if (known) return known;
+    const digest = sha256(content(i));
+    digests.set(i, digest);
+    return digest;
   };
   return { origin, expected, path: (i: number) => `/http/${origin}/f/pkg-${i}-1.0.tar.gz` };
 }
