@@ -1,3 +1,4 @@
+import { formatSize } from '../core/size.ts';
 import type { FarmStatus } from './syncer.ts';
 
 const esc = (s: string | number) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -20,6 +21,7 @@ export function farmStatusHtml(s: FarmStatus): string {
 toolchain mismatches ${q.toolchainMismatches}, not started in time ${q.notStarted}, refused ${q.refused};
 ${q.fallbacks} jobs given back to clients to compile locally</p>
 <p>include tree ${esc(s.syncer.manifest.slice(0, 12))}: ${s.syncer.files} files under ${esc(s.syncer.roots.join(', '))} (${s.syncer.publishes} published)</p>
+${s.store ? `<p>store ${formatSize(s.store.bytes)} of ${formatSize(s.store.maxBytes)}; ${s.store.evictedBlobs} blobs, ${formatSize(s.store.evictedBytes)} evicted in ${s.store.gcRuns} gc passes${s.store.overByKept ? '; over the limit by pinned or held blobs' : ''}</p>` : ''}
 <table><tr><th>worker</th><th>cores</th><th>running</th><th>done</th><th>failed</th><th>toolchains</th><th>last seen</th></tr>
 ${rows}
 </table></body></html>

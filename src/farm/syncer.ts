@@ -4,6 +4,7 @@ import type { Log } from '../core/log.ts';
 import { createMtlsServer, type Peer, readBody, sendError, sendJson } from '../net/server.ts';
 import type { Identity, Role } from '../net/tls-identity.ts';
 import { isDigest } from '../store/digest.ts';
+import type { SizeLimitStatus } from '../store/limit.ts';
 import type { Store } from '../store/store.ts';
 import { checkCompiler, mapArgs, Refusal } from './policy.ts';
 import {
@@ -60,6 +61,8 @@ export interface FarmStatus {
   queue: { queued: number; running: number; jobsPerSecond: number } & JobQueue['stats'];
   workers: (WorkerReport & { lastSeen: string })[];
   cores: number;
+  /** The store's size and what its limit evicted (store.maxSize), when this process keeps one. */
+  store?: SizeLimitStatus;
 }
 
 /** The syncer: job queue with leases, include-tree manifests, and blobs by digest, behind mutual TLS. */
@@ -103,6 +106,7 @@ export function createSyncer(options: SyncerOptions) {
       queue: { queued: queue.queued, running: queue.running, jobsPerSecond: queue.jobsPerSecond(now), ...queue.stats },
       workers,
       cores: workers.reduce((n, w) => n + w.cores, 0),
+      store: store.limitStatus(),
     };
   }
 

@@ -202,8 +202,8 @@ test('a size-limited edge below a parent: 10,000 Zipf requests, kill -9 during a
 
   // 2. The index and the files agree once verify has run (it finishes the cut-short eviction first).
   const verify = await runAccel(['--home', home, '--json', 'store', 'verify']);
-  assert.equal(verify.code, 0, verify.stderr);
-  const v = JSON.parse(verify.stdout) as { missing: string[]; corrupt: unknown[]; adopted: string[] };
+  assert.equal(verify.code, 0, verify.stderr.toString());
+  const v = JSON.parse(verify.stdout.toString()) as { missing: string[]; corrupt: unknown[]; adopted: string[] };
   assert.deepEqual(v.corrupt, [], 'no blob corrupt after the crash');
   assert.deepEqual(v.missing, [], 'no row without its file');
   assert.ok(v.adopted.length <= 1, `at most the one put in flight is adopted: ${v.adopted.length}`);
@@ -253,6 +253,6 @@ test('a size-limited edge below a parent: 10,000 Zipf requests, kill -9 during a
   await edge.exited;
 
   const last = await runAccel(['--home', home, '--json', 'store', 'verify']);
-  const clean = JSON.parse(last.stdout) as { missing: string[]; corrupt: unknown[]; adopted: string[] };
+  const clean = JSON.parse(last.stdout.toString()) as { missing: string[]; corrupt: unknown[]; adopted: string[] };
   assert.deepEqual([clean.missing, clean.corrupt, clean.adopted], [[], [], []]);
 });
