@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import type { Statement } from 'better-sqlite3';
 import { AccelError } from '../core/errors.ts';
 import type { StoreContext } from './context.ts';
 import { writeTx } from './db.ts';
@@ -27,12 +28,16 @@ export interface StoreTotals {
 
 /** The store's size from the row the index's triggers keep: one read, however many blobs there are. */
 export function readTotals(ctx: StoreContext): StoreTotals {
-  return (
-    (ctx.db.prepare('SELECT blobs, bytes, pinned_bytes AS pinnedBytes FROM store_totals WHERE id = 1').get() as
-      | StoreTotals
-      | undefined) ?? { blobs: 0, bytes: 0, pinnedBytes: 0 }
-  );
+  let statement = totalsStatements.get(ctx.db);
+  if (!statement) {
+    statement = ctx.db.prepare('SELECT blobs, bytes, pinned_bytes AS pinnedBytes FROM store_totals WHERE id = 1');
+    totalsStatements.set(ctx.db, statement);
+  }
+  return (statement.get() as StoreTotals | undefined) ?? { blobs: 0, bytes: 0, pinnedBytes: 0 };
 }
+
+/** Prepared once per connection: every new blob of a size-limited store reads the totals. */
+const totalsStatements = new WeakMap<object, Statement>();
 
 interface Candidate {
   digest: Digest;

@@ -9,11 +9,14 @@ import type { Digest } from './digest.ts';
  */
 export function setHold(ctx: StoreContext, owner: string, digests: Iterable<Digest>): void {
   const { db } = ctx;
-  const clear = db.prepare('DELETE FROM holds WHERE owner = ?');
+  const wanted = new Set<string>(digests);
+  // Only the difference is written: a syncer's tree of 50,000 headers changes by one blob per edit.
+  const had = new Set(db.prepare('SELECT digest FROM holds WHERE owner = ?').pluck().all(owner) as string[]);
+  const drop = db.prepare('DELETE FROM holds WHERE owner = ? AND digest = ?');
   const add = db.prepare('INSERT OR IGNORE INTO holds (owner, digest) VALUES (?, ?)');
   writeTx(db, () => {
-    clear.run(owner);
-    for (const digest of digests) add.run(owner, digest);
+    for (const digest of had) if (!wanted.has(digest)) drop.run(owner, digest);
+    for (const digest of wanted) if (!had.has(digest)) add.run(owner, digest);
   });
 }
 

@@ -80,7 +80,12 @@ export class SizeLimit {
     const lock = this.#lock ?? takeGcLock(this.#ctx, 0);
     if (!lock) return;
     try {
-      this.#evict(bytes + size - this.#max);
+      // However small the blobs gc finds, enough of them go for this one to fit (or all that may go).
+      for (let need = bytes + size - this.#max; need > 0; ) {
+        const freed = this.#evict(need);
+        if (freed === 0) break;
+        need -= freed;
+      }
     } finally {
       if (lock !== this.#lock) lock.release();
     }

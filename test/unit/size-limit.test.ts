@@ -168,3 +168,16 @@ test('the totals row follows puts, re-puts, pins, quarantines and verify', async
   assertTotalsTrue(store, home);
   assert.deepEqual(store.totals(), { blobs: 2, bytes: 12 * KB, pinnedBytes: 5 * KB });
 });
+
+test('a large blob admitted into a store full of small ones evicts as many of them as it takes', async (t) => {
+  const { store, tick } = clockedStore(t);
+  const limit = store.limitSize({ maxBytes: 100 * KB, highWater: 1, lowWater: 1 });
+  t.after(() => limit.close());
+  for (let i = 0; i < 380; i++) await store.putBuffer(Buffer.from(`${i}`.padEnd(256, '.')));
+  assert.equal(store.totals().bytes, 95 * KB);
+  tick();
+  const big = await store.putBuffer(Buffer.alloc(60 * KB, 7));
+  assert.ok(store.has(big.digest));
+  assert.ok(store.totals().bytes <= 100 * KB, `${store.totals().bytes}`);
+  assert.ok(limit.status().evictedBlobs > 128, 'more than one batch went');
+});
