@@ -9,12 +9,14 @@ import { benchFarmPolicy } from './farm-policy.ts';
 import { benchMirror, benchMirrorVerify } from './mirror.ts';
 import { benchStartup } from './startup.ts';
 import { benchStore } from './store.ts';
+import { benchStoreMonth } from './store-month.ts';
 
 const started = new Date().toISOString();
 process.stdout.write(`# accel benchmarks (${started}, \`npm run bench\`)\n\n`);
 const print = (line: string) => process.stdout.write(`${line}\n`);
 const only = process.argv[2];
 if (!only || only === 'store') await benchStore(print);
+if (!only || only === 'store' || only === 'store-month') await benchStoreMonth(print);
 if (!only || only === 'startup') await benchStartup(print);
 if (!only || only === 'mirror') await benchMirror(print);
 if (only === 'mirror-verify') await benchMirrorVerify(print);
