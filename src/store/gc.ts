@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { Statement } from 'better-sqlite3';
 import { AccelError } from '../core/errors.ts';
 import type { StoreContext } from './context.ts';
@@ -122,6 +123,18 @@ export class Evictor {
       });
     }
     return unlinked;
+  }
+
+  /**
+   * The same off the main thread (a server's background gc): unlinking takes the disk's time, not the CPU's, and
+   * requests are served meanwhile. The journal keeps the rows until the files are gone.
+   */
+  async unlinkEvicted(digests: readonly Digest[]): Promise<void> {
+    const gone = digests.filter((d) => this.#ctx.statements.get.get(d) === undefined);
+    await Promise.all(gone.map((d) => rm(blobPath(this.#ctx.layout, d), { force: true })));
+    writeTx(this.#ctx.db, () => {
+      for (const digest of digests) this.#unjournal.run(digest);
+    });
   }
 
   /** Work a gc killed part-way left: files of evicted rows, holds of processes that are gone. */

@@ -54,6 +54,8 @@ export class SizeLimit {
   #closed = false;
   #warned = false;
   #again = false;
+  /** Bytes of evicted blobs whose files are being unlinked in the background. */
+  #unlinking = 0;
   readonly #stats = { gcRuns: 0, evictedBlobs: 0, evictedBytes: 0, gcCpuMicros: 0 };
 
   /** Admits the store's new blobs from now on (the store calls `admit` and `written`) until `close()`. */
@@ -75,7 +77,7 @@ export class SizeLimit {
    * evicts enough first (synchronously: the limit holds whatever the request rate).
    */
   admit(size: number): void {
-    const { bytes } = readTotals(this.#ctx);
+    const bytes = readTotals(this.#ctx).bytes + this.#unlinking;
     if (bytes + size <= this.#max) return;
     const lock = this.#lock ?? takeGcLock(this.#ctx, 0);
     if (!lock) return;
@@ -147,9 +149,20 @@ export class SizeLimit {
       this.#timed(() => this.#evictor.recover());
       while (!this.#closed) {
         const over = readTotals(this.#ctx).bytes - this.#low;
-        if (over <= 0 || this.#evict(over) === 0) break;
-        // Requests run between batches: a gc never holds the event loop for longer than one batch.
-        await new Promise((resolve) => setImmediate(resolve));
+        if (over <= 0) break;
+        const evicted = this.#timed(() => this.#evictor.evictRows(over, BATCH));
+        if (evicted.length === 0) break;
+        const freed = evicted.reduce((n, c) => n + c.size, 0);
+        // The files go off the main thread while requests are served; until then they still take disk space,
+        // which admit() counts, so the disk never holds more than the limit plus the blob being written.
+        this.#unlinking += freed;
+        try {
+          await this.#evictor.unlinkEvicted(evicted.map((c) => c.digest));
+        } finally {
+          this.#unlinking -= freed;
+        }
+        this.#stats.evictedBlobs += evicted.length;
+        this.#stats.evictedBytes += freed;
       }
     } finally {
       this.#lock = undefined;
