@@ -130,8 +130,13 @@ export class Evictor {
    * requests are served meanwhile. The journal keeps the rows until the files are gone.
    */
   async unlinkEvicted(digests: readonly Digest[]): Promise<void> {
-    const gone = digests.filter((d) => this.#ctx.statements.get.get(d) === undefined);
-    await Promise.all(gone.map((d) => rm(blobPath(this.#ctx.layout, d), { force: true })));
+    // One at a time: the thread pool also opens and reads the blobs that requests are served from, and 128
+    // unlinks in parallel would queue those behind them.
+    for (const digest of digests) {
+      if (this.#ctx.statements.get.get(digest) === undefined) {
+        await rm(blobPath(this.#ctx.layout, digest), { force: true });
+      }
+    }
     writeTx(this.#ctx.db, () => {
       for (const digest of digests) this.#unjournal.run(digest);
     });
