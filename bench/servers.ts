@@ -52,12 +52,20 @@ export const MAIN = resolve(import.meta.dirname, '..', 'src', 'main.ts');
 
 /**
  * `accel mirror serve --port 0` as a separate process (so the load generator does not share its event loop),
- * logging to `log`; resolves with its URL once it listens.
+ * logging to `log` with `extraEnv` added to its environment; resolves with its URL once it listens.
  */
-export async function startAccelMirror(home: string, log: string, args: string[]): Promise<Server> {
+export async function startAccelMirror(
+  home: string,
+  log: string,
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<Server> {
   const fd = openSync(log, 'w');
   // Our own ACCEL_* variables would change what is measured (a token, a TTL, a quiet log).
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCEL_')));
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCEL_'))),
+    ...extraEnv,
+  };
   const child = spawn(process.execPath, [MAIN, '--home', home, 'mirror', 'serve', '--port', '0', ...args], {
     stdio: ['ignore', 'ignore', fd],
     env,

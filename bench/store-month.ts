@@ -2,26 +2,15 @@
 // a store limit of 20 % of the working set, beside an ideal LRU of the same size simulated on the same trace.
 // Measures the hit rate, the store's size against its limit, gc CPU per GiB evicted, and the p99 latency of hits
 // while gc runs against while it does not (and against the same trace with no limit at all).
-import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { MAIN, median, stop, waitUntil } from './servers.ts';
+import { median, type Server, startAccelMirror, stop } from './servers.ts';
 import { fmt, sh } from './util.ts';
 
 const KiB = 2 ** 10;
@@ -254,26 +243,10 @@ function bytesUnder(dir: string): number {
  * `accel mirror serve --port 0` (src/main.ts) as a separate process, with its wall clock `speedup` times faster
  * when that is above 1; resolves with its URL once it listens.
  */
-async function startMirror(home: string, log: string, origin: string, speedup: number) {
-  const fd = openSync(log, 'w');
-  // Our own ACCEL_* variables would change what is measured.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCEL_')));
-  if (speedup > 1) {
-    Object.assign(env, {
-      LD_PRELOAD: FAKETIME_LIB,
-      FAKETIME: `+0 x${speedup}`,
-      FAKETIME_DONT_FAKE_MONOTONIC: '1',
-    });
-  }
-  const args = [MAIN, '--home', home, 'mirror', 'serve', '--port', '0', '--allow', origin];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', fd], env });
-  closeSync(fd);
-  let url = '';
-  await waitUntil(child, log, async () => {
-    url = /listening on (http:\/\/[^/\s]+)\//.exec(readFileSync(log, 'utf8'))?.[1] ?? '';
-    return url !== '';
-  });
-  return { url, child };
+function startMirror(home: string, log: string, origin: string, speedup: number): Promise<Server> {
+  const clock =
+    speedup > 1 ? { LD_PRELOAD: FAKETIME_LIB, FAKETIME: `+0 x${speedup}`, FAKETIME_DONT_FAKE_MONOTONIC: '1' } : {};
+  return startAccelMirror(home, log, ['--allow', origin], clock);
 }
 
 interface ReplayOptions {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { type SpawnOptions, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, chownSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { test as nodeTest, type TestContext, type TestOptions } from 'node:test';
@@ -232,4 +232,37 @@ export function testNeeding(...tools: string[]): typeof nodeTest {
     return nodeTest(name, { ...options, skip: options.skip || needed.skip }, fn as never);
   };
   return Object.assign(wrapped, nodeTest) as unknown as typeof nodeTest;
+}
+
+/**
+ * nginx in the foreground (`-p dir -c conf`, the config saying `daemon off`), until `ready()` says it serves;
+ * a start that fails says why (its stderr and dir/error.log). Stopped (SIGQUIT) when the test ends.
+ */
+export async function startNginx(
+  t: TestContext,
+  dir: string,
+  conf: string,
+  ready: () => Promise<boolean>,
+): Promise<void> {
+  const child: ChildProcess = spawn('nginx', ['-p', dir, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise((resolve) => child.on('close', resolve));
+  t.after(async () => {
+    child.kill('SIGQUIT');
+    await exited;
+  });
+  const errorLog = join(dir, 'error.log');
+  await until(
+    `nginx in ${dir}`,
+    async () => {
+      if (child.exitCode !== null) {
+        throw new Error(`nginx exited: ${stderr}${existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : ''}`);
+      }
+      return ready().catch(() => false);
+    },
+    20_000,
+  );
 }

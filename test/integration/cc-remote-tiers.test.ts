@@ -2,14 +2,13 @@
 // it) and shard sets (rendezvous hashing on the key; a shard down makes its keys miss, nothing else), against a
 // minimal Bazel HTTP cache written here, accel's own mirror, and nginx's WebDAV PUT.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { rendezvousOwner } from '../../src/cc/rendezvous.ts';
-import { MAIN, ok, okStderr, runAccel, runCommand, tempDir, testNeeding, until } from '../helpers.ts';
+import { MAIN, ok, okStderr, runAccel, runCommand, startNginx, tempDir, testNeeding } from '../helpers.ts';
 import { startTestMirror, TEST_CACHE_TOKEN } from '../mirror-harness.ts';
 
 const test = testNeeding('gcc');
@@ -246,28 +245,8 @@ ${temps.join('\n')}
 }
 `,
   );
-  const child: ChildProcess = spawn('nginx', ['-p', dir, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise((resolve) => child.on('close', resolve));
-  t.after(async () => {
-    child.kill('SIGQUIT');
-    await exited;
-  });
   const url = `http://127.0.0.1:${port}/cache`;
-  await until(
-    `nginx on ${port}`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
-      return fetch(`${url}/ac/${'0'.repeat(64)}`).then(
-        (r) => r.status === 404,
-        () => false,
-      );
-    },
-    20_000,
-  );
+  await startNginx(t, dir, conf, () => fetch(`${url}/ac/${'0'.repeat(64)}`).then((r) => r.status === 404));
   return { url, root: join(root, 'cache') };
 }
 

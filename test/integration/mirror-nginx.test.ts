@@ -1,13 +1,12 @@
 // nginx (Debian's package) in front of `accel mirror serve`, with the site `accel mirror config nginx` writes:
 // immutable hits come from the store through nginx alone; everything else reaches accel.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
-import { ok, runAccel, sha256, tempDir, testNeeding, until } from '../helpers.ts';
+import { ok, runAccel, sha256, startNginx, tempDir, testNeeding } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
 
 const test = testNeeding('nginx');
@@ -21,7 +20,7 @@ async function freePort(): Promise<number> {
 }
 
 /** nginx with only `site` as its http configuration, everything it writes under `dir`; stopped after the test. */
-async function startNginx(t: TestContext, dir: string, site: string, port: number): Promise<void> {
+async function startSite(t: TestContext, dir: string, site: string, port: number): Promise<void> {
   mkdirSync(join(dir, 'temp'), { recursive: true });
   const conf = join(dir, 'nginx.conf');
   const temps = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
@@ -41,27 +40,11 @@ ${temps}
 }
 `,
   );
-  const child: ChildProcess = spawn('nginx', ['-p', dir, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise((resolve) => child.on('close', resolve));
-  t.after(async () => {
-    child.kill('SIGQUIT');
-    await exited;
-  });
-  await until(
-    `nginx on ${port}: ${stderr}`,
-    async () => {
-      if (child.exitCode !== null)
-        throw new Error(`nginx exited: ${stderr}${readFileSync(join(dir, 'error.log'), 'utf8')}`);
-      return fetch(`http://127.0.0.1:${port}/_accel/status.json`).then(
-        () => true,
-        () => false,
-      );
-    },
-    20_000,
+  await startNginx(t, dir, conf, () =>
+    fetch(`http://127.0.0.1:${port}/_accel/status.json`).then(
+      () => true,
+      () => false,
+    ),
   );
 }
 
@@ -107,7 +90,7 @@ test('nginx in front: immutable hits are served by nginx from the store; misses,
   const made = await writeSite(home, mirror.base, port, site);
   assert.match(made, /wrote .*accel\.conf/);
   assert.ok(existsSync(join(home, 'front', 'http', up.origin, 'dist', 'big-1.0.tar.gz')), 'linked');
-  await startNginx(t, join(dir, 'nginx'), site, port);
+  await startSite(t, join(dir, 'nginx'), site, port);
   const front = `http://127.0.0.1:${port}`;
 
   // 1. An immutable hit: nginx alone (accel sees no request), the same bytes.
@@ -167,7 +150,7 @@ test('nginx in front: immutable hits are served by nginx from the store; misses,
   const lockedPort = await freePort();
   const lockedSite = join(dir, 'locked.conf');
   await writeSite(home, again.base, lockedPort, lockedSite);
-  await startNginx(t, join(dir, 'nginx-locked'), lockedSite, lockedPort);
+  await startSite(t, join(dir, 'nginx-locked'), lockedSite, lockedPort);
   const locked = `http://127.0.0.1:${lockedPort}/http/${up.origin}/dist/big-1.0.tar.gz`;
   assert.equal((await fetch(locked)).status, 401);
   const allowed = await fetch(locked, { headers: { authorization: 'Bearer s3cret' } });
