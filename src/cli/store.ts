@@ -142,9 +142,8 @@ export function storeCommand(runner: Runner): Command {
         let shown = 0;
         const r = await withStore(g, (s) =>
           s.gc(budget, (done, total) => {
-            // In percent of the bytes to free: how many blobs that takes is known only at the end.
-            progress ??= createProgress(100, 'gc: freeing %', { quiet });
-            for (const pct = Math.floor((100 * done) / total); shown < pct; shown++) progress.tick();
+            progress ??= createProgress(total, 'gc: removing', { quiet });
+            for (; shown < done; shown++) progress.tick();
             if (done >= total) progress.stop();
           }),
         );

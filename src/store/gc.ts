@@ -85,6 +85,21 @@ export class Evictor {
     );
   }
 
+  /** How many blobs freeing `bytes` takes, in eviction order (for a progress bar: one pass over the candidates). */
+  countToFree(bytes: number): number {
+    if (bytes <= 0) return 0;
+    return this.#ctx.db
+      .prepare(
+        `SELECT count(*) FROM (
+           SELECT size, sum(size) OVER (ORDER BY last_access ROWS UNBOUNDED PRECEDING) AS upto
+           FROM blobs INDEXED BY blobs_lru
+           WHERE pinned = 0 AND NOT EXISTS (SELECT 1 FROM holds WHERE holds.digest = blobs.digest))
+         WHERE upto - size < ?`,
+      )
+      .pluck()
+      .get(bytes) as number;
+  }
+
   /** Removes the rows of up to `count` least recently used evictable blobs, stopping once `bytes` are freed. */
   evictRows(bytes: number, count: number): Candidate[] {
     const candidates = this.#select.all(count) as Candidate[];
@@ -192,7 +207,7 @@ export function collectGarbage(
     let bytes = before.bytes;
     let freedBlobs = 0;
     let freedBytes = 0;
-    const total = Math.max(0, before.bytes - budget);
+    const total = evictor.countToFree(before.bytes - budget);
     while (bytes > budget) {
       const evicted = evictor.evictRows(bytes - budget, BATCH);
       if (evicted.length === 0) break;
@@ -202,7 +217,7 @@ export function collectGarbage(
         freedBytes += c.size;
       }
       bytes = readTotals(ctx).bytes;
-      onProgress?.(Math.min(freedBytes, total), total);
+      onProgress?.(Math.min(freedBlobs, total), total);
     }
     const after = readTotals(ctx);
     return {

@@ -183,7 +183,7 @@ export class Store {
     return this.#ctx.db.prepare('UPDATE blobs SET pinned = ? WHERE digest = ?').run(pinned ? 1 : 0, digest).changes > 0;
   }
 
-  /** Evicts down to `budget` (waiting for a running gc first); `onProgress` gets the bytes freed of those to free. */
+  /** Evicts down to `budget` (waiting for a running gc first); `onProgress` follows the blobs removed. */
   gc(budget: number, onProgress?: (done: number, total: number) => void): GcResult {
     return collectGarbage(this.#ctx, budget, onProgress);
   }
