@@ -44,11 +44,22 @@ export function debianSource(
       ...['-o', `Dir::State::Lists=${join(work, 'lists')}`, '-o', `Dir::Cache=${join(work, 'cache')}`],
     ];
     const unpack = join(work, 'unpack');
-    for (const args of [['update'], ['source', pkg]]) {
+    const aptGet = (args: string[]) => {
       const r = spawnSync('apt-get', [...apt, ...args], { cwd: unpack, encoding: 'utf8' });
-      if (r.status !== 0)
-        return { skipped: `\`apt-get ${args.join(' ')}\` failed: ${r.stderr.trim().split('\n').pop()}` };
+      return r.status === 0 ? null : `\`apt-get ${args.join(' ')}\` failed: ${r.stderr.trim().split('\n').pop()}`;
+    };
+    const updated = aptGet(['update']);
+    if (updated !== null) return { skipped: updated };
+    // The newest version may sit in a suite whose index lists it but whose pool lacks it (a security or updates
+    // archive mirrored without its sources): then the release suite's own version, which its pool does hold.
+    const attempts = [pkg, ...releaseSuites(apt).map((suite) => `${pkg}/${suite}`)];
+    const failures: string[] = [];
+    for (const attempt of attempts) {
+      const failed = aptGet(['source', attempt]);
+      if (failed === null) break;
+      failures.push(failed);
     }
+    if (failures.length === attempts.length) return { skipped: failures.join('; ') };
     const dir = readdirSync(unpack).find((f) => f.startsWith(`${pkg}-`) && statSync(join(unpack, f)).isDirectory());
     if (dir === undefined) return { skipped: `\`apt-get source ${pkg}\` unpacked nothing` };
     try {
@@ -62,6 +73,15 @@ export function debianSource(
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The suites of the deb-src entries `apt` reads that are releases, not their -security or -updates companions. */
+function releaseSuites(apt: string[]): string[] {
+  const suites = run('apt-get', [...apt, 'indextargets', '--format', '$(RELEASE)', 'Created-By: Sources'], {})
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s !== '' && !s.includes('-'));
+  return [...new Set(suites)];
 }
 
 /** Copies each enabled `deb` source (one-line and deb822 files alike) into `dir` as `deb-src`; returns how many. */
