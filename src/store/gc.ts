@@ -61,6 +61,7 @@ export class Evictor {
   readonly #dropRefs;
   readonly #journal;
   readonly #unjournal;
+  readonly #journaled;
   readonly #stillGone;
 
   constructor(ctx: StoreContext) {
@@ -80,6 +81,7 @@ export class Evictor {
     this.#dropRefs = db.prepare('DELETE FROM refs WHERE digest = ?');
     this.#journal = db.prepare('INSERT OR IGNORE INTO evicting (digest) VALUES (?)');
     this.#unjournal = db.prepare('DELETE FROM evicting WHERE digest = ?');
+    this.#journaled = db.prepare('SELECT digest FROM evicting').pluck();
     this.#stillGone = db.prepare(
       'SELECT e.digest FROM evicting e WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = e.digest)',
     );
@@ -122,7 +124,8 @@ export class Evictor {
   /** Unlinks the files of journaled blobs whose rows are gone (a put of the same bytes since then keeps its file). */
   unlinkJournaled(digests?: readonly Digest[]): number {
     const gone = new Set((this.#stillGone.all() as { digest: Digest }[]).map((r) => r.digest));
-    const wanted = digests ?? [...gone];
+    // Without a list: the whole journal (a blob put again since its eviction leaves the journal with its file).
+    const wanted = digests ?? (this.#journaled.all() as Digest[]);
     let unlinked = 0;
     const done: Digest[] = [];
     for (const digest of wanted) {

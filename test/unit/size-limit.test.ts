@@ -153,9 +153,24 @@ test('an eviction cut short by a crash (rows gone, files left) is finished by th
   store.gc(1024 * KB);
   assert.ok(!existsSync(path(lost.digest)), 'the orphaned file is gone');
   assert.ok(existsSync(path(kept.digest)), 'a journaled blob put again since keeps its file');
+  const journal = () => {
+    const view = new Database(join(home, 'index.db'), { readonly: true });
+    try {
+      return view.prepare('SELECT count(*) FROM evicting').pluck().get();
+    } finally {
+      view.close();
+    }
+  };
+  assert.equal(journal(), 0, 'the journal is empty, the put-again blob’s entry too');
   assertTotalsTrue(store, home);
+  // The same left for verify, which finishes it before it reconciles files and rows.
+  const again = new Database(join(home, 'index.db'));
+  again.prepare('INSERT INTO evicting (digest) VALUES (?)').run(kept.digest);
+  again.close();
   const verified = await store.verify();
   assert.deepEqual([verified.missing, verified.adopted, verified.corrupt], [[], [], []]);
+  assert.equal(journal(), 0);
+  assert.ok(existsSync(path(kept.digest)));
 });
 
 test('the totals row follows puts, re-puts, pins, quarantines and verify', async (t) => {
