@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AccelError } from '../core/errors.ts';
+import { ReapiStorage } from '../reapi/storage.ts';
 import type { BlobInfo } from '../store/cas.ts';
 import type { Digest } from '../store/digest.ts';
+import { CACHE_AC_NS } from '../store/refs.ts';
 import type { MirrorContext } from './handler.ts';
 import { serveBlob } from './respond.ts';
 import type { MirrorStats } from './stats.ts';
@@ -11,10 +13,10 @@ import type { MirrorStats } from './stats.ts';
  * speaks it with `layout=bazel`):
  *   /cache/cas/<sha256>   a blob named by its content; a PUT must hash to that name
  *   /cache/ac/<64 hex>    an action-cache entry: any bytes, stored as a blob and named by a ref in `cache-ac`
+ * Both go through the REAPI storage (src/reapi/storage.ts) that the gRPC services use: an entry that is an
+ * ActionResult is a hit only while every blob it names is in the store.
  */
 export const CACHE_PREFIX = '/cache/';
-
-import { CACHE_AC_NS } from '../store/refs.ts';
 
 export { CACHE_AC_NS };
 export const MAX_CACHE_PUT_BYTES = 2 * 1024 ** 3;
@@ -67,9 +69,9 @@ export async function handleCacheRequest(
     res.setHeader('allow', 'GET, HEAD, PUT');
     return sendError(ctx, res, 405, `method ${req.method} not allowed on the build cache`);
   }
-  const digest = kind === 'cas' ? (key as Digest) : ctx.store.refs.get(CACHE_AC_NS, key)?.digest;
+  const digest = kind === 'cas' ? (key as Digest) : new ReapiStorage(ctx.store).actionEntry(key);
   const counters = buildCacheCounters(ctx.stats);
-  // A ref whose blob was evicted or quarantined reads as a miss; the next PUT replaces it.
+  // An entry whose blob (or a blob its result names) was evicted or quarantined is a miss; the next PUT replaces it.
   if (
     digest &&
     (await serveBlob(req, res, ctx.store, digest, { status: 'HIT', stats: ctx.stats, verified: ctx.verified }))
@@ -104,7 +106,7 @@ async function putActionResult(
   const info = await receive(ctx, req, res, undefined, options);
   if (!info) return;
   // The ref is set only after the blob is complete and committed: a reader sees the old entry or the new one.
-  ctx.store.refs.set(CACHE_AC_NS, key, info.digest);
+  new ReapiStorage(ctx.store).setActionEntry(key, info);
   stored(ctx, res);
 }
 

@@ -1,8 +1,8 @@
 import protobuf from 'protobufjs';
 
 /**
- * The part of the Remote Execution API v2 (and of google.bytestream, google.longrunning, google.rpc) that accel
- * speaks, written from the public specification: message and field names and numbers are the protocol.
+ * The part of the Remote Execution API v2 and the Remote Asset API v1 (and of google.bytestream,
+ * google.longrunning, google.rpc) that accel speaks, written from the public specification: message and field names and numbers are the protocol.
  * Fields accel neither reads nor writes are left out; protobuf skips unknown fields, so a client that sends
  * them is still understood. Parsed once, from text, so the single executable needs no .proto files on disk.
  */
@@ -126,11 +126,47 @@ message QueryWriteStatusRequest { string resource_name = 1; }
 message QueryWriteStatusResponse { int64 committed_size = 1; bool complete = 2; }
 `;
 
+/** The Remote Asset API's Fetch and Push services (build.bazel.remote.asset.v1), the part Bazel's downloader uses. */
+const ASSET = `
+syntax = "proto3";
+package build.bazel.remote.asset.v1;
+message Qualifier { string name = 1; string value = 2; }
+message FetchBlobRequest {
+  string instance_name = 1; google.protobuf.Duration timeout = 2;
+  google.protobuf.Timestamp oldest_content_accepted = 3; repeated string uris = 4; repeated Qualifier qualifiers = 5;
+  int32 digest_function = 6;
+}
+message FetchBlobResponse {
+  google.rpc.Status status = 1; string uri = 2; repeated Qualifier qualifiers = 3;
+  google.protobuf.Timestamp expires_at = 4; build.bazel.remote.execution.v2.Digest blob_digest = 5;
+  int32 digest_function = 6;
+}
+message FetchDirectoryRequest {
+  string instance_name = 1; google.protobuf.Duration timeout = 2;
+  google.protobuf.Timestamp oldest_content_accepted = 3; repeated string uris = 4; repeated Qualifier qualifiers = 5;
+}
+message FetchDirectoryResponse {
+  google.rpc.Status status = 1; string uri = 2; repeated Qualifier qualifiers = 3;
+  google.protobuf.Timestamp expires_at = 4; build.bazel.remote.execution.v2.Digest root_directory_digest = 5;
+}
+message PushBlobRequest {
+  string instance_name = 1; repeated string uris = 2; repeated Qualifier qualifiers = 3;
+  google.protobuf.Timestamp expire_at = 4; build.bazel.remote.execution.v2.Digest blob_digest = 5;
+}
+message PushBlobResponse {}
+message PushDirectoryRequest {
+  string instance_name = 1; repeated string uris = 2; repeated Qualifier qualifiers = 3;
+  google.protobuf.Timestamp expire_at = 4; build.bazel.remote.execution.v2.Digest root_directory_digest = 5;
+}
+message PushDirectoryResponse {}
+`;
+
 const root = new protobuf.Root();
-for (const text of [GOOGLE, RPC, LONGRUNNING, BYTESTREAM, REAPI]) protobuf.parse(text, root, { keepCase: true });
+for (const text of [GOOGLE, RPC, LONGRUNNING, BYTESTREAM, REAPI, ASSET]) protobuf.parse(text, root, { keepCase: true });
 root.resolveAll();
 
 export const V2 = 'build.bazel.remote.execution.v2';
+export const ASSET_V1 = 'build.bazel.remote.asset.v1';
 export const DIGEST_SHA256 = 1;
 /** ExecutionStage.Value */
 export const STAGE = { CACHE_CHECK: 1, QUEUED: 2, EXECUTING: 3, COMPLETED: 4 } as const;
@@ -210,6 +246,25 @@ export interface Operation {
   response?: { type_url: string; value: Buffer };
 }
 
+export interface Qualifier {
+  name: string;
+  value: string;
+}
+export interface FetchBlobRequest {
+  instance_name: string;
+  timeout?: { seconds: number; nanos: number };
+  oldest_content_accepted?: { seconds: number; nanos: number };
+  uris: string[];
+  qualifiers: Qualifier[];
+  digest_function: number;
+}
+export interface FetchBlobResponse {
+  status?: RpcStatus;
+  uri: string;
+  qualifiers: Qualifier[];
+  blob_digest?: Digest;
+}
+
 /** One message type: bytes ⇄ plain objects (int64 as numbers, absent fields at their defaults). */
 export interface Codec<T> {
   readonly name: string;
@@ -279,6 +334,8 @@ const AC = `${V2}.ActionCache`;
 const CAS = `${V2}.ContentAddressableStorage`;
 const CAPS = `${V2}.Capabilities`;
 const BS = 'google.bytestream.ByteStream';
+const FETCH = `${ASSET_V1}.Fetch`;
+const PUSH = `${ASSET_V1}.Push`;
 
 /** The services, as grpc-js service definitions (path, streaming, codecs). */
 export const services = {
@@ -326,6 +383,26 @@ export const services = {
       'GetCapabilities',
       `${V2}.GetCapabilitiesRequest`,
       `${V2}.ServerCapabilities`,
+      'none',
+    ),
+  },
+  Fetch: {
+    FetchBlob: method(FETCH, 'FetchBlob', `${ASSET_V1}.FetchBlobRequest`, `${ASSET_V1}.FetchBlobResponse`, 'none'),
+    FetchDirectory: method(
+      FETCH,
+      'FetchDirectory',
+      `${ASSET_V1}.FetchDirectoryRequest`,
+      `${ASSET_V1}.FetchDirectoryResponse`,
+      'none',
+    ),
+  },
+  Push: {
+    PushBlob: method(PUSH, 'PushBlob', `${ASSET_V1}.PushBlobRequest`, `${ASSET_V1}.PushBlobResponse`, 'none'),
+    PushDirectory: method(
+      PUSH,
+      'PushDirectory',
+      `${ASSET_V1}.PushDirectoryRequest`,
+      `${ASSET_V1}.PushDirectoryResponse`,
       'none',
     ),
   },

@@ -14,8 +14,8 @@ import {
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { services } from '../../src/farm/reapi/proto.ts';
 import { loadIdentity } from '../../src/net/tls-identity.ts';
+import { services } from '../../src/reapi/proto.ts';
 import { SCHEMA_VERSION } from '../../src/store/db.ts';
 import { needsTools, ok, ROOT, runCommand, sha256, tempDir, unprivileged } from '../helpers.ts';
 import { farmCerts } from '../integration/farm-harness.ts';

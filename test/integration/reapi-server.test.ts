@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { cacheToken } from '../../src/mirror/cache-token.ts';
+import { loadIdentity } from '../../src/net/tls-identity.ts';
 import {
   type ActionResult,
   type Digest,
@@ -11,9 +13,7 @@ import {
   msg,
   type Operation,
   services,
-} from '../../src/farm/reapi/proto.ts';
-import { cacheToken } from '../../src/mirror/cache-token.ts';
-import { loadIdentity } from '../../src/net/tls-identity.ts';
+} from '../../src/reapi/proto.ts';
 import { tempDir } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
 import { farmCerts, reapiPort, startSyncer, startWorker } from './farm-harness.ts';

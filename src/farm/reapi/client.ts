@@ -11,10 +11,6 @@ import { tempName } from '../../core/atomic-fs.ts';
 import type { Config } from '../../core/config.ts';
 import { fsError } from '../../core/errors.ts';
 import { loadIdentity } from '../../net/tls-identity.ts';
-import type { FarmRun } from '../client.ts';
-import { Fallback, remoteOrLocal, withExpandedArgs, withOutput } from '../client.ts';
-import { jobEnv, mapArgs, Refusal, SYSTEM_PREFIXES, within } from '../policy.ts';
-import { scanIncludes } from './include-scan.ts';
 import {
   type ActionResult,
   type Command,
@@ -24,7 +20,11 @@ import {
   msg,
   type Operation,
   services,
-} from './proto.ts';
+} from '../../reapi/proto.ts';
+import type { FarmRun } from '../client.ts';
+import { Fallback, remoteOrLocal, withExpandedArgs, withOutput } from '../client.ts';
+import { jobEnv, mapArgs, Refusal, SYSTEM_PREFIXES, within } from '../policy.ts';
+import { scanIncludes } from './include-scan.ts';
 
 /**
  * `accel cc` as a Remote Execution API client (farm.reapi): a cache miss becomes an action on any REAPI engine
