@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { compilerIdentity, compilerVersion } from '../compiler/compiler-identity.ts';
+import { probeSearchDirs } from '../compiler/search-dirs.ts';
 import type { Store } from '../store/store.ts';
 import type { Toolchain } from './protocol.ts';
 
@@ -15,24 +15,14 @@ export function toolchainOf(compilerPath: string): Toolchain {
   const name = basename(compilerPath);
   const { version, machine } = compilerVersion(compilerPath);
   const cxx = /\+\+|^c\+\+/.test(name);
-  const probe = spawnSync(compilerPath, ['-E', '-v', '-x', cxx ? 'c++' : 'c', '/dev/null'], {
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
-  const text = probe.stderr ?? '';
-  const start = text.indexOf('#include <...> search starts here:');
-  const end = text.indexOf('End of search list.');
-  const dirs =
-    start < 0 || end < 0
-      ? []
-      : text
-          .slice(start, end)
-          .split('\n')
-          .slice(1)
-          .map((l) => l.trim())
-          .filter(Boolean);
+  const dirs = probeSearchDirs(compilerPath, { language: cxx ? 'c++' : 'c' });
   const hash = createHash('sha256');
-  for (const dir of dirs) {
+  for (const dir of dirs?.bracket ?? []) {
+    // A framework directory is named, not listed: its headers sit in Name.framework/Headers, thousands of them.
+    if (dirs?.frameworks.includes(dir)) {
+      hash.update(`dir ${dir} (framework directory)\n`);
+      continue;
+    }
     hash.update(`dir ${dir}\n`);
     for (const [rel, size] of listing(dir)) hash.update(`${rel} ${size}\n`);
   }

@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from '../../compiler/options.ts';
+import { searchDirsOnce } from '../../compiler/search-dirs.ts';
 
 /**
  * The files a compile may read, found without running the preprocessor: every `#include` (and `include_next`,
@@ -56,8 +56,11 @@ export function scanIncludes(req: ScanRequest): string[] | undefined {
     else if (arg.option === '-idirafter') after.push(value);
     else if (arg.option === '-include' || arg.option === '-imacros') forced.push(arg.value as string);
   }
-  const system = systemDirs(req.compilerPath, req.language, target, req.env);
-  if (!system) return undefined;
+  // The compiler's own directories for this language and target; a relative entry would be relative to the
+  // probe's working directory, not the compile's, and is left out.
+  const probed = searchDirsOnce(req.compilerPath, { language: req.language, options: target, env: req.env });
+  if (!probed) return undefined;
+  const system = [...probed.quote, ...probed.bracket].filter((d) => d.startsWith('/'));
   const envDirs = ['CPATH', req.language.startsWith('c++') ? 'CPLUS_INCLUDE_PATH' : 'C_INCLUDE_PATH']
     .flatMap((k) => (req.env[k] ?? '').split(':'))
     .filter(Boolean)
@@ -215,31 +218,4 @@ function listing(dir: string): Set<string> | null {
   if (listings.size > 50_000) listings.clear();
   listings.set(dir, { mtimeMs: st.mtimeMs, files });
   return files;
-}
-
-const systemCache = new Map<string, string[] | undefined>();
-
-/** The compiler's own include directories for this language and target, asked once per process. */
-function systemDirs(compilerPath: string, language: string, target: string[], env: NodeJS.ProcessEnv) {
-  const key = [compilerPath, language, ...target].join('\0');
-  if (systemCache.has(key)) return systemCache.get(key);
-  const probe = spawnSync(compilerPath, [...target, '-x', language, '-E', '-v', '/dev/null'], {
-    encoding: 'utf8',
-    env,
-    timeout: 10_000,
-  });
-  const text = probe.stderr ?? '';
-  const start = text.indexOf('#include "..." search starts here:');
-  const end = text.indexOf('End of search list.');
-  const dirs =
-    probe.status !== 0 || start < 0 || end < 0
-      ? undefined
-      : text
-          .slice(start, end)
-          .split('\n')
-          .map((l) => l.trim())
-          .filter((l) => l.startsWith('/'))
-          .map((l) => l.replace(/ \(framework directory\)$/, ''));
-  systemCache.set(key, dirs);
-  return dirs;
 }
