@@ -57,6 +57,51 @@ function pinSpec(name: string, version: string, kw: Dict, defaults: { min: strin
   return range ? `${name} ${range}` : name;
 }
 
+/** Reads a function's first argument, positional or by keyword, as a string; missing, an error names the function. */
+export function firstArgument(
+  file: string,
+): (args: unknown[], kw: Dict, key: string, fn: string, line: number) => string {
+  return (args, kw, key, fn, line) => {
+    const v = args[0] ?? kw[key];
+    if (v === undefined || v === null) {
+      throw recipeError('JINJA_TYPE', { file, line }, `${fn}() needs its '${key}' argument`);
+    }
+    return pyStr(v);
+  };
+}
+
+/** The version a variant pins a package to (`1.3 *` → `1.3`, `3.12.*` → `3.12`); undefined when it pins none. */
+export function variantVersion(variant: Record<string, string>, name: string): string | undefined {
+  return variant[name]?.split(/\s+/)[0]?.replace(/\.\*$/, '');
+}
+
+/**
+ * pin_subpackage(name, …), the same in both recipe formats but for the bounds: the bare name during the first
+ * pass, which only learns the outputs (and notes that a second pass matters), then `pin` of the named output.
+ */
+export function pinSubpackage(
+  ctx: FunctionContext,
+  key: string,
+  pin: (name: string, out: OutputPin, call: { args: unknown[]; kw: Dict; line: number }) => string,
+): Callable {
+  const arg = firstArgument(ctx.file);
+  return new Callable('pin_subpackage', (args, kw, line) => {
+    const name = arg(args, kw, key, 'pin_subpackage', line);
+    ctx.usedPins.value = true;
+    if (!ctx.outputs) return name;
+    const out = ctx.outputs.get(name);
+    if (!out) {
+      throw recipeError(
+        'PIN',
+        { file: ctx.file, line },
+        `pin_subpackage('${name}'): this recipe has no output named '${name}'`,
+        `outputs: ${[...ctx.outputs.keys()].join(', ')}`,
+      );
+    }
+    return pin(name, out, { args, kw, line });
+  });
+}
+
 /** The conda-build functions recipes call: compiler(), stdlib(), cdt(), pin_subpackage(), pin_compatible(). */
 export function condaFunctions(ctx: FunctionContext): Dict {
   const { target, variant } = ctx;
@@ -69,52 +114,34 @@ export function condaFunctions(ctx: FunctionContext): Dict {
         'it reads project files at render time; write the values into the recipe instead',
       );
     });
-  const arg = (args: unknown[], kw: Dict, i: number, key: string, fn: string, line: number): string => {
-    const v = args[i] ?? kw[key];
-    if (v === undefined || v === null) {
-      throw recipeError('JINJA_TYPE', { file: ctx.file, line }, `${fn}() needs its '${key}' argument`);
-    }
-    return pyStr(v);
-  };
+  const arg = firstArgument(ctx.file);
   const versioned = (name: string, version: string | undefined) => (version ? `${name} ${version}` : name);
   return {
     compiler: new Callable('compiler', (args, kw, line) => {
-      const lang = arg(args, kw, 0, 'language', 'compiler', line);
+      const lang = arg(args, kw, 'language', 'compiler', line);
       const name = variant[`${lang}_compiler`] ?? DEFAULT_COMPILERS[target.os][lang] ?? lang;
       return versioned(`${name}_${target.subdir}`, variant[`${lang}_compiler_version`]);
     }),
     stdlib: new Callable('stdlib', (args, kw, line) => {
-      const lang = arg(args, kw, 0, 'language', 'stdlib', line);
+      const lang = arg(args, kw, 'language', 'stdlib', line);
       const name = variant[`${lang}_stdlib`] ?? DEFAULT_STDLIB[target.os];
       return versioned(`${name}_${target.subdir}`, variant[`${lang}_stdlib_version`]);
     }),
     cdt: new Callable('cdt', (args, kw, line) => {
-      const pkg = arg(args, kw, 0, 'package_name', 'cdt', line);
+      const pkg = arg(args, kw, 'package_name', 'cdt', line);
       const cdtName = variant.cdt_name ?? 'cos7';
       const cdtArch = variant.cdt_arch ?? (target.arch === 'x86' ? 'i686' : target.arch);
       return `${pkg}-${cdtName}-${cdtArch}`;
     }),
-    pin_subpackage: new Callable('pin_subpackage', (args, kw, line) => {
-      const name = arg(args, kw, 0, 'subpackage_name', 'pin_subpackage', line);
-      ctx.usedPins.value = true;
-      if (!ctx.outputs) return name;
-      const out = ctx.outputs.get(name);
-      if (!out) {
-        throw recipeError(
-          'PIN',
-          { file: ctx.file, line },
-          `pin_subpackage('${name}'): this recipe has no output named '${name}'`,
-          `outputs: ${[...ctx.outputs.keys()].join(', ')}`,
-        );
-      }
+    pin_subpackage: pinSubpackage(ctx, 'subpackage_name', (name, out, { args, kw }) => {
       if (kw.exact === true || args[2] === true) return `${name} ${out.version} ${out.build}`;
       return pinSpec(name, out.version, { ...kw, max_pin: kw.max_pin ?? args[1] }, { min: 'x.x.x.x.x.x', max: 'x' });
     }),
     pin_compatible: new Callable('pin_compatible', (args, kw, line) => {
-      const name = arg(args, kw, 0, 'package_name', 'pin_compatible', line);
+      const name = arg(args, kw, 'package_name', 'pin_compatible', line);
       // Without solving the host environment, the version pinned in the variant config is the best we know;
       // with none, the bare name (what conda-build prints before it has solved).
-      const version = variant[name]?.split(/\s+/)[0]?.replace(/\.\*$/, '');
+      const version = variantVersion(variant, name);
       if (kw.lower_bound != null && kw.upper_bound != null) return pinSpec(name, '', kw, { min: 'x', max: 'x' });
       if (!version) return name;
       if (kw.exact === true) return `${name} ${version}`;

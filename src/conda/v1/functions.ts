@@ -1,5 +1,12 @@
 import { versionMatches } from '../builder/match.ts';
-import { condaFunctions, type FunctionContext, pinRange } from '../functions.ts';
+import {
+  condaFunctions,
+  type FunctionContext,
+  firstArgument,
+  pinRange,
+  pinSubpackage,
+  variantVersion,
+} from '../functions.ts';
 import { Callable, type Dict, pyStr } from '../jinja-values.ts';
 import { parsePlatform } from '../platform.ts';
 import { recipeError } from '../recipe-error.ts';
@@ -42,13 +49,7 @@ function pinned(name: string, version: string, kw: Dict, line: number, file: str
  */
 export function v1Functions(ctx: FunctionContext, env: Record<string, string | undefined>): Dict {
   const base = condaFunctions(ctx);
-  const name = (args: unknown[], kw: Dict, key: string, fn: string, line: number) => {
-    const v = args[0] ?? kw[key];
-    if (v === undefined || v === null) {
-      throw recipeError('JINJA_TYPE', { file: ctx.file, line }, `${fn}() needs its '${key}' argument`);
-    }
-    return pyStr(v);
-  };
+  const name = firstArgument(ctx.file);
   const platformIs = (fn: string, test: (p: ReturnType<typeof parsePlatform>) => boolean) =>
     new Callable(fn, (args, _kw, line) => {
       const subdir = args[0] === undefined ? ctx.target.subdir : pyStr(args[0]);
@@ -62,26 +63,14 @@ export function v1Functions(ctx: FunctionContext, env: Record<string, string | u
     compiler: base.compiler,
     stdlib: base.stdlib,
     cdt: base.cdt,
-    pin_subpackage: new Callable('pin_subpackage', (args, kw, line) => {
-      const pkg = name(args, kw, 'name', 'pin_subpackage', line);
-      ctx.usedPins.value = true;
-      if (!ctx.outputs) return pkg;
-      const out = ctx.outputs.get(pkg);
-      if (!out) {
-        throw recipeError(
-          'PIN',
-          { file: ctx.file, line },
-          `pin_subpackage('${pkg}'): this recipe has no output named '${pkg}'`,
-          `outputs: ${[...ctx.outputs.keys()].join(', ')}`,
-        );
-      }
+    pin_subpackage: pinSubpackage(ctx, 'name', (pkg, out, { kw, line }) => {
       if (kw.exact === true) return `${pkg} ${out.version} ${out.build}`;
       return pinned(pkg, out.version, kw, line, ctx.file);
     }),
     pin_compatible: new Callable('pin_compatible', (args, kw, line) => {
       const pkg = name(args, kw, 'name', 'pin_compatible', line);
       // The host environment is not solved at render time: the variant's pin is the version we know.
-      const version = ctx.variant[pkg]?.split(/\s+/)[0]?.replace(/\.\*$/, '');
+      const version = variantVersion(ctx.variant, pkg);
       if (!version) return pkg;
       return pinned(pkg, version, kw, line, ctx.file);
     }),
