@@ -8,16 +8,16 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
+  APT_TOOLS,
   type ArchiveServer,
   aptGet,
-  aptToolsInstalled,
   buildAptRepo,
   debsDownloaded,
   type FakePackage,
   startArchiveServer,
 } from '../test/apt-fixture.ts';
 import { canConnect, median, type Server, startAccelMirror, stop, waitUntil } from './servers.ts';
-import { fmt, sh } from './util.ts';
+import { fmt, has, sh } from './util.ts';
 
 const ACNG = '/usr/sbin/apt-cacher-ng';
 const MB = 2 ** 20;
@@ -75,8 +75,9 @@ interface Row {
 
 export async function benchApt(print: (line: string) => void): Promise<void> {
   print('## apt (`bench/apt.ts`)\n');
-  if (!aptToolsInstalled()) {
-    print('skipped: apt-get, apt-ftparchive, dpkg-deb, gpg or xz is not installed\n');
+  const missing = APT_TOOLS.filter((tool) => !has(tool));
+  if (missing.length > 0) {
+    print(`skipped: ${missing.join(', ')} not installed (bash scripts/setup.sh --test installs them)\n`);
     return;
   }
   if (!existsSync(ACNG)) {

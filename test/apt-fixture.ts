@@ -1,11 +1,11 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, createReadStream, readdirSync } from 'node:fs';
+import { createReadStream, readdirSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { cleanEnv } from './helpers.ts';
@@ -33,22 +33,8 @@ export interface AptRepoOptions {
   byHash?: boolean;
 }
 
-const TOOLS = ['apt-get', 'apt-ftparchive', 'dpkg-deb', 'gpg', 'gpgconf', 'xz'];
-
-/** Whether every program the apt fixtures run is on PATH (tests skip otherwise). */
-export function aptToolsInstalled(): boolean {
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  return TOOLS.every((tool) =>
-    dirs.some((d) => {
-      try {
-        accessSync(join(d, tool), constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    }),
-  );
-}
+/** Every program the apt fixtures run: a test that uses them takes `needsTools(...APT_TOOLS)`. */
+export const APT_TOOLS = ['apt-get', 'apt-ftparchive', 'dpkg-deb', 'gpg', 'gpgconf', 'xz'];
 
 /**
  * Builds a signed Debian-style archive in `dir`: pool/main/… with real .debs and dists/<suite>/ with

@@ -176,7 +176,9 @@ const TOOL_PACKAGES: Record<string, string> = {
   bazel: 'bazel-bootstrap',
   'apt-get': 'apt',
   'apt-ftparchive': 'apt-utils',
+  'dpkg-deb': 'dpkg',
   gpg: 'gnupg',
+  gpgconf: 'gnupg',
   xz: 'xz-utils',
   patch: 'patch',
   bzip2: 'bzip2',
@@ -185,6 +187,7 @@ const TOOL_PACKAGES: Record<string, string> = {
   zstd: 'zstd',
   unshare: 'util-linux',
   autoreconf: 'autoconf',
+  libtoolize: 'libtool',
   cmake: 'cmake',
   meson: 'meson',
   ninja: 'ninja-build',
@@ -209,7 +212,7 @@ export function onPath(tool: string): boolean {
 /**
  * Test options that skip, naming the tools and their packages, when a system tool is missing: a fresh machine
  * says what to install instead of failing. CI installs everything (scripts/setup.sh --test) and fails the run
- * when any test skips this way (.ci/run looks for "missing tool" in the report).
+ * when any test skips, this way or another, unless test/opt-in.txt lists it (.ci/run reads the report).
  */
 export function needsTools(...tools: string[]): { skip: string | false } {
   const missing = tools.filter((tool) => !onPath(tool));

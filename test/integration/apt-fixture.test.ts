@@ -4,16 +4,16 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import {
+  APT_TOOLS,
   type ArchiveServer,
   aptGet,
-  aptToolsInstalled,
   buildAptRepo,
   debsDownloaded,
   startArchiveServer,
 } from '../apt-fixture.ts';
-import { tempDir } from '../helpers.ts';
+import { needsTools, tempDir } from '../helpers.ts';
 
-const skip = aptToolsInstalled() ? false : 'apt-get/dpkg-deb/apt-ftparchive/gpg not installed';
+const skip = needsTools(...APT_TOOLS).skip;
 const SUITE = 'accel';
 
 async function archiveServer(t: TestContext, root: string): Promise<ArchiveServer> {

@@ -6,11 +6,11 @@ import { type TestContext, test } from 'node:test';
 import { listEpochs } from '../../src/mirror/apt/epochs.ts';
 import { parseRelease } from '../../src/mirror/apt/release.ts';
 import type { MirrorOptions } from '../../src/mirror/server.ts';
-import { aptGet, buildAptRepo, debsDownloaded, startArchiveServer } from '../apt-fixture.ts';
+import { APT_TOOLS, aptGet, buildAptRepo, debsDownloaded, startArchiveServer } from '../apt-fixture.ts';
 import { needsTools, sha256, tempDir } from '../helpers.ts';
 import { startTestMirror } from '../mirror-harness.ts';
 
-const skip = needsTools('apt-get', 'apt-ftparchive', 'dpkg-deb', 'gpg', 'gpgconf', 'xz').skip;
+const skip = needsTools(...APT_TOOLS).skip;
 const SUITE = 'accel';
 const STATE_A = [
   { name: 'accel-hello', version: '1.0', depends: 'accel-lib (>= 1.0)' },

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
@@ -10,7 +9,7 @@ import { type TestContext, test } from 'node:test';
 import { buildCacheCounters, CACHE_AC_NS, handleCacheRequest } from '../../src/mirror/cache-routes.ts';
 import { cacheToken, cacheTokenPath } from '../../src/mirror/cache-token.ts';
 import type { Digest } from '../../src/store/digest.ts';
-import { cleanEnv, runAccel, runCommand, sha256, tempDir, until } from '../helpers.ts';
+import { cleanEnv, needsTools, runAccel, runCommand, sha256, tempDir, until } from '../helpers.ts';
 import { CACHE_AUTH, startTestMirror } from '../mirror-harness.ts';
 
 interface Reply {
@@ -210,10 +209,8 @@ test('a PUT whose connection breaks mid-body stores nothing and keeps the previo
   assert.equal(m.store.info().blobs, 1, 'only the previous entry is stored');
 });
 
-const ccacheMissing = spawnSync('ccache', ['--version']).status !== 0 || spawnSync('gcc', ['--version']).status !== 0;
-
 test('real ccache: a result stored through accel is a remote hit for a fresh ccache directory', {
-  skip: ccacheMissing ? 'ccache not installed' : false,
+  ...needsTools('ccache', 'gcc'),
 }, async (t: TestContext) => {
   const m = await startTestMirror(t, { token: 'cc-token' });
   const dir = tempDir(t, 'accel-ccache-');

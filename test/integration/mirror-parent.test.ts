@@ -10,7 +10,7 @@ import { parseParent } from '../../src/mirror/parent.ts';
 import type { MirrorOptions } from '../../src/mirror/server.ts';
 import { URL_NS } from '../../src/mirror/url-ref.ts';
 import type { Digest } from '../../src/store/digest.ts';
-import { aptGet, buildAptRepo, debsDownloaded, startArchiveServer } from '../apt-fixture.ts';
+import { APT_TOOLS, aptGet, buildAptRepo, debsDownloaded, startArchiveServer } from '../apt-fixture.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
 import { failed, needsTools, runAccel, sha256, tempDir } from '../helpers.ts';
 import { serveCli, startTestMirror } from '../mirror-harness.ts';
@@ -221,7 +221,7 @@ test('accel mirror serve --parent: shown on the status page; a bad URL is a usag
   assert.match(served.stderr(), /parent http:\/\/127\.0\.0\.1:9/);
 });
 
-const skipApt = needsTools('apt-get', 'apt-ftparchive', 'dpkg-deb', 'gpg', 'gpgconf', 'xz').skip;
+const skipApt = needsTools(...APT_TOOLS).skip;
 const SUITE = 'accel';
 
 async function updateAndDownload(t: TestContext, sourcesList: string): Promise<string[]> {

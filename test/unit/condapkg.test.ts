@@ -9,7 +9,7 @@ import { stableJson } from '../../src/conda/pkg/types.ts';
 import { writeCondaPackage } from '../../src/conda/pkg/write.ts';
 import { readStoredZip, writeStoredZip } from '../../src/conda/pkg/zip.ts';
 import { binaryWithPrefix, fillPrefix, paddedPrefix } from '../condapkg-fixture.ts';
-import { sha256, tempDir } from '../helpers.ts';
+import { needsTools, sha256, tempDir } from '../helpers.ts';
 
 const TIMESTAMP = Date.UTC(2026, 10, 1, 12, 0, 0);
 
@@ -110,12 +110,7 @@ test('the same inputs give the same bytes, even after the files are written agai
   assert.deepEqual(readFileSync(first.path), readFileSync(second.path));
 });
 
-// CI installs all three (.ci/run); elsewhere the test says up front what it lacks.
-const missingReaders = ['unzip', 'zstd', 'tar'].filter((tool) => spawnSync(tool, ['--help']).error !== undefined);
-
-test('an independent reader (unzip, zstd, tar) opens the package', {
-  skip: missingReaders.length > 0 && `not installed: ${missingReaders.join(', ')}`,
-}, async (t) => {
+test('an independent reader (unzip, zstd, tar) opens the package', needsTools('unzip', 'zstd', 'tar'), async (t) => {
   const root = tempDir(t);
   const out = await build(root, join(root, 'out'));
   const list = spawnSync('unzip', ['-Z1', out.path], { encoding: 'utf8' });
