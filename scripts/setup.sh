@@ -55,7 +55,7 @@ packages=("${build_packages[@]}")
 if [ "$profile" = test ]; then packages+=("${test_packages[@]}"); fi
 
 # Ubuntu ships chromium only as a snap, which apt cannot install in a container: leave it out there (the one
-# test that renders the status page in it then skips, naming it).
+# test that renders the status page in it then skips, naming it: a skip .ci/run fails on, so CI needs Debian).
 if [ -r /etc/os-release ] && grep -qx 'ID=ubuntu' /etc/os-release; then
   keep=()
   for p in "${packages[@]}"; do [ "$p" = chromium ] || keep+=("$p"); done

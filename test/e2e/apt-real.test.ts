@@ -1,5 +1,5 @@
 // Opt-in (ACCEL_TEST_REAL_APT=1): the machine's own Debian archive, read from its apt sources, as upstream.
-// Downloads a few MB from the archive, so CI does not run it by default.
+// Downloads a few MB from the archive, so CI does not run it: test/opt-in.txt lists it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLog } from '../../src/core/log.ts';
