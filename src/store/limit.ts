@@ -106,10 +106,15 @@ export class SizeLimit {
       return;
     }
     this.#again = false;
-    this.#running = this.#pass().finally(() => {
-      this.#running = undefined;
-      if (this.#again) this.written();
-    });
+    this.#running = this.#pass()
+      .catch((err: Error) => {
+        // A closed store (the process is stopping) leaves its journal to the next start; anything else is said.
+        if (!this.#closed) this.#ctx.log.warn(`store gc: ${err.message}`);
+      })
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#again) this.written();
+      });
   }
 
   status(): SizeLimitStatus {
