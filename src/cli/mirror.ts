@@ -50,6 +50,7 @@ import { runService } from './service.ts';
 
 interface ServeFlags {
   port?: string;
+  grpcPort?: string;
   bind?: string;
   offline?: boolean;
   token?: string;
@@ -147,6 +148,10 @@ export function mirrorCommand(runner: Runner): Command {
     .description('serve the store over HTTP, fetching what it lacks from upstreams')
     .option('--port <port>', 'TCP port (default: config mirror.port, 8000; 0 picks a free one)')
     .option('--bind <address>', 'address to listen on (default: 127.0.0.1)')
+    .option(
+      '--grpc-port <port>',
+      "also serve gRPC here: REAPI CAS and action cache, Remote Asset Fetch (Bazel's remote downloader; mirror.grpcPort)",
+    )
     .option('--offline', 'never contact an upstream; a miss is 504')
     .option('--token <token>', 'require "Authorization: Bearer <token>" on every request')
     .addOption(
@@ -169,6 +174,11 @@ Routes:
         const config = g.config.mirror;
         const port = parsePort(flags.port ?? config.port, flags.port === undefined ? 'mirror.port' : '--port');
         const bind = parseBind(flags.bind ?? config.bind, flags.bind === undefined ? 'mirror.bind' : '--bind');
+        const grpcText = flags.grpcPort ?? config.grpcPort;
+        const grpcPort =
+          grpcText === ''
+            ? undefined
+            : parsePort(grpcText, flags.grpcPort === undefined ? 'mirror.grpcPort' : '--grpc-port');
         const token = flags.token ?? config.token;
         const parent = parseParent(
           flags.parent ?? config.parent,
@@ -180,6 +190,7 @@ Routes:
             log: g.log,
             port,
             bind,
+            grpcPort,
             offline: flags.offline === true,
             token,
             cacheToken: cacheToken(g.home),
@@ -209,7 +220,7 @@ Routes:
           const address = await server.listen();
           const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           g.log.info(
-            `mirror listening on http://${host}:${address.port}/ (${flags.offline ? 'offline' : 'online'}${parent ? `, parent ${parent.base}` : ''}, store ${store.home})`,
+            `mirror listening on http://${host}:${address.port}/${server.grpcPort() === undefined ? '' : ` and grpc://${host}:${server.grpcPort()}`} (${flags.offline ? 'offline' : 'online'}${parent ? `, parent ${parent.base}` : ''}, store ${store.home})`,
           );
           await runService(server);
           return server.context.stats;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { replaceFileSync } from './atomic-fs.ts';
+import { COMPILER_NAMES } from './compiler-names.ts';
 import { makeDirs } from './dirs.ts';
 import { AccelError, errnoCode } from './errors.ts';
 import { parseRemoteTiers, RemoteSpecProblem } from './remote-tiers.ts';
@@ -60,6 +61,11 @@ const MirrorSchema = z.strictObject({
     doc: 'where `accel mirror serve` listens (0: any free port)',
   }),
   bind: setting(z.string(), '127.0.0.1', { type: 'an address', flag: '--bind', doc: 'the address it listens on' }),
+  grpcPort: setting(z.union([port(), z.string().check(z.regex(/^\d{0,5}$/))]), '', {
+    type: `${PORT}, or empty`,
+    flag: '--grpc-port',
+    doc: 'where `accel mirror serve` also serves gRPC: the REAPI CAS and action cache and the Remote Asset API, for Bazel’s `--experimental_remote_downloader` and `--remote_cache` (same bind address and tokens; 0: any free port); empty: off',
+  }),
   token: setting(z.string(), '', {
     type: 'a string',
     flag: '--token',
@@ -217,7 +223,7 @@ const FarmSchema = z.strictObject({
     type: SECONDS,
     doc: 'seconds a worker’s lease on a job lasts without a heartbeat before another worker gets the job',
   }),
-  compilers: setting(strings(), ['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++'], {
+  compilers: setting(strings(), [...COMPILER_NAMES], {
     type: 'a list of compiler names',
     doc: 'compilers a worker runs (from its PATH) and the syncer accepts, with GNU cross compilers of them',
   }),

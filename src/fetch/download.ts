@@ -20,6 +20,13 @@ export interface DownloadOptions {
   onBytes?: (n: number) => void;
   /** An `Authorization` header for one origin (a parent mirror's token): sent on every hop to it, never elsewhere. */
   authorization?: { origin: string; value: string };
+  /** Headers a client asked to send to one origin (Bazel's http_header qualifiers): on every hop to it only. */
+  originHeaders?: OriginHeaders[];
+}
+
+export interface OriginHeaders {
+  origin: string;
+  headers: Record<string, string>;
 }
 
 /** What the upstream said, known as soon as a response head arrived. */
@@ -231,9 +238,15 @@ export class Download {
     for (let hop = 0; ; hop++) {
       const upstream = await resolveUpstream(current, options.allow);
       const auth = options.authorization;
+      const extra = (options.originHeaders ?? []).filter((h) => h.origin === upstream.url.origin);
       const response = await requestUpstream({
         upstream,
-        headers: auth && upstream.url.origin === auth.origin ? { ...headers, authorization: auth.value } : headers,
+        headers: Object.assign(
+          {},
+          ...extra.map((h) => h.headers),
+          headers,
+          auth && upstream.url.origin === auth.origin ? { authorization: auth.value } : {},
+        ),
         stallMs: options.stallMs,
         userAgent: options.userAgent,
       });

@@ -39,7 +39,7 @@ export class Fetcher {
   /** The running download for `key`, or a new one over `candidates`. */
   fetch(
     key: string,
-    request: Pick<DownloadOptions, 'candidates' | 'expected' | 'conditional'>,
+    request: Pick<DownloadOptions, 'candidates' | 'expected' | 'conditional' | 'originHeaders'>,
     /** Runs once the blob is stored, before later requests stop joining this download: record the ref here. */
     onStored?: (info: BlobInfo, head: DownloadHead) => void,
   ): { download: Download; joined: boolean } {

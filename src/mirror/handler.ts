@@ -47,7 +47,7 @@ export interface MirrorContext {
 const MAX_URL_LENGTH = 8192;
 
 /** What a request asks for once routed: the ref key, the upstream URLs to try, and a pinned digest. */
-interface Wanted {
+export interface Wanted {
   key: string;
   candidates: string[];
   pinned?: Digest;
@@ -58,7 +58,7 @@ interface Wanted {
 }
 
 /** The URLs a miss is fetched from: the parent's when there is one, else the upstreams. */
-function sourcesOf(ctx: MirrorContext, wanted: Wanted): string[] {
+export function sourcesOf(ctx: MirrorContext, wanted: Wanted): string[] {
   return ctx.parent && wanted.viaParent ? wanted.viaParent : wanted.candidates;
 }
 
@@ -101,7 +101,7 @@ export async function handleRequest(ctx: MirrorContext, req: IncomingMessage, re
   }
 }
 
-function direct(ctx: MirrorContext, url: string): Wanted {
+export function direct(ctx: MirrorContext, url: string): Wanted {
   const { rest, pinned } = takePin(url);
   if (!ctx.parent) return { key: rest, candidates: [rest], pinned };
   return {
@@ -211,7 +211,7 @@ async function serveWanted(ctx: MirrorContext, req: IncomingMessage, res: Server
  * workspace's `http://host/x` arrives as `/https/host/x`, while `mirror prefetch`/`import` stored it under
  * `http://`; with the content pinned, the scheme it came over does not matter. Unpinned copies never cross.
  */
-function pinnedTwin(ctx: MirrorContext, wanted: Wanted): { digest: Digest; contentType?: string } | undefined {
+export function pinnedTwin(ctx: MirrorContext, wanted: Wanted): { digest: Digest; contentType?: string } | undefined {
   if (!wanted.key.startsWith('https://')) return undefined;
   const ref = ctx.store.refs.get(URL_NS, `http://${wanted.key.slice('https://'.length)}`);
   const meta = ref?.meta as UrlMeta | undefined;
@@ -272,7 +272,7 @@ async function revalidate(
 }
 
 /** Follows a download for the status page: what it fetched, or why it failed. */
-function watch(ctx: MirrorContext, download: Download, url: string, joined: boolean): void {
+export function watch(ctx: MirrorContext, download: Download, url: string, joined: boolean): void {
   if (joined) return;
   const started = performance.now();
   download.done.then(
@@ -361,12 +361,12 @@ async function streamDownload(
 }
 
 /** Keeps an upstream's 404/410 (see MissingMeta); a later 200 for the URL forgets it. */
-async function rememberMissing(ctx: MirrorContext, wanted: Wanted, status: 404 | 410): Promise<void> {
+export async function rememberMissing(ctx: MirrorContext, wanted: Wanted, status: 404 | 410): Promise<void> {
   const answer = await ctx.store.putBuffer(Buffer.from(`${status}\n`));
   ctx.store.refs.set(MISSING_NS, wanted.key, answer.digest, { status, at: ctx.now() } satisfies MissingMeta);
 }
 
-function recordRef(ctx: MirrorContext, wanted: Wanted, info: BlobInfo, head: DownloadHead): void {
+export function recordRef(ctx: MirrorContext, wanted: Wanted, info: BlobInfo, head: DownloadHead): void {
   ctx.store.refs.delete(MISSING_NS, wanted.key);
   const body = head.kind === 'body' ? head : undefined;
   const meta: UrlMeta = {
@@ -381,7 +381,7 @@ function recordRef(ctx: MirrorContext, wanted: Wanted, info: BlobInfo, head: Dow
   if (meta.immutable) linkFront(ctx.store, wanted.key, info.digest);
 }
 
-function upstreamName(ctx: MirrorContext): string {
+export function upstreamName(ctx: MirrorContext): string {
   return ctx.parent ? `the parent mirror ${ctx.parent.base}` : 'upstream';
 }
 
@@ -418,13 +418,13 @@ function sendError(ctx: MirrorContext, res: ServerResponse, status: number, mess
 }
 
 /** A write to the shared build cache carries the cache token (or the mirror's own token, which gates all). */
-function mayWriteCache(ctx: MirrorContext, authorization: string | undefined): boolean {
+export function mayWriteCache(ctx: MirrorContext, authorization: string | undefined): boolean {
   const offered = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
   if (offered === undefined) return false;
   return [ctx.cacheToken, ctx.token].some((t) => t !== '' && safeEqual(t, offered));
 }
 
-function safeEqual(a: string, b: string): boolean {
+export function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);

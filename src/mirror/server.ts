@@ -12,6 +12,7 @@ import { listenError } from '../net/server.ts';
 import type { Store } from '../store/store.ts';
 import { AptArchive } from './apt/archive.ts';
 import { freshnessPolicy } from './freshness.ts';
+import { createMirrorGrpcServer, type MirrorGrpcServer } from './grpc/server.ts';
 import { handleRequest, type MirrorContext } from './handler.ts';
 import type { Parent } from './parent.ts';
 import { newStats } from './stats.ts';
@@ -21,6 +22,8 @@ export interface MirrorOptions {
   log: Log;
   port: number;
   bind: string;
+  /** Also serve gRPC (REAPI CAS and action cache, Remote Asset Fetch) on this port; undefined: off. */
+  grpcPort?: number;
   offline: boolean;
   token: string;
   /** Bearer token a write to the build cache needs (`mirror.token` also does); see cache-token.ts. */
@@ -48,6 +51,8 @@ export interface MirrorOptions {
 export interface MirrorServer {
   listen(): Promise<AddressInfo>;
   address(): AddressInfo;
+  /** The gRPC port once listening; undefined when gRPC is off. */
+  grpcPort(): number | undefined;
   /** Stops accepting, ends open connections (keep-alive ones included) and resolves when closed. */
   close(): Promise<void>;
   readonly context: MirrorContext;
@@ -106,22 +111,37 @@ export function createMirrorServer(options: MirrorOptions): MirrorServer {
   // A PUT of a large blob may take a while to arrive; headers may not.
   server.requestTimeout = 10 * 60_000;
   const connections = guardConnections(server, limits);
+  const grpc: MirrorGrpcServer | undefined =
+    options.grpcPort === undefined
+      ? undefined
+      : createMirrorGrpcServer({ context, log: options.log, bind: options.bind, port: options.grpcPort });
   return {
     context,
-    listen: () =>
-      new Promise((resolve, reject) => {
+    listen: async () => {
+      const address = await new Promise<AddressInfo>((resolve, reject) => {
         const failed = (err: unknown) => reject(listenError(err, options.bind, options.port));
         server.once('error', failed);
         server.listen(options.port, options.bind, () => {
           server.off('error', failed);
           resolve(server.address() as AddressInfo);
         });
-      }),
+      });
+      try {
+        await grpc?.listen();
+      } catch (err) {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        throw err;
+      }
+      return address;
+    },
     address: () => server.address() as AddressInfo,
+    grpcPort: () => grpc?.port(),
     // Downloads in flight are stopped and settled before close() resolves, so the caller may close the store.
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const grpcClosed = grpc?.close();
       await fetcher.close();
+      await grpcClosed;
       connections.closeAll();
       await closed;
     },
