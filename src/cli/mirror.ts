@@ -19,6 +19,7 @@ import {
   unpinSuite,
 } from '../mirror/apt/epochs.ts';
 import { aptClientConfig, readMachineSources } from '../mirror/apt/sources.ts';
+import { bazelGrpcConfig, mirrorGrpcUrl, writeBazelGrpcConfig } from '../mirror/bazel-grpc-config.ts';
 import { cacheToken } from '../mirror/cache-token.ts';
 import {
   buildCacheConfig,
@@ -134,6 +135,21 @@ async function nginxConfig(g: Globals, url: string | undefined, listen: string, 
     return dataResult({ file, ...linked }, () => `wrote ${file}\nreload nginx: nginx -s reload`);
   }
   return dataResult({ site, ...linked }, () => site.trimEnd());
+}
+
+/** `mirror config bazel --grpc`: the .bazelrc lines for the remote downloader and cache, printed or written. */
+function bazelGrpc(g: Globals, tool: string, flags: { write?: string; grpcUrl?: string }) {
+  if (tool !== 'bazel') throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--grpc is for bazel only', { exitCode: 2 });
+  const { bind, grpcPort, token } = g.config.mirror;
+  const url = mirrorGrpcUrl(flags.grpcUrl, bind, grpcPort);
+  // The mirror's own token opens everything; without one, the cache token is what writes need.
+  const header = token || cacheToken(g.home);
+  if (flags.write !== undefined) {
+    const written = writeBazelGrpcConfig(flags.write, url, header);
+    return dataResult(written, () => `updated ${written.bazelrc}`);
+  }
+  const config = bazelGrpcConfig(url, header);
+  return dataResult(config, () => formatClientConfig(config).trimEnd());
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -316,6 +332,11 @@ Routes:
       'bazel: write accel-downloader.cfg and the .bazelrc line into this workspace; nginx: write the site to this file',
     )
     .option('--listen <address>', 'nginx only: what nginx listens on (default: 127.0.0.1:8080)')
+    .option('--grpc', "bazel only: use the mirror's gRPC port (remote downloader and remote cache) instead")
+    .option(
+      '--grpc-url <url>',
+      'with --grpc: the port as Bazel reaches it (default: grpc://<mirror.bind>:<mirror.grpcPort>)',
+    )
     .option('--save', 'apt only: merge the remaps into $ACCEL_HOME/config.json, keeping its other settings')
     .option(
       '--workspace <file>',
@@ -334,8 +355,11 @@ Routes:
             save?: boolean;
             workspace?: string[];
             listen?: string;
+            grpc?: boolean;
+            grpcUrl?: string;
           },
         ) => {
+          if (flags.grpc) return bazelGrpc(g, tool, flags);
           if (tool === 'apt') return aptConfig(g, flags.url, flags.save === true);
           if (tool === 'nginx') return nginxConfig(g, flags.url, flags.listen ?? '127.0.0.1:8080', flags.write);
           if (flags.save) throw new AccelError('ACCEL_USAGE_BAD_TOOL', '--save is for apt only', { exitCode: 2 });

@@ -363,7 +363,7 @@ function writeFileReplacing(target: string, content: string): void {
 }
 
 /** Appends `comment` and `line` to `path` unless a line equal to `line` is already there. */
-function appendLineOnce(path: string, line: string, comment: string): void {
+export function appendLineOnce(path: string, line: string, comment: string): void {
   let existing = '';
   try {
     existing = readFileSync(path, 'utf8');
