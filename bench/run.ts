@@ -7,6 +7,7 @@ import { benchCondaPkg } from './condapkg.ts';
 import { benchFarm } from './farm.ts';
 import { benchFarmPolicy } from './farm-policy.ts';
 import { benchMirror, benchMirrorVerify } from './mirror.ts';
+import { benchMirrorGrpc } from './mirror-grpc.ts';
 import { benchStartup } from './startup.ts';
 import { benchStore } from './store.ts';
 import { benchStoreMonth } from './store-month.ts';
@@ -20,6 +21,7 @@ if (!only || only === 'store' || only === 'store-month') await benchStoreMonth(p
 if (!only || only === 'startup') await benchStartup(print);
 if (!only || only === 'mirror') await benchMirror(print);
 if (only === 'mirror-verify') await benchMirrorVerify(print);
+if (!only || only === 'mirror-grpc') await benchMirrorGrpc(print);
 if (!only || only === 'apt') await benchApt(print);
 if (!only || only === 'cc') await benchCc(print);
 if (!only || only === 'farm') await benchFarm(print);
