@@ -8,21 +8,12 @@ import {
   type BlobInfo,
   type BlobReader,
   type BlobWriter,
-  copyBlob,
-  createBlobWriter,
-  openBlob,
-  openBlobFile,
   type PutOptions,
-  putBuffer,
-  putFd,
-  putFile,
-  putStream,
   quarantineCorrupt,
-  readBlob,
-  readBlobChecked,
   statBlob,
-  verifyOpenBlob,
 } from './cas.ts';
+import { copyBlob, openBlob, openBlobFile, readBlob, readBlobChecked, verifyOpenBlob } from './cas-read.ts';
+import { createBlobWriter, putBuffer, putFd, putFile, putStream } from './cas-write.ts';
 import { Counters, StatCache } from './cc-tables.ts';
 import { prepareBlobStatements, type StoreContext } from './context.ts';
 import { openDb, SCHEMA_VERSION } from './db.ts';
