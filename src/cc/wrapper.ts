@@ -1,8 +1,9 @@
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type Compile, classify } from '../compiler/args.ts';
-import { compilerIdentity, compilerVersion, resolveCompiler } from '../compiler/compiler-identity.ts';
+import { compilerIdentity, resolveCompiler } from '../compiler/compiler-identity.ts';
 import { parseDepFile } from '../compiler/depfile.ts';
+import { cachedCompilerVersion } from '../compiler/facts.ts';
 import { type CompileFn, type CompilerRun, runCompiler } from '../compiler/run.ts';
 import { tempName } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
@@ -115,7 +116,7 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
   if (source.timeMacros) return passthrough('__DATE__ or __TIME__ in the source');
 
   const identity = compilerIdentity(compilerPath);
-  const version = await cachedVersion(store, identity);
+  const version = await cachedCompilerVersion(store, identity);
   const key = directKey({ compile, identity, compilerVersion: version, source: source.digest, cwd, env });
 
   const hit = findResult(store, key, cwd, hasher);
@@ -244,15 +245,4 @@ function learnEntry(
     }
   }
   return { includes, absent: [...absent] };
-}
-
-/** `-dumpversion`/`-dumpmachine`, asked once per compiler identity and kept in the index. */
-async function cachedVersion(store: Store, identity: { path: string; size: number; mtimeMs: number }) {
-  const key = `${identity.path}:${identity.size}:${identity.mtimeMs}`;
-  const known = store.refs.get('cc-compiler', key)?.meta as { version: string; machine: string } | undefined;
-  if (known) return known;
-  const version = compilerVersion(identity.path);
-  const info = await store.putBuffer(Buffer.from(JSON.stringify(version)));
-  store.refs.set('cc-compiler', key, info.digest, version);
-  return version;
 }

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
 import { AccelError } from '../core/errors.ts';
@@ -47,12 +46,6 @@ export function compilerIdentity(path: string): CompilerIdentity {
   const real = realpathSync(path);
   const st = statSync(real);
   return { path: real, size: st.size, mtimeMs: Math.floor(st.mtimeMs) };
-}
-
-/** `-dumpversion` and `-dumpmachine`, asked once per identity (the caller caches them in the index). */
-export function compilerVersion(path: string): { version: string; machine: string } {
-  const ask = (flag: string) => spawnSync(path, [flag], { encoding: 'utf8', timeout: 10_000 }).stdout?.trim() ?? '';
-  return { version: ask('-dumpversion'), machine: ask('-dumpmachine') };
 }
 
 export const COMPILER_NAMES = ['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++'];
