@@ -1,7 +1,7 @@
 import { readlinkSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMPILER_NAMES } from '../compiler/compiler-identity.ts';
 import { tempName } from '../core/atomic-fs.ts';
+import { COMPILER_NAMES } from '../core/compiler-names.ts';
 import { makeDirs } from '../core/dirs.ts';
 
 /**

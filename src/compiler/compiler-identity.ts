@@ -1,5 +1,6 @@
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
+import { COMPILER_NAMES } from '../core/compiler-names.ts';
 import { AccelError } from '../core/errors.ts';
 
 /** Which compiler binary this is: the file itself, by path, size and mtime (ccache's default "mtime" check). */
@@ -47,8 +48,6 @@ export function compilerIdentity(path: string): CompilerIdentity {
   const st = statSync(real);
   return { path: real, size: st.size, mtimeMs: Math.floor(st.mtimeMs) };
 }
-
-export const COMPILER_NAMES = ['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++'];
 
 export function isCompilerName(name: string): boolean {
   const base = basename(name);
