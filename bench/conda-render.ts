@@ -7,7 +7,8 @@ import { performance } from 'node:perf_hooks';
 import { bundleAccel } from '../build/bundle.ts';
 import { planBuilds } from '../src/conda/plan.ts';
 import { loadRecipe } from '../src/conda/recipe.ts';
-import { type RenderOptions, renderRecipe } from '../src/conda/render.ts';
+import { renderRecipe } from '../src/conda/render.ts';
+import type { RenderOptions } from '../src/conda/render-variants.ts';
 import { fmt, medianMs, sh } from './util.ts';
 
 const MAIN = resolve(import.meta.dirname, '..', 'src', 'main.ts');

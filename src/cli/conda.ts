@@ -4,8 +4,9 @@ import { type BuildPlan, planBuilds, planDot, planText } from '../conda/plan.ts'
 import { hostSubdir } from '../conda/platform.ts';
 import { loadRecipe, type Recipe } from '../conda/recipe.ts';
 import type { OutputRecord } from '../conda/record.ts';
-import { type RenderedRecipe, type RenderOptions, renderRecipe } from '../conda/render.ts';
+import { renderRecipe } from '../conda/render.ts';
 import { renderFeedstocks } from '../conda/render-set.ts';
+import type { RenderedRecipe, RenderOptions } from '../conda/render-variants.ts';
 import { AccelError } from '../core/errors.ts';
 import { condaBuildCommand, condaBuildsCommand } from './conda-build.ts';
 import { condaIndexCommand } from './conda-index.ts';

@@ -132,3 +132,8 @@ export const TOOLCHAIN_RUNTIME: ReadonlySet<string> = new Set([
 export function isMachineTool(name: string): boolean {
   return Object.hasOwn(MACHINE_TOOLS, name);
 }
+
+/** conda-forge's compiler and stdlib packages are named `<compiler>_<subdir>` (`gcc_linux-aarch64`). */
+export function isCompilerPackage(name: string): boolean {
+  return /_(linux|osx|win)-[a-z0-9]+$/.test(name);
+}

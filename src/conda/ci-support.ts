@@ -1,7 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Recipe } from './recipe.ts';
-import { type RenderedRecipe, type RenderOptions, renderRecipe } from './render.ts';
+import { renderRecipe } from './render.ts';
+import type { RenderedRecipe, RenderOptions } from './render-variants.ts';
 
 /**
  * A feedstock's `.ci_support/<platform>_*.yaml` files: the variant configs conda-smithy wrote, already merged

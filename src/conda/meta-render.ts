@@ -1,15 +1,10 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { fsError } from '../core/errors.ts';
-import { isMachineTool, TOOLCHAIN_RUNTIME } from './build-tools.ts';
-import { condaFunctions, type FunctionContext, type OutputPin } from './functions.ts';
+import { condaFunctions } from './functions.ts';
 import { Evaluator } from './jinja-eval.ts';
 import { type Node, parseTemplate } from './jinja-parse.ts';
 import { type Dict, isDict } from './jinja-values.ts';
-import { type Platform, parsePlatform, platformNames } from './platform.ts';
+import { type Platform, platformNames } from './platform.ts';
 import type { Recipe } from './recipe.ts';
-import { usedVariables } from './recipe.ts';
 import { recipeError } from './recipe-error.ts';
 import {
   asBool,
@@ -25,158 +20,84 @@ import {
   specName,
   where,
 } from './record.ts';
+import {
+  buildString,
+  pinFromVariant,
+  type RenderedRecipe,
+  type RenderOptions,
+  renderVariants,
+  renderWithPins,
+  variantHash,
+} from './render-variants.ts';
 import { applySelectors } from './selectors.ts';
-import { renderV1 } from './v1/render.ts';
-import { addVariantFile, emptyConfig, expandVariants, firstValues, type VariantConfig, yamlError } from './variants.ts';
-
-export interface RenderOptions {
-  targetPlatform: string;
-  buildPlatform: string;
-  /** conda_build_config.yaml files applied over the recipe's own, later ones winning (conda-build's `-m`). */
-  variantFiles: string[];
-  /** What `environ[...]` sees. */
-  env: Record<string, string | undefined>;
-}
-
-/** A recipe rendered for every variant: its packages, and the requirements of the recipe's own build. */
-export interface RenderedRecipe {
-  feedstock: string;
-  metaFile: string;
-  records: OutputRecord[];
-  /**
-   * Package names needed to build anything in this recipe (top-level and per-output build and host), from
-   * the channel: build tools, compilers and the toolchain's runtime are not among them.
-   */
-  buildRequires: string[];
-  /** Build requirements the build machine provides: tools (make, cmake, …) and compilers. */
-  machineRequires: string[];
-  /** What the recipe asks for that accel accepts but does not do (a v1 recipe's dynamic_linking checks). */
-  warnings: string[];
-}
+import { yamlError } from './variants.ts';
 
 /**
- * Renders a recipe like conda-build: variant configs → used keys → per variant: selectors, Jinja, YAML,
- * records. Recipes that call pin_subpackage or use PKG_* render up to three times per variant, since those
- * need the outputs' versions and build strings, which only a render tells.
+ * Renders a meta.yaml like conda-build: per variant, selectors, Jinja, YAML, records. Recipes that call
+ * pin_subpackage or use PKG_* render up to three times per variant, since those need the outputs' versions and
+ * build strings, which only a render tells.
  */
-export function renderRecipe(recipe: Recipe, options: RenderOptions): RenderedRecipe {
-  if (recipe.format === 'v1') return renderV1(recipe, options);
-  const target = parsePlatform(options.targetPlatform);
-  const build = parsePlatform(options.buildPlatform);
-  const config = loadConfig(recipe, options, target, build);
-  const used = usedVariables(recipe, config.values.keys());
-  used.delete('target_platform');
-  const base = firstValues(config);
-  const records: OutputRecord[] = [];
-  const buildRequires = new Set<string>();
-  const tools = new Set<string>();
-  const dists = new Set<string>();
+export function renderMeta(recipe: Recipe, options: RenderOptions): RenderedRecipe {
   const templates = new Map<string, Node[]>();
   const src: RecipeText = { file: recipe.metaFile, text: recipe.metaText };
-  for (const variant of expandVariants(config, used)) {
-    const all: Record<string, string> = { ...base, ...variant, target_platform: target.subdir };
-    const names = platformNames(target, build, all);
-    const selected = applySelectors(recipe.metaText, recipe.metaFile, names);
-    let nodes = templates.get(selected);
-    if (!nodes) {
-      nodes = parseTemplate(selected, recipe.metaFile);
-      templates.set(selected, nodes);
-    }
-    const ctx: FunctionContext = {
-      file: recipe.metaFile,
-      target,
-      variant: all,
-      outputs: undefined,
-      usedPins: { value: false },
-    };
-    // conda-build's placeholders for what only a first render can tell.
-    let pkg: Dict = {
-      PKG_NAME: '',
-      PKG_VERSION: '',
-      PKG_BUILDNUM: '',
-      PKG_HASH: '1234567',
-      PKG_BUILD_STRING: 'placeholder',
-    };
-    const render = () => {
-      const globals: Dict = {
-        ...names,
-        ...buildVariables(recipe, target, all),
-        ...pkg,
-        ...condaFunctions(ctx),
-        environ: { ...options.env },
-        os: { environ: options.env },
-      };
-      const rendered = new Evaluator(recipe.metaFile, globals).render(nodes);
-      return { meta: parseMeta(rendered.text, recipe.metaFile, rendered.lines), lines: rendered.lines };
-    };
-    let { meta } = render();
-    if (asBool(asDict(meta.build, src, 'build').skip)) continue;
-    const usedValues = Object.fromEntries([...used].sort().map((k) => [k, all[k] as string]));
-    let outputs = outputsOf(meta, recipe, target, usedValues);
-    // pin_subpackage needs the outputs' versions and build strings, PKG_* the package's: both are known only
-    // after a render, so such recipes render again, until the build strings stop changing (a build string
-    // made from PKG_HASH changes once: placeholder, then the hash).
-    if (ctx.usedPins.value || recipe.metaText.includes('PKG_')) {
-      for (let pass = 0; pass < 2; pass++) {
-        ctx.outputs = new Map<string, OutputPin>(
-          outputs.map((o) => [o.name, { version: o.version, build: o.build_string }]),
-        );
-        const p = asDict(meta.package, src, 'package');
-        pkg = {
-          PKG_NAME: p.name ?? '',
-          PKG_VERSION: p.version ?? '',
-          PKG_BUILDNUM: String(asInt(asDict(meta.build, src, 'build').number, src, 'build/number')),
-          PKG_HASH: variantHash({ ...usedValues, target_platform: target.subdir }).slice(1),
-          PKG_BUILD_STRING: outputs[0]?.build_string ?? '',
-        };
-        ({ meta } = render());
-        const next = outputsOf(meta, recipe, target, usedValues);
-        const same =
-          next.length === outputs.length && next.every((o, i) => o.build_string === outputs[i]?.build_string);
-        outputs = next;
-        if (same) break;
-      }
-    }
-    for (const record of outputs.filter((o) => !skippedOutputs.has(o))) {
-      for (const spec of record.requirements.build) addBuildSide(spec, buildRequires, tools);
-      for (const spec of record.requirements.host) addHostSide(spec, buildRequires);
-      // Variants that make the same package (a noarch: python recipe over three pythons) build it once, like
-      // conda-build, which keeps the first.
-      const dist = `${record.subdir}/${record.name}-${record.version}-${record.build_string}`;
-      if (dists.has(dist)) continue;
-      dists.add(dist);
-      records.push(record);
-    }
-    const top = asDict(meta.requirements, src, 'requirements');
-    for (const spec of asList(top.build, src, 'requirements/build')) addBuildSide(spec, buildRequires, tools);
-    for (const spec of asList(top.host, src, 'requirements/host')) addHostSide(spec, buildRequires);
-  }
-  return {
-    feedstock: recipe.feedstock,
-    metaFile: recipe.metaFile,
-    records,
-    buildRequires: [...buildRequires].sort(),
-    machineRequires: [...tools].sort(),
+  return renderVariants({
+    recipe,
+    options,
     warnings: [],
-  };
-}
-
-/** conda-forge's compiler and stdlib packages are named `<compiler>_<subdir>` (`gcc_linux-aarch64`). */
-export function isCompilerPackage(name: string): boolean {
-  return /_(linux|osx|win)-[a-z0-9]+$/.test(name);
-}
-
-/** A build requirement: a package the set must provide, or a tool or compiler the build machine provides. */
-export function addBuildSide(spec: string, packages: Set<string>, machine: Set<string>): void {
-  const name = specName(spec);
-  if (isMachineTool(name) || isCompilerPackage(name)) machine.add(name);
-  else packages.add(name);
-}
-
-/** A host requirement: a package of the set, except the toolchain's runtime (libgcc, libstdcxx). */
-export function addHostSide(spec: string, packages: Set<string>): void {
-  const name = specName(spec);
-  if (!TOOLCHAIN_RUNTIME.has(name)) packages.add(name);
+    render: ({ target, build, all, usedValues, ctx }) => {
+      const names = platformNames(target, build, all);
+      const selected = applySelectors(recipe.metaText, recipe.metaFile, names);
+      let nodes = templates.get(selected);
+      if (!nodes) {
+        nodes = parseTemplate(selected, recipe.metaFile);
+        templates.set(selected, nodes);
+      }
+      // conda-build's placeholders for what only a first render can tell.
+      let pkg: Dict = {
+        PKG_NAME: '',
+        PKG_VERSION: '',
+        PKG_BUILDNUM: '',
+        PKG_HASH: '1234567',
+        PKG_BUILD_STRING: 'placeholder',
+      };
+      const render = () => {
+        const globals: Dict = {
+          ...names,
+          ...buildVariables(recipe, target, all),
+          ...pkg,
+          ...condaFunctions(ctx),
+          environ: { ...options.env },
+          os: { environ: options.env },
+        };
+        const rendered = new Evaluator(recipe.metaFile, globals).render(nodes);
+        return parseMeta(rendered.text, recipe.metaFile, rendered.lines);
+      };
+      let meta = render();
+      if (asBool(asDict(meta.build, src, 'build').skip)) return null;
+      let outputs = outputsOf(meta, recipe, target, usedValues);
+      // PKG_* are the package's: like the outputs' pins, only a render tells them.
+      if (ctx.usedPins.value || recipe.metaText.includes('PKG_')) {
+        outputs = renderWithPins(ctx, outputs, 2, (previous) => {
+          const p = asDict(meta.package, src, 'package');
+          pkg = {
+            PKG_NAME: p.name ?? '',
+            PKG_VERSION: p.version ?? '',
+            PKG_BUILDNUM: String(asInt(asDict(meta.build, src, 'build').number, src, 'build/number')),
+            PKG_HASH: variantHash({ ...usedValues, target_platform: target.subdir }).slice(1),
+            PKG_BUILD_STRING: previous[0]?.build_string ?? '',
+          };
+          meta = render();
+          return outputsOf(meta, recipe, target, usedValues);
+        });
+      }
+      const top = asDict(meta.requirements, src, 'requirements');
+      return {
+        records: outputs.filter((o) => !skippedOutputs.has(o)),
+        build: asList(top.build, src, 'requirements/build'),
+        host: asList(top.host, src, 'requirements/host'),
+      };
+    },
+  });
 }
 
 /**
@@ -206,26 +127,6 @@ function buildVariables(recipe: Recipe, target: Platform, variant: Record<string
   return vars;
 }
 
-export function loadConfig(recipe: Recipe, options: RenderOptions, target: Platform, build: Platform): VariantConfig {
-  const config = emptyConfig();
-  const names = platformNames(target, build, {});
-  // The recipe's own file first, then the given ones, which win (conda-build's `-m`): a feedstock's
-  // .ci_support/<variant>.yaml then selects exactly that variant.
-  if (recipe.configFile && recipe.configText !== undefined) {
-    addVariantFile(config, recipe.configFile, recipe.configText, names);
-  }
-  for (const file of options.variantFiles) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw fsError(err, 'reading variant config', file);
-    }
-    addVariantFile(config, file, text, names);
-  }
-  return config;
-}
-
 function parseMeta(text: string, file: string, lines: number[]): Dict {
   let doc: unknown;
   try {
@@ -238,32 +139,6 @@ function parseMeta(text: string, file: string, lines: number[]): Dict {
   if (!isDict(doc))
     throw recipeError('RECIPE', { file, line: 1 }, 'meta.yaml must be a mapping (package:, source:, …)');
   return doc;
-}
-
-/** conda-build's hash: SHA-1 over the sorted JSON of the variant values a package depends on, 7 hex digits. */
-export function variantHash(values: Record<string, string>): string {
-  const sorted = Object.keys(values)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}: ${JSON.stringify(values[k])}`);
-  return `h${createHash('sha1')
-    .update(`{${sorted.join(', ')}}`)
-    .digest('hex')
-    .slice(0, 7)}`;
-}
-
-export interface BuildStringInput {
-  noarch: string | null;
-  number: number;
-  values: Record<string, string>;
-  target: Platform;
-  /** Whether the package itself builds against python (then `py311` leads its build string). */
-  usesPython: boolean;
-}
-
-export function buildString({ noarch, number, values, target, usesPython }: BuildStringInput): string {
-  if (noarch) return `${noarch === 'python' ? 'py' : ''}${variantHash({})}_${number}`;
-  const py = usesPython && values.python ? `py${values.python.replace(/^(\d+)\.(\d+).*$/, '$1$2')}` : '';
-  return `${py}${variantHash({ ...values, target_platform: target.subdir })}_${number}`;
 }
 
 function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<string, string>): OutputRecord[] {
@@ -359,11 +234,6 @@ function filesOf(v: unknown, file: RecipeText): { files: string[]; files_exclude
     return { files: asList(v.include, file, 'files/include'), files_exclude: asList(v.exclude, file, 'files/exclude') };
   }
   return { files: asList(v, file, 'outputs/files'), files_exclude: [] };
-}
-
-/** A bare host requirement named like a variant key takes that key's value (`zlib` → `zlib 1.3`). */
-function pinFromVariant(specs: string[], used: Record<string, string>): string[] {
-  return specs.map((s) => (/\s/.test(s) || used[s] === undefined ? s : `${s} ${used[s]}`));
 }
 
 /** The recipe's own build script in a split recipe: build/script, else build.sh; null when it has neither. */

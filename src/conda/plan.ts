@@ -1,7 +1,7 @@
-import { isMachineTool, TOOLCHAIN_RUNTIME } from './build-tools.ts';
+import { isCompilerPackage, isMachineTool, TOOLCHAIN_RUNTIME } from './build-tools.ts';
 import { specName } from './record.ts';
-import { isCompilerPackage, type RenderedRecipe } from './render.ts';
 import type { RenderFailure } from './render-set.ts';
+import type { RenderedRecipe } from './render-variants.ts';
 
 /** The build order of a set of feedstocks (conda-forge's bot graph: one node per feedstock). */
 export interface BuildPlan {

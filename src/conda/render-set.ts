@@ -2,7 +2,8 @@ import { basename } from 'node:path';
 import { isAccelError } from '../core/errors.ts';
 import { renderWithCiSupport } from './ci-support.ts';
 import { feedstockDirs, loadRecipe } from './recipe.ts';
-import { type RenderedRecipe, type RenderOptions, renderRecipe } from './render.ts';
+import { renderRecipe } from './render.ts';
+import type { RenderedRecipe, RenderOptions } from './render-variants.ts';
 
 /** A feedstock that did not render, with the error a user reads. */
 export interface RenderFailure {

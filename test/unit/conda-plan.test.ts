@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isMachineTool } from '../../src/conda/build-tools.ts';
+import { isCompilerPackage, isMachineTool } from '../../src/conda/build-tools.ts';
 import { feedstockDeps } from '../../src/conda/builder/graph.ts';
 import { planBuilds, planDot, stronglyConnected } from '../../src/conda/plan.ts';
 import type { OutputRecord } from '../../src/conda/record.ts';
 import { specName } from '../../src/conda/record.ts';
-import { isCompilerPackage, type RenderedRecipe } from '../../src/conda/render.ts';
+import type { RenderedRecipe } from '../../src/conda/render-variants.ts';
 
 /**
  * A rendered feedstock reduced to what planning reads: output names, build, run and test requirements. Build

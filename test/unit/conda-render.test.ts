@@ -3,7 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { loadRecipe } from '../../src/conda/recipe.ts';
-import { type RenderOptions, renderRecipe, variantHash } from '../../src/conda/render.ts';
+import { renderRecipe } from '../../src/conda/render.ts';
+import { type RenderOptions, variantHash } from '../../src/conda/render-variants.ts';
 import { isAccelError } from '../../src/core/errors.ts';
 import { tempDir } from '../helpers.ts';
 

@@ -8,7 +8,8 @@ import { type TestContext, test } from 'node:test';
 import { renderWithCiSupport } from '../../src/conda/ci-support.ts';
 import { loadRecipe } from '../../src/conda/recipe.ts';
 import type { OutputRecord } from '../../src/conda/record.ts';
-import { type RenderOptions, renderRecipe } from '../../src/conda/render.ts';
+import { renderRecipe } from '../../src/conda/render.ts';
+import type { RenderOptions } from '../../src/conda/render-variants.ts';
 import { isAccelError } from '../../src/core/errors.ts';
 import { tempDir } from '../helpers.ts';
 

@@ -6,7 +6,7 @@ import { AccelError, isAccelError } from '../../core/errors.ts';
 import type { Digest } from '../../store/digest.ts';
 import { blobPath } from '../../store/layout.ts';
 import { feedstockGraph, feedstockNeeds, stronglyConnected } from '../plan.ts';
-import type { RenderedRecipe } from '../render.ts';
+import type { RenderedRecipe } from '../render-variants.ts';
 import { readChannel } from './channel-packages.ts';
 import type { BuildContext, BuiltPackage, FeedstockResult } from './context.ts';
 import { buildPrepared, toBuilt } from './feedstock.ts';

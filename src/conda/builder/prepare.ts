@@ -5,7 +5,7 @@ import { AccelError } from '../../core/errors.ts';
 import { TOOLCHAIN_RUNTIME } from '../build-tools.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
-import type { RenderedRecipe } from '../render.ts';
+import type { RenderedRecipe } from '../render-variants.ts';
 import { type ChannelPackage, readChannel, solve } from './channel-packages.ts';
 import type { BuildContext } from './context.ts';
 import { resolveToolchain, type Toolchain } from './cross-toolchain.ts';

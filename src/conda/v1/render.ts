@@ -1,21 +1,20 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import type { FunctionContext, OutputPin } from '../functions.ts';
+import type { FunctionContext } from '../functions.ts';
 import { Evaluator } from '../jinja-eval.ts';
-import { type Platform, parsePlatform, platformNames } from '../platform.ts';
-import { type Recipe, usedVariables } from '../recipe.ts';
+import { type Platform, platformNames } from '../platform.ts';
+import type { Recipe } from '../recipe.ts';
 import { recipeError } from '../recipe-error.ts';
 import { type OutputRecord, type Source, specName } from '../record.ts';
 import {
-  addBuildSide,
-  addHostSide,
   buildString,
-  loadConfig,
+  pinFromVariant,
   type RenderedRecipe,
   type RenderOptions,
+  renderVariants,
+  renderWithPins,
   variantHash,
-} from '../render.ts';
-import { expandVariants, firstValues } from '../variants.ts';
+} from '../render-variants.ts';
 import { condition, evaluate, join as joinPath, scalarValue } from './evaluate.ts';
 import { v1Functions } from './functions.ts';
 import { checkKeys } from './schema.ts';
@@ -41,54 +40,29 @@ export function renderV1(recipe: Recipe, options: RenderOptions): RenderedRecipe
   if (schema && !(schema.value.kind === 'scalar' && schema.value.value === '1')) {
     throw recipeError('UNSUPPORTED', { file, line: schema.line }, 'schema_version: only version 1 is known');
   }
-  const target = parsePlatform(options.targetPlatform);
-  const build = parsePlatform(options.buildPlatform);
-  const config = loadConfig(recipe, options, target, build);
-  const used = usedVariables(recipe, config.values.keys());
-  // Requirements in flow lists (`host: [zlib, python]`) are bare words too, which the text scan cannot see.
-  for (const word of bareWords(tree)) if (config.values.has(word)) used.add(word);
-  // build/variant: keys that vary the build though the recipe does not name them, and keys that must not.
-  for (const key of variantKeys(tree, 'use_keys')) used.add(key);
-  for (const key of variantKeys(tree, 'ignore_keys')) used.delete(key);
-  used.delete('target_platform');
-  const base = firstValues(config);
-  const records: OutputRecord[] = [];
-  const buildRequires = new Set<string>();
-  const tools = new Set<string>();
-  const dists = new Set<string>();
-  for (const variant of expandVariants(config, used)) {
-    const all: Record<string, string> = { ...base, ...variant, target_platform: target.subdir };
-    const usedValues = Object.fromEntries([...used].sort().map((k) => [k, all[k] as string]));
-    const ctx: FunctionContext = { file, target, variant: all, outputs: undefined, usedPins: { value: false } };
-    const pass = () => renderVariant({ recipe, tree, target, build, all, usedValues, ctx, env: options.env });
-    let result = pass();
-    if (result && ctx.usedPins.value) {
-      ctx.outputs = new Map<string, OutputPin>(
-        result.outputs.map((o) => [o.name, { version: o.version, build: o.build_string }]),
-      );
-      result = pass();
-    }
-    if (!result) continue;
-    for (const record of result.outputs) {
-      for (const spec of record.requirements.build) addBuildSide(spec, buildRequires, tools);
-      for (const spec of record.requirements.host) addHostSide(spec, buildRequires);
-      const top = record.top_level?.requirements;
-      for (const spec of top?.build ?? []) addBuildSide(spec, buildRequires, tools);
-      for (const spec of top?.host ?? []) addHostSide(spec, buildRequires);
-      const dist = `${record.subdir}/${record.name}-${record.version}-${record.build_string}`;
-      if (dists.has(dist)) continue;
-      dists.add(dist);
-      records.push(record);
-    }
-  }
-  return {
-    feedstock: recipe.feedstock,
-    metaFile: file,
-    records,
-    buildRequires: [...buildRequires].sort(),
-    machineRequires: [...tools].sort(),
+  return renderVariants({
+    recipe,
+    options,
     warnings,
-  };
+    usedKeys: (used, config) => {
+      // Requirements in flow lists (`host: [zlib, python]`) are bare words too, which the text scan cannot see.
+      for (const word of bareWords(tree)) if (config.values.has(word)) used.add(word);
+      // build/variant: keys that vary the build though the recipe does not name them, and keys that must not.
+      for (const key of variantKeys(tree, 'use_keys')) used.add(key);
+      for (const key of variantKeys(tree, 'ignore_keys')) used.delete(key);
+    },
+    render: ({ target, build, all, usedValues, ctx }) => {
+      const pass = () => renderVariant({ recipe, tree, target, build, all, usedValues, ctx, env: options.env });
+      let records = pass();
+      if (records && ctx.usedPins.value) records = renderWithPins(ctx, records, 1, pass);
+      if (!records) return null;
+      return {
+        records,
+        build: records.flatMap((r) => r.top_level?.requirements.build ?? []),
+        host: records.flatMap((r) => r.top_level?.requirements.host ?? []),
+      };
+    },
+  });
 }
 
 /** The scalars of build/variant/<which> at the top level and in every output (conditions' branches too). */
@@ -128,7 +102,7 @@ interface VariantInput {
 }
 
 /** One variant's records, or null when the recipe's build/skip is true for it. */
-function renderVariant(input: VariantInput): { outputs: OutputRecord[] } | null {
+function renderVariant(input: VariantInput): OutputRecord[] | null {
   const { recipe, tree, target, build, all, usedValues, ctx } = input;
   const file = recipe.metaFile;
   const names = platformNames(target, build, all);
@@ -164,17 +138,15 @@ function renderVariant(input: VariantInput): { outputs: OutputRecord[] } | null 
   const render = { recipe, target, usedValues, ev };
   if (!outputs) {
     const pkg = doc.require('package');
-    return {
-      outputs: [
-        outputRecord(render, doc, {
-          name: pkg.require('name').str(),
-          version: pkg.require('version').str(),
-          sources: topSources,
-          topLevel: null,
-          inherited: false,
-        }),
-      ],
-    };
+    return [
+      outputRecord(render, doc, {
+        name: pkg.require('name').str(),
+        version: pkg.require('version').str(),
+        sources: topSources,
+        topLevel: null,
+        inherited: false,
+      }),
+    ];
   }
   if (doc.get('package')) {
     throw recipeError(
@@ -213,7 +185,7 @@ function renderVariant(input: VariantInput): { outputs: OutputRecord[] } | null 
       }),
     );
   }
-  return { outputs: records };
+  return records;
 }
 
 /** A context value: typed when it is one expression or a plain integer or boolean, else the rendered text. */
@@ -330,11 +302,6 @@ function outputRecord(
     files_exclude: files?.raw.kind === 'map' ? (files.get('exclude')?.strings() ?? []) : [],
     script,
   };
-}
-
-/** A bare host requirement named like a variant key takes that key's value (`zlib` → `zlib 1.3`). */
-function pinFromVariant(specs: string[], used: Record<string, string>): string[] {
-  return specs.map((s) => (/\s/.test(s) || used[s] === undefined ? s : `${s} ${used[s]}`));
 }
 
 function readSources(node: Node | undefined): Source[] {
