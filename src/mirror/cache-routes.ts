@@ -4,7 +4,7 @@ import { ReapiStorage } from '../reapi/storage.ts';
 import type { BlobInfo } from '../store/cas.ts';
 import type { Digest } from '../store/digest.ts';
 import { CACHE_AC_NS } from '../store/refs.ts';
-import type { MirrorContext } from './handler.ts';
+import type { MirrorContext } from './context.ts';
 import { serveBlob } from './respond.ts';
 import type { MirrorStats } from './stats.ts';
 

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { errnoCode } from '../core/errors.ts';
-import type { MirrorContext } from './handler.ts';
+import type { MirrorContext } from './context.ts';
 import { parseRange } from './respond.ts';
 
 /**

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { AccelError } from '../core/errors.ts';
 import type { OriginHeaders } from '../fetch/download.ts';
 import type { Digest } from '../store/digest.ts';
+import type { MirrorContext } from './context.ts';
 import { isFresh } from './freshness.ts';
 import {
   direct,
-  type MirrorContext,
   pinnedTwin,
   recordRef,
   rememberMissing,

@@ -1,47 +1,20 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AccelError } from '../core/errors.ts';
-import type { Log } from '../core/log.ts';
 import type { Download, DownloadHead } from '../fetch/download.ts';
-import type { Fetcher } from '../fetch/fetcher.ts';
 import type { BlobInfo } from '../store/cas.ts';
 import { type Digest, parseDigest } from '../store/digest.ts';
-import type { Store } from '../store/store.ts';
-import type { AptArchive } from './apt/archive.ts';
 import { handleCacheRequest, isCachePath } from './cache-routes.ts';
 import { handleCondaRequest, isCondaPath } from './conda-routes.ts';
-import { type FreshnessPolicy, isFresh, isImmutableUrl } from './freshness.ts';
+import type { MirrorContext } from './context.ts';
+import { isFresh, isImmutableUrl } from './freshness.ts';
 import { linkFront } from './front.ts';
-import { checkOrigin, mirrorPathOf, offlineNote, type Parent, parentDown, parentUrl } from './parent.ts';
+import { checkOrigin, mirrorPathOf, offlineNote, parentDown, parentUrl } from './parent.ts';
 import { serveBlob, write } from './respond.ts';
-import { type CacheStatus, count, type MirrorStats, noteDownload, noteFailure } from './stats.ts';
+import { type CacheStatus, count, noteDownload, noteFailure } from './stats.ts';
 import { statusResponse } from './status.ts';
 import { parseMirrorPath, type Target } from './url-map.ts';
 import { MISSING_NS, type MissingMeta, URL_NS, type UrlMeta } from './url-ref.ts';
-
-export interface MirrorContext {
-  store: Store;
-  fetcher: Fetcher;
-  stats: MirrorStats;
-  policy: FreshnessPolicy;
-  offline: boolean;
-  token: string;
-  cacheToken: string;
-  remaps: Record<string, string[]>;
-  log: Log;
-  now: () => number;
-  /** Digests of blobs hashed once by this process while serving them (see respond.ts). */
-  verified: Map<string, string>;
-  apt: AptArchive;
-  /** Hosts the forward proxy serves besides the remaps' upstreams. */
-  proxyHosts: string[];
-  /** Local conda channel directories served read-only at /conda/<name>/ (config mirror.condaChannels). */
-  condaChannels: Record<string, string>;
-  /** The mirror every miss is asked of instead of the origin (config mirror.parent); see parent.ts. */
-  parent?: Parent;
-  /** Upstreams allowed on private addresses (config mirror.allow), without the parent's own address. */
-  allow: readonly string[];
-}
 
 /** Longer request targets are refused (414): no legitimate artifact URL comes close. */
 const MAX_URL_LENGTH = 8192;

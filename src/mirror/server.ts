@@ -11,9 +11,10 @@ import {
 import { listenError } from '../net/server.ts';
 import type { Store } from '../store/store.ts';
 import { AptArchive } from './apt/archive.ts';
+import type { MirrorContext } from './context.ts';
 import { freshnessPolicy } from './freshness.ts';
 import { createMirrorGrpcServer, type MirrorGrpcServer } from './grpc/server.ts';
-import { handleRequest, type MirrorContext } from './handler.ts';
+import { handleRequest } from './handler.ts';
 import type { Parent } from './parent.ts';
 import { newStats } from './stats.ts';
 

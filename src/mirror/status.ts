@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { formatSize } from '../core/size.ts';
 import { VERSION } from '../core/version.ts';
-import type { MirrorContext } from './handler.ts';
+import type { MirrorContext } from './context.ts';
 import { URL_NS } from './url-ref.ts';
 
 /** The mirror's state as data: what /_accel/status.json returns and the HTML page shows. */

@@ -2,8 +2,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { AccelError } from '../../core/errors.ts';
 import { DIGEST_SHA256, type FetchBlobRequest, type FetchBlobResponse, services } from '../../reapi/proto.ts';
 import { Code, RpcError, type ServiceContext, unary } from '../../reapi/rpc.ts';
+import type { MirrorContext } from '../context.ts';
 import { fetchToStore } from '../fetch-blob.ts';
-import type { MirrorContext } from '../handler.ts';
 import { parseQualifiers } from './qualifiers.ts';
 
 const MAX_URIS = 32;

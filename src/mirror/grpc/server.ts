@@ -7,7 +7,8 @@ import { byteStreamService } from '../../reapi/services/bytestream.ts';
 import { capabilitiesService } from '../../reapi/services/capabilities.ts';
 import { casService } from '../../reapi/services/cas.ts';
 import { ReapiStorage } from '../../reapi/storage.ts';
-import { type MirrorContext, mayWriteCache, safeEqual } from '../handler.ts';
+import type { MirrorContext } from '../context.ts';
+import { mayWriteCache, safeEqual } from '../handler.ts';
 import { fetchService, pushService } from './asset.ts';
 
 export interface MirrorGrpcOptions {
