@@ -136,8 +136,8 @@ test('the known-keys hint lists every setting of the schema, and every scalar ha
   assert.equal(config.store.shared, true);
   assert.equal(config.cc.remote, 'http://127.0.0.1:1/cache');
   for (const s of SETTINGS) {
-    // cc.remote, a URL or a list of tiers, takes its variable as a string.
-    const scalar = ['number', 'string', 'boolean', 'enum'].includes(s.kind) || s.key === 'cc.remote';
+    // A union that takes a string (cc.remote: a URL or tiers; mirror.grpcPort: a port or empty) has one too.
+    const scalar = ['number', 'string', 'boolean', 'enum', 'union'].includes(s.kind);
     assert.equal(s.env !== undefined, scalar, `${s.key}: a variable exactly when it is a scalar`);
   }
 });
