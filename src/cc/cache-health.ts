@@ -5,7 +5,7 @@ import { makeDirs } from '../core/dirs.ts';
 import { errnoCode } from '../core/errors.ts';
 
 /** How long a cache server that failed is left alone: its keys miss at once meanwhile. */
-export const CACHE_DOWN_MS = 30_000;
+const CACHE_DOWN_MS = 30_000;
 
 /**
  * Cache servers found unreachable (or answering 5xx), remembered for CACHE_DOWN_MS so that a dead shard costs

@@ -18,7 +18,7 @@ import { AccelError, errnoCode } from '../core/errors.ts';
 import { masqueradePath } from './masquerade.ts';
 
 /** `$ACCEL_HOME/bin`: the native client and the `accel` it falls back to and starts the daemon with. */
-export function clientPaths(home: string) {
+function clientPaths(home: string) {
   const bin = join(home, 'bin');
   return { bin, client: join(bin, 'accel-cc'), accel: join(bin, 'accel') };
 }

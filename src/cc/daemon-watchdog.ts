@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 /** The environment variable that marks every process of one daemon's compiles (children of compilers too). */
-export const COMPILE_MARK = 'ACCEL_CC_DAEMON_COMPILE';
+const COMPILE_MARK = 'ACCEL_CC_DAEMON_COMPILE';
 
 /**
  * Waits for EOF on stdin, which comes when the daemon exits however it exits (kill -9 included: the kernel closes

@@ -4,7 +4,7 @@ import type { CompilerIdentity } from '../compiler/compiler-identity.ts';
 import type { Digest } from '../store/digest.ts';
 
 /** Environment variables that change what the compiler produces (search paths, reproducible-build time, message language). */
-export const KEY_ENV = [
+const KEY_ENV = [
   'CPATH',
   'C_INCLUDE_PATH',
   'CPLUS_INCLUDE_PATH',

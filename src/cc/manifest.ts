@@ -20,7 +20,7 @@ const NS = 'cc-manifest';
 /** Entries kept per key: different header states of one source (branches, generated headers). */
 const MAX_ENTRIES = 8;
 
-export function manifestEntries(store: Store, key: Digest): ManifestEntry[] {
+function manifestEntries(store: Store, key: Digest): ManifestEntry[] {
   return (store.refs.get(NS, key)?.meta as { entries?: ManifestEntry[] } | undefined)?.entries ?? [];
 }
 

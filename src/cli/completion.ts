@@ -16,7 +16,7 @@ interface Node {
 }
 
 /** Walks commander's tree (every command group loaded) into the rows the scripts are made of. */
-export function commandTree(program: Command): Node[] {
+function commandTree(program: Command): Node[] {
   const nodes: Node[] = [];
   const walk = (cmd: Command, path: string) => {
     const visible = cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
@@ -43,7 +43,7 @@ function q(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-export function bashScript(nodes: Node[]): string {
+function bashScript(nodes: Node[]): string {
   // Keys are the path from `accel` itself: bash's associative arrays take no empty key.
   const key = (n: Node) => q(n.path === '' ? 'accel' : `accel ${n.path}`);
   const table = (name: string, pick: (n: Node) => string[]) =>
@@ -82,7 +82,7 @@ complete -F _accel accel
 `;
 }
 
-export function zshScript(nodes: Node[]): string {
+function zshScript(nodes: Node[]): string {
   // zsh runs the bash function through its bash-completion layer, so both shells complete the same way.
   return `#compdef accel
 # accel completion for zsh. Load it with:  source <(accel completion zsh)
@@ -90,7 +90,7 @@ autoload -U +X bashcompinit && bashcompinit
 ${bashScript(nodes).replace(/^# accel completion for bash.*\n# or install.*\n/, '')}`;
 }
 
-export function fishScript(nodes: Node[]): string {
+function fishScript(nodes: Node[]): string {
   const lines = [
     '# accel completion for fish. Load it with:  accel completion fish | source',
     '# or install it:  accel completion fish > ~/.config/fish/completions/accel.fish',

@@ -5,7 +5,7 @@ import type { CommandResult } from './result.ts';
 import { Runner } from './runner.ts';
 
 /** Exit codes (DESIGN.md): 0 ok, 1 AccelError, 2 usage or config, 70 internal bug. */
-export const EXIT_OK = 0;
+const EXIT_OK = 0;
 const EXIT_USAGE = 2;
 const EXIT_BUG = 70;
 

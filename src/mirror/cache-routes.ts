@@ -16,10 +16,10 @@ import type { MirrorStats } from './stats.ts';
  * Both go through the REAPI storage (src/reapi/storage.ts) that the gRPC services use: an entry that is an
  * ActionResult is a hit only while every blob it names is in the store.
  */
-export const CACHE_PREFIX = '/cache/';
+const CACHE_PREFIX = '/cache/';
 
 export { CACHE_AC_NS };
-export const MAX_CACHE_PUT_BYTES = 2 * 1024 ** 3;
+const MAX_CACHE_PUT_BYTES = 2 * 1024 ** 3;
 
 export interface CacheRouteOptions {
   /** Larger PUT bodies are refused with 413. */

@@ -296,7 +296,7 @@ export function mirrorBaseUrl(bind: string, port: number): string {
   return `http://${bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind}:${port}`;
 }
 
-export function normalizeBase(base: string): string {
+function normalizeBase(base: string): string {
   const url = URL.canParse(base) ? new URL(base) : undefined;
   const plain =
     url !== undefined &&

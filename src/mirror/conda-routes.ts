@@ -15,7 +15,7 @@ import { parseRange } from './respond.ts';
 export const CONDA_PREFIX = '/conda/';
 
 /** repodata.json and friends: clients revalidate after this many seconds. */
-export const INDEX_MAX_AGE = 30;
+const INDEX_MAX_AGE = 30;
 const PACKAGE_CACHE = 'public, max-age=31536000, immutable';
 
 export function isCondaPath(raw: string): boolean {

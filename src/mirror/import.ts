@@ -134,7 +134,7 @@ function wantedByFileName(wanted: WantedFile[]): Map<string, WantedFile[]> {
 }
 
 /** The decoded last path segment of a URL: the name Bazel gives the file in a distdir. */
-export function fileNameOf(url: string): string {
+function fileNameOf(url: string): string {
   const segment = new URL(url).pathname.split('/').pop() ?? '';
   try {
     return decodeURIComponent(segment);

@@ -5,7 +5,7 @@ import type { MirrorContext } from './context.ts';
 import { URL_NS } from './url-ref.ts';
 
 /** The mirror's state as data: what /_accel/status.json returns and the HTML page shows. */
-export function mirrorStatus(ctx: MirrorContext) {
+function mirrorStatus(ctx: MirrorContext) {
   const store = ctx.store.info();
   const urls = ctx.store.refs.count(URL_NS);
   return {

@@ -4,8 +4,7 @@ import { AccelError } from '../core/errors.ts';
  * The mirror's URL layout: `/<scheme>/<host[:port]>/<path>?<query>` stands for `<scheme>://<host>/<path>?<query>`,
  * so a tool's URL is rewritten by prefixing it (Bazel's downloader config does exactly that with one regex).
  */
-export const SCHEMES = ['http', 'https'] as const;
-export type Scheme = (typeof SCHEMES)[number];
+const SCHEMES = ['http', 'https'] as const;
 
 /** The mirror URL that serves `upstream` through the mirror at `base` (e.g. http://127.0.0.1:8000). */
 export function mirrorUrlFor(upstream: string, base: string): string {

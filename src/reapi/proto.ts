@@ -166,7 +166,7 @@ for (const text of [GOOGLE, RPC, LONGRUNNING, BYTESTREAM, REAPI, ASSET]) protobu
 root.resolveAll();
 
 export const V2 = 'build.bazel.remote.execution.v2';
-export const ASSET_V1 = 'build.bazel.remote.asset.v1';
+const ASSET_V1 = 'build.bazel.remote.asset.v1';
 export const DIGEST_SHA256 = 1;
 /** ExecutionStage.Value */
 export const STAGE = { CACHE_CHECK: 1, QUEUED: 2, EXECUTING: 3, COMPLETED: 4 } as const;

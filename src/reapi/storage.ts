@@ -7,7 +7,7 @@ import type { Store } from '../store/store.ts';
 import { type ActionResult, type Digest, msg } from './proto.ts';
 
 /** The empty blob: present whether or not anyone stored it (the protocol says so). */
-export const EMPTY_HASH = createHash('sha256').digest('hex');
+const EMPTY_HASH = createHash('sha256').digest('hex');
 /** Action-cache entries larger than this are not decoded to check their blobs (no gRPC message is larger). */
 const MAX_DECODED_ENTRY = 8 * 1024 * 1024;
 

@@ -28,7 +28,7 @@ export const CACHE_AC_NS = 'cache-ac';
 
 const NS_RE = /^[a-z][a-z0-9-]{0,31}$/;
 
-export function checkNamespace(ns: string): string {
+function checkNamespace(ns: string): string {
   if (!NS_RE.test(ns)) {
     throw new AccelError('ACCEL_STORE_BAD_NAMESPACE', `not a ref namespace: '${ns}'`, {
       hint: 'namespaces are lowercase words such as url, cc, tree, conda, apt-epoch',

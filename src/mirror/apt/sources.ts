@@ -11,7 +11,7 @@ export interface AptSource {
   signedBy?: string;
 }
 
-export function parseDeb822(text: string): AptSource[] {
+function parseDeb822(text: string): AptSource[] {
   const sources: AptSource[] = [];
   for (const stanza of text.split(/\n\s*\n/)) {
     const fields = new Map<string, string>();
@@ -32,7 +32,7 @@ export function parseDeb822(text: string): AptSource[] {
   return sources;
 }
 
-export function parseOneLine(text: string): AptSource[] {
+function parseOneLine(text: string): AptSource[] {
   const sources: AptSource[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.replace(/#.*$/, '').trim();
