@@ -1,15 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  lstatSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join, matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
 import { makeDirs } from '../../core/dirs.ts';
@@ -17,13 +8,13 @@ import { AccelError } from '../../core/errors.ts';
 import { normalizeArchive } from '../pkg/ar-normalize.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
-import { BuildRecorder, buildKey, keptBuild, restoreRun } from './build-cache.ts';
+import { checkBinaries, glibcFloor } from './binary-checks.ts';
+import { restoreRun } from './build-cache.ts';
 import type { BuildContext, BuiltPackage, CacheTally, ScriptTally, TestTally } from './context.ts';
-import { compilerLanguage, type Toolchain } from './cross-toolchain.ts';
-import { ELF_MACHINES, elfMachine, elfMachineName, glibcNeeded } from './elf.ts';
+import { compilerLanguage } from './cross-toolchain.ts';
 import { emulationPrefix } from './emulation.ts';
+import { keptScripts } from './kept-scripts.ts';
 import { linkMachineTools } from './machine-bin.ts';
-import { compareVersions } from './match.ts';
 import type { PreparedFeedstock } from './prepare.ts';
 import { lastErrorLine, logLine, logTail, ranForeignProgram, runScript } from './run-script.ts';
 import { ensureRuntimePackages } from './runtime-packages.ts';
@@ -237,7 +228,7 @@ async function buildOutputs(
   const ordered = [...prep.records.filter((r) => !own(r)), ...prep.records.filter(own)];
   let shared: string[] = [];
   let runs = 0;
-  const kept = keptScripts(prep, ws, ctx, epoch, top ? { name: top.file ?? 'build/script', text: top.text } : null);
+  const kept = keptScripts(prep, ws, ctx, epoch, top);
   // A script whose result the store keeps is not run: its files are put back as it left them.
   const scriptRun = async (script: Script, record: OutputRecord) => {
     const i = runs;
@@ -371,78 +362,6 @@ interface Built {
   scripts: ScriptTally;
 }
 
-/**
- * The build scripts' kept result, when the store has one for these inputs (`replay`), or the recorder that
- * keeps this build's. Neither when the cache is off, or an output's tests read the work tree (which a build
- * whose scripts did not run leaves as the sources were).
- */
-function keptScripts(
-  prep: PreparedFeedstock,
-  ws: Workspace,
-  ctx: BuildContext,
-  epoch: number,
-  top: Script | null,
-): { key: string | null; replay: ReturnType<typeof keptBuild>; recorder: BuildRecorder | null } {
-  const none = { key: null, replay: null, recorder: null };
-  const first = prep.records[0] as OutputRecord;
-  const runs = [
-    ...(top ? [{ record: first, text: top.text }] : []),
-    ...prep.records
-      .filter((r) => r.script !== null && !r.script.shared)
-      .map((r) => ({ record: r, text: (r.script as { text: string }).text })),
-  ];
-  if (!ctx.buildCache || runs.length === 0) return none;
-  const siblings = new Set(prep.records.map((r) => r.name));
-  const reader = prep.records.find((r) => testReadsWorkTree(r));
-  if (reader) {
-    logLine(ws.log, `== build scripts always run: ${reader.name}'s tests read the work tree`);
-    return none;
-  }
-  const key = buildKey({
-    runs: runs.map(({ record, text }) => ({
-      output: record.name,
-      text,
-      env: buildEnv(ws, record, prep.toolchain, ctx.env, epoch),
-      // A sibling output in host (an exact pin names its build number) is named only: its files come from
-      // this very build, whose inputs the key holds.
-      shape: {
-        host: record.requirements.host.map((h) => (siblings.has(specName(h)) ? specName(h) : h)),
-        entry_points: record.entry_points,
-      },
-    })),
-    srcDir: ws.srcDir,
-    recipeDir: first.recipe_dir,
-    prefix: ws.prefix,
-    buildPrefix: ws.buildPrefix,
-    identities: [prep.toolchain.identity],
-    emulator: prep.toolchain.cross ? prep.toolchain.emulator : null,
-    machinePackages: '/var/lib/dpkg/status',
-  });
-  const replay = keptBuild(ctx.store, key);
-  if (replay) {
-    logLine(
-      ws.log,
-      `== build scripts not run: a build with the same inputs (build inputs ${key}) ran them; its log: accel store get ${replay.log}`,
-    );
-    return { key, replay, recorder: null };
-  }
-  return { key, replay: null, recorder: new BuildRecorder(ctx.store, first.recipe_dir) };
-}
-
-/** An output's tests take files from the work tree (test/source_files) or read $SRC_DIR. */
-function testReadsWorkTree(record: OutputRecord): boolean {
-  if (record.test.source_files.length > 0) return true;
-  const texts = [...record.test.commands];
-  for (const f of ['run_test.sh', ...record.test.files]) {
-    try {
-      texts.push(readFileSync(join(record.recipe_dir, f), 'latin1'));
-    } catch {
-      // Not a file (a directory of test files, or no run_test.sh).
-    }
-  }
-  return texts.some((t) => /\bSRC_DIR\b/.test(t));
-}
-
 /** The build and host prefixes: packages from the channel, and gnuconfig's scripts from the machine. */
 async function installEnvironments(prep: PreparedFeedstock, ws: Workspace, ctx: BuildContext): Promise<void> {
   for (const p of prep.build) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.buildPrefix);
@@ -471,46 +390,6 @@ async function installEnvironments(prep: PreparedFeedstock, ws: Workspace, ctx: 
 
 async function copyTree(from: string, to: string): Promise<void> {
   await run('cp', ['-a', '--reflink=auto', from, to]);
-}
-
-/** The ELF files among `files`; any of the wrong architecture fails the build, naming it (zlib's x86-64 case). */
-function checkBinaries(prefix: string, files: string[], record: OutputRecord, toolchain: Toolchain): string[] {
-  if (record.subdir === 'noarch') return [];
-  const want = ELF_MACHINES[toolchain.cpu];
-  const elves: string[] = [];
-  for (const f of files) {
-    const abs = join(prefix, f);
-    if (!lstatSync(abs).isFile()) continue;
-    const machine = elfMachine(abs);
-    if (machine === undefined) continue;
-    if (want !== undefined && machine !== want) {
-      throw new AccelError(
-        'ACCEL_CONDA_WRONG_ARCH',
-        `${record.name}: ${f} is ${elfMachineName(machine)} code, not ${toolchain.target} (the package would be broken)`,
-        {
-          hint: 'the build used the build machine’s compiler for it: check that the build script uses $CC/$CXX and passes --host=$HOST (configure) or $CMAKE_ARGS (cmake)',
-        },
-      );
-    }
-    elves.push(abs);
-  }
-  return elves;
-}
-
-/**
- * The `__glibc` floor of an output: the variant's c_stdlib_version (the sysroot conda-forge would build
- * against), raised to the highest GLIBC_ symbol version the binaries actually need: the machine's sysroot may
- * be newer than the variant's, and a 2.17 claim over 2.34 symbols would install and then fail to load.
- */
-function glibcFloor(record: OutputRecord, binaries: string[], toolchain: Toolchain): string | null {
-  const versions: string[] = [];
-  const stdlib = record.variant.c_stdlib_version;
-  const usesStdlib = record.requirements.build.some((b) => /^sysroot_/.test(specName(b)));
-  if (stdlib && usesStdlib) versions.push(stdlib);
-  const needed = binaries.length > 0 ? glibcNeeded(binaries, toolchain.paths.READELF ?? 'readelf') : null;
-  if (needed) versions.push(needed);
-  if (versions.length === 0) return null;
-  return versions.sort(compareVersions).at(-1) as string;
 }
 
 export function toBuilt(s: StagedPackage, size: number): BuiltPackage {
