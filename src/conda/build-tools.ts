@@ -7,7 +7,7 @@
  * Each entry: the command that must be on PATH (or a file that must exist, for data-only packages such as
  * gnuconfig) and the Debian package that provides it.
  */
-export interface MachineTool {
+interface MachineTool {
   /** A command looked up on PATH, or an absolute path that must exist. */
   probe: string;
   apt: string;

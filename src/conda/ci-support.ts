@@ -10,7 +10,7 @@ import type { RenderedRecipe, RenderOptions } from './render-variants.ts';
  * not yet built for a Linux target (the usual case when porting to aarch64) borrows its linux-64 files: the
  * pins are the same, and the target platform is ours, not the file's.
  */
-export function ciSupportFiles(recipe: Recipe, targetPlatform: string): string[] {
+function ciSupportFiles(recipe: Recipe, targetPlatform: string): string[] {
   const root = basename(recipe.dir) === 'recipe' ? dirname(recipe.dir) : recipe.dir;
   const dir = join(root, '.ci_support');
   if (!existsSync(dir)) return [];

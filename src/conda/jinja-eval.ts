@@ -17,7 +17,7 @@ import {
 import { recipeError } from './recipe-error.ts';
 
 /** Rendered text, and for each of its lines the source line it came from (so YAML errors point at the recipe). */
-export interface Rendered {
+interface Rendered {
   text: string;
   lines: number[];
 }

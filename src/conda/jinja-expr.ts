@@ -17,7 +17,7 @@ export type Expr =
   | { t: 'list'; items: Expr[]; line: number }
   | { t: 'dict'; entries: [Expr, Expr][]; line: number };
 
-export type Tok = { k: 'name' | 'num' | 'str' | 'op' | 'end'; v: string; num?: number };
+type Tok = { k: 'name' | 'num' | 'str' | 'op' | 'end'; v: string; num?: number };
 
 const OPS = ['**', '//', '==', '!=', '<=', '>=', '(', ')', '[', ']', '{', '}', ',', '.', ':', '|', '~', '+', '-', '*'];
 const OPS1 = ['/', '%', '<', '>', '='];

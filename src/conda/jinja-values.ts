@@ -12,7 +12,7 @@ export class Undefined {
 }
 
 /** A function recipes may call; `line` is where the call is, for errors. */
-export type JinjaFunction = (args: unknown[], kwargs: Record<string, unknown>, line: number) => unknown;
+type JinjaFunction = (args: unknown[], kwargs: Record<string, unknown>, line: number) => unknown;
 
 export class Callable {
   readonly name: string;

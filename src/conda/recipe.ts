@@ -25,7 +25,7 @@ export interface Recipe {
  * directory holding both (a feedstock midway through its move to v1) is read as meta.yaml, which it still builds
  * with on conda-forge until the old file is removed.
  */
-export function findRecipe(dir: string): { dir: string; file: string; format: Recipe['format'] } | undefined {
+function findRecipe(dir: string): { dir: string; file: string; format: Recipe['format'] } | undefined {
   for (const candidate of [join(dir, 'recipe'), dir]) {
     if (existsSync(join(candidate, 'meta.yaml'))) {
       return { dir: candidate, file: join(candidate, 'meta.yaml'), format: 'meta.yaml' };

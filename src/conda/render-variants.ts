@@ -34,7 +34,7 @@ export interface RenderedRecipe {
 }
 
 /** One variant, as a recipe format's renderer sees it. */
-export interface Variant {
+interface Variant {
   target: Platform;
   build: Platform;
   /** Every variant value (the first one of each key the recipe does not use), target_platform among them. */
@@ -46,13 +46,13 @@ export interface Variant {
 }
 
 /** A variant's packages, and the requirements of the recipe's own build beyond theirs (a split recipe's top). */
-export interface VariantOutputs {
+interface VariantOutputs {
   records: OutputRecord[];
   build: string[];
   host: string[];
 }
 
-export interface VariantLoop {
+interface VariantLoop {
   recipe: Recipe;
   options: RenderOptions;
   /** Adds the keys the recipe varies on that a scan of its text does not see, drops those it says must not. */

@@ -50,6 +50,6 @@ function selectorValue(v: unknown): unknown {
   return lower === 'true' ? true : lower === 'false' ? false : v;
 }
 
-export function selectorTrue(evaluator: Evaluator, expr: Expr): boolean {
+function selectorTrue(evaluator: Evaluator, expr: Expr): boolean {
   return truthy(evaluator.eval(expr));
 }

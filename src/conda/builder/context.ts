@@ -52,7 +52,7 @@ export interface CacheTally {
   failed: number;
 }
 
-export interface BuildEvent {
+interface BuildEvent {
   feedstock: string;
   state: 'start' | 'built' | 'skipped' | 'failed' | 'blocked';
   detail?: string;

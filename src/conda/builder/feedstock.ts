@@ -41,7 +41,7 @@ function listPrefix(dir: string): string[] {
 }
 
 /** Sources fetched through the store, unpacked into SRC_DIR and patched. Returns SOURCE_DATE_EPOCH. */
-export async function prepareSources(
+async function prepareSources(
   prep: PreparedFeedstock,
   ws: Workspace,
   ctx: BuildContext,

@@ -168,7 +168,7 @@ export async function testOutput(options: {
   return { seconds, ran: true, cached: false };
 }
 
-export interface TestOutcome {
+interface TestOutcome {
   seconds: number;
   /** The tests ran (and passed). */
   ran: boolean;

@@ -3,7 +3,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type TextSink = (rel: string, text: string) => void;
+type TextSink = (rel: string, text: string) => void;
 
 /**
  * A directory tree's digest: each entry's path, its kind, a file's executable bit and content, a link's

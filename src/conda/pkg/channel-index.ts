@@ -8,7 +8,7 @@ import { checkCondaPackage, readCondaInfo } from './read.ts';
 import { type IndexJson, SUBDIR_RE, stableJson } from './types.ts';
 
 /** A repodata record: the package's index.json plus the archive's checksums and size. */
-export type RepoRecord = IndexJson & { md5: string; sha256: string; size: number };
+type RepoRecord = IndexJson & { md5: string; sha256: string; size: number };
 
 export interface RepoData {
   info: { subdir: string };

@@ -17,7 +17,7 @@ import { readCondaPackage, verifyCondaPackage } from './read.ts';
 import { replaceBinary, replaceText } from './relocate.ts';
 import { packageStem } from './types.ts';
 
-export interface InstalledPackage {
+interface InstalledPackage {
   name: string;
   version: string;
   build: string;

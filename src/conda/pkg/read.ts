@@ -6,7 +6,7 @@ import { readTarZst, type TarMember } from './tar-zst.ts';
 import { type IndexJson, type PackageMetadata, type PathsJson, packageStem, SUBDIR_RE } from './types.ts';
 import { readStoredZip } from './zip.ts';
 
-export interface CondaPackage {
+interface CondaPackage {
   file: string;
   metadata: PackageMetadata;
   index: IndexJson;
@@ -79,7 +79,7 @@ async function readPackage(file: string, withPkg: boolean): Promise<CondaPackage
   };
 }
 
-export interface PackageCheck {
+interface PackageCheck {
   file: string;
   name: string;
   version: string;

@@ -1,6 +1,6 @@
 /** The shapes inside a `.conda` (format v2) that accel writes and reads. Field names are conda's own. */
 
-export type NoArch = 'generic' | 'python';
+type NoArch = 'generic' | 'python';
 
 /** `info/index.json`: what a channel's repodata.json lists for the package. */
 export interface IndexJson {
@@ -25,7 +25,7 @@ export type IndexInput = Omit<IndexJson, 'arch' | 'platform' | 'constrains' | 'd
   constrains?: string[];
 };
 
-export type FileMode = 'text' | 'binary';
+type FileMode = 'text' | 'binary';
 
 /** One entry of `info/paths.json`. Softlinks carry no hash: their target may lie outside the package. */
 export interface PathEntry {

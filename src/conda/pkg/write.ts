@@ -8,7 +8,7 @@ import { DEFAULT_ZSTD_LEVEL, isSafeRelative, packTarZst, type TarMember } from '
 import { type IndexInput, type IndexJson, type PathEntry, type PathsJson, packageStem, stableJson } from './types.ts';
 import { writeStoredZip } from './zip.ts';
 
-export interface WritePackageOptions {
+interface WritePackageOptions {
   /** The directory the files were installed into (the build's $PREFIX). */
   prefix: string;
   /** Files to pack, relative to `prefix` (regular files and symlinks). */
@@ -25,7 +25,7 @@ export interface WritePackageOptions {
   level?: number;
 }
 
-export interface WrittenPackage {
+interface WrittenPackage {
   path: string;
   filename: string;
   size: number;

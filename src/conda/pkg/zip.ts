@@ -8,7 +8,7 @@ import { AccelError } from '../../core/errors.ts';
  * past 4 GiB is refused.
  */
 
-export interface ZipMember {
+interface ZipMember {
   name: string;
   data: Buffer;
 }
@@ -24,7 +24,7 @@ const VERSION_MADE_BY = (3 << 8) | 20;
 const FLAG_UTF8 = 1 << 11;
 
 /** MS-DOS date and time of a UTC instant (2-second resolution; years 1980–2107). */
-export function dosDateTime(ms: number): { date: number; time: number } {
+function dosDateTime(ms: number): { date: number; time: number } {
   const d = new Date(Math.max(ms, Date.UTC(1980, 0, 1)));
   const date = ((d.getUTCFullYear() - 1980) << 9) | ((d.getUTCMonth() + 1) << 5) | d.getUTCDate();
   const time = (d.getUTCHours() << 11) | (d.getUTCMinutes() << 5) | Math.floor(d.getUTCSeconds() / 2);

@@ -16,7 +16,7 @@ function text(v: unknown): string {
 }
 
 /** Renders the `${{ … }}` parts of one scalar; everything else (shell's `${VAR}`, `{#`) is left as it is. */
-export function renderScalar(ev: Evaluator, value: string, file: string, line: number): string {
+function renderScalar(ev: Evaluator, value: string, file: string, line: number): string {
   if (!value.includes('${{')) return value;
   return value.replace(TEMPLATE, (_m, body: string) => text(ev.value(parseExpr(body, file, line), line)));
 }
