@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { errnoCode } from '../core/errors.ts';
 import type { Digest } from '../store/digest.ts';
+import { REF_NS } from '../store/namespaces.ts';
 import type { Store } from '../store/store.ts';
 import type { FileHasher } from './filehash.ts';
 
@@ -16,7 +17,7 @@ export interface ManifestEntry {
   result: Digest;
 }
 
-const NS = 'cc-manifest';
+const NS = REF_NS.ccManifest;
 /** Entries kept per key: different header states of one source (branches, generated headers). */
 const MAX_ENTRIES = 8;
 

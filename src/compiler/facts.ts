@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { REF_NS } from '../store/namespaces.ts';
 import type { Store } from '../store/store.ts';
 import { type CompilerIdentity, compilerIdentity } from './compiler-identity.ts';
 import { probeSearchDirs } from './search-dirs.ts';
@@ -33,7 +34,7 @@ export interface CompilerFacts extends CompilerVersion {
 
 /** compilerVersion() of the binary behind `identity`, under `cc-compiler` refs (meta: the CompilerVersion). */
 export function cachedCompilerVersion(store: Store, identity: CompilerIdentity): Promise<CompilerVersion> {
-  return remembered(store, 'cc-compiler', identityKey(identity), () => compilerVersion(identity.path));
+  return remembered(store, REF_NS.ccCompiler, identityKey(identity), () => compilerVersion(identity.path));
 }
 
 /** `-dumpversion` and `-dumpmachine` (empty when the compiler does not answer). */
@@ -46,7 +47,7 @@ export function compilerVersion(compilerPath: string): CompilerVersion {
 /** compilerFacts(), under `farm-toolchain` refs (meta: the CompilerFacts), keyed by name and identity. */
 export function cachedCompilerFacts(store: Store, compilerPath: string): Promise<CompilerFacts> {
   const key = `${basename(compilerPath)}:${identityKey(compilerIdentity(compilerPath))}`;
-  return remembered(store, 'farm-toolchain', key, () => compilerFacts(compilerPath));
+  return remembered(store, REF_NS.farmToolchain, key, () => compilerFacts(compilerPath));
 }
 
 /** The facts, asked of the compiler by the path it is called by (a clang named for a target answers for it). */

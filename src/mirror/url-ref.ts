@@ -1,4 +1,5 @@
 /** What the mirror remembers about a URL, as the `meta` of its ref in namespace `url` (key: the full URL). */
+import { REF_NS } from '../store/namespaces.ts';
 export interface UrlMeta {
   /** Never revalidated: fetched with a checksum, a versioned archive name, or configured immutable. */
   immutable: boolean;
@@ -14,7 +15,7 @@ export interface UrlMeta {
   pinned?: boolean;
 }
 
-export const URL_NS = 'url';
+export const URL_NS = REF_NS.url;
 
 /**
  * An upstream's 404 or 410 for a URL, remembered in namespace `url-missing` (key: the full URL; the ref points
@@ -26,4 +27,4 @@ export interface MissingMeta {
   at: number;
 }
 
-export const MISSING_NS = 'url-missing';
+export const MISSING_NS = REF_NS.urlMissing;

@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import { AccelError } from '../core/errors.ts';
 import { type Db, indexWriteError } from './db.ts';
 import type { Digest } from './digest.ts';
+import { REF_NS } from './namespaces.ts';
 
 /** A named pointer to a blob, in a namespace owned by one feature (`url`, `cc`, `tree`, `conda`, ...). */
 export interface Ref {
@@ -24,7 +25,7 @@ interface RefRow {
  * The action cache shared by two protocols: the mirror's Bazel HTTP cache (`/cache/ac`) and the syncer's
  * Remote Execution API (ActionCache, Execute). Keys are action digests; blobs are encoded ActionResults.
  */
-export const CACHE_AC_NS = 'cache-ac';
+export const CACHE_AC_NS = REF_NS.cacheAc;
 
 const NS_RE = /^[a-z][a-z0-9-]{0,31}$/;
 

@@ -5,12 +5,12 @@ import { cpSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symli
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
-  BUILT_NS,
   type BuildInputs,
   BuildRecorder,
   buildKey,
   keptBuild,
   restoreRun,
+  SCRIPTS_NS,
 } from '../../src/conda/builder/build-cache.ts';
 import type { Digest } from '../../src/store/digest.ts';
 import { Store } from '../../src/store/store.ts';
@@ -142,7 +142,7 @@ test('kept files come back as the scripts left them: contents, modes, symlinks; 
   assert.equal(keptBuild(store, 'other'), null);
 
   // The store lost a blob (gc, a damaged disk): the result is gone, the scripts run.
-  const manifest = store.refs.get(BUILT_NS, 'k1');
+  const manifest = store.refs.get(SCRIPTS_NS, 'k1');
   assert.ok(manifest);
   const blob = kept.runs[0]?.find((f) => f.path === 'bin/hello')?.digest as Digest;
   store.quarantine(blob);
@@ -163,5 +163,5 @@ test('files that name the recipe directory are not kept', async (t) => {
     (await recorder.keep('k2', join(prefix, 'share', 'built-from.txt'))) ?? '',
     /names the recipe directory/,
   );
-  assert.equal(store.refs.get(BUILT_NS, 'k2'), undefined);
+  assert.equal(store.refs.get(SCRIPTS_NS, 'k2'), undefined);
 });

@@ -21,10 +21,11 @@ import { chmodSync, lstatSync, readFileSync, readlinkSync, rmSync, symlinkSync, 
 import { dirname, join } from 'node:path';
 import { makeDirs } from '../../core/dirs.ts';
 import type { Digest } from '../../store/digest.ts';
+import { REF_NS } from '../../store/namespaces.ts';
 import type { Store } from '../../store/store.ts';
 import { treeDigest } from './tree-digest.ts';
 
-export const BUILT_NS = 'conda-build-scripts';
+export const SCRIPTS_NS = REF_NS.condaBuildScripts;
 
 const RECIPE_FILES = new Set(['meta.yaml', 'recipe.yaml']);
 const BUILD_NUMBER_VARS = ['PKG_BUILDNUM', 'PKG_BUILD_STRING'];
@@ -116,7 +117,7 @@ interface Manifest {
 
 /** The kept result of a feedstock's scripts, when the store has it whole. */
 export function keptBuild(store: Store, key: string): Manifest | null {
-  const ref = store.refs.get(BUILT_NS, key);
+  const ref = store.refs.get(SCRIPTS_NS, key);
   if (!ref) return null;
   const data = store.read(ref.digest as Digest);
   if (!data) return null;
@@ -183,7 +184,7 @@ export class BuildRecorder {
     const logBlob = await this.store.putBuffer(readFileSync(log));
     const manifest: Manifest = { runs: this.#runs, log: logBlob.digest };
     const blob = await this.store.putBuffer(Buffer.from(JSON.stringify(manifest)));
-    this.store.refs.set(BUILT_NS, key, blob.digest, { files: this.#runs.flat().length });
+    this.store.refs.set(SCRIPTS_NS, key, blob.digest, { files: this.#runs.flat().length });
     return null;
   }
 }

@@ -5,6 +5,7 @@ import { makeDirs } from '../../core/dirs.ts';
 import { AccelError, isAccelError } from '../../core/errors.ts';
 import type { Digest } from '../../store/digest.ts';
 import { blobPath } from '../../store/layout.ts';
+import { REF_NS } from '../../store/namespaces.ts';
 import { feedstockGraph, feedstockNeeds, stronglyConnected } from '../plan.ts';
 import type { RenderedRecipe } from '../render-variants.ts';
 import { readChannel } from './channel-packages.ts';
@@ -16,7 +17,7 @@ import { logLine } from './run-script.ts';
 import { claimWorkspace, workspaceFor } from './workspace.ts';
 
 /** Store refs of finished builds: input key → the packages it made (blobs in the store). */
-const BUILT_NS = 'conda-build';
+const BUILT_NS = REF_NS.condaBuild;
 
 /** Which feedstocks each one waits for, from the one feedstock graph (`conda plan` shows the same). */
 export function feedstockDeps(recipes: RenderedRecipe[]): Map<string, string[]> {

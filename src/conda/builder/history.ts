@@ -1,4 +1,5 @@
 import type { Digest } from '../../store/digest.ts';
+import { REF_NS } from '../../store/namespaces.ts';
 import type { Store } from '../../store/store.ts';
 import type { FeedstockResult } from './context.ts';
 
@@ -17,7 +18,7 @@ export interface BuildEntry {
   scripts?: FeedstockResult['scripts'];
 }
 
-const NS = 'conda-builds';
+const NS = REF_NS.condaBuilds;
 /** The empty blob's digest: the ref of a build that failed before it had a log. */
 const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' as Digest;
 

@@ -19,6 +19,7 @@ import { AccelError } from '../../core/errors.ts';
 import { VERSION } from '../../core/version.ts';
 import type { Digest } from '../../store/digest.ts';
 import { blobPath } from '../../store/layout.ts';
+import { REF_NS } from '../../store/namespaces.ts';
 import type { Store } from '../../store/store.ts';
 import type { Source } from '../record.ts';
 
@@ -45,7 +46,7 @@ export interface SourceOverride {
 }
 
 /** Refs from an md5 or sha1 pin to the sha256 of the blob it matched, so an md5-pinned rebuild is offline too. */
-const WEAK_PIN_NS = 'conda-source-pin';
+const WEAK_PIN_NS = REF_NS.condaSourcePin;
 
 /**
  * The source archive's blob: a declared override (a local file used instead of the URL), or straight from the

@@ -15,9 +15,10 @@
  */
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
+import { REF_NS } from '../../store/namespaces.ts';
 import { toolsDigest, treeDigest } from './tree-digest.ts';
 
-export const TESTED_NS = 'conda-test';
+export const TESTED_NS = REF_NS.condaTest;
 
 /** Files of a recipe directory that are the recipe itself, not something a test reads. */
 const RECIPE_FILES = new Set(['meta.yaml', 'recipe.yaml']);

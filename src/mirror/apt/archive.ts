@@ -1,6 +1,7 @@
 import type { Log } from '../../core/log.ts';
 import type { Fetcher } from '../../fetch/fetcher.ts';
 import type { Digest } from '../../store/digest.ts';
+import { REF_NS } from '../../store/namespaces.ts';
 import type { Store } from '../../store/store.ts';
 import { offlineNote, type Parent } from '../parent.ts';
 import { currentEpoch, type Epoch, epochId, epochIndex, findEpoch, saveEpoch } from './epochs.ts';
@@ -264,7 +265,7 @@ export class AptArchive {
   #poolDigest(remap: string, path: string): Digest | undefined {
     const { store } = this.#o;
     const suites = new Set<string>();
-    for (const ref of store.refs.list('apt-epoch')) {
+    for (const ref of store.refs.list(REF_NS.aptEpoch)) {
       const e = ref.meta as Epoch;
       if (e.remap === remap) suites.add(e.suite);
     }

@@ -1,4 +1,5 @@
 import type { Digest } from '../../store/digest.ts';
+import { REF_NS } from '../../store/namespaces.ts';
 import type { Store } from '../../store/store.ts';
 import { parseRelease, type ReleaseInfo } from './release.ts';
 
@@ -21,8 +22,8 @@ export interface Epoch {
   parentEpoch?: string;
 }
 
-const EPOCH_NS = 'apt-epoch';
-const PIN_NS = 'apt-pin';
+const EPOCH_NS = REF_NS.aptEpoch;
+const PIN_NS = REF_NS.aptPin;
 
 export function epochId(createdAt: number, release: Digest): string {
   return `${new Date(createdAt).toISOString().replace(/[-:]|\.\d+/g, '')}-${release.slice(0, 8)}`;
