@@ -32,7 +32,7 @@ const BUILD_NUMBER_VARS = ['PKG_BUILDNUM', 'PKG_BUILD_STRING'];
 const NAMES_BUILD_NUMBER = /\bPKG_BUILD(NUM|_STRING)\b/;
 
 /** One script run of a feedstock's build, in the order the build runs them. */
-export interface ScriptRun {
+interface ScriptRun {
   output: string;
   text: string;
   env: Record<string, string>;

@@ -30,7 +30,7 @@ export function feedstockDeps(recipes: RenderedRecipe[]): Map<string, string[]> 
  * are in the channel. A feedstock whose inputs match an earlier build is a store hit: its packages are
  * (re)published from the store without building. A failure blocks only its dependents.
  */
-export interface BuildRunOptions {
+interface BuildRunOptions {
   jobs: number;
   /** Go on after a failure with everything that does not need the failed feedstock (make's -k). */
   keepGoing: boolean;

@@ -4,7 +4,7 @@ import type { Store } from '../../store/store.ts';
 import type { FeedstockResult } from './context.ts';
 
 /** One line of `accel conda builds`: kept as a ref whose digest is the build's log. */
-export interface BuildEntry {
+interface BuildEntry {
   feedstock: string;
   status: FeedstockResult['status'];
   started: string;

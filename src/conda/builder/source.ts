@@ -25,7 +25,7 @@ import type { Source } from '../record.ts';
 
 const run = promisify(execFile);
 
-export interface FetchSourceOptions {
+interface FetchSourceOptions {
   store: Store;
   /** Upstream hosts allowed on private addresses (a local source server). */
   allow: readonly string[];
