@@ -1,9 +1,9 @@
-// Rewrites the settings tables in docs/*.md from the config schema (src/core/config.ts):
+// Rewrites the settings tables in docs/*.md from the config schema (src/core/settings.ts):
 // every block between `<!-- settings [SECTION] -->` and `<!-- end settings -->`.
 // Usage: node build/settings-docs.ts [--check]   (--check: exit 1 when a table is out of date)
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { settingsTable } from '../src/core/config.ts';
+import { settingsTable } from '../src/core/settings.ts';
 
 const BLOCK = /(<!-- settings ?([a-z]*) -->\n)[\s\S]*?(<!-- end settings -->)/g;
 

@@ -3,9 +3,10 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { renderSettingsBlocks } from '../../build/settings-docs.ts';
-import { loadConfig, SETTINGS, settingsTable } from '../../src/core/config.ts';
+import { loadConfig } from '../../src/core/config.ts';
 import { AccelError } from '../../src/core/errors.ts';
 import { resolveHome } from '../../src/core/paths.ts';
+import { SETTINGS, settingsTable } from '../../src/core/settings.ts';
 import { ROOT, tempDir } from '../helpers.ts';
 
 test('defaults apply when there is no config.json', (t) => {
