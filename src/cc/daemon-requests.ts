@@ -12,7 +12,7 @@ import { runCc } from './wrapper.ts';
 const KEEPALIVE_MS = 2000;
 
 /** What the request side needs of the daemon's lifecycle (daemon.ts). */
-export interface DaemonHooks {
+interface DaemonHooks {
   /** The secret every request must carry; written by listen(). */
   secret(): string;
   /** Added to the environment of every local compile (the compile watchdog's mark). */
@@ -25,7 +25,7 @@ export interface DaemonHooks {
   settled(): void;
 }
 
-export interface DaemonRequests {
+interface DaemonRequests {
   /** Reads one request from a new connection and answers it (status, stop or a compile). */
   accept(socket: Socket): void;
   /** Compiles being served now. */
