@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { replaceFileSync } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
 import { errnoCode } from '../core/errors.ts';
+import { homeLayout } from '../core/home-layout.ts';
 
 /** How long a cache server that failed is left alone: its keys miss at once meanwhile. */
 const CACHE_DOWN_MS = 30_000;
@@ -68,5 +69,5 @@ export class CacheHealth {
 
 /** The file one home's `accel cc` processes share their view of down cache servers in. */
 export function cacheHealthFor(home: string): CacheHealth {
-  return new CacheHealth(join(home, 'run', 'cache-down.json'));
+  return new CacheHealth(homeLayout(home).run.cacheDown);
 }

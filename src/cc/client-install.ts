@@ -1,26 +1,17 @@
 import { createHash } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  readFileSync,
-  readlinkSync,
-  realpathSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync, renameSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getAsset, isSea } from 'node:sea';
-import { tempName } from '../core/atomic-fs.ts';
+import { replaceFileSync, tempName } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
 import { AccelError, errnoCode } from '../core/errors.ts';
+import { homeLayout } from '../core/home-layout.ts';
 import { masqueradePath } from './masquerade.ts';
 
 /** `$ACCEL_HOME/bin`: the native client and the `accel` it falls back to and starts the daemon with. */
 function clientPaths(home: string) {
-  const bin = join(home, 'bin');
-  return { bin, client: join(bin, 'accel-cc'), accel: join(bin, 'accel') };
+  const { dir, client, accel } = homeLayout(home).bin;
+  return { bin: dir, client, accel };
 }
 
 /**
@@ -85,15 +76,8 @@ function replaceIfChanged(path: string, data: Buffer, mode: number): void {
   } catch (err) {
     if (errnoCode(err) !== 'ENOENT') throw err;
   }
-  const temp = `${path}.${tempName()}`;
-  try {
-    writeFileSync(temp, data, { mode });
-    chmodSync(temp, mode);
-    renameSync(temp, path);
-  } catch (err) {
-    rmSync(temp, { force: true });
-    throw err;
-  }
+  // Running builds exec it: the old file stays until the new one replaces it.
+  replaceFileSync(path, data, { mode, unlinkFirst: false });
 }
 
 function digest(data: Buffer): string {

@@ -1,8 +1,9 @@
 import { readlinkSync, renameSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { tempName } from '../core/atomic-fs.ts';
 import { COMPILER_NAMES } from '../core/compiler-names.ts';
 import { makeDirs } from '../core/dirs.ts';
+import { homeLayout } from '../core/home-layout.ts';
 
 /**
  * A directory whose gcc, g++, cc, c++, clang and clang++ compile through accel: put it first on PATH and any
@@ -11,13 +12,13 @@ import { makeDirs } from '../core/dirs.ts';
  * when it looks for the real compiler, so it never calls itself.
  */
 export function masqueradePath(home: string): string {
-  return join(home, 'masquerade');
+  return homeLayout(home).masquerade;
 }
 
 export function writeMasqueradeDir(home: string): string {
   const dir = masqueradePath(home);
   makeDirs(dir);
-  const target = join('..', 'bin', 'accel-cc');
+  const target = relative(dir, homeLayout(home).bin.client);
   for (const name of COMPILER_NAMES) {
     const path = join(dir, name);
     let current: string | undefined;

@@ -1,5 +1,5 @@
-import { join } from 'node:path';
 import { AccelError } from '../core/errors.ts';
+import { homeLayout } from '../core/home-layout.ts';
 
 /*
  * The cc daemon's wire format, spoken by native/accel-cc.c and by daemon-client.ts. Chosen so the C client
@@ -35,15 +35,8 @@ export type Request =
 
 /** Where a home's daemon lives: its socket, the secret a client must present, its lock, pid file and log. */
 export function daemonPaths(home: string) {
-  const dir = join(home, 'run');
-  return {
-    dir,
-    socket: join(dir, 'cc.sock'),
-    secret: join(dir, 'cc.secret'),
-    lock: join(dir, 'cc.lock'),
-    pid: join(dir, 'cc-daemon.pid'),
-    log: join(dir, 'cc-daemon.log'),
-  };
+  const { run } = homeLayout(home);
+  return { dir: run.dir, socket: run.ccSocket, secret: run.ccSecret, lock: run.ccLock, pid: run.ccPid, log: run.ccLog };
 }
 
 export function encodeRequest(request: Request): Buffer {

@@ -8,6 +8,7 @@ import { type CompileFn, type CompilerRun, runCompiler } from '../compiler/run.t
 import { tempName } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
 import { isAccelError } from '../core/errors.ts';
+import { homeLayout } from '../core/home-layout.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { FileHasher, type StatMemo } from './filehash.ts';
@@ -186,7 +187,7 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
 const FALLBACK_QUIET_MS = 5 * 60_000;
 
 function announceFallback(store: Store, reason: string): Buffer {
-  const marker = join(store.home, 'run', 'farm-fallback-announced');
+  const marker = homeLayout(store.home).run.farmFallbackAnnounced;
   try {
     if (Date.now() - statSync(marker).mtimeMs < FALLBACK_QUIET_MS) return Buffer.alloc(0);
   } catch {

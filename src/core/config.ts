@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { replaceFileSync } from './atomic-fs.ts';
 import { makeDirs } from './dirs.ts';
 import { AccelError, errnoCode } from './errors.ts';
+import { homeLayout } from './home-layout.ts';
 import { ConfigSchema, SETTINGS, type SettingInfo } from './settings.ts';
 
 /* Loading config.json and the ACCEL_* variables; what each setting is lives in settings.ts. */
@@ -36,7 +36,7 @@ interface LoadedConfig {
 
 /** Loads `$home/config.json` (optional), overlays `ACCEL_*` variables, and validates the result. */
 export function loadConfig(home: string, env: NodeJS.ProcessEnv): LoadedConfig {
-  const file = join(home, 'config.json');
+  const file = homeLayout(home).config;
   const raw = readConfigFile(file);
   const unknownEnv: string[] = [];
   const fromEnv = new Map<string, string>();
@@ -67,7 +67,7 @@ function envValue(setting: SettingInfo, value: string): unknown {
  * accel reads it.
  */
 export function updateConfigFile(home: string, change: (raw: Record<string, unknown>) => void): string {
-  const file = join(home, 'config.json');
+  const file = homeLayout(home).config;
   const raw = readConfigFile(file);
   change(raw);
   const parsed = z.safeParse(ConfigSchema, raw, { reportInput: true });

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { getAsset, isSea } from 'node:sea';
-import { tempName } from './atomic-fs.ts';
+import { replaceFileSync } from './atomic-fs.ts';
 import { makeDirs } from './dirs.ts';
 import { AccelError, errnoCode, isAccelError } from './errors.ts';
+import { homeLayout } from './home-layout.ts';
 
 /** The native addons accel uses; in the single executable they are embedded assets. */
 export type AddonName = 'better_sqlite3' | 'watcher';
@@ -33,7 +34,7 @@ export function nativeAddon(name: AddonName, home: string): object | undefined {
   const entry = manifest.addons[name];
   // One folder per build's set of addons, named by the manifest (which holds each addon's digest).
   const folder = `${createHash('sha256').update(text).digest('hex').slice(0, 16)}-${manifest.arch}`;
-  let file = join(home, 'native', folder, `${name}.node`);
+  let file = join(homeLayout(home).native, folder, `${name}.node`);
   if (!existsSync(file)) {
     try {
       extract(entry.asset, entry.sha256, dirname(file), file);
@@ -76,19 +77,17 @@ function privateTempDir(): string | undefined {
 }
 
 function extract(asset: string, sha256: string, dir: string, file: string): void {
-  const temp = join(dir, tempName('.'));
   try {
     makeDirs(dir);
     const data = Buffer.from(getAsset(asset));
     if (createHash('sha256').update(data).digest('hex') !== sha256) {
       throw new Error(`embedded asset ${asset} does not match its manifest: the executable is damaged`);
     }
-    writeFileSync(temp, data, { mode: 0o555, flush: true });
-    // Rename last: another accel starting at the same moment either sees no file or a complete one.
-    renameSync(temp, file);
+    // Another accel starting at the same moment either sees no file or a complete one.
+    replaceFileSync(file, data, { mode: 0o555, umask: true, durable: true, unlinkFirst: false });
   } catch (err) {
-    rmSync(temp, { force: true });
-    const code = errnoCode(err);
+    // replaceFileSync reports a file system refusal as an AccelError whose cause is the system error.
+    const code = errnoCode(isAccelError(err) ? err.cause : err);
     if (code && ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'ENOSPC', 'EEXIST', 'ENOENT', 'EDQUOT'].includes(code)) {
       throw new AccelError('ACCEL_NATIVE_NOT_WRITABLE', `cannot unpack native code into ${dir} (${code})`, {
         hint: 'accel writes its native addons under ACCEL_HOME once; point ACCEL_HOME or --home at a writable directory',

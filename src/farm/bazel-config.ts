@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { replaceFileSync } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
 import { AccelError, errnoCode, fsError } from '../core/errors.ts';
+import { homeLayout } from '../core/home-layout.ts';
 import { certPaths } from '../net/paths.ts';
 import { loadIdentity } from '../net/tls-identity.ts';
 
@@ -35,7 +36,7 @@ const TCNATIVE = [
 export function bazelFarmConfig(home: string, endpoint: string, mode: 'execute' | 'cache'): BazelFarmConfig {
   const identity = loadIdentity(home, 'client');
   const paths = certPaths(home);
-  const pkcs8 = join(paths.dir, 'identity.pk8.key');
+  const pkcs8 = paths.keyPkcs8;
   const written: string[] = [];
   const warnings: string[] = [];
   const pem = createPrivateKey(identity.key).export({ type: 'pkcs8', format: 'pem' }) as string;
@@ -52,7 +53,7 @@ export function bazelFarmConfig(home: string, endpoint: string, mode: 'execute' 
   if (existsSync(DEBIAN_BAZEL_JAR)) {
     const lib = TCNATIVE.find((p) => existsSync(p));
     if (lib) {
-      const dir = join(home, 'bazel', 'jni');
+      const dir = homeLayout(home).bazel.jni;
       const copy = join(dir, 'libnetty_tcnative.so');
       if (readOrEmpty(copy, true) !== readOrEmpty(lib, true)) {
         makeDirs(dir);

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { Compile } from '../compiler/args.ts';
 import type { CompileFn, CompilerRun } from '../compiler/run.ts';
-import { tempName } from '../core/atomic-fs.ts';
+import { replaceFileSync } from '../core/atomic-fs.ts';
 import type { Config } from '../core/config.ts';
-import { fsError, isAccelError } from '../core/errors.ts';
+import { isAccelError } from '../core/errors.ts';
 import { MtlsClient } from '../net/client.ts';
 import { type Identity, loadIdentity } from '../net/tls-identity.ts';
 import type { Digest } from '../store/digest.ts';
@@ -284,15 +284,9 @@ async function finish(
       data = res.body;
     }
     if (createHash('sha256').update(data).digest('hex') !== out.digest) throw new Fallback('output corrupted');
-    // No fsync: a compiler does not sync its outputs either, and make reruns what a crash loses.
-    const temp = join(dirname(out.path), tempName(`.${basename(out.path)}.`));
-    try {
-      writeFileSync(temp, data);
-      renameSync(temp, out.path);
-    } catch (err) {
-      rmSync(temp, { force: true });
-      throw fsError(err, 'writing', out.path);
-    }
+    // No fsync: a compiler does not sync its outputs either, and make reruns what a crash loses. Unlinked
+    // first like the cc cache's restored outputs: a build never reads an output while its compile runs.
+    replaceFileSync(out.path, data, { mode: 0o666, umask: true });
   }
   return run;
 }

@@ -20,13 +20,14 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { makeDirs } from '../core/dirs.ts';
 import { errnoCode } from '../core/errors.ts';
+import { homeLayout } from '../core/home-layout.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import type { TreeManifest } from './protocol.ts';
 
 /** Where a worker keeps its job directories and the read-only copies of inputs they link to. */
 export function sandboxDirs(home: string): { jobs: string; inputs: string } {
-  return { jobs: join(home, 'sandbox', 'jobs'), inputs: join(home, 'sandbox', 'inputs') };
+  return homeLayout(home).sandbox;
 }
 
 /** A job directory's name carries its worker's pid, so a later worker can tell a dead worker's leftovers. */

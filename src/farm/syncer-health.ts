@@ -1,8 +1,9 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { tempName } from '../core/atomic-fs.ts';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { replaceFileSync } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
 import { errnoCode } from '../core/errors.ts';
+import { homeLayout } from '../core/home-layout.ts';
 
 /**
  * What a client knows about reaching its syncer, so that a build with the syncer down pays for one time-out, not
@@ -37,11 +38,11 @@ const known = new Map<string, SyncerHealth>();
 const probes = new Map<string, Promise<boolean>>();
 
 function stateFile(home: string): string {
-  return join(home, 'run', 'farm-down.json');
+  return homeLayout(home).run.farmDown;
 }
 
 function probeLock(home: string): string {
-  return join(home, 'run', 'farm-probe.lock');
+  return homeLayout(home).run.farmProbeLock;
 }
 
 function readFile(home: string, syncer: string): SyncerHealth | undefined {
@@ -61,16 +62,9 @@ function read(home: string, syncer: string): SyncerHealth | undefined {
 /** Written by rename: a reader sees the old state or the new one, never a partial one or none. */
 function write(home: string, state: SyncerHealth): void {
   known.set(`${home}\0${state.syncer}`, state);
-  const dir = join(home, 'run');
-  makeDirs(dir, { mode: 0o700 });
-  const temp = join(dir, tempName('.farm-down.'));
-  try {
-    writeFileSync(temp, `${JSON.stringify(state)}\n`, { mode: 0o600 });
-    renameSync(temp, stateFile(home));
-  } catch (err) {
-    rmSync(temp, { force: true });
-    throw err;
-  }
+  const file = stateFile(home);
+  makeDirs(dirname(file), { mode: 0o700 });
+  replaceFileSync(file, `${JSON.stringify(state)}\n`, { mode: 0o600, umask: true, unlinkFirst: false });
 }
 
 function verdict(state: SyncerHealth | undefined, now: number): 'up' | 'down' | undefined {
@@ -131,7 +125,7 @@ async function probeOnce(
   probeMs: number,
 ): Promise<{ up: boolean; probed: boolean }> {
   const lock = probeLock(home);
-  makeDirs(join(home, 'run'), { mode: 0o700 });
+  makeDirs(dirname(lock), { mode: 0o700 });
   for (;;) {
     try {
       writeFileSync(lock, `${JSON.stringify({ pid: process.pid, until: Date.now() + probeMs + 5000 })}\n`, {

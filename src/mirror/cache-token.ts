@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { tempName } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
 import { errnoCode } from '../core/errors.ts';
+import { homeLayout } from '../core/home-layout.ts';
 
 /**
  * The token that writes to the mirror's shared build cache (`PUT /cache/ac`, `/cache/cas`) need. Reads of the
@@ -12,7 +13,7 @@ import { errnoCode } from '../core/errors.ts';
  * `$ACCEL_HOME/mirror-cache.token` (0600); `accel mirror config cache` prints the lines that use it.
  */
 export function cacheTokenPath(home: string): string {
-  return join(home, 'mirror-cache.token');
+  return homeLayout(home).mirrorCacheToken;
 }
 
 export function cacheToken(home: string): string {
@@ -26,7 +27,7 @@ export function cacheToken(home: string): string {
   makeDirs(home, { mode: 0o700 });
   // Written aside, then linked into place: two first starts at once agree on one token (link fails EEXIST
   // for the second, which reads the first's), and nobody ever reads a half-written file.
-  const temp = join(home, tempName('.mirror-cache.token.'));
+  const temp = join(dirname(path), tempName(`.${basename(path)}.`));
   writeFileSync(temp, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   try {
     linkSync(temp, path);

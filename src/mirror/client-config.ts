@@ -1,9 +1,10 @@
-import { appendFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { Document } from 'yaml';
-import { tempName } from '../core/atomic-fs.ts';
+import { replaceFileSync } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
 import { AccelError, errnoCode, fsError } from '../core/errors.ts';
+import { homeLayout } from '../core/home-layout.ts';
 import type { Store } from '../store/store.ts';
 import type { Upstreams } from './upstreams.ts';
 import { mirrorUrlFor } from './url-map.ts';
@@ -106,7 +107,7 @@ export function writeHomeDownloaderConfig(
 ): string | undefined {
   const normalized = normalizeBase(base);
   const name = new URL(normalized).host.replace(/[^A-Za-z0-9.-]/g, '_');
-  const file = join(home, 'bazel', `${name}.cfg`);
+  const file = join(homeLayout(home).bazel.dir, `${name}.cfg`);
   try {
     makeDirs(dirname(file));
     writeFileReplacing(file, downloaderConfigText(normalized, httpHosts));
@@ -351,15 +352,9 @@ function shellQuote(value: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A config file: synced, and never a moment without it (a build may be reading it). */
 function writeFileReplacing(target: string, content: string): void {
-  const temp = join(dirname(target), tempName(`.${basename(target)}.`));
-  try {
-    writeFileSync(temp, content, { flag: 'wx', mode: 0o644, flush: true });
-    renameSync(temp, target);
-  } catch (err) {
-    rmSync(temp, { force: true });
-    throw fsError(err, 'writing', target);
-  }
+  replaceFileSync(target, content, { mode: 0o644, umask: true, durable: true, unlinkFirst: false });
 }
 
 /** Appends `comment` and `line` to `path` unless a line equal to `line` is already there. */

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, renameSync, rmSync, statSync, symlinkSync } fr
 import { dirname, join } from 'node:path';
 import { tempName } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
+import { homeLayout } from '../core/home-layout.ts';
 import type { Digest } from '../store/digest.ts';
 import { blobPath } from '../store/layout.ts';
 import type { Store } from '../store/store.ts';
@@ -17,7 +18,7 @@ import { URL_NS, type UrlMeta } from './url-ref.ts';
  * dangles and the front server falls through to accel, which fetches it again; `sweepFront` removes those.
  */
 export function frontDir(home: string): string {
-  return join(home, 'front');
+  return homeLayout(home).front;
 }
 
 /** Path characters that mean the same thing to nginx's decoded `$uri` and to the URL as stored. */

@@ -1,7 +1,11 @@
 import { join } from 'node:path';
+import { homeLayout } from '../core/home-layout.ts';
 import type { Digest } from './digest.ts';
 
-/** Where everything lives under ACCEL_HOME; the one place that spells these paths. */
+/**
+ * The store's part of the home. Every path under ACCEL_HOME is spelled in core/home-layout.ts (in core because
+ * core and net need it too and sit below store); this is the store's view of that table.
+ */
 export interface Layout {
   home: string;
   index: string;
@@ -15,14 +19,15 @@ export interface Layout {
 }
 
 export function layoutOf(home: string): Layout {
+  const { store, run } = homeLayout(home);
   return {
     home,
-    index: join(home, 'index.db'),
-    blobs: join(home, 'blobs', 'sha256'),
-    tmp: join(home, 'tmp'),
-    quarantine: join(home, 'quarantine'),
-    run: join(home, 'run'),
-    gcLock: join(home, 'run', 'gc.lock'),
+    index: store.index,
+    blobs: store.blobs,
+    tmp: store.tmp,
+    quarantine: store.quarantine,
+    run: run.dir,
+    gcLock: run.gcLock,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { AccelError, errnoCode } from '../core/errors.ts';
 import { type Log, silentLog } from '../core/log.ts';
@@ -242,7 +242,7 @@ export class Store {
  */
 function prepareDirs(layout: Layout, modes: StoreModes): void {
   try {
-    for (const dir of [layout.home, join(layout.home, 'blobs'), layout.blobs, layout.tmp]) {
+    for (const dir of [layout.home, dirname(layout.blobs), layout.blobs, layout.tmp]) {
       makeDir(dir, modes.dir);
       restrict(dir, modes.dir);
     }
