@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import type { Config } from '../core/config.ts';
 import { AccelError } from '../core/errors.ts';
 import { bazelFarmConfig, writeBazelrcBlock } from '../farm/bazel-config.ts';
-import type { FarmStatus } from '../farm/syncer.ts';
+import type { FarmStatus } from '../farm/status.ts';
 import { parseServerUrl } from '../net/address.ts';
 import { MtlsClient } from '../net/client.ts';
 import { loadIdentity } from '../net/tls-identity.ts';

@@ -1,5 +1,5 @@
 import { formatSize } from '../core/size.ts';
-import type { FarmStatus } from './syncer.ts';
+import type { FarmStatus } from './status.ts';
 
 const esc = (s: string | number) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
