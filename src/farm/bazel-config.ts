@@ -18,7 +18,7 @@ import { loadIdentity } from '../net/tls-identity.ts';
  *   netty does not look for (libnetty-tcnative.so), and the library refuses to load through a symlink; a copy
  *   under the expected name in accel's home and a startup line naming its directory make it work.
  */
-export interface BazelFarmConfig {
+interface BazelFarmConfig {
   lines: string[];
   /** Files written for the lines to work (the PKCS#8 key, the netty-tcnative copy). */
   written: string[];

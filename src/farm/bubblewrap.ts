@@ -20,7 +20,7 @@ import { AccelError, errnoCode } from '../core/errors.ts';
  * directory (at a per-job path) and an empty /tmp exist; there is no network; rlimits bound CPU time,
  * memory, file size and processes. A worker running as root also drops each job to an unprivileged uid.
  */
-export interface SandboxLimits {
+interface SandboxLimits {
   cpuSeconds: number;
   memoryBytes: number;
   /** Largest file a job may write (outputs, temporaries). */
@@ -124,7 +124,7 @@ function findToolchainMounts(compilers: string[]): string[] {
   ];
 }
 
-export interface SandboxCommand {
+interface SandboxCommand {
   file: string;
   args: string[];
 }

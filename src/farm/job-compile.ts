@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DEFAULT_LIMITS, sandboxCommand } from './bubblewrap.ts';
 import type { WorkerContext } from './worker-context.ts';
 
-export interface CompileRun {
+interface CompileRun {
   code: number;
   stdout: Buffer;
   stderr: Buffer;

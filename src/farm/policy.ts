@@ -25,7 +25,7 @@ export const SYSTEM_PREFIXES = ['/usr/'];
  * The only environment a compile gets from the client: its locale (diagnostics must read as they would
  * locally) and reproducibility settings. Never PATH, LD_PRELOAD, GCC_EXEC_PREFIX, COMPILER_PATH, ….
  */
-export const JOB_ENV_KEYS = ['LANG', 'LC_ALL', 'LC_MESSAGES', 'LC_CTYPE', 'GCC_COLORS', 'SOURCE_DATE_EPOCH'];
+const JOB_ENV_KEYS = ['LANG', 'LC_ALL', 'LC_MESSAGES', 'LC_CTYPE', 'GCC_COLORS', 'SOURCE_DATE_EPOCH'];
 
 /** The client's variables a job may carry, from any environment-like record. */
 export function jobEnv(env: Record<string, unknown>): Record<string, string> {

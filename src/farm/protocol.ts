@@ -46,7 +46,7 @@ export const JobSpecSchema = z.strictObject({
 });
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 
-export const JobOutputSchema = z.strictObject({
+const JobOutputSchema = z.strictObject({
   /** The client's absolute path. */
   path,
   digest,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Assignment, JobResult, JobSpec, TreeManifest, WorkerReport } from './protocol.ts';
 
 /** A job leased to a worker: it is the worker's until `until` unless heartbeats extend it. */
-export interface Lease {
+interface Lease {
   worker: string;
   until: number;
 }
@@ -26,7 +26,7 @@ interface Waiter {
   give: (job: Job | undefined) => void;
 }
 
-export interface QueueStats {
+interface QueueStats {
   submitted: number;
   /** Jobs a client sent again for the same compile (it found the include tree stale, or the syncer restarted). */
   resubmitted: number;

@@ -26,7 +26,7 @@ import type { Store } from '../store/store.ts';
 import type { TreeManifest } from './protocol.ts';
 
 /** Where a worker keeps its job directories and the read-only copies of inputs they link to. */
-export function sandboxDirs(home: string): { jobs: string; inputs: string } {
+function sandboxDirs(home: string): { jobs: string; inputs: string } {
   return homeLayout(home).sandbox;
 }
 

@@ -17,7 +17,7 @@ import { homeLayout } from '../core/home-layout.ts';
  * - Otherwise (never asked, or the back-off is over): one probe at a time per home, whichever processes compile;
  *   the other compiles wait for its answer, so a syncer that never answers is asked once, not once per compile.
  */
-export interface SyncerHealth {
+interface SyncerHealth {
   syncer: string;
   /** When (ms since the epoch) it last answered. */
   okAt?: number;

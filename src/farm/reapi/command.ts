@@ -11,7 +11,7 @@ import { checkCompiler, Refusal } from '../policy.ts';
  * compiler runs directly, without a shell: what bash would have run, minus the setup script's `set -e`
  * options, which change nothing for a single command.
  */
-export interface CompilerCall {
+interface CompilerCall {
   compiler: string;
   args: string[];
 }
