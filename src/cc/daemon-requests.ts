@@ -1,12 +1,30 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import PQueue from 'p-queue';
-import { runCompiler } from '../compiler/run.ts';
+import { type CompileFn, runCompiler } from '../compiler/run.ts';
 import { isAccelError } from '../core/errors.ts';
-import type { DaemonOptions } from './daemon.ts';
+import type { Log } from '../core/log.ts';
+import type { Store } from '../store/store.ts';
 import type { StatMemo } from './filehash.ts';
 import { decodeRequest, frame, MAX_REQUEST, type Request } from './protocol.ts';
+import type { RemoteCache } from './remote.ts';
 import { runCc } from './wrapper.ts';
+
+/** What a daemon is made of: where it lives, its store, how many compiles at once, and what it asks of others. */
+export interface DaemonOptions {
+  home: string;
+  store: Store;
+  log: Log;
+  /** Compiles at once (cheap lookups are not limited). */
+  jobs: number;
+  /** Exit after this long without a request. */
+  idleMs: number;
+  /** What the wrapper must never run as "the compiler" (accel, its client and the masquerade links). */
+  skip: { dirs: string[]; self: string[] };
+  remote?: RemoteCache;
+  /** The farm's dispatcher, when a farm is configured. */
+  compile?: CompileFn;
+}
 
 /** Keep-alive period while a compile runs; the client gives up after ACCEL_CC_SILENCE_MS (30 s) of silence. */
 const KEEPALIVE_MS = 2000;

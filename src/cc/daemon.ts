@@ -2,33 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { CompileFn } from '../compiler/run.ts';
 import { tempName } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
 import { AccelError } from '../core/errors.ts';
-import type { Log } from '../core/log.ts';
-import type { Store } from '../store/store.ts';
 import { daemonStatus } from './daemon-client.ts';
 import { type DaemonLock, takeDaemonLock } from './daemon-lock.ts';
-import { createDaemonRequests } from './daemon-requests.ts';
+import { createDaemonRequests, type DaemonOptions } from './daemon-requests.ts';
 import { type CompileWatchdog, startCompileWatchdog } from './daemon-watchdog.ts';
 import { daemonPaths } from './protocol.ts';
-import type { RemoteCache } from './remote.ts';
-
-export interface DaemonOptions {
-  home: string;
-  store: Store;
-  log: Log;
-  /** Compiles at once (cheap lookups are not limited). */
-  jobs: number;
-  /** Exit after this long without a request. */
-  idleMs: number;
-  /** What the wrapper must never run as "the compiler" (accel, its client and the masquerade links). */
-  skip: { dirs: string[]; self: string[] };
-  remote?: RemoteCache;
-  /** The farm's dispatcher, when a farm is configured. */
-  compile?: CompileFn;
-}
 
 interface Daemon {
   /** Resolves when the daemon has stopped (idle time-out, a stop request, or close()). */
