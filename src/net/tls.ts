@@ -167,7 +167,7 @@ function loadCa(paths: CertPaths): { cert: ReturnType<typeof forge.pki.certifica
 }
 
 /** What one machine needs: the CA certificate (not its key), its own certificate and key. */
-export interface Bundle {
+interface Bundle {
   accelBundle: 1;
   name: string;
   role: Role;

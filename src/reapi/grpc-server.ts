@@ -11,7 +11,7 @@ export interface ServiceEntry {
 }
 
 /** Where a gRPC server listens, and how a failure to listen is explained. */
-export interface GrpcListen {
+interface GrpcListen {
   host: string;
   port: number;
   credentials: grpc.ServerCredentials;

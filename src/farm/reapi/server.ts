@@ -78,4 +78,4 @@ export function createReapiServer(options: ReapiOptions) {
   };
 }
 
-export type ReapiServer = ReturnType<typeof createReapiServer>;
+type ReapiServer = ReturnType<typeof createReapiServer>;
