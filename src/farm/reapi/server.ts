@@ -77,5 +77,3 @@ export function createReapiServer(options: ReapiOptions) {
     close: server.close,
   };
 }
-
-type ReapiServer = ReturnType<typeof createReapiServer>;
