@@ -57,11 +57,26 @@ export async function benchMirrorGrpc(print: (line: string) => void): Promise<vo
   });
   try {
     const { port } = await mirror.listen();
-    const client = new grpc.Client(`127.0.0.1:${mirror.grpcPort()}`, grpc.credentials.createInsecure());
+    // The HTTP/2 flow-control window of grpc-java, which Bazel uses (1 MiB); grpc-js's own default (64 KiB) would
+    // measure window updates, not the mirror.
+    const client = new grpc.Client(`127.0.0.1:${mirror.grpcPort()}`, grpc.credentials.createInsecure(), {
+      'grpc-node.flow_control_window': 1 << 20,
+    });
     for (let i = 0; i < 2 * COLD + 1; i++) up.files.set(`/f${i}.bin`, { body: randomBytes(SIZE) });
+    const expected = new Map<number, string>();
+    for (let i = 0; i < 2 * COLD + 1; i++) {
+      expected.set(
+        i,
+        createHash('sha256')
+          .update(up.files.get(`/f${i}.bin`)?.body ?? '')
+          .digest('hex'),
+      );
+    }
+    // Both clients check what they got against its sha256, as Bazel does with a download on either path.
     const viaHttp = async (i: number) => {
       const res = await fetch(`http://127.0.0.1:${port}/http/${up.origin}/f${i}.bin`);
-      if ((await res.arrayBuffer()).byteLength !== SIZE) throw new Error('short body');
+      const body = Buffer.from(await res.arrayBuffer());
+      if (createHash('sha256').update(body).digest('hex') !== expected.get(i)) throw new Error('wrong body');
     };
     const viaGrpc = async (i: number) => {
       const got = await unary<{ blob_digest: Digest }>(client, services.Fetch.FetchBlob, {
