@@ -12,7 +12,8 @@ import * as grpc from '@grpc/grpc-js';
 import { silentLog } from '../src/core/log.ts';
 import { bazelGrpcLines } from '../src/mirror/bazel-grpc-config.ts';
 import { createMirrorServer } from '../src/mirror/server.ts';
-import { type Digest, type MethodSpec, services } from '../src/reapi/proto.ts';
+import { unaryCall } from '../src/reapi/call.ts';
+import { type Digest, services } from '../src/reapi/proto.ts';
 import { Store } from '../src/store/store.ts';
 import { type FakeUpstream, startFakeUpstream } from '../test/fake-upstream.ts';
 import { runCommand } from '../test/helpers.ts';
@@ -22,18 +23,6 @@ import { fmt, has, run } from './util.ts';
 const SIZE = 1024 * 1024;
 const COLD = 20;
 const WARM = 200;
-
-function unary<Res>(c: grpc.Client, spec: MethodSpec, req: unknown): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    c.makeUnaryRequest(
-      spec.path,
-      spec.requestSerialize,
-      spec.responseDeserialize as (b: Buffer) => Res,
-      req,
-      (err, res) => (err ? reject(err) : resolve(res as Res)),
-    );
-  });
-}
 
 export async function benchMirrorGrpc(print: (line: string) => void): Promise<void> {
   print('## Mirror over gRPC: FetchBlob (`bench/mirror-grpc.ts`, `npm run bench -- mirror-grpc`)\n');
@@ -79,10 +68,10 @@ export async function benchMirrorGrpc(print: (line: string) => void): Promise<vo
       if (createHash('sha256').update(body).digest('hex') !== expected.get(i)) throw new Error('wrong body');
     };
     const viaGrpc = async (i: number) => {
-      const got = await unary<{ blob_digest: Digest }>(client, services.Fetch.FetchBlob, {
+      const got = await unaryCall<{ blob_digest: Digest }>(client, services.Fetch.FetchBlob, {
         uris: [`http://${up.origin}/f${i}.bin`],
       });
-      const read = await unary<{ responses: { data: Buffer }[] }>(
+      const read = await unaryCall<{ responses: { data: Buffer }[] }>(
         client,
         services.ContentAddressableStorage.BatchReadBlobs,
         { digests: [got.blob_digest] },

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import type { MirrorOptions } from '../../src/mirror/server.ts';
+import { unaryCall } from '../../src/reapi/call.ts';
 import { type ActionResult, type Digest, type MethodSpec, msg, services } from '../../src/reapi/proto.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
 import { tempDir } from '../helpers.ts';
@@ -41,19 +42,9 @@ async function mirror(
 }
 
 function call<Res>(c: grpc.Client, spec: MethodSpec, req: unknown, token?: string): Promise<Res> {
-  const md = new grpc.Metadata();
-  if (token) md.set('authorization', `Bearer ${token}`);
-  return new Promise((resolve, reject) => {
-    c.makeUnaryRequest(
-      spec.path,
-      spec.requestSerialize,
-      spec.responseDeserialize as (b: Buffer) => Res,
-      req,
-      md,
-      { deadline: Date.now() + 20_000 },
-      (err, res) => (err ? reject(err) : resolve(res as Res)),
-    );
-  });
+  const metadata = new grpc.Metadata();
+  if (token) metadata.set('authorization', `Bearer ${token}`);
+  return unaryCall<Res>(c, spec, req, { metadata, timeoutMs: 20_000 });
 }
 
 async function rejects(p: Promise<unknown>, code: grpc.status, text: RegExp): Promise<void> {

@@ -6,6 +6,7 @@ import { type TestContext, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { cacheToken } from '../../src/mirror/cache-token.ts';
 import { loadIdentity } from '../../src/net/tls-identity.ts';
+import { unaryCall } from '../../src/reapi/call.ts';
 import {
   type ActionResult,
   type Digest,
@@ -37,17 +38,7 @@ function client(t: TestContext, port: number, home: string | undefined, caHome: 
 }
 
 function unary<Res>(c: grpc.Client, spec: MethodSpec, req: unknown): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    c.makeUnaryRequest(
-      spec.path,
-      spec.requestSerialize,
-      spec.responseDeserialize as (b: Buffer) => Res,
-      req,
-      new grpc.Metadata(),
-      { deadline: Date.now() + 20_000 },
-      (err, res) => (err ? reject(err) : resolve(res as Res)),
-    );
-  });
+  return unaryCall<Res>(c, spec, req, { timeoutMs: 20_000 });
 }
 
 function executeOps(c: grpc.Client, action: Digest, inline: string[] = []): Promise<Operation[]> {

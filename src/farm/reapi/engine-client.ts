@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Config } from '../../core/config.ts';
 import { loadIdentity } from '../../net/tls-identity.ts';
+import { unaryCall } from '../../reapi/call.ts';
 import { type ActionResult, type Digest, type MethodSpec, msg, type Operation, services } from '../../reapi/proto.ts';
 import { Fallback } from '../client.ts';
 
@@ -82,17 +83,11 @@ export class ReapiClient {
   }
 
   #unary<Req, Res>(spec: MethodSpec, req: Req, timeoutMs = QUICK_MS): Promise<Res> {
-    return new Promise((resolvePromise, reject) => {
-      this.#client.makeUnaryRequest(
-        spec.path,
-        spec.requestSerialize as (v: Req) => Buffer,
-        spec.responseDeserialize as (b: Buffer) => Res,
-        req,
-        this.#metadata(),
-        { deadline: Date.now() + timeoutMs },
-        (err, res) => (err ? reject(engineError(err)) : resolvePromise(res as Res)),
-      );
-    });
+    return unaryCall<Res>(this.#client, spec, req, { metadata: this.#metadata(), timeoutMs }).catch(
+      (err: grpc.ServiceError) => {
+        throw engineError(err);
+      },
+    );
   }
 
   async reachable(timeoutMs: number): Promise<boolean> {
