@@ -19,6 +19,7 @@ import type { MirrorStats } from './stats.ts';
 const CACHE_PREFIX = '/cache/';
 
 export { CACHE_AC_NS };
+
 const MAX_CACHE_PUT_BYTES = 2 * 1024 ** 3;
 
 export interface CacheRouteOptions {
