@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  accessSync,
+  chownSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { test as nodeTest, type TestContext, type TestOptions } from 'node:test';
@@ -268,4 +278,29 @@ export async function startNginx(
     },
     20_000,
   );
+}
+
+/**
+ * `bazel --batch build TARGET FLAGS` in `ws` with a fresh output root and HOME of its own (nothing cached
+ * locally, no user rc file), killed after `timeoutSeconds`; the time it took goes to the test's diagnostics.
+ */
+export async function bazelBuild(
+  t: TestContext,
+  ws: string,
+  options: { target: string; label: string; flags?: string[]; timeoutSeconds?: number },
+): Promise<RunResult> {
+  const scratch = mkdtempSync(join(tmpdir(), 'accel-bazel-'));
+  t.after(() => {
+    spawnSync('chmod', ['-R', 'u+w', scratch]);
+    rmSync(scratch, { recursive: true, force: true });
+  });
+  mkdirSync(join(scratch, 'home'));
+  const started = performance.now();
+  const r = await runCommand(
+    'bazel',
+    ['--batch', `--output_user_root=${join(scratch, 'output')}`, 'build', options.target, ...(options.flags ?? [])],
+    { cwd: ws, env: { HOME: join(scratch, 'home') }, wrapper: ['timeout', String(options.timeoutSeconds ?? 300)] },
+  );
+  t.diagnostic(`${options.label}: bazel exit ${r.code} after ${Math.round(performance.now() - started)} ms`);
+  return r;
 }

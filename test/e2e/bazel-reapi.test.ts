@@ -3,13 +3,12 @@
 // a certificate, and refused when a genrule's command is anything but a compiler call.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { MtlsClient } from '../../src/net/client.ts';
 import { loadIdentity } from '../../src/net/tls-identity.ts';
-import { needsTools, ok, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
+import { bazelBuild, needsTools, ok, type RunResult, runAccel, tempDir } from '../helpers.ts';
 import { farmCerts, type Proc, reapiPort, startSyncer, startWorker } from '../integration/farm-harness.ts';
 
 const BAZEL_TIMEOUT_SECONDS = 300;
@@ -41,20 +40,7 @@ function workspace(dir: string, greeting: string): string {
 
 /** `bazel --batch build //:hello` with a fresh output root (nothing cached locally), plus `flags`. */
 async function bazel(t: TestContext, ws: string, label: string, flags: string[] = []): Promise<RunResult> {
-  const scratch = mkdtempSync(join(tmpdir(), 'accel-reapi-bazel-'));
-  t.after(() => {
-    spawnSync('chmod', ['-R', 'u+w', scratch]);
-    rmSync(scratch, { recursive: true, force: true });
-  });
-  mkdirSync(join(scratch, 'home'));
-  const started = performance.now();
-  const r = await runCommand(
-    'bazel',
-    ['--batch', `--output_user_root=${join(scratch, 'output')}`, 'build', '//:hello', ...flags],
-    { cwd: ws, env: { HOME: join(scratch, 'home') }, wrapper: ['timeout', String(BAZEL_TIMEOUT_SECONDS)] },
-  );
-  t.diagnostic(`${label}: bazel exit ${r.code} after ${Math.round(performance.now() - started)} ms`);
-  return r;
+  return bazelBuild(t, ws, { target: '//:hello', label, flags, timeoutSeconds: BAZEL_TIMEOUT_SECONDS });
 }
 
 function outputs(ws: string): Record<string, Buffer> {

@@ -4,13 +4,12 @@
 // naming the URL; a URL the mirror does not allow fails with the mirror's reason.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { bazelGrpcLines } from '../../src/mirror/bazel-grpc-config.ts';
 import { startFakeUpstream } from '../fake-upstream.ts';
-import { needsTools, type RunResult, runCommand, sha256, tempDir } from '../helpers.ts';
+import { bazelBuild, needsTools, type RunResult, sha256, tempDir } from '../helpers.ts';
 import { startTestMirror, TEST_CACHE_TOKEN } from '../mirror-harness.ts';
 
 const BAZEL_TIMEOUT_SECONDS = 300;
@@ -43,20 +42,7 @@ ${extra}`,
 }
 
 async function bazel(t: TestContext, ws: string, label: string, flags: string[]): Promise<RunResult> {
-  const scratch = mkdtempSync(join(tmpdir(), 'accel-downloader-bazel-'));
-  t.after(() => {
-    spawnSync('chmod', ['-R', 'u+w', scratch]);
-    rmSync(scratch, { recursive: true, force: true });
-  });
-  mkdirSync(join(scratch, 'home'));
-  const started = performance.now();
-  const r = await runCommand(
-    'bazel',
-    ['--batch', `--output_user_root=${join(scratch, 'output')}`, 'build', '//:out', ...flags],
-    { cwd: ws, env: { HOME: join(scratch, 'home') }, wrapper: ['timeout', String(BAZEL_TIMEOUT_SECONDS)] },
-  );
-  t.diagnostic(`${label}: bazel exit ${r.code} after ${Math.round(performance.now() - started)} ms`);
-  return r;
+  return bazelBuild(t, ws, { target: '//:out', label, flags, timeoutSeconds: BAZEL_TIMEOUT_SECONDS });
 }
 
 /** `--flag=value` words of the .bazelrc lines `accel mirror config bazel --grpc` prints. */
