@@ -28,22 +28,7 @@ export async function benchMirrorGrpc(print: (line: string) => void): Promise<vo
   print('## Mirror over gRPC: FetchBlob (`bench/mirror-grpc.ts`, `npm run bench -- mirror-grpc`)\n');
   const home = mkdtempSync(join(tmpdir(), 'accel-bench-grpc-'));
   const up = await startFakeUpstream();
-  const store = Store.open({ home });
-  const mirror = createMirrorServer({
-    store,
-    log: silentLog,
-    port: 0,
-    bind: '127.0.0.1',
-    grpcPort: 0,
-    offline: false,
-    token: '',
-    cacheToken: 'bench',
-    ttlSeconds: 3600,
-    stallSeconds: 10,
-    remaps: {},
-    immutable: [],
-    allow: [up.origin],
-  });
+  const { store, mirror } = startMirror(home, up.origin, false);
   try {
     const { port } = await mirror.listen();
     // The HTTP/2 flow-control window of grpc-java, which Bazel uses (1 MiB); grpc-js's own default (64 KiB) would
@@ -113,6 +98,7 @@ export async function benchMirrorGrpc(print: (line: string) => void): Promise<vo
 const DEPS = 20;
 const BAZEL_TIMEOUT_SECONDS = 600;
 
+/** An in-process mirror with a gRPC port over the store in `home`, allowed to reach the loopback `origin`. */
 function startMirror(home: string, origin: string, offline: boolean) {
   const store = Store.open({ home });
   const mirror = createMirrorServer({

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync } from 'node:fs';
@@ -6,9 +7,10 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
+import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { cleanEnv } from './helpers.ts';
+import { cleanEnv, tempDir } from './helpers.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -312,4 +314,15 @@ export function debsDownloaded(root: string): string[] {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
+}
+
+/** `apt-get update` and a download-only install of accel-hello against `sourcesList`, in a root of its own; the .debs fetched. */
+export async function updateAndDownload(t: TestContext, sourcesList: string): Promise<string[]> {
+  const root = tempDir(t);
+  const update = await aptGet(['update'], { sourcesList, root });
+  assert.equal(update.code, 0, update.stderr + update.stdout);
+  assert.doesNotMatch(update.stderr, /^(W|E):/m, update.stderr);
+  const install = await aptGet(['install', '--download-only', '-y', 'accel-hello'], { sourcesList, root });
+  assert.equal(install.code, 0, install.stderr + install.stdout);
+  return debsDownloaded(root);
 }

@@ -6,7 +6,14 @@ import { type TestContext, test } from 'node:test';
 import { listEpochs } from '../../src/mirror/apt/epochs.ts';
 import { parseRelease } from '../../src/mirror/apt/release.ts';
 import type { MirrorOptions } from '../../src/mirror/server.ts';
-import { APT_TOOLS, aptGet, buildAptRepo, debsDownloaded, startArchiveServer } from '../apt-fixture.ts';
+import {
+  APT_TOOLS,
+  aptGet,
+  buildAptRepo,
+  debsDownloaded,
+  startArchiveServer,
+  updateAndDownload,
+} from '../apt-fixture.ts';
 import { needsTools, sha256, tempDir } from '../helpers.ts';
 import { startTestMirror } from '../mirror-harness.ts';
 
@@ -47,16 +54,6 @@ function startMirror(t: TestContext, upstreamOrigin: string, options: Partial<Mi
 
 function sources(port: number, keyring: string, remap = 'test'): string {
   return `deb [signed-by=${keyring}] http://127.0.0.1:${port}/r/${remap}/ ${SUITE} main\n`;
-}
-
-async function updateAndDownload(t: TestContext, sourcesList: string): Promise<string[]> {
-  const root = tempDir(t);
-  const update = await aptGet(['update'], { sourcesList, root });
-  assert.equal(update.code, 0, update.stderr + update.stdout);
-  assert.doesNotMatch(update.stderr, /^(W|E):/m, update.stderr);
-  const install = await aptGet(['install', '--download-only', '-y', 'accel-hello'], { sourcesList, root });
-  assert.equal(install.code, 0, install.stderr + install.stdout);
-  return debsDownloaded(root);
 }
 
 function get(port: number, path: string): Promise<{ status: number; body: Buffer }> {

@@ -10,7 +10,7 @@ import { parseParent } from '../../src/mirror/parent.ts';
 import type { MirrorOptions } from '../../src/mirror/server.ts';
 import { URL_NS } from '../../src/mirror/url-ref.ts';
 import type { Digest } from '../../src/store/digest.ts';
-import { APT_TOOLS, aptGet, buildAptRepo, debsDownloaded, startArchiveServer } from '../apt-fixture.ts';
+import { APT_TOOLS, buildAptRepo, startArchiveServer, updateAndDownload } from '../apt-fixture.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream.ts';
 import { failed, needsTools, runAccel, sha256, tempDir } from '../helpers.ts';
 import { serveCli, startTestMirror } from '../mirror-harness.ts';
@@ -223,16 +223,6 @@ test('accel mirror serve --parent: shown on the status page; a bad URL is a usag
 
 const skipApt = needsTools(...APT_TOOLS).skip;
 const SUITE = 'accel';
-
-async function updateAndDownload(t: TestContext, sourcesList: string): Promise<string[]> {
-  const root = tempDir(t);
-  const update = await aptGet(['update'], { sourcesList, root });
-  assert.equal(update.code, 0, update.stderr + update.stdout);
-  assert.doesNotMatch(update.stderr, /^(W|E):/m, update.stderr);
-  const install = await aptGet(['install', '--download-only', '-y', 'accel-hello'], { sourcesList, root });
-  assert.equal(install.code, 0, install.stderr + install.stdout);
-  return debsDownloaded(root);
-}
 
 test('apt through two tiers: edge epochs are the parent epochs, and a new Release never mixes with old indexes', {
   skip: skipApt,
