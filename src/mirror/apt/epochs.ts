@@ -36,17 +36,46 @@ function mainRelease(epoch: Epoch): Digest {
 /**
  * Records an epoch and holds what serving it needs (its release files and the indexes clients used), so a
  * size-limited store never evicts half an epoch: pool files come back from the archive, a Release's state does not.
+ * Epochs a newer one replaced long ago are let go (see releaseSuperseded), so a mirror that follows a suite for
+ * months does not hold every index it ever served.
  */
 export function saveEpoch(store: Store, epoch: Epoch): void {
-  const key = `${epoch.remap}/${epoch.suite}/${epoch.id}`;
-  store.refs.set(EPOCH_NS, key, mainRelease(epoch), epoch);
+  store.refs.set(EPOCH_NS, epochKey(epoch), mainRelease(epoch), epoch);
+  holdEpoch(store, epoch);
+  releaseSuperseded(store, epoch.remap, epoch.suite, Math.max(epoch.createdAt, epoch.checkedAt));
+}
+
+/** How long an epoch stays held after a newer one replaced it: builds that name it by URL, clients mid-update. */
+export const SUPERSEDED_HOLD_MS = 30 * 24 * 3600 * 1000;
+
+function epochKey(epoch: Epoch): string {
+  return `${epoch.remap}/${epoch.suite}/${epoch.id}`;
+}
+
+function holdEpoch(store: Store, epoch: Epoch): void {
   const indexes = epochIndex(store, epoch)?.files;
   const held = Object.values(epoch.release).filter((d): d is Digest => d !== undefined);
   for (const path of epoch.used) {
     const listed = indexes?.get(path);
     if (listed) held.push(listed.sha256);
   }
-  store.hold(`${EPOCH_NS}/${key}`, held);
+  store.hold(`${EPOCH_NS}/${epochKey(epoch)}`, held);
+}
+
+/**
+ * Lets gc have the indexes of a suite's epochs replaced more than SUPERSEDED_HOLD_MS before `now`, except the
+ * pinned one. Such an epoch stays listed and addressable (`/r/NAME@EPOCH`): what the store still has is served,
+ * and an index gc took is served only if it can be had again at the hash the epoch's Release lists (else 502).
+ */
+function releaseSuperseded(store: Store, remap: string, suite: string, now: number): void {
+  const epochs = listEpochs(store, remap).filter((e) => e.suite === suite);
+  const pinned = pinnedEpochId(store, remap, suite);
+  epochs.forEach((epoch, i) => {
+    const next = epochs[i + 1];
+    if (next && epoch.id !== pinned && now - next.createdAt > SUPERSEDED_HOLD_MS) {
+      store.release(`${EPOCH_NS}/${epochKey(epoch)}`);
+    }
+  });
 }
 
 export function listEpochs(store: Store, remap?: string): Epoch[] {
@@ -74,8 +103,10 @@ export function currentEpoch(store: Store, remap: string, suite: string): Epoch 
     .at(-1);
 }
 
+/** Pins an epoch, and holds it again (an old one may have been let go). */
 export function pinEpoch(store: Store, epoch: Epoch): void {
   store.refs.set(PIN_NS, `${epoch.remap}/${epoch.suite}`, mainRelease(epoch), { epoch: epoch.id });
+  holdEpoch(store, epoch);
 }
 
 export function unpinSuite(store: Store, remap: string, suite: string): boolean {
