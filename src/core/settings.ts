@@ -193,6 +193,11 @@ const FarmSchema = z.strictObject({
     flag: '--reapi-port',
     doc: 'where `accel syncer` serves the Remote Execution API (gRPC, same mutual TLS)',
   }),
+  reapiRun: setting(z.enum(['compilers', 'any']), 'compilers', {
+    type: '`compilers` or `any`',
+    flag: '--reapi-run',
+    doc: 'what the syncer’s REAPI actions may run: `compilers` (allowed compilers, linkers, ar, strip with checked arguments; anything else is refused and Bazel runs it locally) or `any` (any command, inside the worker’s sandbox: every client-certificate holder runs code there)',
+  }),
   bind: setting(z.string(), '127.0.0.1', {
     type: 'an address',
     flag: '--bind',
