@@ -239,6 +239,18 @@ const CondaSchema = z.strictObject({
       doc: 'source archives used instead of a recipe’s URL; every use is warned about and recorded',
     },
   ),
+  sysroot: setting(z.enum(['pinned', 'machine']), 'pinned', {
+    type: 'pinned or machine',
+    doc: 'what a cross build with a `c_stdlib_version` links against: `pinned`, the oldest glibc accel pins for the target (Debian 11’s arm64 cross libc, glibc 2.31, fetched once into the store), or `machine`, the cross libc installed on this machine',
+  }),
+  mirror: setting(z.string(), '', {
+    type: 'a URL',
+    doc: 'an accel mirror the builder fetches the pinned sysroot’s .debs through (`<mirror>/<scheme>/<host>/<path>`), e.g. `http://127.0.0.1:8000`; empty: from the archive directly',
+  }),
+  debianArchive: setting(z.string(), '', {
+    type: 'a URL',
+    doc: 'the Debian archive the pinned sysroot’s .debs come from (the directory holding `pool/`); empty: the first `…/debian` URI of this machine’s apt sources',
+  }),
 });
 
 const StoreSchema = z.strictObject({
