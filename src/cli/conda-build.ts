@@ -20,6 +20,7 @@ import { renderFeedstocks } from '../conda/render-set.ts';
 import { AccelError, isAccelError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import { formatSize } from '../core/size.ts';
+import { readMachineSources } from '../mirror/apt/sources.ts';
 import type { Store } from '../store/store.ts';
 import { type Globals, withStore } from './globals.ts';
 import { parseCount } from './parse.ts';
@@ -152,6 +153,9 @@ Examples:
             env: g.env,
             allow: [...g.config.mirror.allow, ...(flags.allow ?? [])],
             stallMs: g.config.mirror.stallTimeout * 1000,
+            sysroot: g.config.conda.sysroot,
+            debianArchive: g.config.conda.debianArchive || machineDebianArchive(),
+            condaMirror: g.config.conda.mirror,
             sources,
             tools: packageTools,
             cc: flags.ccCache ? compileCache(g, store) : null,
@@ -306,4 +310,14 @@ export function condaBuildsCommand(runner: Runner): Command {
         );
       }),
     );
+}
+
+/** The Debian archive this machine's apt sources name (the first `…/debian` URI), or '' when none does. */
+function machineDebianArchive(): string {
+  for (const source of readMachineSources()) {
+    if (!source.types.includes('deb')) continue;
+    const uri = source.uris.find((u) => /^https?:\/\/[^/]+(\/.*)?\/debian\/?$/.test(u));
+    if (uri) return uri;
+  }
+  return '';
 }

@@ -76,8 +76,6 @@ export function homeLayout(home: string) {
       /** The netty-tcnative copy Debian's Bazel needs for grpcs:// (farm/bazel-config.ts). */
       jni: join(bazel, 'jni'),
     },
-    /** Pinned sysroots unpacked from the store's .debs, one folder per pinned set (conda/builder/sysroot.ts). */
-    condaSysroots: join(home, 'conda', 'sysroots'),
     /** Links to blobs that a web server in front of the mirror serves (mirror/front.ts). */
     front: join(home, 'front'),
     /** The token writes to the mirror's shared build cache need (mirror/cache-token.ts). */

@@ -25,6 +25,12 @@ export interface BuildContext {
   env: NodeJS.ProcessEnv;
   allow: readonly string[];
   stallMs: number;
+  /** conda.sysroot: link cross builds against the pinned old glibc, or the machine's cross libc. */
+  sysroot: 'pinned' | 'machine';
+  /** The Debian archive (the URL holding pool/) the pinned sysroot's .debs come from; empty: none known. */
+  debianArchive: string;
+  /** conda.mirror: the accel mirror those .debs are fetched through; empty: the archive directly. */
+  condaMirror: string;
   /** Source overrides (`--source NAME=FILE`, conda.sources): feedstock or URL file name → local archive. */
   sources: Readonly<Record<string, string>>;
   tools: PackageTools;

@@ -5,6 +5,7 @@ import { basename, delimiter, join } from 'node:path';
 import { AccelError } from '../../core/errors.ts';
 import { isMachineTool, MACHINE_TOOLS } from '../build-tools.ts';
 import { specName } from '../record.ts';
+import type { PinnedSysroot, SysrootFlags } from './sysroot.ts';
 
 /**
  * The machine's tools that stand in for conda-forge's compiler packages: Debian's cross gcc for
@@ -41,6 +42,10 @@ export interface Toolchain {
   gccVersion: string | null;
   /** Which languages' compilers the recipe asked for: each exports its runtime (libgcc, libstdcxx). */
   languages: { c: boolean; cxx: boolean };
+  /** The pinned old sysroot the build links against (sysroot.ts), or null: the machine's cross libc. */
+  pinned: PinnedSysroot | null;
+  /** The flags that make the compilers use `pinned` (empty strings without one). */
+  sysrootFlags: SysrootFlags;
 }
 
 interface Tool {
@@ -234,6 +239,8 @@ export function resolveToolchain(
       provides,
       gccVersion: toolPaths.CC ? compilerVersion(toolPaths.CC) : null,
       languages: { c: wanted.has(CC), cxx: wanted.has(CXX) },
+      pinned: null,
+      sysrootFlags: { cflags: '', cxxflags: '', ldflags: '' },
     },
     missing,
   };

@@ -15,10 +15,11 @@ import { compilerLanguage } from './cross-toolchain.ts';
 import { emulationPrefix } from './emulation.ts';
 import { keptScripts } from './kept-scripts.ts';
 import { linkMachineTools } from './machine-bin.ts';
-import type { PreparedFeedstock } from './prepare.ts';
+import { type PreparedFeedstock, sysrootDir } from './prepare.ts';
 import { lastErrorLine, logLine, logTail, ranForeignProgram, runScript } from './run-script.ts';
-import { ensureRuntimePackages } from './runtime-packages.ts';
+import { ensureRuntimePackages, runtimeVersion } from './runtime-packages.ts';
 import { applyPatches, extractSource, fetchSource, placeSource, type SourceOverride } from './source.ts';
+import { unpackSysroot } from './sysroot.ts';
 import { type StagedPackage, testOutput } from './test-run.ts';
 import { buildEnv, type Workspace } from './workspace.ts';
 
@@ -182,7 +183,7 @@ async function runDepends(
   }
   const languages = new Set(record.requirements.build.map((b) => compilerLanguage(specName(b))));
   const uses = (kind: 'c' | 'cxx') => languages.has(kind);
-  const major = prep.toolchain.gccVersion?.split('.')[0];
+  const major = runtimeVersion(prep.toolchain)?.split('.')[0];
   if (major && record.subdir !== 'noarch') {
     if (uses('c') || uses('cxx')) add(`libgcc >=${major}`);
     if (uses('cxx')) add(`libstdcxx >=${major}`);
@@ -199,6 +200,11 @@ async function runDepends(
  * dependencies, then each output's tests. Publishes nothing: the caller does, once all passed.
  */
 export async function buildPrepared(prep: PreparedFeedstock, ws: Workspace, ctx: BuildContext): Promise<Built> {
+  const pinned = prep.toolchain.pinned;
+  if (pinned) {
+    await unpackSysroot(pinned, sysrootDir(ws), ctx);
+    logLine(ws.log, `== sysroot ${pinned.id}: glibc ${pinned.glibc}, in ${sysrootDir(ws)}`);
+  }
   const { epoch, overrides } = await prepareSources(prep, ws, ctx);
   await installEnvironments(prep, ws, ctx);
   // The build scripts' compiles go through the compile cache, tagged so that this feedstock's are counted.

@@ -9,6 +9,8 @@ import type { RenderedRecipe } from '../render-variants.ts';
 import { type ChannelPackage, readChannel, solve } from './channel-packages.ts';
 import type { BuildContext } from './context.ts';
 import { resolveToolchain, type Toolchain } from './cross-toolchain.ts';
+import { pickSysroot, sysrootFlags } from './sysroot.ts';
+import { type Workspace, workspaceFor } from './workspace.ts';
 
 /** Bump when a change to the builder changes what it produces: every package rebuilds once. */
 const BUILDER_VERSION = 1;
@@ -51,7 +53,13 @@ export function prepareFeedstock(rendered: RenderedRecipe, ctx: BuildContext): P
     (s) => !own(s) && !TOOLCHAIN_RUNTIME.has(specName(s)),
   );
   // --test skip needs no qemu (a build that runs what it built then fails saying so).
-  const { toolchain, missing } = resolveToolchain(ctx.targetPlatform, buildSpecs, ctx.env, ctx.test !== 'skip');
+  const { toolchain: machine, missing } = resolveToolchain(
+    ctx.targetPlatform,
+    buildSpecs,
+    ctx.env,
+    ctx.test !== 'skip',
+  );
+  const toolchain = withPinnedSysroot(machine, records, ctx, workspaceFor(what, ctx.targetPlatform));
   const channel = readChannel(ctx.channel, channelSubdirs(ctx.targetPlatform));
   // Build requirements the machine lacks may come from the channel's noarch packages (they run anywhere).
   const build = solve(
@@ -71,6 +79,31 @@ export function prepareFeedstock(rendered: RenderedRecipe, ctx: BuildContext): P
   }
   const key = inputKey(records, toolchain, [...build.packages, ...host.packages], ctx);
   return { feedstock: what, records, toolchain, host: host.packages, build: build.packages, key };
+}
+
+/**
+ * The toolchain with the pinned sysroot the variants' `c_stdlib_version` asks for, when a compiler builds
+ * for a cross target: unpacked into the workspace (sysroot.ts, before the build), whose path does not depend
+ * on ACCEL_HOME, so the flags and what they leave in packages are the same in every home.
+ */
+function withPinnedSysroot(toolchain: Toolchain, records: OutputRecord[], ctx: BuildContext, ws: Workspace): Toolchain {
+  if (!toolchain.cross || !toolchain.paths.CC) return toolchain;
+  const stdlib = records.map((r) => r.variant.c_stdlib_version).find((v) => typeof v === 'string');
+  const pinned = pickSysroot(toolchain.target, stdlib, ctx.sysroot);
+  if (!pinned) return toolchain;
+  const root = sysrootDir(ws);
+  return {
+    ...toolchain,
+    pinned,
+    sysroot: join(root, 'usr', pinned.triplet),
+    identity: `${toolchain.identity}\nsysroot ${pinned.id} ${pinned.debs.map((d) => d.sha256).join(' ')}`,
+    sysrootFlags: sysrootFlags({ root, triplet: pinned.triplet, cc: toolchain.paths.CC, cxx: toolchain.paths.CXX }),
+  };
+}
+
+/** Where a workspace holds the pinned sysroot it builds against. */
+export function sysrootDir(ws: Workspace): string {
+  return join(ws.root, '_sysroot');
 }
 
 function inputKey(records: OutputRecord[], toolchain: Toolchain, deps: ChannelPackage[], ctx: BuildContext): string {

@@ -13,7 +13,8 @@ import { glibcNeeded } from './elf.ts';
  * (libgcc_s), `libstdcxx` (libstdc++) and the `-ng` names that older packages depend on. Every package built
  * with the cross gcc depends on them (the compilers' run_exports), so the channel carries them at the version
  * of the gcc that built it: an environment solved from the channel alone, by conda or rattler, is complete.
- * The files come from the sysroot of the machine's cross toolchain.
+ * The files come from the sysroot the build linked against: the pinned one's (Debian 11's GCC 10 runtime,
+ * floor glibc 2.17 and 2.18) or the machine's cross toolchain's.
  */
 interface RuntimeSpec {
   name: string;
@@ -31,9 +32,19 @@ const RUNTIME: RuntimeSpec[] = [
 
 const pending = new Map<string, Promise<void>>();
 
+/**
+ * The version of the runtime the toolchain links against: the pinned sysroot's GCC runtime (libgcc_s and
+ * libstdc++ of its release, older than the compiler, so that their glibc floor is the sysroot's), else the
+ * cross gcc's own.
+ */
+export function runtimeVersion(toolchain: Toolchain): string | null {
+  if (!toolchain.gccVersion) return null;
+  return toolchain.pinned?.runtime ?? toolchain.gccVersion;
+}
+
 /** Publishes the runtime packages of the toolchain's gcc into the channel unless it has them already. */
 export function ensureRuntimePackages(ctx: BuildContext, toolchain: Toolchain, workDir: string): Promise<void> {
-  const version = toolchain.gccVersion;
+  const version = runtimeVersion(toolchain);
   if (!version || !toolchain.cross) return Promise.resolve();
   const key = `${ctx.channel}\n${toolchain.target}\n${version}`;
   let p = pending.get(key);

@@ -90,7 +90,7 @@ export async function testOutput(options: {
   // What conda-build's test environment sets: the package's variables, the platform, pkg-config on the
   // test prefix, and the compilers when the test builds something (test/requires names a compiler).
   const tested = testTools.toolchain;
-  Object.assign(env, tested.env, Object.keys(tested.env).length > 0 ? compilerFlags(t, toolchain.cpu) : {}, {
+  Object.assign(env, tested.env, Object.keys(tested.env).length > 0 ? compilerFlags(t, toolchain) : {}, {
     PATH: path,
     PREFIX: t,
     CONDA_PREFIX: t,

@@ -89,7 +89,7 @@ export function buildEnv(
     if (v !== undefined) env[k] = v;
   }
   const p = ws.prefix;
-  const flags = compilerFlags(p, toolchain.cpu);
+  const flags = compilerFlags(p, toolchain);
   const pkgconfig = `${p}/lib/pkgconfig:${p}/share/pkgconfig`;
   Object.assign(env, toolchain.env, flags, {
     PATH: `${ws.buildPrefix}/bin:${env.PATH ?? '/usr/bin:/bin'}`,
@@ -168,7 +168,14 @@ export function buildEnv(
 }
 
 /** conda-forge's flags for Linux per target CPU (its gcc and gxx activation scripts), the host prefix as system root. */
-export function compilerFlags(prefix: string, cpu: string): Record<string, string> {
+export function compilerFlags(
+  prefix: string,
+  toolchain: Pick<Toolchain, 'cpu' | 'sysrootFlags'>,
+): Record<string, string> {
+  const { cpu } = toolchain;
+  // After the host prefix's -isystem: its headers come first, then the compiler's, then the pinned libc's.
+  const sys = toolchain.sysrootFlags;
+  const after = (flags: string, more: string) => (more ? `${flags} ${more}` : flags);
   const x86 = cpu === 'x86_64';
   const arch = x86 ? '-march=nocona -mtune=haswell ' : cpu === 'powerpc64le' ? '-mcpu=power8 -mtune=power8 ' : '';
   const opt = x86 ? '-O2 -ffunction-sections' : '-O3';
@@ -178,12 +185,15 @@ export function compilerFlags(prefix: string, cpu: string): Record<string, strin
   const inc = `-isystem ${prefix}/include`;
   const gc = x86 ? ' -Wl,--disable-new-dtags -Wl,--gc-sections' : '';
   return {
-    CFLAGS: `${common} ${inc}`,
-    CXXFLAGS: `${cxx(common)} ${inc}`,
+    CFLAGS: after(`${common} ${inc}`, sys.cflags),
+    CXXFLAGS: after(`${cxx(common)} ${inc}`, sys.cxxflags),
     CPPFLAGS: `-DNDEBUG -D_FORTIFY_SOURCE=2 -O2 ${inc}`,
-    LDFLAGS: `-Wl,-O2 -Wl,--sort-common -Wl,--as-needed -Wl,-z,relro -Wl,-z,now${gc} -Wl,--allow-shlib-undefined -Wl,-rpath,${prefix}/lib -Wl,-rpath-link,${prefix}/lib -L${prefix}/lib`,
-    DEBUG_CFLAGS: `${debug} ${inc}`,
-    DEBUG_CXXFLAGS: `${cxx(debug)} ${inc}`,
+    LDFLAGS: after(
+      `-Wl,-O2 -Wl,--sort-common -Wl,--as-needed -Wl,-z,relro -Wl,-z,now${gc} -Wl,--allow-shlib-undefined -Wl,-rpath,${prefix}/lib -Wl,-rpath-link,${prefix}/lib -L${prefix}/lib`,
+      sys.ldflags,
+    ),
+    DEBUG_CFLAGS: after(`${debug} ${inc}`, sys.cflags),
+    DEBUG_CXXFLAGS: after(`${cxx(debug)} ${inc}`, sys.cxxflags),
     DEBUG_CPPFLAGS: `-D_DEBUG -D_FORTIFY_SOURCE=2 -Og ${inc}`,
   };
 }

@@ -1,0 +1,240 @@
+import { spawnSync } from 'node:child_process';
+import { realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSearchDirs } from '../../compiler/search-dirs.ts';
+import { makeDirs } from '../../core/dirs.ts';
+import { AccelError } from '../../core/errors.ts';
+import { VERSION } from '../../core/version.ts';
+import type { Digest } from '../../store/digest.ts';
+import { blobPath } from '../../store/layout.ts';
+import type { BuildContext } from './context.ts';
+import { unpackDeb } from './deb.ts';
+import { compareVersions } from './match.ts';
+
+/** One .deb of a pinned sysroot, as the Debian archive's Packages index lists it. */
+export interface PinnedDeb {
+  name: string;
+  version: string;
+  /** Its path under the archive (`Filename:`), the same on every Debian mirror. */
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+/**
+ * An old C library for a target, in Debian's cross layout (`usr/<triplet>/{include,lib}`): what a build links
+ * against instead of the machine's newer one, so that its packages install where older systems are. It brings
+ * the GCC runtime of its release too (libgcc_s, libstdc++), whose floor is its glibc's, not the machine's.
+ */
+export interface PinnedSysroot {
+  id: string;
+  target: string;
+  triplet: string;
+  glibc: string;
+  /** The GCC version of its runtime libraries: the version of the libgcc and libstdcxx packages made from them. */
+  runtime: string;
+  debs: PinnedDeb[];
+}
+
+const POOL = 'pool/main';
+
+/** Debian 11 (bullseye): glibc 2.31 and GCC 10's runtime, looked up in bullseye's Packages index (binary-all). */
+export const PINNED_SYSROOTS: readonly PinnedSysroot[] = [
+  {
+    id: 'debian11-arm64-glibc2.31',
+    target: 'linux-aarch64',
+    triplet: 'aarch64-linux-gnu',
+    glibc: '2.31',
+    runtime: '10.2.1',
+    debs: [
+      {
+        name: 'libc6-arm64-cross',
+        version: '2.31-9cross4',
+        path: `${POOL}/c/cross-toolchain-base/libc6-arm64-cross_2.31-9cross4_all.deb`,
+        sha256: 'ccd237814281910e72422a6e86a6ef7570105fc69119ff8fc82f6a4827a8a015',
+        size: 1233020,
+      },
+      {
+        name: 'libc6-dev-arm64-cross',
+        version: '2.31-9cross4',
+        path: `${POOL}/c/cross-toolchain-base/libc6-dev-arm64-cross_2.31-9cross4_all.deb`,
+        sha256: '4b88456f6913474587be547a865c6b42756b2031ca11ddf6285ea6ff4275a48d',
+        size: 2029548,
+      },
+      {
+        name: 'linux-libc-dev-arm64-cross',
+        version: '5.10.13-1cross4',
+        path: `${POOL}/c/cross-toolchain-base/linux-libc-dev-arm64-cross_5.10.13-1cross4_all.deb`,
+        sha256: '3a5c7920a299c88f69b7d64eb60fb6e65631cd57721a30ed60a2f6b7adf931d3',
+        size: 1375372,
+      },
+      {
+        name: 'libgcc-s1-arm64-cross',
+        version: '10.2.1-6cross1',
+        path: `${POOL}/g/gcc-10-cross/libgcc-s1-arm64-cross_10.2.1-6cross1_all.deb`,
+        sha256: '2966823a38c100f77786a49f734d240c892fc86c473dbf1c862c23424900fd83',
+        size: 34496,
+      },
+      {
+        name: 'libstdc++6-arm64-cross',
+        version: '10.2.1-6cross1',
+        path: `${POOL}/g/gcc-10-cross/libstdc++6-arm64-cross_10.2.1-6cross1_all.deb`,
+        sha256: 'fe90e9cdf5250a3ea77961223a3953f1fd54bd3c579053b762ba990aa4f61c4f',
+        size: 410428,
+      },
+    ],
+  },
+];
+
+/**
+ * The sysroot a cross build links against: for a variant that names a `c_stdlib_version`, the newest pinned
+ * one whose glibc is no newer than it, else the oldest pinned (nothing older exists to get); null for the
+ * machine's (`conda.sysroot: machine`, no pin for the target, or a variant without `c_stdlib_version`).
+ */
+export function pickSysroot(
+  target: string,
+  stdlib: string | undefined,
+  mode: 'pinned' | 'machine',
+): PinnedSysroot | null {
+  if (mode === 'machine' || !stdlib) return null;
+  const pinned = PINNED_SYSROOTS.filter((s) => s.target === target).sort((a, b) => compareVersions(a.glibc, b.glibc));
+  return pinned.findLast((s) => compareVersions(s.glibc, stdlib) <= 0) ?? pinned[0] ?? null;
+}
+
+/** Where the archive serves a pinned .deb, or, with `conda.mirror`, where accel's mirror serves that URL. */
+export function debUrl(deb: PinnedDeb, archive: string, mirror: string): string {
+  const upstream = new URL(`${archive.replace(/\/+$/, '')}/${deb.path}`);
+  if (!mirror) return upstream.href;
+  const scheme = upstream.protocol.replace(/:$/, '');
+  return `${mirror.replace(/\/+$/, '')}/${scheme}/${upstream.host}${upstream.pathname}`;
+}
+
+/**
+ * Puts the pinned .debs in the store (each checked against its sha256 before it becomes visible; a .deb the
+ * store holds is never fetched again, so every later build is offline) and unpacks them into `dir`.
+ */
+export async function unpackSysroot(pinned: PinnedSysroot, dir: string, ctx: BuildContext): Promise<void> {
+  rmSync(dir, { recursive: true, force: true });
+  makeDirs(dir);
+  for (const deb of pinned.debs) {
+    const digest = await storeDeb(deb, ctx);
+    await unpackDeb(blobPath(ctx.store.layout, digest), dir, `${deb.name}_${deb.version}`);
+  }
+  // The -dev package's link-time name for the release's libstdc++ (libstdc++-10-dev is a compiler package).
+  const lib = join(dir, 'usr', pinned.triplet, 'lib');
+  symlinkSync('libstdc++.so.6', join(lib, 'libstdc++.so'));
+}
+
+async function storeDeb(deb: PinnedDeb, ctx: BuildContext): Promise<Digest> {
+  const expected = deb.sha256 as Digest;
+  if (ctx.store.has(expected) && ctx.store.stat(expected)) return expected;
+  const what = `${deb.name}_${deb.version}`;
+  if (!ctx.debianArchive) {
+    throw new AccelError('ACCEL_CONDA_SYSROOT_FETCH', `${what}: no Debian archive to fetch the pinned sysroot from`, {
+      hint: 'set conda.debianArchive (the URL holding pool/), or conda.sysroot: machine to link against this machine’s cross libc',
+    });
+  }
+  let url: string;
+  try {
+    url = debUrl(deb, ctx.debianArchive, ctx.condaMirror);
+  } catch (err) {
+    throw new AccelError('ACCEL_CONDA_SYSROOT_FETCH', `${what}: ${(err as Error).message}`, {
+      hint: 'conda.debianArchive and conda.mirror must be http:// or https:// URLs',
+      cause: err,
+    });
+  }
+  const { Download } = await import('../../fetch/download.ts');
+  // The mirror the user named is reached wherever it is (a loopback or LAN mirror is the point of it).
+  const allow = ctx.condaMirror ? [...ctx.allow, new URL(ctx.condaMirror).host] : ctx.allow;
+  const download = new Download(ctx.store, {
+    candidates: [url],
+    expected,
+    allow,
+    stallMs: ctx.stallMs,
+    userAgent: `accel/${VERSION}`,
+  });
+  let info: Awaited<typeof download.done>;
+  try {
+    info = await download.done;
+  } catch (err) {
+    const mismatch = (err as { code?: string }).code === 'ACCEL_STORE_DIGEST_MISMATCH';
+    throw new AccelError(
+      'ACCEL_CONDA_SYSROOT_FETCH',
+      `${what}: ${mismatch ? 'does not match its pinned sha256' : 'cannot download'} ${url}: ${(err as Error).message}`,
+      {
+        hint: mismatch
+          ? 'the archive or mirror served other bytes than the pinned .deb: nothing was stored'
+          : 'the pinned sysroot is not in the store yet, so its archive (or conda.mirror) must be reachable once',
+        cause: err,
+      },
+    );
+  }
+  if (!info) {
+    const head = await download.head;
+    const status = head.kind === 'status' ? ` (HTTP ${head.status})` : '';
+    throw new AccelError('ACCEL_CONDA_SYSROOT_FETCH', `${what}: cannot download ${url}${status}`, {
+      hint: 'check conda.debianArchive (the Debian archive still serves bullseye under pool/) or conda.mirror',
+    });
+  }
+  return info.digest;
+}
+
+/** The compiler and linker flags that make the machine's cross gcc use a sysroot in Debian's cross layout. */
+export interface SysrootFlags {
+  cflags: string;
+  cxxflags: string;
+  ldflags: string;
+}
+
+/**
+ * Debian's cross gcc searches its own `/usr/<triplet>/{include,lib}` before any `--sysroot`, so `--sysroot`
+ * alone would mix the machine's headers and start files into the build. Instead: the compiler's own search
+ * list with the machine's libc headers replaced by the sysroot's (`-nostdinc`, then each directory in the
+ * order gcc would use it, which keeps `#include_next` working), `-B` for the start files and libraries
+ * (searched before gcc's own directories), and `--sysroot` so that the linker scripts' absolute paths
+ * (libc.so) resolve inside it.
+ */
+export function sysrootFlags(options: { root: string; triplet: string; cc?: string; cxx?: string }): SysrootFlags {
+  const { root, triplet } = options;
+  const include = join(root, 'usr', triplet, 'include');
+  const lib = join(root, 'usr', triplet, 'lib');
+  const headers = (compiler: string | undefined, lang: 'c' | 'c++') => {
+    if (!compiler) return '';
+    const dirs = compilerIncludes(compiler, lang, triplet).map((d) => (d === MACHINE_LIBC ? include : d));
+    if (!dirs.includes(include)) dirs.push(include);
+    return ['-nostdinc', ...dirs.map((d) => `-isystem ${d}`)].join(' ');
+  };
+  return {
+    cflags: headers(options.cc, 'c'),
+    cxxflags: headers(options.cxx, 'c++'),
+    ldflags: `--sysroot=${root} -B${lib}/`,
+  };
+}
+
+const MACHINE_LIBC = '\0machine-libc';
+const includes = new Map<string, string[]>();
+
+/** The compiler's `#include <…>` list, the machine's cross libc headers (`/usr/<triplet>/include`) marked. */
+function compilerIncludes(compiler: string, lang: 'c' | 'c++', triplet: string): string[] {
+  const key = `${compiler} ${lang}`;
+  const known = includes.get(key);
+  if (known) return known;
+  const r = spawnSync(compiler, [`-x${lang}`, '-E', '-v', '/dev/null'], { encoding: 'utf8' });
+  const dirs = parseSearchDirs(r.stderr ?? '');
+  if (r.status !== 0 || !dirs) {
+    throw new AccelError('ACCEL_CONDA_NO_TOOLCHAIN', `${compiler} does not say where it looks for headers`, {
+      hint: `run ${compiler} -x${lang} -E -v /dev/null to see why`,
+    });
+  }
+  const real = (d: string) => {
+    try {
+      return realpathSync(d);
+    } catch {
+      return d;
+    }
+  };
+  const libc = real(join('/usr', triplet, 'include'));
+  const list = dirs.bracket.map((d) => (real(d) === libc ? MACHINE_LIBC : d));
+  includes.set(key, list);
+  return list;
+}
