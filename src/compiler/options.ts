@@ -6,7 +6,7 @@
 
 /** What an option does with its value. */
 export type OptionKind =
-  /** Reads the file or directory named by its value (-I, -include, --sysroot, …). */
+  /** Reads the file or directory named by its value (-I, -include, --sysroot, ...). */
   | 'input-path'
   /** Writes the file named by its value (-o, -MF). */
   | 'output-path'
@@ -49,6 +49,8 @@ const WITH_VALUE: [string, OptionKind][] = (
     ['-L', 'input-path'],
     ['-l', 'value'],
     ['-B', 'input-path'],
+    // A linker script (links only; a compile ignores it).
+    ['-T', 'input-path'],
     ['-Xpreprocessor', 'value'],
     ['-Xassembler', 'value'],
     ['-Xlinker', 'value'],
@@ -121,4 +123,38 @@ export function subToolArgs(arg: Arg): { tool: 'preprocessor' | 'assembler' | 'l
   if (arg.option === '-Xassembler') return { tool: 'assembler', args: [arg.value ?? ''] };
   if (arg.option === '-Xlinker') return { tool: 'linker', args: [arg.value ?? ''] };
   return undefined;
+}
+
+/**
+ * The words of a params (`@file`) file as gcc, binutils and Bazel's GCC_QUOTED params files spell them
+ * (libiberty's buildargv): whitespace separates words, single and double quotes group, a backslash escapes
+ * the next character anywhere.
+ */
+export function splitParams(text: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let quote: string | undefined;
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (c === '\\' && i + 1 < text.length) {
+      word += text[++i];
+      inWord = true;
+    } else if (quote) {
+      if (c === quote) quote = undefined;
+      else word += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      inWord = true;
+    } else if (c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v') {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
 }

@@ -232,3 +232,43 @@ test('the allowlist passes what real builds use: Debian, Fedora and conda-forge 
   assert.deepEqual(m.outputs, ['/src/proj/build/a.d', '/src/proj/build/a.o']);
   assert.ok(m.args.includes('-Wa,--noexecstack') && m.args.includes('-Wp,-D_FORTIFY_SOURCE=2'));
 });
+
+// Bazel 4's auto-configured Linux toolchain, as `bazel build --subcommands` printed it for a cc_library (Debian's
+// Bazel 4.2, gcc 12): the flags come from unix_cc_configure.bzl (compile_flags, opt_compile_flags, cxx_flags,
+// unfiltered_compile_flags) and unix_cc_toolchain_config.bzl (dependency_file, random_seed, pic, include_paths).
+const BAZEL4_COMPILE_FASTBUILD =
+  `-U_FORTIFY_SOURCE -fstack-protector -Wall -Wunused-but-set-parameter -Wno-free-nonheap-object -fno-omit-frame-pointer -std=c++0x -MD -MF bazel-out/k8-fastbuild/bin/_objs/hello/hello.pic.d -frandom-seed=bazel-out/k8-fastbuild/bin/_objs/hello/hello.pic.o -fPIC -iquote . -iquote bazel-out/k8-fastbuild/bin -iquote external/bazel_tools -iquote bazel-out/k8-fastbuild/bin/external/bazel_tools -isystem lib -isystem bazel-out/k8-fastbuild/bin/lib -fno-canonical-system-headers -Wno-builtin-macro-redefined -D__DATE__="redacted" -D__TIMESTAMP__="redacted" -D__TIME__="redacted" -c lib/hello.cc -o bazel-out/k8-fastbuild/bin/_objs/hello/hello.pic.o`.split(
+    ' ',
+  );
+const BAZEL4_COMPILE_OPT =
+  `-U_FORTIFY_SOURCE -fstack-protector -Wall -Wunused-but-set-parameter -Wno-free-nonheap-object -fno-omit-frame-pointer -g0 -O2 -D_FORTIFY_SOURCE=1 -DNDEBUG -ffunction-sections -fdata-sections -std=c++0x -MD -MF bazel-out/k8-opt/bin/_objs/hello/hello.d -frandom-seed=bazel-out/k8-opt/bin/_objs/hello/hello.o -iquote . -iquote bazel-out/k8-opt/bin -isystem lib -isystem bazel-out/k8-opt/bin/lib -fno-canonical-system-headers -Wno-builtin-macro-redefined -D__DATE__="redacted" -D__TIMESTAMP__="redacted" -D__TIME__="redacted" -c lib/hello.cc -o bazel-out/k8-opt/bin/_objs/hello/hello.o`.split(
+    ' ',
+  );
+
+test("the allowlist passes Bazel's own compile flags (Bazel 4 as run, and what Bazel 5-7 and clang add)", () => {
+  const ws = '/reapi';
+  const at = (args: string[]) => mapArgs({ args, cwd: ws, roots: [ws], root: '/sandbox' });
+  const fast = at(BAZEL4_COMPILE_FASTBUILD);
+  // Relative names stay as Bazel wrote them, so the seed, __FILE__ and the dependency file match a local build.
+  assert.deepEqual(fast.args.slice(1), BAZEL4_COMPILE_FASTBUILD);
+  assert.deepEqual(fast.outputs, [
+    '/reapi/bazel-out/k8-fastbuild/bin/_objs/hello/hello.pic.d',
+    '/reapi/bazel-out/k8-fastbuild/bin/_objs/hello/hello.pic.o',
+  ]);
+  assert.deepEqual(fast.depFiles, ['/reapi/bazel-out/k8-fastbuild/bin/_objs/hello/hello.pic.d']);
+  assert.deepEqual(at(BAZEL4_COMPILE_OPT).args.slice(1), BAZEL4_COMPILE_OPT);
+  // Bazel 5-7 and clang toolchains: -no-canonical-prefixes where -fno-canonical-system-headers is missing,
+  // clang's warnings and colours, C++14/17, dbg's -g, coverage off.
+  const later = [
+    '-no-canonical-prefixes',
+    '-Wthread-safety',
+    '-Wself-assign',
+    '-fcolor-diagnostics',
+    '-std=c++14',
+    '-std=c++17',
+    '-g',
+    '-fdiagnostics-color=always',
+    '-D_XOPEN_SOURCE=700',
+  ];
+  assert.ok(at([...later, '-c', 'a.cc', '-o', 'a.o']).args.includes('-no-canonical-prefixes'));
+});
