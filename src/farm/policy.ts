@@ -1,6 +1,6 @@
 import { basename, isAbsolute, join, resolve, sep } from 'node:path';
 import { farmVerdict } from '../compiler/allowed.ts';
-import { linkerWords, linkVerdict } from '../compiler/link.ts';
+import { type LinkerWord, linkerWords, linkVerdict } from '../compiler/link.ts';
 import { type Arg, parseArgs, splitParams, subToolArgs } from '../compiler/options.ts';
 import { type Binutil, binutilArgs, binutilOf } from '../compiler/tools.ts';
 
@@ -244,17 +244,32 @@ function withValue(raw: readonly string[], value: string, mapped: string): strin
  * What a link hands the linker (`-Wl,a,b`, `-Xlinker a`), read as one command line by link.ts (a value may be
  * in the next `-Xlinker`), checked, and mapped word by word: the new text of each such argument, by index.
  */
+interface Owner {
+  index: number;
+  words: string[];
+}
+
 function linkerMapping(parsed: Arg[], paths: PathMapper): Map<number, string[]> {
-  const owners: { index: number; words: string[] }[] = [];
+  const owners: Owner[] = [];
   for (const [index, arg] of parsed.entries()) {
     const sub = arg.option === '-Xlinker' || arg.option.startsWith('-Wl,') ? subToolArgs(arg) : undefined;
     if (sub) owners.push({ index, words: sub.args });
   }
-  const meaning = linkerWords(owners.flatMap((o) => o.words));
-  if ('reason' in meaning) {
-    const owner = owners.find((o) => o.words.includes(meaning.word));
-    const argument = owner ? (parsed[owner.index] as Arg).raw.join(' ') : meaning.word;
-    throw refused(argument, `its linker option ${meaning.word} ${meaning.reason}`);
+  // A value may only be in the next word when nothing else can reach the linker in between: gcc hands objects
+  // and -l to the linker in their places among these words, so `-Wl,-rpath a.o -Wl,-plugin=x` gives `a.o` as
+  // the value and `-plugin=x` as an option. Runs of adjacent arguments are read apart.
+  const meaning: LinkerWord[] = [];
+  for (let start = 0; start < owners.length; ) {
+    let end = start + 1;
+    while (end < owners.length && (owners[end] as Owner).index === (owners[end - 1] as Owner).index + 1) end++;
+    const run = owners.slice(start, end);
+    const words = linkerWords(run.flatMap((o) => o.words));
+    if ('reason' in words) {
+      const owner = run.find((o) => o.words.includes(words.word)) ?? (run.at(-1) as Owner);
+      throw refused((parsed[owner.index] as Arg).raw.join(' '), `its linker option ${words.word} ${words.reason}`);
+    }
+    meaning.push(...words);
+    start = end;
   }
   const out = new Map<number, string[]>();
   let next = 0;

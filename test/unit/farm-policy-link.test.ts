@@ -215,6 +215,9 @@ test('each refused link, archive and strip spelling is an attack that names the 
     ['compiler', ['-Wl,--audit,/tmp/x.so'], /path or a library at run time/],
     ['compiler', ['-Wl,-z,evil'], /value/],
     ['compiler', ['-Wl,-rpath'], /missing its value/],
+    // gcc puts a.o between the two: ld reads `-rpath a.o -plugin=x`, so the value must be in the same run.
+    ['compiler', ['-Wl,-rpath', 'src/a.o', '-Wl,-plugin=/tmp/x.so'], /-Wl,-rpath is refused.*missing its value/],
+    ['compiler', ['-Xlinker', '-soname', '-lm', '-Xlinker', '--plugin=/tmp/x.so'], /-Xlinker -soname .*missing/],
     ['compiler', ['-Wl,--some-future-option'], /known-safe linker options/],
     ['compiler', ['/etc/shadow'], /outside/],
     ['compiler', ['-Wl,/etc/shadow'], /outside/],
