@@ -37,6 +37,8 @@ test_packages=(
   # the compile cache and farm: make builds examples/c-project; bubblewrap is the worker's sandbox; ccache
   # reads what accel stored in the shared cache
   make bubblewrap ccache
+  # the MSVC driver model: clang-cl (Debian ships it as clang-cl-N in clang-tools) compiling for Windows
+  clang-tools
   # the mirror's real clients: curl, Bazel 4, apt (apt-ftparchive, gpg) and xz for the test archives; nginx in
   # front of the mirror (mirror config nginx) and as a WebDAV tier of accel cc's remote caches; chromium renders
   # the mirror's status page
