@@ -126,8 +126,11 @@ export function payloadDigests(pkg: string, work: string): Map<string, string> {
   );
 }
 
-/** The ELF machine of every ELF member of a .conda, read by unzip, zstd, tar and readelf (not by accel). */
-export function elfMachines(pkg: string, work: string): { file: string; machine: string }[] {
+/**
+ * The ELF machine of every ELF member of a .conda, and the highest GLIBC_ version it needs, read by unzip, zstd,
+ * tar and readelf (not by accel).
+ */
+export function elfMachines(pkg: string, work: string): { file: string; machine: string; glibc: string | null }[] {
   const dir = join(work, `x-${pkg.split('/').pop()}`);
   mkdirSync(dir, { recursive: true });
   const sh = (script: string) => {
@@ -136,7 +139,7 @@ export function elfMachines(pkg: string, work: string): { file: string; machine:
     return r.stdout;
   };
   sh(`cd '${dir}' && unzip -q -o '${pkg}' && for t in pkg-*.tar.zst; do zstd -dc "$t" | tar -x; done`);
-  const out: { file: string; machine: string }[] = [];
+  const out: { file: string; machine: string; glibc: string | null }[] = [];
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
@@ -145,7 +148,11 @@ export function elfMachines(pkg: string, work: string): { file: string; machine:
         const head = readFileSync(p).subarray(0, 4);
         if (head.toString('latin1') !== '\x7fELF') continue;
         const m = /Machine:\s+(.+)/.exec(sh(`readelf -h '${p}'`));
-        out.push({ file: p.slice(dir.length + 1), machine: (m?.[1] ?? '?').trim() });
+        const needs = [...sh(`readelf -V -W '${p}'`).matchAll(/Name: GLIBC_(\d+(?:\.\d+)+)/g)].map(
+          (v) => v[1] as string,
+        );
+        const glibc = needs.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).at(-1) ?? null;
+        out.push({ file: p.slice(dir.length + 1), machine: (m?.[1] ?? '?').trim(), glibc });
       }
     }
   };

@@ -78,7 +78,9 @@ export function runCommand(cmd: string, args: string[], options: RunOptions = {}
   const argv = [...(options.wrapper ?? []), cmd, ...args];
   const spawnOptions: SpawnOptions = {
     cwd: options.cwd,
-    env: { ...cleanEnv(), ...options.env },
+    // A cross conda build links against the machine's cross libc unless the test serves the pinned sysroot's
+    // .debs from loopback and says so (test/sysroot-debs.ts): no test fetches them from the Debian archive.
+    env: { ...cleanEnv(), ACCEL_CONDA_SYSROOT: 'machine', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
     ...(options.user ?? {}),
   };

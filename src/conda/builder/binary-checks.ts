@@ -1,10 +1,10 @@
 import { lstatSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { AccelError } from '../../core/errors.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
 import type { Toolchain } from './cross-toolchain.ts';
-import { ELF_MACHINES, elfMachine, elfMachineName, glibcNeeded } from './elf.ts';
+import { ELF_MACHINES, elfMachine, elfMachineName, glibcNeeded, glibcSymbolsAbove } from './elf.ts';
 import { compareVersions } from './match.ts';
 
 /** The ELF files among `files`; any of the wrong architecture fails the build, naming it (zlib's x86-64 case). */
@@ -45,4 +45,24 @@ export function glibcFloor(record: OutputRecord, binaries: string[], toolchain: 
   if (needed) versions.push(needed);
   if (versions.length === 0) return null;
   return versions.sort(compareVersions).at(-1) as string;
+}
+
+/**
+ * The warning for an output whose floor is above its variant's `c_stdlib_version`: it would not install where
+ * conda-forge's package of the same variant does. Names the symbols that raised it, by file; null when the
+ * floor holds.
+ */
+export function floorWarning(
+  record: OutputRecord,
+  floor: string | null,
+  binaries: string[],
+  prefix: string,
+  toolchain: Toolchain,
+): string | null {
+  const stdlib = record.variant.c_stdlib_version;
+  if (!floor || !stdlib || compareVersions(floor, stdlib) <= 0) return null;
+  const found = glibcSymbolsAbove(binaries, stdlib, toolchain.paths.READELF ?? 'readelf');
+  const named = [...found].map(([file, symbols]) => `${relative(prefix, file)}: ${symbols.join(', ')}`);
+  const sysroot = toolchain.pinned ? `the pinned sysroot's glibc ${toolchain.pinned.glibc}` : 'the machine’s glibc';
+  return `${record.name}: needs glibc ${floor}, above its variant's c_stdlib_version ${stdlib} (built against ${sysroot}); it depends on __glibc >=${floor}, raised by ${named.join('; ') || 'the binaries’ version needs'}`;
 }

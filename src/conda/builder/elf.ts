@@ -36,3 +36,20 @@ export function glibcNeeded(files: string[], readelf: string): string | null {
   }
   return versions.sort(compareVersions).at(-1) ?? null;
 }
+
+/**
+ * The glibc symbols the ELF files import at a version above `floor` (readelf's dynamic symbol table:
+ * `closefrom@GLIBC_2.34`), by file: what raised a package's floor, for the warning that names them.
+ */
+export function glibcSymbolsAbove(files: string[], floor: string, readelf: string): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  for (const file of files) {
+    const out = execFileSync(readelf, ['--dyn-syms', '-W', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const symbols = new Set<string>();
+    for (const m of out.matchAll(/\sUND\s+(\S+?)@GLIBC_(\d+(?:\.\d+)+)/g)) {
+      if (compareVersions(m[2] as string, floor) > 0) symbols.add(`${m[1]}@GLIBC_${m[2]}`);
+    }
+    if (symbols.size > 0) found.set(file, [...symbols].sort());
+  }
+  return found;
+}

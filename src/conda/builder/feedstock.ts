@@ -8,7 +8,7 @@ import { AccelError } from '../../core/errors.ts';
 import { normalizeArchive } from '../pkg/ar-normalize.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
-import { checkBinaries, glibcFloor } from './binary-checks.ts';
+import { checkBinaries, floorWarning, glibcFloor } from './binary-checks.ts';
 import { restoreRun } from './build-cache.ts';
 import type { BuildContext, BuiltPackage, CacheTally, ScriptTally, TestTally } from './context.ts';
 import { compilerLanguage } from './cross-toolchain.ts';
@@ -288,6 +288,11 @@ async function buildOutputs(
       if (lstatSync(join(ws.prefix, f)).isFile()) normalizeArchive(join(ws.prefix, f));
     }
     const glibc = record.subdir === 'noarch' ? null : glibcFloor(record, binaries, prep.toolchain);
+    const above = record.subdir === 'noarch' ? null : floorWarning(record, glibc, binaries, ws.prefix, prep.toolchain);
+    if (above) {
+      ctx.log.warn(above);
+      logLine(ws.log, `== warning: ${above}`);
+    }
     const runExports = Object.fromEntries(
       Object.entries(record.run_exports).filter(([, v]) => (v as string[]).length > 0),
     );

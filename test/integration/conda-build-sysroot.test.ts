@@ -1,0 +1,88 @@
+// The pinned old sysroot (Debian 11's arm64 glibc 2.31): its .debs come through accel's mirror from a
+// loopback stand-in for the Debian archive into the one store, and a later build needs neither; a program
+// that calls a function newer than its variant's c_stdlib_version gets its true floor and a warning naming
+// the symbol; its test runs under qemu on the pinned glibc. The .debs are downloaded before the tests by
+// .ci/run (test/sysroot-debs.ts); the real feedstocks on that sysroot are in conda-build-real.test.ts.
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PINNED_SYSROOTS } from '../../src/conda/builder/sysroot.ts';
+import { ROOT, runAccel, tempDir, testNeeding } from '../helpers.ts';
+import { startTestMirror } from '../mirror-harness.ts';
+import { missingDebs, SYSROOT_DEBS, serveDebs } from '../sysroot-debs.ts';
+import { CROSS_BUILD_TOOLS, okJson } from './conda-build-harness.ts';
+
+const test = testNeeding(...CROSS_BUILD_TOOLS);
+const FIXTURE = join(ROOT, 'test', 'fixtures', 'glibc-floor-feedstock');
+const missing = missingDebs();
+const skip =
+  missing.length === 0 ? false : `the pinned sysroot's .debs are not in ${SYSROOT_DEBS}: run node test/sysroot-debs.ts`;
+
+test('the pinned sysroot comes through accel’s mirror once, later builds are offline; a floor above c_stdlib_version is kept true and warned about, and tests run on glibc 2.31', {
+  skip,
+}, async (t) => {
+  const dir = tempDir(t, 'accel-conda-sysroot-');
+  const home = join(dir, 'home');
+  const channel = join(dir, 'channel');
+  const feedstock = join(dir, 'glibc-floor-feedstock');
+  cpSync(FIXTURE, feedstock, { recursive: true });
+  mkdirSync(join(dir, 'tmp'));
+  const debs = await serveDebs(t);
+  // The mirror serves from the builder's own store: what it fetched, the builder finds there.
+  const mirror = await startTestMirror(t, { home, allow: [debs.host] });
+  const build = () =>
+    runAccel(
+      [
+        '--home',
+        home,
+        '--json',
+        'conda',
+        'build',
+        feedstock,
+        '--target-platform',
+        'linux-aarch64',
+        '--channel',
+        channel,
+      ],
+      {
+        env: {
+          ACCEL_CONDA_SYSROOT: 'pinned',
+          ACCEL_CONDA_MIRROR: mirror.base,
+          ACCEL_CONDA_DEBIAN_ARCHIVE: debs.archive,
+          TMPDIR: join(dir, 'tmp'),
+        },
+      },
+    );
+  const first = await build();
+  const out = okJson(first);
+  assert.equal(out.results[0]?.status, 'built', first.stderr);
+  // Each pinned .deb crossed the upstream once, asked for by the mirror (under /http/<host>/…).
+  const pinned = PINNED_SYSROOTS[0]?.debs ?? [];
+  assert.deepEqual(debs.requests.sort(), pinned.map((d) => `/debian/${d.path}`).sort());
+  for (const d of pinned) assert.ok(mirror.store.has(d.sha256 as never), `${d.name} in the store`);
+  // reallocarray is glibc 2.26: the package says so, and the warning names the symbol.
+  assert.match(
+    first.stderr,
+    /warning: glibc-floor: needs glibc 2\.26, above its variant's c_stdlib_version 2\.17 .*bin\/glibc-floor: reallocarray@GLIBC_2\.26/,
+  );
+  const repodata = JSON.parse(readFileSync(join(channel, 'linux-aarch64', 'repodata.json'), 'utf8'));
+  const records = Object.values(repodata['packages.conda']) as { name: string; version: string; depends: string[] }[];
+  const record = (name: string) => records.find((r) => r.name === name);
+  assert.ok(record('glibc-floor')?.depends.includes('__glibc >=2.26,<3.0.a0'), JSON.stringify(record('glibc-floor')));
+  // The runtime it depends on is the sysroot's GCC 10 libgcc_s, whose floor is 2.17.
+  assert.ok(record('glibc-floor')?.depends.includes('libgcc >=10'));
+  assert.equal(record('libgcc')?.version, '10.2.1');
+  assert.ok(record('libgcc')?.depends.includes('__glibc >=2.17,<3.0.a0'), JSON.stringify(record('libgcc')));
+  // Its test (`glibc-floor | grep -x "glibc 2.31"`) ran and passed: the program ran on the pinned glibc.
+  assert.deepEqual((out.results[0] as { tests?: unknown }).tests, { run: 1, cached: 0 });
+
+  // Offline: the mirror and the archive are gone; a new build (build number 1) takes the .debs from the store.
+  await mirror.close();
+  await debs.stop();
+  const meta = join(feedstock, 'recipe', 'meta.yaml');
+  writeFileSync(meta, readFileSync(meta, 'utf8').replace('number: 0', 'number: 1'));
+  const second = await build();
+  const again = okJson(second);
+  assert.equal(again.results[0]?.status, 'built', second.stderr);
+  assert.equal(debs.requests.length, pinned.length);
+});
