@@ -5,13 +5,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { PINNED_SYSROOTS } from '../src/conda/builder/sysroot.ts';
 import { readMachineSources } from '../src/mirror/apt/sources.ts';
 
-export const SYSROOT_DEBS = process.env.SYSROOT_DEBS ?? join(tmpdir(), 'accel-sysroot-debs');
+/** Where .ci/run puts them: a fixed path, which the docs' examples (run with a TMPDIR of their own) find too. */
+export const SYSROOT_DEBS = process.env.SYSROOT_DEBS ?? '/tmp/accel-sysroot-debs';
 const DEBS = PINNED_SYSROOTS.flatMap((s) => s.debs);
 
 /** The pinned .debs not (or not correctly) in SYSROOT_DEBS. */
