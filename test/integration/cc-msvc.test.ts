@@ -10,7 +10,11 @@ import { parseDepFile } from '../../src/compiler/depfile.ts';
 import { classifyMsvc, type MsvcCompile } from '../../src/compiler/msvc.ts';
 import { msvcFarmVerdict } from '../../src/compiler/msvc-allowed.ts';
 import { parseMsvcArgs } from '../../src/compiler/msvc-options.ts';
-import { splitShowIncludes } from '../../src/compiler/msvc-show-includes.ts';
+import {
+  probeShowIncludesPrefix,
+  SHOW_INCLUDES_PREFIX,
+  splitShowIncludes,
+} from '../../src/compiler/msvc-show-includes.ts';
 import { ok, runCommand, sha256, tempDir } from '../helpers.ts';
 
 /** `clang-cl`, or Debian's versioned `clang-cl-N` (package clang-tools), first on PATH. */
@@ -195,4 +199,15 @@ test('objects: reproducible with /Brepro; without it only the COFF time stamp di
   const k2 = classified(args('d2.obj', '/Brepro', '/Z7'), dir);
   assert.equal(k1.debug, true);
   assert.notEqual(keyOf(k1, dir), keyOf(k2, dir));
+});
+
+test('the /showIncludes prefix, probed from the compiler itself (cl.exe translates it; clang-cl does not)', async (t) => {
+  const scratch = tempDir(t);
+  const prefix = await probeShowIncludesPrefix(CLANG_CL as string, {
+    env: process.env,
+    scratch,
+    extraArgs: ['--target=x86_64-pc-windows-msvc'],
+  });
+  assert.equal(prefix, SHOW_INCLUDES_PREFIX);
+  assert.deepEqual(readdirSync(scratch), [], 'the probe cleans up');
 });
