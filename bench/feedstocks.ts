@@ -6,10 +6,20 @@
 // Needs the cross toolchain, qemu-user-static and the build tools (.ci/run installs them); downloads the shared
 // set's sources once with get-sources.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, symlinkSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FeedstockResult } from '../src/conda/builder/context.ts';
+import { PINNED_SYSROOTS } from '../src/conda/builder/sysroot.ts';
 import {
   buildArgs,
   bumpBuildNumbers,
@@ -23,6 +33,7 @@ import {
   sourceRows,
   sysrootGlibc,
 } from '../test/feedstock-set.ts';
+import { SYSROOT_DEBS } from '../test/sysroot-debs.ts';
 
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
 const argv = process.argv.slice(2);
@@ -85,6 +96,12 @@ function buildSet(dir: string, extraArgs: string[] = []): { wall: number; result
   const wall = (performance.now() - started) / 1000;
   return { wall, results: (JSON.parse(r.stdout) as { results: FeedstockResult[] }).results };
 }
+// The pinned sysroot's .debs, when .ci/run (test/sysroot-debs.ts) downloaded them: into the store, so the
+// builds fetch nothing; otherwise the first build fetches them from this machine's Debian archive.
+for (const deb of PINNED_SYSROOTS.flatMap((x) => x.debs)) {
+  const file = join(SYSROOT_DEBS, deb.path);
+  if (existsSync(file)) accel(['store', 'put', file]);
+}
 const { wall, results } = buildSet(set);
 const glibc = sysrootGlibc();
 const solved = await solveWithRattler(
@@ -93,10 +110,47 @@ const solved = await solveWithRattler(
   glibc,
 );
 const relation = new Map(sourceRows().map((r) => [r.feedstock, r.relation]));
+const repodata = (subdir: string): Record<string, { name: string; version: string; depends: string[] }> => {
+  try {
+    return JSON.parse(readFileSync(join(channel, subdir, 'repodata.json'), 'utf8'))['packages.conda'];
+  } catch {
+    return {};
+  }
+};
+const records = [...Object.values(repodata('linux-aarch64')), ...Object.values(repodata('noarch'))];
+const glibcOf = (depends: string[]) =>
+  /^__glibc >=([\d.]+)/.exec(depends.find((d) => d.startsWith('__glibc ')) ?? '')?.[1];
+const newer = (a: string | undefined, b: string | undefined) =>
+  !a ? b : !b ? a : a.localeCompare(b, 'en', { numeric: true }) >= 0 ? a : b;
+/**
+ * A package's glibc floor with its toolchain runtime: its own `__glibc >=X` and that of the newest libgcc and
+ * libstdcxx of the channel it depends on (what a solver installs beside it).
+ */
+const floorWithRuntime = (file: string): string | undefined => {
+  const rec = repodata(file.split('/')[0] as string)[file.split('/')[1] as string];
+  if (!rec) return undefined;
+  let floor = glibcOf(rec.depends);
+  for (const name of ['libgcc', 'libstdcxx']) {
+    if (!rec.depends.some((d) => d.split(' ')[0] === name)) continue;
+    const runtime = records
+      .filter((x) => x.name === name)
+      .sort((a, b) => a.version.localeCompare(b.version, 'en', { numeric: true }))
+      .at(-1);
+    floor = newer(floor, runtime ? glibcOf(runtime.depends) : undefined);
+  }
+  return floor;
+};
+/** The glibc the build's programs and tests ran on: the pinned sysroot's, as its log says, else the machine's. */
+const testedOn = (r: FeedstockResult): string => {
+  if (!r.log) return '-';
+  const log = accel(['store', 'get', r.log]).stdout;
+  return /== sysroot \S+: glibc ([\d.]+)/.exec(log)?.[1] ?? `${glibc} (machine)`;
+};
+const floors: string[] = [];
 
 const rows: string[] = [
-  '| feedstock | recipe | source | rendered | built | own tests (qemu) | ELF all aarch64 | solved by rattler | build s | accel overhead s | why not |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | ---: | ---: | --- |',
+  '| feedstock | recipe | source | rendered | built | own tests (qemu) | ELF all aarch64 | solved by rattler | glibc floor (with libgcc/libstdcxx) | tests ran on glibc | build s | accel overhead s | why not |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | ---: | ---: | --- |',
 ];
 let good = 0;
 for (const n of names) {
@@ -112,12 +166,21 @@ for (const n of names) {
     solve = bad.length === 0 ? 'yes' : `NO: ${bad.map((p) => p.name).join(', ')}`;
   }
   if (built && elf !== '-' && !elf.startsWith('NO') && solve === 'yes') good++;
+  let floor = '-';
+  let ranOn = '-';
+  if (built && r) {
+    const own = r.packages.map((p) => floorWithRuntime(`${p.subdir}/${p.filename}`));
+    const f = own.reduce<string | undefined>((a, b) => newer(a, b), undefined);
+    floor = f ?? 'none';
+    if (f) floors.push(f);
+    ranOn = (r.tests?.run ?? 0) + (r.tests?.cached ?? 0) > 0 ? testedOn(r) : 'no tests';
+  }
   const tests = built ? 'passed' : r?.error?.code === 'ACCEL_CONDA_TEST_FAILED' ? 'failed' : '-';
   const why = built
     ? ''
     : `${r?.status ?? 'not built'}: [${r?.error?.code ?? '?'}] ${(r?.error?.message ?? '').split('\n')[0]}`;
   rows.push(
-    `| ${n} | ${format(n)} | ${relation.get(n) ?? (extra.has(n) ? 'given' : '?')} | ${rendered.get(n)} | ${r?.status ?? '-'} | ${tests} | ${elf} | ${solve} | ${r ? r.seconds.toFixed(1) : '-'} | ${r && built ? (r.seconds - r.scriptSeconds).toFixed(1) : '-'} | ${why.replace(/\|/g, '\\|')} |`,
+    `| ${n} | ${format(n)} | ${relation.get(n) ?? (extra.has(n) ? 'given' : '?')} | ${rendered.get(n)} | ${r?.status ?? '-'} | ${tests} | ${elf} | ${solve} | ${floor} | ${ranOn} | ${r ? r.seconds.toFixed(1) : '-'} | ${r && built ? (r.seconds - r.scriptSeconds).toFixed(1) : '-'} | ${why.replace(/\|/g, '\\|')} |`,
   );
 }
 // Second pass: every build number bumped (in a copy of the set), rebuilt into the same store and channel: the
@@ -175,6 +238,8 @@ process.stdout.write(
     `## Real conda-forge feedstocks (\`npm run check:feedstocks\`, ${new Date().toISOString().slice(0, 10)})`,
     '',
     `${good} of ${names.length} feedstocks built for linux-aarch64 unchanged, passed their own tests under qemu, hold only aarch64 ELF files and solve with rattler (against __glibc ${glibc}); ${packages} packages in ${wall.toFixed(0)} s wall, --jobs ${jobs}. Channel: ${channel} (${readdirSync(channel).join(', ')}).`,
+    '',
+    `glibc floor of each feedstock's packages with the libgcc/libstdcxx they depend on: ${floors.filter((f) => f === '2.17').length} of ${floors.length} at 2.17, ${floors.filter((f) => f.localeCompare('2.28', 'en', { numeric: true }) <= 0).length} at or below 2.28 (RHEL 8); highest ${floors.reduce<string | undefined>((a, b) => newer(a, b), undefined) ?? '-'}.`,
     '',
     ...rows,
     '',
