@@ -4,10 +4,12 @@
 // the symbol; its test runs under qemu on the pinned glibc. The .debs are downloaded before the tests by
 // .ci/run (test/sysroot-debs.ts); the real feedstocks on that sysroot are in conda-build-real.test.ts.
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { PINNED_SYSROOTS } from '../../src/conda/builder/sysroot.ts';
-import { ROOT, runAccel, tempDir, testNeeding } from '../helpers.ts';
+import { ROOT, runAccel, sha256, tempDir, testNeeding } from '../helpers.ts';
 import { startTestMirror } from '../mirror-harness.ts';
 import { missingDebs, SYSROOT_DEBS, serveDebs } from '../sysroot-debs.ts';
 import { CROSS_BUILD_TOOLS, okJson } from './conda-build-harness.ts';
@@ -85,4 +87,32 @@ test('the pinned sysroot comes through accel’s mirror once, later builds are o
   const again = okJson(second);
   assert.equal(again.results[0]?.status, 'built', second.stderr);
   assert.equal(debs.requests.length, pinned.length);
+});
+
+test('an archive that serves other bytes than a pinned .deb fails the build, naming it, and nothing is stored', async (t) => {
+  const dir = tempDir(t, 'accel-conda-sysroot-bad-');
+  const home = join(dir, 'home');
+  mkdirSync(join(dir, 'tmp'));
+  // A tampered archive (or a mirror in the middle): an ar archive, but not the pinned bytes.
+  const evil = Buffer.from('!<arch>\nnot the pinned package\n');
+  const server = createServer((_req, res) => res.writeHead(200).end(evil));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const args = ['--home', home, '--json', 'conda', 'build', FIXTURE, '--target-platform', 'linux-aarch64'];
+  const r = await runAccel([...args, '--channel', join(dir, 'channel'), '--allow', host], {
+    env: {
+      ACCEL_CONDA_SYSROOT: 'pinned',
+      ACCEL_CONDA_DEBIAN_ARCHIVE: `http://${host}/debian`,
+      TMPDIR: join(dir, 'tmp'),
+    },
+  });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /libc6-arm64-cross_2\.31-9cross4: does not match its pinned sha256 .*\[ACCEL_CONDA_SYSROOT_FETCH\]/,
+  );
+  const digest = sha256(evil);
+  assert.equal(existsSync(join(home, 'blobs', 'sha256', digest.slice(0, 2), digest)), false);
+  assert.equal(existsSync(join(dir, 'channel', 'linux-aarch64', 'repodata.json')), false);
 });
