@@ -1,7 +1,8 @@
 /*
  * accel-cc: the per-compile client of `accel cc daemon`.
  *
- * Installed as $ACCEL_HOME/bin/accel-cc and linked from $ACCEL_HOME/masquerade/{gcc,g++,cc,...}. It sends
+ * Installed as $ACCEL_HOME/bin/accel-cc and linked from $ACCEL_HOME/masquerade/{gcc,g++,cc,...}; as a launcher
+ * it takes the compiler first, by name or path (`accel-cc gcc -c x.c`, CMAKE_<LANG>_COMPILER_LAUNCHER). It sends
  * {argv, cwd, environment, pid} to the daemon over $ACCEL_HOME/run/cc.sock, relays the compiler's output and
  * exits with its code. It must never hang or break a build:
  *   - no daemon: start one (`accel cc daemon --detach`) and retry for a moment; still none: exec
@@ -314,6 +315,36 @@ static const char *talk(int fd, const char *secret) {
   }
 }
 
+/* Whether `name`, a path, is this client (a masquerade link, or accel-cc itself). */
+static int is_self(const char *name) {
+  char real[PATH_MAX];
+  return strchr(name, '/') && realpath(name, real) && strcmp(real, self_path) == 0;
+}
+
+/*
+ * A launcher handed accel itself as the compiler: CMake configured with the masquerade directory first on PATH
+ * records `/…/masquerade/c++`, and with CMAKE_CXX_COMPILER_LAUNCHER=accel-cc it runs `accel-cc /…/masquerade/c++
+ * …`; a wrapper script may run `accel-cc accel-cc gcc …`. Sent as is, the "compiler" would be this client: a
+ * masquerade link stands for its own name (found on PATH past the masquerade directory, as when it is run
+ * directly), and a repeated accel-cc is dropped.
+ */
+static int unwrap_self(void) {
+  for (;;) {
+    const char *base = strrchr(compiler_name, '/') ? strrchr(compiler_name, '/') + 1 : compiler_name;
+    int self = is_self(compiler_name);
+    if (strcmp(base, "accel-cc") == 0 || (self && strncmp(base, "accel-cc", 8) == 0)) {
+      if (compiler_argc == 0) return -1;
+      compiler_name = compiler_args[0];
+      compiler_args++;
+      compiler_argc--;
+    } else if (self) {
+      compiler_name = base;
+    } else {
+      return 0;
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   const char *invoked = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
   if (!realpath("/proc/self/exe", self_path)) {
@@ -338,6 +369,10 @@ int main(int argc, char **argv) {
     compiler_name = argv[1];
     compiler_args = argv + 2;
     compiler_argc = argc - 2;
+    if (unwrap_self() != 0) {
+      fprintf(stderr, "accel-cc: no compiler given after %s\n", compiler_name);
+      return 2;
+    }
   } else {
     compiler_name = invoked;
     compiler_args = argv + 1;
