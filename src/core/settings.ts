@@ -30,6 +30,8 @@ interface SettingMeta {
   type: string;
   /** The flag that overrides it, if any. */
   flag?: string;
+  /** Its variable when not the one its key spells (`ACCEL_CC_BASEDIRS`, after ccache's `CCACHE_BASEDIR`). */
+  env?: string;
 }
 
 const META = z.registry<SettingMeta>();
@@ -153,6 +155,23 @@ const CcSchema = z.strictObject({
   remoteToken: setting(z.string(), '', {
     type: 'a string',
     doc: 'bearer token for the remote caches (those tiers of `cc.remote` without a `token` of their own)',
+  }),
+  baseDirs: setting(
+    z.union([z.string(), z.array(z.string())]).check(
+      z.refine((v) => (typeof v === 'string' ? v.split(':') : v).every((d) => d === '' || d.startsWith('/')), {
+        message: 'expected absolute directories',
+      }),
+    ),
+    '',
+    {
+      type: 'absolute directories, `:`-separated in the variable',
+      env: 'ACCEL_CC_BASEDIRS',
+      doc: 'base directories (ccache’s `base_dir`): paths under them enter the cache key relative to the working directory, so checkouts at different paths share results (see docs/cc.md); empty: none',
+    },
+  ),
+  explain: setting(z.string(), '', {
+    type: '1, or a file',
+    doc: 'why each compile missed, one line per miss: `1` appends to `run/cc-explain.log` under the home, a path to that file; empty: off',
   }),
   daemonIdleTimeout: setting(seconds(), 600, {
     type: SECONDS,
@@ -320,7 +339,13 @@ export const SETTINGS: readonly SettingInfo[] = (() => {
         kind === 'enum' ||
         (kind === 'union' && (inner.options ?? []).some((o) => o._zod.def.type === 'string'));
       const env = `ACCEL_${section}_${key.replace(/[A-Z]/g, (c) => `_${c}`)}`.toUpperCase();
-      rows.push({ ...meta, key: `${section}.${key}`, env: scalar ? env : undefined, kind, fallback: def.defaultValue });
+      rows.push({
+        ...meta,
+        key: `${section}.${key}`,
+        env: scalar ? (meta.env ?? env) : undefined,
+        kind,
+        fallback: def.defaultValue,
+      });
     }
   }
   return rows;
