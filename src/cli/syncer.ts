@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
+import { AccelError } from '../core/errors.ts';
+import type { ReapiRun } from '../farm/reapi/command.ts';
 import { createSyncer } from '../farm/syncer.ts';
 import { parseBind, parsePort } from '../net/address.ts';
 import { loadIdentity } from '../net/tls-identity.ts';
@@ -14,6 +16,7 @@ interface SyncerFlags {
   dir: string[];
   reapiPort?: string;
   reapi: boolean;
+  reapiRun?: string;
 }
 
 export function syncerCommand(runner: Runner): Command {
@@ -23,6 +26,10 @@ export function syncerCommand(runner: Runner): Command {
     .option('--bind <address>', 'address to bind (default: farm.bind, 127.0.0.1)')
     .option('--reapi-port <port>', 'port for the Remote Execution API over gRPC (default: farm.reapiPort, 5001)')
     .option('--no-reapi', 'do not serve the Remote Execution API')
+    .option(
+      '--reapi-run <what>',
+      'what REAPI actions may run: compilers (checked compiler, link, ar, strip calls) or any (any command, in the workers’ sandbox) (default: farm.reapiRun)',
+    )
     .option('--dir <dir>', 'an include root to ship to workers (repeatable; adds to farm.dirs)', collect, [])
     .addHelpText(
       'after',
@@ -30,6 +37,7 @@ export function syncerCommand(runner: Runner): Command {
 Examples:
   $ accel certs issue syncer1 --role syncer && accel certs bundle syncer1 -o s.json && accel certs install s.json
   $ accel syncer --dir $PWD --bind 0.0.0.0
+  $ accel syncer --reapi-run any     # Bazel's test runners and genrules run on the workers too
 Status: https://HOST:5000/ (HTML) and /status (JSON), or \`accel farm status\`.`,
     )
     .action(
@@ -56,6 +64,7 @@ Status: https://HOST:5000/ (HTML) and /status (JSON), or \`accel farm status\`.`
                 )
               : undefined,
             startTimeoutMs: farm.jobTimeout * 1000,
+            reapiRun: parseReapiRun(flags.reapiRun ?? farm.reapiRun),
           });
           const address = await syncer.listen();
           const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -71,6 +80,13 @@ Status: https://HOST:5000/ (HTML) and /status (JSON), or \`accel farm status\`.`
         return dataResult(stats, () => '');
       }),
     );
+}
+
+function parseReapiRun(value: string): ReapiRun {
+  if (value === 'compilers' || value === 'any') return value;
+  throw new AccelError('ACCEL_CONFIG_INVALID', `--reapi-run ${JSON.stringify(value)}: expected compilers or any`, {
+    hint: 'compilers (the default) runs only checked compiler calls; any runs every command in the sandbox',
+  });
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -18,9 +18,22 @@ export function compileConfined(
   ctx: WorkerContext,
   path: string,
   args: string[],
-  o: { host: string; root: string; cwd: string; env: NodeJS.ProcessEnv; signal: AbortSignal },
+  o: {
+    host: string;
+    root: string;
+    cwd: string;
+    env: NodeJS.ProcessEnv;
+    /** A command's own environment: set by `env -i` as the last step before it runs, after any privilege drop. */
+    commandEnv?: Record<string, string>;
+    signal: AbortSignal;
+  },
 ): Promise<CompileRun> {
   const { options, children } = ctx;
+  if (o.commandEnv) {
+    const assignments = Object.entries(o.commandEnv).map(([k, v]) => `${k}=${v}`);
+    args = ['-i', '--', ...assignments, path, ...args];
+    path = '/usr/bin/env';
+  }
   return new Promise((resolvePromise, reject) => {
     let child: ChildProcess;
     if (options.unsandboxed) {

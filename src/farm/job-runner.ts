@@ -1,14 +1,15 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chownSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseDepFile } from '../compiler/depfile.ts';
+import { resolveCompiler } from '../compiler/compiler-identity.ts';
 import type { Digest } from '../store/digest.ts';
 import { compileConfined } from './job-compile.ts';
-import { checkCompiler, jobEnv, type MappedArgs, mapArgs, Refusal } from './policy.ts';
-import { type Assignment, INLINE_OUTPUT_MAX, type JobOutput, type JobResult, type TreeManifest } from './protocol.ts';
-import { createJobRoot, makeJobDirs, materialize, readDigest, readJobFile, unmapText } from './sandbox.ts';
+import { collectOutputs } from './job-outputs.ts';
+import { checkTool, jobEnv, type MappedArgs, mapArgs, paramsFiles, Refusal, type Tool } from './policy.ts';
+import type { Assignment, JobResult, TreeManifest } from './protocol.ts';
+import { createJobRoot, makeJobDirs, materialize, unmapText } from './sandbox.ts';
 import type { WorkerContext } from './worker-context.ts';
 
 /**
@@ -19,10 +20,18 @@ export async function executeJob(ctx: WorkerContext, job: Assignment, lost: Abor
   const { options } = ctx;
   const { store, log } = options;
   const { spec } = job;
+  // A command (an REAPI action under the syncer's reapiRun: any) runs as named, inside the sandbox.
+  const command = spec.run === 'command';
   let compilerPath: string | undefined;
+  let tool: Tool = 'compiler';
   try {
-    checkCompiler(spec.compiler, options.compilers);
-    compilerPath = ctx.compilerPaths.get(spec.compiler);
+    if (command) compilerPath = spec.compiler;
+    else {
+      // A compiler (compile or link) or a binutil Bazel's C/C++ rules run (ar, strip), by name.
+      const checked = checkTool(spec.compiler, options.compilers);
+      tool = checked.tool;
+      compilerPath = tool === 'compiler' ? ctx.compilerPaths.get(checked.name) : binutilPath(ctx, checked.name);
+    }
     if (!compilerPath) throw new Refusal('ACCEL_FARM_COMPILER_REFUSED', `${spec.compiler} is not on this worker`);
   } catch (err) {
     if (err instanceof Refusal) return { status: 'refused', code: err.code, message: err.message };
@@ -33,19 +42,22 @@ export async function executeJob(ctx: WorkerContext, job: Assignment, lost: Abor
   const host = createJobRoot(options.home);
   // Inside the sandbox the job directory appears at a path of its own; unsandboxed it is the host path.
   const root = options.unsandboxed ? host : `/accel-job-${randomBytes(6).toString('hex')}`;
+  // An action's own input tree is held for this job (a syncer's tree is held with its manifest).
+  const hold = job.inputs ? store.processHold(`job:${job.id}`) : undefined;
+  if (hold) store.hold(hold, Object.values(manifest.files) as Digest[]);
   try {
     let mapped: MappedArgs;
     // Normalised, so `/../../x` names /x inside the job and never climbs out of it.
     const cwd = resolve('/', spec.cwd);
     try {
-      mapped = mapArgs({ args: spec.args, cwd, roots: manifest.roots, root });
+      mapped = command
+        ? { kind: 'link', args: spec.args, outputs: [], depFiles: [] } // kind: unused for a command
+        : await checkedArgs(ctx, { tool, args: spec.args, cwd, manifest, root });
     } catch (err) {
+      if (hold) store.release(hold);
       if (err instanceof Refusal) return { status: 'refused', code: err.code, message: err.message };
       throw err;
     }
-    // An action's own input tree is held for this job (a syncer's tree is held with its manifest).
-    const hold = job.inputs ? store.processHold(`job:${job.id}`) : undefined;
-    if (hold) store.hold(hold, Object.values(manifest.files) as Digest[]);
     try {
       await ctx.blobs.fetch(Object.values(manifest.files));
       if (ctx.user) chownSync(host, ctx.user.uid, ctx.user.gid);
@@ -55,21 +67,36 @@ export async function executeJob(ctx: WorkerContext, job: Assignment, lost: Abor
     }
     const made = new Set<string>();
     makeJobDirs(host, join(host, cwd), made, ctx.inputMode);
-    for (const out of mapped.outputs) makeJobDirs(host, dirname(join(host, out)), made, ctx.inputMode);
-    const env: NodeJS.ProcessEnv = {
-      ...jobEnv(spec.env),
-      PATH: options.env.PATH ?? '/usr/bin:/bin',
-      ...(options.unsandboxed ? {} : { TMPDIR: '/tmp' }),
-    };
+    // REAPI: the worker makes the parent directories of every declared output before the command runs.
+    const declared = [...(spec.declared?.files ?? []), ...(spec.declared?.dirs ?? [])].map((p) => resolve('/', p));
+    for (const out of [...mapped.outputs, ...declared]) {
+      makeJobDirs(host, dirname(join(host, out)), made, ctx.inputMode);
+    }
+    const PATH = options.env.PATH ?? '/usr/bin:/bin';
+    // A command's environment is the action's own, set inside the sandbox after privileges are dropped
+    // (never seen by prlimit, bwrap or setpriv: LD_PRELOAD there would run the job's code as the worker).
+    const env: NodeJS.ProcessEnv = command
+      ? { PATH }
+      : { ...jobEnv(spec.env), PATH, ...(options.unsandboxed ? {} : { TMPDIR: '/tmp' }) };
+    const inner = command ? { PATH, ...spec.env } : undefined;
     const t1 = performance.now();
-    const run = await compileConfined(ctx, compilerPath, mapped.args, { host, root, cwd, env, signal: lost });
+    const run = await compileConfined(ctx, compilerPath, mapped.args, {
+      host,
+      root,
+      cwd,
+      env,
+      commandEnv: inner,
+      signal: lost,
+    });
     const t2 = performance.now();
     if (run.timedOut) {
       return { status: 'failed', reason: `compile timed out after ${options.jobTimeoutMs / 1000} s`, retry: false };
     }
     if (lost.aborted) return { status: 'failed', reason: 'lease lost' };
     const stderr = unmapText(run.stderr.toString('latin1'), root);
-    if (!options.unsandboxed && (run.code === 126 || run.code === 127 || /^(bwrap|setpriv|prlimit): /m.test(stderr))) {
+    // A command's 126 and 127 are its own (a test that runs a missing program); a compiler's are the sandbox's.
+    const sandboxExit = !command && (run.code === 126 || run.code === 127);
+    if (!options.unsandboxed && (sandboxExit || /^(bwrap|setpriv|prlimit): /m.test(stderr))) {
       // The sandbox could not start the compiler: the worker's problem, never the client's compile error.
       return { status: 'failed', reason: `sandbox: ${stderr.trim().split('\n')[0]}`, retry: false };
     }
@@ -85,15 +112,19 @@ export async function executeJob(ctx: WorkerContext, job: Assignment, lost: Abor
           retry: false,
         };
     }
-    const { outputs, inputs } =
-      run.code === 0 ? await collectOutputs(ctx, { mapped, host, root, cwd, manifest }) : { outputs: [], inputs: [] };
+    // A command's outputs are collected whatever its exit (a failing test's log and XML are what the user reads).
+    const collected =
+      run.code === 0 || command
+        ? await collectOutputs(ctx, { mapped, host, root, cwd, manifest, declared: spec.declared })
+        : { outputs: [], links: [], dirs: [], inputs: [] };
     return {
       status: 'done',
       exitCode: run.code,
       stdout: unmapText(run.stdout.toString('latin1'), root),
       stderr,
-      outputs,
-      inputs,
+      outputs: collected.outputs,
+      inputs: collected.inputs,
+      ...(spec.declared ? { links: collected.links, dirs: collected.dirs } : {}),
       manifest: job.manifest,
       worker: options.identity.name,
       timings: { prepare: t1 - t0, compile: t2 - t1, collect: performance.now() - t2 },
@@ -105,38 +136,36 @@ export async function executeJob(ctx: WorkerContext, job: Assignment, lost: Abor
 }
 
 /**
- * A successful compile's outputs, and the digests of the inputs its dependency files name (what the job read,
- * not what it was given: the client compares them with its own).
+ * The job's arguments checked and mapped into the sandbox by the policy (mapArgs), its params files
+ * (`@file`: Bazel's links and archives) fetched first and read from the job's inputs.
  */
-async function collectOutputs(
+async function checkedArgs(
   ctx: WorkerContext,
-  job: { mapped: MappedArgs; host: string; root: string; cwd: string; manifest: TreeManifest },
-): Promise<{ outputs: JobOutput[]; inputs: [string, string][] }> {
-  const { mapped, host, root, cwd, manifest } = job;
-  const outputs: JobOutput[] = [];
-  const inputs: [string, string][] = [];
-  for (const path of mapped.outputs) {
-    let data = readJobFile(host, path);
-    if (!data) continue;
-    if (mapped.depFiles.includes(path)) {
-      const text = unmapText(data.toString('utf8'), root);
-      data = Buffer.from(text);
-      for (const dep of parseDepFile(text).deps) {
-        const abs = resolve(cwd, dep);
-        if (manifest.files[abs]) inputs.push([abs, readDigest(host, abs) ?? 'missing']);
-      }
-    }
-    const digest = createHash('sha256').update(data).digest('hex');
-    // readJobFile checked it is a regular file inside the job; the job's processes are gone by now.
-    const executable = (statSync(join(host, path)).mode & 0o111) !== 0 ? { executable: true } : {};
-    if (data.length <= INLINE_OUTPUT_MAX)
-      outputs.push({ path, digest, size: data.length, data: data.toString('base64'), ...executable });
-    else {
-      await ctx.blobs.upload(digest, data);
-      outputs.push({ path, digest, size: data.length, ...executable });
-    }
+  job: { tool: Tool; args: string[]; cwd: string; manifest: TreeManifest; root: string },
+): Promise<MappedArgs> {
+  const { manifest } = job;
+  const params = paramsFiles(job.args, job.cwd).flatMap((p) => manifest.files[p] ?? []);
+  if (params.length > 0) await ctx.blobs.fetch(params);
+  return mapArgs({
+    tool: job.tool,
+    args: job.args,
+    cwd: job.cwd,
+    roots: manifest.roots,
+    root: job.root,
+    readParams: (path) => {
+      const digest = manifest.files[path];
+      return digest === undefined ? undefined : ctx.options.store.read(digest as Digest)?.toString('utf8');
+    },
+  });
+}
+
+/** A binutil from the worker's own PATH (ar, strip, objcopy), or undefined when it has none. */
+function binutilPath(ctx: WorkerContext, name: string): string | undefined {
+  try {
+    return resolveCompiler(name, ctx.options.env, '/', { dirs: [], self: [] });
+  } catch {
+    return undefined;
   }
-  return { outputs, inputs };
 }
 
 /**

@@ -22,6 +22,10 @@ export function toolchainKey(t: Toolchain): string {
 
 /** Outputs up to this size are inlined in the result; larger ones move as blobs through the syncer. */
 export const INLINE_OUTPUT_MAX = 256 * 1024;
+/** All inline outputs of one result together: past it, outputs move as blobs (a tree of many small files). */
+export const INLINE_TOTAL_MAX = 8 * 1024 * 1024;
+/** Files, links and directories one job may return (an REAPI tree artifact can hold many). */
+const MAX_OUTPUTS = 100_000;
 
 const digest = z.string().check(z.regex(/^[0-9a-f]{64}$/, 'expected a sha256 digest (64 hex digits)'));
 /** Bounds on what one message may hold, so a body cannot make a peer allocate without limit. */
@@ -43,6 +47,19 @@ export const JobSpecSchema = z.strictObject({
   startTimeoutMs: z.number().check(z.gt(0), z.lte(24 * 3600 * 1000)),
   /** 1 for a compile's first job; more when the client sends it again (stale include tree, syncer restart). */
   submission: z.optional(count),
+  /**
+   * `command`: an REAPI action under the syncer's `reapiRun: any` — `compiler` is the program as the action
+   * names it (run in the sandbox from the job's directory or PATH), `args` go unchecked and unmapped, `env` is
+   * the action's whole environment. Only the syncer's REAPI side sets it; `POST /jobs` refuses it.
+   */
+  run: z.optional(z.literal('command')),
+  /** The outputs an REAPI action declares (client paths): files (or either, under output_paths) and directories. */
+  declared: z.optional(
+    z.strictObject({
+      files: z.array(path).check(z.maxLength(100_000)),
+      dirs: z.array(path).check(z.maxLength(100_000)),
+    }),
+  ),
 });
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 
@@ -65,7 +82,11 @@ export const JobResultSchema = z.discriminatedUnion('status', [
     exitCode: z.number().check(z.int()),
     stdout: text,
     stderr: text,
-    outputs: z.array(JobOutputSchema).check(z.maxLength(64)),
+    outputs: z.array(JobOutputSchema).check(z.maxLength(MAX_OUTPUTS)),
+    /** Symbolic links among the declared outputs or inside declared directories: path and target as read. */
+    links: z.optional(z.array(z.strictObject({ path, target: path })).check(z.maxLength(MAX_OUTPUTS))),
+    /** The directories inside declared output directories (and those directories), empty ones included. */
+    dirs: z.optional(z.array(path).check(z.maxLength(MAX_OUTPUTS))),
     /** The include-tree files the compile read (from its dependency output), with the digests it saw. */
     inputs: z.array(z.tuple([path, z.string().check(z.maxLength(64))])).check(z.maxLength(1_000_000)),
     manifest: digest,
@@ -109,6 +130,12 @@ export type WorkerReport = z.infer<typeof WorkerReportSchema>;
 export const TreeManifestSchema = z.strictObject({
   roots: z.array(path),
   files: z.record(path, digest),
+  /** Files laid out executable (an REAPI input's is_executable). */
+  executables: z.optional(z.array(path)),
+  /** Symbolic links (an REAPI input tree's SymlinkNodes), by path: their targets, checked to stay inside. */
+  symlinks: z.optional(z.record(path, path)),
+  /** Directories that must exist even when empty. */
+  dirs: z.optional(z.array(path)),
 });
 export type TreeManifest = z.infer<typeof TreeManifestSchema>;
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { binutilOf } from '../compiler/tools.ts';
 import type { Assignment, JobResult, JobSpec, TreeManifest, WorkerReport } from './protocol.ts';
 
 /** A job leased to a worker: it is the worker's until `until` unless heartbeats extend it. */
@@ -167,10 +168,15 @@ export class JobQueue {
     }
   }
 
-  /** Whether a worker seen in the last `withinMs` (asking for work or renewing a lease) has this compiler. */
-  hasWorkerFor(compiler: string, withinMs: number, now = Date.now()): boolean {
+  /**
+   * Whether a worker seen in the last `withinMs` (asking for work or renewing a lease) has this compiler;
+   * undefined or a binutil: any worker (a command runs in any worker's sandbox; every worker has ar).
+   */
+  hasWorkerFor(compiler: string | undefined, withinMs: number, now = Date.now()): boolean {
     for (const w of this.workers.values()) {
-      if (now - w.lastSeen < withinMs && w.toolchains.some((t) => t.startsWith(`${compiler} `))) return true;
+      if (now - w.lastSeen >= withinMs) continue;
+      if (compiler === undefined || binutilOf(compiler) || w.toolchains.some((t) => t.startsWith(`${compiler} `)))
+        return true;
     }
     return false;
   }
@@ -228,8 +234,10 @@ export class JobQueue {
   }
 
   #fits(job: Job, worker: WorkerReport): boolean {
-    // An REAPI action names its compiler only: any worker that has one takes it.
-    const { toolchain, compiler } = job.spec;
+    // An REAPI action names its compiler only: any worker that has one takes it; a command or a binutil (ar,
+    // strip: every worker has them), any worker.
+    const { toolchain, compiler, run } = job.spec;
+    if (run === 'command' || (!toolchain && binutilOf(compiler))) return true;
     if (toolchain ? worker.toolchains.includes(toolchain) : worker.toolchains.some((t) => t.startsWith(`${compiler} `)))
       return true;
     if (!job.skippedBy.has(worker.id)) {

@@ -15,6 +15,7 @@ import {
   realpathSync,
   renameSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -90,9 +91,9 @@ export class InputPool {
     this.#store = store;
   }
 
-  /** The pooled read-only copy of a blob, verified against its digest when it is made. */
-  path(digest: string): string {
-    const path = join(this.#dir, digest);
+  /** The pooled read-only copy of a blob (read-and-execute for an executable), verified when it is made. */
+  path(digest: string, executable = false): string {
+    const path = join(this.#dir, executable ? `${digest}.x` : digest);
     if (existsSync(path)) return path;
     if (this.#count < 0) {
       makeDirs(this.#dir, { mode: 0o700 });
@@ -108,8 +109,9 @@ export class InputPool {
     if (!data) throw new Error(`input ${digest} is not in the store`);
     // Written aside and renamed: a concurrent job sees the whole file or none.
     const tmp = join(this.#dir, `.${digest}.${randomBytes(4).toString('hex')}`);
-    writeFileSync(tmp, data, { mode: 0o444 });
-    chmodSync(tmp, 0o444);
+    const mode = executable ? 0o555 : 0o444;
+    writeFileSync(tmp, data, { mode });
+    chmodSync(tmp, mode);
     renameSync(tmp, path);
     this.#count++;
     return path;
@@ -118,7 +120,9 @@ export class InputPool {
 
 /**
  * Lays the include tree out in the job root (client path P at root + P). Directories belong to the job's uid
- * (its outputs go there); the input files stay read-only to it.
+ * (its outputs go there); the input files stay read-only to it. An REAPI input tree also brings executables,
+ * empty directories and symlinks: the links are made last, once every file and directory is in place, so
+ * nothing is ever written through one (their targets were checked to stay inside the tree).
  */
 export function materialize(options: {
   store: Store;
@@ -129,14 +133,20 @@ export function materialize(options: {
 }): void {
   const { store, pool, manifest, root, mode } = options;
   const made = new Set<string>();
-  for (const [path, digest] of Object.entries(manifest.files)) {
+  const executables = new Set(manifest.executables ?? []);
+  const inside = (path: string) => {
     const target = join(root, path);
     // Manifest paths are normalised client paths; one that climbs out of the job root is not laid out anywhere.
     if (!target.startsWith(`${root}/`)) throw new Error(`include-tree path ${path} leaves the job directory`);
+    return target;
+  };
+  for (const [path, digest] of Object.entries(manifest.files)) {
+    const target = inside(path);
+    const executable = executables.has(path);
     makeJobDirs(root, dirname(target), made, mode);
     if (mode.kind === 'link') {
       try {
-        linkSync(pool.path(digest), target);
+        linkSync(pool.path(digest, executable), target);
         continue;
       } catch (err) {
         if (errnoCode(err) !== 'EXDEV' && errnoCode(err) !== 'EMLINK') throw err;
@@ -144,7 +154,13 @@ export function materialize(options: {
     }
     const data = store.read(digest as Digest, { verify: true });
     if (!data) throw new Error(`input ${digest} is not in the store`);
-    writeFileSync(target, data, { mode: 0o444 });
+    writeFileSync(target, data, { mode: executable ? 0o555 : 0o444 });
+  }
+  for (const dir of manifest.dirs ?? []) makeJobDirs(root, inside(dir), made, mode);
+  for (const [path, target] of Object.entries(manifest.symlinks ?? {})) {
+    const at = inside(path);
+    makeJobDirs(root, dirname(at), made, mode);
+    symlinkSync(target, at);
   }
 }
 

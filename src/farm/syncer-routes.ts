@@ -156,6 +156,11 @@ async function submit(ctx: SyncerRoutes, req: IncomingMessage, res: ServerRespon
     queue.refusedAtSubmit();
     return sendError(res, 400, 'ACCEL_FARM_BAD_JOB', err.message);
   }
+  if (spec.run !== undefined || spec.declared !== undefined) {
+    // Only the syncer's own REAPI side, under reapiRun: any, makes a job that runs a command unchecked.
+    queue.refusedAtSubmit();
+    return sendError(res, 400, 'ACCEL_FARM_BAD_JOB', 'job: run and declared are set only by the syncer itself');
+  }
   try {
     checkCompiler(spec.compiler, ctx.compilers);
     mapArgs({ args: spec.args, cwd: spec.cwd, roots: ctx.tree.roots, root: '/sandbox' });

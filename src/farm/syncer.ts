@@ -4,6 +4,7 @@ import { createMtlsServer } from '../net/server.ts';
 import type { Identity } from '../net/tls-identity.ts';
 import type { Store } from '../store/store.ts';
 import { JobQueue } from './queue.ts';
+import type { ReapiRun } from './reapi/command.ts';
 import { createReapiServer } from './reapi/server.ts';
 import { type FarmStatus, farmStatus } from './status.ts';
 import { POLL_MS, syncerHandler } from './syncer-routes.ts';
@@ -23,6 +24,8 @@ interface SyncerOptions {
   reapiPort?: number;
   /** How long an REAPI action waits for a worker. */
   startTimeoutMs?: number;
+  /** What REAPI actions may run (farm.reapiRun); default compilers. */
+  reapiRun?: ReapiRun;
 }
 
 /** The syncer: job queue with leases, include-tree manifests, and blobs by digest, behind mutual TLS. */
@@ -51,6 +54,7 @@ export function createSyncer(options: SyncerOptions) {
           host: options.host,
           port: options.reapiPort,
           compilers: options.compilers,
+          reapiRun: options.reapiRun ?? 'compilers',
           startTimeoutMs: options.startTimeoutMs ?? 60_000,
         });
 

@@ -35,7 +35,7 @@ message ActionResult {
   repeated OutputFile output_files = 2; repeated OutputDirectory output_directories = 3; int32 exit_code = 4;
   bytes stdout_raw = 5; Digest stdout_digest = 6; bytes stderr_raw = 7; Digest stderr_digest = 8;
   ExecutedActionMetadata execution_metadata = 9; repeated OutputSymlink output_file_symlinks = 10;
-  repeated OutputSymlink output_symlinks = 12;
+  repeated OutputSymlink output_directory_symlinks = 11; repeated OutputSymlink output_symlinks = 12;
 }
 message OutputFile { string path = 1; Digest digest = 2; bool is_executable = 4; bytes contents = 5; }
 message OutputSymlink { string path = 1; string target = 2; }
@@ -225,6 +225,7 @@ export interface ActionResult {
   output_files: OutputFile[];
   output_directories?: { path: string; tree_digest?: Digest }[];
   output_file_symlinks?: { path: string; target: string }[];
+  output_directory_symlinks?: { path: string; target: string }[];
   output_symlinks?: { path: string; target: string }[];
   exit_code: number;
   stdout_raw?: Buffer;

@@ -86,10 +86,38 @@ export function unary<Req, Res>(ctx: ServiceContext, access: Access, fn: (req: R
 export function toServiceError(err: unknown, ctx: Pick<ServiceContext, 'log' | 'name'>): grpc.ServiceError {
   const rpc = asRpcError(err);
   if (rpc.code === Code.INTERNAL) ctx.log.warn(`${ctx.name}: ${rpc.message}`);
-  return Object.assign(new Error(rpc.message), {
+  const message = asciiMessage(rpc.message);
+  return Object.assign(new Error(message), {
     code: rpc.code,
-    details: rpc.message,
+    details: message,
     metadata: rpc.details ?? new grpc.Metadata(),
+  });
+}
+
+/** Typographic characters our messages use, as the ASCII a terminal shows the same way. */
+const ASCII_FOR: Record<string, string> = {
+  '\u2018': "'",
+  '\u2019': "'",
+  '\u201c': '"',
+  '\u201d': '"',
+  '\u2013': '-',
+  '\u2014': '-',
+  '\u2026': '...',
+  '\u00d7': 'x',
+  '\u2192': '->',
+};
+
+/**
+ * A status message as ASCII. Clients print the grpc-message header byte by byte (Bazel shows `farm?s` for
+ * `farm’s`), so typographic quotes and dashes become their ASCII look-alikes and anything else non-ASCII
+ * (a file name, a compiler's localized diagnostic) becomes \uXXXX, which still names it exactly.
+ */
+export function asciiMessage(text: string): string {
+  return text.replace(/[^\x20-\x7e\n\t]/g, (c) => {
+    const known = ASCII_FOR[c];
+    if (known !== undefined) return known;
+    const code = c.codePointAt(0) ?? 0;
+    return code < 0x20 || code === 0x7f ? ' ' : `\\u${code.toString(16).padStart(4, '0')}`;
   });
 }
 

@@ -7,7 +7,7 @@ import type { Store } from '../store/store.ts';
 import { type ActionResult, type Digest, msg } from './proto.ts';
 
 /** The empty blob: present whether or not anyone stored it (the protocol says so). */
-const EMPTY_HASH = createHash('sha256').digest('hex');
+export const EMPTY_HASH = createHash('sha256').digest('hex');
 /** Action-cache entries larger than this are not decoded to check their blobs (no gRPC message is larger). */
 const MAX_DECODED_ENTRY = 8 * 1024 * 1024;
 
@@ -43,6 +43,11 @@ export class ReapiStorage {
     return hash === EMPTY_HASH || (isDigestHash(hash) && this.store.has(hash as StoreDigest));
   }
 
+  /** Puts the empty blob in the store for readers that go to the store itself (a farm worker's inputs). */
+  async storeEmpty(): Promise<void> {
+    if (!this.store.has(EMPTY_HASH as StoreDigest)) await this.store.putBuffer(Buffer.alloc(0));
+  }
+
   /** The digests of `digests` the store lacks. */
   findMissing(digests: Digest[]): Digest[] {
     return digests.filter((d) => !this.has(d.hash));
@@ -57,6 +62,36 @@ export class ReapiStorage {
       if (err instanceof AccelError && err.code === 'ACCEL_STORE_CORRUPT') return undefined;
       throw err;
     }
+  }
+
+  /**
+   * Streams bytes [offset, end) of a blob to `sink`, a chunk at a time (never the whole blob in memory),
+   * verifying the blob as it goes; false when it is not here. A blob whose bytes no longer match is
+   * quarantined and the promise rejects after the last chunk, so the caller fails the read instead of
+   * ending it normally. `end` undefined: to the blob's end.
+   */
+  async stream(
+    hash: string,
+    range: { offset: number; end?: number },
+    sink: (chunk: Buffer) => Promise<void>,
+  ): Promise<boolean> {
+    if (hash === EMPTY_HASH) return true;
+    if (!isDigestHash(hash)) return false;
+    let at = 0;
+    const info = await this.store.copyTo(hash as StoreDigest, async (chunk) => {
+      const from = Math.max(range.offset - at, 0);
+      const to = Math.min(chunk.length, (range.end ?? Number.POSITIVE_INFINITY) - at);
+      at += chunk.length;
+      // The store reuses its buffer once the sink settles: what goes on is a copy.
+      if (to > from) await sink(Buffer.from(chunk.subarray(from, to)));
+    });
+    return info !== undefined;
+  }
+
+  /** The size of a blob here, or undefined. */
+  size(hash: string): number | undefined {
+    if (hash === EMPTY_HASH) return 0;
+    return isDigestHash(hash) ? this.store.stat(hash as StoreDigest)?.size : undefined;
   }
 
   /** Stores a blob the client named by digest; a wrong size or hash is ACCEL_REAPI_BAD_BLOB. */
@@ -150,8 +185,23 @@ export class ReapiStorage {
     this.store.refs.set(CACHE_AC_NS, actionHash, entry.digest);
   }
 
+  /** Every blob the result names is here, the files inside its output trees included. */
   private complete(result: ActionResult): boolean {
-    return namedBlobs(result).every((hash) => this.has(hash));
+    if (!namedBlobs(result).every((hash) => this.has(hash))) return false;
+    for (const dir of result.output_directories ?? []) {
+      const data = dir.tree_digest && this.read(dir.tree_digest.hash);
+      if (!data) return false;
+      let tree: ReturnType<typeof msg.Tree.decode>;
+      try {
+        tree = msg.Tree.decode(data);
+      } catch {
+        return false;
+      }
+      for (const node of [tree.root, ...tree.children]) {
+        for (const f of node?.files ?? []) if (!f.digest || !this.has(f.digest.hash)) return false;
+      }
+    }
+    return true;
   }
 }
 

@@ -12,14 +12,27 @@ test('a Bazel genrule command that is one compiler call runs as that call, witho
     {
       compiler: 'gcc',
       args: ['-O2', '-c', 'a.c', '-o', 'bazel-out/k8-fastbuild/bin/a.o'],
+      tool: 'compiler',
     },
   );
   assert.deepEqual(compilerCall(['bash', '-c', `gcc -DMSG='"hi there"' -c "a b.c"`], ALLOWED), {
     compiler: 'gcc',
     args: ['-DMSG="hi there"', '-c', 'a b.c'],
+    tool: 'compiler',
   });
   // Direct argv (accel cc, recc) and the system's compilers by absolute path.
-  assert.deepEqual(compilerCall(['/usr/bin/g++', '-c', 'x.cc'], ALLOWED), { compiler: 'g++', args: ['-c', 'x.cc'] });
+  assert.deepEqual(compilerCall(['/usr/bin/g++', '-c', 'x.cc'], ALLOWED), {
+    compiler: 'g++',
+    args: ['-c', 'x.cc'],
+    tool: 'compiler',
+  });
+  // Bazel's archiver and strip, by absolute path or name: binutils the worker runs from its own PATH.
+  assert.deepEqual(compilerCall(['/usr/bin/ar', 'rcsD', 'out.a', '@out.a-2.params'], ALLOWED), {
+    compiler: 'ar',
+    args: ['rcsD', 'out.a', '@out.a-2.params'],
+    tool: 'ar',
+  });
+  assert.equal(compilerCall(['strip', '-S', '-o', 'x.stripped', 'x'], ALLOWED).tool, 'strip');
   assert.deepEqual(compilerCall(['aarch64-linux-gnu-gcc', '-c', 'x.c'], ALLOWED).compiler, 'aarch64-linux-gnu-gcc');
 });
 
@@ -41,8 +54,8 @@ test('anything but one plain compiler call is refused, naming what', () => {
   refused(['bash', '-c', "gcc -c 'a.c"], /unclosed/);
   refused(['bash', '-c', 'gcc -c a.c\nid'], /column/);
   refused(['sh', '-c', 'python3 -c 1'], /not on the farm's allowlist/);
-  refused(['./gcc', '-c', 'a.c'], /not a compiler from the system's bin/);
-  refused(['/tmp/evil/gcc', '-c', 'a.c'], /not a compiler from the system's bin/);
+  refused(['./gcc', '-c', 'a.c'], /not a compiler or binutil from the system's bin/);
+  refused(['/tmp/evil/gcc', '-c', 'a.c'], /not a compiler or binutil from the system's bin/);
   refused(['/usr/bin/python3', '-c', '1'], /not on the farm's allowlist/);
   refused(['bash', '-c', ''], /no command/);
   refused([], /no command/);

@@ -1,5 +1,5 @@
 import { basename, isAbsolute } from 'node:path';
-import { checkCompiler, Refusal } from '../policy.ts';
+import { checkTool, Refusal, type Tool } from '../policy.ts';
 
 /**
  * What an REAPI action may run on accel's workers: exactly what the farm runs for `accel cc` — an allowed
@@ -11,15 +11,48 @@ import { checkCompiler, Refusal } from '../policy.ts';
  * compiler runs directly, without a shell: what bash would have run, minus the setup script's `set -e`
  * options, which change nothing for a single command.
  */
+/** What the syncer's REAPI actions may run (farm.reapiRun). */
+export type ReapiRun = 'compilers' | 'any';
+
+/** An action's command under `reapiRun: any`: the program as named, its arguments, its whole environment. */
+export interface CommandRun {
+  program: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/**
+ * Under `any`, every argv runs, inside the worker's sandbox. Refused only what cannot be passed on exactly:
+ * an empty command, a NUL, a program name containing `=` or an environment name that is empty or holds `=`
+ * (the job's environment is set by `env -i NAME=VALUE… PROGRAM` after the sandbox drops privileges).
+ */
+export function commandRun(argv: readonly string[], variables: readonly { name: string; value: string }[]): CommandRun {
+  const [program, ...args] = argv;
+  if (!program) throw unrunnable('the action has no command');
+  if (program.includes('=')) throw unrunnable(`the program name '${program}' holds '='`);
+  if (argv.some((a) => a.includes('\0'))) throw unrunnable('an argument holds a NUL byte');
+  const env: Record<string, string> = {};
+  for (const { name, value } of variables) {
+    if (!name || name.includes('=') || name.includes('\0') || value.includes('\0')) {
+      throw unrunnable(`the environment variable ${JSON.stringify(name)} cannot be passed on`);
+    }
+    env[name] = value;
+  }
+  return { program, args, env };
+}
+
 interface CompilerCall {
+  /** The name the worker runs it by (from its own PATH). */
   compiler: string;
   args: string[];
+  /** A compiler (compile or link), or a binutil (ar, strip, objcopy): how mapArgs reads the arguments. */
+  tool: Tool;
 }
 
 /** The setup script Bazel sources before every genrule command (a fixed path in its own repository). */
 const GENRULE_SETUP = /^source (?:external\/bazel_tools|\.\.\/bazel_tools)\/tools\/genrule\/genrule-setup\.sh;\s*/;
 const SHELLS = new Set(['bash', 'sh']);
-/** Where a compiler named by absolute path may be: the worker runs its own copy from its PATH either way. */
+/** Where a program named by absolute path may be: the worker runs its own copy from its PATH either way. */
 const SYSTEM_BIN = /^\/(?:usr\/(?:local\/)?)?bin\/[^/]+$/;
 
 export function compilerCall(argv: readonly string[], allowed: readonly string[]): CompilerCall {
@@ -29,15 +62,11 @@ export function compilerCall(argv: readonly string[], allowed: readonly string[]
   }
   const [first, ...args] = words;
   if (!first) throw refused('the action has no command');
-  let compiler = first;
-  if (first.includes('/')) {
-    if (!isAbsolute(first) || !SYSTEM_BIN.test(first)) {
-      throw refused(`'${first}' is not a compiler from the system's bin directories`);
-    }
-    compiler = basename(first);
+  if (first.includes('/') && (!isAbsolute(first) || !SYSTEM_BIN.test(first))) {
+    throw refused(`'${first}' is not a compiler or binutil from the system's bin directories`);
   }
-  checkCompiler(compiler, allowed);
-  return { compiler, args };
+  const { tool, name } = checkTool(first, allowed);
+  return { compiler: name, args, tool };
 }
 
 /** Characters a word may hold unquoted: no expansion, globbing, redirection or command separators. */
@@ -78,6 +107,13 @@ export function shellWords(line: string): string[] {
   return words;
 }
 
+function unrunnable(message: string): Refusal {
+  return new Refusal('ACCEL_REAPI_COMMAND_REFUSED', message);
+}
+
 function refused(message: string): Refusal {
-  return new Refusal('ACCEL_REAPI_COMMAND_REFUSED', `${message}; this farm runs only allowed compilers`);
+  return new Refusal(
+    'ACCEL_REAPI_COMMAND_REFUSED',
+    `${message}; this farm runs only allowed compilers, links, ar and strip (farm.reapiRun: compilers)`,
+  );
 }

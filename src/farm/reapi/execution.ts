@@ -9,7 +9,6 @@ import {
   type Digest,
   msg,
   type Operation,
-  type OutputFile,
   type RpcStatus,
   STAGE,
   services,
@@ -17,17 +16,15 @@ import {
   V2,
 } from '../../reapi/proto.ts';
 import { Code, checkDigest, missingBlobs, RpcError, type ServiceContext, toServiceError } from '../../reapi/rpc.ts';
-import type { ReapiStorage } from '../../reapi/storage.ts';
+import { EMPTY_HASH, type ReapiStorage } from '../../reapi/storage.ts';
 import type { Digest as StoreDigest } from '../../store/digest.ts';
 import { jobEnv, mapArgs, Refusal } from '../policy.ts';
-import type { JobResult, JobSpec, TreeManifest } from '../protocol.ts';
+import type { JobSpec } from '../protocol.ts';
 import type { JobQueue } from '../queue.ts';
-import { compilerCall } from './command.ts';
+import { declaredPaths, inlineOnly, toActionResult } from './action-result.ts';
+import { commandRun, compilerCall, type ReapiRun } from './command.ts';
+import { ACTION_ROOT, inputManifest } from './input-tree.ts';
 
-/** Where an action's input root appears to the job (the worker lays it out under its sandbox root). */
-export const ACTION_ROOT = '/reapi';
-/** Blobs up to this size travel inline in a result (stdout, stderr). */
-const INLINE_MAX = 64 * 1024;
 /** A worker polls at least every 20 s while idle and renews its leases while busy. */
 const WORKER_SEEN_MS = 60_000;
 
@@ -45,6 +42,8 @@ export interface ExecutionDeps {
   log: Log;
   options: {
     compilers: string[];
+    /** What an action may run: allowed compilers with checked arguments, or any command (in the sandbox). */
+    reapiRun: ReapiRun;
     /** Milliseconds an action may wait for a worker before it fails UNAVAILABLE. */
     startTimeoutMs: number;
   };
@@ -109,40 +108,6 @@ export function executionService(ctx: ServiceContext, deps: ExecutionDeps) {
   };
 }
 
-/** The input root as a job manifest: every file at ACTION_ROOT/path; missing blobs named. */
-function inputManifest(storage: ReapiStorage, root: Digest): TreeManifest {
-  const files: Record<string, string> = {};
-  const missing: Digest[] = [];
-  const walk = (d: Digest, dir: string, depth: number) => {
-    if (depth > 256) throw new RpcError(Code.INVALID_ARGUMENT, 'input tree nested too deeply');
-    const data = storage.read(d.hash);
-    if (!data) {
-      missing.push(d);
-      return;
-    }
-    const node = msg.Directory.decode(data);
-    if (node.symlinks.length > 0) {
-      throw new RpcError(
-        Code.INVALID_ARGUMENT,
-        `input symlink ${posix.join(dir, node.symlinks[0]?.name ?? '')}: not supported by this farm`,
-      );
-    }
-    for (const f of node.files) {
-      const digest = checkDigest(f.digest, `input ${f.name}`);
-      checkName(f.name);
-      if (!storage.has(digest.hash)) missing.push(digest);
-      files[posix.join(dir, f.name)] = digest.hash;
-    }
-    for (const sub of node.directories) {
-      checkName(sub.name);
-      walk(checkDigest(sub.digest, `directory ${sub.name}`), posix.join(dir, sub.name), depth + 1);
-    }
-  };
-  walk(root, ACTION_ROOT, 0);
-  if (missing.length > 0) throw missingBlobs(missing);
-  return { roots: [ACTION_ROOT], files };
-}
-
 /** Runs an action (or finds its cached result) and resolves with the finished Operation. */
 async function execute(
   deps: ExecutionDeps,
@@ -180,30 +145,32 @@ async function execute(
   if (!commandBytes) throw missingBlobs([commandDigest]);
   const command: Command = msg.Command.decode(commandBytes);
   const manifest = inputManifest(storage, checkDigest(action.input_root_digest, 'input_root_digest'));
+  // The protocol's empty blob exists without an upload; a worker fetches inputs from the store.
+  if (Object.values(manifest.files).includes(EMPTY_HASH)) await storage.storeEmpty();
   const wd = posix.normalize(posix.join('/', command.working_directory || '.'));
   const cwd = posix.join(ACTION_ROOT, wd);
   let spec: JobSpec;
   try {
-    const call = compilerCall(command.arguments, options.compilers);
-    spec = {
-      compiler: call.compiler,
-      toolchain: '',
-      cwd,
-      args: call.args,
-      env: jobEnv(Object.fromEntries(command.environment_variables.map((v) => [v.name, v.value]))),
-      startTimeoutMs: options.startTimeoutMs,
+    // A params file (`@file`, Bazel's links and archives) is read from the action's own input tree.
+    const readParams = (path: string) => {
+      const hash = manifest.files[path];
+      return hash === undefined ? undefined : storage.read(hash)?.toString('utf8');
     };
-    // Refused here, before a worker is bothered: arguments that read or write outside the input root.
-    mapArgs({ args: spec.args, cwd, roots: [ACTION_ROOT], root: '/sandbox' });
+    spec = jobSpec(command, cwd, options, readParams);
   } catch (err) {
     if (!(err instanceof Refusal)) throw err;
     stats.refused++;
+    // PERMISSION_DENIED: Bazel's --remote_local_fallback runs the action locally instead.
     throw new RpcError(Code.PERMISSION_DENIED, `${err.code}: ${err.message}`);
   }
   // Without a worker that could take it, the action fails now (the client builds locally or elsewhere);
   // with one, it waits its turn however long the queue is.
-  if (!queue.hasWorkerFor(spec.compiler, WORKER_SEEN_MS)) {
-    throw new RpcError(Code.UNAVAILABLE, `no worker with ${spec.compiler} has asked for work in the last minute`);
+  const program = spec.run === 'command' ? undefined : spec.compiler;
+  if (!queue.hasWorkerFor(program, WORKER_SEEN_MS)) {
+    throw new RpcError(
+      Code.UNAVAILABLE,
+      `no worker${program ? ` with ${program}` : ''} has asked for work in the last minute`,
+    );
   }
   // The manifest travels inside the assignment; its digest only names it (results say which tree they saw).
   const manifestDigest = createHash('sha256').update(JSON.stringify(manifest)).digest('hex');
@@ -216,14 +183,12 @@ async function execute(
   cancelled.addEventListener('abort', () => job.cancel(), { once: true });
   const result = await job.result.finally(() => store.release(hold));
   stats.executed++;
-  const { result: actionResult, persist } = await toActionResult(
-    storage,
-    result,
+  const { result: actionResult, persist } = await toActionResult(storage, result, {
     command,
     cwd,
     queuedAt,
-    new Set(req.inline_output_files ?? []),
-  );
+    inline: new Set(req.inline_output_files ?? []),
+  });
   // Blobs first, then the cache entry that names them: a reader never finds an entry whose blobs are missing.
   const cacheable = actionResult.exit_code === 0 && !action.do_not_cache;
   const stored = persist().then(async () => {
@@ -244,76 +209,26 @@ async function execute(
 }
 
 /**
- * A finished job as an ActionResult, and what must be stored for it: its outputs, stdout and stderr in the
- * CAS. Outputs the client asked to get inline travel in the answer, and are stored after it (off the
- * compile's critical path, each put is an fsync); the others are stored before, since the client will
- * read them from the CAS.
+ * The job an action becomes. `compilers`: an allowed compiler call whose arguments mapArgs accepts (reading
+ * and writing only inside the input root), refused here before a worker is bothered. `any`: the argv as it
+ * is, with its environment, for the worker's sandbox. Either way the worker collects the declared outputs.
  */
-async function toActionResult(
-  storage: ReapiStorage,
-  result: JobResult,
+function jobSpec(
   command: Command,
   cwd: string,
-  queuedAt: Date,
-  inline: Set<string>,
-): Promise<{ result: ActionResult; persist: () => Promise<void> }> {
-  const { store } = storage;
-  const has = (hash: string) => storage.has(hash);
-  const ensure = (data: Buffer) => storage.ensure(data);
-  if (result.status === 'refused') throw new RpcError(Code.PERMISSION_DENIED, `${result.code}: ${result.message}`);
-  if (result.status === 'not-started') throw new RpcError(Code.UNAVAILABLE, 'no worker took the action in time');
-  if (result.status === 'failed')
-    throw new RpcError(Code.UNAVAILABLE, `the farm could not run the action: ${result.reason}`);
-  const declared = new Set([...command.output_files, ...command.output_paths]);
-  const kept = result.outputs.filter((out) => declared.has(posix.relative(cwd, out.path)));
-  const later: (() => Promise<unknown>)[] = [];
-  const now: Promise<unknown>[] = [];
-  const outputs: OutputFile[] = [];
-  for (const out of kept) {
-    const rel = posix.relative(cwd, out.path);
-    const data = out.data === undefined ? undefined : Buffer.from(out.data, 'base64');
-    const put = () =>
-      data && !has(out.digest) ? store.putBuffer(data, { expected: out.digest as StoreDigest }) : Promise.resolve();
-    if (data && inline.has(rel)) later.push(put);
-    else now.push(put());
-    outputs.push({
-      path: rel,
-      digest: { hash: out.digest, size_bytes: out.size },
-      is_executable: out.executable === true,
-      ...(data && inline.has(rel) ? { contents: data } : {}),
-    });
+  options: ExecutionDeps['options'],
+  readParams: (path: string) => string | undefined,
+): JobSpec {
+  const declared = declaredPaths(command, cwd);
+  const base = { toolchain: '', cwd, startTimeoutMs: options.startTimeoutMs, declared };
+  if (options.reapiRun === 'any') {
+    const run = commandRun(command.arguments, command.environment_variables);
+    return { ...base, run: 'command', compiler: run.program, args: run.args, env: run.env };
   }
-  // Side by side: each put ends in an fsync, and they overlap.
-  await Promise.all(now);
-  for (const out of outputs) {
-    if (!out.contents && !has(out.digest?.hash ?? ''))
-      throw new RpcError(Code.UNAVAILABLE, `output ${out.path} did not reach the syncer`);
-  }
-  const stdout = Buffer.from(result.stdout, 'latin1');
-  const stderr = Buffer.from(result.stderr, 'latin1');
-  const streams = [stdout, stderr].map((b) => (b.length <= INLINE_MAX ? () => ensure(b) : undefined));
-  // Streams too large to travel inline are stored now; the others with the inline outputs.
-  await Promise.all([stdout, stderr].filter((b) => b.length > INLINE_MAX).map((b) => ensure(b)));
-  for (const s of streams) if (s) later.push(s);
-  const digestOf = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-  return {
-    result: {
-      output_files: outputs.sort((a, b) => (a.path < b.path ? -1 : 1)),
-      exit_code: result.exitCode,
-      stdout_digest: { hash: digestOf(stdout), size_bytes: stdout.length },
-      stderr_digest: { hash: digestOf(stderr), size_bytes: stderr.length },
-      ...(stdout.length <= INLINE_MAX ? { stdout_raw: stdout } : {}),
-      ...(stderr.length <= INLINE_MAX ? { stderr_raw: stderr } : {}),
-      execution_metadata: {
-        worker: result.worker,
-        queued_timestamp: timestamp(queuedAt),
-        worker_completed_timestamp: timestamp(new Date()),
-      },
-    },
-    persist: async () => {
-      await Promise.all(later.map((f) => f()));
-    },
-  };
+  const call = compilerCall(command.arguments, options.compilers);
+  const env = jobEnv(Object.fromEntries(command.environment_variables.map((v) => [v.name, v.value])));
+  mapArgs({ tool: call.tool, args: call.args, cwd, roots: [ACTION_ROOT], root: '/sandbox', readParams });
+  return { ...base, compiler: call.compiler, args: call.args, env };
 }
 
 function streamOperation(
@@ -328,24 +243,4 @@ function streamOperation(
     },
     (err: unknown) => call.emit('error', toServiceError(err, ctx)),
   );
-}
-
-/** Whether the client can use a result without reading anything from the CAS. */
-function inlineOnly(result: ActionResult): boolean {
-  return (
-    result.output_files.every((f) => f.contents !== undefined) &&
-    (result.stdout_raw !== undefined || result.stdout_digest?.size_bytes === 0) &&
-    (result.stderr_raw !== undefined || result.stderr_digest?.size_bytes === 0)
-  );
-}
-
-function checkName(name: string): void {
-  if (!name || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
-    throw new RpcError(Code.INVALID_ARGUMENT, `input name ${JSON.stringify(name)} is not a single path component`);
-  }
-}
-
-function timestamp(date: Date): { seconds: number; nanos: number } {
-  const ms = date.getTime();
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
 }

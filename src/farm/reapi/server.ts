@@ -11,9 +11,10 @@ import { casService } from '../../reapi/services/cas.ts';
 import { ReapiStorage } from '../../reapi/storage.ts';
 import type { Store } from '../../store/store.ts';
 import type { JobQueue } from '../queue.ts';
+import type { ReapiRun } from './command.ts';
 import { executionService } from './execution.ts';
 
-export { ACTION_ROOT } from './execution.ts';
+export { ACTION_ROOT } from './input-tree.ts';
 
 /**
  * The syncer's Remote Execution API v2 endpoint (gRPC over the farm's mutual TLS). The CAS, ByteStream and
@@ -29,6 +30,8 @@ export interface ReapiOptions {
   host: string;
   port: number;
   compilers: string[];
+  /** What actions may run (farm.reapiRun). */
+  reapiRun: ReapiRun;
   /** Milliseconds an action may wait for a worker before it fails UNAVAILABLE. */
   startTimeoutMs: number;
 }

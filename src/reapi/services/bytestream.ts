@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import { AccelError } from '../../core/errors.ts';
 import { type Digest, services } from '../proto.ts';
 import { Code, parseResource, RpcError, type ServiceContext, toServiceError, unary } from '../rpc.ts';
 import type { BlobUpload, ReapiStorage } from '../storage.ts';
@@ -23,22 +24,10 @@ export function byteStreamService(ctx: ServiceContext, storage: ReapiStorage) {
     definition: services.ByteStream as unknown as grpc.ServiceDefinition,
     implementation: {
       Read: (call: grpc.ServerWritableStream<ReadRequest, unknown>) => {
-        try {
-          ctx.authorize(call, 'read');
-          const digest = parseResource(call.request.resource_name, false);
-          const data = storage.read(digest.hash);
-          if (!data) throw new RpcError(Code.NOT_FOUND, `blob ${digest.hash} not in the CAS`);
-          const offset = call.request.read_offset;
-          if (offset < 0 || offset > data.length)
-            throw new RpcError(Code.OUT_OF_RANGE, `read_offset ${offset} past the blob`);
-          const limit = call.request.read_limit;
-          const end = limit > 0 ? Math.min(data.length, offset + limit) : data.length;
-          if (end === offset) call.write({ data: Buffer.alloc(0) });
-          for (let i = offset; i < end; i += CHUNK) call.write({ data: data.subarray(i, Math.min(end, i + CHUNK)) });
-          call.end();
-        } catch (err) {
-          call.emit('error', toServiceError(err, ctx));
-        }
+        streamRead(ctx, storage, call).then(
+          () => call.end(),
+          (err: unknown) => call.emit('error', toServiceError(err, ctx)),
+        );
       },
       Write: (call: grpc.ServerReadableStream<WriteRequest, unknown>, callback: grpc.sendUnaryData<unknown>) =>
         receiveUpload(ctx, storage, call, callback),
@@ -49,6 +38,47 @@ export function byteStreamService(ctx: ServiceContext, storage: ReapiStorage) {
       }),
     },
   };
+}
+
+/**
+ * One Read: the blob streamed from the store in chunks of at most CHUNK bytes, each written when the client
+ * has taken the last (gRPC's flow control), so memory stays flat for any blob size and any number of readers.
+ * A blob found corrupt on the way fails the call (DATA_LOSS) instead of ending it.
+ */
+async function streamRead(
+  ctx: ServiceContext,
+  storage: ReapiStorage,
+  call: grpc.ServerWritableStream<ReadRequest, unknown>,
+): Promise<void> {
+  ctx.authorize(call, 'read');
+  const digest = parseResource(call.request.resource_name, false);
+  const size = storage.size(digest.hash);
+  if (size === undefined) throw new RpcError(Code.NOT_FOUND, `blob ${digest.hash} not in the CAS`);
+  const offset = call.request.read_offset;
+  if (offset < 0 || offset > size) throw new RpcError(Code.OUT_OF_RANGE, `read_offset ${offset} past the blob`);
+  const limit = call.request.read_limit;
+  if (limit < 0) throw new RpcError(Code.OUT_OF_RANGE, `read_limit ${limit} is negative`);
+  const end = limit > 0 ? Math.min(size, offset + limit) : size;
+  if (end === offset) {
+    call.write({ data: Buffer.alloc(0) });
+    return;
+  }
+  const send = async (data: Buffer) => {
+    if (call.cancelled) throw new RpcError(Code.CANCELLED, 'the client went away');
+    if (!call.write({ data })) await new Promise<void>((resolve) => call.once('drain', resolve));
+  };
+  let found: boolean;
+  try {
+    found = await storage.stream(digest.hash, { offset, end }, async (chunk) => {
+      for (let i = 0; i < chunk.length; i += CHUNK) await send(chunk.subarray(i, i + CHUNK));
+    });
+  } catch (err) {
+    if (err instanceof AccelError && err.code === 'ACCEL_STORE_CORRUPT') {
+      throw new RpcError(Code.DATA_LOSS, `blob ${digest.hash} is corrupt in the CAS; it was removed`);
+    }
+    throw err;
+  }
+  if (!found) throw new RpcError(Code.NOT_FOUND, `blob ${digest.hash} not in the CAS`);
 }
 
 /**
