@@ -24,6 +24,9 @@ export interface DaemonOptions {
   remote?: RemoteCache;
   /** The farm's dispatcher, when a farm is configured. */
   compile?: CompileFn;
+  /** `cc.baseDirs` and `cc.explain` (a request's own ACCEL_CC_BASEDIRS and ACCEL_CC_EXPLAIN win). */
+  baseDirs?: readonly string[];
+  explain?: string;
 }
 
 /** Keep-alive period while a compile runs; the client gives up after ACCEL_CC_SILENCE_MS (30 s) of silence. */
@@ -130,6 +133,8 @@ export function createDaemonRequests(options: DaemonOptions, hooks: DaemonHooks)
         skip: options.skip,
         remote: options.remote,
         compile: options.compile,
+        baseDirs: options.baseDirs,
+        explain: options.explain,
         runLocal,
         delegate: true,
         signal: abort.signal,

@@ -9,9 +9,12 @@ export interface FileHash {
   /** Modified at or after the compile started: its content may not be what the compiler read. */
   tooNew: boolean;
   timeMacros: boolean;
+  /** Names a macro or builtin that expands to its own path (`__FILE__`, `__BASE_FILE__`, `__builtin_FILE`). */
+  fileMacros: boolean;
 }
 
 const TIME_MACROS = /__(DATE|TIME|TIMESTAMP)__/;
+const FILE_MACROS = /__FILE__|__BASE_FILE__|__builtin_FILE\b/;
 
 /**
  * Content hashes of source and header files through a stat cache in the index: while a file's size,
@@ -44,26 +47,34 @@ export class FileHasher {
     const stamp = `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`;
     const memo = this.#memo?.get(path);
     if (memo && !tooNew && memo.stamp === stamp)
-      return { digest: memo.digest, tooNew: false, timeMacros: memo.timeMacros };
+      return { digest: memo.digest, tooNew: false, timeMacros: memo.timeMacros, fileMacros: memo.fileMacros };
     const row = this.#cache.get(path);
     if (
       row &&
       !tooNew &&
+      row.fileMacros !== undefined &&
       row.size === Number(st.size) &&
       row.mtimeNs === String(st.mtimeNs) &&
       row.ctimeNs === String(st.ctimeNs) &&
       row.ino === String(st.ino)
     ) {
-      const hash = { digest: row.digest as Digest, tooNew: false, timeMacros: row.timeMacros };
+      const hash = {
+        digest: row.digest as Digest,
+        tooNew: false,
+        timeMacros: row.timeMacros,
+        fileMacros: row.fileMacros,
+      };
       this.#remember(path, stamp, hash);
       return hash;
     }
     const data = readFileSync(path);
     const digest = digestOf(data);
-    const timeMacros = TIME_MACROS.test(data.toString('latin1'));
+    const text = data.toString('latin1');
+    const timeMacros = TIME_MACROS.test(text);
+    const fileMacros = FILE_MACROS.test(text);
     // A file changing under us must not enter the cache with a hash of bytes the compiler may not have seen.
     if (!tooNew) {
-      this.#remember(path, stamp, { digest, tooNew, timeMacros });
+      this.#remember(path, stamp, { digest, tooNew, timeMacros, fileMacros });
       this.#cache.put(path, {
         size: Number(st.size),
         mtimeNs: String(st.mtimeNs),
@@ -71,9 +82,10 @@ export class FileHasher {
         ino: String(st.ino),
         digest,
         timeMacros,
+        fileMacros,
       });
     }
-    return { digest, tooNew, timeMacros };
+    return { digest, tooNew, timeMacros, fileMacros };
   }
 
   /**
@@ -96,11 +108,11 @@ export class FileHasher {
     if (!this.#memo) return;
     // A crude bound: a daemon that has seen this many files starts over rather than growing without end.
     if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
-    this.#memo.set(path, { stamp, digest: hash.digest, timeMacros: hash.timeMacros });
+    this.#memo.set(path, { stamp, digest: hash.digest, timeMacros: hash.timeMacros, fileMacros: hash.fileMacros });
   }
 }
 
 /** Path → the stat stamp and hash last seen; owned by a long-lived process. */
-export type StatMemo = Map<string, { stamp: string; digest: Digest; timeMacros: boolean }>;
+export type StatMemo = Map<string, { stamp: string; digest: Digest; timeMacros: boolean; fileMacros: boolean }>;
 
 const MEMO_LIMIT = 200_000;

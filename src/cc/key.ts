@@ -4,7 +4,7 @@ import type { CompilerIdentity } from '../compiler/compiler-identity.ts';
 import type { Digest } from '../store/digest.ts';
 
 /** Environment variables that change what the compiler produces (search paths, reproducible-build time, message language). */
-const KEY_ENV = [
+export const KEY_ENV = [
   'CPATH',
   'C_INCLUDE_PATH',
   'CPLUS_INCLUDE_PATH',
@@ -17,7 +17,7 @@ const KEY_ENV = [
 ];
 
 /** Bumped when the key's ingredients change, so old entries simply stop matching. */
-const KEY_VERSION = 'accel-cc-1';
+const KEY_VERSION = 'accel-cc-2';
 
 export interface KeyInput {
   compile: Compile;
@@ -28,32 +28,62 @@ export interface KeyInput {
   env: NodeJS.ProcessEnv;
 }
 
+/** One thing the key is made of: what it is (`compiler`, `argument`, `env LANG`, …) and its value. */
+export type Ingredient = [what: string, value: string];
+
 /**
- * The direct-mode key: everything known before compiling that decides the output. The working directory is
- * in it only when debug info embeds it (-g), after the user's prefix maps have rewritten it.
+ * Everything known before compiling that decides the output, in order. The working directory is in it only
+ * when debug info embeds it (-g), after the debug prefix maps; so are the paths the key names relative to the
+ * cwd (base directories), which debug info holds as written.
  */
-export function directKey(input: KeyInput): Digest {
+export function keyIngredients(input: KeyInput): Ingredient[] {
   const { compile } = input;
-  const parts = [
-    KEY_VERSION,
-    `compiler ${input.identity.path} ${input.identity.size} ${input.identity.mtimeMs}`,
-    `version ${input.compilerVersion.version} ${input.compilerVersion.machine}`,
-    `mode ${compile.mode} ${compile.language}`,
-    `source ${compile.source} ${input.source}`,
-    `args ${JSON.stringify(compile.keyArgs)}`,
-    `deps ${compile.deps ? `${compile.deps.system ? 'MD' : 'MMD'}` : 'none'}`,
-    `cwd ${compile.debug ? mapPrefix(input.cwd, compile.prefixMaps) : ''}`,
-    ...KEY_ENV.map((name) => `env ${name}=${input.env[name] ?? ''}`),
+  const debugPaths: Ingredient[] = compile.debug
+    ? [
+        ['cwd', mapPrefix(input.cwd, compile.debugMaps)],
+        ...compile.portablePaths.map((p): Ingredient => ['debug path', mapPrefix(p, compile.debugMaps)]),
+      ]
+    : [['cwd', '']];
+  return [
+    ['compiler', `${input.identity.path} ${input.identity.size} ${input.identity.mtimeMs}`],
+    ['compiler version', `${input.compilerVersion.version} ${input.compilerVersion.machine}`],
+    ['mode', `${compile.mode} ${compile.language}`],
+    ['source', compile.keySource],
+    ['source content', input.source],
+    ...compile.keyArgs.map((a): Ingredient => ['argument', a]),
+    ['dependency output', compile.deps ? `${compile.deps.system ? 'MD' : 'MMD'}` : 'none'],
+    ...debugPaths,
+    ...KEY_ENV.map((name): Ingredient => [`env ${name}`, input.env[name] ?? '']),
   ];
-  return createHash('sha256').update(parts.join('\n')).digest('hex') as Digest;
 }
 
-/** What gcc's -fdebug-prefix-map would make of a path: the last matching map wins, as in gcc. */
-export function mapPrefix(path: string, maps: [string, string][]): string {
+/** The direct-mode key: the digest of its ingredients. */
+export function directKey(input: KeyInput): Digest {
+  return keyOf(keyIngredients(input));
+}
+
+export function keyOf(ingredients: readonly Ingredient[]): Digest {
+  const text = ingredients.map(([what, value]) => `${what} ${JSON.stringify(value)}`).join('\n');
+  return createHash('sha256').update(`${KEY_VERSION}\n${text}`).digest('hex') as Digest;
+}
+
+/**
+ * What gcc and clang make of a path under their prefix maps: the last map whose old side is a prefix of the
+ * path (a plain string prefix, as both compilers compare) replaces it.
+ */
+export function mapPrefix(path: string, maps: readonly [string, string][]): string {
   for (let i = maps.length - 1; i >= 0; i--) {
     const [from, to] = maps[i] as [string, string];
-    if (from && (path === from || path.startsWith(from.endsWith('/') ? from : `${from}/`)))
-      return to + path.slice(from.length);
+    if (from && path.startsWith(from)) return to + path.slice(from.length);
   }
   return path;
+}
+
+/**
+ * The paths `__FILE__` would hold for this compile, where the key has them relative to the cwd (base
+ * directories): the macro-mapped forms. An entry made by a compile whose files use `__FILE__` keeps them, and
+ * matches only a compile with the same ones.
+ */
+export function macroPaths(compile: Compile): string {
+  return JSON.stringify(compile.portablePaths.map((p) => mapPrefix(p, compile.macroMaps)));
 }

@@ -3,8 +3,7 @@ import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import type { CacheHealth } from './cache-health.ts';
 import { CacheServer } from './cache-server.ts';
-import type { FileHasher } from './filehash.ts';
-import { findMatching, type ManifestEntry } from './manifest.ts';
+import { findMatching, type ManifestEntry, type ManifestLookup } from './manifest.ts';
 import { rendezvousOwner } from './rendezvous.ts';
 import type { CompileResult } from './result.ts';
 
@@ -36,11 +35,10 @@ export class RemoteCache {
   async fetchResult(
     store: Store,
     key: Digest,
-    cwd: string,
-    hasher: FileHasher,
+    lookup: ManifestLookup,
   ): Promise<{ result: Digest; entry: ManifestEntry; tier: number } | undefined> {
     for (const [tier, shards] of this.#tiers.entries()) {
-      const found = await fetchFrom(rendezvousOwner(key, shards), store, key, cwd, hasher);
+      const found = await fetchFrom(rendezvousOwner(key, shards), store, key, lookup);
       if (found) return { ...found, tier };
     }
     return undefined;
@@ -80,8 +78,7 @@ async function fetchFrom(
   server: CacheServer,
   store: Store,
   key: Digest,
-  cwd: string,
-  hasher: FileHasher,
+  lookup: ManifestLookup,
 ): Promise<{ result: Digest; entry: ManifestEntry } | undefined> {
   const manifest = await server.get(`ac/${key}`);
   if (!manifest) return undefined;
@@ -92,7 +89,7 @@ async function fetchFrom(
     return undefined;
   }
   if (!Array.isArray(entries)) return undefined;
-  const entry = findMatching(entries, cwd, hasher);
+  const entry = findMatching(entries, lookup);
   if (!entry) return undefined;
   const resultBytes = store.read(entry.result) ?? (await fetchBlob(server, store, entry.result));
   if (!resultBytes) return undefined;

@@ -1,6 +1,7 @@
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type Compile, classify } from '../compiler/args.ts';
+import { parseBaseDirs, relativeToCwd } from '../compiler/base-dirs.ts';
 import { compilerIdentity, resolveCompiler } from '../compiler/compiler-identity.ts';
 import { parseDepFile } from '../compiler/depfile.ts';
 import { cachedCompilerVersion } from '../compiler/facts.ts';
@@ -11,9 +12,11 @@ import { isAccelError } from '../core/errors.ts';
 import { homeLayout } from '../core/home-layout.ts';
 import type { Digest } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
-import { FileHasher, type StatMemo } from './filehash.ts';
-import { directKey } from './key.ts';
-import { findResult, type ManifestEntry, recordEntry, shadowCandidates } from './manifest.ts';
+import { explainMiss, recordMiss } from './explain.ts';
+import { explainTarget, writeExplanation } from './explain-log.ts';
+import { type FileHash, FileHasher, type StatMemo } from './filehash.ts';
+import { keyIngredients, keyOf, macroPaths } from './key.ts';
+import { findResult, type ManifestEntry, type ManifestLookup, recordEntry, shadowCandidates } from './manifest.ts';
 import type { RemoteCache } from './remote.ts';
 import { restoreResult, storeResult } from './result.ts';
 
@@ -42,6 +45,12 @@ export interface CcOptions {
   statMemo?: StatMemo;
   /** Runs a compile here (the daemon's bounded queue); default: at once. */
   runLocal?: (compilerPath: string, args: string[]) => Promise<CompilerRun>;
+  /** Base directories from the settings (`cc.baseDirs`); `ACCEL_CC_BASEDIRS` in `env` overrides them. */
+  baseDirs?: readonly string[];
+  /** Explaining misses, from the settings (`cc.explain`); `ACCEL_CC_EXPLAIN` in `env` overrides it. */
+  explain?: string;
+  /** `accel cc --explain`: look up only and say whether it would hit, and why not (nothing runs or is written). */
+  explainOnly?: boolean;
 }
 
 /**
@@ -92,9 +101,17 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
     };
   const { store, cwd, env } = options;
   const umask = options.umask ?? process.umask();
+  const baseDirs =
+    env.ACCEL_CC_BASEDIRS !== undefined
+      ? parseBaseDirs(env.ACCEL_CC_BASEDIRS, 'ACCEL_CC_BASEDIRS')
+      : (options.baseDirs ?? []);
+  const explainTo = options.explainOnly
+    ? undefined
+    : explainTarget(env.ACCEL_CC_EXPLAIN ?? options.explain, store.home, cwd);
   const compilerPath = resolveCompiler(name, env, cwd, options.skip);
-  const classified = classify(compilerPath, args, cwd);
+  const classified = classify(compilerPath, args, cwd, { baseDirs });
   const passthrough = async (reason: string): Promise<CcOutcome> => {
+    if (options.explainOnly) return said(`uncacheable: ${reason}`, 'uncacheable');
     store.counters.bump(`uncacheable: ${reason}`);
     if (options.delegate) {
       return {
@@ -118,19 +135,26 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
 
   const identity = compilerIdentity(compilerPath);
   const version = await cachedCompilerVersion(store, identity);
-  const key = directKey({ compile, identity, compilerVersion: version, source: source.digest, cwd, env });
+  const ingredients = keyIngredients({ compile, identity, compilerVersion: version, source: source.digest, cwd, env });
+  const key = keyOf(ingredients);
+  const lookup: ManifestLookup = { cwd, hasher, macroPaths: macroPaths(compile) };
 
-  const hit = findResult(store, key, cwd, hasher);
+  const hit = findResult(store, key, lookup);
+  if (options.explainOnly) {
+    return hit
+      ? said('hit: a matching entry exists', 'hit')
+      : said(explainMiss(store, { compile, key, ingredients, lookup }), 'miss');
+  }
   if (hit) {
-    const restored = await restoreOrMiss(store, hit, compile, at, umask);
+    const restored = await restoreOrMiss(store, hit, compile, { cwd, mode: 0o666 & ~umask });
     if (restored) {
       store.counters.bump('hit');
       return { exitCode: 0, ...restored, status: 'hit' };
     }
   }
-  const remoteHit = await options.remote?.fetchResult(store, key, cwd, hasher);
+  const remoteHit = await options.remote?.fetchResult(store, key, lookup);
   if (remoteHit) {
-    const restored = await restoreOrMiss(store, remoteHit.result, compile, at, umask);
+    const restored = await restoreOrMiss(store, remoteHit.result, compile, { cwd, mode: 0o666 & ~umask });
     if (restored) {
       const entries = recordEntry(store, key, remoteHit.entry);
       // A hit at a lower tier is written back to the tiers before it, so the next reader finds it sooner.
@@ -142,6 +166,8 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
   }
 
   // Miss: compile, learning the headers from the compiler's own dependency output.
+  const why = explainTo && explainMiss(store, { compile, key, ingredients, lookup });
+  if (explainTo && why) writeExplanation(explainTo, { cwd, source: compile.source, why });
   const depFile = compile.deps ? at(compile.deps.file) : join(store.layout.tmp, tempName('dep.'));
   const runArgs = compile.deps ? args : [...args, '-MD', '-MF', depFile];
   let run: CompilerRun & { fallback?: string; remote?: boolean };
@@ -170,14 +196,15 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
     store.counters.bump('compile failed');
     return { exitCode: run.code, stdout: run.stdout, stderr, status: 'failed' };
   }
-  const entry = learnEntry(compile, readFileSync(depFile, 'utf8'), cwd, hasher);
+  const entry = learnEntry(compile, readFileSync(depFile, 'utf8'), { cwd, hasher, baseDirs, source });
   if (typeof entry === 'string') {
     store.counters.bump(`uncacheable: ${entry}`);
     return { exitCode: 0, stdout: run.stdout, stderr, status: `uncacheable: ${entry}` };
   }
-  const result = await storeResult(store, compile, run, at);
+  const result = await storeResult(store, compile, run, { cwd, baseDirs });
   const newest = { ...entry, result };
   const entries = recordEntry(store, key, newest);
+  recordMiss(store, { compile, key, ingredients, result });
   await options.remote?.publish(store, key, entries, newest);
   store.counters.bump('miss');
   return { exitCode: 0, stdout: run.stdout, stderr, status: 'miss' };
@@ -209,32 +236,42 @@ function announceFallback(store: Store, reason: string): Buffer {
  * A hit that cannot be written where asked (a missing or read-only output directory) becomes a miss: the
  * real compiler then fails with its own message and exit code, as it would without accel.
  */
-async function restoreOrMiss(store: Store, digest: Digest, compile: Compile, at: (p: string) => string, umask: number) {
+async function restoreOrMiss(store: Store, digest: Digest, compile: Compile, where: { cwd: string; mode: number }) {
   try {
-    return await restoreResult(store, digest, compile, at, 0o666 & ~umask);
+    return await restoreResult(store, digest, compile, where);
   } catch (err) {
     if (isAccelError(err) && err.code.startsWith('ACCEL_FS_')) return undefined;
     throw err;
   }
 }
 
-/** The manifest entry for a finished compile, or why it must not be cached. */
-function learnEntry(
-  compile: Compile,
-  depText: string,
-  cwd: string,
-  hasher: FileHasher,
-): Omit<ManifestEntry, 'result'> | string {
+/** What learning a compile's headers needs: where it ran, its base directories, and its source's hash. */
+interface LearnContext {
+  cwd: string;
+  hasher: FileHasher;
+  baseDirs: readonly string[];
+  source: FileHash;
+}
+
+/**
+ * The manifest entry for a finished compile, or why it must not be cached. Paths under a base directory are
+ * kept relative to the cwd; when a file read names `__FILE__`, so are the paths it would hold.
+ */
+function learnEntry(compile: Compile, depText: string, ctx: LearnContext): Omit<ManifestEntry, 'result'> | string {
+  const { cwd, hasher, baseDirs } = ctx;
   const { deps } = parseDepFile(depText);
   const includes: ManifestEntry['includes'] = [];
   const absent = new Set<string>();
+  const kept = (path: string) => relativeToCwd(path, cwd, baseDirs) ?? path;
+  let fileMacros = ctx.source.fileMacros;
   for (const dep of deps) {
     if (dep === compile.source) continue;
     const hash = hasher.hash(resolve(cwd, dep));
     if (!hash) return `header ${dep} vanished during the compile`;
     if (hash.tooNew) return `header ${dep} changed during the compile`;
     if (hash.timeMacros) return '__DATE__ or __TIME__ in a header';
-    includes.push([dep, hash.digest]);
+    if (hash.fileMacros) fileMacros = true;
+    includes.push([kept(dep), hash.digest]);
     // Only a header that appears where none was can change what the compiler finds: a candidate that was
     // there before the compile started and not taken (the same file by another name, a quoted search that
     // started in another header's directory, an angle include) must not make the entry unmatchable. One made
@@ -242,8 +279,14 @@ function learnEntry(
     for (const candidate of shadowCandidates(dep, compile.source, compile.includeDirs)) {
       const there = hasher.presence(resolve(cwd, candidate));
       if (there === 'new') return `header ${candidate} appeared during the compile`;
-      if (there === 'absent') absent.add(candidate);
+      if (there === 'absent') absent.add(kept(candidate));
     }
   }
-  return { includes, absent: [...absent] };
+  const portable = compile.portablePaths.length > 0;
+  return { includes, absent: [...absent], ...(fileMacros && portable ? { fileMacroPaths: macroPaths(compile) } : {}) };
+}
+
+/** The answer of `accel cc --explain`: one line on stdout, and a status saying what it found. */
+function said(line: string, status: string): CcOutcome {
+  return { exitCode: 0, stdout: Buffer.from(`${line}\n`), stderr: Buffer.alloc(0), status };
 }

@@ -9,6 +9,7 @@ import { writeMasqueradeDir } from '../cc/masquerade.ts';
 import { daemonPaths } from '../cc/protocol.ts';
 import { RemoteCache } from '../cc/remote.ts';
 import { runCc } from '../cc/wrapper.ts';
+import { parseBaseDirs } from '../compiler/base-dirs.ts';
 import { runCompiler } from '../compiler/run.ts';
 import { AccelError, isAccelError } from '../core/errors.ts';
 import { parseRemoteTiers, RemoteSpecProblem } from '../core/remote-tiers.ts';
@@ -21,6 +22,7 @@ import type { Runner } from './runner.ts';
 import { runService } from './service.ts';
 
 interface CcFlags {
+  explain?: boolean;
   stats?: boolean;
   zeroStats?: boolean;
   masqueradeDir?: boolean;
@@ -30,6 +32,7 @@ export function ccCommand(runner: Runner): Command {
   const cc = new Command('cc')
     .description('compile through the cache: accel cc -- gcc -c x.c -o x.o')
     .argument('[compiler...]', 'the compiler and its arguments, after --')
+    .option('--explain', 'say whether this compile would hit, and if not why (nothing is compiled or written)')
     .option('--stats', 'show hits, misses and uncacheable calls by reason')
     .option('--zero-stats', 'reset the counters')
     .option(
@@ -44,6 +47,9 @@ Examples:
   $ accel cc -- gcc -O2 -c foo.c -o foo.o
   $ make CC="accel cc -- gcc" CXX="accel cc -- g++"
   $ PATH="$(accel cc --masquerade-dir):$PATH" make -j8
+  $ accel cc --explain -- gcc -O2 -c foo.c -o foo.o
+  $ ACCEL_CC_EXPLAIN=1 make -j8      (why each miss missed: $ACCEL_HOME/run/cc-explain.log)
+  $ ACCEL_CC_BASEDIRS=/builds make   (checkouts under /builds share results)
   $ accel cc --stats
   $ accel cc daemon --status`,
     )
@@ -59,7 +65,7 @@ Examples:
           throw new AccelError('ACCEL_USAGE_NO_COMPILER', 'no compiler given', { hint: 'accel cc -- gcc -c foo.c' });
         }
         // With a daemon running it does the work: no store to open here, and its stat cache is warm.
-        if (existsSync(daemonPaths(g.home).socket)) {
+        if (!flags.explain && existsSync(daemonPaths(g.home).socket)) {
           const answer = await compileViaDaemon(g.home, compiler, process.cwd(), g.env);
           if (answer?.kind === 'done') {
             const { exitCode, stdout, stderr } = answer;
@@ -82,8 +88,10 @@ Examples:
               cwd: process.cwd(),
               env: g.env,
               skip: accelItself(g.home),
-              remote: remoteCache(g),
+              remote: flags.explain ? undefined : remoteCache(g),
               compile: farmCompileFn(g.config, g.home, store),
+              ...cacheSettings(g),
+              explainOnly: flags.explain,
             });
             return { kind: 'passthrough' as const, ...outcome };
           } catch (err) {
@@ -177,6 +185,7 @@ Examples:
             skip: accelItself(g.home),
             remote: remoteCache(g),
             compile: farmCompileFn(g.config, g.home, store),
+            ...cacheSettings(g),
           });
           g.log.info(`cc daemon: pid ${process.pid} on ${daemonPaths(g.home).socket}`);
           await runService(daemon);
@@ -187,6 +196,11 @@ Examples:
         return dataResult({ stopped: process.pid }, () => '');
       }),
     );
+}
+
+/** The settings the wrapper takes (a compile's own ACCEL_CC_BASEDIRS and ACCEL_CC_EXPLAIN override them). */
+function cacheSettings(g: Globals): { baseDirs: string[]; explain: string } {
+  return { baseDirs: parseBaseDirs(g.config.cc.baseDirs, 'cc.baseDirs'), explain: g.config.cc.explain };
 }
 
 /** The shared caches `cc.remote` names (checked when the config was loaded), or none. */

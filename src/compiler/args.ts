@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
+import { relativeToCwd } from './base-dirs.ts';
 import { parseArgs } from './options.ts';
 
 /** A compile the cache can handle: one source in, one object (or assembly) out. */
@@ -15,12 +16,29 @@ export interface Compile {
   /** Dependency output the user asked for: where it goes and which target it names. */
   deps?: { file: string; target: string; system: boolean };
   debug: boolean;
-  /** -fdebug-prefix-map / -ffile-prefix-map / -fmacro-prefix-map pairs, old → new. */
-  prefixMaps: [string, string][];
+  /** Old → new pairs that rewrite paths in debug info (-fdebug-prefix-map, -ffile-prefix-map), in order. */
+  debugMaps: [string, string][];
+  /** Old → new pairs that rewrite `__FILE__` (-fmacro-prefix-map, -ffile-prefix-map), in order. */
+  macroMaps: [string, string][];
   /** Include search dirs in search order, for spotting a new header that shadows an old one. */
   includeDirs: string[];
-  /** The arguments that decide the output: everything but the output and dependency-file paths. */
+  /**
+   * The arguments that decide the output: everything but the output and dependency-file paths, with paths
+   * under a base directory (and prefix maps' old sides under one or the cwd) relative to the cwd.
+   */
   keyArgs: string[];
+  /** The source as the key names it: relative to the cwd when under a base directory. */
+  keySource: string;
+  /**
+   * Absolute paths (the source, input-path options) the key names relative to the cwd. The output can still
+   * hold them (debug info, `__FILE__`): where it can, their mapped forms must decide the key too.
+   */
+  portablePaths: string[];
+}
+
+export interface ClassifyOptions {
+  /** Base directories (`cc.baseDirs`): absolute paths under them enter the key relative to the cwd. */
+  baseDirs?: readonly string[];
 }
 
 export type Classification = { kind: 'cacheable'; compile: Compile } | { kind: 'uncacheable'; reason: string };
@@ -56,7 +74,13 @@ const UNCACHEABLE: [RegExp, string][] = [
   [/^--?version$|^-dump/, 'not a compile'],
 ];
 
-export function classify(compiler: string, rawArgs: string[], cwd: string): Classification {
+export function classify(
+  compiler: string,
+  rawArgs: string[],
+  cwd: string,
+  options: ClassifyOptions = {},
+): Classification {
+  const baseDirs = options.baseDirs ?? [];
   let args: string[];
   try {
     args = expandResponseFiles(rawArgs, cwd);
@@ -72,7 +96,9 @@ export function classify(compiler: string, rawArgs: string[], cwd: string): Clas
   let mf: string | undefined;
   const targets: string[] = [];
   let debug = false;
-  const prefixMaps: [string, string][] = [];
+  const debugMaps: [string, string][] = [];
+  const macroMaps: [string, string][] = [];
+  const portablePaths: string[] = [];
   const quoteDirs: string[] = [];
   const angleDirs: string[] = [];
   const systemDirs: string[] = [];
@@ -128,14 +154,16 @@ export function classify(compiler: string, rawArgs: string[], cwd: string): Clas
       const eq = map[2].indexOf('=');
       const from = map[2].slice(0, eq < 0 ? undefined : eq);
       const to = eq < 0 ? '' : map[2].slice(eq + 1);
-      prefixMaps.push([from, to]);
-      // A map of the build directory names it; in the key it is "the cwd", so two checkouts share results.
-      const keyFrom = from === cwd || from.startsWith(`${cwd}/`) ? `$CWD${from.slice(cwd.length)}` : from;
+      if (map[1] !== 'macro') debugMaps.push([from, to]);
+      if (map[1] !== 'debug') macroMaps.push([from, to]);
+      // A map of the build directory (or of a checkout under a base directory) names it; in the key it is
+      // relative to "the cwd", so two checkouts share results. What it maps enters the key mapped (key.ts).
+      const keyFrom = relativeToCwd(from, cwd, [...baseDirs, cwd]) ?? from;
       keyArgs.push(`-f${map[1]}-prefix-map=${keyFrom}=${to}`);
       continue;
     }
     keyArgs.push(name);
-    if (value !== undefined) keyArgs.push(value);
+    if (value !== undefined) keyArgs.push(portable(parsed.kind === 'input-path', value));
   }
 
   if (depOnly && !depMode) return { kind: 'uncacheable', reason: 'dependencies only (-M/-MM)' };
@@ -143,6 +171,7 @@ export function classify(compiler: string, rawArgs: string[], cwd: string): Clas
   if (inputs.length === 0) return { kind: 'uncacheable', reason: 'no input file' };
   if (inputs.length > 1) return { kind: 'uncacheable', reason: 'several input files' };
   const source = inputs[0] as string;
+  const keySource = portable(true, source);
   const lang = language ?? LANGUAGES[extname(source)];
   if (!lang || lang === 'none') return { kind: 'uncacheable', reason: `unknown language of ${source}` };
   const out = output ?? `${basename(source, extname(source))}${mode === '-c' ? '.o' : '.s'}`;
@@ -164,14 +193,25 @@ export function classify(compiler: string, rawArgs: string[], cwd: string): Clas
       mode,
       deps,
       debug,
-      prefixMaps,
+      debugMaps,
+      macroMaps,
       // GCC's search order, whatever the order on the command line: -iquote, -I, -isystem, then -idirafter.
       // conda's CFLAGS put `-isystem $PREFIX/include` before a project's own -I's; read in command-line order,
       // a header the project installed into the prefix earlier would seem to shadow the project's own.
       includeDirs: [...quoteDirs, ...angleDirs, ...systemDirs, ...afterDirs],
       keyArgs,
+      keySource,
+      portablePaths,
     },
   };
+
+  /** A path argument in its key form, remembered when it became relative. */
+  function portable(isPath: boolean, path: string): string {
+    const rel = isPath ? relativeToCwd(path, cwd, baseDirs) : undefined;
+    if (rel === undefined) return path;
+    portablePaths.push(path);
+    return rel;
+  }
 }
 
 /** gcc's `@file`: arguments read from a file, whitespace-separated with quotes and backslashes. */

@@ -48,3 +48,49 @@ export function retargetDepFile(text: string, from: string, to: string): string 
   const f = escaped(from);
   return text.startsWith(`${f}:`) ? `${escaped(to)}${text.slice(f.length)}` : text;
 }
+
+/**
+ * The dependency file with every path word passed through `map` (undefined: kept as it is); the first rule's
+ * targets and all separators are untouched. Words are unescaped before `map` sees them and escaped again as
+ * gcc escapes them (`\ `, `\#`, `$$`), except a leading `$CWD` (base-dirs.ts), which stays a single `$`: no
+ * word gcc writes starts with one. Undefined when a word `map` changes would not read back exactly.
+ */
+export function mapDepFilePaths(text: string, map: (path: string) => string | undefined): string | undefined {
+  let out = '';
+  let inTargets = true;
+  for (const m of text.matchAll(/((?:\\[ #]|\\(?!\r?\n)|[^\s\\])+)|(\\\r?\n|\s+)/g)) {
+    const [whole, word] = m;
+    if (word === undefined) {
+      out += whole;
+      continue;
+    }
+    if (inTargets) {
+      out += word;
+      if (word.endsWith(':')) inTargets = false;
+      continue;
+    }
+    const colon = word.endsWith(':') ? ':' : '';
+    const raw = colon ? word.slice(0, -1) : word;
+    const path = raw === '' ? undefined : unescapeWord(raw);
+    const mapped = path === undefined ? undefined : map(path);
+    if (path === undefined || mapped === undefined) {
+      out += word;
+      continue;
+    }
+    if (escapeWord(path) !== raw) return undefined;
+    out += escapeWord(mapped) + colon;
+  }
+  return out;
+}
+
+const MARK = '$CWD';
+
+function unescapeWord(raw: string): string {
+  const mark = raw.startsWith(MARK) ? MARK : '';
+  return mark + raw.slice(mark.length).replace(/\\([ #])|\$\$/g, (_m, c: string | undefined) => c ?? '$');
+}
+
+function escapeWord(path: string): string {
+  const mark = path.startsWith(MARK) ? MARK : '';
+  return mark + path.slice(mark.length).replace(/[ #]/g, '\\$&').replace(/\$/g, '$$$$');
+}

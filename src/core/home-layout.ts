@@ -38,6 +38,8 @@ export function homeLayout(home: string) {
       ccLock: join(run, 'cc.lock'),
       ccPid: join(run, 'cc-daemon.pid'),
       ccLog: join(run, 'cc-daemon.log'),
+      /** Why compiles missed, one line each, with `ACCEL_CC_EXPLAIN=1` (cc/explain.ts). */
+      ccExplainLog: join(run, 'cc-explain.log'),
       /** Taken by the native client while it starts a daemon (native/accel-cc.c only). */
       ccStartLock: join(run, 'start.lock'),
       /** Cache servers found down, shared by one home's `accel cc` processes (cc/cache-health.ts). */

@@ -61,7 +61,14 @@ export interface StatEntry {
   ino: string;
   digest: string;
   timeMacros: boolean;
+  /** Whether it names `__FILE__` or the like; undefined in a row from before this was recorded. */
+  fileMacros?: boolean;
 }
+
+/** The `time_macros` column's bits: __DATE__/__TIME__ seen, __FILE__ seen, and "scanned for __FILE__". */
+const TIME_BIT = 1;
+const FILE_BIT = 2;
+const FILE_SCANNED_BIT = 4;
 
 /** Content hashes of source files by path, valid while the file's size, times and inode are unchanged. */
 export class StatCache {
@@ -88,12 +95,16 @@ export class StatCache {
         ctimeNs: row.ctime_ns,
         ino: row.ino,
         digest: row.digest,
-        timeMacros: row.time_macros === 1,
+        timeMacros: (row.time_macros & TIME_BIT) !== 0,
+        fileMacros: (row.time_macros & FILE_SCANNED_BIT) !== 0 ? (row.time_macros & FILE_BIT) !== 0 : undefined,
       }
     );
   }
 
   put(path: string, entry: StatEntry): void {
-    this.#put.run(path, entry.size, entry.mtimeNs, entry.ctimeNs, entry.ino, entry.digest, entry.timeMacros ? 1 : 0);
+    const macros =
+      (entry.timeMacros ? TIME_BIT : 0) |
+      (entry.fileMacros === undefined ? 0 : FILE_SCANNED_BIT | (entry.fileMacros ? FILE_BIT : 0));
+    this.#put.run(path, entry.size, entry.mtimeNs, entry.ctimeNs, entry.ino, entry.digest, macros);
   }
 }

@@ -15,6 +15,8 @@ export const REF_NS = {
   cacheAc: 'cache-ac',
   /** cc: a compile's key → the manifest of its results by header digests. */
   ccManifest: 'cc-manifest',
+  /** cc: a source (as the key names it) → the hashed ingredients of its latest keys, to explain a miss. */
+  ccExplain: 'cc-explain',
   /** compiler facts by file identity: the version a compiler reports. */
   ccCompiler: 'cc-compiler',
   /** compiler facts by file identity: what the farm's toolchain key is made of. */

@@ -39,9 +39,19 @@ test('a compile: source, language, output (given or default), dependency file an
   assert.deepEqual(b.deps, { file: 'deps/x.dep', target: 'custom', system: true });
   assert.equal(ok(['-S', 'x.c']).output, 'x.s');
   assert.equal(ok(['-x', 'c', '-c', 'weird.txt']).language, 'c');
-  const g = ok(['-g', '-fdebug-prefix-map=/w=.', '-c', 'x.c']);
+  const g = ok(['-g', '-fdebug-prefix-map=/w=.', '-fmacro-prefix-map=/m=M', '-ffile-prefix-map=/f=F', '-c', 'x.c']);
   assert.equal(g.debug, true);
-  assert.deepEqual(g.prefixMaps, [['/w', '.']]);
+  // -fdebug-prefix-map rewrites debug info only, -fmacro-prefix-map __FILE__ only, -ffile-prefix-map both.
+  assert.deepEqual(g.debugMaps, [
+    ['/w', '.'],
+    ['/f', 'F'],
+  ]);
+  assert.deepEqual(g.macroMaps, [
+    ['/m', 'M'],
+    ['/f', 'F'],
+  ]);
+  // A map of the cwd is "the cwd" in the key, so two build directories share results.
+  assert.ok(g.keyArgs.includes('-fdebug-prefix-map=$CWD=.'), JSON.stringify(g.keyArgs));
 });
 
 test('uncacheable calls are named', () => {
@@ -85,9 +95,11 @@ test('shadow candidates: the source dir and earlier include dirs', () => {
   assert.deepEqual(shadowCandidates('/usr/include/stdio.h', 'y.c', ['inc1']), []);
 });
 
-test('prefix maps rewrite the cwd the way gcc does', () => {
+test('prefix maps rewrite a path the way gcc and clang do: a plain string prefix, the last map that matches', () => {
   assert.equal(mapPrefix('/home/u/proj', [['/home/u', '/src']]), '/src/proj');
-  assert.equal(mapPrefix('/home/u2/proj', [['/home/u', '/src']]), '/home/u2/proj');
+  // Not at a directory boundary, and still mapped: gcc 12 and clang 14 both write /src2/proj here.
+  assert.equal(mapPrefix('/home/u2/proj', [['/home/u', '/src']]), '/src2/proj');
+  assert.equal(mapPrefix('/other/proj', [['/home/u', '/src']]), '/other/proj');
   assert.equal(
     mapPrefix('/a/b', [
       ['/a', '/x'],
