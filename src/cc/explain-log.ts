@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { makeDirs } from '../core/dirs.ts';
-import { fsError } from '../core/errors.ts';
+import { AccelError, fsError, isAccelError } from '../core/errors.ts';
 import { homeLayout } from '../core/home-layout.ts';
 
 /** The file a build's miss explanations are appended to. */
@@ -29,6 +29,15 @@ export function writeExplanation(to: ExplainTo, what: { cwd: string; source: str
     makeDirs(dirname(to), { mode: 0o700 });
     appendFileSync(to, line, { mode: 0o600 });
   } catch (err) {
-    throw fsError(err, 'writing the miss explanations to', to);
+    const known = fsError(err, 'writing the miss explanations to', to);
+    if (isAccelError(known)) throw known;
+    throw new AccelError(
+      'ACCEL_CC_EXPLAIN_UNWRITABLE',
+      `cannot append miss explanations to ${to}: ${(err as Error).message}`,
+      {
+        hint: 'set ACCEL_CC_EXPLAIN to a file in a writable directory, or to 1 for run/cc-explain.log under the accel home',
+        cause: err,
+      },
+    );
   }
 }

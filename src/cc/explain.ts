@@ -105,7 +105,9 @@ function differences(mine: [string, string][], theirs: [string, string][], value
         const k = left.indexOf(hash);
         if (k >= 0) left.splice(k, 1);
         else
-          found.push(`${what} ${JSON.stringify(argumentShown(shown, i))} is new (the nearest entry has no such one)`);
+          found.push(
+            `${what} ${JSON.stringify(shownValue(what, shown[i]))} is new (the nearest entry has no such one)`,
+          );
       });
       if (left.length > 0) found.push(`${left.length} ${what}(s) of the nearest entry are not in this compile`);
       if (found.length === before) found.push(`the same ${what}s in another order`);
@@ -116,11 +118,14 @@ function differences(mine: [string, string][], theirs: [string, string][], value
   return found;
 }
 
-/** An argument with the option before it when it is that option's value (`-I inc`, not `inc`). */
-function argumentShown(values: string[], i: number): string {
-  const value = values[i] ?? '';
-  const before = values[i - 1];
-  return before?.startsWith('-') && !value.startsWith('-') ? `${before} ${value}` : value;
+/** An argument as a user would write it: an option and its value (`-I inc`), kept in the key as JSON. */
+function shownValue(what: string, value: string | undefined): string {
+  if (what !== 'argument' || value === undefined) return value ?? '';
+  try {
+    return (JSON.parse(value) as string[]).join(' ');
+  } catch {
+    return value;
+  }
 }
 
 function describe(what: string, value: string | undefined): string {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Compile } from '../compiler/args.ts';
 import type { CompilerIdentity } from '../compiler/compiler-identity.ts';
+import { parseArgs } from '../compiler/options.ts';
 import type { Digest } from '../store/digest.ts';
 
 /** Environment variables that change what the compiler produces (search paths, reproducible-build time, message language). */
@@ -50,7 +51,8 @@ export function keyIngredients(input: KeyInput): Ingredient[] {
     ['mode', `${compile.mode} ${compile.language}`],
     ['source', compile.keySource],
     ['source content', input.source],
-    ...compile.keyArgs.map((a): Ingredient => ['argument', a]),
+    // One ingredient per option with its value (`["-I","inc"]`), so a miss names the option that differs.
+    ...parseArgs(compile.keyArgs).map((a): Ingredient => ['argument', JSON.stringify(a.raw)]),
     ['dependency output', compile.deps ? `${compile.deps.system ? 'MD' : 'MMD'}` : 'none'],
     ...debugPaths,
     ...KEY_ENV.map((name): Ingredient => [`env ${name}`, input.env[name] ?? '']),
