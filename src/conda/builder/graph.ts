@@ -166,8 +166,29 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
     return done({ status: 'failed', packages: [], log: null, scriptSeconds: 0, error: errorOf(err), key: prep.key });
   }
   logLine(ws.log, `== accel conda build ${r.feedstock} for ${ctx.targetPlatform} (inputs ${prep.key})`);
+  let pinnedFallback: string | null = null;
   try {
-    const { staged, scriptSeconds, cc, tests, scripts } = await buildPrepared(prep, ws, ctx);
+    let built: Awaited<ReturnType<typeof buildPrepared>>;
+    const pinnedKey = prep.key;
+    try {
+      built = await buildPrepared(prep, ws, ctx);
+    } catch (err) {
+      if (!cxxOnPinned(prep, err)) throw err;
+      // gcc 12's C++ headers call libstdc++ symbols GCC 10's runtime lacks (std::__throw_bad_array_new_length,
+      // GLIBCXX_3.4.29), and gcc 12's own libstdc++ needs glibc 2.34: such C++ links against the machine's libc.
+      const why = errorOf(err).message.split('\n')[0];
+      ctx.log.warn(
+        `${r.feedstock}: C++ that does not build against the pinned sysroot's GCC 10 libstdc++ (${why}): built against the machine's libc instead`,
+      );
+      prep = prepareFeedstock(r, { ...ctx, sysroot: 'machine' });
+      release();
+      release = claimWorkspace(ws);
+      logLine(ws.log, `== accel conda build ${r.feedstock}: C++, against the machine's libc (inputs ${prep.key})`);
+      built = await buildPrepared(prep, ws, ctx);
+      // The pinned inputs' result is this one too: the next run does not try the pinned sysroot again.
+      pinnedFallback = pinnedKey;
+    }
+    const { staged, scriptSeconds, cc, tests, scripts } = built;
     const packages: BuiltPackage[] = [];
     for (const s of staged) {
       const info = await ctx.store.putFile(s.path, { expected: s.record.sha256 as Digest });
@@ -177,6 +198,9 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
     for (const s of staged) await ctx.tools.publish(ctx.channel, s.path);
     const log = (await ctx.store.putFile(ws.log)).digest;
     ctx.store.refs.set(BUILT_NS, prep.key, log, { feedstock: r.feedstock, packages } satisfies BuiltMeta);
+    if (pinnedFallback) {
+      ctx.store.refs.set(BUILT_NS, pinnedFallback, log, { feedstock: r.feedstock, packages } satisfies BuiltMeta);
+    }
     return done({ status: 'built', packages, log, scriptSeconds, key: prep.key, cc, tests, scripts });
   } catch (err) {
     // One feedstock's failure, whatever it is, fails that feedstock (and its dependents), not the run.
@@ -188,6 +212,12 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
   } finally {
     release();
   }
+}
+
+/** A C++ build on the pinned sysroot that failed in its scripts or tests: it is tried on the machine's libc. */
+function cxxOnPinned(prep: PreparedFeedstock, err: unknown): boolean {
+  if (!prep.toolchain.pinned || !prep.toolchain.languages.cxx || !isAccelError(err)) return false;
+  return err.code === 'ACCEL_CONDA_BUILD_FAILED' || err.code === 'ACCEL_CONDA_TEST_FAILED';
 }
 
 function errorOf(err: unknown): { code: string; message: string; hint?: string } {

@@ -86,17 +86,21 @@ export const PINNED_SYSROOTS: readonly PinnedSysroot[] = [
   },
 ];
 
+/** The glibc conda-forge's compilers assume when a variant names no `c_stdlib_version` (its sysroot's). */
+const DEFAULT_STDLIB = '2.17';
+
 /**
- * The sysroot a cross build links against: for a variant that names a `c_stdlib_version`, the newest pinned
- * one whose glibc is no newer than it, else the oldest pinned (nothing older exists to get); null for the
- * machine's (`conda.sysroot: machine`, no pin for the target, or a variant without `c_stdlib_version`).
+ * The sysroot a cross build links against: the newest pinned one whose glibc is no newer than the variant's
+ * `c_stdlib_version` (conda-forge's 2.17 when it names none), else the oldest pinned (nothing older exists to
+ * get); null for the machine's (`conda.sysroot: machine`, or no pin for the target).
  */
 export function pickSysroot(
   target: string,
-  stdlib: string | undefined,
+  variantStdlib: string | undefined,
   mode: 'pinned' | 'machine',
 ): PinnedSysroot | null {
-  if (mode === 'machine' || !stdlib) return null;
+  if (mode === 'machine') return null;
+  const stdlib = variantStdlib ?? DEFAULT_STDLIB;
   const pinned = PINNED_SYSROOTS.filter((s) => s.target === target).sort((a, b) => compareVersions(a.glibc, b.glibc));
   return pinned.findLast((s) => compareVersions(s.glibc, stdlib) <= 0) ?? pinned[0] ?? null;
 }
