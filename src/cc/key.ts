@@ -82,10 +82,14 @@ export function mapPrefix(path: string, maps: readonly [string, string][]): stri
 }
 
 /**
- * The paths `__FILE__` would hold for this compile, where the key has them relative to the cwd (base
- * directories): the macro-mapped forms. An entry made by a compile whose files use `__FILE__` keeps them, and
- * matches only a compile with the same ones.
+ * The paths `__FILE__` would hold for this compile where the key has them relative to the cwd (base
+ * directories), after the macro maps. An entry made by a compile whose object holds one of them keeps them
+ * (`macroPaths`), and matches only a compile with the same ones.
  */
+export function macroPathStrings(compile: Compile): string[] {
+  return compile.portablePaths.map((p) => mapPrefix(p, compile.macroMaps));
+}
+
 export function macroPaths(compile: Compile): string {
-  return JSON.stringify(compile.portablePaths.map((p) => mapPrefix(p, compile.macroMaps)));
+  return JSON.stringify(macroPathStrings(compile));
 }

@@ -15,7 +15,7 @@ import type { Store } from '../store/store.ts';
 import { explainMiss, recordMiss } from './explain.ts';
 import { explainTarget, writeExplanation } from './explain-log.ts';
 import { type FileHash, FileHasher, type StatMemo } from './filehash.ts';
-import { keyIngredients, keyOf, macroPaths } from './key.ts';
+import { keyIngredients, keyOf, macroPathStrings, macroPaths } from './key.ts';
 import { findResult, type ManifestEntry, type ManifestLookup, recordEntry, shadowCandidates } from './manifest.ts';
 import type { RemoteCache } from './remote.ts';
 import { restoreResult, storeResult } from './result.ts';
@@ -282,8 +282,19 @@ function learnEntry(compile: Compile, depText: string, ctx: LearnContext): Omit<
       if (there === 'absent') absent.add(kept(candidate));
     }
   }
-  const portable = compile.portablePaths.length > 0;
-  return { includes, absent: [...absent], ...(fileMacros && portable ? { fileMacroPaths: macroPaths(compile) } : {}) };
+  const embeds =
+    fileMacros && compile.portablePaths.length > 0 && objectHoldsAny(resolve(cwd, compile.output), compile);
+  return { includes, absent: [...absent], ...(embeds ? { fileMacroPaths: macroPaths(compile) } : {}) };
+}
+
+/**
+ * Whether the object holds one of the paths `__FILE__` would give (a file names it, but most such uses sit in
+ * macros a build never expands: zstd's error_private.h, assert.h under NDEBUG). Where it does not, the object
+ * holds no path of this checkout and serves every checkout alike.
+ */
+function objectHoldsAny(object: string, compile: Compile): boolean {
+  const bytes = readFileSync(object);
+  return macroPathStrings(compile).some((p) => bytes.includes(Buffer.from(p)));
 }
 
 /** The answer of `accel cc --explain`: one line on stdout, and a status saying what it found. */

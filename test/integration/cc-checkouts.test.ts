@@ -68,6 +68,12 @@ const CASES: Case[] = [
     same: false,
   },
   {
+    // zstd's error_private.h: __FILE__ in a macro this compile never expands leaves no path in the object.
+    name: '__FILE__ in a header macro never expanded, absolute -I and source',
+    args: (ck) => [`-I${ck}/inc`, '-c', `${ck}/src/quiet.c`, '-o', 'quiet.o'],
+    same: true,
+  },
+  {
     name: '__FILE__ in a header found by absolute -I, -ffile-prefix-map of the checkout',
     args: (ck) => [`-ffile-prefix-map=${ck}=/src`, `-I${ck}/inc`, '-c', '../src/where.c', '-o', 'wheremap.o'],
     same: true,
@@ -82,6 +88,8 @@ function checkouts(t: TestContext) {
   mkdirSync(join(a, 'build'));
   writeFileSync(join(a, 'inc', 'h.h'), '#define ANSWER 42\nstatic inline int twice(int x) { return 2 * x; }\n');
   writeFileSync(join(a, 'inc', 'here.h'), 'static const char *const here = __FILE__;\n');
+  writeFileSync(join(a, 'inc', 'check.h'), '#define CHECK(c) ((c) ? 0 : report(__FILE__, __LINE__))\n');
+  writeFileSync(join(a, 'src', 'quiet.c'), '#include "check.h"\nint quiet(int x) { return x + 1; }\n');
   writeFileSync(join(a, 'src', 'plain.c'), '#include "h.h"\nint plain(int x) { return twice(x) + ANSWER; }\n');
   writeFileSync(join(a, 'src', 'file.c'), '#include "h.h"\nconst char *file(void) { return __FILE__; }\n');
   writeFileSync(join(a, 'src', 'where.c'), '#include "here.h"\nconst char *where(void) { return here; }\n');
