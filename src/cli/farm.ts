@@ -1,8 +1,9 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import type { Config } from '../core/config.ts';
 import { AccelError } from '../core/errors.ts';
-import { bazelFarmConfig, writeBazelrcBlock } from '../farm/bazel-config.ts';
+import { type BazelFarmPolicy, bazelFarmConfig, writeBazelrcBlock } from '../farm/bazel-config.ts';
 import type { FarmStatus } from '../farm/status.ts';
 import { parseServerUrl } from '../net/address.ts';
 import { MtlsClient } from '../net/client.ts';
@@ -25,22 +26,8 @@ export function farmCommand(runner: Runner): Command {
           });
         }
         parseServerUrl(url, flags.syncer === undefined ? 'farm.syncer' : '--syncer');
-        const client = new MtlsClient(url, loadIdentity(g.home));
-        try {
-          const res = await client.request('GET', '/status', undefined, { timeoutMs: 10_000 }).catch((err: Error) => {
-            throw new AccelError('ACCEL_FARM_UNREACHABLE', `cannot reach the syncer at ${url}: ${err.message}`, {
-              hint: 'is `accel syncer` running, and is this machine’s certificate from the same installation?',
-            });
-          });
-          if (res.status !== 200) {
-            const body = JSON.parse(res.body.toString() || '{}');
-            throw new AccelError('ACCEL_FARM_REFUSED', `the syncer answered ${res.status}: ${body.message ?? ''}`);
-          }
-          const s = JSON.parse(res.body.toString()) as FarmStatus;
-          return dataResult(s, () => formatStatus(s));
-        } finally {
-          client.close();
-        }
+        const s = await fetchStatus(g.home, url);
+        return dataResult(s, () => formatStatus(s));
       }),
     );
   farm
@@ -49,21 +36,26 @@ export function farmCommand(runner: Runner): Command {
     .argument('<tool>', 'bazel')
     .option('--reapi <url>', 'the REAPI endpoint (default: farm.reapi, else farm.syncer’s host at farm.reapiPort)')
     .option('--cache-only', 'use the farm as a remote cache only (--remote_cache), building locally')
+    .option('--syncer <url>', 'the syncer to ask for its cores and policy (default: farm.syncer)')
+    .option('--jobs <n>', 'Bazel’s --jobs (default: the farm’s cores, at least this machine’s CPUs)')
+    .option('--reapi-run <what>', 'the syncer’s farm.reapiRun, compilers or any (default: what the syncer says)')
     .option('--write <workspace>', 'write the lines into this workspace’s .bazelrc (replacing an earlier accel block)')
     .addHelpText(
       'after',
       `
 Examples:
   $ accel farm config bazel --write .
-  $ accel farm config bazel --reapi grpcs://build-farm:5001 --cache-only >> ~/.bazelrc`,
+  $ accel farm config bazel --reapi grpcs://build-farm:5001 --cache-only >> ~/.bazelrc
+  $ accel farm config bazel --syncer https://build-farm:5000 --write .   # --jobs from the farm's cores`,
     )
     .action(
-      runner.action(async (g, tool: string, flags: { reapi?: string; cacheOnly?: boolean; write?: string }) => {
+      runner.action(async (g, tool: string, flags: ConfigFlags) => {
         if (tool !== 'bazel') {
           throw new AccelError('ACCEL_USAGE_BAD_TOOL', `no farm config for '${tool}'`, { hint: 'known: bazel' });
         }
         const endpoint = reapiEndpoint(flags.reapi, g.config.farm);
-        const config = bazelFarmConfig(g.home, endpoint, flags.cacheOnly ? 'cache' : 'execute');
+        const policy = flags.cacheOnly ? undefined : await farmPolicy(g.home, g.config.farm, flags, g.log);
+        const config = bazelFarmConfig(g.home, endpoint, flags.cacheOnly ? 'cache' : 'execute', policy);
         for (const w of config.warnings) g.log.warn(w);
         if (flags.write !== undefined) {
           const file = writeBazelrcBlock(resolve(flags.write), config.lines);
@@ -73,6 +65,73 @@ Examples:
       }),
     );
   return farm;
+}
+
+interface ConfigFlags {
+  reapi?: string;
+  cacheOnly?: boolean;
+  write?: string;
+  syncer?: string;
+  jobs?: string;
+  reapiRun?: string;
+}
+
+/**
+ * What Bazel's lines are sized for: --jobs and --reapi-run as given, else what the syncer's /status says (its
+ * workers' cores, its farm.reapiRun); without a syncer to ask, this machine's CPUs and `compilers`, said so.
+ */
+async function farmPolicy(
+  home: string,
+  farm: Config['farm'],
+  flags: ConfigFlags,
+  log: { warn(message: string): void },
+): Promise<BazelFarmPolicy> {
+  const local = availableParallelism();
+  let jobs: number | undefined;
+  if (flags.jobs !== undefined) {
+    jobs = Number(flags.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 100_000) {
+      throw new AccelError('ACCEL_USAGE_BAD_NUMBER', `--jobs ${flags.jobs}: expected a whole number from 1`, {
+        hint: 'the actions Bazel keeps in flight, e.g. --jobs 64 for a farm of 64 cores',
+      });
+    }
+  }
+  let reapiRun = flags.reapiRun;
+  if (reapiRun !== undefined && reapiRun !== 'compilers' && reapiRun !== 'any') {
+    throw new AccelError('ACCEL_USAGE_BAD_VALUE', `--reapi-run ${reapiRun}: expected compilers or any`, {
+      hint: 'the syncer’s farm.reapiRun: compilers (the default) or any',
+    });
+  }
+  const url = flags.syncer ?? farm.syncer;
+  if ((jobs === undefined || reapiRun === undefined) && url) {
+    parseServerUrl(url, flags.syncer === undefined ? 'farm.syncer' : '--syncer');
+    const status = await fetchStatus(home, url);
+    jobs ??= Math.max(status.cores, local);
+    reapiRun ??= status.syncer.reapiRun ?? 'compilers';
+  } else if (jobs === undefined || reapiRun === undefined) {
+    log.warn(
+      `no syncer to ask (--syncer or farm.syncer): --jobs=${jobs ?? local} (this machine's CPUs) and policy ${reapiRun ?? 'compilers'}; pass --jobs and --reapi-run to choose`,
+    );
+  }
+  return { jobs: jobs ?? local, reapiRun: (reapiRun ?? 'compilers') as BazelFarmPolicy['reapiRun'] };
+}
+
+async function fetchStatus(home: string, url: string): Promise<FarmStatus> {
+  const client = new MtlsClient(url, loadIdentity(home));
+  try {
+    const res = await client.request('GET', '/status', undefined, { timeoutMs: 10_000 }).catch((err: Error) => {
+      throw new AccelError('ACCEL_FARM_UNREACHABLE', `cannot reach the syncer at ${url}: ${err.message}`, {
+        hint: 'is `accel syncer` running, and is this machine’s certificate from the same installation?',
+      });
+    });
+    if (res.status !== 200) {
+      const body = JSON.parse(res.body.toString() || '{}');
+      throw new AccelError('ACCEL_FARM_REFUSED', `the syncer answered ${res.status}: ${body.message ?? ''}`);
+    }
+    return JSON.parse(res.body.toString()) as FarmStatus;
+  } finally {
+    client.close();
+  }
 }
 
 /** --reapi, else farm.reapi, else the syncer's host at farm.reapiPort. */

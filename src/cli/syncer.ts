@@ -84,7 +84,7 @@ Status: https://HOST:5000/ (HTML) and /status (JSON), or \`accel farm status\`.`
 
 function parseReapiRun(value: string): ReapiRun {
   if (value === 'compilers' || value === 'any') return value;
-  throw new AccelError('ACCEL_CONFIG_INVALID', `--reapi-run ${JSON.stringify(value)}: expected compilers or any`, {
+  throw new AccelError('ACCEL_USAGE_BAD_VALUE', `--reapi-run ${JSON.stringify(value)}: expected compilers or any`, {
     hint: 'compilers (the default) runs only checked compiler calls; any runs every command in the sandbox',
   });
 }

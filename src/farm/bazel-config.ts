@@ -33,7 +33,37 @@ const TCNATIVE = [
   '/usr/lib/aarch64-linux-gnu/jni/libnetty-tcnative.so',
 ];
 
-export function bazelFarmConfig(home: string, endpoint: string, mode: 'execute' | 'cache'): BazelFarmConfig {
+/** How Bazel should use the farm: what the syncer runs (farm.reapiRun) and how many actions to keep in flight. */
+export interface BazelFarmPolicy {
+  reapiRun: 'compilers' | 'any';
+  /** Bazel's --jobs: the farm's cores (at least the machine's own CPUs, which run the fallbacks). */
+  jobs: number;
+}
+
+/**
+ * The build lines for remote execution under a policy; the same flags mean the same in Bazel 4 through 7.
+ * - `--spawn_strategy=remote,local` with `--remote_local_fallback`: an action the syncer refuses
+ *   (PERMISSION_DENIED) or cannot run (no worker) runs here instead of failing the build.
+ * - `compilers`: test runs are refused by design, so `--strategy=TestRunner=local` runs them here without
+ *   asking first; compiles, links, archives and strip go remote.
+ * - `--remote_timeout`: a long link or test may take longer than Bazel's 60 s default.
+ */
+export function executionLines(policy: BazelFarmPolicy): string[] {
+  return [
+    `build --jobs=${policy.jobs}`,
+    'build --spawn_strategy=remote,local',
+    'build --remote_local_fallback',
+    ...(policy.reapiRun === 'compilers' ? ['build --strategy=TestRunner=local'] : []),
+    'build --remote_timeout=600',
+  ];
+}
+
+export function bazelFarmConfig(
+  home: string,
+  endpoint: string,
+  mode: 'execute' | 'cache',
+  policy: BazelFarmPolicy = { reapiRun: 'compilers', jobs: 1 },
+): BazelFarmConfig {
   const identity = loadIdentity(home, 'client');
   const paths = certPaths(home);
   const pkcs8 = paths.keyPkcs8;
@@ -49,6 +79,9 @@ export function bazelFarmConfig(home: string, endpoint: string, mode: 'execute' 
     `build --tls_certificate=${paths.caCert}`,
     `build --tls_client_certificate=${paths.cert}`,
     `build --tls_client_key=${pkcs8}`,
+    // Actions see a fixed PATH, not the user's, so their keys match across machines (and across both modes).
+    'build --incompatible_strict_action_env',
+    ...(mode === 'execute' ? executionLines(policy) : []),
   ];
   if (existsSync(DEBIAN_BAZEL_JAR)) {
     const lib = TCNATIVE.find((p) => existsSync(p));

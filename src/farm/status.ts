@@ -6,7 +6,15 @@ import type { IncludeTree } from './tree.ts';
 
 /** The syncer's state as its /status answers it (JSON), its status page shows it and `accel farm status` prints it. */
 export interface FarmStatus {
-  syncer: { url: string; manifest: string; files: number; publishes: number; roots: string[] };
+  syncer: {
+    url: string;
+    manifest: string;
+    files: number;
+    publishes: number;
+    roots: string[];
+    /** What its REAPI actions may run (farm.reapiRun); absent without REAPI. */
+    reapiRun?: string;
+  };
   queue: { queued: number; running: number; jobsPerSecond: number } & JobQueue['stats'];
   workers: (WorkerReport & { lastSeen: string })[];
   cores: number;
@@ -16,16 +24,23 @@ export interface FarmStatus {
 
 /** The syncer's status now; workers count while they asked for work within `seenWithinMs`. */
 export function farmStatus(
-  syncer: { url: string; tree: IncludeTree; queue: JobQueue; store: Store },
+  syncer: { url: string; tree: IncludeTree; queue: JobQueue; store: Store; reapiRun?: string },
   seenWithinMs: number,
 ): FarmStatus {
-  const { url, tree, queue, store } = syncer;
+  const { url, tree, queue, store, reapiRun } = syncer;
   const now = Date.now();
   const workers = [...queue.workers.values()]
     .filter((w) => now - w.lastSeen < seenWithinMs)
     .map((w) => ({ ...w, lastSeen: new Date(w.lastSeen).toISOString() }));
   return {
-    syncer: { url, manifest: tree.manifest, files: tree.files, publishes: tree.publishes, roots: tree.roots },
+    syncer: {
+      url,
+      manifest: tree.manifest,
+      files: tree.files,
+      publishes: tree.publishes,
+      roots: tree.roots,
+      ...(reapiRun ? { reapiRun } : {}),
+    },
     queue: { queued: queue.queued, running: queue.running, jobsPerSecond: queue.jobsPerSecond(now), ...queue.stats },
     workers,
     cores: workers.reduce((n, w) => n + w.cores, 0),

@@ -35,7 +35,8 @@ export function createSyncer(options: SyncerOptions) {
   const queue = new JobQueue({ leaseMs: options.leaseMs, manifest: () => tree.manifest });
   let url = '';
   // A worker counts while it asked for work within two polls.
-  const status = (): FarmStatus => farmStatus({ url, tree, queue, store }, POLL_MS * 2);
+  const reapiRun = options.reapiPort === undefined ? undefined : (options.reapiRun ?? 'compilers');
+  const status = (): FarmStatus => farmStatus({ url, tree, queue, store, reapiRun }, POLL_MS * 2);
   const server = createMtlsServer({
     identity: options.identity,
     host: options.host,

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { MtlsClient } from '../../src/net/client.ts';
@@ -76,10 +77,30 @@ test('Bazel 4 runs gcc genrules on the farm over REAPI with client certificates;
   const expected = outputs(local);
 
   const ws = workspace(join(dir, 'ws'), 'hello from the farm');
-  ok(await runAccel(['--home', homes.dev as string, 'farm', 'config', 'bazel', '--reapi', endpoint, '--write', ws]));
+  ok(
+    await runAccel([
+      '--home',
+      homes.dev as string,
+      'farm',
+      'config',
+      'bazel',
+      '--reapi',
+      endpoint,
+      '--syncer',
+      syncer.url,
+      '--write',
+      ws,
+    ]),
+  );
   const rc = readFileSync(join(ws, '.bazelrc'), 'utf8');
   assert.match(rc, /^build --remote_executor=grpcs:\/\/127\.0\.0\.1:\d+$/m);
   assert.match(rc, /^build --tls_client_key=.*identity\.pk8\.key$/m);
+  // Sized and set for the syncer's policy (compilers: test runs stay local, the rest falls back when refused).
+  // One worker with 2 slots: --jobs is the farm's cores, or this machine's CPUs when it has more.
+  assert.match(rc, new RegExp(`^build --jobs=${Math.max(2, availableParallelism())}$`, 'm'));
+  assert.match(rc, /^build --spawn_strategy=remote,local$/m);
+  assert.match(rc, /^build --remote_local_fallback$/m);
+  assert.match(rc, /^build --strategy=TestRunner=local$/m);
 
   const remote = await bazel(t, ws, 'remote execution');
   ok(remote, 'bazel build on the farm');
@@ -141,7 +162,8 @@ test('Bazel 4 runs gcc genrules on the farm over REAPI with client certificates;
     join(evil, 'BUILD'),
     `genrule(name = "hello", outs = ["hello_bin"], cmd = "touch ${marker}; id > $@")\n`,
   );
-  const attack = await bazel(t, evil, 'shell genrule');
+  // Remote only: with the .bazelrc's --remote_local_fallback the genrule would run here, on the user's own machine.
+  const attack = await bazel(t, evil, 'shell genrule', ['--spawn_strategy=remote', '--noremote_local_fallback']);
   assert.notEqual(attack.code, 0);
   assert.match(attack.stderr, /ACCEL_REAPI_COMMAND_REFUSED/, attack.stderr);
   assert.throws(() => readFileSync(marker), /ENOENT/, 'the command did not run anywhere');
