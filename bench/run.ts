@@ -1,6 +1,7 @@
 // `npm run bench`: runs every benchmark and prints Markdown for docs/benchmarks.md.
 import { benchApt } from './apt.ts';
 import { benchCc } from './cc.ts';
+import { benchCcCheckout } from './cc-checkout.ts';
 import { benchCcCmake } from './cc-cmake.ts';
 import { benchConda } from './conda.ts';
 import { benchCondaRender } from './conda-render.ts';
@@ -26,6 +27,7 @@ if (!only || only === 'mirror-grpc') await benchMirrorGrpc(print);
 if (!only || only === 'apt') await benchApt(print);
 if (!only || only === 'cc') await benchCc(print);
 if (!only || only === 'cc-cmake') await benchCcCmake(print);
+if (!only || only === 'cc-checkout') await benchCcCheckout(print);
 if (!only || only === 'farm') await benchFarm(print);
 if (only === 'farm-policy') await benchFarmPolicy(print);
 if (!only || only === 'conda-render') await benchCondaRender(print);
