@@ -202,7 +202,7 @@ async function runDepends(
 export async function buildPrepared(prep: PreparedFeedstock, ws: Workspace, ctx: BuildContext): Promise<Built> {
   const pinned = prep.toolchain.pinned;
   if (pinned) {
-    await unpackSysroot(pinned, sysrootDir(ws), ctx);
+    await unpackSysroot(pinned, sysrootDir(ws), ctx, prep.toolchain.paths.CC ?? 'gcc');
     logLine(ws.log, `== sysroot ${pinned.id}: glibc ${pinned.glibc}, in ${sysrootDir(ws)}`);
   }
   const { epoch, overrides } = await prepareSources(prep, ws, ctx);

@@ -92,12 +92,14 @@ function withPinnedSysroot(toolchain: Toolchain, records: OutputRecord[], ctx: B
   const pinned = pickSysroot(toolchain.target, stdlib, ctx.sysroot);
   if (!pinned) return toolchain;
   const root = sysrootDir(ws);
+  const flags = sysrootFlags({ root, triplet: pinned.triplet, cc: toolchain.paths.CC, cxx: toolchain.paths.CXX });
+  const debs = pinned.debs.map((d) => d.sha256).join(' ');
   return {
     ...toolchain,
     pinned,
     sysroot: join(root, 'usr', pinned.triplet),
-    identity: `${toolchain.identity}\nsysroot ${pinned.id} ${pinned.debs.map((d) => d.sha256).join(' ')}`,
-    sysrootFlags: sysrootFlags({ root, triplet: pinned.triplet, cc: toolchain.paths.CC, cxx: toolchain.paths.CXX }),
+    identity: `${toolchain.identity}\nsysroot ${pinned.id} ${debs}\n${JSON.stringify(flags)}`,
+    sysrootFlags: flags,
   };
 }
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSearchDirs } from '../../compiler/search-dirs.ts';
 import { makeDirs } from '../../core/dirs.ts';
@@ -117,7 +117,7 @@ export function debUrl(deb: PinnedDeb, archive: string, mirror: string): string 
  * Puts the pinned .debs in the store (each checked against its sha256 before it becomes visible; a .deb the
  * store holds is never fetched again, so every later build is offline) and unpacks them into `dir`.
  */
-export async function unpackSysroot(pinned: PinnedSysroot, dir: string, ctx: BuildContext): Promise<void> {
+export async function unpackSysroot(pinned: PinnedSysroot, dir: string, ctx: BuildContext, cc: string): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   makeDirs(dir);
   for (const deb of pinned.debs) {
@@ -127,6 +127,38 @@ export async function unpackSysroot(pinned: PinnedSysroot, dir: string, ctx: Bui
   // The -dev package's link-time name for the release's libstdc++ (libstdc++-10-dev is a compiler package).
   const lib = join(dir, 'usr', pinned.triplet, 'lib');
   symlinkSync('libstdc++.so.6', join(lib, 'libstdc++.so'));
+  writeFileSync(specsFile(dir), startFileSpecs(cc, lib));
+}
+
+function specsFile(root: string): string {
+  return join(root, 'gcc.specs');
+}
+
+/**
+ * A gcc specs file whose `startfile` and `endfile` name the sysroot's C library start files (Scrt1.o,
+ * crti.o, crtn.o, …) by absolute path, gcc's own (crtbeginS.o) unchanged: gcc would take the machine's
+ * first, and Scrt1.o of glibc 2.34+ calls `__libc_start_main@GLIBC_2.34`. A specs file, not `-B`: libtool
+ * passes `-specs=` through to the link and drops `-B`.
+ */
+function startFileSpecs(cc: string, lib: string): string {
+  const r = spawnSync(cc, ['-dumpspecs'], { encoding: 'utf8' });
+  const lines = (r.stdout ?? '').split('\n');
+  const out: string[] = [];
+  for (const name of ['*startfile:', '*endfile:']) {
+    const at = lines.indexOf(name);
+    const body = at < 0 ? undefined : lines[at + 1];
+    if (r.status !== 0 || body === undefined) {
+      throw new AccelError('ACCEL_CONDA_NO_TOOLCHAIN', `${cc} -dumpspecs has no ${name.slice(1, -1)} spec`, {
+        hint: `run ${cc} -dumpspecs to see why`,
+      });
+    }
+    out.push(
+      name,
+      body.replace(/\b((?:S|g|gr|r)?crt1|crti|crtn)\.o%s/g, (_m, f: string) => `${lib}/${f}.o`),
+      '',
+    );
+  }
+  return out.join('\n');
 }
 
 async function storeDeb(deb: PinnedDeb, ctx: BuildContext): Promise<Digest> {
@@ -194,9 +226,9 @@ export interface SysrootFlags {
  * Debian's cross gcc searches its own `/usr/<triplet>/{include,lib}` before any `--sysroot`, so `--sysroot`
  * alone would mix the machine's headers and start files into the build. Instead: the compiler's own search
  * list with the machine's libc headers replaced by the sysroot's (`-nostdinc`, then each directory in the
- * order gcc would use it, which keeps `#include_next` working), `-B` for the start files and libraries
- * (searched before gcc's own directories), and `--sysroot` so that the linker scripts' absolute paths
- * (libc.so) resolve inside it.
+ * order gcc would use it, which keeps `#include_next` working), a specs file for the start files and `-L`
+ * for the libraries (searched before gcc's own directories), and `--sysroot` so that the linker scripts'
+ * absolute paths (libc.so) resolve inside it.
  */
 export function sysrootFlags(options: { root: string; triplet: string; cc?: string; cxx?: string }): SysrootFlags {
   const { root, triplet } = options;
@@ -211,7 +243,7 @@ export function sysrootFlags(options: { root: string; triplet: string; cc?: stri
   return {
     cflags: headers(options.cc, 'c'),
     cxxflags: headers(options.cxx, 'c++'),
-    ldflags: `--sysroot=${root} -B${lib}/`,
+    ldflags: `--sysroot=${root} -specs=${specsFile(root)} -L${lib}`,
   };
 }
 
