@@ -199,6 +199,11 @@ test('Meson + Ninja builds jsoncpp with CXX="accel-cc g++", then in a fresh buil
   await ninja('warm', masquerade);
   assertSameObjects(join(dir, 'warm'), plain, 'masquerade, warm');
   assert.deepEqual(await tally(h.path), { hit: plain.size, miss: 0 }, 'warm: every compile hit');
+  // The dependency files of hits, written for Meson's -MQ targets, are what Ninja reads.
+  const upToDate = await run('ninja', ['-C', join(dir, 'warm'), '-n'], masquerade, 'ninja -n');
+  assert.match(upToDate.stdout.toString(), /no work to do/);
+  const deps = ok(await runCommand('ninja', ['-C', join(dir, 'warm'), '-t', 'deps']));
+  assert.match(deps, /json_value\.cpp\.o: #deps \d+[\s\S]*include\/json\/value\.h/);
 });
 
 nodeTest(
