@@ -30,6 +30,7 @@ if (!only || only === 'cc-cmake') await benchCcCmake(print);
 if (!only || only === 'cc-checkout') await benchCcCheckout(print);
 if (!only || only === 'farm') await benchFarm(print);
 if (only === 'farm-policy') await benchFarmPolicy(print);
+if (only === 'farm-bazel') await (await import('./farm-bazel.ts')).benchFarmBazel(print);
 if (!only || only === 'conda-render') await benchCondaRender(print);
 if (!only || only === 'conda') await benchConda(print);
 if (!only || only === 'condapkg') await benchCondaPkg(print);
