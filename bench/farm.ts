@@ -1,6 +1,7 @@
 // The compile farm: (1) dispatch overhead with a fake compiler that sleeps 100 ms, 16 workers × 4 slots on
 // loopback, 1,000 jobs sent through the real client code; (2) a cold build of the bench/cc project (lua 5.4)
-// through a syncer and one local worker, against plain `make -j2` and distcc to a local distccd.
+// through a syncer and one local worker, against plain `make -j2` and distcc to a local distccd; (3) Bazel over
+// the syncer's REAPI: 100 gcc genrules, and abseil with Bazel's own C/C++ rules (farm-bazel.ts).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -19,8 +20,11 @@ import { fmt } from './util.ts';
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
 const EXE = join(ROOT, 'build', 'out', 'accel-linux-x64');
-/** The single executable when built (`npm run build`), else Node and the sources: argv before accel's own. */
-const ACCEL = existsSync(EXE) ? [EXE] : [process.execPath, MAIN];
+/**
+ * The single executable when built (`npm run build`), else Node and the sources (also with
+ * BENCH_FROM_SOURCES=1, when the executable is older than the tree): argv before accel's own.
+ */
+export const ACCEL = existsSync(EXE) && !process.env.BENCH_FROM_SOURCES ? [EXE] : [process.execPath, MAIN];
 const LUA_SRC = join(tmpdir(), 'accel-bench-lua', 'src');
 const WORKERS = Number(process.env.BENCH_FARM_WORKERS ?? 16);
 const SLOTS = Number(process.env.BENCH_FARM_SLOTS ?? 4);
@@ -30,11 +34,11 @@ const SERIAL_JOBS = 50;
 const SLEEP_MS = 100;
 const CFLAGS = '-std=gnu99 -O2 -Wall -Wextra -DLUA_COMPAT_5_3 -DLUA_USE_LINUX';
 
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCEL_'))), ...extra };
 }
 
-async function certs(dir: string, machines: Record<string, Role>): Promise<Record<string, string>> {
+export async function certs(dir: string, machines: Record<string, Role>): Promise<Record<string, string>> {
   const ca = join(dir, 'ca');
   await initCa(ca);
   const homes: Record<string, string> = {};
@@ -65,7 +69,7 @@ function start(args: string[], ready: RegExp, env: NodeJS.ProcessEnv, procs: Chi
   });
 }
 
-function stopAll(procs: ChildProcess[]): Promise<unknown> {
+export function stopAll(procs: ChildProcess[]): Promise<unknown> {
   return Promise.all(
     procs.map(
       (p) =>
@@ -243,7 +247,7 @@ async function freePort(): Promise<number> {
 }
 
 /** A syncer (HTTPS on a free port, REAPI on another) and one 2-slot worker, from the homes `certs` made. */
-async function syncerAndWorker(
+export async function syncerAndWorker(
   homes: Record<string, string>,
   syncerArgs: string[],
   procs: ChildProcess[],
@@ -369,6 +373,11 @@ export async function benchFarm(print: (line: string) => void): Promise<void> {
   if (!process.env.BENCH_FARM_SKIP_DISPATCH) await dispatchOverhead(print);
   if (!process.env.BENCH_FARM_SKIP_BUILD) await coldBuild(print);
   if (!process.env.BENCH_FARM_SKIP_BAZEL) await bazelGenrules(print);
+  if (!process.env.BENCH_FARM_SKIP_ABSEIL) {
+    // Loaded here: farm-bazel.ts takes the syncer and worker helpers from this file.
+    const { benchFarmBazel } = await import('./farm-bazel.ts');
+    await benchFarmBazel(print);
+  }
 }
 
 const GENRULES = 100;

@@ -37,7 +37,7 @@ export function farmCommand(runner: Runner): Command {
     .option('--reapi <url>', 'the REAPI endpoint (default: farm.reapi, else farm.syncer’s host at farm.reapiPort)')
     .option('--cache-only', 'use the farm as a remote cache only (--remote_cache), building locally')
     .option('--syncer <url>', 'the syncer to ask for its cores and policy (default: farm.syncer)')
-    .option('--jobs <n>', 'Bazel’s --jobs (default: the farm’s cores, at least this machine’s CPUs)')
+    .option('--jobs <n>', 'Bazel’s --jobs (default: the farm’s cores plus this machine’s CPUs)')
     .option('--reapi-run <what>', 'the syncer’s farm.reapiRun, compilers or any (default: what the syncer says)')
     .option('--write <workspace>', 'write the lines into this workspace’s .bazelrc (replacing an earlier accel block)')
     .addHelpText(
@@ -106,7 +106,8 @@ async function farmPolicy(
   if ((jobs === undefined || reapiRun === undefined) && url) {
     parseServerUrl(url, flags.syncer === undefined ? 'farm.syncer' : '--syncer');
     const status = await fetchStatus(home, url);
-    jobs ??= Math.max(status.cores, local);
+    // The farm's slots stay busy while Bazel moves other actions' inputs and outputs; fallbacks run here.
+    jobs ??= status.cores + local;
     reapiRun ??= status.syncer.reapiRun ?? 'compilers';
   } else if (jobs === undefined || reapiRun === undefined) {
     log.warn(

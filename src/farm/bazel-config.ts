@@ -36,7 +36,7 @@ const TCNATIVE = [
 /** How Bazel should use the farm: what the syncer runs (farm.reapiRun) and how many actions to keep in flight. */
 export interface BazelFarmPolicy {
   reapiRun: 'compilers' | 'any';
-  /** Bazel's --jobs: the farm's cores (at least the machine's own CPUs, which run the fallbacks). */
+  /** Bazel's --jobs: the farm's cores plus the machine's own CPUs (transfers overlap; fallbacks run here). */
   jobs: number;
 }
 

@@ -10,7 +10,7 @@ import { type TestContext, test } from 'node:test';
 import { MtlsClient } from '../../src/net/client.ts';
 import { loadIdentity } from '../../src/net/tls-identity.ts';
 import { bazelBuild, needsTools, ok, type RunResult, runAccel, tempDir } from '../helpers.ts';
-import { farmCerts, type Proc, reapiPort, startSyncer, startWorker } from '../integration/farm-harness.ts';
+import { farmCerts, farmStatus, type Proc, reapiPort, startSyncer, startWorker } from '../integration/farm-harness.ts';
 
 const BAZEL_TIMEOUT_SECONDS = 300;
 
@@ -72,6 +72,9 @@ test('Bazel 4 runs gcc genrules on the farm over REAPI with client certificates;
   const endpoint = `grpcs://127.0.0.1:${port}`;
 
   // The reference: the same workspace built locally, without any farm.
+  // The worker's first poll reports its cores, which `farm config bazel` sizes --jobs by.
+  while ((await farmStatus(homes.dev as string, syncer.url)).cores < 2) await new Promise((r) => setTimeout(r, 200));
+
   const local = workspace(join(dir, 'local'), 'hello from the farm');
   ok(await bazel(t, local, 'local'), 'local bazel build');
   const expected = outputs(local);
@@ -96,8 +99,8 @@ test('Bazel 4 runs gcc genrules on the farm over REAPI with client certificates;
   assert.match(rc, /^build --remote_executor=grpcs:\/\/127\.0\.0\.1:\d+$/m);
   assert.match(rc, /^build --tls_client_key=.*identity\.pk8\.key$/m);
   // Sized and set for the syncer's policy (compilers: test runs stay local, the rest falls back when refused).
-  // One worker with 2 slots: --jobs is the farm's cores, or this machine's CPUs when it has more.
-  assert.match(rc, new RegExp(`^build --jobs=${Math.max(2, availableParallelism())}$`, 'm'));
+  // One worker with 2 slots: --jobs is the farm's cores plus this machine's CPUs.
+  assert.match(rc, new RegExp(`^build --jobs=${2 + availableParallelism()}$`, 'm'));
   assert.match(rc, /^build --spawn_strategy=remote,local$/m);
   assert.match(rc, /^build --remote_local_fallback$/m);
   assert.match(rc, /^build --strategy=TestRunner=local$/m);

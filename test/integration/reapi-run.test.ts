@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type * as grpc from '@grpc/grpc-js';
-import { type Digest, type Directory, msg } from '../../src/reapi/proto.ts';
+import { type Digest, type Directory, msg, services } from '../../src/reapi/proto.ts';
 import { needsTools, tempDir } from '../helpers.ts';
 import { farmCerts, reapiPort, startSyncer, startWorker } from './farm-harness.ts';
 import {
@@ -22,6 +22,7 @@ import {
   readBlob,
   reapiClient,
   type TreeSpec,
+  unary,
 } from './reapi-client.ts';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
@@ -86,6 +87,17 @@ test('reapi-run any: commands run in the sandbox; output directories as Trees, s
     // A clean second run is a cache hit whose tree's files are all still there.
     const again = await execute(c, action);
     assert.equal(again.cached_result, true);
+  });
+
+  await t.test('Capabilities: absolute symlink targets disallowed, API 2.0 to 2.1', async () => {
+    const caps = await unary<{
+      cache_capabilities: { symlink_absolute_path_strategy: number };
+      low_api_version: { major: number; minor: number };
+      high_api_version: { major: number; minor: number };
+    }>(c, services.Capabilities.GetCapabilities, {});
+    assert.equal(caps.cache_capabilities.symlink_absolute_path_strategy, 1, 'DISALLOWED');
+    assert.deepEqual(caps.low_api_version, { major: 2, minor: 0, patch: 0, prerelease: '' });
+    assert.deepEqual(caps.high_api_version, { major: 2, minor: 1, patch: 0, prerelease: '' });
   });
 
   await t.test('output_paths (v2.1): a file, a directory and a symlink, each reported by what it is', async () => {

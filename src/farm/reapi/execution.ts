@@ -183,6 +183,13 @@ async function execute(
   cancelled.addEventListener('abort', () => job.cancel(), { once: true });
   const result = await job.result.finally(() => store.release(hold));
   stats.executed++;
+  const ran = Date.now();
+  if (result.status === 'done' && result.timings) {
+    const t = result.timings;
+    log.debug(
+      `reapi ${actionDigest.hash.slice(0, 12)} ${spec.compiler}: ${ran - queuedAt.getTime()} ms from queue to result (worker: prepare ${Math.round(t.prepare)}, run ${Math.round(t.compile)}, collect ${Math.round(t.collect)} ms)`,
+    );
+  }
   const { result: actionResult, persist } = await toActionResult(storage, result, {
     command,
     cwd,

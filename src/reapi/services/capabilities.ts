@@ -3,7 +3,10 @@ import { DIGEST_SHA256, services } from '../proto.ts';
 import { type ServiceContext, unary } from '../rpc.ts';
 import { MAX_BATCH } from './cas.ts';
 
-/** Capabilities: SHA-256 only, uncompressed, action-cache updates allowed; execution only where there is an engine. */
+/**
+ * Capabilities: SHA-256 only, uncompressed, action-cache updates allowed, absolute symlink targets disallowed
+ * (SymlinkAbsolutePathStrategy DISALLOWED = 1); execution only where there is an engine.
+ */
 export function capabilitiesService(ctx: ServiceContext, options: { exec: boolean }) {
   return {
     definition: services.Capabilities as unknown as grpc.ServiceDefinition,
@@ -23,7 +26,8 @@ export function capabilitiesService(ctx: ServiceContext, options: { exec: boolea
         },
         deprecated_api_version: { major: 2 },
         low_api_version: { major: 2 },
-        high_api_version: { major: 2, minor: 0 },
+        // 2.1: output_paths and output_symlinks are understood (src/farm/reapi/action-result.ts).
+        high_api_version: { major: 2, minor: 1 },
       })),
     },
   };
