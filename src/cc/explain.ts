@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Compile } from '../compiler/args.ts';
+import { parseArgs } from '../compiler/options.ts';
 import type { Digest } from '../store/digest.ts';
 import { REF_NS } from '../store/namespaces.ts';
 import type { Store } from '../store/store.ts';
@@ -27,8 +28,17 @@ function sourceId(compile: Compile): string {
   return createHash('sha256').update(`${compile.mode} ${compile.keySource}`).digest('hex');
 }
 
+/** The key's ingredients with its arguments one per option (`["-I","inc"]`), so a miss names the one that differs. */
+function perOption(ingredients: readonly Ingredient[]): Ingredient[] {
+  return ingredients.flatMap(([what, value]): Ingredient[] =>
+    what === 'arguments'
+      ? parseArgs(JSON.parse(value) as string[]).map((a): Ingredient => ['argument', JSON.stringify(a.raw)])
+      : [[what, value]],
+  );
+}
+
 function hashed(ingredients: readonly Ingredient[]): [string, string][] {
-  return ingredients.map(([what, value]) => [
+  return perOption(ingredients).map(([what, value]) => [
     what,
     createHash('sha256').update(`${what}\0${value}`).digest('hex').slice(0, 16),
   ]);
@@ -74,7 +84,7 @@ export function explainMiss(store: Store, q: MissQuestion): string {
   const mine = hashed(q.ingredients);
   let best: string[] | undefined;
   for (const record of known) {
-    const found = differences(mine, record.ingredients, q.ingredients);
+    const found = differences(mine, record.ingredients, perOption(q.ingredients));
     if (!best || found.length < best.length) best = found;
   }
   const reasons = best && best.length > 0 ? best : ['an ingredient of the key differs'];

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Compile } from '../compiler/args.ts';
 import type { CompilerIdentity } from '../compiler/compiler-identity.ts';
-import { parseArgs } from '../compiler/options.ts';
 import type { Digest } from '../store/digest.ts';
 
 /** Environment variables that change what the compiler produces (search paths, reproducible-build time, message language). */
@@ -51,8 +50,8 @@ export function keyIngredients(input: KeyInput): Ingredient[] {
     ['mode', `${compile.mode} ${compile.language}`],
     ['source', compile.keySource],
     ['source content', input.source],
-    // One ingredient per option with its value (`["-I","inc"]`), so a miss names the option that differs.
-    ...parseArgs(compile.keyArgs).map((a): Ingredient => ['argument', JSON.stringify(a.raw)]),
+    // One ingredient for all: splitting them per option (for explain.ts) is the miss path's work.
+    ['arguments', JSON.stringify(compile.keyArgs)],
     ['dependency output', compile.deps ? `${compile.deps.system ? 'MD' : 'MMD'}` : 'none'],
     ...debugPaths,
     ...KEY_ENV.map((name): Ingredient => [`env ${name}`, input.env[name] ?? '']),
@@ -65,8 +64,10 @@ export function directKey(input: KeyInput): Digest {
 }
 
 export function keyOf(ingredients: readonly Ingredient[]): Digest {
-  const text = ingredients.map(([what, value]) => `${what} ${JSON.stringify(value)}`).join('\n');
-  return createHash('sha256').update(`${KEY_VERSION}\n${text}`).digest('hex') as Digest;
+  // NUL never occurs in an argument, a path or a variable: `what NUL value` lines cannot run into each other.
+  let text = KEY_VERSION;
+  for (const [what, value] of ingredients) text += `\n${what}\0${value}`;
+  return createHash('sha256').update(text).digest('hex') as Digest;
 }
 
 /**
