@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { dirname } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { cacheHealthFor } from '../cc/cache-health.ts';
 import { accelItself, installClient } from '../cc/client-install.ts';
@@ -26,6 +27,7 @@ interface CcFlags {
   stats?: boolean;
   zeroStats?: boolean;
   masqueradeDir?: boolean;
+  clientDir?: boolean;
 }
 
 export function ccCommand(runner: Runner): Command {
@@ -39,6 +41,10 @@ export function ccCommand(runner: Runner): Command {
       '--masquerade-dir',
       'print a directory of gcc/g++/cc/c++/clang/clang++ that compile through accel (the native client)',
     )
+    .option(
+      '--client-dir',
+      'install the native client and print its directory (accel-cc, a launcher: CMAKE_C_COMPILER_LAUNCHER=accel-cc)',
+    )
     .passThroughOptions()
     .addHelpText(
       'after',
@@ -47,6 +53,7 @@ Examples:
   $ accel cc -- gcc -O2 -c foo.c -o foo.o
   $ make CC="accel cc -- gcc" CXX="accel cc -- g++"
   $ PATH="$(accel cc --masquerade-dir):$PATH" make -j8
+  $ PATH="$(accel cc --client-dir):$PATH" cmake -G Ninja -DCMAKE_C_COMPILER_LAUNCHER=accel-cc ..
   $ accel cc --explain -- gcc -O2 -c foo.c -o foo.o
   $ ACCEL_CC_EXPLAIN=1 make -j8      (why each miss missed: $ACCEL_HOME/run/cc-explain.log)
   $ ACCEL_CC_BASEDIRS=/builds make   (checkouts under /builds share results)
@@ -58,6 +65,10 @@ Examples:
         if (flags.masqueradeDir) {
           installClient(g.home);
           const dir = writeMasqueradeDir(g.home);
+          return dataResult({ dir }, () => dir);
+        }
+        if (flags.clientDir) {
+          const dir = dirname(installClient(g.home).client);
           return dataResult({ dir }, () => dir);
         }
         if (flags.stats || flags.zeroStats) return stats(g, flags.zeroStats === true);
