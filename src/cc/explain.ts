@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Compile } from '../compiler/args.ts';
+import { parseMsvcArgs } from '../compiler/msvc-options.ts';
 import { parseArgs } from '../compiler/options.ts';
 import type { Digest } from '../store/digest.ts';
 import { REF_NS } from '../store/namespaces.ts';
@@ -30,9 +31,14 @@ function sourceId(compile: Compile): string {
 
 /** The key's ingredients with its arguments one per option (`["-I","inc"]`), so a miss names the one that differs. */
 function perOption(ingredients: readonly Ingredient[]): Ingredient[] {
+  // The MSVC driver's arguments (its flavor ends the mode) are read with cl's rules: `/I inc` is one option.
+  const mode = ingredients.find(([what]) => what === 'mode')?.[1] ?? '';
+  const msvc = / (cl|clang-cl)$/.test(mode);
+  const parse = (args: string[]) =>
+    msvc ? parseMsvcArgs(args, { slashPaths: mode.endsWith('clang-cl') }) : parseArgs(args);
   return ingredients.flatMap(([what, value]): Ingredient[] =>
     what === 'arguments'
-      ? parseArgs(JSON.parse(value) as string[]).map((a): Ingredient => ['argument', JSON.stringify(a.raw)])
+      ? parse(JSON.parse(value) as string[]).map((a): Ingredient => ['argument', JSON.stringify(a.raw)])
       : [[what, value]],
   );
 }

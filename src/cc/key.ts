@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Compile } from '../compiler/args.ts';
 import type { CompilerIdentity } from '../compiler/compiler-identity.ts';
+import { isMsvcCompile } from '../compiler/msvc.ts';
 import type { Digest } from '../store/digest.ts';
 
 /** Environment variables that change what the compiler produces (search paths, reproducible-build time, message language). */
@@ -47,7 +48,8 @@ export function keyIngredients(input: KeyInput): Ingredient[] {
   return [
     ['compiler', `${input.identity.path} ${input.identity.size} ${input.identity.mtimeMs}`],
     ['compiler version', `${input.compilerVersion.version} ${input.compilerVersion.machine}`],
-    ['mode', `${compile.mode} ${compile.language}`],
+    // clang and clang-cl are one binary (one compiler identity): the driver they are called as is in the mode.
+    ['mode', `${compile.mode} ${compile.language}${isMsvcCompile(compile) ? ` ${compile.flavor}` : ''}`],
     ['source', compile.keySource],
     ['source content', input.source],
     // One ingredient for all: splitting them per option (for explain.ts) is the miss path's work.
@@ -55,6 +57,8 @@ export function keyIngredients(input: KeyInput): Ingredient[] {
     ['dependency output', compile.deps ? `${compile.deps.system ? 'MD' : 'MMD'}` : 'none'],
     ...debugPaths,
     ...KEY_ENV.map((name): Ingredient => [`env ${name}`, input.env[name] ?? '']),
+    // The MSVC driver's search paths from the environment (INCLUDE, EXTERNAL_INCLUDE, /external:env:).
+    ...(isMsvcCompile(compile) ? compile.keyEnv : []).map((name): Ingredient => [`env ${name}`, input.env[name] ?? '']),
   ];
 }
 

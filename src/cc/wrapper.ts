@@ -1,10 +1,12 @@
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { type Compile, classify } from '../compiler/args.ts';
+import { dirname, join, normalize, resolve } from 'node:path';
+import { type Classification, type Compile, classify } from '../compiler/args.ts';
 import { parseBaseDirs, relativeToCwd } from '../compiler/base-dirs.ts';
 import { compilerIdentity, resolveCompiler } from '../compiler/compiler-identity.ts';
 import { parseDepFile } from '../compiler/depfile.ts';
-import { cachedCompilerVersion } from '../compiler/facts.ts';
+import { cachedCompilerVersion, cachedShowIncludesPrefix } from '../compiler/facts.ts';
+import { classifyMsvc, isMsvcCompile, msvcFlavor } from '../compiler/msvc.ts';
+import { splitShowIncludes } from '../compiler/msvc-show-includes.ts';
 import { type CompileFn, type CompilerRun, runCompiler } from '../compiler/run.ts';
 import { tempName } from '../core/atomic-fs.ts';
 import { makeDirs } from '../core/dirs.ts';
@@ -109,7 +111,11 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
     ? undefined
     : explainTarget(env.ACCEL_CC_EXPLAIN ?? options.explain, store.home, cwd);
   const compilerPath = resolveCompiler(name, env, cwd, options.skip);
-  const classified = classify(compilerPath, args, cwd, { baseDirs });
+  // The driver is read from the name it was called by (clang-cl is a link to clang) and `--driver-mode=cl`.
+  const flavor = msvcFlavor(compilerPath, args);
+  const classified: Classification = flavor
+    ? classifyMsvc(compilerPath, args, cwd, env)
+    : classify(compilerPath, args, cwd, { baseDirs });
   const passthrough = async (reason: string): Promise<CcOutcome> => {
     if (options.explainOnly) return said(`uncacheable: ${reason}`, 'uncacheable');
     store.counters.bump(`uncacheable: ${reason}`);
@@ -134,7 +140,7 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
   if (source.timeMacros) return passthrough('__DATE__ or __TIME__ in the source');
 
   const identity = compilerIdentity(compilerPath);
-  const version = await cachedCompilerVersion(store, identity);
+  const version = await cachedCompilerVersion(store, identity, flavor);
   const ingredients = keyIngredients({ compile, identity, compilerVersion: version, source: source.digest, cwd, env });
   const key = keyOf(ingredients);
   const lookup: ManifestLookup = { cwd, hasher, macroPaths: macroPaths(compile) };
@@ -168,8 +174,19 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
   // Miss: compile, learning the headers from the compiler's own dependency output.
   const why = explainTo && explainMiss(store, { compile, key, ingredients, lookup });
   if (explainTo && why) writeExplanation(explainTo, { cwd, source: compile.source, why });
+  const msvc = isMsvcCompile(compile) ? compile : undefined;
+  const prefix = msvc && (await cachedShowIncludesPrefix(store, compilerPath, { env, scratch: store.layout.tmp }));
+  if (msvc && !prefix) return passthrough("the compiler's /showIncludes prefix could not be learnt");
+  const ownDeps = compile.deps !== undefined || msvc !== undefined;
   const depFile = compile.deps ? at(compile.deps.file) : join(store.layout.tmp, tempName('dep.'));
-  const runArgs = compile.deps ? args : [...args, '-MD', '-MF', depFile];
+  // The MSVC driver names the headers on stdout (/showIncludes), first so that no `--` can make it a source.
+  const runArgs = msvc
+    ? msvc.showIncludes
+      ? args
+      : ['/showIncludes', ...args]
+    : compile.deps
+      ? args
+      : [...args, '-MD', '-MF', depFile];
   let run: CompilerRun & { fallback?: string; remote?: boolean };
   try {
     const local =
@@ -186,7 +203,7 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
     }
     throw err;
   } finally {
-    if (!compile.deps) setImmediate(() => rmSync(depFile, { force: true }));
+    if (!ownDeps) setImmediate(() => rmSync(depFile, { force: true }));
   }
   // Said once per build, on the stderr of the compile it happened to: never silent, never a flood.
   const stderr = run.fallback ? Buffer.concat([announceFallback(store, run.fallback), run.stderr]) : run.stderr;
@@ -196,18 +213,22 @@ async function compileOrReplay(options: CcOptions): Promise<CcOutcome> {
     store.counters.bump('compile failed');
     return { exitCode: run.code, stdout: run.stdout, stderr, status: 'failed' };
   }
-  const entry = learnEntry(compile, readFileSync(depFile, 'utf8'), { cwd, hasher, baseDirs, source });
+  // What the build sees and a hit replays: without the header lines when the build did not ask for them.
+  const shown = msvc && splitShowIncludes(run.stdout, prefix as string);
+  const stdout = shown && !msvc.showIncludes ? shown.rest : run.stdout;
+  const deps = shown ? shown.headers.map(normalize) : parseDepFile(readFileSync(depFile, 'utf8')).deps;
+  const entry = learnEntry(compile, deps, { cwd, hasher, baseDirs, source });
   if (typeof entry === 'string') {
     store.counters.bump(`uncacheable: ${entry}`);
-    return { exitCode: 0, stdout: run.stdout, stderr, status: `uncacheable: ${entry}` };
+    return { exitCode: 0, stdout, stderr, status: `uncacheable: ${entry}` };
   }
-  const result = await storeResult(store, compile, run, { cwd, baseDirs });
+  const result = await storeResult(store, compile, { ...run, stdout }, { cwd, baseDirs });
   const newest = { ...entry, result };
   const entries = recordEntry(store, key, newest);
   recordMiss(store, { compile, key, ingredients, result });
   await options.remote?.publish(store, key, entries, newest);
   store.counters.bump('miss');
-  return { exitCode: 0, stdout: run.stdout, stderr, status: 'miss' };
+  return { exitCode: 0, stdout, stderr, status: 'miss' };
 }
 
 /** A build is taken to be the compiles of the last few minutes: one warning line per such window and home. */
@@ -254,12 +275,12 @@ interface LearnContext {
 }
 
 /**
- * The manifest entry for a finished compile, or why it must not be cached. Paths under a base directory are
- * kept relative to the cwd; when a file read names `__FILE__`, so are the paths it would hold.
+ * The manifest entry for a finished compile, or why it must not be cached. `deps`: the files it read, from its
+ * dependency file or its `/showIncludes` lines. Paths under a base directory are kept relative to the cwd; when
+ * a file read names `__FILE__`, so are the paths it would hold.
  */
-function learnEntry(compile: Compile, depText: string, ctx: LearnContext): Omit<ManifestEntry, 'result'> | string {
+function learnEntry(compile: Compile, deps: string[], ctx: LearnContext): Omit<ManifestEntry, 'result'> | string {
   const { cwd, hasher, baseDirs } = ctx;
-  const { deps } = parseDepFile(depText);
   const includes: ManifestEntry['includes'] = [];
   const absent = new Set<string>();
   const kept = (path: string) => relativeToCwd(path, cwd, baseDirs) ?? path;

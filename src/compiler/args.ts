@@ -5,6 +5,8 @@ import { parseArgs } from './options.ts';
 
 /** A compile the cache can handle: one source in, one object (or assembly) out. */
 export interface Compile {
+  /** Set for the MSVC driver's compiles (msvc.ts `MsvcCompile`); a gcc-style compile leaves it unset. */
+  driver?: 'msvc';
   compiler: string;
   /** The arguments after @file expansion, as the compiler will get them. */
   args: string[];

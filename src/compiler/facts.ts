@@ -5,6 +5,8 @@ import { basename, join } from 'node:path';
 import { REF_NS } from '../store/namespaces.ts';
 import type { Store } from '../store/store.ts';
 import { type CompilerIdentity, compilerIdentity } from './compiler-identity.ts';
+import { type MsvcFlavor, msvcFlavor } from './msvc.ts';
+import { probeShowIncludesPrefix, SHOW_INCLUDES_PREFIX } from './msvc-show-includes.ts';
 import { probeSearchDirs } from './search-dirs.ts';
 
 /**
@@ -32,16 +34,53 @@ export interface CompilerFacts extends CompilerVersion {
   system: string;
 }
 
-/** compilerVersion() of the binary behind `identity`, under `cc-compiler` refs (meta: the CompilerVersion). */
-export function cachedCompilerVersion(store: Store, identity: CompilerIdentity): Promise<CompilerVersion> {
-  return remembered(store, REF_NS.ccCompiler, identityKey(identity), () => compilerVersion(identity.path));
+/**
+ * compilerVersion() of the binary behind `identity`, under `cc-compiler` refs (meta: the CompilerVersion).
+ * `flavor`: the MSVC driver it is called as; clang and clang-cl are one binary that answers differently.
+ */
+export function cachedCompilerVersion(
+  store: Store,
+  identity: CompilerIdentity,
+  flavor?: MsvcFlavor,
+): Promise<CompilerVersion> {
+  const key = `${identityKey(identity)}${flavor ? `:${flavor}` : ''}`;
+  return remembered(store, REF_NS.ccCompiler, key, () => compilerVersion(identity.path, flavor));
 }
 
-/** `-dumpversion` and `-dumpmachine` (empty when the compiler does not answer). */
-export function compilerVersion(compilerPath: string): CompilerVersion {
-  const ask = (flag: string) =>
-    spawnSync(compilerPath, [flag], { encoding: 'utf8', timeout: 10_000 }).stdout?.trim() ?? '';
+/**
+ * `-dumpversion` and `-dumpmachine` (empty when the compiler does not answer). clang-cl ignores them unless
+ * passed through (`/clang:-dumpversion`); cl.exe has neither and names its version in its banner.
+ */
+export function compilerVersion(compilerPath: string, flavor = msvcFlavor(compilerPath)): CompilerVersion {
+  const run = (args: string[]) => spawnSync(compilerPath, args, { encoding: 'utf8', timeout: 10_000 });
+  const ask = (flag: string) => run([flag]).stdout?.trim() ?? '';
+  if (flavor === 'clang-cl') return { version: ask('/clang:-dumpversion'), machine: ask('/clang:-dumpmachine') };
+  if (flavor === 'cl') {
+    const banner = run([]).stderr?.split(/\r?\n/)[0]?.trim() ?? '';
+    return { version: banner, machine: '' };
+  }
   return { version: ask('-dumpversion'), machine: ask('-dumpmachine') };
+}
+
+/**
+ * The prefix of an MSVC driver's `/showIncludes` lines: clang-cl's is fixed; cl.exe's follows its installation's
+ * language, so it is probed once per binary (msvc-show-includes.ts) and kept under `cc-compiler` refs. Undefined
+ * when the probe compile fails.
+ */
+export async function cachedShowIncludesPrefix(
+  store: Store,
+  compilerPath: string,
+  options: { env: NodeJS.ProcessEnv; scratch: string },
+): Promise<string | undefined> {
+  if (msvcFlavor(compilerPath) === 'clang-cl') return SHOW_INCLUDES_PREFIX;
+  const key = `${identityKey(compilerIdentity(compilerPath))}:showIncludes`;
+  const known = store.refs.get(REF_NS.ccCompiler, key)?.meta as { prefix?: string } | undefined;
+  if (known?.prefix) return known.prefix;
+  const prefix = await probeShowIncludesPrefix(compilerPath, options);
+  if (prefix === undefined) return undefined;
+  const info = await store.putBuffer(Buffer.from(JSON.stringify({ prefix })));
+  store.refs.set(REF_NS.ccCompiler, key, info.digest, { prefix });
+  return prefix;
 }
 
 /** compilerFacts(), under `farm-toolchain` refs (meta: the CompilerFacts), keyed by name and identity. */

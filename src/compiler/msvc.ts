@@ -9,7 +9,7 @@ import type { Arg } from './options.ts';
  * serves both. What differs is said in the extra fields: headers are learnt from `/showIncludes`
  * (msvc-show-includes.ts), not from a depfile, and the driver reads environment variables gcc's does not.
  */
-export interface MsvcCompile extends Omit<Compile, PathFields> {
+export interface MsvcCompile extends Omit<Compile, PathFields | 'driver'> {
   driver: 'msvc';
   flavor: MsvcFlavor;
   /**
@@ -27,6 +27,11 @@ export interface MsvcCompile extends Omit<Compile, PathFields> {
   keySource: string;
   /** Absolute paths the key names relative to the cwd: none, for the same reason. */
   portablePaths: string[];
+}
+
+/** Whether a classified compile is the MSVC driver's. */
+export function isMsvcCompile(compile: Compile): compile is MsvcCompile {
+  return compile.driver === 'msvc';
 }
 
 /** Fields the gcc model is changing (base directories); declared here so this type holds across that change. */
@@ -228,7 +233,7 @@ function scanArgs(parsed: Arg[], flavor: MsvcFlavor, cwd: string): Scan | string
     const gnu = option.startsWith('-') ? option : option === '/clang:' ? (value as string) : undefined;
     if (gnu !== undefined) {
       for (const [re, reason] of UNCACHEABLE_GNU) if (re.test(gnu)) return reason;
-      if (noteGnu(gnu, scan, cwd)) continue;
+      if (noteGnu(gnu, scan, { cwd, wrapped: option === '/clang:' })) continue;
     }
     switch (option) {
       case '/c':
@@ -272,9 +277,11 @@ function scanArgs(parsed: Arg[], flavor: MsvcFlavor, cwd: string): Scan | string
 
 /**
  * clang-cl's GNU-style debug and path-mapping options, given directly or through `/clang:`. Returns true when
- * the argument's key form was pushed here.
+ * the argument's key form was pushed here. A prefix map given directly is not one: clang-cl 14 warns
+ * "unknown argument ignored" and the object keeps its paths, so it stays an ordinary argument of the key.
  */
-function noteGnu(gnu: string, scan: Scan, cwd: string): boolean {
+function noteGnu(gnu: string, scan: Scan, where: { cwd: string; wrapped: boolean }): boolean {
+  const { cwd } = where;
   if (/^-g/.test(gnu)) scan.debug = gnu !== '-g0';
   const dir = /^-f(debug|file)-compilation-dir=(.*)$/.exec(gnu);
   if (dir) {
@@ -283,7 +290,7 @@ function noteGnu(gnu: string, scan: Scan, cwd: string): boolean {
     return false;
   }
   const map = /^-f(debug|file|macro)-prefix-map=([^=]*)=?(.*)$/.exec(gnu);
-  if (!map) return false;
+  if (!map || !where.wrapped) return false;
   const from = map[2] as string;
   const to = map[3] as string;
   if (map[1] !== 'macro') scan.debugMaps.push([from, to]);

@@ -165,6 +165,12 @@ test('debug maps: -fdebug-compilation-dir names the cwd anew; /clang: prefix map
   assert.ok(c.keyArgs.includes('-ffile-prefix-map=$CWD/src=/src'), c.keyArgs.join(' '));
 });
 
+test('a prefix map given directly is no map (clang-cl 14 ignores it): it stays an argument of the key', () => {
+  const c = ok(CLANG_CL, ['/c', '/Z7', '-fdebug-prefix-map=/w=/src', 'a.c']);
+  assert.deepEqual(c.debugMaps, []);
+  assert.ok(c.keyArgs.includes('-fdebug-prefix-map=/w=/src'), c.keyArgs.join(' '));
+});
+
 test('/showIncludes output: nesting, first mention once, other lines kept byte for byte', () => {
   const out = Buffer.from(
     'a.c\r\nNote: including file: C:\\p\\inc\\a.h\r\nNote: including file:  C:\\p\\inc\\b.h\r\n' +
