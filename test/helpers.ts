@@ -206,7 +206,26 @@ const TOOL_PACKAGES: Record<string, string> = {
   'pkg-config': 'pkgconf',
   python3: 'python3',
   perl: 'perl',
+  'clang-cl': 'clang-tools',
 };
+
+/**
+ * The MSVC driver clang-cl: `clang-cl`, or Debian's versioned `clang-cl-N` (package clang-tools), first on PATH;
+ * undefined when there is none (`needsTools('clang-cl')` then says what to install).
+ */
+export function findClangCl(): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    const found = names.filter((n) => /^clang-cl(-\d+)?$/.test(n)).sort();
+    if (found[0]) return join(dir, found[0]);
+  }
+  return undefined;
+}
 
 /** Whether `tool` is an executable on PATH. */
 export function onPath(tool: string): boolean {

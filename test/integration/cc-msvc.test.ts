@@ -4,7 +4,7 @@
 // object paths it predicts are where the driver writes, and that objects are reproducible with /Brepro.
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { test as nodeTest, type TestContext } from 'node:test';
 import { parseDepFile } from '../../src/compiler/depfile.ts';
 import { classifyMsvc, type MsvcCompile } from '../../src/compiler/msvc.ts';
@@ -15,22 +15,7 @@ import {
   SHOW_INCLUDES_PREFIX,
   splitShowIncludes,
 } from '../../src/compiler/msvc-show-includes.ts';
-import { ok, runCommand, sha256, tempDir } from '../helpers.ts';
-
-/** `clang-cl`, or Debian's versioned `clang-cl-N` (package clang-tools), first on PATH. */
-function findClangCl(): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    const found = names.filter((n) => /^clang-cl(-\d+)?$/.test(n)).sort();
-    if (found[0]) return join(dir, found[0]);
-  }
-  return undefined;
-}
+import { findClangCl, ok, runCommand, sha256, tempDir } from '../helpers.ts';
 
 const CLANG_CL = findClangCl();
 const SKIP = CLANG_CL ? false : 'missing tool: clang-cl (install clang-tools, or run bash scripts/setup.sh --test)';
