@@ -20,6 +20,8 @@ const TARGETS = [
   '//absl/time',
   '//absl/container:flat_hash_map',
 ];
+/** Local and remote builds, each this many times in turn (BENCH_ABSEIL_ROUNDS). */
+const ROUNDS = Number(process.env.BENCH_ABSEIL_ROUNDS ?? 2);
 /** Debian's copies of the repositories abseil's WORKSPACE downloads, where Debian has them (bazel-skylib, bazel-platforms). */
 const DEBIAN_REPOS: Record<string, string> = {
   bazel_skylib: '/usr/share/bazel/tools/skylib',
@@ -151,7 +153,7 @@ export async function benchFarmBazel(print: (line: string) => void): Promise<voi
     const remotes: ReturnType<typeof bazel>[] = [];
     let expected = new Map<string, string>();
     let got = new Map<string, string>();
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < ROUNDS; round++) {
       bazel(['clean']);
       locals.push(bazel(['build', ...TARGETS, ...noRemote]));
       expected = artifacts(ws);
@@ -176,7 +178,7 @@ export async function benchFarmBazel(print: (line: string) => void): Promise<voi
       `- abseil ${source.version} (Debian source package \`abseil\`), targets ${TARGETS.map((t) => `\`${t}\``).join(', ')}; Debian's Bazel ${spawnSync('dpkg-query', ['-W', '-f', `$${'{Version}'}`, 'bazel-bootstrap'], { encoding: 'utf8' }).stdout}, its own C/C++ rules (rules_cc and rules_java forwarded to \`native.*\`, Debian's bazel-skylib and bazel-platforms); ${availableParallelism()} CPUs, load ${fmt(loadavg()[0] as number, 2)} after the runs`,
     );
     print(
-      `- one Bazel server, started and analysed before timing; \`bazel clean\` before every build; local and remote in turn, twice (the second remote with \`--noremote_accept_cached\`: every action runs again), the better of each compared. Local: \`--spawn_strategy=local\`. Remote: the .bazelrc \`accel farm config bazel --syncer …\` wrote (\`--jobs=${jobs}\`: the farm's 2 slots plus this machine's CPUs) with \`--spawn_strategy=remote --noremote_local_fallback\` (nothing may run here), syncer (\`farm.reapiRun: compilers\`) and one 2-slot worker on loopback, grpcs with client certificates`,
+      `- one Bazel server, started and analysed before timing; \`bazel clean\` before every build; local and remote in turn, ${ROUNDS} times (every remote after the first with \`--noremote_accept_cached\`: every action runs again), the best of each compared. Local: \`--spawn_strategy=local\`. Remote: the .bazelrc \`accel farm config bazel --syncer …\` wrote (\`--jobs=${jobs}\`: the farm's 2 slots plus this machine's CPUs) with \`--spawn_strategy=remote --noremote_local_fallback\` (nothing may run here), syncer (\`farm.reapiRun: compilers\`) and one 2-slot worker on loopback, grpcs with client certificates`,
     );
     print('');
     print('| build | seconds | × local | Bazel says |');
