@@ -134,6 +134,8 @@ function flagVerdict(arg: Arg): true | string {
   if (option.startsWith('/')) return REASON_UNKNOWN;
   if (FUSE_LD.test(option)) return true;
   if (/^--target=[\w.-]+$/.test(option)) return true;
+  // The mode this policy reads the arguments in (clang called as clang; mapArgs reads them so only then).
+  if (option === '--driver-mode=cl') return true;
   if (/^-f(debug|file)-compilation-dir=/.test(option)) return true;
   // Everything else GNU-style: what the gcc policy says of the same argument (-m64, -fno-rtti, -Wno-x, …).
   const [gnu] = parseArgs([option]);

@@ -195,6 +195,19 @@ export function classifyMsvc(
   };
 }
 
+/**
+ * The arguments of a compile sent elsewhere (the farm): as the compiler reads them, `CL`, `_CL_` and `@files`
+ * expanded (neither the variables nor the files travel), `/showIncludes` when the cache added it, and the object
+ * named by one `/Fo<file>` (a `/Fo<dir>/` or a default name would leave the receiver guessing). `/Fd` goes:
+ * clang-cl ignores it, and cl.exe's PDB is not cached.
+ */
+export function msvcJobArgs(compile: MsvcCompile): string[] {
+  const parsed = parseMsvcArgs(compile.args, { slashPaths: compile.flavor === 'clang-cl' });
+  const dropped = new Set([...OUTPUT_OPTIONS, '/Fd', '/Fd:']);
+  const kept = parsed.filter((a) => !dropped.has(a.option)).flatMap((a) => a.raw);
+  return [...(compile.showIncludes ? [] : ['/showIncludes']), `/Fo${compile.output}`, ...kept];
+}
+
 /** One pass over the parsed arguments, or the reason the compile cannot be cached. */
 function scanArgs(parsed: Arg[], flavor: MsvcFlavor, cwd: string): Scan | string {
   const scan: Scan = {

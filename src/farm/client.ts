@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Compile } from '../compiler/args.ts';
+import { isMsvcCompile, msvcJobArgs } from '../compiler/msvc.ts';
 import type { CompileFn, CompilerRun } from '../compiler/run.ts';
 import { replaceFileSync } from '../core/atomic-fs.ts';
 import type { Config } from '../core/config.ts';
@@ -144,14 +145,19 @@ async function dispatch(
     compiler: basename(compilerPath),
     toolchain: toolchainKey(toolchain),
     cwd: options.cwd,
-    args: withOutput(withExpandedArgs(args, options.compile), options.compile),
+    // An MSVC driver's arguments as it reads them: `CL` and `_CL_` are in them, and never sent as variables.
+    args: isMsvcCompile(options.compile)
+      ? msvcJobArgs(options.compile)
+      : withOutput(withExpandedArgs(args, options.compile), options.compile),
     env,
     startTimeoutMs,
   };
   // The only files a result may write here: the outputs these arguments name (a worker cannot pick others).
   let expected: Set<string>;
   try {
-    expected = new Set(mapArgs({ args: spec.args, cwd: spec.cwd, roots: ['/'], root: '/' }).outputs);
+    expected = new Set(
+      mapArgs({ args: spec.args, cwd: spec.cwd, roots: ['/'], root: '/', compiler: spec.compiler }).outputs,
+    );
   } catch (err) {
     // Counted by the argument (`refused argument -fplugin=x`), so --stats shows what keeps compiles local.
     if (err instanceof Refusal)

@@ -52,7 +52,7 @@ export async function executeJob(ctx: WorkerContext, job: Assignment, lost: Abor
     try {
       mapped = command
         ? { kind: 'link', args: spec.args, outputs: [], depFiles: [] } // kind: unused for a command
-        : await checkedArgs(ctx, { tool, args: spec.args, cwd, manifest, root });
+        : await checkedArgs(ctx, { tool, args: spec.args, cwd, manifest, root, compiler: spec.compiler });
     } catch (err) {
       if (hold) store.release(hold);
       if (err instanceof Refusal) return { status: 'refused', code: err.code, message: err.message };
@@ -141,7 +141,7 @@ export async function executeJob(ctx: WorkerContext, job: Assignment, lost: Abor
  */
 async function checkedArgs(
   ctx: WorkerContext,
-  job: { tool: Tool; args: string[]; cwd: string; manifest: TreeManifest; root: string },
+  job: { tool: Tool; args: string[]; cwd: string; manifest: TreeManifest; root: string; compiler: string },
 ): Promise<MappedArgs> {
   const { manifest } = job;
   const params = paramsFiles(job.args, job.cwd).flatMap((p) => manifest.files[p] ?? []);
@@ -152,6 +152,7 @@ async function checkedArgs(
     cwd: job.cwd,
     roots: manifest.roots,
     root: job.root,
+    compiler: job.compiler,
     readParams: (path) => {
       const digest = manifest.files[path];
       return digest === undefined ? undefined : ctx.options.store.read(digest as Digest)?.toString('utf8');

@@ -1,6 +1,9 @@
 import { basename, isAbsolute, join, resolve, sep } from 'node:path';
 import { farmVerdict } from '../compiler/allowed.ts';
 import { type LinkerWord, linkerWords, linkVerdict } from '../compiler/link.ts';
+import { type MsvcFlavor, msvcFlavor } from '../compiler/msvc.ts';
+import { msvcFarmVerdict } from '../compiler/msvc-allowed.ts';
+import { parseMsvcArgs } from '../compiler/msvc-options.ts';
 import { type Arg, parseArgs, splitParams, subToolArgs } from '../compiler/options.ts';
 import { type Binutil, binutilArgs, binutilOf } from '../compiler/tools.ts';
 
@@ -98,6 +101,11 @@ export interface MapArgsOptions {
    * rest (Bazel 4-7 write `bazel-out/...-2.params` for links and archives, and for long compiles).
    */
   readParams?: (path: string) => string | undefined;
+  /**
+   * The compiler's name as the job names it: an MSVC driver's (`clang-cl-14`, clang with `--driver-mode=cl`)
+   * arguments are read with cl's rules, as the compiler will read them.
+   */
+  compiler?: string;
 }
 
 /** The client paths of the params files `args` name (to fetch before mapArgs, which reads them synchronously). */
@@ -126,6 +134,8 @@ export function mapArgs(options: MapArgsOptions): MappedArgs {
     if ('reason' in parsed) throw refused(parsed.word, `it ${parsed.reason}`);
     return { kind: tool, args: parsed.args.flatMap((a) => mapArg(a, paths)), outputs: paths.outputs(), depFiles: [] };
   }
+  const flavor = options.compiler === undefined ? undefined : msvcFlavor(options.compiler, args);
+  if (flavor) return mapMsvcArgs(args, flavor, paths, root);
   const parsed = parseArgs(args);
   const link = !parsed.some((a) => a.kind === 'flag' && NO_LINK.has(a.option));
   const linker = link ? linkerMapping(parsed, paths) : undefined;
@@ -157,6 +167,36 @@ export function mapArgs(options: MapArgsOptions): MappedArgs {
     if (!outputs.includes(depFiles[0] as string)) outputs.push(depFiles[0] as string);
   }
   return { kind: link ? 'link' : 'compile', args: out, outputs, depFiles };
+}
+
+/**
+ * An MSVC driver's compile (msvc-allowed.ts decides each argument) mapped into the sandbox: the object (`/Fo`)
+ * lands inside it, include paths and sources must be shipped. Only clang-cl: it takes `/clang:-ffile-prefix-map`,
+ * which keeps the sandbox's paths out of `__FILE__`; cl.exe has no such map and no Linux worker runs it. Debug
+ * information stays local: CodeView records the object's absolute path and the compiler's command line, and
+ * no prefix map reaches either. Sources go last after `--`: a mapped absolute path must never read as an option.
+ */
+function mapMsvcArgs(args: string[], flavor: MsvcFlavor, paths: PathMapper, root: string): MappedArgs {
+  if (flavor !== 'clang-cl') {
+    throw new Refusal('ACCEL_FARM_COMPILER_REFUSED', 'cl.exe compiles stay local: the farm runs clang-cl only');
+  }
+  const out: string[] = [`/clang:-ffile-prefix-map=${root}=`];
+  const sources: string[] = [];
+  for (const arg of parseMsvcArgs(args, { slashPaths: true })) {
+    const verdict = msvcFarmVerdict(arg);
+    if (verdict !== true) throw refused(arg.raw.join(' '), `it ${verdict}`);
+    const gnu = arg.option === '/clang:' ? (arg.value ?? '') : arg.option;
+    if (/^\/Z[7iI]$/.test(arg.option) || (/^-g/.test(gnu) && gnu !== '-g0')) {
+      throw refused(arg.raw.join(' '), 'it asks for debug information, which would name the sandbox');
+    }
+    if (/^--driver-mode=(?!cl$)/.test(gnu)) throw refused(arg.raw.join(' '), 'it changes how the arguments are read');
+    if (arg.option === '--') continue;
+    if (arg.kind === 'source' && arg.option === '') sources.push(paths.input('source', arg.value as string));
+    else if (arg.kind === 'source')
+      out.push(...withValue(arg.raw, arg.value as string, paths.input(arg.option, arg.value as string)));
+    else out.push(...mapArg(arg, paths));
+  }
+  return { kind: 'compile', args: [...out, '--', ...sources], outputs: paths.outputs(), depFiles: [] };
 }
 
 function refused(argument: string, reason: string): Refusal {

@@ -163,7 +163,7 @@ async function submit(ctx: SyncerRoutes, req: IncomingMessage, res: ServerRespon
   }
   try {
     checkCompiler(spec.compiler, ctx.compilers);
-    mapArgs({ args: spec.args, cwd: spec.cwd, roots: ctx.tree.roots, root: '/sandbox' });
+    mapArgs({ args: spec.args, cwd: spec.cwd, roots: ctx.tree.roots, root: '/sandbox', compiler: spec.compiler });
   } catch (err) {
     if (!(err instanceof Refusal)) throw err;
     queue.refusedAtSubmit();
