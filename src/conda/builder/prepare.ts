@@ -92,7 +92,13 @@ function withPinnedSysroot(toolchain: Toolchain, records: OutputRecord[], ctx: B
   const pinned = pickSysroot(toolchain.target, stdlib, ctx.sysroot);
   if (!pinned) return toolchain;
   const root = sysrootDir(ws);
-  const flags = sysrootFlags({ root, triplet: pinned.triplet, cc: toolchain.paths.CC, cxx: toolchain.paths.CXX });
+  const flags = sysrootFlags({
+    root,
+    triplet: pinned.triplet,
+    cc: toolchain.paths.CC,
+    cxx: toolchain.paths.CXX,
+    cxxHeaders: pinned.cxxHeaders,
+  });
   const debs = pinned.debs.map((d) => d.sha256).join(' ');
   return {
     ...toolchain,

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseSearchDirs } from '../../compiler/search-dirs.ts';
 import { makeDirs } from '../../core/dirs.ts';
 import { AccelError } from '../../core/errors.ts';
@@ -33,12 +33,20 @@ export interface PinnedSysroot {
   glibc: string;
   /** The GCC version of its runtime libraries: the version of the libgcc and libstdcxx packages made from them. */
   runtime: string;
+  /**
+   * Its libstdc++ headers (`usr/<triplet>/include/c++/<this>`): C++ compiles against them, not the compiler's
+   * own, so that objects need no libstdc++ symbol newer than the runtime they link against has.
+   */
+  cxxHeaders: string;
   debs: PinnedDeb[];
 }
 
 const POOL = 'pool/main';
 
-/** Debian 11 (bullseye): glibc 2.31 and GCC 10's runtime, looked up in bullseye's Packages index (binary-all). */
+/**
+ * Debian 11 (bullseye): glibc 2.31 and GCC 10's runtime with its C++ headers, looked up in bullseye's
+ * Packages index (binary-all; the index's own sha256 checked against the signed InRelease).
+ */
 export const PINNED_SYSROOTS: readonly PinnedSysroot[] = [
   {
     id: 'debian11-arm64-glibc2.31',
@@ -46,6 +54,7 @@ export const PINNED_SYSROOTS: readonly PinnedSysroot[] = [
     triplet: 'aarch64-linux-gnu',
     glibc: '2.31',
     runtime: '10.2.1',
+    cxxHeaders: '10',
     debs: [
       {
         name: 'libc6-arm64-cross',
@@ -81,6 +90,13 @@ export const PINNED_SYSROOTS: readonly PinnedSysroot[] = [
         path: `${POOL}/g/gcc-10-cross/libstdc++6-arm64-cross_10.2.1-6cross1_all.deb`,
         sha256: 'fe90e9cdf5250a3ea77961223a3953f1fd54bd3c579053b762ba990aa4f61c4f',
         size: 410428,
+      },
+      {
+        name: 'libstdc++-10-dev-arm64-cross',
+        version: '10.2.1-6cross1',
+        path: `${POOL}/g/gcc-10-cross/libstdc++-10-dev-arm64-cross_10.2.1-6cross1_all.deb`,
+        sha256: 'ce6e193cfa963ebd894c48ca4bfd21dd7a95a5e74293fea68789abdbf3904b23',
+        size: 1681888,
       },
     ],
   },
@@ -124,9 +140,14 @@ export async function unpackSysroot(pinned: PinnedSysroot, dir: string, ctx: Bui
     const digest = await storeDeb(deb, ctx);
     await unpackDeb(blobPath(ctx.store.layout, digest), dir, `${deb.name}_${deb.version}`);
   }
-  // The -dev package's link-time name for the release's libstdc++ (libstdc++-10-dev is a compiler package).
+  // The link-time names of the release's libstdc++, where -L finds them before the compiler's own: the -dev
+  // package keeps them in GCC 10's compiler directory, which the machine's gcc 12 never searches.
   const lib = join(dir, 'usr', pinned.triplet, 'lib');
   symlinkSync('libstdc++.so.6', join(lib, 'libstdc++.so'));
+  const gccLib = join(dir, 'usr', 'lib', 'gcc-cross', pinned.triplet, pinned.cxxHeaders);
+  for (const a of ['libstdc++.a', 'libstdc++fs.a', 'libsupc++.a']) {
+    symlinkSync(relative(lib, join(gccLib, a)), join(lib, a));
+  }
   writeFileSync(specsFile(dir), startFileSpecs(cc, lib));
 }
 
@@ -225,18 +246,30 @@ export interface SysrootFlags {
 /**
  * Debian's cross gcc searches its own `/usr/<triplet>/{include,lib}` before any `--sysroot`, so `--sysroot`
  * alone would mix the machine's headers and start files into the build. Instead: the compiler's own search
- * list with the machine's libc headers replaced by the sysroot's (`-nostdinc`, then each directory in the
- * order gcc would use it, which keeps `#include_next` working), a specs file for the start files and `-L`
- * for the libraries (searched before gcc's own directories), and `--sysroot` so that the linker scripts'
+ * list with the machine's libc headers replaced by the sysroot's, and for C++ its libstdc++ headers by the
+ * sysroot's release's (`cxxHeaders`: gcc 12's headers call libstdc++ symbols GCC 10's runtime lacks, such as
+ * `std::__throw_bad_array_new_length@GLIBCXX_3.4.29`), given by `-nostdinc` and then each directory in the
+ * order gcc would use it, which keeps `#include_next` working; a specs file for the start files and `-L` for
+ * the libraries (searched before gcc's own directories), and `--sysroot` so that the linker scripts'
  * absolute paths (libc.so) resolve inside it.
  */
-export function sysrootFlags(options: { root: string; triplet: string; cc?: string; cxx?: string }): SysrootFlags {
-  const { root, triplet } = options;
+export function sysrootFlags(options: {
+  root: string;
+  triplet: string;
+  cc?: string;
+  cxx?: string;
+  cxxHeaders?: string;
+}): SysrootFlags {
+  const { root, triplet, cxxHeaders } = options;
   const include = join(root, 'usr', triplet, 'include');
   const lib = join(root, 'usr', triplet, 'lib');
+  const swap = (d: IncludeDir) => {
+    if (d.libc) return include;
+    return cxxHeaders && d.cxx !== undefined ? join(include, 'c++', cxxHeaders) + d.cxx : d.dir;
+  };
   const headers = (compiler: string | undefined, lang: 'c' | 'c++') => {
     if (!compiler) return '';
-    const dirs = compilerIncludes(compiler, lang, triplet).map((d) => (d === MACHINE_LIBC ? include : d));
+    const dirs = compilerIncludes(compiler, lang, triplet).map(swap);
     if (!dirs.includes(include)) dirs.push(include);
     return ['-nostdinc', ...dirs.map((d) => `-isystem ${d}`)].join(' ');
   };
@@ -247,11 +280,22 @@ export function sysrootFlags(options: { root: string; triplet: string; cc?: stri
   };
 }
 
-const MACHINE_LIBC = '\0machine-libc';
-const includes = new Map<string, string[]>();
+/** A directory of the compiler's `#include <…>` list, and whether it is the machine's libc or libstdc++ headers. */
+interface IncludeDir {
+  dir: string;
+  /** The machine's cross libc headers (`/usr/<triplet>/include`). */
+  libc: boolean;
+  /** For its libstdc++ headers (`…/include/c++/<version>…`): the rest after the version ('', '/backward', …). */
+  cxx?: string;
+}
 
-/** The compiler's `#include <…>` list, the machine's cross libc headers (`/usr/<triplet>/include`) marked. */
-function compilerIncludes(compiler: string, lang: 'c' | 'c++', triplet: string): string[] {
+const includes = new Map<string, IncludeDir[]>();
+
+/**
+ * The compiler's `#include <…>` list, the machine's cross libc headers (`/usr/<triplet>/include`) and its
+ * libstdc++ headers (`…/include/c++/<version>` and the directories under it) marked.
+ */
+function compilerIncludes(compiler: string, lang: 'c' | 'c++', triplet: string): IncludeDir[] {
   const key = `${compiler} ${lang}`;
   const known = includes.get(key);
   if (known) return known;
@@ -270,7 +314,11 @@ function compilerIncludes(compiler: string, lang: 'c' | 'c++', triplet: string):
     }
   };
   const libc = real(join('/usr', triplet, 'include'));
-  const list = dirs.bracket.map((d) => (real(d) === libc ? MACHINE_LIBC : d));
+  const list = dirs.bracket.map((dir): IncludeDir => {
+    const at = real(dir);
+    const cxx = at.startsWith(`${libc}/c++/`) ? /^[^/]+(.*)$/.exec(at.slice(`${libc}/c++/`.length)) : null;
+    return { dir, libc: at === libc, ...(cxx ? { cxx: cxx[1] ?? '' } : {}) };
+  });
   includes.set(key, list);
   return list;
 }
