@@ -56,12 +56,22 @@ function newer(a: ChannelPackage, b: ChannelPackage): number {
 /**
  * Picks packages for `specs` and, transitively, their dependencies: the newest match of each name, one per
  * name (a greedy solve, enough for a channel built from one set of feedstocks). Specs that nothing matches
- * come back in `unsatisfied`, with the package that asked for them.
+ * come back in `unsatisfied`, with the package that asked for them. `virtual` is the machine the environment
+ * runs on, as conda's virtual packages say it (`{ __glibc: '2.31' }`): a package whose `__glibc >=2.35`
+ * that machine does not meet is not a candidate (a libgcc 12.2.0 beside the 10.2.1 that loads there).
+ * Virtual packages it does not name are assumed present.
  */
 export function solve(
   specs: string[],
   channel: ChannelPackage[],
+  virtual: Readonly<Record<string, string>> = {},
 ): { packages: ChannelPackage[]; unsatisfied: string[] } {
+  const runs = (p: ChannelPackage) =>
+    p.depends.every((d) => {
+      const spec = parseSpec(d);
+      const version = virtual[spec.name];
+      return version === undefined || specMatches({ ...spec, build: null }, { name: spec.name, version, build: '0' });
+    });
   const chosen = new Map<string, ChannelPackage>();
   const unsatisfied: string[] = [];
   const queue: { spec: MatchSpec; text: string; from: string | null }[] = specs.map((s) => ({
@@ -80,7 +90,7 @@ export function solve(
       continue;
     }
     const spec = item.spec;
-    const fits = channel.filter((p) => specMatches(spec, p)).sort(newer);
+    const fits = channel.filter((p) => specMatches(spec, p) && runs(p)).sort(newer);
     // The newest candidate whose own dependencies do not contradict what is chosen already.
     const pick = fits.at(-1);
     if (!pick) {

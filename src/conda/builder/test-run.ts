@@ -56,7 +56,10 @@ export async function testOutput(options: {
   // Test requirements the machine provides (make, a compiler to build a test program) are not packages.
   const testTools = resolveToolchain(ctx.targetPlatform, record.test.requires, ctx.env);
   const fromChannel = testTools.missing;
-  const solved = solve([`${record.name} ${record.version} ${record.build_string}`, ...fromChannel], pool);
+  // The tests run under qemu on the pinned sysroot's glibc: a runtime or dependency that needs a newer one is not
+  // installed (it would not load there, nor on the systems the package promises to install on).
+  const virtual: Record<string, string> = toolchain.pinned ? { __glibc: toolchain.pinned.glibc } : {};
+  const solved = solve([`${record.name} ${record.version} ${record.build_string}`, ...fromChannel], pool, virtual);
   if (solved.unsatisfied.length > 0) {
     throw new AccelError(
       'ACCEL_CONDA_UNSATISFIABLE',
