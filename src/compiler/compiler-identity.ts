@@ -2,6 +2,7 @@ import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
 import { COMPILER_NAMES } from '../core/compiler-names.ts';
 import { AccelError } from '../core/errors.ts';
+import { msvcFlavor } from './msvc.ts';
 
 /** Which compiler binary this is: the file itself, by path, size and mtime (ccache's default "mtime" check). */
 export interface CompilerIdentity {
@@ -49,7 +50,12 @@ export function compilerIdentity(path: string): CompilerIdentity {
   return { path: real, size: st.size, mtimeMs: Math.floor(st.mtimeMs) };
 }
 
+/** A compiler's name: gcc's and clang's (versioned, or a cross compiler's), and the MSVC drivers (msvc.ts). */
 export function isCompilerName(name: string): boolean {
   const base = basename(name);
-  return COMPILER_NAMES.includes(base) || /^(.*-)?(gcc|g\+\+|clang|clang\+\+)(-\d+(\.\d+)*)?$/.test(base);
+  return (
+    COMPILER_NAMES.includes(base) ||
+    /^(.*-)?(gcc|g\+\+|clang|clang\+\+)(-\d+(\.\d+)*)?$/.test(base) ||
+    msvcFlavor(base) !== undefined
+  );
 }

@@ -13,4 +13,7 @@ test('one list of compiler names: the farm’s default, the masquerade links, an
   assert.deepEqual(readdirSync(writeMasqueradeDir(home)).sort(), [...COMPILER_NAMES].sort());
   for (const name of COMPILER_NAMES) assert.ok(isCompilerName(`/usr/bin/${name}`), name);
   assert.ok(isCompilerName('aarch64-linux-gnu-gcc-12') && !isCompilerName('ld'));
+  // The MSVC drivers: Debian's versioned clang-cl, and cl.exe by either spelling.
+  assert.ok(isCompilerName('/usr/bin/clang-cl-14') && isCompilerName('cl.exe') && isCompilerName('cl'));
+  assert.ok(!isCompilerName('clang-cl-tidy'));
 });
