@@ -207,6 +207,7 @@ const TOOL_PACKAGES: Record<string, string> = {
   python3: 'python3',
   perl: 'perl',
   'clang-cl': 'clang-tools',
+  'clang-cl-14': 'clang-tools',
 };
 
 /**
