@@ -2,13 +2,17 @@
 // loopback stand-in for the Debian archive into the one store, and a later build needs neither; a program
 // that calls a function newer than its variant's c_stdlib_version gets its true floor and a warning naming
 // the symbol; its test runs under qemu on the pinned glibc. The .debs are downloaded before the tests by
-// .ci/run (test/sysroot-debs.ts); the real feedstocks on that sysroot are in conda-build-real.test.ts.
+// .ci/run (test/sysroot-debs.ts); the real feedstocks on that sysroot are in conda-build-real.test.ts. C++ on
+// that sysroot compiles against its GCC 10 libstdc++ headers: its binaries need nothing newer than the GCC 10
+// runtime it depends on, and its test runs on that runtime and glibc 2.31.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { PINNED_SYSROOTS } from '../../src/conda/builder/sysroot.ts';
+import { elfMachines } from '../feedstock-set.ts';
 import { ROOT, runAccel, sha256, tempDir, testNeeding } from '../helpers.ts';
 import { startTestMirror } from '../mirror-harness.ts';
 import { missingDebs, SYSROOT_DEBS, serveDebs } from '../sysroot-debs.ts';
@@ -16,6 +20,7 @@ import { CROSS_BUILD_TOOLS, okJson } from './conda-build-harness.ts';
 
 const test = testNeeding(...CROSS_BUILD_TOOLS);
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'glibc-floor-feedstock');
+const CXX_FIXTURE = join(ROOT, 'test', 'fixtures', 'cxx-floor-feedstock');
 const missing = missingDebs();
 const skip =
   missing.length === 0 ? false : `the pinned sysroot's .debs are not in ${SYSROOT_DEBS}: run node test/sysroot-debs.ts`;
@@ -115,4 +120,67 @@ test('an archive that serves other bytes than a pinned .deb fails the build, nam
   const digest = sha256(evil);
   assert.equal(existsSync(join(home, 'blobs', 'sha256', digest.slice(0, 2), digest)), false);
   assert.equal(existsSync(join(dir, 'channel', 'linux-aarch64', 'repodata.json')), false);
+});
+
+test('C++ on the pinned sysroot: GCC 10’s libstdc++ headers, every ELF needs GLIBC_2.17 and GLIBCXX ≤ 3.4.28, it depends on libstdcxx 10.2.1 (floor 2.18), and its test runs on that runtime and glibc 2.31 although the channel holds gcc 12’s', {
+  skip,
+}, async (t) => {
+  const dir = tempDir(t, 'accel-conda-sysroot-cxx-');
+  const home = join(dir, 'home');
+  const channel = join(dir, 'channel');
+  const feedstock = join(dir, 'cxx-floor-feedstock');
+  cpSync(CXX_FIXTURE, feedstock, { recursive: true });
+  mkdirSync(join(dir, 'tmp'));
+  const debs = await serveDebs(t);
+  const build = (sysroot: string, ...more: string[]) =>
+    runAccel(
+      [
+        ...['--home', home, '--json', 'conda', 'build', feedstock],
+        ...['--target-platform', 'linux-aarch64', '--channel', channel, '--allow', debs.host, ...more],
+      ],
+      {
+        env: { ACCEL_CONDA_SYSROOT: sysroot, ACCEL_CONDA_DEBIAN_ARCHIVE: debs.archive, TMPDIR: join(dir, 'tmp') },
+      },
+    );
+  // First against the machine's libc (untested: its test wants glibc 2.31): the channel gets gcc 12's runtime,
+  // libgcc/libstdcxx 12.2.0, whose libraries need glibc 2.35 and 2.36 and would not load on 2.31.
+  const machine = await build('machine', '--test', 'skip');
+  assert.equal(okJson(machine).results[0]?.status, 'built', machine.stderr);
+  const meta = join(feedstock, 'recipe', 'meta.yaml');
+  writeFileSync(meta, readFileSync(meta, 'utf8').replace('number: 0', 'number: 1'));
+  const pinned = await build('pinned');
+  const out = okJson(pinned);
+  assert.equal(out.results[0]?.status, 'built', pinned.stderr);
+  // Built on the pinned sysroot, not fallen back to the machine's libc.
+  assert.doesNotMatch(pinned.stderr, /machine's libc instead|warning: cxx-floor/);
+  // Its test (`cxx-floor one two | grep -x "glibc 2.31: …"`) ran and passed: threads, an exception thrown
+  // across libwords.so, thread_local, on the pinned glibc with libstdcxx 10.2.1 from the test environment.
+  assert.deepEqual((out.results[0] as { tests?: unknown }).tests, { run: 1, cached: 0 });
+
+  const repodata = JSON.parse(readFileSync(join(channel, 'linux-aarch64', 'repodata.json'), 'utf8'));
+  const records = Object.entries(repodata['packages.conda']).map(([filename, r]) => ({
+    filename,
+    ...(r as { name: string; version: string; build_number: number; depends: string[] }),
+  }));
+  const versions = (name: string) => records.filter((r) => r.name === name).map((r) => r.version);
+  assert.deepEqual(versions('libstdcxx').sort(), ['10.2.1', '12.2.0']);
+  const runtime = records.find((r) => r.name === 'libstdcxx' && r.version === '10.2.1');
+  assert.ok(runtime?.depends.includes('__glibc >=2.18,<3.0.a0'), JSON.stringify(runtime));
+  const gcc12 = records.find((r) => r.name === 'libstdcxx' && r.version === '12.2.0');
+  assert.ok(gcc12?.depends.includes('__glibc >=2.36,<3.0.a0'), JSON.stringify(gcc12));
+  const pkg = records.find((r) => r.name === 'cxx-floor' && r.build_number === 1);
+  assert.ok(pkg, JSON.stringify(records));
+  assert.ok(pkg.depends.includes('__glibc >=2.17,<3.0.a0'), JSON.stringify(pkg));
+  assert.ok(pkg.depends.includes('libstdcxx >=10'), JSON.stringify(pkg));
+
+  // By readelf, not by accel: every ELF needs GLIBC_2.17 at most and nothing of libstdc++ newer than GCC 10's.
+  const elves = elfMachines(join(channel, 'linux-aarch64', pkg.filename), dir);
+  assert.deepEqual(elves.map((e) => e.file).sort(), ['bin/cxx-floor', 'lib/libwords.so']);
+  for (const e of elves) {
+    assert.equal(e.glibc, '2.17', `${e.file} needs GLIBC_${e.glibc}`);
+    const needs = execFileSync('readelf', ['-V', '-W', join(dir, `x-${pkg.filename}`, e.file)], { encoding: 'utf8' });
+    const glibcxx = [...needs.matchAll(/Name: GLIBCXX_3\.4(?:\.(\d+))?/g)].map((m) => Number(m[1] ?? 0));
+    assert.ok(glibcxx.length > 0, `${e.file} uses libstdc++`);
+    assert.ok(Math.max(...glibcxx) <= 28, `${e.file} needs GLIBCXX_3.4.${Math.max(...glibcxx)}`);
+  }
 });
