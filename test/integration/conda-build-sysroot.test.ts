@@ -21,6 +21,7 @@ import { CROSS_BUILD_TOOLS, okJson } from './conda-build-harness.ts';
 const test = testNeeding(...CROSS_BUILD_TOOLS);
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'glibc-floor-feedstock');
 const CXX_FIXTURE = join(ROOT, 'test', 'fixtures', 'cxx-floor-feedstock');
+const CXX_FALLBACK = join(ROOT, 'test', 'fixtures', 'cxx-fallback-feedstock');
 const missing = missingDebs();
 const skip =
   missing.length === 0 ? false : `the pinned sysroot's .debs are not in ${SYSROOT_DEBS}: run node test/sysroot-debs.ts`;
@@ -135,7 +136,7 @@ test('C++ on the pinned sysroot: GCC 10’s libstdc++ headers, every ELF needs G
   const build = (sysroot: string, ...more: string[]) =>
     runAccel(
       [
-        ...['--home', home, '--json', 'conda', 'build', feedstock],
+        ...['--home', home, '--json', 'conda', 'build'],
         ...['--target-platform', 'linux-aarch64', '--channel', channel, '--allow', debs.host, ...more],
       ],
       {
@@ -144,11 +145,11 @@ test('C++ on the pinned sysroot: GCC 10’s libstdc++ headers, every ELF needs G
     );
   // First against the machine's libc (untested: its test wants glibc 2.31): the channel gets gcc 12's runtime,
   // libgcc/libstdcxx 12.2.0, whose libraries need glibc 2.35 and 2.36 and would not load on 2.31.
-  const machine = await build('machine', '--test', 'skip');
+  const machine = await build('machine', feedstock, '--test', 'skip');
   assert.equal(okJson(machine).results[0]?.status, 'built', machine.stderr);
   const meta = join(feedstock, 'recipe', 'meta.yaml');
   writeFileSync(meta, readFileSync(meta, 'utf8').replace('number: 0', 'number: 1'));
-  const pinned = await build('pinned');
+  const pinned = await build('pinned', feedstock);
   const out = okJson(pinned);
   assert.equal(out.results[0]?.status, 'built', pinned.stderr);
   // Built on the pinned sysroot, not fallen back to the machine's libc.
@@ -183,4 +184,40 @@ test('C++ on the pinned sysroot: GCC 10’s libstdc++ headers, every ELF needs G
     assert.ok(glibcxx.length > 0, `${e.file} uses libstdc++`);
     assert.ok(Math.max(...glibcxx) <= 28, `${e.file} needs GLIBCXX_3.4.${Math.max(...glibcxx)}`);
   }
+});
+
+test('C++ that needs more of libstdc++ than GCC 10’s headers have is built against the machine’s libc, with a warning, and keeps its true floor', {
+  skip,
+}, async (t) => {
+  const dir = tempDir(t, 'accel-conda-sysroot-cxx-fallback-');
+  const channel = join(dir, 'channel');
+  mkdirSync(join(dir, 'tmp'));
+  const debs = await serveDebs(t);
+  const args = ['--home', join(dir, 'home'), '--json', 'conda', 'build', CXX_FALLBACK];
+  const r = await runAccel(
+    [...args, '--target-platform', 'linux-aarch64', '--channel', channel, '--allow', debs.host],
+    {
+      env: { ACCEL_CONDA_SYSROOT: 'pinned', ACCEL_CONDA_DEBIAN_ARCHIVE: debs.archive, TMPDIR: join(dir, 'tmp') },
+    },
+  );
+  const out = okJson(r);
+  assert.equal(out.results[0]?.status, 'built', r.stderr);
+  assert.match(
+    r.stderr,
+    /warning: cxx-fallback: C\+\+ that does not build against the pinned sysroot's GCC 10 libstdc\+\+ \(.*build\.sh failed.*\): built against the machine's libc instead/,
+  );
+  assert.match(
+    r.stderr,
+    /warning: cxx-fallback: needs glibc 2\.3\d, above its variant's c_stdlib_version 2\.17 .*GLIBC_2\.3\d/,
+  );
+  // Its test (`cxx-fallback | grep -x "latched 3"`) ran, on the machine's glibc with gcc 12's libstdc++.
+  assert.deepEqual((out.results[0] as { tests?: unknown }).tests, { run: 1, cached: 0 });
+  const repodata = JSON.parse(readFileSync(join(channel, 'linux-aarch64', 'repodata.json'), 'utf8'));
+  const records = Object.values(repodata['packages.conda']) as { name: string; version: string; depends: string[] }[];
+  const pkg = records.find((p) => p.name === 'cxx-fallback');
+  assert.ok(pkg?.depends.includes('libstdcxx >=12'), JSON.stringify(pkg));
+  assert.ok(
+    pkg?.depends.some((d) => /^__glibc >=2\.3\d,<3\.0\.a0$/.test(d)),
+    JSON.stringify(pkg),
+  );
 });

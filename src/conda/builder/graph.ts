@@ -174,8 +174,8 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
       built = await buildPrepared(prep, ws, ctx);
     } catch (err) {
       if (!cxxOnPinned(prep, err)) throw err;
-      // gcc 12's C++ headers call libstdc++ symbols GCC 10's runtime lacks (std::__throw_bad_array_new_length,
-      // GLIBCXX_3.4.29), and gcc 12's own libstdc++ needs glibc 2.34: such C++ links against the machine's libc.
+      // C++ compiles against GCC 10's libstdc++ headers there; code that needs more of the library (<latch>,
+      // <source_location>) fails, and gcc 12's own libstdc++ needs glibc 2.34: it links against the machine's.
       const why = errorOf(err).message.split('\n')[0];
       ctx.log.warn(
         `${r.feedstock}: C++ that does not build against the pinned sysroot's GCC 10 libstdc++ (${why}): built against the machine's libc instead`,
