@@ -76,14 +76,23 @@ test('the syncer refuses other CAs, missing certificates, wrong roles, code-load
   assert.match(python.value.message, /python3.*allowlist/);
   const outside = await client.json<{ code: string }>('POST', '/jobs', job(['-I/etc', '-c', 'src/main.c'], 'gcc', src));
   assert.equal(outside.value.code, 'ACCEL_FARM_OUTSIDE_TREE');
+  // A job that runs a command unchecked is made only by the syncer's REAPI side (reapiRun: any), never posted.
+  const command = await client.json<{ code: string; message: string }>('POST', '/jobs', {
+    // Arguments the allowlist passes: only `run` makes it a job whose argv the worker would not map or check.
+    ...job(['-c', 'src/main.c'], 'gcc', src),
+    run: 'command',
+  });
+  assert.equal(command.status, 400);
+  assert.equal(command.value.code, 'ACCEL_FARM_BAD_JOB');
+  assert.match(command.value.message, /set only by the syncer/);
   const status = await client.json<{ workers: unknown[]; queue: { refused: number; fallbacks: number } }>(
     'GET',
     '/status',
   );
   assert.equal(status.status, 200);
   assert.deepEqual(status.value.workers, []);
-  assert.equal(status.value.queue.refused, 4, 'plugin, python3, outside the tree, malformed');
-  assert.equal(status.value.queue.fallbacks, 4);
+  assert.equal(status.value.queue.refused, 5, 'plugin, python3, outside the tree, a command, malformed');
+  assert.equal(status.value.queue.fallbacks, 5);
 });
 
 test(
