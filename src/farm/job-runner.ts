@@ -25,8 +25,18 @@ export async function executeJob(ctx: WorkerContext, job: Assignment, lost: Abor
   let compilerPath: string | undefined;
   let tool: Tool = 'compiler';
   try {
-    if (command) compilerPath = spec.compiler;
-    else {
+    if (command) {
+      // The syncer's owner opted in to running any command, always inside the sandbox: a worker without one
+      // runs compilers and binutils only (their arguments checked), never a command it cannot confine.
+      if (options.unsandboxed) {
+        throw new Refusal(
+          'ACCEL_FARM_COMMAND_UNSANDBOXED',
+          `this worker runs without a sandbox (--unsandboxed), so it runs no action's own command ('${spec.compiler}'); only allowed compilers, linkers and archivers`,
+          spec.compiler,
+        );
+      }
+      compilerPath = spec.compiler;
+    } else {
       // A compiler (compile or link) or a binutil Bazel's C/C++ rules run (ar, strip), by name.
       const checked = checkTool(spec.compiler, options.compilers);
       tool = checked.tool;

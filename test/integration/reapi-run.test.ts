@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import type * as grpc from '@grpc/grpc-js';
 import { type Digest, type Directory, msg, services } from '../../src/reapi/proto.ts';
 import { needsTools, tempDir } from '../helpers.ts';
-import { farmCerts, reapiPort, startSyncer, startWorker } from './farm-harness.ts';
+import { farmCerts, reapiPort, startAccel, startSyncer, startWorker } from './farm-harness.ts';
 import {
   type ActionSpec,
   byteStreamRead,
@@ -51,7 +51,14 @@ test('reapi-run any: commands run in the sandbox; output directories as Trees, s
   timeout: 180_000,
 }, async (t) => {
   const dir = tempDir(t, 'accel-reapi-run-');
-  const homes = await farmCerts(dir, { syncer: 'syncer', s2: 'syncer', w1: 'worker', dev: 'client' });
+  const homes = await farmCerts(dir, {
+    syncer: 'syncer',
+    s2: 'syncer',
+    s3: 'syncer',
+    w1: 'worker',
+    w2: 'worker',
+    dev: 'client',
+  });
   const syncer = await startSyncer(t, homes.syncer as string, [], { ACCEL_FARM_REAPI_RUN: 'any' });
   const c = reapiClient(t, await reapiPort(syncer), homes.dev as string);
   await startWorker(t, homes.w1 as string, syncer.url, 2);
@@ -250,4 +257,17 @@ gcc -shared -fPIC -o ${so} ${src}`,
       });
     },
   );
+  await t.test('attack: an unsandboxed worker never runs a command, even from a syncer that allows any', async () => {
+    const open = await startSyncer(t, homes.s3 as string, [], { ACCEL_FARM_REAPI_RUN: 'any' });
+    const c3 = reapiClient(t, await reapiPort(open), homes.dev as string);
+    const args = ['--home', homes.w2 as string, 'worker', '--cores', '1', '--syncer', open.url, '--status-port', '0'];
+    await startAccel(t, [...args, '--unsandboxed'], /status on (https:\/\/\S+)\/status/);
+    const action = await putAction(c3, { args: sh('id -u > out'), tree: { k: Buffer.from('') }, outputFiles: ['out'] });
+    await assert.rejects(execute(c3, action), (e: grpc.ServiceError) => {
+      assert.equal(e.code, 7, e.message); // PERMISSION_DENIED: Bazel's --remote_local_fallback runs it locally
+      assert.match(e.details, /ACCEL_FARM_COMMAND_UNSANDBOXED/);
+      assert.match(e.details, /^[\x20-\x7e]*$/, `ASCII: ${e.details}`);
+      return true;
+    });
+  });
 });
