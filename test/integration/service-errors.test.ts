@@ -34,6 +34,16 @@ test('servers and their clients: a bad port, address or URL, or a port in use, e
       /127\.0\.0\.1:\d+ \(the REAPI port\) is already in use.*ACCEL_NET_PORT_IN_USE/,
     ],
     ['syncer', ['syncer', '--reapi-port', 'abc'], /--reapi-port must be a port number.*'abc'/],
+    [
+      'syncer',
+      ['syncer', '--reapi-run', 'everything'],
+      /--reapi-run "everything": expected compilers or any.*ACCEL_USAGE_BAD_VALUE/,
+    ],
+    [
+      'dev',
+      ['farm', 'config', 'bazel', '--reapi', 'grpcs://127.0.0.1:1', '--jobs', '0'],
+      /--jobs 0: expected a whole number from 1.*ACCEL_USAGE_BAD_NUMBER/,
+    ],
     ['dev', ['farm', 'config', 'bazel', '--reapi', 'http://x:1'], /--reapi must look like grpcs:\/\/HOST:PORT/],
     ['dev', ['farm', 'config', 'make'], /no farm config for 'make'.*ACCEL_USAGE_BAD_TOOL/],
     ['w1', ['worker', '--syncer', '127.0.0.1:5999'], /--syncer must be an https URL.*ACCEL_USAGE_BAD_URL/],
