@@ -1,5 +1,5 @@
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
-import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { COMPILER_NAMES } from '../core/compiler-names.ts';
 import { AccelError } from '../core/errors.ts';
 import { msvcFlavor } from './msvc.ts';
@@ -21,6 +21,11 @@ export function resolveCompiler(
   cwd: string,
   skip: { dirs: string[]; self: string[] },
 ): string {
+  // A path to accel itself (a masquerade link, which CMake records as the compiler when it configured with the
+  // masquerade on PATH) stands for the compiler of that name: found on PATH past accel, never called again.
+  if (name.includes('/') && isAccel(isAbsolute(name) ? name : resolve(cwd, name), skip)) {
+    return resolveCompiler(basename(name), env, cwd, skip);
+  }
   const candidates = name.includes('/')
     ? [isAbsolute(name) ? name : resolve(cwd, name)]
     : (env.PATH ?? '')
@@ -42,6 +47,15 @@ export function resolveCompiler(
     hint: 'check PATH, or name the compiler with its full path',
     exitCode: 127,
   });
+}
+
+function isAccel(path: string, skip: { dirs: string[]; self: string[] }): boolean {
+  if (skip.dirs.includes(resolve(dirname(path)))) return true;
+  try {
+    return skip.self.includes(realpathSync(path));
+  } catch {
+    return false;
+  }
 }
 
 export function compilerIdentity(path: string): CompilerIdentity {

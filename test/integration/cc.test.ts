@@ -211,6 +211,31 @@ test('make -j8 through the masquerade directory: eight wrappers at once, no erro
   assert.equal(c.errors, undefined);
 });
 
+test('accel cc -- with a masquerade link by path (what CMake recorded at configure time) compiles with the real compiler', async (t) => {
+  const dir = tempDir(t);
+  const home = join(dir, 'home');
+  const r = await runAccel(['--home', home, 'cc', '--masquerade-dir']);
+  assert.equal(r.code, 0, r.stderr);
+  const masq = r.stdout.toString().trim();
+  writeFileSync(join(dir, 'x.c'), 'int x(void) { return 42; }\n');
+  const plain = await runCommand('gcc', ['-c', 'x.c', '-o', 'plain.o'], { cwd: dir });
+  assert.equal(plain.code, 0, plain.stderr);
+  for (const out of ['a.o', 'b.o']) {
+    const c = await runCommand(
+      process.execPath,
+      [MAIN, '--home', home, 'cc', '--', join(masq, 'gcc'), '-c', 'x.c', '-o', out],
+      {
+        cwd: dir,
+      },
+    );
+    assert.equal(c.code, 0, c.stderr);
+    assert.deepEqual(readFileSync(join(dir, out)), readFileSync(join(dir, 'plain.o')));
+  }
+  const c = await stats(home);
+  assert.equal(c.miss, 1);
+  assert.equal(c.hit, 1);
+});
+
 for (const mode of MODES) {
   test(`${mode}: -g: the same source in another directory misses, unless a prefix map makes the output identical`, async (t) => {
     const dir = tempDir(t);
