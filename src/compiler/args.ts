@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { relativeToCwd } from './base-dirs.ts';
-import { parseArgs } from './options.ts';
+import { parseArgs, splitParams } from './options.ts';
 
 /** A compile the cache can handle: one source in, one object (or assembly) out. */
 export interface Compile {
@@ -227,36 +227,7 @@ function expandResponseFiles(args: string[], cwd: string, depth = 0): string[] {
     }
     const path = arg.slice(1);
     const text = readFileSync(path.startsWith('/') ? path : `${cwd}/${path}`, 'utf8');
-    out.push(...expandResponseFiles(splitResponse(text), cwd, depth + 1));
+    out.push(...expandResponseFiles(splitParams(text), cwd, depth + 1));
   }
   return out;
-}
-
-function splitResponse(text: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  let quote: string | undefined;
-  let inWord = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
-    if (c === '\\' && i + 1 < text.length) {
-      word += text[++i];
-      inWord = true;
-    } else if (quote) {
-      if (c === quote) quote = undefined;
-      else word += c;
-    } else if (c === '"' || c === "'") {
-      quote = c;
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(word);
-      word = '';
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(word);
-  return words;
 }
