@@ -4,10 +4,11 @@
 // from the remote cache.
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { bazel4Repositories, processCounts, processSummary } from '../test/bazel-fixture.ts';
 import { debianSource } from './debian-source.ts';
 import { ACCEL, certs, cleanEnv, stopAll, syncerAndWorker } from './farm.ts';
 import { fmt } from './util.ts';
@@ -28,51 +29,6 @@ const DEBIAN_REPOS: Record<string, string> = {
   platforms: '/usr/share/bazel/tools/platforms',
 };
 
-/** A repository whose `dir/defs.bzl` forwards each rule to Bazel 4's native one (what rules_cc/rules_java hold). */
-function forwarding(root: string, name: string, dir: string, rules: string[]): string {
-  const repo = join(root, name);
-  mkdirSync(join(repo, dir), { recursive: true });
-  writeFileSync(join(repo, 'WORKSPACE'), `workspace(name = "${name}")\n`);
-  writeFileSync(join(repo, 'BUILD'), '');
-  writeFileSync(join(repo, dir, 'BUILD'), '');
-  writeFileSync(
-    join(repo, dir, 'defs.bzl'),
-    rules.map((r) => `def ${r}(**kwargs):\n    native.${r}(**kwargs)\n`).join('\n'),
-  );
-  return `--override_repository=${name}=${repo}`;
-}
-
-function overrides(dir: string): string[] {
-  return [
-    forwarding(dir, 'rules_cc', 'cc', [
-      'cc_binary',
-      'cc_import',
-      'cc_library',
-      'cc_proto_library',
-      'cc_test',
-      'cc_toolchain',
-      'cc_toolchain_suite',
-      'fdo_prefetch_hints',
-      'fdo_profile',
-      'objc_import',
-      'objc_library',
-    ]),
-    forwarding(dir, 'rules_java', 'java', [
-      'java_binary',
-      'java_import',
-      'java_library',
-      'java_lite_proto_library',
-      'java_package_configuration',
-      'java_plugin',
-      'java_proto_library',
-      'java_runtime',
-      'java_test',
-      'java_toolchain',
-    ]),
-    ...Object.entries(DEBIAN_REPOS).map(([name, path]) => `--override_repository=${name}=${path}`),
-  ];
-}
-
 /** Every archive and shared library under bazel-bin/absl, by path: what the build made. */
 function artifacts(ws: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -83,12 +39,6 @@ function artifacts(ws: string): Map<string, string> {
       out.set(relative(top, path), createHash('sha256').update(readFileSync(path)).digest('hex'));
     }
   }
-  return out;
-}
-
-function counts(summary: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const m of summary.matchAll(/(\d+) ([a-z -]+?)(?=[,.]|$)/g)) out[(m[2] as string).trim()] = Number(m[1]);
   return out;
 }
 
@@ -127,7 +77,10 @@ export async function benchFarmBazel(print: (line: string) => void): Promise<voi
       { encoding: 'utf8', env: cleanEnv() },
     );
     if (config.status !== 0) throw new Error(config.stderr);
-    const common = overrides(dir);
+    const common = [
+      ...bazel4Repositories(dir),
+      ...Object.entries(DEBIAN_REPOS).map(([name, path]) => `--override_repository=${name}=${path}`),
+    ];
     const bazel = (args: string[]) => {
       const [command, ...rest] = args;
       const t0 = performance.now();
@@ -139,8 +92,7 @@ export async function benchFarmBazel(print: (line: string) => void): Promise<voi
       });
       const seconds = (performance.now() - t0) / 1000;
       if (r.status !== 0) throw new Error(`bazel ${args.join(' ')} failed:\n${r.stderr.slice(-4000)}`);
-      const summary = /INFO: \d+ process(?:es)?: (.*)/.exec(r.stderr)?.[1] ?? '';
-      return { seconds, summary, counts: counts(summary) };
+      return { seconds, summary: processSummary(r.stderr), counts: processCounts(r.stderr) };
     };
     const noRemote = ['--remote_executor=', '--spawn_strategy=local', '--strategy=TestRunner=local'];
     // Nothing may run here; the second remote build runs every action again (it uploads, never reads a hit).

@@ -14,6 +14,7 @@ import { loadConfig } from '../src/core/config.ts';
 import { farmCompile } from '../src/farm/client.ts';
 import { initCa, installBundle, issueCert, type Role, writeBundle } from '../src/net/tls.ts';
 import { Store } from '../src/store/store.ts';
+import { processSummary } from '../test/bazel-fixture.ts';
 import { benchFarmPolicy } from './farm-policy.ts';
 import { fmt } from './util.ts';
 
@@ -422,7 +423,7 @@ async function bazelGenrules(print: (line: string) => void): Promise<void> {
       });
       const seconds = (performance.now() - t0) / 1000;
       if (r.status !== 0) throw new Error(`bazel build failed:\n${r.stderr}`);
-      return { seconds, root, summary: /INFO: (\d+ processes: .*)/.exec(r.stderr)?.[1] ?? '' };
+      return { seconds, root, summary: processSummary(r.stderr) };
     };
     /** A build with a fresh output base whose server is up, then `bazel clean` and the same build again. */
     const twice = (ws: string, args: string[]) => {

@@ -9,22 +9,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { needsTools, ok, type RunResult, runAccel, runCommand, tempDir } from '../helpers.ts';
+import { bazel4Repositories, farmConfigBazel, processCounts, processSummary } from '../bazel-fixture.ts';
+import { needsTools, ok, type RunResult, runCommand, tempDir } from '../helpers.ts';
 import { farmCerts, reapiPort, startSyncer, startWorker } from '../integration/farm-harness.ts';
 
 const BAZEL_TIMEOUT_SECONDS = 400;
-
-/** A repository whose `DIR/defs.bzl` forwards each rule to Bazel 4's native one, as rules_cc and rules_java do. */
-function forwardingRepository(root: string, name: string, dir: string, rules: string[]): string {
-  const repo = join(root, name);
-  mkdirSync(join(repo, dir), { recursive: true });
-  writeFileSync(join(repo, 'WORKSPACE'), `workspace(name = "${name}")\n`);
-  writeFileSync(join(repo, 'BUILD'), '');
-  writeFileSync(join(repo, dir, 'BUILD'), '');
-  const defs = rules.map((rule) => `def ${rule}(**kwargs):\n    native.${rule}(**kwargs)\n`).join('\n');
-  writeFileSync(join(repo, dir, 'defs.bzl'), defs);
-  return `--override_repository=${name}=${repo}`;
-}
 
 const BUILD = `
 load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_library", "cc_test")
@@ -37,48 +26,6 @@ cc_test(name = "hello_test", srcs = ["hello_test.cc"], deps = [":greet"])
 
 /** Outputs compared with the local build's: the archive, both shared libraries, the program and the test. */
 const OUTPUTS = ['libgreet.a', 'libgreet.so', 'libgreet_shared.so', 'hello', 'hello_test'];
-
-/**
- * What Bazel 4 would download for C/C++ rules, offline: rules_cc (its own cc rules load it), rules_java (the
- * JDK toolchains every build registers load it) and remote_coverage_tools (cc_test names two of its targets).
- */
-function repositories(dir: string): string[] {
-  const coverage = join(dir, 'remote_coverage_tools');
-  mkdirSync(coverage, { recursive: true });
-  writeFileSync(join(coverage, 'WORKSPACE'), 'workspace(name = "remote_coverage_tools")\n');
-  writeFileSync(
-    join(coverage, 'BUILD'),
-    'package(default_visibility = ["//visibility:public"])\nfilegroup(name = "coverage_report_generator")\nfilegroup(name = "lcov_merger")\n',
-  );
-  return [
-    forwardingRepository(dir, 'rules_cc', 'cc', [
-      'cc_binary',
-      'cc_import',
-      'cc_library',
-      'cc_proto_library',
-      'cc_test',
-      'cc_toolchain',
-      'cc_toolchain_suite',
-      'fdo_prefetch_hints',
-      'fdo_profile',
-      'objc_import',
-      'objc_library',
-    ]),
-    forwardingRepository(dir, 'rules_java', 'java', [
-      'java_binary',
-      'java_import',
-      'java_library',
-      'java_lite_proto_library',
-      'java_package_configuration',
-      'java_plugin',
-      'java_proto_library',
-      'java_runtime',
-      'java_test',
-      'java_toolchain',
-    ]),
-    `--override_repository=remote_coverage_tools=${coverage}`,
-  ];
-}
 
 function workspace(dir: string): string {
   mkdirSync(dir, { recursive: true });
@@ -125,24 +72,6 @@ function bazelIn(t: TestContext, dir: string, ws: string, common: string[]) {
   };
 }
 
-/** Bazel's "N processes: A internal, B remote, ..." line, by strategy. */
-function processSummary(stderr: string): string {
-  return /INFO: (\d+ process(?:es)?[^\n]*)/.exec(stderr)?.[1] ?? 'no process summary';
-}
-
-function strategies(stderr: string): Record<string, number> {
-  const line = processSummary(stderr);
-  const out: Record<string, number> = {};
-  for (const m of line
-    .split(':')
-    .slice(1)
-    .join(':')
-    .matchAll(/(\d+) ([a-z -]+?)(?=[,.]|$)/g)) {
-    out[(m[2] as string).trim()] = Number(m[1]);
-  }
-  return out;
-}
-
 function outputs(ws: string): Record<string, Buffer> {
   return Object.fromEntries(OUTPUTS.map((f) => [f, readFileSync(join(ws, 'bazel-bin', f))] as const));
 }
@@ -167,21 +96,9 @@ test('Bazel 4 C++ rules on the farm: every action remote (compile, ar, link, .so
   const openEndpoint = `grpcs://127.0.0.1:${await reapiPort(open)}`;
 
   const ws = workspace(join(dir, 'ws'));
-  ok(
-    await runAccel([
-      '--home',
-      homes.dev as string,
-      'farm',
-      'config',
-      'bazel',
-      '--reapi',
-      strictEndpoint,
-      '--write',
-      ws,
-    ]),
-  );
+  await farmConfigBazel(homes.dev as string, strictEndpoint, ws);
   // The .bazelrc's remote_executor is for the strict syncer; the open one is named on the command line.
-  const bazel = bazelIn(t, dir, ws, repositories(dir));
+  const bazel = bazelIn(t, dir, ws, bazel4Repositories(dir));
   const remoteOnly = ['--spawn_strategy=remote', '--genrule_strategy=remote', '--noremote_local_fallback'];
 
   // The reference: everything built here, no remote (the .bazelrc's executor overridden away).
@@ -194,7 +111,7 @@ test('Bazel 4 C++ rules on the farm: every action remote (compile, ar, link, .so
   // compilers (the default): every compile, archive and link of the build runs on the worker, no fallback.
   const remote = await bazel('remote, compilers', ['build', '//...', ...remoteOnly]);
   ok(remote, 'remote build');
-  const counts = strategies(remote.stderr);
+  const counts = processCounts(remote.stderr);
   assert.ok((counts.remote ?? 0) >= 8, `compiles, archive and links remote: ${processSummary(remote.stderr)}`);
   assert.deepEqual(
     Object.keys(counts).filter((k) => k !== 'remote' && k !== 'internal'),
@@ -225,7 +142,7 @@ test('Bazel 4 C++ rules on the farm: every action remote (compile, ar, link, .so
   ]);
   ok(fallback, 'bazel test with local fallback');
   assert.match(fallback.stdout + fallback.stderr, /PASSED/);
-  assert.ok((strategies(fallback.stderr).local ?? 0) >= 1, processSummary(fallback.stderr));
+  assert.ok((processCounts(fallback.stderr).local ?? 0) >= 1, processSummary(fallback.stderr));
 
   // any: the same test runs on the worker (in its sandbox), no fallback.
   ok(await bazel('clean', ['clean']));
@@ -239,7 +156,7 @@ test('Bazel 4 C++ rules on the farm: every action remote (compile, ar, link, .so
   ]);
   ok(anyRun, 'bazel test, every action remote');
   assert.match(anyRun.stdout + anyRun.stderr, /PASSED/);
-  const anyCounts = strategies(anyRun.stderr);
+  const anyCounts = processCounts(anyRun.stderr);
   assert.deepEqual(
     Object.keys(anyCounts).filter((k) => k !== 'remote' && k !== 'internal'),
     [],

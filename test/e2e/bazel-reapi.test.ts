@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { MtlsClient } from '../../src/net/client.ts';
 import { loadIdentity } from '../../src/net/tls-identity.ts';
-import { bazelBuild, needsTools, ok, type RunResult, runAccel, tempDir } from '../helpers.ts';
+import { farmConfigBazel } from '../bazel-fixture.ts';
+import { bazelBuild, needsTools, ok, type RunResult, tempDir } from '../helpers.ts';
 import { farmCerts, farmStatus, type Proc, reapiPort, startSyncer, startWorker } from '../integration/farm-harness.ts';
 
 const BAZEL_TIMEOUT_SECONDS = 300;
@@ -80,21 +81,7 @@ test('Bazel 4 runs gcc genrules on the farm over REAPI with client certificates;
   const expected = outputs(local);
 
   const ws = workspace(join(dir, 'ws'), 'hello from the farm');
-  ok(
-    await runAccel([
-      '--home',
-      homes.dev as string,
-      'farm',
-      'config',
-      'bazel',
-      '--reapi',
-      endpoint,
-      '--syncer',
-      syncer.url,
-      '--write',
-      ws,
-    ]),
-  );
+  await farmConfigBazel(homes.dev as string, endpoint, ws, ['--syncer', syncer.url]);
   const rc = readFileSync(join(ws, '.bazelrc'), 'utf8');
   assert.match(rc, /^build --remote_executor=grpcs:\/\/127\.0\.0\.1:\d+$/m);
   assert.match(rc, /^build --tls_client_key=.*identity\.pk8\.key$/m);
@@ -121,20 +108,7 @@ test('Bazel 4 runs gcc genrules on the farm over REAPI with client certificates;
 
   // --remote_cache alone: a changed source builds locally and uploads; a clean rebuild then hits.
   const cacheOnly = workspace(join(dir, 'cache-only'), 'hello from the cache');
-  ok(
-    await runAccel([
-      '--home',
-      homes.dev as string,
-      'farm',
-      'config',
-      'bazel',
-      '--reapi',
-      endpoint,
-      '--cache-only',
-      '--write',
-      cacheOnly,
-    ]),
-  );
+  await farmConfigBazel(homes.dev as string, endpoint, cacheOnly, ['--cache-only']);
   assert.match(readFileSync(join(cacheOnly, '.bazelrc'), 'utf8'), /^build --remote_cache=grpcs:/m);
   const uploaded = await bazel(t, cacheOnly, 'remote cache, first');
   ok(uploaded, 'remote-cache build');
