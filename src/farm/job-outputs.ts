@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseDepFile } from '../compiler/depfile.ts';
 import { errnoCode } from '../core/errors.ts';
 import type { MappedArgs } from './policy.ts';
 import { INLINE_OUTPUT_MAX, INLINE_TOTAL_MAX, type JobOutput, type TreeManifest } from './protocol.ts';
-import { readDigest, readJobFile, unmapText } from './sandbox.ts';
+import { inJob, readDigest, readJobFile, unmapText } from './sandbox.ts';
 import type { WorkerContext } from './worker-context.ts';
 
 /** What a finished job left: files, links (with their targets, never followed) and directories. */
@@ -89,18 +89,4 @@ export async function collectOutputs(
   // Normalised from `/`: a declared `../../etc` names /etc inside the job, never outside it.
   for (const path of [...(job.declared?.files ?? []), ...(job.declared?.dirs ?? [])]) await walk(resolve('/', path), 0);
   return collected;
-}
-
-/** The host path of a job path whose parent resolves inside the job root; undefined when it does not. */
-function inJob(host: string, path: string): string | undefined {
-  const target = join(host, path);
-  let dir: string;
-  try {
-    dir = realpathSync(dirname(target));
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
-    throw err;
-  }
-  if (dir !== host && !dir.startsWith(`${host}/`)) return undefined;
-  return join(dir, target.slice(dirname(target).length + 1));
 }

@@ -178,10 +178,10 @@ export function makeJobDirs(root: string, dir: string, made: Set<string>, mode: 
 }
 
 /**
- * Reads a file the job left in its directory, as the worker (maybe root): the job may have planted a symlink
- * at that path or above it, so the file must resolve inside the job root and be a regular file.
+ * The host path of a job path whose parent directory resolves inside the job root (the job may have planted
+ * links above it); undefined when it does not, or does not exist. The last component is not followed.
  */
-export function readJobFile(root: string, path: string): Buffer | undefined {
+export function inJob(root: string, path: string): string | undefined {
   const target = join(root, path);
   let dir: string;
   try {
@@ -191,9 +191,19 @@ export function readJobFile(root: string, path: string): Buffer | undefined {
     throw err;
   }
   if (dir !== root && !dir.startsWith(`${root}/`)) return undefined;
+  return join(dir, basename(target));
+}
+
+/**
+ * Reads a file the job left in its directory, as the worker (maybe root): the job may have planted a symlink
+ * at that path or above it, so the file must resolve inside the job root and be a regular file.
+ */
+export function readJobFile(root: string, path: string): Buffer | undefined {
+  const at = inJob(root, path);
+  if (!at) return undefined;
   let fd: number;
   try {
-    fd = openSync(join(dir, basename(target)), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(at, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     if (['ENOENT', 'ELOOP', 'EISDIR', 'ENOTDIR'].includes(errnoCode(err) ?? '')) return undefined;
     throw err;
