@@ -20,13 +20,18 @@ export function digestOf(data: Buffer): Digest {
   return { hash: createHash('sha256').update(data).digest('hex'), size_bytes: data.length };
 }
 
-/** A gRPC client presenting `home`'s certificate; closed when the test ends. */
-export function reapiClient(t: TestContext, port: number, home: string): grpc.Client {
-  const id = loadIdentity(home);
-  const c = new grpc.Client(
-    `127.0.0.1:${port}`,
-    grpc.credentials.createSsl(Buffer.from(id.ca), Buffer.from(id.key), Buffer.from(id.cert)),
-  );
+/**
+ * A gRPC client presenting `home`'s certificate (none when `home` is undefined) and trusting `caHome`'s CA
+ * (`home`'s by default); closed when the test ends.
+ */
+export function reapiClient(t: TestContext, port: number, home: string | undefined, caHome = home): grpc.Client {
+  if (caHome === undefined) throw new Error('a client without a certificate needs caHome for the CA');
+  const ca = Buffer.from(loadIdentity(caHome).ca);
+  const id = home === undefined ? undefined : loadIdentity(home);
+  const credentials = id
+    ? grpc.credentials.createSsl(ca, Buffer.from(id.key), Buffer.from(id.cert))
+    : grpc.credentials.createSsl(ca);
+  const c = new grpc.Client(`127.0.0.1:${port}`, credentials);
   t.after(() => c.close());
   return c;
 }
@@ -112,11 +117,24 @@ export async function putAction(c: grpc.Client, spec: ActionSpec): Promise<Diges
 }
 
 /** Executes an action; resolves with its ExecuteResponse, rejects with the call's gRPC error. */
-export function execute(
+export async function execute(
   c: grpc.Client,
   action: Digest,
-  options: { skipCache?: boolean; inline?: string[] } = {},
+  options: ExecuteOptions = {},
 ): Promise<{ result?: ActionResult; cached_result: boolean }> {
+  const last = (await executeOps(c, action, options)).at(-1);
+  if (!last?.done || !last.response) throw new Error('the operation did not finish');
+  return msg.ExecuteResponse.decode(last.response.value);
+}
+
+export interface ExecuteOptions {
+  skipCache?: boolean;
+  /** Output files whose contents the response carries inline. */
+  inline?: string[];
+}
+
+/** Executes an action; resolves with every Operation the stream sent, rejects with the call's gRPC error. */
+export function executeOps(c: grpc.Client, action: Digest, options: ExecuteOptions = {}): Promise<Operation[]> {
   const spec = services.Execution.Execute;
   return new Promise((resolve, reject) => {
     const ops: Operation[] = [];
@@ -134,11 +152,7 @@ export function execute(
     );
     s.on('data', (op: Operation) => ops.push(op));
     s.on('error', reject);
-    s.on('end', () => {
-      const last = ops.at(-1);
-      if (!last?.done || !last.response) return reject(new Error('the operation did not finish'));
-      resolve(msg.ExecuteResponse.decode(last.response.value));
-    });
+    s.on('end', () => resolve(ops));
   });
 }
 

@@ -2,62 +2,14 @@
 // cache shared with the mirror's /cache/ac (one store, two protocols).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { cacheToken } from '../../src/mirror/cache-token.ts';
-import { loadIdentity } from '../../src/net/tls-identity.ts';
-import { unaryCall } from '../../src/reapi/call.ts';
-import {
-  type ActionResult,
-  type Digest,
-  type MethodSpec,
-  msg,
-  type Operation,
-  services,
-} from '../../src/reapi/proto.ts';
+import { type ActionResult, type Digest, msg, type Operation, services } from '../../src/reapi/proto.ts';
 import { tempDir } from '../helpers.ts';
 import { serveCli } from '../mirror-harness.ts';
 import { farmCerts, reapiPort, startSyncer, startWorker } from './farm-harness.ts';
-
-function digestOf(data: Buffer): Digest {
-  return { hash: createHash('sha256').update(data).digest('hex'), size_bytes: data.length };
-}
-
-/** A gRPC client presenting `home`'s certificate (or none). */
-function client(t: TestContext, port: number, home: string | undefined, caHome: string): grpc.Client {
-  const ca = Buffer.from(loadIdentity(caHome).ca);
-  const credentials = home
-    ? (() => {
-        const id = loadIdentity(home);
-        return grpc.credentials.createSsl(ca, Buffer.from(id.key), Buffer.from(id.cert));
-      })()
-    : grpc.credentials.createSsl(ca);
-  const c = new grpc.Client(`127.0.0.1:${port}`, credentials);
-  t.after(() => c.close());
-  return c;
-}
-
-function unary<Res>(c: grpc.Client, spec: MethodSpec, req: unknown): Promise<Res> {
-  return unaryCall<Res>(c, spec, req, { timeoutMs: 20_000 });
-}
-
-function executeOps(c: grpc.Client, action: Digest, inline: string[] = []): Promise<Operation[]> {
-  const spec = services.Execution.Execute;
-  return new Promise((resolve, reject) => {
-    const ops: Operation[] = [];
-    const s = c.makeServerStreamRequest(
-      spec.path,
-      spec.requestSerialize,
-      spec.responseDeserialize,
-      { action_digest: action, skip_cache_lookup: false, inline_output_files: inline },
-      new grpc.Metadata(),
-      { deadline: Date.now() + 60_000 },
-    );
-    s.on('data', (op: Operation) => ops.push(op));
-    s.on('error', reject);
-    s.on('end', () => resolve(ops));
-  });
-}
+import { digestOf, execute, executeOps, reapiClient, unary } from './reapi-client.ts';
 
 /** A ByteStream upload in `pieces` chunks; `finish` false leaves finish_write off (a client that died mid-way). */
 function writeChunks(c: grpc.Client, name: string, data: Buffer, pieces: number, finish = true): Promise<unknown> {
@@ -134,7 +86,7 @@ test('REAPI: a compile action runs on a worker and is cached; hostile bodies, na
   const syncer = await startSyncer(t, homes.syncer as string, []);
   const port = await reapiPort(syncer);
   await startWorker(t, homes.w1 as string, syncer.url, 2);
-  const dev = client(t, port, homes.dev, homes.dev as string);
+  const dev = reapiClient(t, port, homes.dev);
 
   const caps = await unary<{ execution_capabilities: { exec_enabled: boolean } }>(
     dev,
@@ -160,15 +112,12 @@ test('REAPI: a compile action runs on a worker and is cached; hostile bodies, na
     { digests: [out?.digest] },
   );
   assert.equal(read.responses[0]?.data.subarray(0, 4).toString('latin1'), '\x7fELF');
-  const again = msg.ExecuteResponse.decode(
-    ((await executeOps(dev, action)).at(-1)?.response as { value: Buffer }).value,
-  );
+  const again = await execute(dev, action);
   assert.equal(again.cached_result, true);
 
   // Asked inline, the object comes in the answer; the result is cached a moment later, without it.
   const inlined = await putAction(dev, ['gcc', '-c', 'a.c', '-o', 'out.o'], { 'a.c': Buffer.from('int inl;\n') });
-  const inlineOps = await executeOps(dev, inlined, ['out.o']);
-  const inlineResult = msg.ExecuteResponse.decode((inlineOps.at(-1)?.response as { value: Buffer }).value).result;
+  const inlineResult = (await execute(dev, inlined, { inline: ['out.o'] })).result;
   const contents = Buffer.from(inlineResult?.output_files[0]?.contents ?? []);
   assert.equal(contents.subarray(0, 4).toString('latin1'), '\x7fELF');
   assert.equal(createHash('sha256').update(contents).digest('hex'), inlineResult?.output_files[0]?.digest?.hash);
@@ -329,12 +278,12 @@ test('REAPI: a compile action runs on a worker and is cached; hostile bodies, na
   );
 
   // Certificates: a worker's is not a client's; none at all does not get through the handshake.
-  const worker = client(t, port, homes.w1, homes.dev as string);
+  const worker = reapiClient(t, port, homes.w1, homes.dev as string);
   await assert.rejects(
     unary(worker, services.ContentAddressableStorage.FindMissingBlobs, { blob_digests: [] }),
     (e: grpc.ServiceError) => e.code === grpc.status.PERMISSION_DENIED,
   );
-  const nobody = client(t, port, undefined, homes.dev as string);
+  const nobody = reapiClient(t, port, undefined, homes.dev as string);
   await assert.rejects(
     unary(nobody, services.Capabilities.GetCapabilities, {}),
     (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE,
@@ -348,7 +297,7 @@ test('REAPI and the mirror’s /cache share one action cache: a result put throu
   const syncer = await startSyncer(t, home, []);
   const port = await reapiPort(syncer);
   const mirror = await serveCli(t, home);
-  const dev = client(t, port, homes.dev, homes.dev as string);
+  const dev = reapiClient(t, port, homes.dev);
   const auth = { authorization: `Bearer ${cacheToken(home)}` };
 
   // Bazel's HTTP cache layout: the output in /cache/cas, the ActionResult in /cache/ac.
