@@ -13,7 +13,7 @@ import {
   rmSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, join, relative, resolve } from 'node:path';
 import { test as nodeTest, type TestContext, type TestOptions } from 'node:test';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -119,6 +119,18 @@ export function listFiles(dir: string): string[] {
   }
 }
 
+/** Every object file (`.o`) under `dir`, by its path relative to `dir`, with its bytes. */
+export function objectFiles(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile() && e.name.endsWith('.o')) {
+      const path = join(e.parentPath, e.name);
+      out.set(relative(dir, path), readFileSync(path));
+    }
+  }
+  return out;
+}
+
 export const NOBODY = { uid: 65534, gid: 65534 };
 
 /** When running as root, permissions do not bite: such tests run the CLI as nobody, owning `paths`. */
@@ -158,6 +170,17 @@ export function ok(r: RunResult, what = ''): string {
 export function okStderr(r: RunResult, what = ''): string {
   ok(r, what);
   return r.stderr;
+}
+
+/** A home with the native client and its masquerade links installed: the links' directory, the client. */
+export async function nativeClientHome(home: string): Promise<{ home: string; masq: string; client: string }> {
+  const masq = ok(await runAccel(['--home', home, 'cc', '--masquerade-dir']), 'accel cc --masquerade-dir').trim();
+  return { home, masq, client: join(home, 'bin', 'accel-cc') };
+}
+
+/** The home's compile-cache counters (`accel --json cc --stats`): `{ hit: 2, miss: 1 }`. */
+export async function ccCounters(home: string): Promise<Record<string, number>> {
+  return JSON.parse(ok(await runAccel(['--home', home, '--json', 'cc', '--stats']), 'accel cc --stats')).counters;
 }
 
 /** Asserts a clean failure: the exit code, the stable error code on stderr, and no stack trace. */

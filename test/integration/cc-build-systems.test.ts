@@ -5,12 +5,15 @@
 // is the plain build's, byte for byte, and the warm build is all hits.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { delimiter, join, relative } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { test as nodeTest } from 'node:test';
 import { FEEDSTOCK_SOURCES, missingSources, SHARED_FEEDSTOCKS, sourceRows } from '../feedstock-set.ts';
 import {
+  ccCounters,
   failed,
+  nativeClientHome,
   needsTools,
+  objectFiles,
   ok,
   okStderr,
   type RunResult,
@@ -47,22 +50,9 @@ async function unpackJsoncpp(dir: string): Promise<string> {
   return join(dir, top);
 }
 
-/** A home with the native client and the masquerade links installed. */
-async function home(dir: string, name: string) {
-  const path = join(dir, name);
-  const r = await runAccel(['--home', path, 'cc', '--masquerade-dir']);
-  const masq = ok(r, 'accel cc --masquerade-dir').trim();
-  return { path, masq, client: join(path, 'bin', 'accel-cc') };
-}
-
-async function counters(homePath: string): Promise<Record<string, number>> {
-  const r = await runAccel(['--home', homePath, '--json', 'cc', '--stats']);
-  return JSON.parse(ok(r, 'accel cc --stats')).counters;
-}
-
 /** Hits and misses (a compile's other outcomes, e.g. an uncacheable link, are not in it). */
 async function tally(homePath: string): Promise<{ hit: number; miss: number }> {
-  const { hit = 0, miss = 0 } = await counters(homePath);
+  const { hit = 0, miss = 0 } = await ccCounters(homePath);
   return { hit, miss };
 }
 
@@ -70,17 +60,8 @@ async function zeroStats(homePath: string): Promise<void> {
   ok(await runAccel(['--home', homePath, 'cc', '--zero-stats']), 'accel cc --zero-stats');
 }
 
-function objects(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile() && e.name.endsWith('.o'))
-      out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
-  }
-  return out;
-}
-
 function assertSameObjects(built: string, plain: Map<string, Buffer>, what: string): void {
-  const got = objects(built);
+  const got = objectFiles(built);
   assert.deepEqual([...got.keys()].sort(), [...plain.keys()].sort(), `${what}: the same objects as the plain build`);
   for (const [name, bytes] of plain) assert.ok(got.get(name)?.equals(bytes), `${what}: ${name} differs from plain`);
 }
@@ -109,22 +90,22 @@ test('CMake + Ninja builds jsoncpp through accel-cc as CMAKE_CXX_COMPILER_LAUNCH
 
   await cmake('plain', {});
   await ninja('plain');
-  const plain = objects(join(dir, 'plain'));
+  const plain = objectFiles(join(dir, 'plain'));
   assert.ok(plain.size >= 10, `jsoncpp builds its library and tests (${plain.size} objects)`);
 
   // The launcher: CMake runs `accel-cc /usr/bin/c++ … -c <absolute source>`, the compiler by absolute path.
-  const launched = await home(dir, 'home-launcher');
+  const launched = await nativeClientHome(join(dir, 'home-launcher'));
   const launcher = [`-DCMAKE_CXX_COMPILER_LAUNCHER=${launched.client}`];
   await cmake('cold', {}, launcher);
   const commands = ok(await runCommand('ninja', ['-C', join(dir, 'cold'), '-t', 'commands']));
   assert.match(commands, new RegExp(`^${launched.client} /\\S+/c\\+\\+ .* -c \\S+\\.cpp$`, 'm'));
   await ninja('cold');
   assertSameObjects(join(dir, 'cold'), plain, 'launcher, cold');
-  assert.deepEqual(await tally(launched.path), { hit: 0, miss: plain.size }, 'cold: every compile a miss');
+  assert.deepEqual(await tally(launched.home), { hit: 0, miss: plain.size }, 'cold: every compile a miss');
   await cmake('warm', {}, launcher);
   await ninja('warm');
   assertSameObjects(join(dir, 'warm'), plain, 'launcher, warm');
-  assert.deepEqual(await tally(launched.path), { hit: plain.size, miss: plain.size }, 'warm: every compile hit');
+  assert.deepEqual(await tally(launched.home), { hit: plain.size, miss: plain.size }, 'warm: every compile hit');
   // The dependency files a hit writes are what Ninja needs: nothing left to do, and the headers are known.
   const upToDate = await run('ninja', ['-C', join(dir, 'warm'), '-n'], {}, 'ninja -n');
   assert.match(upToDate.stdout.toString(), /no work to do/);
@@ -133,18 +114,18 @@ test('CMake + Ninja builds jsoncpp through accel-cc as CMAKE_CXX_COMPILER_LAUNCH
 
   // The masquerade: CMake records the link as its compiler and runs its identification and try_compile steps
   // (which link: uncacheable, run by the client itself) through it.
-  const masq = await home(dir, 'home-masquerade');
+  const masq = await nativeClientHome(join(dir, 'home-masquerade'));
   const onPath = { PATH: pathWith(masq.masq) };
   await cmake('masq-cold', onPath);
   const cache = readFileSync(join(dir, 'masq-cold', 'CMakeCache.txt'), 'utf8');
   assert.match(cache, new RegExp(`^CMAKE_CXX_COMPILER:FILEPATH=${masq.masq}/c\\+\\+$`, 'm'));
-  const configured = await counters(masq.path);
+  const configured = await ccCounters(masq.home);
   assert.ok((configured['uncacheable: linking'] ?? 0) > 0, `CMake's compiler checks linked through the client`);
-  await zeroStats(masq.path);
+  await zeroStats(masq.home);
   // The build's PATH need not hold the masquerade: the recorded link finds the real c++ past it.
   await ninja('masq-cold');
   assertSameObjects(join(dir, 'masq-cold'), plain, 'masquerade, cold');
-  const masqCold = await counters(masq.path);
+  const masqCold = await ccCounters(masq.home);
   assert.deepEqual(
     { hit: masqCold.hit ?? 0, miss: masqCold.miss },
     { hit: 0, miss: plain.size },
@@ -155,10 +136,10 @@ test('CMake + Ninja builds jsoncpp through accel-cc as CMAKE_CXX_COMPILER_LAUNCH
   await cmake('masq-warm', onPath, [`-DCMAKE_CXX_COMPILER_LAUNCHER=${masq.client}`]);
   const both = ok(await runCommand('ninja', ['-C', join(dir, 'masq-warm'), '-t', 'commands']));
   assert.match(both, new RegExp(`^${masq.client} ${masq.masq}/c\\+\\+ .* -c \\S+\\.cpp$`, 'm'));
-  await zeroStats(masq.path);
+  await zeroStats(masq.home);
   await ninja('masq-warm');
   assertSameObjects(join(dir, 'masq-warm'), plain, 'masquerade and launcher, warm');
-  assert.deepEqual(await tally(masq.path), { hit: plain.size, miss: 0 }, 'masquerade warm: every compile hit');
+  assert.deepEqual(await tally(masq.home), { hit: plain.size, miss: 0 }, 'masquerade warm: every compile hit');
 });
 
 test('Meson + Ninja builds jsoncpp with CXX="accel-cc g++", then in a fresh build directory through the masquerade on PATH: identical objects, the warm build all hits', {
@@ -177,28 +158,28 @@ test('Meson + Ninja builds jsoncpp with CXX="accel-cc g++", then in a fresh buil
 
   await meson('plain', { CXX: 'g++' });
   await ninja('plain', {});
-  const plain = objects(join(dir, 'plain'));
+  const plain = objectFiles(join(dir, 'plain'));
   assert.ok(plain.size >= 5, `jsoncpp builds its library and tests (${plain.size} objects)`);
 
   // accel-cc by name on PATH, the compiler by name: Meson's sanity checks and every compile go through it.
-  const h = await home(dir, 'home');
-  const launcher = { PATH: pathWith(join(h.path, 'bin')), CXX: 'accel-cc g++' };
+  const h = await nativeClientHome(join(dir, 'home'));
+  const launcher = { PATH: pathWith(join(h.home, 'bin')), CXX: 'accel-cc g++' };
   const log = await meson('cold', launcher);
   assert.match(log, /C\+\+ compiler for the host machine: accel-cc g\+\+/);
-  await zeroStats(h.path);
+  await zeroStats(h.home);
   await ninja('cold', launcher);
   assertSameObjects(join(dir, 'cold'), plain, 'CXX="accel-cc g++", cold');
-  assert.deepEqual(await tally(h.path), { hit: 0, miss: plain.size }, 'cold: every compile a miss');
+  assert.deepEqual(await tally(h.home), { hit: 0, miss: plain.size }, 'cold: every compile a miss');
 
   // The masquerade: Meson records plain `g++`, which the build finds first on PATH; the warm build hits
   // what the launcher stored (the same compiler, arguments and sources).
   const masquerade = { PATH: pathWith(h.masq), CXX: 'g++' };
   const masqLog = await meson('warm', masquerade);
   assert.match(masqLog, /C\+\+ compiler for the host machine: g\+\+ /);
-  await zeroStats(h.path);
+  await zeroStats(h.home);
   await ninja('warm', masquerade);
   assertSameObjects(join(dir, 'warm'), plain, 'masquerade, warm');
-  assert.deepEqual(await tally(h.path), { hit: plain.size, miss: 0 }, 'warm: every compile hit');
+  assert.deepEqual(await tally(h.home), { hit: plain.size, miss: 0 }, 'warm: every compile hit');
   // The dependency files of hits, written for Meson's -MQ targets, are what Ninja reads.
   const upToDate = await run('ninja', ['-C', join(dir, 'warm'), '-n'], masquerade, 'ninja -n');
   assert.match(upToDate.stdout.toString(), /no work to do/);
@@ -211,7 +192,7 @@ nodeTest(
   needsTools('gcc'),
   async (t) => {
     const dir = tempDir(t, 'accel-cc-launcher-');
-    const h = await home(dir, 'home');
+    const h = await nativeClientHome(join(dir, 'home'));
     writeFileSync(join(dir, 'x.c'), 'int x(void) { return 42; }\n');
     const cc = (args: string[]) => runCommand(h.client, args, { cwd: dir, env: ENV });
     okStderr(await runCommand('gcc', ['-c', 'x.c', '-o', 'plain.o'], { cwd: dir }));
@@ -227,7 +208,7 @@ nodeTest(
       okStderr(await cc(args), args.join(' '));
       assert.ok(readFileSync(join(dir, args.at(-1) as string)).equals(plain), `${args.join(' ')}: the plain object`);
     }
-    assert.deepEqual(await tally(h.path), { hit: calls.length - 1, miss: 1 }, 'one compile, then hits');
+    assert.deepEqual(await tally(h.home), { hit: calls.length - 1, miss: 1 }, 'one compile, then hits');
     // Linking through the launcher: uncacheable, run by the client with the real compiler.
     okStderr(await cc([join(h.masq, 'gcc'), 'plain.o', '-shared', '-o', 'libx.so']), 'link');
     assert.ok(existsSync(join(dir, 'libx.so')));

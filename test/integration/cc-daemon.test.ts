@@ -17,10 +17,13 @@ import { type TestContext, test } from 'node:test';
 import { compileViaDaemon, daemonStatus } from '../../src/cc/daemon-client.ts';
 import { daemonPaths } from '../../src/cc/protocol.ts';
 import {
+  ccCounters,
   failed,
   MAIN,
   NOBODY,
+  nativeClientHome,
   needsTools,
+  objectFiles,
   ok,
   okStderr,
   ROOT,
@@ -36,22 +39,11 @@ const DAEMON_ENV = { ACCEL_CC_DAEMON_IDLE_TIMEOUT: '60' };
 /** A home with the native client and masquerade links installed; the daemon is stopped when the test ends. */
 async function setup(t: TestContext) {
   const dir = tempDir(t);
-  const home = join(dir, 'home');
-  const r = await runAccel(['--home', home, 'cc', '--masquerade-dir']);
-  okStderr(r);
+  const installed = await nativeClientHome(join(dir, 'home'));
   t.after(async () => {
-    await runAccel(['--home', home, 'cc', 'daemon', '--stop']);
+    await runAccel(['--home', installed.home, 'cc', 'daemon', '--stop']);
   });
-  return { dir, home, masq: r.stdout.toString().trim(), client: join(home, 'bin', 'accel-cc') };
-}
-
-function objects(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile() && e.name.endsWith('.o'))
-      out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
-  }
-  return out;
+  return { dir, ...installed };
 }
 
 test(
@@ -117,9 +109,9 @@ test(
     const stderr = okStderr(result);
     assert.match(stderr, /accel-cc: the daemon stopped answering; running gcc without the cache/);
 
-    const built = objects(build);
-    assert.equal(built.size, objects(plain).size);
-    for (const [name, bytes] of objects(plain)) assert.ok(built.get(name)?.equals(bytes), `${name} differs`);
+    const built = objectFiles(build);
+    assert.equal(built.size, objectFiles(plain).size);
+    for (const [name, bytes] of objectFiles(plain)) assert.ok(built.get(name)?.equals(bytes), `${name} differs`);
     okStderr(await runCommand('make', ['-C', src, `BUILD=${build}`, ...through, 'check'], { env: DAEMON_ENV }));
     // The next client started a fresh daemon over the dead one's pid lock and socket.
     const after = await daemonStatus(home);
@@ -157,8 +149,7 @@ exec /usr/bin/gcc "$@"
 
     // The daemon still serves, and the abandoned compile left no cache entry: this one is a miss.
     okStderr(await runCommand(client, ['gcc', '-c', 'x.c', '-o', 'x.o'], { cwd: dir, env: { ...env, STALL: '' } }));
-    const stats = await runAccel(['--home', home, '--json', 'cc', '--stats']);
-    const counters = JSON.parse(stats.stdout.toString()).counters as Record<string, number>;
+    const counters = await ccCounters(home);
     assert.equal(counters.miss, 1);
     assert.equal(counters.hit, undefined);
     okStderr(await runCommand('gcc', ['-c', 'x.c', '-o', 'plain.o'], { cwd: dir }));
@@ -200,9 +191,7 @@ test(
       );
       assert.equal(statSync(join(dir, out)).mode & 0o777, mode, `${out} under umask ${mask}`);
     }
-    const counters = JSON.parse(
-      (await runAccel(['--home', home, '--json', 'cc', '--stats'])).stdout.toString(),
-    ).counters;
+    const counters = await ccCounters(home);
     assert.deepEqual(counters, { hit: 2, miss: 1 });
   },
 );
