@@ -16,8 +16,8 @@ import {
   type FakePackage,
   startArchiveServer,
 } from '../test/apt-fixture.ts';
-import { canConnect, median, type Server, startAccelMirror, stop, waitUntil } from './servers.ts';
-import { fmt, has, sh } from './util.ts';
+import { canConnect, type Server, startAccelMirror, stop, waitUntil } from './servers.ts';
+import { fmt, has, median, sh } from './util.ts';
 
 const ACNG = '/usr/sbin/apt-cacher-ng';
 const MB = 2 ** 20;

@@ -2,12 +2,14 @@
 // `-g -fdebug-prefix-map=<checkout>=/src` in one job directory, then in another, through accel with base
 // directories and through ccache with base_dir, each into its own empty cache. Counts the second checkout's
 // hits and checks every one of its objects against plain gcc's in that checkout.
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { objectFiles } from '../test/helpers.ts';
+import { accelHome, cacheFreeEnv, ccacheIn, sameObjects } from './cc-tools.ts';
 import { debianSource } from './debian-source.ts';
-import { fmt, has, run } from './util.ts';
+import { firstLine, fmt, has, run } from './util.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
@@ -48,7 +50,7 @@ export async function benchCcCheckout(print: (line: string) => void): Promise<vo
     const jobs = join(root, 'builds');
     const [a, b] = ['1041', '1042'].map((n) => join(jobs, n, 'zstd')) as [string, string];
     for (const ck of [a, b]) cpSync(zstd.root, ck, { recursive: true });
-    const env = cleanEnv();
+    const env = cacheFreeEnv();
     const plainSecond = build(b, 'gcc', env);
     const plainObjects = objects(b);
     const tus = plainObjects.size;
@@ -56,7 +58,10 @@ export async function benchCcCheckout(print: (line: string) => void): Promise<vo
     const launcher = accelLauncher(root, env);
     tools.push(nativeClient(root, 'accel, base dirs', launcher, { ...env, ACCEL_CC_BASEDIRS: jobs }));
     tools.push(nativeClient(root, 'accel, no base dirs', launcher, env));
-    if (has('ccache')) tools.push(ccache(root, { ...env, CCACHE_BASEDIR: jobs }));
+    if (has('ccache')) {
+      const ccache = ccacheIn(root, { ...env, CCACHE_BASEDIR: jobs });
+      tools.push({ name: 'ccache, base_dir', cc: 'ccache gcc', ...ccache });
+    }
 
     const rows: Row[] = [];
     for (const tool of tools) {
@@ -124,19 +129,12 @@ function build(checkout: string, cc: string, env: NodeJS.ProcessEnv): number {
   return performance.now() - start;
 }
 
-/** The objects of a build by file name (the Makefile's obj/conf_<hash>/ directory depends on the flags). */
+/** The objects of a build; the Makefile's obj/conf_<hash>/ depends on CC, and every build starts without obj/. */
 function objects(checkout: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const dir = join(checkout, 'lib', 'obj');
-  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile() && e.name.endsWith('.o')) out.set(e.name, readFileSync(join(e.parentPath, e.name)));
-  }
-  return out;
-}
-
-function sameObjects(expected: Map<string, Buffer>, actual: Map<string, Buffer>): string {
-  const same = [...expected].filter(([name, bytes]) => actual.get(name)?.equals(bytes)).length;
-  return `${same === expected.size && actual.size === expected.size ? 'yes' : 'NO'} (${same}/${expected.size})`;
+  const obj = join(checkout, 'lib', 'obj');
+  const [conf] = readdirSync(obj).filter((d) => d.startsWith('conf_'));
+  if (!conf) throw new Error(`no conf_* directory in ${obj}`);
+  return objectFiles(join(obj, conf));
 }
 
 /** accel as users run it: the single executable when built and current enough, else `node src/main.ts`. */
@@ -153,51 +151,6 @@ function accelLauncher(root: string, env: NodeJS.ProcessEnv): { argv: string[]; 
 
 /** The native client through its masquerade link, in a home of its own; its daemon starts on the first compile. */
 function nativeClient(root: string, name: string, launcher: { argv: string[] }, env: NodeJS.ProcessEnv): Tool {
-  const home = join(root, `home-${name.replace(/\W+/g, '-')}`);
-  const accel = (args: string[]) =>
-    run(launcher.argv[0] as string, [...launcher.argv.slice(1), '--home', home, ...args], { env });
-  const masq = accel(['cc', '--masquerade-dir']).trim();
-  return {
-    name,
-    cc: join(masq, 'gcc'),
-    env,
-    hits: () => {
-      const counters: Record<string, number> = JSON.parse(accel(['--json', 'cc', '--stats'])).counters;
-      return counters.hit ?? 0;
-    },
-    stop: () => accel(['cc', 'daemon', '--stop']),
-  };
-}
-
-function ccache(root: string, env: NodeJS.ProcessEnv): Tool {
-  const config = join(root, 'ccache.conf');
-  writeFileSync(config, '');
-  const ccEnv = { ...env, CCACHE_DIR: join(root, 'ccache'), CCACHE_CONFIGPATH: config };
-  return {
-    name: 'ccache, base_dir',
-    cc: 'ccache gcc',
-    env: ccEnv,
-    hits: () => {
-      const stats = new Map(
-        run('ccache', ['--print-stats'], { env: ccEnv })
-          .trim()
-          .split('\n')
-          .map((l) => l.split('\t') as [string, string]),
-      );
-      return Number(stats.get('direct_cache_hit') ?? 0) + Number(stats.get('preprocessed_cache_hit') ?? 0);
-    },
-  };
-}
-
-/** The environment without any cache's own settings, so a developer's configuration cannot skew the numbers. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!/^(CCACHE_|SCCACHE_|ACCEL_|MAKEFLAGS$|MFLAGS$|MAKELEVEL$)/.test(k)) env[k] = v;
-  }
-  return env;
-}
-
-function firstLine(cmd: string, args: string[]): string {
-  return run(cmd, args, {}).split('\n')[0] as string;
+  const accel = accelHome(launcher.argv, join(root, `home-${name.replace(/\W+/g, '-')}`), env);
+  return { name, cc: join(accel.masqueradeDir(), 'gcc'), env, hits: accel.hits, stop: accel.stop };
 }

@@ -2,11 +2,13 @@
 // CMake's default Release build of its libraries (shared, static, object) and test programs, `ninja -j2`, plain
 // and through CMAKE_CXX_COMPILER_LAUNCHER: accel's native client beside ccache, cold and warm, in the same run.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fmt, has, run } from './util.ts';
+import { objectFiles } from '../test/helpers.ts';
+import { accelHome, cacheFreeEnv, ccacheIn, sameObjects } from './cc-tools.ts';
+import { firstLine, fmt, has, median, run } from './util.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
@@ -45,24 +47,27 @@ export async function benchCcCmake(print: (line: string) => void): Promise<void>
   try {
     run('tar', ['-xf', join(SOURCES, TARBALL), '-C', root], {});
     const src = join(root, readdirSync(root).find((d) => d.startsWith('jsoncpp-')) as string);
-    const env = cleanEnv();
+    const env = cacheFreeEnv();
     const build = join(root, 'build');
 
     const plainTime = configureAndBuild(src, build, { name: 'plain', env, hits: () => 0 });
-    const plain = objects(build);
+    const plain = objectFiles(build);
     const accel = accelLauncher(root, env);
     stops.push(accel.stop);
-    const launchers = [accel.launcher, ccacheLauncher(root, env)];
+    const launchers: Launcher[] = [
+      accel.launcher,
+      { name: 'ccache (launcher)', launcher: 'ccache', ...ccacheIn(root, env) },
+    ];
 
     const rows: { name: string; cold: BuildTime; warm: BuildTime; identical: string }[] = [];
     for (const l of launchers) {
       const cold = configureAndBuild(src, build, l);
-      const verdicts = [sameObjects(plain, objects(build))];
+      const verdicts = [sameObjects(plain, objectFiles(build))];
       const before = l.hits();
       const warms: BuildTime[] = [];
       for (let i = 0; i < WARM_RUNS; i++) {
         warms.push(configureAndBuild(src, build, l));
-        verdicts.push(sameObjects(plain, objects(build)));
+        verdicts.push(sameObjects(plain, objectFiles(build)));
       }
       const hits = l.hits() - before;
       if (hits !== WARM_RUNS * plain.size)
@@ -136,77 +141,18 @@ function configureAndBuild(src: string, build: string, l: Launcher): BuildTime {
  * built (what users run), else by `node src/main.ts`; its daemon starts on the cold build's first compile.
  */
 function accelLauncher(root: string, env: NodeJS.ProcessEnv) {
-  const home = join(root, 'accel-home');
   const usable = existsSync(EXE) && spawnSync(EXE, ['--version'], { stdio: 'ignore' }).status === 0;
-  const accel = usable ? [EXE] : [process.execPath, MAIN];
-  const call = (args: string[]) => run(accel[0] as string, [...accel.slice(1), '--home', home, ...args], { env });
-  call(['cc', '--masquerade-dir']);
+  const accel = accelHome(usable ? [EXE] : [process.execPath, MAIN], join(root, 'accel-home'), env);
+  accel.masqueradeDir();
   const launcher: Launcher = {
     name: 'accel (`accel-cc` launcher + daemon)',
-    launcher: join(home, 'bin', 'accel-cc'),
+    launcher: join(accel.home, 'bin', 'accel-cc'),
     env,
-    hits: () => {
-      const counters: Record<string, number> = JSON.parse(call(['--json', 'cc', '--stats'])).counters;
-      return (counters.hit ?? 0) + (counters['remote hit'] ?? 0);
-    },
+    hits: accel.hits,
   };
   return {
     launcher,
     which: usable ? 'the single executable build/out/accel-linux-x64' : '`node src/main.ts` (no executable built)',
-    stop: () => spawnSync(accel[0] as string, [...accel.slice(1), '--home', home, 'cc', 'daemon', '--stop']),
+    stop: accel.stop,
   };
-}
-
-function ccacheLauncher(root: string, env: NodeJS.ProcessEnv): Launcher {
-  const config = join(root, 'ccache.conf');
-  mkdirSync(join(root, 'ccache'));
-  writeFileSync(config, '');
-  const ccEnv = { ...env, CCACHE_DIR: join(root, 'ccache'), CCACHE_CONFIGPATH: config };
-  return {
-    name: 'ccache (launcher)',
-    launcher: 'ccache',
-    env: ccEnv,
-    hits: () => {
-      const stats = new Map(
-        run('ccache', ['--print-stats'], { env: ccEnv })
-          .trim()
-          .split('\n')
-          .map((l) => l.split('\t') as [string, string]),
-      );
-      return Number(stats.get('direct_cache_hit') ?? 0) + Number(stats.get('preprocessed_cache_hit') ?? 0);
-    },
-  };
-}
-
-/** The environment without any cache's own settings, so a developer's configuration cannot skew the numbers. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!/^(CCACHE_|SCCACHE_|ACCEL_|MAKEFLAGS$|MFLAGS$|MAKELEVEL$|CMAKE_|CXX$|CC$|CXXFLAGS$)/.test(k)) env[k] = v;
-  }
-  return env;
-}
-
-function objects(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile() && e.name.endsWith('.o'))
-      out.set(relative(dir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
-  }
-  return out;
-}
-
-function sameObjects(expected: Map<string, Buffer>, actual: Map<string, Buffer>): string {
-  const same = [...expected].filter(([name, bytes]) => actual.get(name)?.equals(bytes)).length;
-  const verdict = same === expected.size && actual.size === expected.size ? 'yes' : 'NO';
-  return `${verdict} (${same}/${expected.size})`;
-}
-
-function firstLine(cmd: string, args: string[]): string {
-  return run(cmd, args, {}).split('\n')[0] as string;
-}
-
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }

@@ -7,7 +7,6 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
-  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -16,8 +15,10 @@ import { createServer } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { objectFiles } from '../test/helpers.ts';
+import { accelHome, cacheFreeEnv, ccacheIn, sameObjects } from './cc-tools.ts';
 import { debianSource } from './debian-source.ts';
-import { fmt, has, medianMs, run } from './util.ts';
+import { firstLine, fmt, has, median, medianMs, run } from './util.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
@@ -71,17 +72,17 @@ export async function benchCc(print: (line: string) => void): Promise<void> {
     const multiarch = firstLine('gcc', ['-print-multiarch']);
     writeFileSync(join(build, 'lua5.4-deb-multiarch.h'), `#define DEB_HOST_MULTIARCH "${multiarch}"\n`);
     const tus = readdirSync(build).filter((f) => f.endsWith('.c')).length;
-    const env = cleanEnv();
+    const env = cacheFreeEnv();
 
     run('make', ['-C', build, 'clean'], { env });
     const plain = timeMake(build, ['gcc'], env);
-    const plainObjects = objects(build);
+    const plainObjects = objectFiles(build);
 
     const accel = accelCompiler(root, env);
     const native = nativeClient(root, env, accel.launcher);
     stops.push(native.stop);
     const compilers: Compiler[] = [accel.compiler, native.compiler];
-    if (has('ccache')) compilers.push(ccacheCompiler(root, env));
+    if (has('ccache')) compilers.push({ name: 'ccache', cc: ['ccache', 'gcc'], ...ccacheIn(root, env) });
     if (has('sccache')) {
       const sccache = await sccacheCompiler(root, env);
       stops.push(sccache.stop);
@@ -92,7 +93,7 @@ export async function benchCc(print: (line: string) => void): Promise<void> {
     const identical = new Map<string, string>();
     for (const c of compilers) {
       builds.set(c.name, coldAndWarm(build, c, tus));
-      identical.set(c.name, sameObjects(plainObjects, objects(build)));
+      identical.set(c.name, sameObjects(plainObjects, objectFiles(build)));
     }
 
     // The make above left every object in place, so this exact command line is a hit for every compiler.
@@ -176,7 +177,7 @@ function accelCompiler(root: string, env: NodeJS.ProcessEnv): AccelChoice {
     name: `${name} (\`accel cc --\`, no daemon)`,
     cc: [...launcher, '--home', home, 'cc', '--', 'gcc'],
     env,
-    hits: () => accelHits(launcher, home, env),
+    hits: accelHome(launcher, home, env).hits,
   });
   const node = make('accel (`node src/main.ts`)', [process.execPath, MAIN]);
   const viaNode = (why: string): AccelChoice => ({
@@ -198,51 +199,22 @@ function accelCompiler(root: string, env: NodeJS.ProcessEnv): AccelChoice {
   };
 }
 
-function accelHits(launcher: string[], home: string, env: NodeJS.ProcessEnv): number {
-  const out = run(launcher[0] as string, [...launcher.slice(1), '--home', home, '--json', 'cc', '--stats'], { env });
-  const counters: Record<string, number> = JSON.parse(out).counters;
-  return (counters.hit ?? 0) + (counters['remote hit'] ?? 0);
-}
-
 /**
  * The native client through the masquerade link, in its own home: the daemon starts on the cold build's
  * first compile, as it would for a user. `viaDaemon` is `accel cc --` with that daemon running.
  */
 function nativeClient(root: string, env: NodeJS.ProcessEnv, launcher: string[]) {
-  const home = join(root, 'accel-native-home');
-  const accel = (args: string[]) =>
-    run(launcher[0] as string, [...launcher.slice(1), '--home', home, ...args], { env });
-  const masq = accel(['cc', '--masquerade-dir']).trim();
-  const hits = () => accelHits(launcher, home, env);
+  const accel = accelHome(launcher, join(root, 'accel-native-home'), env);
+  const masq = accel.masqueradeDir();
   return {
-    compiler: { name: 'accel native client (`accel-cc` + daemon)', cc: [join(masq, 'gcc')], env, hits },
+    compiler: { name: 'accel native client (`accel-cc` + daemon)', cc: [join(masq, 'gcc')], env, hits: accel.hits },
     viaDaemon: {
       name: 'accel (`accel cc --`, daemon running)',
-      cc: [...launcher, '--home', home, 'cc', '--', 'gcc'],
+      cc: [...launcher, '--home', accel.home, 'cc', '--', 'gcc'],
       env,
-      hits,
+      hits: accel.hits,
     },
-    stop: () => accel(['cc', 'daemon', '--stop']),
-  };
-}
-
-function ccacheCompiler(root: string, env: NodeJS.ProcessEnv): Compiler {
-  const config = join(root, 'ccache.conf');
-  writeFileSync(config, '');
-  const ccEnv = { ...env, CCACHE_DIR: join(root, 'ccache'), CCACHE_CONFIGPATH: config };
-  return {
-    name: 'ccache',
-    cc: ['ccache', 'gcc'],
-    env: ccEnv,
-    hits: () => {
-      const stats = new Map(
-        run('ccache', ['--print-stats'], { env: ccEnv })
-          .trim()
-          .split('\n')
-          .map((l) => l.split('\t') as [string, string]),
-      );
-      return Number(stats.get('direct_cache_hit') ?? 0) + Number(stats.get('preprocessed_cache_hit') ?? 0);
-    },
+    stop: accel.stop,
   };
 }
 
@@ -268,42 +240,10 @@ async function sccacheCompiler(
   };
 }
 
-/** The environment without any cache's own settings, so a developer's configuration cannot skew the numbers. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!/^(CCACHE_|SCCACHE_|ACCEL_|MAKEFLAGS$|MFLAGS$|MAKELEVEL$)/.test(k)) env[k] = v;
-  }
-  return env;
-}
-
 function timeMake(build: string, cc: string[], env: NodeJS.ProcessEnv): number {
   const start = performance.now();
   run('make', ['-C', build, `-j${JOBS}`, `CC=${cc.join(' ')}`], { env });
   return performance.now() - start;
-}
-
-function objects(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const f of readdirSync(dir)) if (f.endsWith('.o')) out.set(f, readFileSync(join(dir, f)));
-  return out;
-}
-
-function sameObjects(expected: Map<string, Buffer>, actual: Map<string, Buffer>): string {
-  const same = [...expected].filter(([name, bytes]) => actual.get(name)?.equals(bytes)).length;
-  const verdict = same === expected.size && actual.size === expected.size ? 'yes' : 'NO';
-  return `${verdict} (${same}/${expected.size})`;
-}
-
-/** Runs a command and fails loudly: a benchmark that silently measures an error is worse than none. */
-
-function firstLine(cmd: string, args: string[]): string {
-  return run(cmd, args, {}).split('\n')[0] as string;
-}
-
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 function newestMtime(dir: string): number {

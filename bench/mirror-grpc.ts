@@ -17,8 +17,7 @@ import { type Digest, services } from '../src/reapi/proto.ts';
 import { Store } from '../src/store/store.ts';
 import { type FakeUpstream, startFakeUpstream } from '../test/fake-upstream.ts';
 import { runCommand } from '../test/helpers.ts';
-import { median } from './servers.ts';
-import { fmt, has, run } from './util.ts';
+import { fmt, has, median, run } from './util.ts';
 
 const SIZE = 1024 * 1024;
 const COLD = 20;

@@ -8,8 +8,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { canConnect, MAIN, median, type Server, startAccelMirror, stop, waitUntil } from './servers.ts';
-import { fmt, sh } from './util.ts';
+import { canConnect, MAIN, type Server, startAccelMirror, stop, waitUntil } from './servers.ts';
+import { fmt, median, sh } from './util.ts';
 
 const MB = 2 ** 20;
 const LARGE_SIZE = 200 * MB;

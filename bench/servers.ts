@@ -38,11 +38,6 @@ export async function stop(child: ChildProcess): Promise<void> {
   }
 }
 
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
-
 export interface Server {
   url: string;
   child: ChildProcess;

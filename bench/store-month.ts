@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { median, type Server, startAccelMirror, stop } from './servers.ts';
-import { fmt, sh } from './util.ts';
+import { type Server, startAccelMirror, stop } from './servers.ts';
+import { fmt, median, sh } from './util.ts';
 
 const KiB = 2 ** 10;
 const MiB = 2 ** 20;

@@ -9,8 +9,13 @@ export async function medianMs(runs: number, fn: () => unknown): Promise<number>
     await fn();
     times.push(performance.now() - start);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)] as number;
+  return median(times);
+}
+
+/** The middle value (of an even count, the upper of the two middle ones). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 /** Runs a shell command and fails loudly: a benchmark that silently measures an error is worse than none. */
@@ -31,6 +36,11 @@ export function run(cmd: string, args: string[], options: SpawnSyncOptions): str
     throw new Error(`benchmark command failed (${r.status ?? r.signal}): ${cmd} ${args.join(' ')}\n${r.stderr}`);
   }
   return r.stdout;
+}
+
+/** The first line a command writes, e.g. of `gcc --version`. */
+export function firstLine(cmd: string, args: string[]): string {
+  return run(cmd, args, {}).split('\n')[0] as string;
 }
 
 /** Whether a command is on PATH. */
