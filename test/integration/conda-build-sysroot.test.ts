@@ -85,14 +85,22 @@ test('the pinned sysroot comes through accel’s mirror once, later builds are o
   assert.deepEqual((out.results[0] as { tests?: unknown }).tests, { run: 1, cached: 0 });
 
   // Offline: the mirror and the archive are gone; a new build (build number 1) takes the .debs from the store.
+  // Its variant names no c_stdlib_version (as giflib's, glog's and ncurses' do): it is built for conda-forge's
+  // default, 2.17, and held to it.
   await mirror.close();
   await debs.stop();
   const meta = join(feedstock, 'recipe', 'meta.yaml');
   writeFileSync(meta, readFileSync(meta, 'utf8').replace('number: 0', 'number: 1'));
+  const config = join(feedstock, 'recipe', 'conda_build_config.yaml');
+  writeFileSync(config, readFileSync(config, 'utf8').replace(/c_stdlib_version:\n.*\n/, ''));
   const second = await build();
   const again = okJson(second);
   assert.equal(again.results[0]?.status, 'built', second.stderr);
   assert.equal(debs.requests.length, pinned.length);
+  assert.match(
+    second.stderr,
+    /warning: glibc-floor: needs glibc 2\.26, above conda-forge's default c_stdlib_version 2\.17 \(the variant names none\) .*reallocarray@GLIBC_2\.26/,
+  );
 });
 
 test('an archive that serves other bytes than a pinned .deb fails the build, naming it, and nothing is stored', async (t) => {

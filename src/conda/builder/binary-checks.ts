@@ -6,6 +6,7 @@ import { specName } from '../record.ts';
 import type { Toolchain } from './cross-toolchain.ts';
 import { ELF_MACHINES, elfMachine, elfMachineName, glibcNeeded, glibcSymbolsAbove } from './elf.ts';
 import { compareVersions } from './match.ts';
+import { DEFAULT_STDLIB } from './sysroot.ts';
 
 /** The ELF files among `files`; any of the wrong architecture fails the build, naming it (zlib's x86-64 case). */
 export function checkBinaries(prefix: string, files: string[], record: OutputRecord, toolchain: Toolchain): string[] {
@@ -59,10 +60,15 @@ export function floorWarning(
   prefix: string,
   toolchain: Toolchain,
 ): string | null {
-  const stdlib = record.variant.c_stdlib_version;
+  // A variant that names no c_stdlib_version gets conda-forge's default on the pinned sysroot: held to it too.
+  const named = record.variant.c_stdlib_version;
+  const stdlib = named ?? (toolchain.pinned ? DEFAULT_STDLIB : undefined);
   if (!floor || !stdlib || compareVersions(floor, stdlib) <= 0) return null;
   const found = glibcSymbolsAbove(binaries, stdlib, toolchain.paths.READELF ?? 'readelf');
-  const named = [...found].map(([file, symbols]) => `${relative(prefix, file)}: ${symbols.join(', ')}`);
+  const symbols = [...found].map(([file, names]) => `${relative(prefix, file)}: ${names.join(', ')}`);
   const sysroot = toolchain.pinned ? `the pinned sysroot's glibc ${toolchain.pinned.glibc}` : 'the machine’s glibc';
-  return `${record.name}: needs glibc ${floor}, above its variant's c_stdlib_version ${stdlib} (built against ${sysroot}); it depends on __glibc >=${floor}, raised by ${named.join('; ') || 'the binaries’ version needs'}`;
+  const wanted = named
+    ? `its variant's c_stdlib_version ${stdlib}`
+    : `conda-forge's default c_stdlib_version ${stdlib} (the variant names none)`;
+  return `${record.name}: needs glibc ${floor}, above ${wanted} (built against ${sysroot}); it depends on __glibc >=${floor}, raised by ${symbols.join('; ') || 'the binaries’ version needs'}`;
 }

@@ -103,7 +103,7 @@ export const PINNED_SYSROOTS: readonly PinnedSysroot[] = [
 ];
 
 /** The glibc conda-forge's compilers assume when a variant names no `c_stdlib_version` (its sysroot's). */
-const DEFAULT_STDLIB = '2.17';
+export const DEFAULT_STDLIB = '2.17';
 
 /**
  * The sysroot a cross build links against: the newest pinned one whose glibc is no newer than the variant's
