@@ -3,12 +3,11 @@
 // own layout (DIR/pool/…), and the tests serve DIR from a loopback upstream.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { PINNED_SYSROOTS } from '../src/conda/builder/sysroot.ts';
 import { readMachineSources } from '../src/mirror/apt/sources.ts';
+import { startFakeUpstream } from './fake-upstream.ts';
 
 /** Where .ci/run puts them: a fixed path, which the docs' examples (run with a TMPDIR of their own) find too. */
 export const SYSROOT_DEBS = process.env.SYSROOT_DEBS ?? '/tmp/accel-sysroot-debs';
@@ -24,29 +23,28 @@ export function missingDebs(dir = SYSROOT_DEBS): string[] {
 
 /** A loopback stand-in for the Debian archive: serves the pinned .debs from SYSROOT_DEBS, counts requests. */
 export async function serveDebs(t: TestContext) {
-  const requests: string[] = [];
-  const paths = new Set(DEBS.map((d) => `/debian/${d.path}`));
-  const server = createServer((req, res) => {
-    requests.push(req.url ?? '');
-    if (!paths.has(req.url ?? '')) {
-      res.writeHead(404).end();
-      return;
-    }
-    const body = readFileSync(join(SYSROOT_DEBS, (req.url as string).slice('/debian/'.length)));
-    res.writeHead(200, { 'content-type': 'application/vnd.debian.binary-package' }).end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const upstream = await startFakeUpstream();
+  for (const d of DEBS) {
+    const body = readFileSync(join(SYSROOT_DEBS, d.path));
+    upstream.files.set(`/debian/${d.path}`, { body, contentType: 'application/vnd.debian.binary-package' });
+  }
   let stopped = false;
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (stopped) return resolve();
-      stopped = true;
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await upstream.close();
+  };
   t.after(stop);
-  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { archive: `http://${host}/debian`, host, requests, stop };
+  const host = upstream.origin;
+  return {
+    archive: `http://${host}/debian`,
+    host,
+    /** The paths asked for, in order. */
+    get requests() {
+      return upstream.requests.map((r) => r.path);
+    },
+    stop,
+  };
 }
 
 /** Downloads what is missing from this machine's Debian archive (the first `…/debian` URI of its apt sources). */
