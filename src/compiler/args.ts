@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { relativeToCwd } from './base-dirs.ts';
-import { parseArgs, splitParams } from './options.ts';
+import { expandResponseFiles, parseArgs, splitParams } from './options.ts';
 
 /** A compile the cache can handle: one source in, one object (or assembly) out. */
 export interface Compile {
@@ -85,7 +84,7 @@ export function classify(
   const baseDirs = options.baseDirs ?? [];
   let args: string[];
   try {
-    args = expandResponseFiles(rawArgs, cwd);
+    args = expandResponseFiles(rawArgs, cwd, (file) => splitParams(file.toString('utf8')));
   } catch {
     return { kind: 'uncacheable', reason: 'unreadable @file' };
   }
@@ -214,20 +213,4 @@ export function classify(
     portablePaths.push(path);
     return rel;
   }
-}
-
-/** gcc's `@file`: arguments read from a file, whitespace-separated with quotes and backslashes. */
-function expandResponseFiles(args: string[], cwd: string, depth = 0): string[] {
-  if (depth > 8) throw new Error('@file nesting too deep');
-  const out: string[] = [];
-  for (const arg of args) {
-    if (!arg.startsWith('@') || arg.length === 1) {
-      out.push(arg);
-      continue;
-    }
-    const path = arg.slice(1);
-    const text = readFileSync(path.startsWith('/') ? path : `${cwd}/${path}`, 'utf8');
-    out.push(...expandResponseFiles(splitParams(text), cwd, depth + 1));
-  }
-  return out;
 }

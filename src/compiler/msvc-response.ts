@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { expandResponseFiles } from './options.ts';
 
 /**
  * How cl.exe (and clang-cl) split a command line read from text — an `@file`, or the `CL` and `_CL_`
@@ -55,21 +54,7 @@ function responseText(bytes: Buffer): string {
   return bytes.toString('utf8');
 }
 
-/**
- * `@file` arguments replaced by the arguments in the file, relative names against the working directory, as
- * the driver does. Throws on an unreadable file or nesting deeper than 8 (the caller says "uncacheable").
- */
-export function expandMsvcResponseFiles(args: readonly string[], cwd: string, depth = 0): string[] {
-  if (depth > 8) throw new Error('@file nesting too deep');
-  const out: string[] = [];
-  for (const arg of args) {
-    if (!arg.startsWith('@') || arg.length === 1) {
-      out.push(arg);
-      continue;
-    }
-    const path = arg.slice(1);
-    const text = responseText(readFileSync(isAbsolute(path) ? path : resolve(cwd, path)));
-    out.push(...expandMsvcResponseFiles(splitWindowsCommandLine(text), cwd, depth + 1));
-  }
-  return out;
+/** `@file` arguments replaced by the arguments in the file, read as cl reads it (UTF-16 or UTF-8, Windows rules). */
+export function expandMsvcResponseFiles(args: readonly string[], cwd: string): string[] {
+  return expandResponseFiles(args, cwd, (file) => splitWindowsCommandLine(responseText(file)));
 }

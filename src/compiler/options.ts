@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 /**
  * gcc's and clang's command line, parsed once: what each argument is (a source, an option reading or writing
  * a path, a value, a flag) in every spelling the drivers accept. The cache key (args.ts) and the farm's
@@ -157,4 +159,29 @@ export function splitParams(text: string): string[] {
   }
   if (inWord) words.push(word);
   return words;
+}
+
+/**
+ * `@file` arguments replaced by the words of the file (relative names against the working directory), as a
+ * driver does; `words` reads a file as that driver does (gcc's splitParams, cl's Windows rules). Throws on an
+ * unreadable file or nesting deeper than 8 (the caller says "uncacheable").
+ */
+export function expandResponseFiles(
+  args: readonly string[],
+  cwd: string,
+  words: (file: Buffer) => string[],
+  depth = 0,
+): string[] {
+  if (depth > 8) throw new Error('@file nesting too deep');
+  const out: string[] = [];
+  for (const arg of args) {
+    if (!arg.startsWith('@') || arg.length === 1) {
+      out.push(arg);
+      continue;
+    }
+    const path = arg.slice(1);
+    const file = readFileSync(isAbsolute(path) ? path : resolve(cwd, path));
+    out.push(...expandResponseFiles(words(file), cwd, words, depth + 1));
+  }
+  return out;
 }
