@@ -133,9 +133,13 @@ export function condaFunctions(ctx: FunctionContext): Dict {
       const cdtArch = variant.cdt_arch ?? (target.arch === 'x86' ? 'i686' : target.arch);
       return `${pkg}-${cdtName}-${cdtArch}`;
     }),
+    // conda-build's signature: pin_subpackage(subpackage_name, min_pin='x.x.x.x.x.x', max_pin='x', exact=False).
     pin_subpackage: pinSubpackage(ctx, 'subpackage_name', (name, out, { args, kw }) => {
-      if (kw.exact === true || args[2] === true) return `${name} ${out.version} ${out.build}`;
-      return pinSpec(name, out.version, { ...kw, max_pin: kw.max_pin ?? args[1] }, { min: 'x.x.x.x.x.x', max: 'x' });
+      // A keyword wins over its position; None (null) is a value: no bound on that side.
+      const at = (key: string, i: number) => (Object.hasOwn(kw, key) ? kw[key] : args[i]);
+      if (at('exact', 3) === true) return `${name} ${out.version} ${out.build}`;
+      const pins = { ...kw, min_pin: at('min_pin', 1), max_pin: at('max_pin', 2) };
+      return pinSpec(name, out.version, pins, { min: 'x.x.x.x.x.x', max: 'x' });
     }),
     pin_compatible: new Callable('pin_compatible', (args, kw, line) => {
       const name = arg(args, kw, 'package_name', 'pin_compatible', line);

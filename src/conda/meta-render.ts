@@ -168,8 +168,10 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
           },
           script: topScript(recipe, meta),
         };
-  return specs.map((spec) => {
-    const isTop = spec === meta;
+  if (outputs !== undefined && needsImplicitOutput(meta, specs, name, file)) specs.push({ name });
+  return specs.map((given) => {
+    const isTop = given === meta;
+    const spec = isTop ? given : inheritTopLevel(meta, given, name, file);
     const b = asDict(spec.build, file, 'build');
     const outName = isTop ? name : typeof spec.name === 'string' ? spec.name.trim() : '';
     if (!outName) throw recipeError('RECIPE', where(file, 'outputs'), 'an output has no name');
@@ -217,7 +219,8 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
       top_level: topLevel,
       entry_points: asList(b.entry_points, file, 'build/entry_points'),
       ...filesOf(isTop ? undefined : spec.files, file),
-      script: scriptOf(spec, isTop, recipe, meta),
+      // The output's own script only: a top-level build/script merged in above stays the shared build's.
+      script: scriptOf(given, isTop, recipe, meta),
     };
     // An output whose build/skip is true is not built (conda-build drops it, keeping the others); it stays
     // in the list until the render is done, since pin_subpackage may still name it.
@@ -227,6 +230,58 @@ function outputsOf(meta: Dict, recipe: Recipe, target: Platform, used: Record<st
 }
 
 const skippedOutputs = new WeakSet<OutputRecord>();
+
+/**
+ * What an output takes from the recipe's top level, as conda-build's get_output_metadata does. An output
+ * named like the package is the top-level package: each key of `requirements` (build, host, run,
+ * run_constrained), `build` and `about` it does not set comes from the top level, so lz4-c's output, which
+ * sets only build/run_exports, is built with the top-level compilers and takes their run_exports. Any other
+ * output without a `build:` section of its own takes the top-level one but for what belongs to one package
+ * (entry_points, run_exports, script, noarch); its requirements are its own alone.
+ */
+function inheritTopLevel(meta: Dict, spec: Dict, name: string, file: RecipeText): Dict {
+  const outName = typeof spec.name === 'string' ? spec.name.trim() : '';
+  if (outName === name) {
+    const merged: Dict = { ...spec };
+    const ownReq = Array.isArray(spec.requirements) ? { run: spec.requirements } : spec.requirements;
+    for (const [section, own] of [
+      ['requirements', ownReq],
+      ['build', spec.build],
+      ['about', spec.about],
+    ] as const) {
+      // A key the output names, even emptied by selectors, is the output's own (conda-build checks `in`).
+      merged[section] = { ...asDict(meta[section], file, section), ...asDict(own, file, section) };
+    }
+    return merged;
+  }
+  if (spec.build !== undefined) return spec;
+  const build = { ...asDict(meta.build, file, 'build') };
+  for (const key of ['entry_points', 'run_exports', 'script', 'noarch']) delete build[key];
+  return { ...spec, build };
+}
+
+/**
+ * conda-build adds an output named like the package (a package of the top-level requirements and no files)
+ * when the top-level requirements name an output, by its name in `run` or through pin_subpackage, and no
+ * output is named like the package.
+ */
+function needsImplicitOutput(meta: Dict, specs: Dict[], name: string, file: RecipeText): boolean {
+  const names = specs.map((s) => (typeof s.name === 'string' ? s.name.trim() : ''));
+  if (names.includes(name)) return false;
+  const top = asDict(meta.requirements, file, 'requirements');
+  const run = asList(top.run, file, 'requirements/run').map(specName);
+  if (run.some((r) => names.includes(r))) return true;
+  return /\{\{\s*pin_subpackage\(.*\)\s*\}\}/.test(topRequirementsText(file.text));
+}
+
+/** The recipe's own `requirements:` section as written: from that line to the next top-level key. */
+function topRequirementsText(text: string): string {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => /^requirements\s*:/.test(l));
+  if (start < 0) return '';
+  const end = lines.findIndex((l, i) => i > start && /^[^\s#{]/.test(l));
+  return lines.slice(start, end < 0 ? undefined : end).join('\n');
+}
 
 /** An output's `files:`, a list of globs or `{include: [...], exclude: [...]}`. */
 function filesOf(v: unknown, file: RecipeText): { files: string[]; files_exclude: string[] } {

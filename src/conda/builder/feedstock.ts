@@ -11,11 +11,11 @@ import { specName } from '../record.ts';
 import { checkBinaries, floorWarning, glibcFloor } from './binary-checks.ts';
 import { restoreRun } from './build-cache.ts';
 import type { BuildContext, BuiltPackage, CacheTally, ScriptTally, TestTally } from './context.ts';
-import { compilerLanguage } from './cross-toolchain.ts';
 import { emulationPrefix } from './emulation.ts';
 import { keptScripts } from './kept-scripts.ts';
 import { linkMachineTools } from './machine-bin.ts';
 import { type PreparedFeedstock, sysrootDir } from './prepare.ts';
+import { type HostExports, ignoresExportsFrom, runDepends as runRequirements } from './run-depends.ts';
 import { lastErrorLine, logLine, logTail, ranForeignProgram, runScript } from './run-script.ts';
 import { ensureRuntimePackages, runtimeVersion } from './runtime-packages.ts';
 import { applyPatches, extractSource, fetchSource, placeSource, type SourceOverride } from './source.ts';
@@ -156,9 +156,8 @@ function pickFiles(record: OutputRecord, files: string[]): string[] {
 }
 
 /**
- * An output's run requirements as conda-build computes them: its own `run`, the run_exports of the host
- * packages it names, and the compilers' (the toolchain's runtime, libgcc and libstdcxx, at the version of the
- * compiler that built it). A package with ELF files gets a `__glibc` floor that is true of its binaries.
+ * An output's run requirements (run-depends.ts has conda-build's rules): the run_exports of the channel
+ * packages it names in `host` are read from the packages, unless the output ignores all of a package's.
  */
 async function runDepends(
   record: OutputRecord,
@@ -166,30 +165,14 @@ async function runDepends(
   ctx: BuildContext,
   glibc: string | null,
 ): Promise<string[]> {
-  const depends = [...record.requirements.run];
-  const ignored = record.ignore_run_exports;
-  const add = (spec: string) => {
-    const name = specName(spec);
-    if (name === record.name) return;
-    const i = depends.findIndex((d) => specName(d) === name);
-    if (i < 0) depends.push(spec);
-    else if (depends[i]?.trim() === name) depends[i] = spec;
-  };
   const named = new Set(record.requirements.host.map(specName));
+  const host: HostExports[] = [];
   for (const p of prep.host) {
-    if (!named.has(p.name) || ignored.from_package.includes(p.name)) continue;
-    const ex = await ctx.tools.runExports(join(ctx.channel, p.subdir, p.filename));
-    for (const spec of [...ex.weak, ...ex.strong]) if (!ignored.by_name.includes(specName(spec))) add(spec);
+    if (!named.has(p.name) || ignoresExportsFrom(record, p.name)) continue;
+    host.push({ name: p.name, ...(await ctx.tools.runExports(join(ctx.channel, p.subdir, p.filename))) });
   }
-  const languages = new Set(record.requirements.build.map((b) => compilerLanguage(specName(b))));
-  const uses = (kind: 'c' | 'cxx') => languages.has(kind);
-  const major = runtimeVersion(prep.toolchain)?.split('.')[0];
-  if (major && record.subdir !== 'noarch') {
-    if (uses('c') || uses('cxx')) add(`libgcc >=${major}`);
-    if (uses('cxx')) add(`libstdcxx >=${major}`);
-  }
-  if (glibc) add(`__glibc >=${glibc},<3.0.a0`);
-  return [...new Set(depends)].sort();
+  const runtimeMajor = runtimeVersion(prep.toolchain)?.split('.')[0] ?? null;
+  return runRequirements({ record, host, runtimeMajor, glibc });
 }
 
 /**
