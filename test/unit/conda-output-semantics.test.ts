@@ -6,11 +6,10 @@ import { type HostExports, runDepends } from '../../src/conda/builder/run-depend
 import { loadRecipe } from '../../src/conda/recipe.ts';
 import type { OutputRecord } from '../../src/conda/record.ts';
 import { renderRecipe } from '../../src/conda/render.ts';
+import { SHARED_FEEDSTOCKS } from '../feedstock-set.ts';
 import { tempDir } from '../helpers.ts';
 
 // Each test names the rule of conda-build's source it checks (metadata.py, render.py, jinja_context.py).
-
-const FEEDSTOCKS = join(import.meta.dirname, '..', '..', '..', 'shared', 'feedstocks');
 
 function render(t: TestContext, file: 'meta.yaml' | 'recipe.yaml', text: string): OutputRecord[] {
   const dir = join(tempDir(t), 'demo-feedstock');
@@ -102,7 +101,7 @@ test('metadata.py get_output_metadata: an output without a build section takes t
 });
 
 test('lz4-c-feedstock for linux-aarch64: lz4-c is built with the top-level compilers and depends on libgcc and libstdcxx; lz4-c-static only on lz4-c', () => {
-  const records = renderDir(join(FEEDSTOCKS, 'lz4-c-feedstock'));
+  const records = renderDir(join(SHARED_FEEDSTOCKS, 'lz4-c-feedstock'));
   const lz4 = output(records, 'lz4-c');
   assert.ok(lz4.requirements.build.includes('gcc_linux-aarch64'), lz4.requirements.build.join(' '));
   assert.ok(lz4.requirements.build.includes('gxx_linux-aarch64'), lz4.requirements.build.join(' '));
