@@ -17,6 +17,7 @@ import { buildFeedstocks } from '../conda/builder/graph.ts';
 import { recentBuilds } from '../conda/builder/history.ts';
 import { hostSubdir } from '../conda/platform.ts';
 import { renderFeedstocks } from '../conda/render-set.ts';
+import { UpstreamChannel } from '../conda/solve/upstream.ts';
 import { AccelError, isAccelError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import { formatSize } from '../core/size.ts';
@@ -41,6 +42,8 @@ interface BuildFlags {
   ccCache: boolean;
   testCache: boolean;
   buildCache: boolean;
+  upstreamChannel?: string[];
+  skipExisting?: boolean;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -92,6 +95,12 @@ export function condaBuildCommand(runner: Runner): Command {
       'use a local archive instead of a source URL: NAME is a feedstock or the URL’s file name (repeatable)',
       collect,
     )
+    .option(
+      '--upstream-channel <url>',
+      'a channel to solve against after the local one (repeatable, in priority order; conda.upstreamChannels)',
+      collect,
+    )
+    .option('--skip-existing', 'do not build an output whose name-version-build the local channel or an upstream has')
     .option('-k, --keep-going', 'after a render or build failure, build everything that does not need it')
     .option('--no-cc-cache', 'compile without accel’s compile cache (on by default: rebuilds reuse every compile)')
     .option(
@@ -114,6 +123,7 @@ export function condaBuildCommand(runner: Runner): Command {
 Examples:
   $ accel conda build --all examples/feedstocks --target-platform linux-aarch64 --channel ./channel
   $ accel conda build examples/feedstocks/libgreet-feedstock --target-platform linux-aarch64 --test skip
+  $ accel conda build my-feedstock --target-platform linux-aarch64 --upstream-channel http://127.0.0.1:8000/conda/org --skip-existing
   $ accel conda builds`,
     )
     .action(
@@ -142,6 +152,9 @@ Examples:
         const cross = target !== build;
         const test: TestMode = flags.test ?? (cross ? 'emulated' : 'native');
         const channel = resolve(flags.channel ?? 'channel');
+        const upstreams = flags.upstreamChannel ?? g.config.conda.upstreamChannels;
+        // A bad URL is a usage error before anything is rendered or fetched.
+        for (const url of upstreams) UpstreamChannel.check(url);
         const built = await withStore(g, (store) => {
           const ctx: BuildContext = {
             store,
@@ -156,6 +169,17 @@ Examples:
             sysroot: g.config.conda.sysroot,
             debianArchive: g.config.conda.debianArchive || machineDebianArchive(),
             condaMirror: g.config.conda.mirror,
+            upstreams: upstreams.map(
+              (url) =>
+                new UpstreamChannel(url, {
+                  store,
+                  mirror: g.config.conda.mirror,
+                  allow: [...g.config.mirror.allow, ...(flags.allow ?? [])],
+                  stallMs: g.config.mirror.stallTimeout * 1000,
+                  log: g.log,
+                }),
+            ),
+            skipExisting: flags.skipExisting === true,
             sources,
             tools: packageTools,
             cc: flags.ccCache ? compileCache(g, store) : null,

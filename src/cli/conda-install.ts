@@ -1,8 +1,9 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { readChannel, solve } from '../conda/builder/channel-packages.ts';
-import { channelSubdirs } from '../conda/builder/prepare.ts';
+import { readChannel } from '../conda/builder/channel-packages.ts';
+import { channelSubdirs, machineVirtual } from '../conda/builder/prepare.ts';
 import { hostSubdir } from '../conda/platform.ts';
+import { localChannel, solveEnvironment } from '../conda/solve/solve.ts';
 import { AccelError } from '../core/errors.ts';
 import { dataResult } from './result.ts';
 import type { Runner } from './runner.ts';
@@ -14,8 +15,8 @@ interface InstallFlags {
 }
 
 /**
- * `accel conda install --channel CH --prefix DIR PKG…`: solves the specs against a local channel (newest
- * match per name, with run dependencies; virtual packages such as __glibc are the machine's) and installs
+ * `accel conda install --channel CH --prefix DIR PKG…`: solves the specs against a local channel with rattler
+ * (run dependencies too; virtual packages such as __glibc are the machine's) and installs
  * each package into the prefix, relocated. For trying a channel `conda build` made, with no conda around.
  */
 export function condaInstallCommand(runner: Runner): Command {
@@ -43,22 +44,18 @@ Examples:
             exitCode: 2,
           });
         }
-        const solved = solve(specs, packages);
-        if (solved.unsatisfied.length > 0) {
-          throw new AccelError(
-            'ACCEL_CONDA_UNSATISFIABLE',
-            `the channel cannot satisfy:\n  ${solved.unsatisfied.join('\n  ')}`,
-            {
-              hint: `build what is missing into the channel first: accel conda build --channel ${channel} …`,
-              exitCode: 1,
-            },
-          );
-        }
+        const solved = await solveEnvironment({
+          what: `the environment of ${flags.prefix}`,
+          specs,
+          channels: [localChannel(channel)],
+          subdirs: channelSubdirs(platform),
+          virtual: machineVirtual(),
+        });
         const { installCondaPackage } = await import('../conda/pkg/install.ts');
         const prefix = resolve(flags.prefix);
         const installed: { name: string; version: string; build: string; files: number }[] = [];
-        for (const p of solved.packages) {
-          const r = await installCondaPackage(join(channel, p.subdir, p.filename), prefix);
+        for (const p of solved) {
+          const r = await installCondaPackage(p.path, prefix);
           installed.push({ name: r.name, version: r.version, build: r.build, files: r.files.length });
           g.log.info(`installed ${p.filename}`);
         }

@@ -264,7 +264,12 @@ const CondaSchema = z.strictObject({
   }),
   mirror: setting(z.string(), '', {
     type: 'a URL',
-    doc: 'an accel mirror the builder fetches the pinned sysroot’s .debs through (`<mirror>/<scheme>/<host>/<path>`), e.g. `http://127.0.0.1:8000`; empty: from the archive directly',
+    doc: 'an accel mirror the builder fetches through (`<mirror>/<scheme>/<host>/<path>`): the pinned sysroot’s .debs, and upstream channels’ repodata and packages; e.g. `http://127.0.0.1:8000`; empty: from the archive or channel directly',
+  }),
+  upstreamChannels: setting(strings(), [], {
+    type: 'a list of channel URLs',
+    flag: '--upstream-channel',
+    doc: 'channels `conda build` solves against after the local one, in priority order (their `<target>`, `noarch` and, for build tools, this machine’s subdir), fetched through `conda.mirror` when set and kept in the store',
   }),
   debianArchive: setting(z.string(), '', {
     type: 'a URL',

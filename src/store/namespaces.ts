@@ -31,4 +31,6 @@ export const REF_NS = {
   condaTest: 'conda-test',
   /** conda: a source pinned by md5 or sha1 only → the sha256 of what was fetched. */
   condaSourcePin: 'conda-source-pin',
+  /** conda: an upstream channel's subdir → the repodata last fetched from it (meta: its URL and validators). */
+  condaRepodata: 'conda-repodata',
 } as const;

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode } from '../../core/errors.ts';
-import { compareVersions, type MatchSpec, parseSpec, specMatches } from './match.ts';
+import { AccelError, errnoCode } from '../../core/errors.ts';
 
-/** A package in a local channel, as its subdir's repodata.json lists it. */
+/** A package of a channel, as its subdir's repodata.json lists it, and where its file is. */
 export interface ChannelPackage {
   subdir: string;
   filename: string;
@@ -14,94 +13,74 @@ export interface ChannelPackage {
   depends: string[];
   sha256: string;
   timestamp: number;
+  /** The channel it comes from: a local directory, or an upstream's URL. */
+  channel: string;
+  /** The package file: in a local channel, or where an upstream's is put once fetched (UpstreamChannel). */
+  path: string;
+  /** An upstream package's URL; absent for a local channel's. */
+  url?: string;
+}
+
+/** Where a record's file is: beside its repodata, or (upstream) a path that is only known from the digest. */
+interface Placement {
+  channel: string;
+  url?: (filename: string) => string;
+  path: (sha256: string, filename: string) => string;
+}
+
+/** The records of one subdir's repodata.json bytes (`packages.conda` and `packages`). */
+export function packagesOf(bytes: Buffer, subdir: string, where: Placement): ChannelPackage[] {
+  let repodata: { packages?: object; 'packages.conda'?: object };
+  try {
+    repodata = JSON.parse(bytes.toString('utf8')) as typeof repodata;
+  } catch (err) {
+    throw new AccelError('ACCEL_CONDA_REPODATA', `${where.channel}/${subdir}/repodata.json is not JSON`, {
+      hint: 'index the channel again (accel conda index), or check what the upstream serves',
+      cause: err,
+    });
+  }
+  const out: ChannelPackage[] = [];
+  for (const [filename, r] of [
+    ...Object.entries(repodata['packages.conda'] ?? {}),
+    ...Object.entries(repodata.packages ?? {}),
+  ]) {
+    const rec = r as Partial<ChannelPackage>;
+    const sha256 = String(rec.sha256 ?? '');
+    out.push({
+      subdir,
+      filename,
+      name: String(rec.name),
+      version: String(rec.version),
+      build: String(rec.build),
+      build_number: Number(rec.build_number ?? 0),
+      depends: rec.depends ?? [],
+      sha256,
+      timestamp: Number(rec.timestamp ?? 0),
+      channel: where.channel,
+      path: where.path(sha256, filename),
+      ...(where.url ? { url: where.url(filename) } : {}),
+    });
+  }
+  return out;
 }
 
 /** The packages of `<channel>/<subdir>/repodata.json` for each subdir; a missing file is an empty subdir. */
 export function readChannel(channel: string, subdirs: string[]): ChannelPackage[] {
   const out: ChannelPackage[] = [];
   for (const subdir of subdirs) {
-    let text: string;
-    try {
-      text = readFileSync(join(channel, subdir, 'repodata.json'), 'utf8');
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') continue;
-      throw err;
-    }
-    const repodata = JSON.parse(text) as { packages?: object; 'packages.conda'?: object };
-    for (const [filename, r] of [
-      ...Object.entries(repodata['packages.conda'] ?? {}),
-      ...Object.entries(repodata.packages ?? {}),
-    ]) {
-      const rec = r as Partial<ChannelPackage>;
-      out.push({
-        subdir,
-        filename,
-        name: String(rec.name),
-        version: String(rec.version),
-        build: String(rec.build),
-        build_number: Number(rec.build_number ?? 0),
-        depends: rec.depends ?? [],
-        sha256: String(rec.sha256),
-        timestamp: Number(rec.timestamp ?? 0),
-      });
-    }
+    const bytes = localRepodata(channel, subdir);
+    if (!bytes) continue;
+    out.push(...packagesOf(bytes, subdir, { channel, path: (_sha, f) => join(channel, subdir, f) }));
   }
   return out;
 }
 
-function newer(a: ChannelPackage, b: ChannelPackage): number {
-  return compareVersions(a.version, b.version) || a.build_number - b.build_number || a.timestamp - b.timestamp;
-}
-
-/**
- * Picks packages for `specs` and, transitively, their dependencies: the newest match of each name, one per
- * name (a greedy solve, enough for a channel built from one set of feedstocks). Specs that nothing matches
- * come back in `unsatisfied`, with the package that asked for them. `virtual` is the machine the environment
- * runs on, as conda's virtual packages say it (`{ __glibc: '2.31' }`): a package whose `__glibc >=2.35`
- * that machine does not meet is not a candidate (a libgcc 12.2.0 beside the 10.2.1 that loads there).
- * Virtual packages it does not name are assumed present.
- */
-export function solve(
-  specs: string[],
-  channel: ChannelPackage[],
-  virtual: Readonly<Record<string, string>> = {},
-): { packages: ChannelPackage[]; unsatisfied: string[] } {
-  const runs = (p: ChannelPackage) =>
-    p.depends.every((d) => {
-      const spec = parseSpec(d);
-      const version = virtual[spec.name];
-      return version === undefined || specMatches({ ...spec, build: null }, { name: spec.name, version, build: '0' });
-    });
-  const chosen = new Map<string, ChannelPackage>();
-  const unsatisfied: string[] = [];
-  const queue: { spec: MatchSpec; text: string; from: string | null }[] = specs.map((s) => ({
-    spec: parseSpec(s),
-    text: s,
-    from: null,
-  }));
-  for (let item = queue.shift(); item; item = queue.shift()) {
-    const have = chosen.get(item.spec.name);
-    if (have) {
-      if (!specMatches(item.spec, have)) {
-        unsatisfied.push(
-          `${item.text}${item.from ? ` (needed by ${item.from})` : ''}, conflicts with ${have.filename}`,
-        );
-      }
-      continue;
-    }
-    const spec = item.spec;
-    const fits = channel.filter((p) => specMatches(spec, p) && runs(p)).sort(newer);
-    // The newest candidate whose own dependencies do not contradict what is chosen already.
-    const pick = fits.at(-1);
-    if (!pick) {
-      unsatisfied.push(`${item.text}${item.from ? ` (needed by ${item.from})` : ''}`);
-      continue;
-    }
-    chosen.set(pick.name, pick);
-    for (const d of pick.depends) {
-      if (d.startsWith('__')) continue;
-      queue.push({ spec: parseSpec(d), text: d, from: pick.filename });
-    }
+/** A local channel's repodata.json for a subdir, or null when it has none. */
+export function localRepodata(channel: string, subdir: string): Buffer | null {
+  try {
+    return readFileSync(join(channel, subdir, 'repodata.json'));
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return null;
+    throw err;
   }
-  return { packages: [...chosen.values()].sort((a, b) => a.name.localeCompare(b.name)), unsatisfied };
 }

@@ -1,5 +1,6 @@
 import type { Log } from '../../core/log.ts';
 import type { Store } from '../../store/store.ts';
+import type { UpstreamChannel } from '../solve/upstream.ts';
 
 export type TestMode = 'native' | 'emulated' | 'skip';
 
@@ -31,6 +32,13 @@ export interface BuildContext {
   debianArchive: string;
   /** conda.mirror: the accel mirror those .debs are fetched through; empty: the archive directly. */
   condaMirror: string;
+  /**
+   * Channels packages come from besides the local one, in priority order (`--upstream-channel`,
+   * conda.upstreamChannels): host, test and build environments are solved against the local channel first.
+   */
+  upstreams: UpstreamChannel[];
+  /** `--skip-existing`: an output whose name-version-build a channel already has is not built again. */
+  skipExisting: boolean;
   /** Source overrides (`--source NAME=FILE`, conda.sources): feedstock or URL file name → local archive. */
   sources: Readonly<Record<string, string>>;
   tools: PackageTools;
@@ -89,6 +97,8 @@ export interface FeedstockResult {
   tests?: TestTally;
   /** How many build scripts ran, and how many had run before with the same inputs (their files put back). */
   scripts?: ScriptTally;
+  /** `--skip-existing`: each output, and the channel that has it already (nothing was built). */
+  exists?: string[];
 }
 
 export interface ScriptTally {

@@ -118,6 +118,11 @@ function compilerTool(name: string, target: string): Tool | 'stdlib' | 'binutils
   return COMPILER_NAMES[base];
 }
 
+/** Whether a build requirement names a compiler (or the stdlib, binutils) this machine's toolchain stands in for. */
+export function isToolchainPackage(name: string, target: string): boolean {
+  return compilerTool(name, target) !== undefined;
+}
+
 export function findOnPath(cmd: string, path: string | undefined): string | undefined {
   for (const dir of (path ?? '').split(delimiter)) {
     if (dir === '') continue;

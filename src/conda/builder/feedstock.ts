@@ -169,7 +169,7 @@ async function runDepends(
   const host: HostExports[] = [];
   for (const p of prep.host) {
     if (!named.has(p.name) || ignoresExportsFrom(record, p.name)) continue;
-    host.push({ name: p.name, ...(await ctx.tools.runExports(join(ctx.channel, p.subdir, p.filename))) });
+    host.push({ name: p.name, ...(await ctx.tools.runExports(p.path)) });
   }
   const runtimeMajor = runtimeVersion(prep.toolchain)?.split('.')[0] ?? null;
   return runRequirements({ record, host, runtimeMajor, glibc });
@@ -249,7 +249,7 @@ async function buildOutputs(
         // conda-build gives each output its own host environment and the work directory the top level left.
         rmSync(ws.prefix, { recursive: true, force: true });
         makeDirs(ws.prefix);
-        for (const p of prep.host) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.prefix);
+        for (const p of prep.host) await ctx.tools.install(p.path, ws.prefix);
         rmSync(ws.srcDir, { recursive: true, force: true });
         await copyTree(workCopy, ws.srcDir);
       }
@@ -319,6 +319,8 @@ async function buildOutputs(
         depends,
         sha256: pkg.sha256,
         timestamp: epoch * 1000,
+        channel: ws.outDir,
+        path: pkg.path,
       },
     });
   }
@@ -358,8 +360,8 @@ interface Built {
 
 /** The build and host prefixes: packages from the channel, and gnuconfig's scripts from the machine. */
 async function installEnvironments(prep: PreparedFeedstock, ws: Workspace, ctx: BuildContext): Promise<void> {
-  for (const p of prep.build) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.buildPrefix);
-  for (const p of prep.host) await ctx.tools.install(join(ctx.channel, p.subdir, p.filename), ws.prefix);
+  for (const p of prep.build) await ctx.tools.install(p.path, ws.buildPrefix);
+  for (const p of prep.host) await ctx.tools.install(p.path, ws.prefix);
   // Where conda-forge's tool packages put data that recipes copy from $BUILD_PREFIX: gnuconfig's and
   // libtool's config.guess and config.sub (to replace a tarball's outdated ones), libtool's build-aux.
   const share = join(ws.buildPrefix, 'share');

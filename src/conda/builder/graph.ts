@@ -8,7 +8,7 @@ import { blobPath } from '../../store/layout.ts';
 import { REF_NS } from '../../store/namespaces.ts';
 import { feedstockGraph, feedstockNeeds, stronglyConnected } from '../plan.ts';
 import type { RenderedRecipe } from '../render-variants.ts';
-import { readChannel } from './channel-packages.ts';
+import { type ChannelPackage, readChannel } from './channel-packages.ts';
 import type { BuildContext, BuiltPackage, FeedstockResult } from './context.ts';
 import { buildPrepared, toBuilt } from './feedstock.ts';
 import { recordBuild } from './history.ts';
@@ -130,13 +130,19 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
     ctx.onEvent?.({
       feedstock: r.feedstock,
       state: out.status,
-      detail: out.error ? out.error.message.split('\n')[0] : `${out.seconds.toFixed(1)} s`,
+      detail: out.error
+        ? out.error.message.split('\n')[0]
+        : out.exists
+          ? `exists: ${out.exists.join(', ')}`
+          : `${out.seconds.toFixed(1)} s`,
     });
     return out;
   };
   let prep: PreparedFeedstock;
   try {
-    prep = prepareFeedstock(r, ctx);
+    const exists = ctx.skipExisting ? await existing(r, ctx) : null;
+    if (exists) return done({ status: 'skipped', packages: [], log: null, scriptSeconds: 0, key: null, exists });
+    prep = await prepareFeedstock(r, ctx);
   } catch (err) {
     return done({ status: 'failed', packages: [], log: null, scriptSeconds: 0, error: errorOf(err), key: null });
   }
@@ -180,7 +186,7 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
       ctx.log.warn(
         `${r.feedstock}: C++ that does not build against the pinned sysroot's GCC 10 libstdc++ (${why}): built against the machine's libc instead`,
       );
-      prep = prepareFeedstock(r, { ...ctx, sysroot: 'machine' });
+      prep = await prepareFeedstock(r, { ...ctx, sysroot: 'machine' });
       release();
       release = claimWorkspace(ws);
       logLine(ws.log, `== accel conda build ${r.feedstock}: C++, against the machine's libc (inputs ${prep.key})`);
@@ -212,6 +218,28 @@ async function buildOne(r: RenderedRecipe, ctx: BuildContext): Promise<Feedstock
   } finally {
     release();
   }
+}
+
+/**
+ * `--skip-existing`, as conda-build and rattler-build mean it: when every output's name-version-build is in
+ * the local channel or an upstream (its subdir), the feedstock is not built; the channel that has each is
+ * returned. Null when any output is missing.
+ */
+async function existing(r: RenderedRecipe, ctx: BuildContext): Promise<string[] | null> {
+  const found: string[] = [];
+  for (const rec of r.records) {
+    const stem = `${rec.name}-${rec.version}-${rec.build_string}`;
+    const is = (p: ChannelPackage) => p.filename === `${stem}.conda` || p.filename === `${stem}.tar.bz2`;
+    const local = readChannel(ctx.channel, [rec.subdir]).find(is);
+    let where = local ? ctx.channel : undefined;
+    for (const u of ctx.upstreams) {
+      if (where) break;
+      if ((await u.packages(rec.subdir)).some(is)) where = u.url;
+    }
+    if (!where) return null;
+    found.push(`${stem} in ${where}`);
+  }
+  return found;
 }
 
 /** A C++ build on the pinned sysroot that failed in its scripts or tests: it is tried on the machine's libc. */

@@ -1,34 +1,13 @@
+import { Version, VersionSpec } from '@conda-org/rattler';
+
 /**
- * The part of conda's match specs that feedstocks use: `name`, `name 1.2` (1.2, 1.2.x), `name 1.2.0 h1_0`
- * (exact, with build string), `name >=1.2.0,<1.3.0a0`, `name 1.2.*`, `name >=2|<1`, `name==1.2`.
+ * Dotted release numbers in order, such as glibc's symbol versions (`2.17` < `2.28` < `2.34`), with conda's
+ * rule that missing parts are zero (`1.2` = `1.2.0`) and letters sort before the release (`1.3.0a0` < `1.3.0`).
+ * Match specs and package versions in general are rattler's (versionMatches, and the solver).
  */
-export interface MatchSpec {
-  name: string;
-  version: string | null;
-  build: string | null;
-}
-
-export function parseSpec(spec: string): MatchSpec {
-  const text = spec.trim();
-  const m = /^([A-Za-z0-9_.+-]+?)\s*((?:[<>=!~].*)|(?:\s.*))?$/.exec(text);
-  if (!m) return { name: text, version: null, build: null };
-  const rest = (m[2] ?? '').trim().split(/\s+/).filter(Boolean);
-  return { name: m[1] as string, version: rest[0] ?? null, build: rest[1] ?? null };
-}
-
-type Part = number | string;
-
-function parts(version: string): Part[][] {
-  const v = version.toLowerCase().replace(/^\d+!/, '');
-  return v
-    .split(/[.+_-]/)
-    .map((seg) => (seg.match(/\d+|[a-z]+|\*/g) ?? []).map((p) => (/^\d+$/.test(p) ? Number(p) : p)));
-}
-
-/** conda's version order, enough for release numbers with pre-release letters (`1.3.0a0` < `1.3.0`). */
 export function compareVersions(a: string, b: string): number {
-  const pa = parts(a).flat();
-  const pb = parts(b).flat();
+  const pa = parts(a);
+  const pb = parts(b);
   const n = Math.max(pa.length, pb.length);
   for (let i = 0; i < n; i++) {
     const x = pa[i] ?? 0;
@@ -41,43 +20,19 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-function matchOne(version: string, constraint: string): boolean {
-  const m = /^(>=|<=|==|!=|~=|>|<|=)?(.*)$/.exec(constraint.trim()) as RegExpExecArray;
-  const op = m[1] ?? '';
-  let want = m[2] as string;
-  if (want === '*' || want === '') return true;
-  if (op === '' || op === '=' || (op === '==' && want.endsWith('*'))) {
-    want = want.replace(/\.?\*$/, '');
-    if (op === '==' && !m[2]?.endsWith('*')) return compareVersions(version, want) === 0;
-    return version === want || version.startsWith(`${want}.`) || compareVersions(version, want) === 0;
-  }
-  const c = compareVersions(version, want);
-  switch (op) {
-    case '>=':
-      return c >= 0;
-    case '<=':
-      return c <= 0;
-    case '>':
-      return c > 0;
-    case '<':
-      return c < 0;
-    case '==':
-      return c === 0;
-    case '!=':
-      return c !== 0;
-    default:
-      return compareVersions(version, want) >= 0 && version.startsWith(want.split('.').slice(0, -1).join('.'));
-  }
+function parts(version: string): (number | string)[] {
+  return (version.toLowerCase().match(/\d+|[a-z]+/g) ?? []).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
 }
 
+/** Whether a version matches a conda version spec (`>=1.2,<2`, `1.2.*`, `>=2|<1`), by rattler's semantics. */
 export function versionMatches(version: string, constraint: string | null): boolean {
   if (constraint === null) return true;
-  return constraint.split('|').some((alt) => alt.split(',').every((c) => matchOne(version, c)));
-}
-
-export function specMatches(spec: MatchSpec, pkg: { name: string; version: string; build: string }): boolean {
-  if (spec.name !== pkg.name || !versionMatches(pkg.version, spec.version)) return false;
-  if (spec.build === null || spec.build === '*') return true;
-  const re = new RegExp(`^${spec.build.replace(/[.+?^${}()[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-  return re.test(pkg.build);
+  const spec = new VersionSpec(constraint);
+  const v = new Version(version);
+  try {
+    return spec.matches(v);
+  } finally {
+    spec.free();
+    v.free();
+  }
 }

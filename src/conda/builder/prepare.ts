@@ -2,13 +2,15 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { AccelError } from '../../core/errors.ts';
+import { runtimeGlibc } from '../../core/native.ts';
 import { TOOLCHAIN_RUNTIME } from '../build-tools.ts';
 import type { OutputRecord } from '../record.ts';
 import { specName } from '../record.ts';
 import type { RenderedRecipe } from '../render-variants.ts';
-import { type ChannelPackage, readChannel, solve } from './channel-packages.ts';
+import { localChannel, type SolverChannel, solveEnvironment, upstreamChannel } from '../solve/solve.ts';
+import type { ChannelPackage } from './channel-packages.ts';
 import type { BuildContext } from './context.ts';
-import { resolveToolchain, type Toolchain } from './cross-toolchain.ts';
+import { isToolchainPackage, resolveToolchain, type Toolchain } from './cross-toolchain.ts';
 import { pickSysroot, sysrootFlags } from './sysroot.ts';
 import { type Workspace, workspaceFor } from './workspace.ts';
 
@@ -30,7 +32,7 @@ export function channelSubdirs(target: string): string[] {
   return target === 'noarch' ? ['noarch'] : [target, 'noarch'];
 }
 
-export function prepareFeedstock(rendered: RenderedRecipe, ctx: BuildContext): PreparedFeedstock {
+export async function prepareFeedstock(rendered: RenderedRecipe, ctx: BuildContext): Promise<PreparedFeedstock> {
   const records = rendered.records;
   const what = rendered.feedstock;
   if (records.length === 0) {
@@ -52,33 +54,85 @@ export function prepareFeedstock(rendered: RenderedRecipe, ctx: BuildContext): P
   const hostSpecs = unique([...records.flatMap((r) => r.requirements.host), ...top.flatMap((t) => t.host)]).filter(
     (s) => !own(s) && !TOOLCHAIN_RUNTIME.has(specName(s)),
   );
+  const buildSubdir = process.arch === 'arm64' ? 'linux-aarch64' : 'linux-64';
+  // Build tools an upstream channel has (meson, cmake, cross-python_…) come from it, as conda-build installs
+  // them; the compilers stay the machine's cross gcc, and the machine's tools are the fallback.
+  const upstreamTools = await upstreamHas(
+    buildSpecs.filter(
+      (s) => !isToolchainPackage(specName(s), ctx.targetPlatform === 'noarch' ? buildSubdir : ctx.targetPlatform),
+    ),
+    [buildSubdir, 'noarch'],
+    ctx,
+  );
   // --test skip needs no qemu (a build that runs what it built then fails saying so).
   const { toolchain: machine, missing } = resolveToolchain(
     ctx.targetPlatform,
-    buildSpecs,
+    buildSpecs.filter((s) => !upstreamTools.has(s)),
     ctx.env,
     ctx.test !== 'skip',
   );
   const toolchain = withPinnedSysroot(machine, records, ctx, workspaceFor(what, ctx.targetPlatform));
-  const channel = readChannel(ctx.channel, channelSubdirs(ctx.targetPlatform));
-  // Build requirements the machine lacks may come from the channel's noarch packages (they run anywhere).
-  const build = solve(
-    missing,
-    channel.filter((p) => p.subdir === 'noarch'),
-  );
-  const host = solve(hostSpecs, channel);
-  const unsatisfied = [...build.unsatisfied.map((s) => `build: ${s}`), ...host.unsatisfied.map((s) => `host: ${s}`)];
-  if (unsatisfied.length > 0) {
-    throw new AccelError(
-      'ACCEL_CONDA_UNSATISFIABLE',
-      `${what}: requirements neither the channel nor the toolchain satisfy: ${[...build.unsatisfied, ...host.unsatisfied].map(specName).join(', ')}\n  ${unsatisfied.join('\n  ')}`,
-      {
-        hint: `build the feedstocks that provide them into ${ctx.channel} first (or pass them all: accel conda build --all DIR)`,
-      },
-    );
+  const channels = solverChannels(ctx);
+  // Build requirements the machine lacks come from the channels' build platform and noarch packages.
+  const build = await solveEnvironment({
+    what: `${what}: the build environment`,
+    specs: [...missing, ...upstreamTools],
+    channels,
+    subdirs: [buildSubdir, 'noarch'],
+    virtual: machineVirtual(),
+  });
+  const host = await solveEnvironment({
+    what: `${what}: the host environment`,
+    specs: hostSpecs,
+    channels,
+    subdirs: channelSubdirs(ctx.targetPlatform),
+    virtual: targetVirtual(toolchain),
+  });
+  await fetchPackages([...build, ...host], ctx);
+  const key = inputKey(records, toolchain, [...build, ...host], ctx);
+  return { feedstock: what, records, toolchain, host, build, key };
+}
+
+/** The channels a build solves against, in priority order: the local channel, then each upstream. */
+export function solverChannels(ctx: BuildContext): SolverChannel[] {
+  return [localChannel(ctx.channel), ...ctx.upstreams.map(upstreamChannel)];
+}
+
+/** This machine as conda's virtual packages say it (the build environment runs here). */
+export function machineVirtual(): Record<string, string> {
+  const glibc = runtimeGlibc();
+  return glibc ? { __glibc: glibc } : {};
+}
+
+/**
+ * The target system's glibc: the pinned sysroot's, which the build links against and the tests run on, or
+ * the machine's cross libc (the same Debian release as the machine's own glibc).
+ */
+export function targetVirtual(toolchain: Toolchain): Record<string, string> {
+  if (toolchain.pinned) return { __glibc: toolchain.pinned.glibc };
+  return machineVirtual();
+}
+
+/** The specs whose package name an upstream channel has in one of the subdirs. */
+async function upstreamHas(specs: string[], subdirs: string[], ctx: BuildContext): Promise<Set<string>> {
+  const out = new Set<string>();
+  if (ctx.upstreams.length === 0 || specs.length === 0) return out;
+  const names = new Set<string>();
+  for (const u of ctx.upstreams) {
+    for (const subdir of subdirs) for (const p of await u.packages(subdir)) names.add(p.name);
   }
-  const key = inputKey(records, toolchain, [...build.packages, ...host.packages], ctx);
-  return { feedstock: what, records, toolchain, host: host.packages, build: build.packages, key };
+  for (const s of specs) if (names.has(specName(s))) out.add(s);
+  return out;
+}
+
+/** Puts the upstream packages of an environment into the store and beside each other (offline after once). */
+export async function fetchPackages(packages: ChannelPackage[], ctx: BuildContext): Promise<void> {
+  for (const p of packages) {
+    if (!p.url) continue;
+    const upstream = ctx.upstreams.find((u) => u.url === p.channel);
+    if (!upstream) throw new Error(`${p.filename}: from ${p.channel}, which is no upstream of this build`);
+    await upstream.fetchPackage(p);
+  }
 }
 
 /**

@@ -6,13 +6,14 @@ import { promisify } from 'node:util';
 import { AccelError } from '../../core/errors.ts';
 import type { Digest } from '../../store/digest.ts';
 import type { OutputRecord } from '../record.ts';
-import { type ChannelPackage, readChannel, solve } from './channel-packages.ts';
+import { solveEnvironment, stagedChannel } from '../solve/solve.ts';
+import type { ChannelPackage } from './channel-packages.ts';
 import type { BuildContext } from './context.ts';
 import { resolveToolchain, type Toolchain } from './cross-toolchain.ts';
 import { ELF_MACHINES, elfMachine } from './elf.ts';
 import { emulationPrefix } from './emulation.ts';
 import { linkMachineTools } from './machine-bin.ts';
-import { channelSubdirs } from './prepare.ts';
+import { channelSubdirs, fetchPackages, solverChannels, targetVirtual } from './prepare.ts';
 import { logLine, logTail, runScript } from './run-script.ts';
 import { TESTED_NS, testKey } from './test-cache.ts';
 import { compilerFlags } from './workspace.ts';
@@ -50,27 +51,26 @@ export async function testOutput(options: {
   const what = `${record.name}-${record.version}-${record.build_string}`;
   rmSync(ws.testPrefix, { recursive: true, force: true });
   makeDirs(ws.testPrefix);
-  const channel = readChannel(ctx.channel, channelSubdirs(ctx.targetPlatform));
-  const stagedNames = new Set(staged.map((s) => s.record.filename));
-  const pool = [...staged.map((s) => s.record), ...channel.filter((p) => !stagedNames.has(p.filename))];
   // Test requirements the machine provides (make, a compiler to build a test program) are not packages.
   const testTools = resolveToolchain(ctx.targetPlatform, record.test.requires, ctx.env);
-  const fromChannel = testTools.missing;
   // The tests run under qemu on the pinned sysroot's glibc: a runtime or dependency that needs a newer one is not
-  // installed (it would not load there, nor on the systems the package promises to install on).
-  const virtual: Record<string, string> = toolchain.pinned ? { __glibc: toolchain.pinned.glibc } : {};
-  const solved = solve([`${record.name} ${record.version} ${record.build_string}`, ...fromChannel], pool, virtual);
-  if (solved.unsatisfied.length > 0) {
-    throw new AccelError(
-      'ACCEL_CONDA_UNSATISFIABLE',
-      `${what}: the test environment cannot be made, the channel lacks ${solved.unsatisfied.map((u) => u.split(' ')[0]).join(', ')}\n  ${solved.unsatisfied.join('\n  ')}`,
-      { hint: 'run requirements and test/requires must be in the channel or built in the same run' },
-    );
-  }
-  for (const p of solved.packages) {
-    const local = staged.find((s) => s.record.filename === p.filename);
-    await ctx.tools.install(local ? local.path : join(ctx.channel, p.subdir, p.filename), ws.testPrefix);
-  }
+  // installed (it would not load there, nor on the systems the package promises to install on). This build's
+  // packages come first, then the local channel and the upstreams.
+  const packages = await solveEnvironment({
+    what: `${what}: the test environment`,
+    specs: [`${record.name} ==${record.version} ${record.build_string}`, ...testTools.missing],
+    channels: [
+      stagedChannel(
+        `this build of ${record.name}`,
+        staged.map((s) => s.record),
+      ),
+      ...solverChannels(ctx),
+    ],
+    subdirs: channelSubdirs(ctx.targetPlatform),
+    virtual: targetVirtual(toolchain),
+  });
+  await fetchPackages(packages, ctx);
+  for (const p of packages) await ctx.tools.install(p.path, ws.testPrefix);
   const env: Record<string, string> = {};
   for (const k of ['HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'USER']) {
     const v = ctx.env[k];
@@ -122,7 +122,7 @@ export async function testOutput(options: {
   await copyInto(ws.srcDir, record.test.source_files, cwd, what, 'test/source_files');
   const file = join(ws.root, `test-${record.name}.sh`);
   writeFileSync(file, `set -x\n${script.join('\n')}\n`);
-  logLine(ws.log, `== test ${what} (${solved.packages.map((p) => p.filename).join(', ')})`);
+  logLine(ws.log, `== test ${what} (${packages.map((p) => p.filename).join(', ')})`);
   const inputs = ctx.testCache
     ? testKey({
         script: readFileSync(file, 'utf8'),
