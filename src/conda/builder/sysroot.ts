@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseSearchDirs } from '../../compiler/search-dirs.ts';
@@ -149,6 +150,8 @@ export async function unpackSysroot(pinned: PinnedSysroot, dir: string, ctx: Bui
     symlinkSync(relative(lib, join(gccLib, a)), join(lib, a));
   }
   writeFileSync(specsFile(dir), startFileSpecs(cc, lib));
+  const compat = glibcCompatHeader(dir, pinned.triplet);
+  if (compat) writeFileSync(compat.path, compat.text);
 }
 
 function specsFile(root: string): string {
@@ -236,6 +239,44 @@ async function storeDeb(deb: PinnedDeb, ctx: BuildContext): Promise<Digest> {
   return info.digest;
 }
 
+/** The first symbol version of glibc on each target: the one conda-forge's 2.17 sysroot binds every function to. */
+const FIRST_GLIBC: Readonly<Record<string, string>> = { 'aarch64-linux-gnu': 'GLIBC_2.17' };
+
+/**
+ * libm functions that glibc gave new symbol versions without changing what they compute (2.27 the float forms,
+ * 2.29 the double ones: the new versions only drop the SVID `matherr` error path), and whose first version
+ * every later glibc still serves. A link against the pinned glibc binds the newest, and `pow` alone raises a
+ * package's floor to 2.29; a real 2.17 sysroot binds the first. Other moved symbols (glob, fmemopen, lgamma,
+ * quick_exit) changed behaviour too, so they keep the version their headers ask for.
+ */
+const SAME_MEANING = ['exp', 'exp2', 'log', 'log2', 'pow', 'expf', 'exp2f', 'logf', 'log2f', 'powf'];
+
+/**
+ * A header forced into every C and C++ compile on the sysroot (`-include`) that binds each `SAME_MEANING`
+ * function to the target's first glibc version, as a 2.17 sysroot would: `.symver` on a reference makes it a
+ * reference to that version, and a file that calls none of them gains nothing. Assembler sources skip it
+ * (`__ASSEMBLER__`; `.s` files are not preprocessed at all). A shared library that defines a global `pow`
+ * of its own would not link (ld: version node not found); none of the shared feedstocks does. Its name
+ * carries its digest, so that the flags, and with them the toolchain identity and every input key, change
+ * with its text. Null for a target whose first version is not known.
+ */
+function glibcCompatHeader(root: string, triplet: string): { path: string; text: string } | null {
+  const first = FIRST_GLIBC[triplet];
+  if (!first) return null;
+  const text = [
+    `/* Written by accel: bind libm functions whose newer versions compute the same to ${first}. */`,
+    '#ifndef ACCEL_GLIBC_COMPAT_H',
+    '#define ACCEL_GLIBC_COMPAT_H',
+    '#ifndef __ASSEMBLER__',
+    ...SAME_MEANING.map((f) => `__asm__(".symver ${f},${f}@${first}");`),
+    '#endif',
+    '#endif',
+    '',
+  ].join('\n');
+  const digest = createHash('sha256').update(text).digest('hex').slice(0, 12);
+  return { path: join(root, `accel-glibc-compat-${digest}.h`), text };
+}
+
 /** The compiler and linker flags that make the machine's cross gcc use a sysroot in Debian's cross layout. */
 export interface SysrootFlags {
   cflags: string;
@@ -249,9 +290,10 @@ export interface SysrootFlags {
  * list with the machine's libc headers replaced by the sysroot's, and for C++ its libstdc++ headers by the
  * sysroot's release's (`cxxHeaders`: gcc 12's headers call libstdc++ symbols GCC 10's runtime lacks, such as
  * `std::__throw_bad_array_new_length@GLIBCXX_3.4.29`), given by `-nostdinc` and then each directory in the
- * order gcc would use it, which keeps `#include_next` working; a specs file for the start files and `-L` for
- * the libraries (searched before gcc's own directories), and `--sysroot` so that the linker scripts'
- * absolute paths (libc.so) resolve inside it.
+ * order gcc would use it, which keeps `#include_next` working, then `-include` of the header that binds
+ * libm's re-versioned functions to their first version (glibcCompatHeader); a specs file for the start files
+ * and `-L` for the libraries (searched before gcc's own directories), and `--sysroot` so that the linker
+ * scripts' absolute paths (libc.so) resolve inside it.
  */
 export function sysrootFlags(options: {
   root: string;
@@ -267,11 +309,12 @@ export function sysrootFlags(options: {
     if (d.libc) return include;
     return cxxHeaders && d.cxx !== undefined ? join(include, 'c++', cxxHeaders) + d.cxx : d.dir;
   };
+  const compat = glibcCompatHeader(root, triplet);
   const headers = (compiler: string | undefined, lang: 'c' | 'c++') => {
     if (!compiler) return '';
     const dirs = compilerIncludes(compiler, lang, triplet).map(swap);
     if (!dirs.includes(include)) dirs.push(include);
-    return ['-nostdinc', ...dirs.map((d) => `-isystem ${d}`)].join(' ');
+    return ['-nostdinc', ...dirs.map((d) => `-isystem ${d}`), ...(compat ? [`-include ${compat.path}`] : [])].join(' ');
   };
   return {
     cflags: headers(options.cc, 'c'),
