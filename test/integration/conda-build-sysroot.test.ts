@@ -4,7 +4,8 @@
 // the symbol; its test runs under qemu on the pinned glibc. The .debs are downloaded before the tests by
 // .ci/run (test/sysroot-debs.ts); the real feedstocks on that sysroot are in conda-build-real.test.ts. C++ on
 // that sysroot compiles against its GCC 10 libstdc++ headers: its binaries need nothing newer than the GCC 10
-// runtime it depends on, and its test runs on that runtime and glibc 2.31.
+// runtime it depends on, and its test runs on that runtime and glibc 2.31. The libm functions glibc 2.27 and
+// 2.29 gave new symbol versions (pow, exp, log, …) bind their first ones, as on conda-forge's 2.17 sysroot.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ const test = testNeeding(...CROSS_BUILD_TOOLS);
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'glibc-floor-feedstock');
 const CXX_FIXTURE = join(ROOT, 'test', 'fixtures', 'cxx-floor-feedstock');
 const CXX_FALLBACK = join(ROOT, 'test', 'fixtures', 'cxx-fallback-feedstock');
+const LIBM_FIXTURE = join(ROOT, 'test', 'fixtures', 'libm-floor-feedstock');
 const missing = missingDebs();
 const skip =
   missing.length === 0 ? false : `the pinned sysroot's .debs are not in ${SYSROOT_DEBS}: run node test/sysroot-debs.ts`;
@@ -228,4 +230,50 @@ test('C++ that needs more of libstdc++ than GCC 10’s headers have is built aga
     pkg?.depends.some((d) => /^__glibc >=2\.3\d,<3\.0\.a0$/.test(d)),
     JSON.stringify(pkg),
   );
+});
+
+test('libm’s re-versioned functions (pow, exp, log, … and their float forms) bind GLIBC_2.17 on the pinned glibc 2.31, from C and C++; an assembler source builds, a program that calls none gains none, and the results under qemu are right', {
+  skip,
+}, async (t) => {
+  const dir = tempDir(t, 'accel-conda-sysroot-libm-');
+  const channel = join(dir, 'channel');
+  mkdirSync(join(dir, 'tmp'));
+  const debs = await serveDebs(t);
+  const args = ['--home', join(dir, 'home'), '--json', 'conda', 'build', LIBM_FIXTURE];
+  const r = await runAccel(
+    [...args, '--target-platform', 'linux-aarch64', '--channel', channel, '--allow', debs.host],
+    {
+      env: { ACCEL_CONDA_SYSROOT: 'pinned', ACCEL_CONDA_DEBIAN_ARCHIVE: debs.archive, TMPDIR: join(dir, 'tmp') },
+    },
+  );
+  const out = okJson(r);
+  assert.equal(out.results[0]?.status, 'built', r.stderr);
+  // Its floor is conda-forge's default: nothing to warn about (2.29 from pow@GLIBC_2.29 otherwise).
+  assert.doesNotMatch(r.stderr, /warning: libm-floor/);
+  // Its tests ran under qemu on glibc 2.31: the C program printed 42 from answer.S and libm's values for 2.5
+  // (the machine's own libm gives the same digits), the C++ one std::pow's and std::log's, no-libm its line.
+  assert.deepEqual((out.results[0] as { tests?: unknown }).tests, { run: 1, cached: 0 });
+  const repodata = JSON.parse(readFileSync(join(channel, 'linux-aarch64', 'repodata.json'), 'utf8'));
+  const [file, pkg] = Object.entries(repodata['packages.conda']).find(
+    ([, p]) => (p as { name: string }).name === 'libm-floor',
+  ) as [string, { depends: string[] }];
+  assert.ok(pkg.depends.includes('__glibc >=2.17,<3.0.a0'), JSON.stringify(pkg));
+
+  // By readelf, not by accel.
+  const elves = elfMachines(join(channel, 'linux-aarch64', file), dir);
+  assert.deepEqual(elves.map((e) => e.file).sort(), ['bin/libm-floor', 'bin/libm-floor-cxx', 'bin/no-libm']);
+  for (const e of elves) assert.equal(e.glibc, '2.17', `${e.file} needs GLIBC_${e.glibc}`);
+  const libm = ['exp', 'exp2', 'log', 'log2', 'pow', 'expf', 'exp2f', 'logf', 'log2f', 'powf'];
+  const refs = (bin: string) => {
+    const syms = execFileSync('readelf', ['--dyn-syms', '-W', join(dir, `x-${file}`, 'bin', bin)], {
+      encoding: 'utf8',
+    });
+    return [...syms.matchAll(/ UND (\w+)@(GLIBC_[\d.]+)/g)]
+      .filter((m) => libm.includes(m[1] as string))
+      .map((m) => `${m[1]}@${m[2]}`)
+      .sort();
+  };
+  assert.deepEqual(refs('libm-floor'), libm.map((f) => `${f}@GLIBC_2.17`).sort());
+  assert.deepEqual(refs('libm-floor-cxx'), ['log@GLIBC_2.17', 'pow@GLIBC_2.17']);
+  assert.deepEqual(refs('no-libm'), []);
 });
