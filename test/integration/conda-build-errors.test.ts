@@ -137,9 +137,20 @@ test(
     );
     const r = await condaBuild(run, [dir]);
     failed(r, 'ACCEL_CONDA_UNSATISFIABLE');
-    assert.match(r.stderr, /build: some-build-tool/);
-    assert.match(r.stderr, /host: libnothere >=2/);
-    assert.match(r.stderr, /host: libgreet\b/);
+    assert.match(r.stderr, /the build environment cannot be solved: some-build-tool/);
+    assert.match(r.stderr, /No candidates were found for some-build-tool/);
+    assert.match(r.stderr, new RegExp(`channels searched, in priority order: ${run.channel}`));
+    // Without the build tool, the host environment is what cannot be made: the spec nothing provides is named.
+    const host = feedstock(
+      run.dir,
+      'needy-host',
+      ['package: {name: needy-host, version: "1.0"}', 'requirements:', '  host: ["libnothere >=2"]'].join('\n'),
+      '#!/bin/bash\ntrue\n',
+    );
+    const h = await condaBuild(run, [host]);
+    failed(h, 'ACCEL_CONDA_UNSATISFIABLE');
+    assert.match(h.stderr, /the host environment cannot be solved: libnothere >=2/);
+    assert.match(h.stderr, /No candidates were found for libnothere >=2/);
     assert.ok(emptyChannel(run.channel));
   },
 );

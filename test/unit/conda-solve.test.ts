@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { zstdCompressSync } from 'node:zlib';
-import { compareVersions, versionMatches } from '../../src/conda/builder/match.ts';
+import { compareVersions, starBareVersion, versionMatches } from '../../src/conda/builder/match.ts';
 import { localChannel, solveEnvironment, stagedChannel, upstreamChannel } from '../../src/conda/solve/solve.ts';
 import { UpstreamChannel } from '../../src/conda/solve/upstream.ts';
 import { isAccelError } from '../../src/core/errors.ts';
@@ -69,6 +69,16 @@ test('conda version semantics come from rattler: fuzzy bare versions, pre-releas
   assert.equal(versionMatches('1.2.1', '==1.2'), false);
   assert.ok(compareVersions('2.28', '2.3') > 0, 'glibc 2.28 is newer than 2.3');
   assert.ok(compareVersions('2.17', '2.17.0') === 0);
+});
+
+test("conda-build's requirement rule: a bare version means that version's series, an exact pin stays exact", () => {
+  assert.equal(starBareVersion('zlib 1.3'), 'zlib 1.3.*');
+  assert.equal(starBareVersion('libshout 0.3'), 'libshout 0.3.*');
+  assert.equal(starBareVersion('zlib >=1.3'), 'zlib >=1.3');
+  assert.equal(starBareVersion('gtest 1.13.*'), 'gtest 1.13.*');
+  assert.equal(starBareVersion('libgreet 1.2.0 hbb08499_0'), 'libgreet 1.2.0 hbb08499_0');
+  assert.equal(starBareVersion('python x.x'), 'python x.x');
+  assert.equal(starBareVersion('make'), 'make');
 });
 
 test('the solver takes the newest candidates that fit together, follows run dependencies, and knows virtual packages', async (t) => {

@@ -36,3 +36,15 @@ export function versionMatches(version: string, constraint: string | null): bool
     v.free();
   }
 }
+
+/**
+ * conda-build's rule for requirements (utils.ensure_valid_spec): `name 1.2`, a bare version with no build
+ * string, means `name 1.2.*` (a variant's `zlib: 1.3` pin on a host `zlib` solves to 1.3.1). An operator, a
+ * `*`, or an exact build pin is left as written; so is `python x.x` / `numpy x.x`.
+ */
+export function starBareVersion(spec: string): string {
+  const m = /^([\w.-]+)\s+([\w.+_-]+)(\s+\S+)?$/.exec(spec.trim());
+  if (!m || m[3] || /^[<>=!~]/.test(m[2] as string) || (m[2] as string).includes('*')) return spec;
+  if ((m[1] === 'python' || m[1] === 'numpy') && m[2] === 'x.x') return spec;
+  return `${m[1]} ${m[2]}.*`;
+}

@@ -11,6 +11,7 @@ import { localChannel, type SolverChannel, solveEnvironment, upstreamChannel } f
 import type { ChannelPackage } from './channel-packages.ts';
 import type { BuildContext } from './context.ts';
 import { isToolchainPackage, resolveToolchain, type Toolchain } from './cross-toolchain.ts';
+import { starBareVersion } from './match.ts';
 import { pickSysroot, sysrootFlags } from './sysroot.ts';
 import { type Workspace, workspaceFor } from './workspace.ts';
 
@@ -76,14 +77,14 @@ export async function prepareFeedstock(rendered: RenderedRecipe, ctx: BuildConte
   // Build requirements the machine lacks come from the channels' build platform and noarch packages.
   const build = await solveEnvironment({
     what: `${what}: the build environment`,
-    specs: [...missing, ...upstreamTools],
+    specs: [...missing, ...upstreamTools].map(starBareVersion),
     channels,
     subdirs: [buildSubdir, 'noarch'],
     virtual: machineVirtual(),
   });
   const host = await solveEnvironment({
     what: `${what}: the host environment`,
-    specs: hostSpecs,
+    specs: hostSpecs.map(starBareVersion),
     channels,
     subdirs: channelSubdirs(ctx.targetPlatform),
     virtual: targetVirtual(toolchain),

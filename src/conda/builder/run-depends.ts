@@ -1,5 +1,6 @@
 import { type OutputRecord, specName } from '../record.ts';
 import { compilerLanguage } from './cross-toolchain.ts';
+import { starBareVersion } from './match.ts';
 
 /** A host package's run_exports, as its info/run_exports.json has them. */
 export interface HostExports {
@@ -41,7 +42,8 @@ export function ignoresExport(record: OutputRecord, spec: string): boolean {
  * dropped. A package with ELF files gets a `__glibc` floor that is true of its binaries.
  */
 export function runDepends({ record, host, runtimeMajor, glibc }: RunDependsInput): string[] {
-  const depends = [...record.requirements.run];
+  // conda-build writes run requirements as ensure_valid_spec makes them (`ncurses 6.5` → `ncurses 6.5.*`).
+  const depends = record.requirements.run.map(starBareVersion);
   const add = (spec: string) => {
     const name = specName(spec);
     if (name === record.name || ignoresExport(record, spec)) return;

@@ -13,6 +13,7 @@ import { resolveToolchain, type Toolchain } from './cross-toolchain.ts';
 import { ELF_MACHINES, elfMachine } from './elf.ts';
 import { emulationPrefix } from './emulation.ts';
 import { linkMachineTools } from './machine-bin.ts';
+import { starBareVersion } from './match.ts';
 import { channelSubdirs, fetchPackages, solverChannels, targetVirtual } from './prepare.ts';
 import { logLine, logTail, runScript } from './run-script.ts';
 import { TESTED_NS, testKey } from './test-cache.ts';
@@ -58,7 +59,7 @@ export async function testOutput(options: {
   // packages come first, then the local channel and the upstreams.
   const packages = await solveEnvironment({
     what: `${what}: the test environment`,
-    specs: [`${record.name} ==${record.version} ${record.build_string}`, ...testTools.missing],
+    specs: [`${record.name} ==${record.version} ${record.build_string}`, ...testTools.missing.map(starBareVersion)],
     channels: [
       stagedChannel(
         `this build of ${record.name}`,
