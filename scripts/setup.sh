@@ -47,6 +47,8 @@ test_packages=(
   libnetty-tcnative-jni
   # conda builds: patches, archives (zip makes a test archive; unzip and zstd read our .conda files)
   patch bzip2 unzip zip zstd
+  # a CA bundle: the upstream-channel test packages it as a stand-in for conda-forge's ca-certificates
+  ca-certificates
   # what real conda-forge recipes run (autotools, pkg-config, cmake, meson, ninja, …; cmake, meson and ninja also
   # build jsoncpp through accel-cc); python3: get-sources
   autoconf automake libtool autotools-dev pkgconf cmake ninja-build meson m4 bison flex perl python3
