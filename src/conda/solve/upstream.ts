@@ -105,16 +105,13 @@ export class UpstreamChannel {
       try {
         result = await this.download(url, undefined, conditional);
       } catch (err) {
+        // zstd's failure may be the mirror's alone (it never held the .zst): the plain file is asked for next.
         failures.push(`${url}: ${(err as Error).message}`);
-        break;
+        continue;
       }
       if (result.kind === 'status') {
-        if (result.status === 404 || result.status === 403) {
-          failures.push(`${url}: HTTP ${result.status}`);
-          continue;
-        }
         failures.push(`${url}: HTTP ${result.status}`);
-        break;
+        continue;
       }
       const digest = result.kind === 'not-modified' ? (stored as Digest) : result.digest;
       if (result.kind === 'body') {
