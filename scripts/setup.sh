@@ -52,6 +52,8 @@ test_packages=(
   # what real conda-forge recipes run (autotools, pkg-config, cmake, meson, ninja, …; cmake, meson and ninja also
   # build jsoncpp through accel-cc); python3: get-sources
   autoconf automake libtool autotools-dev pkgconf cmake ninja-build meson m4 bison flex perl python3
+  # ripgrep: openssl-feedstock's own test runs rg on what it built (the feedstock check against an upstream)
+  ripgrep
   # mount and unshare (a full-filesystem test; builds that run what they built)
   util-linux coreutils tar gzip
 )
