@@ -50,6 +50,7 @@ Examples:
           channels: [localChannel(channel)],
           subdirs: channelSubdirs(platform),
           virtual: machineVirtual(),
+          hint: `build what is missing into the channel first: accel conda build --channel ${channel} …`,
         });
         const { installCondaPackage } = await import('../conda/pkg/install.ts');
         const prefix = resolve(flags.prefix);

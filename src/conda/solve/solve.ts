@@ -88,6 +88,8 @@ export interface SolveRequest {
   /** The subdirs searched in each channel, e.g. linux-aarch64 and noarch. */
   subdirs: string[];
   virtual: VirtualPackages;
+  /** What to do about an unsatisfiable request; by default, conda build's. */
+  hint?: string;
 }
 
 /** The packages of the environment (virtual packages left out), sorted by name. */
@@ -212,7 +214,9 @@ function unsatisfiable(req: SolveRequest, base: string, err: unknown): AccelErro
     'ACCEL_CONDA_UNSATISFIABLE',
     `${req.what} cannot be solved: ${req.specs.join(', ')}\n${message.trim()}\n  channels searched, in priority order: ${searched}${machine ? `\n  the machine: ${machine}` : ''}`,
     {
-      hint: 'build what is missing into the local channel first, or name a channel that has it with --upstream-channel URL',
+      hint:
+        req.hint ??
+        'build what is missing into the local channel first, or name a channel that has it with --upstream-channel URL',
       cause: err,
     },
   );
