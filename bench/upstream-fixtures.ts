@@ -1,13 +1,14 @@
 // `node bench/upstream-fixtures.ts DIR`: writes a conda channel into DIR holding fixture packages that stand in
 // for conda-forge's where the feedstock check needs one and this machine cannot reach conda-forge (issue 31):
-//   ca-certificates      the machine's CA bundle as ssl/cacert.pem (openssl depends on it at run time)
+//   ca-certificates      the machine's CA bundle as ssl/cacert.pem, and ssl/cert.pem linking to it (the default CA
+//                        file of an openssl built with --prefix=$PREFIX); openssl depends on it at run time
 //   cmake-package-check  a POSIX shell version of conda-forge's Python tool (jsoncpp's test runs it)
 // Each has build string `accel_fixture_0` and says in its summary that it is a fixture. Nothing stands in for
 // googletest 1.13 or meson >= 1.3: this machine has no source for those versions, and a renamed Debian package
 // would claim what it is not. Serve DIR with `accel mirror serve` (mirror.condaChannels) and pass its URL to
 // `npm run check:feedstocks -- --upstream-channel URL`.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { addToChannel } from '../src/conda/pkg/channel-index.ts';
@@ -91,7 +92,8 @@ exit 1
 interface Fixture {
   name: string;
   version: string;
-  files: Record<string, { data: Buffer | string; mode?: number }>;
+  /** A file's content, or the target of a symlink. */
+  files: Record<string, { data: Buffer | string; mode?: number } | { link: string }>;
   summary: string;
 }
 
@@ -107,7 +109,7 @@ function fixtures(): Fixture[] {
     {
       name: 'ca-certificates',
       version: caVersion(),
-      files: { 'ssl/cacert.pem': { data: readFileSync(CA_BUNDLE) } },
+      files: { 'ssl/cacert.pem': { data: readFileSync(CA_BUNDLE) }, 'ssl/cert.pem': { link: 'cacert.pem' } },
       summary: `accel test fixture standing in for conda-forge's ca-certificates: this machine's ${CA_BUNDLE}`,
     },
     {
@@ -125,6 +127,10 @@ async function addFixture(channel: string, work: string, f: Fixture): Promise<st
   const prefix = join(work, f.name);
   for (const [rel, file] of Object.entries(f.files)) {
     mkdirSync(join(prefix, rel, '..'), { recursive: true });
+    if ('link' in file) {
+      symlinkSync(file.link, join(prefix, rel));
+      continue;
+    }
     writeFileSync(join(prefix, rel), file.data);
     if (file.mode) chmodSync(join(prefix, rel), file.mode);
   }
