@@ -22,28 +22,58 @@ export interface ChannelPackage {
 }
 
 /** Where a record's file is: beside its repodata, or (upstream) a path that is only known from the digest. */
-interface Placement {
+export interface Placement {
   channel: string;
   url?: (filename: string) => string;
   path: (sha256: string, filename: string) => string;
 }
 
-/** The records of one subdir's repodata.json bytes (`packages.conda` and `packages`). */
-export function packagesOf(bytes: Buffer, subdir: string, where: Placement): ChannelPackage[] {
+/** A subdir's repodata by package name: each record as the repodata has it, under its file name. */
+export type RepodataIndex = Map<string, RepodataEntry[]>;
+
+export interface RepodataEntry {
+  filename: string;
+  /** Which table it is in: `packages.conda` (.conda) or `packages` (.tar.bz2). */
+  table: 'packages' | 'packages.conda';
+  record: Record<string, unknown>;
+}
+
+/** Parses a subdir's repodata.json once into records by name (a solve then takes only the names it can reach). */
+export function indexRepodata(bytes: Buffer, where: string): RepodataIndex {
   let repodata: { packages?: object; 'packages.conda'?: object };
   try {
     repodata = JSON.parse(bytes.toString('utf8')) as typeof repodata;
   } catch (err) {
-    throw new AccelError('ACCEL_CONDA_REPODATA', `${where.channel}/${subdir}/repodata.json is not JSON`, {
+    throw new AccelError('ACCEL_CONDA_REPODATA', `${where} is not JSON`, {
       hint: 'index the channel again (accel conda index), or check what the upstream serves',
       cause: err,
     });
   }
+  const index: RepodataIndex = new Map();
+  for (const table of ['packages.conda', 'packages'] as const) {
+    for (const [filename, r] of Object.entries(repodata[table] ?? {})) {
+      const record = r as Record<string, unknown>;
+      const name = String(record.name);
+      let list = index.get(name);
+      if (!list) {
+        list = [];
+        index.set(name, list);
+      }
+      list.push({ filename, table, record });
+    }
+  }
+  return index;
+}
+
+/** The records of one subdir's repodata.json bytes (`packages.conda` and `packages`). */
+export function packagesOf(bytes: Buffer, subdir: string, where: Placement): ChannelPackage[] {
+  return packagesOfIndex(indexRepodata(bytes, `${where.channel}/${subdir}/repodata.json`), subdir, where);
+}
+
+/** The records of a parsed subdir, with where each file is. */
+export function packagesOfIndex(index: RepodataIndex, subdir: string, where: Placement): ChannelPackage[] {
   const out: ChannelPackage[] = [];
-  for (const [filename, r] of [
-    ...Object.entries(repodata['packages.conda'] ?? {}),
-    ...Object.entries(repodata.packages ?? {}),
-  ]) {
+  for (const { filename, record: r } of [...index.values()].flat()) {
     const rec = r as Partial<ChannelPackage>;
     const sha256 = String(rec.sha256 ?? '');
     out.push({

@@ -3,20 +3,20 @@ import type { AddressInfo } from 'node:net';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { AccelError } from '../../core/errors.ts';
-import { type ChannelPackage, localRepodata } from '../builder/channel-packages.ts';
+import { type ChannelPackage, indexRepodata, localRepodata, type RepodataIndex } from '../builder/channel-packages.ts';
 import type { UpstreamChannel } from './upstream.ts';
 
 /**
- * A channel as the solver sees it: its repodata per subdir, and where a package it chose is. The solver is
+ * A channel as the solver sees it: its records per subdir, and where a package it chose is. The solver is
  * rattler's (resolvo, conda's match-spec and version semantics), run as WebAssembly: its JavaScript API fetches
- * repodata by URL, so each solve serves the channels' repodata from memory on a loopback port of its own (the
+ * repodata by URL, so each solve serves the records it can need from memory on a loopback port of its own (the
  * wasm never reaches the network; an upstream's repodata came through accel's fetcher, its guards and the store).
  */
 export interface SolverChannel {
   /** What messages call it: a directory, or the upstream's URL. */
   label: string;
-  /** The subdir's repodata.json; null when the channel has none. */
-  repodata(subdir: string): Promise<Buffer | null>;
+  /** The subdir's records by name; null when the channel has none. */
+  index(subdir: string): Promise<RepodataIndex | null>;
   /** The package the solver chose, with where its file is. */
   locate(subdir: string, filename: string, sha256: string): Pick<ChannelPackage, 'path' | 'url'>;
 }
@@ -25,7 +25,10 @@ export interface SolverChannel {
 export function localChannel(dir: string): SolverChannel {
   return {
     label: dir,
-    repodata: async (subdir) => localRepodata(dir, subdir),
+    index: async (subdir) => {
+      const bytes = localRepodata(dir, subdir);
+      return bytes ? indexRepodata(bytes, join(dir, subdir, 'repodata.json')) : null;
+    },
     locate: (subdir, filename) => ({ path: join(dir, subdir, filename) }),
   };
 }
@@ -34,7 +37,7 @@ export function localChannel(dir: string): SolverChannel {
 export function upstreamChannel(upstream: UpstreamChannel): SolverChannel {
   return {
     label: upstream.url,
-    repodata: (subdir) => upstream.repodata(subdir),
+    index: (subdir) => upstream.index(subdir),
     locate: (subdir, filename, sha256) => {
       const url = `${upstream.url}/${subdir}/${filename}`;
       return { path: upstream.placeOf(sha256, filename), url };
@@ -46,25 +49,22 @@ export function upstreamChannel(upstream: UpstreamChannel): SolverChannel {
 export function stagedChannel(label: string, packages: ChannelPackage[]): SolverChannel {
   return {
     label,
-    repodata: async (subdir) => {
-      const records = Object.fromEntries(
-        packages
-          .filter((p) => p.subdir === subdir)
-          .map((p) => [
-            p.filename,
-            {
-              name: p.name,
-              version: p.version,
-              build: p.build,
-              build_number: p.build_number,
-              depends: p.depends,
-              sha256: p.sha256,
-              subdir: p.subdir,
-              timestamp: p.timestamp,
-            },
-          ]),
-      );
-      return Buffer.from(JSON.stringify({ info: { subdir }, packages: {}, 'packages.conda': records }));
+    index: async (subdir) => {
+      const index: RepodataIndex = new Map();
+      for (const p of packages.filter((x) => x.subdir === subdir)) {
+        const record = {
+          name: p.name,
+          version: p.version,
+          build: p.build,
+          build_number: p.build_number,
+          depends: p.depends,
+          sha256: p.sha256,
+          subdir: p.subdir,
+          timestamp: p.timestamp,
+        };
+        index.set(p.name, [...(index.get(p.name) ?? []), { filename: p.filename, table: 'packages.conda', record }]);
+      }
+      return index;
     },
     locate: (_subdir, filename) => {
       const p = packages.find((s) => s.filename === filename) as ChannelPackage;
@@ -96,7 +96,8 @@ export interface SolveRequest {
 export async function solveEnvironment(req: SolveRequest): Promise<ChannelPackage[]> {
   if (req.specs.length === 0) return [];
   const rattler = await import('@conda-org/rattler');
-  const served = await serveRepodata(req.channels);
+  // A channel whose repodata cannot be had fails the solve with its own error (fetch, guard, offline).
+  const served = await serveRepodata(req.channels, req.subdirs, req.specs);
   try {
     const target = req.subdirs.find((s) => s !== 'noarch') ?? 'noarch';
     const locked = virtualRecords(req.virtual, target, served.base);
@@ -109,8 +110,6 @@ export async function solveEnvironment(req: SolveRequest): Promise<ChannelPackag
         locked,
       );
     } catch (err) {
-      // A channel whose repodata could not be had fails the solve with its own error (fetch, guard, offline).
-      if (served.failures.length > 0) throw served.failures[0];
       throw unsatisfiable(req, served.base, err);
     }
     const out: ChannelPackage[] = [];
@@ -163,28 +162,41 @@ function virtualRecords(given: VirtualPackages, target: string, base: string) {
   }));
 }
 
-/** The channels' repodata on 127.0.0.1, port 0: `/c<i>/<subdir>/repodata.json`, everything else 404. */
-async function serveRepodata(channels: SolverChannel[]): Promise<{ base: string; failures: unknown[]; close(): void }> {
+/**
+ * The channels' repodata on 127.0.0.1, port 0: `/c<i>/<subdir>/repodata.json`, everything else 404. Each holds
+ * only the records of the names the specs can reach through dependencies in any channel (what conda's sharded
+ * repodata gives a client): rattler parses kilobytes per solve, not a channel of conda-forge's size.
+ */
+async function serveRepodata(
+  channels: SolverChannel[],
+  subdirs: string[],
+  specs: string[],
+): Promise<{ base: string; close(): void }> {
+  const indexes = await Promise.all(channels.map((c) => Promise.all(subdirs.map((s) => c.index(s)))));
+  const reach = reachable(specs, indexes.flat());
+  const bodies = new Map<string, Buffer>();
+  channels.forEach((_c, i) => {
+    subdirs.forEach((subdir, j) => {
+      const tables: Record<'packages' | 'packages.conda', Record<string, unknown>> = {
+        packages: {},
+        'packages.conda': {},
+      };
+      const index = indexes[i]?.[j];
+      for (const name of reach) {
+        for (const e of index?.get(name) ?? []) tables[e.table][e.filename] = e.record;
+      }
+      bodies.set(`/c${i}/${subdir}/repodata.json`, Buffer.from(JSON.stringify({ info: { subdir }, ...tables })));
+    });
+  });
   const server: Server = createServer((req, res) => {
-    const m = /^\/c(\d+)\/([A-Za-z0-9_-]+)\/repodata\.json$/.exec(req.url ?? '');
-    const channel = m ? channels[Number(m[1])] : undefined;
-    if (!m || !channel || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    const body = bodies.get(req.url ?? '');
+    if (!body || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404).end();
       return;
     }
-    channel.repodata(m[2] as string).then(
-      (bytes) => {
-        const body = bytes ?? Buffer.from(`{"info":{"subdir":"${m[2]}"},"packages":{},"packages.conda":{}}`);
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
-        res.end(req.method === 'HEAD' ? undefined : body);
-      },
-      (err: unknown) => {
-        failures.push(err);
-        res.writeHead(502).end();
-      },
-    );
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+    res.end(req.method === 'HEAD' ? undefined : body);
   });
-  const failures: unknown[] = [];
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);
@@ -192,12 +204,36 @@ async function serveRepodata(channels: SolverChannel[]): Promise<{ base: string;
   const { port } = server.address() as AddressInfo;
   return {
     base: `http://127.0.0.1:${port}`,
-    failures,
     close: () => {
       server.closeAllConnections();
       server.close();
     },
   };
+}
+
+/** Package names the specs reach through every record's depends, in any of the indexes. */
+function reachable(specs: string[], indexes: (RepodataIndex | null)[]): Set<string> {
+  const seen = new Set<string>();
+  const queue = specs.map(matchSpecName);
+  for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
+    if (seen.has(name)) continue;
+    seen.add(name);
+    for (const index of indexes) {
+      for (const e of index?.get(name) ?? []) {
+        for (const d of (e.record.depends as string[] | undefined) ?? []) {
+          const n = matchSpecName(d);
+          if (!seen.has(n)) queue.push(n);
+        }
+      }
+    }
+  }
+  return seen;
+}
+
+/** The package name of a match spec: `zlib >=1.3`, `zlib>=1.3`, `conda-forge::zlib 1.3.*`, `zlib[version='>=1']`. */
+function matchSpecName(spec: string): string {
+  const bare = spec.trim().replace(/^[^\s:]*::/, '');
+  return /^[^\s=<>!~[;]+/.exec(bare)?.[0]?.toLowerCase() ?? bare;
 }
 
 function unsatisfiable(req: SolveRequest, base: string, err: unknown): AccelError {

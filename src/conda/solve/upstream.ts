@@ -10,7 +10,12 @@ import type { Digest } from '../../store/digest.ts';
 import { blobPath } from '../../store/layout.ts';
 import { REF_NS } from '../../store/namespaces.ts';
 import type { Store } from '../../store/store.ts';
-import { type ChannelPackage, packagesOf } from '../builder/channel-packages.ts';
+import {
+  type ChannelPackage,
+  indexRepodata,
+  packagesOfIndex,
+  type RepodataIndex,
+} from '../builder/channel-packages.ts';
 
 /** How an upstream channel is reached: through an accel mirror, or directly with the mirror's guards. */
 export interface UpstreamOptions {
@@ -41,8 +46,7 @@ interface RepodataMeta {
 export class UpstreamChannel {
   readonly url: string;
   readonly #options: UpstreamOptions;
-  readonly #repodata = new Map<string, Promise<Buffer>>();
-  readonly #packages = new Map<string, Promise<ChannelPackage[]>>();
+  readonly #indexes = new Map<string, Promise<RepodataIndex>>();
 
   constructor(url: string, options: UpstreamOptions) {
     this.url = UpstreamChannel.check(url);
@@ -61,27 +65,29 @@ export class UpstreamChannel {
     return parsed.href.replace(/\/+$/, '');
   }
 
-  /** The subdir's repodata.json bytes; an empty index when the channel has no such subdir (404). */
+  /** The subdir's repodata.json bytes, fetched now; an empty index when the channel has no such subdir (404). */
   repodata(subdir: string): Promise<Buffer> {
-    let p = this.#repodata.get(subdir);
+    return this.#fetchRepodata(subdir);
+  }
+
+  /** The subdir's records by name, parsed once per run (every solve, `--skip-existing` and the build tools read it). */
+  index(subdir: string): Promise<RepodataIndex> {
+    let p = this.#indexes.get(subdir);
     if (!p) {
-      p = this.#fetchRepodata(subdir);
-      this.#repodata.set(subdir, p);
-      p.catch(() => this.#repodata.delete(subdir));
+      p = this.repodata(subdir).then((bytes) => indexRepodata(bytes, `${this.url}/${subdir}/repodata.json`));
+      this.#indexes.set(subdir, p);
+      p.catch(() => this.#indexes.delete(subdir));
     }
     return p;
   }
 
-  /** The subdir's records, parsed once per run (what `--skip-existing` and the build tools look up). */
-  packages(subdir: string): Promise<ChannelPackage[]> {
-    let p = this.#packages.get(subdir);
-    if (!p) {
-      p = this.repodata(subdir).then((bytes) =>
-        packagesOf(bytes, subdir, { channel: this.url, url: (f) => `${this.url}/${subdir}/${f}`, path: this.placeOf }),
-      );
-      this.#packages.set(subdir, p);
-    }
-    return p;
+  /** The subdir's records with their URLs and where each file goes once fetched. */
+  async packages(subdir: string): Promise<ChannelPackage[]> {
+    return packagesOfIndex(await this.index(subdir), subdir, {
+      channel: this.url,
+      url: (f) => `${this.url}/${subdir}/${f}`,
+      path: this.placeOf,
+    });
   }
 
   /** Where the package with this digest is put once fetched, named as its repodata names it. */
