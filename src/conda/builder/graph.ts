@@ -8,7 +8,7 @@ import { blobPath } from '../../store/layout.ts';
 import { REF_NS } from '../../store/namespaces.ts';
 import { feedstockGraph, feedstockNeeds, stronglyConnected } from '../plan.ts';
 import type { RenderedRecipe } from '../render-variants.ts';
-import { type ChannelPackage, readChannel } from './channel-packages.ts';
+import { readChannel } from './channel-packages.ts';
 import type { BuildContext, BuiltPackage, FeedstockResult } from './context.ts';
 import { buildPrepared, toBuilt } from './feedstock.ts';
 import { recordBuild } from './history.ts';
@@ -229,12 +229,13 @@ async function existing(r: RenderedRecipe, ctx: BuildContext): Promise<string[] 
   const found: string[] = [];
   for (const rec of r.records) {
     const stem = `${rec.name}-${rec.version}-${rec.build_string}`;
-    const is = (p: ChannelPackage) => p.filename === `${stem}.conda` || p.filename === `${stem}.tar.bz2`;
-    const local = readChannel(ctx.channel, [rec.subdir]).find(is);
+    const is = (filename: string) => filename === `${stem}.conda` || filename === `${stem}.tar.bz2`;
+    const local = readChannel(ctx.channel, [rec.subdir]).find((p) => is(p.filename));
     let where = local ? ctx.channel : undefined;
     for (const u of ctx.upstreams) {
       if (where) break;
-      if ((await u.packages(rec.subdir)).some(is)) where = u.url;
+      const named = (await u.index(rec.subdir)).get(rec.name) ?? [];
+      if (named.some((e) => is(e.filename))) where = u.url;
     }
     if (!where) return null;
     found.push(`${stem} in ${where}`);

@@ -118,11 +118,8 @@ export function targetVirtual(toolchain: Toolchain): Record<string, string> {
 async function upstreamHas(specs: string[], subdirs: string[], ctx: BuildContext): Promise<Set<string>> {
   const out = new Set<string>();
   if (ctx.upstreams.length === 0 || specs.length === 0) return out;
-  const names = new Set<string>();
-  for (const u of ctx.upstreams) {
-    for (const subdir of subdirs) for (const p of await u.packages(subdir)) names.add(p.name);
-  }
-  for (const s of specs) if (names.has(specName(s))) out.add(s);
+  const indexes = await Promise.all(ctx.upstreams.flatMap((u) => subdirs.map((subdir) => u.index(subdir))));
+  for (const s of specs) if (indexes.some((index) => index.has(specName(s)))) out.add(s);
   return out;
 }
 
