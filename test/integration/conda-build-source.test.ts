@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyPatches, extractSource } from '../../src/conda/builder/source.ts';
 import { Store } from '../../src/store/store.ts';
@@ -49,6 +49,32 @@ test('sources unpack from tar.gz, tar.bz2, tar.xz and zip (one top directory str
     await applyPatches(join(dir, 'recipe'), ['fix-exit.patch'], out, name);
     assert.equal(readFileSync(join(out, 'src', 'main.c'), 'utf8'), 'int main(void) { return 0; }\n', name);
   }
+  // Context that moved by three lines: rattler-build (a recipe.yaml) applies it as its patch engine would, with
+  // GNU patch's fuzz 3; a meta.yaml recipe gets patch's default (fuzz 2), which refuses it and changes nothing.
+  const moved = join(dir, 'moved');
+  mkdirSync(join(moved, 'src'), { recursive: true });
+  writeFileSync(join(moved, 'src', 'f.txt'), 'a1\na2\na3\nTARGET old\na5\na6\na7\n');
+  const fuzzy = [
+    '--- a/src/f.txt',
+    '+++ b/src/f.txt',
+    '@@ -1,7 +1,7 @@',
+    ' b1',
+    ' b2',
+    ' b3',
+    '-TARGET old',
+    '+TARGET new',
+  ];
+  for (const kind of ['v1', 'meta']) {
+    mkdirSync(join(dir, kind));
+    writeFileSync(join(dir, kind, kind === 'v1' ? 'recipe.yaml' : 'meta.yaml'), 'package: {name: x, version: "1"}\n');
+    writeFileSync(join(dir, kind, 'moved.patch'), [...fuzzy, ' a5', ' b6', ' b7', ''].join('\n'));
+  }
+  await assert.rejects(applyPatches(join(dir, 'meta'), ['moved.patch'], moved, 'proj'), { code: 'ACCEL_CONDA_PATCH' });
+  assert.equal(readFileSync(join(moved, 'src', 'f.txt'), 'utf8'), 'a1\na2\na3\nTARGET old\na5\na6\na7\n');
+  assert.deepEqual(readdirSync(join(moved, 'src')), ['f.txt'], 'no .rej or .orig left behind');
+  await applyPatches(join(dir, 'v1'), ['moved.patch'], moved, 'proj');
+  assert.equal(readFileSync(join(moved, 'src', 'f.txt'), 'utf8'), 'a1\na2\na3\nTARGET new\na5\na6\na7\n');
+
   // A patch that does not apply is an error naming it.
   const again = join(dir, 'out', 'a.tar.gz');
   await assert.rejects(

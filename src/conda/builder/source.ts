@@ -4,6 +4,7 @@ import {
   chmodSync,
   closeSync,
   copyFileSync,
+  existsSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -233,15 +234,42 @@ export async function placeSource(
 
 /** Applies the recipe's patches in order with `patch -p1` (conda-build tries -p0..; feedstocks use -p1). */
 export async function applyPatches(recipeDir: string, patches: string[], srcDir: string, what: string): Promise<void> {
+  // rattler-build (recipe.yaml) matches a patch's context more loosely than GNU patch's default fuzz of 2, and
+  // conda-forge's v1 recipes rely on it (snappy 1.2.2's RTTI patch); conda-build's recipes get patch's default.
+  const lenient = existsSync(join(recipeDir, 'recipe.yaml'));
   for (const p of patches) {
-    try {
-      await run('patch', ['-p1', '--batch', '--forward', '-i', join(recipeDir, p)], { cwd: srcDir });
-    } catch (err) {
-      const out = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`.trim();
-      throw new AccelError('ACCEL_CONDA_PATCH', `${what}: patch ${p} does not apply: ${out.split('\n').at(-1)}`, {
-        hint: (err as { code?: string }).code === 'ENOENT' ? 'install patch (apt-get install -y patch)' : undefined,
-        cause: err,
-      });
+    const args = ['-p1', '--batch', '--forward', '-i', join(recipeDir, p)];
+    // Tried first, so that a patch that does not apply leaves the source as it was (no half-applied hunks).
+    let failure = await patchFails([...args, '--dry-run'], srcDir);
+    let fuzz: string[] = [];
+    if (failure && lenient && !(await patchFails([...args, '--fuzz=3', '--dry-run'], srcDir))) {
+      failure = null;
+      fuzz = ['--fuzz=3'];
     }
+    if (!failure) failure = await patchFails([...args, ...fuzz], srcDir);
+    if (failure) {
+      throw new AccelError(
+        'ACCEL_CONDA_PATCH',
+        `${what}: patch ${p} does not apply: ${failure.out.split('\n').at(-1)}`,
+        {
+          hint: failure.missing ? 'install patch (apt-get install -y patch)' : undefined,
+          cause: failure.err,
+        },
+      );
+    }
+  }
+}
+
+/** Runs patch; null when it succeeded, else what it said. */
+async function patchFails(
+  args: string[],
+  cwd: string,
+): Promise<{ out: string; missing: boolean; err: unknown } | null> {
+  try {
+    await run('patch', args, { cwd });
+    return null;
+  } catch (err) {
+    const out = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`.trim();
+    return { out, missing: (err as { code?: string }).code === 'ENOENT', err };
   }
 }
