@@ -296,7 +296,7 @@ process.stdout.write(
   [
     `## Real conda-forge feedstocks (\`npm run check:feedstocks\`, ${new Date().toISOString().slice(0, 10)})`,
     '',
-    `${good} of ${names.length} feedstocks built for linux-aarch64 unchanged, passed their own tests under qemu, hold only aarch64 ELF files and solve with rattler (against __glibc ${glibc}); ${packages} packages in ${wall.toFixed(0)} s wall, --jobs ${jobs}. Channel: ${channel} (${readdirSync(channel).join(', ')}).${against}`,
+    `${good} of ${names.length} feedstocks built for linux-aarch64 unchanged, passed their own tests under qemu, hold only aarch64 ELF files and solve with rattler (against __glibc ${glibc}); ${packages} packages in ${wall.toFixed(0)} s wall, --jobs ${jobs}. Channel: ${channel} (${(existsSync(channel) ? readdirSync(channel) : []).join(', ')}).${against}`,
     '',
     `glibc floor of each feedstock's packages with the libgcc/libstdcxx they depend on: ${floors.filter((f) => f === '2.17').length} of ${floors.length} at 2.17, ${floors.filter((f) => f.localeCompare('2.28', 'en', { numeric: true }) <= 0).length} at or below 2.28 (RHEL 8); highest ${floors.reduce<string | undefined>((a, b) => newer(a, b), undefined) ?? '-'}.`,
     '',
