@@ -3,9 +3,9 @@
 //   ca-certificates      the machine's CA bundle as ssl/cacert.pem, and ssl/cert.pem linking to it (the default CA
 //                        file of an openssl built with --prefix=$PREFIX); openssl depends on it at run time
 //   cmake-package-check  a POSIX shell version of conda-forge's Python tool (jsoncpp's test runs it)
-// Each has build string `accel_fixture_0` and says in its summary that it is a fixture. Nothing stands in for
-// googletest 1.13 or meson >= 1.3: this machine has no source for those versions, and a renamed Debian package
-// would claim what it is not. Serve DIR with `accel mirror serve` (mirror.condaChannels) and pass its URL to
+// Each has build string `accel_fixture_0` and says in its summary that it is a fixture. bench/upstream-gtest.ts
+// adds gtest and gmock (Debian's googletest 1.12.1, numbered for snappy's 1.13 pin, and saying so) to the same
+// channel. Serve DIR with `accel mirror serve` (mirror.condaChannels) and pass its URL to
 // `npm run check:feedstocks -- --upstream-channel URL`.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
