@@ -24,6 +24,7 @@ const FIXTURE = join(ROOT, 'test', 'fixtures', 'glibc-floor-feedstock');
 const CXX_FIXTURE = join(ROOT, 'test', 'fixtures', 'cxx-floor-feedstock');
 const CXX_FALLBACK = join(ROOT, 'test', 'fixtures', 'cxx-fallback-feedstock');
 const LIBM_FIXTURE = join(ROOT, 'test', 'fixtures', 'libm-floor-feedstock');
+const MESON_FIXTURE = join(ROOT, 'test', 'fixtures', 'meson-sysroot-feedstock');
 const missing = missingDebs();
 const skip =
   missing.length === 0 ? false : `the pinned sysroot's .debs are not in ${SYSROOT_DEBS}: run node test/sysroot-debs.ts`;
@@ -276,4 +277,35 @@ test('libm’s re-versioned functions (pow, exp, log, … and their float forms)
   assert.deepEqual(refs('libm-floor'), libm.map((f) => `${f}@GLIBC_2.17`).sort());
   assert.deepEqual(refs('libm-floor-cxx'), ['log@GLIBC_2.17', 'pow@GLIBC_2.17']);
   assert.deepEqual(refs('no-libm'), []);
+});
+
+test('a meson build on the pinned sysroot keeps GCC’s own headers (stddef.h, stdarg.h, arm_neon.h) though meson drops -isystem for default directories: C and C++ build there, floor 2.17, tested under qemu', {
+  skip,
+}, async (t) => {
+  const dir = tempDir(t, 'accel-conda-sysroot-meson-');
+  const channel = join(dir, 'channel');
+  mkdirSync(join(dir, 'tmp'));
+  const debs = await serveDebs(t);
+  const args = ['--home', join(dir, 'home'), '--json', 'conda', 'build', MESON_FIXTURE];
+  const r = await runAccel(
+    [...args, '--target-platform', 'linux-aarch64', '--channel', channel, '--allow', debs.host],
+    {
+      env: { ACCEL_CONDA_SYSROOT: 'pinned', ACCEL_CONDA_DEBIAN_ARCHIVE: debs.archive, TMPDIR: join(dir, 'tmp') },
+    },
+  );
+  const out = okJson(r);
+  assert.equal(out.results[0]?.status, 'built', r.stderr);
+  // Built on the pinned sysroot, not on the machine's libc after a failure there.
+  assert.doesNotMatch(r.stderr, /built against the machine's libc instead/);
+  assert.deepEqual((out.results[0] as { tests?: unknown }).tests, { run: 1, cached: 0 });
+  const repodata = JSON.parse(readFileSync(join(channel, 'linux-aarch64', 'repodata.json'), 'utf8'));
+  const [file, pkg] = Object.entries(repodata['packages.conda']).find(
+    ([, p]) => (p as { name: string }).name === 'meson-sysroot',
+  ) as [string, { depends: string[] }];
+  assert.ok(pkg.depends.includes('__glibc >=2.17,<3.0.a0'), JSON.stringify(pkg));
+  const elves = elfMachines(join(channel, 'linux-aarch64', file), dir);
+  assert.deepEqual(
+    elves.map((e) => `${e.file} ${e.glibc}`),
+    ['bin/sysroot-probe 2.17'],
+  );
 });

@@ -312,9 +312,19 @@ export function sysrootFlags(options: {
   const compat = glibcCompatHeader(root, triplet);
   const headers = (compiler: string | undefined, lang: 'c' | 'c++') => {
     if (!compiler) return '';
-    const dirs = compilerIncludes(compiler, lang, triplet).map(swap);
+    const own = compilerIncludes(compiler, lang, triplet);
+    const dirs = own.map(swap);
     if (!dirs.includes(include)) dirs.push(include);
-    return ['-nostdinc', ...dirs.map((d) => `-isystem ${d}`), ...(compat ? [`-include ${compat.path}`] : [])].join(' ');
+    // Meson drops every `-isystem` that names one of the compiler's default directories (GCC's own stddef.h,
+    // arm_neon.h, …), which -nostdinc has taken away: they come again with -idirafter, which meson leaves, after
+    // the sysroot's libc (a duplicate of a directory still listed is ignored by gcc).
+    const internal = own.filter((d, i) => dirs[i] === d.dir && !d.libc).map((d) => `-idirafter ${d.dir}`);
+    return [
+      '-nostdinc',
+      ...dirs.map((d) => `-isystem ${d}`),
+      ...internal,
+      ...(compat ? [`-include ${compat.path}`] : []),
+    ].join(' ');
   };
   return {
     cflags: headers(options.cc, 'c'),
