@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -12,6 +13,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { readMachineSources } from '../src/mirror/apt/sources.ts';
 import { has, run } from './util.ts';
 
 /**
@@ -131,4 +133,36 @@ export function debianVersion(dir: string): string {
   const head = readFileSync(join(dir, 'debian', 'changelog'), 'utf8').split('\n')[0] ?? '';
   const version = /\(([^)]+)\)/.exec(head)?.[1] ?? 'unknown';
   return `${version.replace(/-[^-]*$/, '')} (Debian ${version})`;
+}
+
+/** A file of the Debian archive's pool, pinned by sha256: `pool/main/m/meson` + `meson_1.12.1-2_all.deb`. */
+export interface PoolFile {
+  file: string;
+  pool: string;
+  sha256: string;
+}
+
+/**
+ * A pool file in `dir` (the feedstock sources' directory), downloaded from the archive this machine's apt sources
+ * name when missing or different, checked against its sha256 and renamed into place last (a concurrent reader
+ * never sees half of it).
+ */
+export async function poolFile(f: PoolFile, dir: string): Promise<string> {
+  const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+  const dest = join(dir, f.file);
+  if (existsSync(dest) && sha256(readFileSync(dest)) === f.sha256) return dest;
+  const archive = readMachineSources()
+    .flatMap((s) => (s.types.includes('deb') ? s.uris : []))
+    .find((u) => /\/debian\/?$/.test(u));
+  if (!archive) throw new Error(`${f.file}: no …/debian URI in this machine’s apt sources`);
+  const url = `${archive.replace(/\/+$/, '')}/${f.pool}/${f.file}`;
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  const body = Buffer.from(await res.arrayBuffer());
+  if (sha256(body) !== f.sha256) throw new Error(`${url}: sha256 ${sha256(body)}, want ${f.sha256}`);
+  mkdirSync(dir, { recursive: true });
+  const temp = `${dest}.${process.pid}.part`;
+  writeFileSync(temp, body);
+  renameSync(temp, dest);
+  return dest;
 }

@@ -7,25 +7,15 @@
 // sha256, and passed with --source. Only gtest and gmock go into CHANNEL_DIR: the toolchain runtime (libgcc,
 // libstdcxx) they depend on is published by every accel build into its own channel.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FeedstockResult } from '../src/conda/builder/context.ts';
 import { PINNED_SYSROOTS } from '../src/conda/builder/sysroot.ts';
 import { addToChannel } from '../src/conda/pkg/channel-index.ts';
-import { readMachineSources } from '../src/mirror/apt/sources.ts';
 import { FEEDSTOCK_SOURCES } from '../test/feedstock-set.ts';
 import { SYSROOT_DEBS } from '../test/sysroot-debs.ts';
+import { poolFile } from './debian-source.ts';
 
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
 const FEEDSTOCK = join(import.meta.dirname, 'fixtures', 'googletest-feedstock');
@@ -37,37 +27,13 @@ const ORIG = {
 };
 const OUTPUTS = ['gtest', 'gmock'];
 
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-/** The orig tarball in FEEDSTOCK_SOURCES (beside the shared set's), downloaded when missing or different. */
-async function origTarball(): Promise<string> {
-  const dest = join(FEEDSTOCK_SOURCES, ORIG.file);
-  if (existsSync(dest) && sha256(readFileSync(dest)) === ORIG.sha256) return dest;
-  const archive = readMachineSources()
-    .flatMap((s) => (s.types.includes('deb') ? s.uris : []))
-    .find((u) => /\/debian\/?$/.test(u));
-  if (!archive) throw new Error('upstream-gtest: no …/debian URI in this machine’s apt sources');
-  const url = `${archive.replace(/\/+$/, '')}/${ORIG.pool}/${ORIG.file}`;
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`upstream-gtest: ${url}: HTTP ${res.status}`);
-  const body = Buffer.from(await res.arrayBuffer());
-  if (sha256(body) !== ORIG.sha256)
-    throw new Error(`upstream-gtest: ${url}: sha256 ${sha256(body)}, want ${ORIG.sha256}`);
-  mkdirSync(FEEDSTOCK_SOURCES, { recursive: true });
-  // Rename last: a concurrent reader never sees half a tarball.
-  const temp = `${dest}.${process.pid}.part`;
-  writeFileSync(temp, body);
-  renameSync(temp, dest);
-  return dest;
-}
-
 const dir = process.argv[2];
 if (!dir || process.argv.length > 3) {
   process.stderr.write('usage: node bench/upstream-gtest.ts CHANNEL_DIR\n');
   process.exit(2);
 }
 const channel = resolve(dir);
-const source = await origTarball();
+const source = await poolFile(ORIG, FEEDSTOCK_SOURCES);
 const work = mkdtempSync(join(tmpdir(), 'accel-upstream-gtest-'));
 const home = join(work, 'home');
 const built = join(work, 'channel');

@@ -6,26 +6,13 @@
 // lib/accel-meson/ and a bin/meson that runs it with the machine's python3 (meson needs 3.10+), so it is
 // noarch generic with no dependencies, version = the real meson version, build string accel_fixture_debian.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { addToChannel } from '../src/conda/pkg/channel-index.ts';
 import { writeCondaPackage } from '../src/conda/pkg/write.ts';
-import { readMachineSources } from '../src/mirror/apt/sources.ts';
 import { FEEDSTOCK_SOURCES } from '../test/feedstock-set.ts';
+import { poolFile } from './debian-source.ts';
 
 /** sid's (and forky's) meson, the newest in the archive; Filename and SHA256 from dists/sid/main/binary-all/Packages.xz. */
 const DEB = {
@@ -50,30 +37,6 @@ PYTHONDONTWRITEBYTECODE=1
 export PYTHONDONTWRITEBYTECODE
 exec python3 "$here/../${LIB}/meson.py" "$@"
 `;
-
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-/** The .deb in FEEDSTOCK_SOURCES (beside the shared set's sources), downloaded when missing or different. */
-async function mesonDeb(): Promise<string> {
-  const dest = join(FEEDSTOCK_SOURCES, DEB.file);
-  if (existsSync(dest) && sha256(readFileSync(dest)) === DEB.sha256) return dest;
-  const archive = readMachineSources()
-    .flatMap((s) => (s.types.includes('deb') ? s.uris : []))
-    .find((u) => /\/debian\/?$/.test(u));
-  if (!archive) throw new Error('upstream-meson: no …/debian URI in this machine’s apt sources');
-  const url = `${archive.replace(/\/+$/, '')}/${DEB.pool}/${DEB.file}`;
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`upstream-meson: ${url}: HTTP ${res.status}`);
-  const body = Buffer.from(await res.arrayBuffer());
-  if (sha256(body) !== DEB.sha256)
-    throw new Error(`upstream-meson: ${url}: sha256 ${sha256(body)}, want ${DEB.sha256}`);
-  mkdirSync(FEEDSTOCK_SOURCES, { recursive: true });
-  // Rename last: a concurrent reader never sees half a .deb.
-  const temp = `${dest}.${process.pid}.part`;
-  writeFileSync(temp, body);
-  renameSync(temp, dest);
-  return dest;
-}
 
 function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -109,7 +72,7 @@ if (!dir || process.argv.length > 3) {
   process.exit(2);
 }
 const channel = resolve(dir);
-const deb = await mesonDeb();
+const deb = await poolFile(DEB, FEEDSTOCK_SOURCES);
 const work = mkdtempSync(join(tmpdir(), 'accel-upstream-meson-'));
 try {
   const unpacked = join(work, 'deb');
