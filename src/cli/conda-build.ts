@@ -155,7 +155,7 @@ Examples:
         const upstreams = flags.upstreamChannel ?? g.config.conda.upstreamChannels;
         // A bad URL is a usage error before anything is rendered or fetched.
         for (const url of upstreams) UpstreamChannel.check(url);
-        const built = await withStore(g, (store) => {
+        const built = await withStore(g, async (store) => {
           const ctx: BuildContext = {
             store,
             channel,
@@ -188,7 +188,11 @@ Examples:
           };
           // A feedstock that did not render is taken to provide the package named like it (zlib-feedstock → zlib).
           const unavailable = new Map(failed.map((f) => [f.feedstock, f.feedstock]));
-          return buildFeedstocks(recipes, ctx, { jobs, keepGoing, unavailable });
+          try {
+            return await buildFeedstocks(recipes, ctx, { jobs, keepGoing, unavailable });
+          } finally {
+            for (const u of ctx.upstreams) u.release();
+          }
         });
         const results: FeedstockResult[] = [
           ...failed.map(

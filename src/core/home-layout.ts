@@ -63,6 +63,11 @@ export function homeLayout(home: string) {
       /** Bundles issued for other machines. */
       issued: join(certs, 'issued'),
     },
+    /**
+     * Upstream conda packages linked from their blobs under the names their repodata gives (conda's pkgs
+     * directory: package readers go by the file name), `<sha256 prefix>/<file>` (conda/solve/upstream.ts).
+     */
+    condaPkgs: join(home, 'conda-pkgs'),
     /** Native addons unpacked from the executable, one folder per build (core/native.ts). */
     native: join(home, 'native'),
     /** The native cc client and the `accel` it runs (cc/client-install.ts, native/accel-cc.c). */

@@ -219,6 +219,7 @@ test('an upstream channel: zstd repodata when offered, packages checked against 
   assert.equal(ncurses.url, `http://${upstream.origin}/ch/${TARGET}/ncurses-6.5-h1_0.conda`);
   const file = await ch.fetchPackage(ncurses);
   assert.ok(file.endsWith('/ncurses-6.5-h1_0.conda'), 'named as its repodata names it');
+  assert.ok(file.startsWith(join(root, 'home', 'conda-pkgs', '')), `${file}: in the private home, not a shared tmp`);
   assert.deepEqual(readFileSync(file), good);
   assert.equal(
     upstream.count('/ch/linux-aarch64/repodata.json'),
@@ -254,6 +255,10 @@ test('an upstream channel: zstd repodata when offered, packages checked against 
   assert.deepEqual(names(solvedOffline), names(solved));
   const offlineFile = await offline.fetchPackage(solvedOffline.find((p) => p.name === 'ncurses') as never);
   assert.deepEqual(readFileSync(offlineFile), good);
+  // A run's links go with it: the store's gc alone decides how long the bytes stay.
+  ch.release();
+  assert.equal(existsSync(file), false);
+  assert.deepEqual(readFileSync(offlineFile), good, 'another run’s links are its own');
 });
 
 test('an upstream on a loopback address is refused unless allowed, and a never-fetched channel offline says so', async (t) => {

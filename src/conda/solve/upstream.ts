@@ -1,9 +1,10 @@
-import { copyFileSync, existsSync, linkSync, readFileSync, renameSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { copyFileSync, existsSync, linkSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { zstdDecompressSync } from 'node:zlib';
 import { makeDirs } from '../../core/dirs.ts';
 import { AccelError } from '../../core/errors.ts';
+import { homeLayout } from '../../core/home-layout.ts';
 import type { Log } from '../../core/log.ts';
 import { VERSION } from '../../core/version.ts';
 import type { Digest } from '../../store/digest.ts';
@@ -46,11 +47,13 @@ interface RepodataMeta {
 export class UpstreamChannel {
   readonly url: string;
   readonly #options: UpstreamOptions;
+  readonly #run: string;
   readonly #indexes = new Map<string, Promise<RepodataIndex>>();
 
   constructor(url: string, options: UpstreamOptions) {
     this.url = UpstreamChannel.check(url);
     this.#options = options;
+    this.#run = join(homeLayout(options.store.layout.home).condaPkgs, `${process.pid}-${randomUUID()}`);
   }
 
   /** The channel URL without a trailing slash; a usage error unless it is http(s). */
@@ -90,9 +93,17 @@ export class UpstreamChannel {
     });
   }
 
-  /** Where the package with this digest is put once fetched, named as its repodata names it. */
-  placeOf(sha256: string, filename: string): string {
-    return cachePath(sha256, filename);
+  /**
+   * Where the package with this digest is put once fetched, named as its repodata names it: in the home beside
+   * the store (private, and on the blobs' file system, so a hard link), never in a shared temp directory where
+   * another user could put a file there first; in a directory of this run's, which release() removes, so that
+   * a link never keeps a blob's bytes after the store's gc let it go.
+   */
+  readonly placeOf = (sha256: string, filename: string): string => join(this.#run, sha256.slice(0, 16), filename);
+
+  /** Removes the links this run made (call once its builds are done). */
+  release(): void {
+    rmSync(this.#run, { recursive: true, force: true });
   }
 
   async #fetchRepodata(subdir: string): Promise<Buffer> {
@@ -239,11 +250,6 @@ export function mirrored(url: string, mirror: string): string {
   if (!mirror) return url;
   const u = new URL(url);
   return `${mirror.replace(/\/+$/, '')}/${u.protocol.replace(/:$/, '')}/${u.host}${u.pathname}${u.search}`;
-}
-
-/** Upstream packages as files named like their repodata entries, beside each other (conda's pkgs directory). */
-function cachePath(sha256: string, filename: string): string {
-  return join(tmpdir(), 'accel-conda-bld', '_pkgs', sha256.slice(0, 16), filename);
 }
 
 function linkOrCopy(from: string, to: string): void {
