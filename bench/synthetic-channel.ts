@@ -49,11 +49,9 @@ export function prng(seed: number): () => number {
   };
 }
 
-/** A synthetic conda-forge: the records per subdir, and the names in dependency order (deps have lower index). */
-export function syntheticChannel(seed = 31): { names: Name[]; records: Map<Name, Rec[]> } {
-  const rand = prng(seed);
-  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
-  const hex = (n: number) => {
+/** `n` hex digits drawn from `rand` (hashes, build strings). */
+function hexDigits(rand: () => number): (n: number) => string {
+  return (n) => {
     let s = '';
     while (s.length < n)
       s += Math.floor(rand() * 2 ** 32)
@@ -61,6 +59,13 @@ export function syntheticChannel(seed = 31): { names: Name[]; records: Map<Name,
         .padStart(8, '0');
     return s.slice(0, n);
   };
+}
+
+/** A synthetic conda-forge: the records per subdir, and the names in dependency order (deps have lower index). */
+export function syntheticChannel(seed = 31): { names: Name[]; records: Map<Name, Rec[]> } {
+  const rand = prng(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  const hex = hexDigits(rand);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)] as T;
   const SYL = [
     'ba',
@@ -341,14 +346,7 @@ export function syntheticChannel(seed = 31): { names: Name[]; records: Map<Name,
 /** One subdir's repodata.json as conda-forge writes it: old records as .tar.bz2 under packages, new as .conda. */
 export function repodataJson(channel: ReturnType<typeof syntheticChannel>, subdir: string, seed = 7): Buffer {
   const rand = prng(seed);
-  const hex = (n: number) => {
-    let s = '';
-    while (s.length < n)
-      s += Math.floor(rand() * 2 ** 32)
-        .toString(16)
-        .padStart(8, '0');
-    return s.slice(0, n);
-  };
+  const hex = hexDigits(rand);
   const packages: Record<string, object> = {};
   const conda: Record<string, object> = {};
   for (const [n, recs] of channel.records) {
