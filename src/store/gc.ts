@@ -1,7 +1,8 @@
-import { rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Statement } from 'better-sqlite3';
-import { AccelError } from '../core/errors.ts';
+import { AccelError, errnoCode } from '../core/errors.ts';
 import type { StoreContext } from './context.ts';
 import { writeTx } from './db.ts';
 import type { Digest } from './digest.ts';
@@ -151,9 +152,18 @@ export class Evictor {
     // One at a time: the thread pool also opens and reads the blobs that requests are served from, and 128
     // unlinks in parallel would queue those behind them.
     for (const digest of digests) {
-      if (this.#ctx.statements.get.get(digest) === undefined) {
-        await rm(blobPath(this.#ctx.layout, digest), { force: true });
+      if (this.#ctx.statements.get.get(digest) !== undefined) continue;
+      // The name goes at once, in the same tick as the check: a put of the same bytes (a synchronous link and
+      // row, cas-write's commit) lands either before it, and keeps its file, or after it, on a fresh name. An
+      // unlink on the thread pool would instead remove a file a put linked while it waited (a row, no file).
+      const aside = join(this.#ctx.layout.tmp, `evicted-${digest}-${process.pid}`);
+      try {
+        renameSync(blobPath(this.#ctx.layout, digest), aside);
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') continue;
+        throw err;
       }
+      await rm(aside, { force: true });
     }
     writeTx(this.#ctx.db, () => {
       for (const digest of digests) this.#unjournal.run(digest);
